@@ -1,0 +1,115 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Swift 5 language mode for the NIO-facing targets: their handlers are confined to one
+// event loop by construction, which strict Sendable checking cannot see.
+let swift5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
+let package = Package(
+    name: "Sotto",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sotto-server", targets: ["sotto-server"]),
+        .executable(name: "sotto-cli", targets: ["sotto-cli"]),
+        .executable(name: "sotto-vectors", targets: ["sotto-vectors"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // Pure protocol code: Noise, wire schema, framing, identities. No sockets, no UI.
+        .target(
+            name: "SottoCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        // SwiftNIO glue shared by server and client: frame decoder, Noise channel handler.
+        .target(
+            name: "SottoTransport",
+            dependencies: [
+                "SottoCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swift5
+        ),
+        .target(
+            name: "SottoServer",
+            dependencies: [
+                "SottoCore", "SottoTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swift5
+        ),
+        .executableTarget(
+            name: "sotto-server",
+            dependencies: [
+                "SottoServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swift5
+        ),
+        .target(
+            name: "SottoClient",
+            dependencies: [
+                "SottoCore", "SottoTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swift5
+        ),
+        .executableTarget(
+            name: "sotto-cli",
+            dependencies: [
+                "SottoClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swift5
+        ),
+        .executableTarget(
+            name: "sotto-vectors",
+            dependencies: ["SottoCore"],
+            path: "tools/sotto-vectors"
+        ),
+        // SDL2 + SDL2_ttf, found through pkg-config (tools/setup installs them).
+        .systemLibrary(
+            name: "CSDL2",
+            pkgConfig: "SDL2_ttf",
+            providers: [.apt(["libsdl2-dev", "libsdl2-ttf-dev"])]
+        ),
+
+        .testTarget(name: "SottoCoreTests", dependencies: ["SottoCore"]),
+        .testTarget(
+            name: "SottoTransportTests",
+            dependencies: [
+                "SottoTransport",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swift5
+        ),
+        .testTarget(
+            name: "SottoServerTests",
+            dependencies: [
+                "SottoServer",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swift5
+        ),
+        .testTarget(name: "SottoClientTests", dependencies: ["SottoClient"], swiftSettings: swift5),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["SottoServer", "SottoClient", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swift5
+        ),
+        .testTarget(name: "CSDL2Tests", dependencies: ["CSDL2"]),
+    ]
+)

@@ -1,0 +1,51 @@
+import Crypto
+
+/// The Noise cipher functions (spec §12.3, §12.4), each a thin call into swift-crypto.
+public enum NoiseCipher: String, Sendable {
+    case chaChaPoly = "ChaChaPoly"
+    case aesGCM = "AESGCM"
+
+    /// ENCRYPT(k, n, ad, plaintext): ciphertext followed by the 16-byte tag.
+    func encrypt(key: SymmetricKey, nonce: UInt64, ad: [UInt8], plaintext: [UInt8]) throws -> [UInt8] {
+        switch self {
+        case .chaChaPoly:
+            let box = try ChaChaPoly.seal(plaintext, using: key, nonce: try ChaChaPoly.Nonce(data: nonceBytes(nonce)), authenticating: ad)
+            return Array(box.ciphertext) + Array(box.tag)
+        case .aesGCM:
+            let box = try AES.GCM.seal(plaintext, using: key, nonce: try AES.GCM.Nonce(data: nonceBytes(nonce)), authenticating: ad)
+            return Array(box.ciphertext) + Array(box.tag)
+        }
+    }
+
+    /// DECRYPT(k, n, ad, ciphertext); any authentication failure is `decryptionFailed`.
+    func decrypt(key: SymmetricKey, nonce: UInt64, ad: [UInt8], ciphertext: [UInt8]) throws -> [UInt8] {
+        guard ciphertext.count >= noiseTagLength else { throw NoiseError.messageTooShort }
+        let body = ciphertext[..<(ciphertext.count - noiseTagLength)]
+        let tag = ciphertext[(ciphertext.count - noiseTagLength)...]
+        do {
+            switch self {
+            case .chaChaPoly:
+                let box = try ChaChaPoly.SealedBox(nonce: ChaChaPoly.Nonce(data: nonceBytes(nonce)), ciphertext: body, tag: tag)
+                return Array(try ChaChaPoly.open(box, using: key, authenticating: ad))
+            case .aesGCM:
+                let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonceBytes(nonce)), ciphertext: body, tag: tag)
+                return Array(try AES.GCM.open(box, using: key, authenticating: ad))
+            }
+        } catch {
+            throw NoiseError.decryptionFailed
+        }
+    }
+
+    /// 32 zero bits then the 64-bit counter: little-endian for ChaChaPoly, big-endian for AESGCM.
+    private func nonceBytes(_ n: UInt64) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 12)
+        for i in 0..<8 {
+            let byte = UInt8(truncatingIfNeeded: n >> (8 * UInt64(i)))
+            switch self {
+            case .chaChaPoly: bytes[4 + i] = byte
+            case .aesGCM: bytes[11 - i] = byte
+            }
+        }
+        return bytes
+    }
+}

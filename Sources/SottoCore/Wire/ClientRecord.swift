@@ -1,0 +1,60 @@
+/// A chat message as the client submits it. `clientMessageID` is unique per client identity,
+/// so the server can acknowledge it and drop a resend of what it already relayed.
+public struct SendRequest: Equatable, Sendable {
+    public var clientMessageID: UInt64
+    /// Empty for the shared room; otherwise the recipient's username.
+    public var to: String
+    /// Opaque to the server.
+    public var body: [UInt8]
+
+    public init(clientMessageID: UInt64, to: String = "", body: [UInt8]) {
+        self.clientMessageID = clientMessageID
+        self.to = to
+        self.body = body
+    }
+}
+
+/// Records a logged-in client sends (types 0x01–0x7f).
+public enum ClientRecord: Equatable, Sendable {
+    case send(SendRequest)
+    case ping(UInt64)
+    case bye
+
+    enum Kind: UInt8 { case send = 0x01, ping = 0x02, bye = 0x03 }
+
+    public func encoded() -> [UInt8] {
+        var w = WireWriter()
+        switch self {
+        case .send(let s):
+            w.u8(Kind.send.rawValue)
+            w.u64(s.clientMessageID)
+            w.string16(s.to)
+            w.bytes16(s.body)
+        case .ping(let token):
+            w.u8(Kind.ping.rawValue)
+            w.u64(token)
+        case .bye:
+            w.u8(Kind.bye.rawValue)
+        }
+        return w.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        var r = WireReader(bytes)
+        let type = try r.u8("record type")
+        switch Kind(rawValue: type) {
+        case .send:
+            let id = try r.u64("client message id")
+            let to = try r.string16("recipient", max: WireLimits.maxUsernameBytes)
+            let body = try r.bytes16("body", max: WireLimits.maxBodyBytes)
+            self = .send(SendRequest(clientMessageID: id, to: to, body: body))
+        case .ping:
+            self = .ping(try r.u64("ping token"))
+        case .bye:
+            self = .bye
+        case nil:
+            throw WireError.unknownRecordType(type)
+        }
+        try r.expectEnd("client record")
+    }
+}

@@ -1,0 +1,97 @@
+/// scrypt cost parameters a server announces for deriving the password key.
+public struct ScryptParameters: Equatable, Sendable {
+    public var log2N: UInt8
+    public var r: UInt8
+    public var p: UInt8
+
+    /// What servers use: N = 2^15, r = 8, p = 1 (about 32 MiB and 90 ms on a laptop).
+    public static let standard = ScryptParameters(log2N: 15, r: 8, p: 1)
+    /// Cheap parameters, for tests and benchmarks only.
+    public static let testing = ScryptParameters(log2N: 10, r: 8, p: 1)
+
+    public init(log2N: UInt8, r: UInt8, p: UInt8) {
+        self.log2N = log2N
+        self.r = r
+        self.p = p
+    }
+
+    /// A client refuses costs outside these bounds: a server must not be able to make it
+    /// burn gigabytes, nor to ask for a hash too cheap to protect the password.
+    public var isAcceptable: Bool { (10...18).contains(log2N) && (1...16).contains(r) && (1...4).contains(p) }
+}
+
+/// Payload of handshake message 2 (responder → initiator), encrypted to the client.
+public struct ServerHello: Equatable, Sendable {
+    public var serverName: String
+    public var maxBodyBytes: UInt32
+    public var passwordSalt: [UInt8]
+    public var scrypt: ScryptParameters
+
+    public init(serverName: String, maxBodyBytes: UInt32, passwordSalt: [UInt8], scrypt: ScryptParameters) {
+        self.serverName = serverName
+        self.maxBodyBytes = maxBodyBytes
+        self.passwordSalt = passwordSalt
+        self.scrypt = scrypt
+    }
+
+    public func encoded() -> [UInt8] {
+        var w = WireWriter()
+        w.u8(WireLimits.schemaVersion)
+        w.string16(serverName)
+        w.u32(maxBodyBytes)
+        w.bytes16(passwordSalt)
+        w.u8(scrypt.log2N)
+        w.u8(scrypt.r)
+        w.u8(scrypt.p)
+        return w.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        var r = WireReader(bytes)
+        let version = try r.u8("schema version")
+        guard version == WireLimits.schemaVersion else { throw WireError.unsupportedVersion(version) }
+        serverName = try r.string16("server name", max: WireLimits.maxServerNameBytes)
+        maxBodyBytes = try r.u32("max body bytes")
+        guard (1...UInt32(WireLimits.maxBodyBytes)).contains(maxBodyBytes) else { throw WireError.invalid("max body bytes out of range") }
+        passwordSalt = try r.bytes16("password salt", max: WireLimits.maxSaltLength)
+        guard passwordSalt.count >= WireLimits.minSaltLength else { throw WireError.invalid("password salt too short") }
+        scrypt = ScryptParameters(log2N: try r.u8("scrypt N"), r: try r.u8("scrypt r"), p: try r.u8("scrypt p"))
+        guard scrypt.isAcceptable else { throw WireError.invalid("scrypt parameters out of bounds") }
+        try r.expectEnd("server hello")
+    }
+}
+
+/// Payload of handshake message 3 (initiator → responder): sent only after the client
+/// has checked the server's static key, and encrypted under keys that include it.
+public struct LoginRequest: Equatable, Sendable {
+    public var username: String
+    /// scrypt(password, server salt): the password itself never leaves the client.
+    public var passwordKey: [UInt8]
+    /// The client's published identity (opaque to the server; empty until end-to-end keys exist).
+    public var identity: [UInt8]
+
+    public init(username: String, passwordKey: [UInt8], identity: [UInt8] = []) {
+        self.username = username
+        self.passwordKey = passwordKey
+        self.identity = identity
+    }
+
+    public func encoded() -> [UInt8] {
+        var w = WireWriter()
+        w.u8(WireLimits.schemaVersion)
+        w.string16(username)
+        w.bytes16(passwordKey)
+        w.bytes16(identity)
+        return w.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        var r = WireReader(bytes)
+        let version = try r.u8("schema version")
+        guard version == WireLimits.schemaVersion else { throw WireError.unsupportedVersion(version) }
+        username = try r.string16("username", max: WireLimits.maxUsernameBytes)
+        passwordKey = try r.fixed16("password key", count: WireLimits.passwordKeyLength)
+        identity = try r.bytes16("identity", max: WireLimits.maxIdentityBytes)
+        try r.expectEnd("login")
+    }
+}

@@ -1,0 +1,179 @@
+/// A member as the online list shows them.
+public struct OnlineUser: Equatable, Sendable {
+    public var name: String
+    /// The member's Noise static public key, from which their fingerprint is computed.
+    public var staticKey: [UInt8]
+    public var identity: [UInt8]
+
+    public init(name: String, staticKey: [UInt8], identity: [UInt8] = []) {
+        self.name = name
+        self.staticKey = staticKey
+        self.identity = identity
+    }
+}
+
+/// A relayed chat message, stamped by the server.
+public struct ChatMessage: Equatable, Sendable {
+    /// Server order: strictly increasing over the server's lifetime.
+    public var sequence: UInt64
+    /// Milliseconds since 1970, the server's clock.
+    public var time: UInt64
+    public var from: String
+    /// Empty for the room; otherwise the recipient (so the sender's own copy says to whom).
+    public var to: String
+    public var clientMessageID: UInt64
+    public var body: [UInt8]
+
+    public init(sequence: UInt64, time: UInt64, from: String, to: String, clientMessageID: UInt64, body: [UInt8]) {
+        self.sequence = sequence
+        self.time = time
+        self.from = from
+        self.to = to
+        self.clientMessageID = clientMessageID
+        self.body = body
+    }
+}
+
+/// One member joined or left. Joins carry the whole member so lists update incrementally.
+public struct Presence: Equatable, Sendable {
+    public enum Event: UInt8, Sendable { case joined = 1, left = 2 }
+    public var event: Event
+    public var user: OnlineUser
+    public var time: UInt64
+
+    public init(event: Event, user: OnlineUser, time: UInt64) {
+        self.event = event
+        self.user = user
+        self.time = time
+    }
+}
+
+public struct ServerError: Equatable, Sendable, Error {
+    public var code: ErrorCode
+    public var text: String
+    /// The server closes the connection after a fatal error.
+    public var fatal: Bool
+
+    public init(_ code: ErrorCode, _ text: String? = nil, fatal: Bool) {
+        self.code = code
+        self.text = text ?? code.explanation
+        self.fatal = fatal
+    }
+}
+
+/// Records the server sends after the handshake (types 0x81–0xff).
+public enum ServerRecord: Equatable, Sendable {
+    /// Login accepted, under this (normalized) name.
+    case welcome(name: String, time: UInt64)
+    case error(ServerError)
+    /// The online list, in parts that each fit one record; `final` marks the last part.
+    case users([OnlineUser], final: Bool)
+    case presence(Presence)
+    case message(ChatMessage)
+    /// A `SendRequest` was relayed (or was a duplicate of one already relayed).
+    case ack(clientMessageID: UInt64, sequence: UInt64)
+    case pong(UInt64)
+
+    enum Kind: UInt8 {
+        case welcome = 0x81, error = 0x82, users = 0x83, presence = 0x84, message = 0x85, ack = 0x86, pong = 0x87
+    }
+
+    public func encoded() -> [UInt8] {
+        var w = WireWriter()
+        switch self {
+        case .welcome(let name, let time):
+            w.u8(Kind.welcome.rawValue)
+            w.string16(name)
+            w.u64(time)
+        case .error(let e):
+            w.u8(Kind.error.rawValue)
+            w.u16(e.code.rawValue)
+            w.string16(String(decoding: Array(e.text.utf8.prefix(WireLimits.maxTextBytes)), as: UTF8.self))
+            w.bool(e.fatal)
+        case .users(let users, let final):
+            w.u8(Kind.users.rawValue)
+            w.bool(final)
+            w.u16(UInt16(users.count))
+            for u in users { w.user(u) }
+        case .presence(let p):
+            w.u8(Kind.presence.rawValue)
+            w.u8(p.event.rawValue)
+            w.user(p.user)
+            w.u64(p.time)
+        case .message(let m):
+            w.u8(Kind.message.rawValue)
+            w.u64(m.sequence)
+            w.u64(m.time)
+            w.string16(m.from)
+            w.string16(m.to)
+            w.u64(m.clientMessageID)
+            w.bytes16(m.body)
+        case .ack(let id, let sequence):
+            w.u8(Kind.ack.rawValue)
+            w.u64(id)
+            w.u64(sequence)
+        case .pong(let token):
+            w.u8(Kind.pong.rawValue)
+            w.u64(token)
+        }
+        return w.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        var r = WireReader(bytes)
+        let type = try r.u8("record type")
+        switch Kind(rawValue: type) {
+        case .welcome:
+            self = .welcome(name: try r.string16("name", max: WireLimits.maxUsernameBytes), time: try r.u64("time"))
+        case .error:
+            let raw = try r.u16("error code")
+            let text = try r.string16("error text", max: WireLimits.maxTextBytes)
+            let fatal = try r.bool("fatal")
+            self = .error(ServerError(ErrorCode(rawValue: raw) ?? .other, text, fatal: fatal))
+        case .users:
+            let final = try r.bool("final")
+            let count = Int(try r.u16("user count"))
+            // Each entry takes at least 38 bytes, so the count is bounded by the record itself.
+            guard count * 38 <= r.remaining else { throw WireError.truncated("user list") }
+            var users: [OnlineUser] = []
+            users.reserveCapacity(count)
+            for _ in 0..<count { users.append(try r.user()) }
+            self = .users(users, final: final)
+        case .presence:
+            let raw = try r.u8("presence event")
+            guard let event = Presence.Event(rawValue: raw) else { throw WireError.invalid("unknown presence event \(raw)") }
+            self = .presence(Presence(event: event, user: try r.user(), time: try r.u64("time")))
+        case .message:
+            self = .message(ChatMessage(
+                sequence: try r.u64("sequence"), time: try r.u64("time"),
+                from: try r.string16("sender", max: WireLimits.maxUsernameBytes),
+                to: try r.string16("recipient", max: WireLimits.maxUsernameBytes),
+                clientMessageID: try r.u64("client message id"),
+                body: try r.bytes16("body", max: WireLimits.maxBodyBytes)))
+        case .ack:
+            self = .ack(clientMessageID: try r.u64("client message id"), sequence: try r.u64("sequence"))
+        case .pong:
+            self = .pong(try r.u64("pong token"))
+        case nil:
+            throw WireError.unknownRecordType(type)
+        }
+        try r.expectEnd("server record")
+    }
+}
+
+extension WireWriter {
+    mutating func user(_ u: OnlineUser) {
+        string16(u.name)
+        bytes16(u.staticKey)
+        bytes16(u.identity)
+    }
+}
+
+extension WireReader {
+    mutating func user() throws -> OnlineUser {
+        OnlineUser(
+            name: try string16("name", max: WireLimits.maxUsernameBytes),
+            staticKey: try fixed16("static key", count: WireLimits.noiseKeyLength),
+            identity: try bytes16("identity", max: WireLimits.maxIdentityBytes))
+    }
+}

@@ -1,0 +1,21 @@
+/// Hard bounds on every size in the schema. Readers enforce them before allocating.
+public enum WireLimits {
+    /// The schema version this build speaks (bumped on any incompatible change).
+    public static let schemaVersion: UInt8 = 1
+    /// A username is 1–32 characters; in UTF-8 that is at most 32 × 4 scalars of 4 bytes.
+    public static let maxUsernameBytes = 512
+    /// Absolute ceiling on a chat body; servers announce their own (smaller) limit.
+    public static let maxBodyBytes = 60_000
+    public static let defaultBodyBytes = 16_384
+    public static let maxIdentityBytes = 4_096
+    public static let maxTextBytes = 1_024
+    public static let maxServerNameBytes = 128
+    public static let passwordKeyLength = 32
+    public static let noiseKeyLength = 32
+    public static let maxSaltLength = 64
+    public static let minSaltLength = 16
+    /// Length prefix of one record inside a transport message's plaintext.
+    public static let recordHeaderLength = 2
+    /// Largest record: a transport plaintext holding just it.
+    public static let maxRecordLength = NoiseTransport.maxPlaintextLength - recordHeaderLength
+}

@@ -1,0 +1,64 @@
+/// Reads what `WireWriter` writes, bounding every length before it is used.
+public struct WireReader {
+    private let bytes: [UInt8]
+    private var position: Int
+
+    public init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+        position = 0
+    }
+
+    public var remaining: Int { bytes.count - position }
+    public var isAtEnd: Bool { position == bytes.count }
+
+    private mutating func take(_ n: Int, _ what: String) throws -> ArraySlice<UInt8> {
+        guard n <= remaining else { throw WireError.truncated(what) }
+        defer { position += n }
+        return bytes[position..<(position + n)]
+    }
+
+    public mutating func u8(_ what: String) throws -> UInt8 { try take(1, what).first! }
+
+    public mutating func u16(_ what: String) throws -> UInt16 {
+        try take(2, what).reduce(0) { $0 << 8 | UInt16($1) }
+    }
+
+    public mutating func u32(_ what: String) throws -> UInt32 {
+        try take(4, what).reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    public mutating func u64(_ what: String) throws -> UInt64 {
+        try take(8, what).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    public mutating func bool(_ what: String) throws -> Bool {
+        switch try u8(what) {
+        case 0: return false
+        case 1: return true
+        default: throw WireError.invalid("\(what) is not a boolean")
+        }
+    }
+
+    public mutating func bytes16(_ what: String, max: Int) throws -> [UInt8] {
+        let n = Int(try u16("\(what) length"))
+        guard n <= max else { throw WireError.tooLong(field: what, limit: max) }
+        return Array(try take(n, what))
+    }
+
+    /// Exactly `count` bytes behind a u16 length (keys, digests).
+    public mutating func fixed16(_ what: String, count: Int) throws -> [UInt8] {
+        let value = try bytes16(what, max: count)
+        guard value.count == count else { throw WireError.invalid("\(what) must be \(count) bytes") }
+        return value
+    }
+
+    public mutating func string16(_ what: String, max: Int) throws -> String {
+        let raw = try bytes16(what, max: max)
+        guard let s = String(validating: raw, as: UTF8.self) else { throw WireError.invalidUTF8(what) }
+        return s
+    }
+
+    public func expectEnd(_ what: String) throws {
+        guard isAtEnd else { throw WireError.trailingBytes(what) }
+    }
+}
