@@ -1,0 +1,57 @@
+import Foundation
+
+/// Files that hold secrets: written 0600 through a temporary file and a rename, so a
+/// crash never leaves a half-written key and no other user can read one for an instant.
+public enum SecureFile {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        public init(description: String) { self.description = description }
+    }
+
+    public static func write(_ data: Data, to url: URL, mode: mode_t = 0o600) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).tmp")
+        let fd = open(temp.path, O_WRONLY | O_CREAT | O_EXCL, mode)
+        guard fd >= 0 else { throw Failure(description: "cannot create \(temp.path): \(String(cString: strerror(errno)))") }
+        var ok = true
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n <= 0 { ok = false; break }
+                offset += n
+            }
+        }
+        ok = ok && fsync(fd) == 0
+        close(fd)
+        guard ok, rename(temp.path, url.path) == 0 else {
+            unlink(temp.path)
+            throw Failure(description: "cannot write \(url.path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Reads a secret file, refusing one that others can read (as ssh does for private keys).
+    public static func read(_ url: URL) throws -> Data? {
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        var info = stat()
+        guard stat(url.path, &info) == 0 else { throw Failure(description: "cannot stat \(url.path)") }
+        if info.st_mode & 0o077 != 0 {
+            throw Failure(description: "\(url.path) is readable by other users; run: chmod 600 \(url.path)")
+        }
+        return try Data(contentsOf: url)
+    }
+}
+
+/// XDG base directories (config for clients, data for the server).
+public enum XDG {
+    public static func configHome() -> URL { base("XDG_CONFIG_HOME", fallback: ".config") }
+    public static func dataHome() -> URL { base("XDG_DATA_HOME", fallback: ".local/share") }
+
+    private static func base(_ variable: String, fallback: String) -> URL {
+        if let value = ProcessInfo.processInfo.environment[variable], value.hasPrefix("/") {
+            return URL(fileURLWithPath: value)
+        }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(fallback)
+    }
+}

@@ -1,0 +1,96 @@
+import Logging
+import NIOCore
+import NIOPosix
+import SottoCore
+import SottoTransport
+
+/// A running Sotto server: a listening socket on a SwiftNIO event loop group (one loop per
+/// core) and the hub that joins its connections.
+public final class ChatServer {
+    public let configuration: ServerConfiguration
+    private let group: MultiThreadedEventLoopGroup
+    private let hub: Hub
+    private let logger: Logger
+    private var channel: Channel?
+
+    public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "sotto.server")) {
+        self.configuration = configuration
+        self.logger = logger
+        group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
+        hub = Hub(limits: configuration.limits, loops: Array(group.makeIterator()), logger: logger)
+    }
+
+    /// The address actually bound (useful with port 0).
+    public var localAddress: SocketAddress? { channel?.localAddress }
+    public var port: Int? { localAddress?.port }
+    public var onlineCount: Int { hub.memberCount }
+    public var connectionCount: Int { hub.connectionCount }
+
+    public enum StartError: Error, CustomStringConvertible {
+        case portInUse(host: String, port: Int)
+        case cannotListen(host: String, port: Int, reason: String)
+        public var description: String {
+            switch self {
+            case .portInUse(let host, let port):
+                return "Port \(port) on \(host) is already in use; stop the other server or choose another port with --port."
+            case .cannotListen(let host, let port, let reason):
+                return "Cannot listen on \(host):\(port): \(reason)."
+            }
+        }
+    }
+
+    public func start() async throws {
+        let configuration = self.configuration
+        let hub = self.hub
+        let logger = self.logger
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: configuration.limits.listenBacklog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelInitializer { channel in
+                let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                var connectionLogger = logger
+                connectionLogger[metadataKey: "peer"] = "\(address)"
+                switch hub.admit(address: address) {
+                case .admitted:
+                    break
+                case let refusal:
+                    connectionLogger.notice("connection refused", metadata: ["reason": "\(refusal)"])
+                    return channel.close()
+                }
+                channel.closeFuture.whenComplete { _ in hub.release(address: address) }
+                do {
+                    let handshake = try HandshakeState(initiator: false, prologue: sottoPrologue, localStatic: configuration.staticKey)
+                    let session = ServerSessionHandler(hub: hub, configuration: configuration, address: address,
+                                                       loop: channel.eventLoop, logger: connectionLogger)
+                    try channel.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(FrameDecoder()),
+                        NoiseChannelHandler(handshake: handshake, maxQueuedBytes: configuration.limits.maxQueuedBytes),
+                        session,
+                    ])
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+        do {
+            channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw StartError.portInUse(host: configuration.host, port: configuration.port)
+        } catch {
+            throw StartError.cannotListen(host: configuration.host, port: configuration.port, reason: "\(error)")
+        }
+        logger.info("listening", metadata: ["address": "\(channel?.localAddress?.description ?? "?")"])
+    }
+
+    /// Tells every client the server is going away, gives the messages a moment to leave,
+    /// then closes everything.
+    public func shutdown(grace: TimeAmount = .milliseconds(300)) async throws {
+        hub.beginShutdown()
+        try? await channel?.close().get()
+        try await Task.sleep(nanoseconds: UInt64(grace.nanoseconds))
+        try await group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SottoCore
+
+/// A logged-in member as the hub knows them.
+final class Member {
+    let name: Username
+    let staticKey: [UInt8]
+    let identity: [UInt8]
+    let session: ServerSessionHandler
+    let mailbox: LoopMailbox
+
+    init(name: Username, staticKey: [UInt8], identity: [UInt8], session: ServerSessionHandler, mailbox: LoopMailbox) {
+        self.name = name
+        self.staticKey = staticKey
+        self.identity = identity
+        self.session = session
+        self.mailbox = mailbox
+    }
+
+    var onlineUser: OnlineUser { OnlineUser(name: name.display, staticKey: staticKey, identity: identity) }
+}
+
+/// The shared state of one server: who is online, admission counts, login throttling and
+/// the relay. Everything that orders output (sequence numbers, presence) happens under one
+/// lock, and posting to loop mailboxes under that lock keeps every recipient's view in the
+/// same server order.
+final class Hub {
+    private let lock = NIOLock()
+    private let limits: ServerLimits
+    private let logger: Logger
+    private let mailboxes: [ObjectIdentifier: LoopMailbox]
+
+    private var members: [String: Member] = [:]
+    private var sequence: UInt64 = 0
+    private var ledger: MessageLedger
+    private var throttle: LoginThrottle
+    private var connections = 0
+    private var connectionsByAddress: [String: Int] = [:]
+    /// Room recipients grouped by loop; rebuilt lazily after membership changes.
+    private var roomTargets: [(LoopMailbox, [ServerSessionHandler])] = []
+    private var roomTargetsStale = true
+    private var shuttingDown = false
+
+    init(limits: ServerLimits, loops: [EventLoop], logger: Logger) {
+        self.limits = limits
+        self.logger = logger
+        var boxes: [ObjectIdentifier: LoopMailbox] = [:]
+        for loop in loops { boxes[ObjectIdentifier(loop)] = LoopMailbox(loop: loop) }
+        mailboxes = boxes
+        ledger = MessageLedger(perIdentity: limits.rememberedMessageIDs, maxIdentities: limits.maxConnections * 2)
+        throttle = LoginThrottle(limits: limits)
+    }
+
+    static func now() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+
+    func mailbox(for loop: EventLoop) -> LoopMailbox {
+        // Embedded test loops are not part of the group: give them a mailbox of their own.
+        lock.withLock { mailboxes[ObjectIdentifier(loop)] } ?? LoopMailbox(loop: loop)
+    }
+
+    // MARK: Admission
+
+    enum Admission { case admitted, serverFull, tooManyFromAddress, shuttingDown }
+
+    func admit(address: String) -> Admission {
+        lock.withLock {
+            if shuttingDown { return .shuttingDown }
+            if connections >= limits.maxConnections { return .serverFull }
+            if connectionsByAddress[address, default: 0] >= limits.maxConnectionsPerAddress { return .tooManyFromAddress }
+            connections += 1
+            connectionsByAddress[address, default: 0] += 1
+            return .admitted
+        }
+    }
+
+    func release(address: String) {
+        lock.withLock {
+            connections -= 1
+            let n = connectionsByAddress[address, default: 1] - 1
+            connectionsByAddress[address] = n > 0 ? n : nil
+        }
+    }
+
+    var connectionCount: Int { lock.withLock { connections } }
+    var memberCount: Int { lock.withLock { members.count } }
+
+    // MARK: Login
+
+    func loginDelay(address: String) -> TimeAmount {
+        lock.withLock { throttle.delay(for: address, now: .now()) }
+    }
+
+    func recordLoginFailure(address: String) {
+        lock.withLock { throttle.recordFailure(for: address, now: .now()) }
+    }
+
+    enum JoinResult { case joined(Member), nameTaken, shuttingDown }
+
+    /// Adds a member. A live session under the same name is refused unless it belongs to
+    /// the same client identity, in which case the new session replaces the stale one.
+    func join(name: Username, staticKey: [UInt8], identity: [UInt8], session: ServerSessionHandler, address: String) -> JoinResult {
+        let mailbox = self.mailbox(for: session.loop)
+        return lock.withLock {
+            if shuttingDown { return .shuttingDown }
+            let member = Member(name: name, staticKey: staticKey, identity: identity, session: session, mailbox: mailbox)
+            let replaced = members[name.key]
+            if let replaced {
+                guard replaced.staticKey == staticKey else { return .nameTaken }
+                replaced.session.closeFromHub(ServerError(.replaced, fatal: true))
+            }
+            throttle.recordSuccess(for: address)
+            members[name.key] = member
+            roomTargetsStale = true
+            let now = Self.now()
+            mailbox.post(ServerRecord.welcome(name: name.display, time: now).encoded(), to: [session])
+            for page in userListPages() { mailbox.post(page, to: [session]) }
+            if replaced == nil || replaced?.identity != identity {
+                broadcast(ServerRecord.presence(Presence(event: .joined, user: member.onlineUser, time: now)).encoded())
+            }
+            return .joined(member)
+        }
+    }
+
+    func leave(_ member: Member) {
+        lock.withLock {
+            guard members[member.name.key] === member else { return }
+            members[member.name.key] = nil
+            roomTargetsStale = true
+            var user = member.onlineUser
+            user.identity = []
+            broadcast(ServerRecord.presence(Presence(event: .left, user: user, time: Self.now())).encoded())
+        }
+    }
+
+    /// The online list in records that each fit one transport message.
+    private func userListPages() -> [[UInt8]] {
+        let users = members.values.map(\.onlineUser).sorted { $0.name < $1.name }
+        var pages: [[UInt8]] = []
+        var current: [OnlineUser] = []
+        var size = 8
+        for user in users {
+            let entry = 6 + user.name.utf8.count + user.staticKey.count + user.identity.count
+            if size + entry > WireLimits.maxRecordLength - 16, !current.isEmpty {
+                pages.append(ServerRecord.users(current, final: false).encoded())
+                current = []
+                size = 8
+            }
+            current.append(user)
+            size += entry
+        }
+        pages.append(ServerRecord.users(current, final: true).encoded())
+        return pages
+    }
+
+    // MARK: Relay
+
+    func relay(from member: Member, _ request: SendRequest) {
+        lock.withLock {
+            guard members[member.name.key] === member else { return }
+            if let sequence = ledger.sequence(of: request.clientMessageID, from: member.staticKey) {
+                member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: sequence).encoded(), to: [member.session])
+                return
+            }
+            var recipient: Member?
+            if !request.to.isEmpty {
+                recipient = (try? Username(request.to)).flatMap { members[$0.key] }
+                guard recipient != nil else {
+                    member.mailbox.post(ServerRecord.error(ServerError(.unknownRecipient, "\(request.to) is not online.", fatal: false)).encoded(), to: [member.session])
+                    member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: 0).encoded(), to: [member.session])
+                    return
+                }
+            }
+            sequence += 1
+            ledger.record(request.clientMessageID, sequence: sequence, from: member.staticKey)
+            let record = ServerRecord.message(ChatMessage(
+                sequence: sequence, time: Self.now(), from: member.name.display, to: recipient?.name.display ?? "",
+                clientMessageID: request.clientMessageID, body: request.body)).encoded()
+            if let recipient {
+                recipient.mailbox.post(record, to: [recipient.session])
+                if recipient !== member { member.mailbox.post(record, to: [member.session]) }
+            } else {
+                broadcast(record)
+            }
+            member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: sequence).encoded(), to: [member.session])
+        }
+    }
+
+    /// Caller holds the lock.
+    private func broadcast(_ record: [UInt8]) {
+        if roomTargetsStale {
+            var grouped: [ObjectIdentifier: (LoopMailbox, [ServerSessionHandler])] = [:]
+            for m in members.values {
+                grouped[ObjectIdentifier(m.mailbox), default: (m.mailbox, [])].1.append(m.session)
+            }
+            roomTargets = Array(grouped.values)
+            roomTargetsStale = false
+        }
+        for (mailbox, sessions) in roomTargets { mailbox.post(record, to: sessions) }
+    }
+
+    // MARK: Shutdown
+
+    /// Refuses new logins and tells every member the server is going away.
+    func beginShutdown() {
+        let everyone: [Member] = lock.withLock {
+            shuttingDown = true
+            return Array(members.values)
+        }
+        for m in everyone { m.session.closeFromHub(ServerError(.shuttingDown, fatal: true)) }
+    }
+}

@@ -1,0 +1,57 @@
+import Crypto
+import Foundation
+import SottoCore
+
+/// The server's persistent state: its Noise static key, its password salt and, when it
+/// generated one, its password. All files are 0600 in a 0700 directory.
+public struct ServerDataDirectory {
+    public let url: URL
+
+    public init(url: URL) { self.url = url }
+
+    public static var defaultURL: URL { XDG.dataHome().appendingPathComponent("sotto-server") }
+
+    public var keyURL: URL { url.appendingPathComponent("server.key") }
+    public var passwordURL: URL { url.appendingPathComponent("password") }
+    public var saltURL: URL { url.appendingPathComponent("password.salt") }
+
+    public func loadOrCreateStaticKey() throws -> Curve25519.KeyAgreement.PrivateKey {
+        if let data = try SecureFile.read(keyURL) {
+            guard let raw = Data(base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+                  let key = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: raw)
+            else { throw SecureFile.Failure(description: "\(keyURL.path) is not a Sotto server key") }
+            return key
+        }
+        let key = Curve25519.KeyAgreement.PrivateKey()
+        try SecureFile.write(Data((key.rawRepresentation.base64EncodedString() + "\n").utf8), to: keyURL)
+        return key
+    }
+
+    public func loadOrCreateSalt() throws -> [UInt8] {
+        if let data = try SecureFile.read(saltURL), let salt = Data(base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), salt.count >= WireLimits.minSaltLength {
+            return Array(salt)
+        }
+        let salt = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        try SecureFile.write(Data((Data(salt).base64EncodedString() + "\n").utf8), to: saltURL)
+        return salt
+    }
+
+    /// The stored generated password, creating one on first use.
+    public func loadOrCreatePassword() throws -> (password: String, created: Bool) {
+        if let data = try SecureFile.read(passwordURL) {
+            let password = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
+            if !password.isEmpty { return (password, false) }
+        }
+        let password = Self.generatePassword()
+        try SecureFile.write(Data((password + "\n").utf8), to: passwordURL)
+        return (password, true)
+    }
+
+    /// 20 characters from a 32-letter alphabet without look-alikes (100 bits), in groups of 5.
+    public static func generatePassword() -> String {
+        let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
+        var rng = SystemRandomNumberGenerator()
+        let groups = (0..<4).map { _ in String((0..<5).map { _ in alphabet[Int(rng.next(upperBound: UInt32(alphabet.count)))] }) }
+        return groups.joined(separator: "-")
+    }
+}

@@ -1,0 +1,235 @@
+import Logging
+import NIOCore
+import SottoCore
+import SottoTransport
+
+/// One client connection after the Noise layer: server hello, login, then chat records.
+/// Confined to its channel's event loop; the hub reaches it only through `loop`.
+final class ServerSessionHandler: ChannelDuplexHandler {
+    typealias InboundIn = NoiseInbound
+    typealias OutboundIn = NoiseOutbound
+    typealias OutboundOut = NoiseOutbound
+
+    private enum State {
+        case awaitingHandshake
+        case awaitingLogin
+        case authenticating
+        case online(Member)
+        case closing
+    }
+
+    private let hub: Hub
+    private let configuration: ServerConfiguration
+    private let address: String
+    private var logger: Logger
+    let loop: EventLoop
+
+    private var state = State.awaitingHandshake
+    private var context: ChannelHandlerContext?
+    private var loginTimeout: Scheduled<Void>?
+    private var idleCheck: RepeatedTask?
+    private var lastInbound = NIODeadline.now()
+    private var bucket: TokenBucket
+    private var readPaused = false
+    private var needsFlush = false
+
+    init(hub: Hub, configuration: ServerConfiguration, address: String, loop: EventLoop, logger: Logger) {
+        self.hub = hub
+        self.configuration = configuration
+        self.address = address
+        self.loop = loop
+        self.logger = logger
+        bucket = TokenBucket(rate: configuration.limits.recordsPerSecond, capacity: configuration.limits.recordBurst, now: .now())
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        loginTimeout = context.eventLoop.scheduleTask(in: configuration.limits.loginTimeout) { [weak self] in
+            self?.close(ServerError(.loginTimeout, fatal: true), reason: "login timeout")
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        loginTimeout?.cancel()
+        idleCheck?.cancel()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .online(let member) = state {
+            hub.leave(member)
+            logger.info("left", metadata: ["user": "\(member.name.display)"])
+        }
+        state = .closing
+        loginTimeout?.cancel()
+        idleCheck?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastInbound = .now()
+        switch (state, unwrapInboundIn(data)) {
+        case (.awaitingHandshake, .handshakePayload(let payload, _)):
+            guard payload.isEmpty else { return violation("non-empty first handshake payload") }
+            state = .awaitingLogin
+            context.writeAndFlush(wrapOutboundOut(.handshakePayload(configuration.hello.encoded())), promise: nil)
+        case (.awaitingLogin, .handshakePayload(let payload, let remoteStatic)):
+            guard let remoteStatic else { return violation("handshake finished without a client key") }
+            let login: LoginRequest
+            do { login = try LoginRequest(decoding: payload) } catch let error as WireError {
+                if case .unsupportedVersion = error { return close(ServerError(.unsupportedVersion, fatal: true), reason: "\(error)") }
+                return violation("login: \(error)")
+            } catch { return violation("login: \(error)") }
+            state = .authenticating
+            let delay = hub.loginDelay(address: address)
+            if delay > .zero {
+                logger.notice("login delayed after failures", metadata: ["delay_ms": "\(delay.nanoseconds / 1_000_000)"])
+                context.eventLoop.scheduleTask(in: delay) { [weak self] in self?.authenticate(login, staticKey: remoteStatic) }
+            } else {
+                authenticate(login, staticKey: remoteStatic)
+            }
+        case (.online(let member), .record(let bytes)):
+            bucket.take(now: .now())
+            let record: ClientRecord
+            do { record = try ClientRecord(decoding: bytes) } catch { return violation("record: \(error)") }
+            handle(record, from: member)
+        case (.closing, _):
+            return
+        default:
+            violation("record out of order")
+        }
+    }
+
+    private func authenticate(_ login: LoginRequest, staticKey: [UInt8]) {
+        guard case .authenticating = state else { return }
+        guard PasswordKey.matches(key: login.passwordKey, verifier: configuration.passwordVerifier) else {
+            hub.recordLoginFailure(address: address)
+            logger.notice("login refused: wrong password")
+            return close(ServerError(.wrongPassword, fatal: true), reason: "wrong password")
+        }
+        let name: Username
+        do { name = try Username(login.username) } catch {
+            logger.notice("login refused: invalid name")
+            return close(ServerError(.invalidName, "That username is not allowed: \(error).", fatal: true), reason: "invalid name")
+        }
+        switch hub.join(name: name, staticKey: staticKey, identity: login.identity, session: self, address: address) {
+        case .nameTaken:
+            logger.notice("login refused: name taken", metadata: ["user": "\(name.display)"])
+            close(ServerError(.nameTaken, "The name \(name.display) is already in use on this server.", fatal: true), reason: "name taken")
+        case .shuttingDown:
+            close(ServerError(.shuttingDown, fatal: true), reason: "shutting down")
+        case .joined(let member):
+            state = .online(member)
+            loginTimeout?.cancel()
+            logger[metadataKey: "user"] = "\(name.display)"
+            logger.info("logged in", metadata: ["fingerprint": "\(Fingerprint.of(publicKey: staticKey))"])
+            startIdleCheck()
+        }
+    }
+
+    private func handle(_ record: ClientRecord, from member: Member) {
+        switch record {
+        case .send(let request):
+            guard request.body.count <= configuration.limits.maxBodyBytes else {
+                send(.error(ServerError(.messageTooLarge, "Messages are limited to \(configuration.limits.maxBodyBytes) bytes.", fatal: false)))
+                send(.ack(clientMessageID: request.clientMessageID, sequence: 0))
+                return
+            }
+            hub.relay(from: member, request)
+        case .ping(let token):
+            send(.pong(token))
+        case .bye:
+            context?.close(promise: nil)
+        }
+    }
+
+    /// Direct replies go through the mailbox too, so they stay in order with relayed records.
+    private func send(_ record: ServerRecord) {
+        hub.mailbox(for: loop).post(record.encoded(), to: [self])
+    }
+
+    private func startIdleCheck() {
+        let idle = configuration.limits.idleTimeout
+        let period = TimeAmount.nanoseconds(max(idle.nanoseconds / 4, 1_000_000))
+        idleCheck = loop.scheduleRepeatedTask(initialDelay: period, delay: period) { [weak self] _ in
+            guard let self else { return }
+            if NIODeadline.now() - self.lastInbound > idle {
+                self.close(ServerError(.idleTimeout, fatal: true), reason: "idle timeout")
+            }
+        }
+    }
+
+    // MARK: Output, called on the loop by the mailbox
+
+    /// Queues a record; returns true if this session now needs a flush it did not need before.
+    func enqueue(_ record: [UInt8]) -> Bool {
+        guard let context, !isClosing else { return false }
+        context.write(wrapOutboundOut(.record(record)), promise: nil)
+        defer { needsFlush = true }
+        return !needsFlush
+    }
+
+    func flushQueued() {
+        needsFlush = false
+        context?.flush()
+    }
+
+    private var isClosing: Bool { if case .closing = state { return true } else { return false } }
+
+    /// From any thread: tell the client why, then close.
+    func closeFromHub(_ error: ServerError) {
+        loop.execute { self.close(error, reason: error.code.explanation) }
+    }
+
+    /// Sends a fatal error (when the transport is up) and closes.
+    private func close(_ error: ServerError, reason: String) {
+        guard let context, !isClosing else { return }
+        let wasLoggingIn: Bool
+        switch state {
+        case .authenticating, .online: wasLoggingIn = true
+        default: wasLoggingIn = false
+        }
+        if case .online(let member) = state { hub.leave(member) }
+        state = .closing
+        logger.info("closing connection", metadata: ["reason": "\(reason)"])
+        if wasLoggingIn {
+            context.writeAndFlush(wrapOutboundOut(.record(ServerRecord.error(error).encoded())))
+                .whenComplete { _ in context.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    private func violation(_ detail: String) {
+        logger.notice("protocol violation", metadata: ["detail": "\(detail)"])
+        close(ServerError(.protocolViolation, "Protocol error: \(detail).", fatal: true), reason: "protocol violation")
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // Noise, framing and queue failures: the Noise handler already closes the channel.
+        if error is OutboundQueueOverflow {
+            logger.notice("cut off: not reading", metadata: ["detail": "\(error)"])
+        } else {
+            logger.notice("connection error", metadata: ["detail": "\(error)"])
+        }
+        if case .online(let member) = state { hub.leave(member) }
+        state = .closing
+        context.close(promise: nil)
+    }
+
+    // MARK: Read pacing
+
+    /// Outbound `read` requests pass through here: while the token bucket is empty the
+    /// socket is not read, so a flooding client is slowed by TCP itself.
+    func read(context: ChannelHandlerContext) {
+        let wait = bucket.wait(now: .now())
+        guard wait > .zero else { return context.read() }
+        guard !readPaused else { return }
+        readPaused = true
+        context.eventLoop.scheduleTask(in: wait) { [weak self] in
+            guard let self, let context = self.context else { return }
+            self.readPaused = false
+            self.read(context: context)
+        }
+    }
+}

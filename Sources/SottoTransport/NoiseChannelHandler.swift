@@ -1,0 +1,177 @@
+import NIOCore
+import SottoCore
+
+/// What the Noise handler passes up the pipeline.
+public enum NoiseInbound {
+    /// A handshake message's payload. `remoteStatic` is set once the peer's static key is known.
+    case handshakePayload([UInt8], remoteStatic: [UInt8]?)
+    /// One application record from a transport message.
+    case record([UInt8])
+}
+
+/// What the application writes down to the Noise handler.
+public enum NoiseOutbound {
+    /// Sends the next handshake message carrying this payload.
+    case handshakePayload([UInt8])
+    /// Queues one application record; records queued until the next flush share one
+    /// transport message (or as few as fit 65,535 bytes), so encryption is paid per batch.
+    case record([UInt8])
+}
+
+/// Raised (as an error through the pipeline) when a peer stops reading and its
+/// queue of records waiting to be sent passes the bound.
+public struct OutboundQueueOverflow: Error, CustomStringConvertible {
+    public let queuedBytes: Int
+    public var description: String { "outbound queue overflow (\(queuedBytes) bytes queued; peer not reading)" }
+}
+
+/// Runs the Noise handshake and then the transport for one connection, as initiator or
+/// responder. It knows nothing of Sotto's schema beyond the record batching.
+public final class NoiseChannelHandler: ChannelDuplexHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = NoiseInbound
+    public typealias OutboundIn = NoiseOutbound
+    public typealias OutboundOut = ByteBuffer
+
+    private var handshake: HandshakeState?
+    private var transport: NoiseTransport?
+    private var queuedPlaintext: [UInt8] = []
+    private var queuedPromises: [EventLoopPromise<Void>] = []
+    private let maxQueuedBytes: Int
+    private var failed = false
+
+    /// The peer's static key, once the handshake has revealed it.
+    public private(set) var remoteStatic: [UInt8]?
+    public var handshakeHash: [UInt8]? { transport?.handshakeHash }
+
+    public init(handshake: HandshakeState, maxQueuedBytes: Int = 1 << 20) {
+        self.handshake = handshake
+        self.maxQueuedBytes = maxQueuedBytes
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        let frame = Array(buffer: unwrapInboundIn(data))
+        do {
+            if var transport {
+                let plaintext = try transport.open(frame)
+                self.transport = transport
+                for record in try RecordBatch.split(plaintext) {
+                    context.fireChannelRead(wrapInboundOut(.record(record)))
+                    if failed { return }
+                }
+            } else if var handshake {
+                let payload = try handshake.readMessage(frame)
+                self.handshake = handshake
+                remoteStatic = handshake.remoteStatic
+                try finishIfComplete()
+                context.fireChannelRead(wrapInboundOut(.handshakePayload(payload, remoteStatic: remoteStatic)))
+            }
+        } catch {
+            fail(context: context, error: error)
+        }
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard !failed else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        switch unwrapOutboundIn(data) {
+        case .handshakePayload(let payload):
+            do {
+                guard var handshake else { throw NoiseError.handshakeComplete }
+                let message = try handshake.writeMessage(payload: payload)
+                self.handshake = handshake
+                try finishIfComplete()
+                var buffer = context.channel.allocator.buffer(capacity: message.count + 2)
+                buffer.writeFrame(message)
+                context.write(wrapOutboundOut(buffer), promise: promise)
+            } catch {
+                promise?.fail(error)
+                fail(context: context, error: error)
+            }
+        case .record(let record):
+            guard record.count <= WireLimits.maxRecordLength else {
+                promise?.fail(NoiseError.messageTooLarge(record.count))
+                return
+            }
+            RecordBatch.append(record, to: &queuedPlaintext)
+            if let promise { queuedPromises.append(promise) }
+            if queuedPlaintext.count > maxQueuedBytes {
+                let error = OutboundQueueOverflow(queuedBytes: queuedPlaintext.count)
+                fail(context: context, error: error)
+            }
+        }
+    }
+
+    public func flush(context: ChannelHandlerContext) {
+        // While the socket is backed up, records wait here (bounded) rather than in NIO.
+        if context.channel.isWritable { sealQueued(context: context) }
+        context.flush()
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, !queuedPlaintext.isEmpty {
+            sealQueued(context: context)
+            context.flush()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        failQueued(ChannelError.ioOnClosedChannel)
+        context.fireChannelInactive()
+    }
+
+    /// Seals queued records into as few transport messages as fit, never splitting a record.
+    private func sealQueued(context: ChannelHandlerContext) {
+        guard !queuedPlaintext.isEmpty, var transport else { return }
+        var frames = context.channel.allocator.buffer(capacity: queuedPlaintext.count + 64)
+        do {
+            var start = 0
+            while start < queuedPlaintext.count {
+                var end = start
+                while end < queuedPlaintext.count {
+                    let length = (Int(queuedPlaintext[end]) << 8 | Int(queuedPlaintext[end + 1])) + WireLimits.recordHeaderLength
+                    if end + length - start > NoiseTransport.maxPlaintextLength { break }
+                    end += length
+                }
+                frames.writeFrame(try transport.seal(Array(queuedPlaintext[start..<end])))
+                start = end
+            }
+        } catch {
+            fail(context: context, error: error)
+            return
+        }
+        self.transport = transport
+        queuedPlaintext.removeAll(keepingCapacity: queuedPlaintext.capacity <= 1 << 16)
+        let promises = queuedPromises
+        queuedPromises.removeAll()
+        let writePromise: EventLoopPromise<Void>? = promises.isEmpty ? nil : context.eventLoop.makePromise()
+        writePromise?.futureResult.whenComplete { result in promises.forEach { $0.completeWith(result) } }
+        context.write(wrapOutboundOut(frames), promise: writePromise)
+    }
+
+    private func finishIfComplete() throws {
+        guard let handshake, handshake.isComplete else { return }
+        transport = try handshake.split()
+        self.handshake = nil  // the ephemeral keys go with it
+    }
+
+    private func failQueued(_ error: Error) {
+        let promises = queuedPromises
+        queuedPromises.removeAll()
+        queuedPlaintext.removeAll()
+        promises.forEach { $0.fail(error) }
+    }
+
+    /// Any crypto or framing failure ends the connection: there is no recovering a Noise session.
+    private func fail(context: ChannelHandlerContext, error: Error) {
+        guard !failed else { return }
+        failed = true
+        failQueued(error)
+        context.fireErrorCaught(error)
+        context.close(promise: nil)
+    }
+}

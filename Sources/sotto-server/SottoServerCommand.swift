@@ -1,0 +1,142 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import SottoCore
+import SottoServer
+
+@main
+struct SottoServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sotto-server",
+        abstract: "Host a password-protected, end-to-end encrypted Sotto chat on this network.",
+        discussion: """
+        The password comes from --password, --password-file or SOTTO_PASSWORD, in that order; \
+        with none of them, one is generated on first start and kept in the data directory.
+        """)
+
+    @Option(help: "Address to listen on (0.0.0.0 = every IPv4 address of this machine).")
+    var host = "0.0.0.0"
+
+    @Option(help: "TCP port to listen on.")
+    var port = 8888
+
+    @Option(help: "Server password (visible to other local users in the process list; prefer --password-file or SOTTO_PASSWORD).")
+    var password: String?
+
+    @Option(help: "Read the server password from this file (first line).")
+    var passwordFile: String?
+
+    @Option(help: "Where the server key, password salt and generated password live (default: $XDG_DATA_HOME/sotto-server).")
+    var dataDir: String?
+
+    @Option(help: "Name shown to clients.")
+    var name = "Sotto"
+
+    @Option(help: "Most connections at once.")
+    var maxConnections = ServerLimits().maxConnections
+
+    @Option(help: "Most connections from one address.")
+    var maxConnectionsPerAddress = ServerLimits().maxConnectionsPerAddress
+
+    @Option(help: "Largest message body in bytes (at most \(WireLimits.maxBodyBytes)).")
+    var maxMessageBytes = ServerLimits().maxBodyBytes
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard (1...65535).contains(port) else { throw ValidationError("--port must be a number from 1 to 65535.") }
+        guard (1...WireLimits.maxBodyBytes).contains(maxMessageBytes) else {
+            throw ValidationError("--max-message-bytes must be from 1 to \(WireLimits.maxBodyBytes).")
+        }
+        guard maxConnections > 0, maxConnectionsPerAddress > 0 else { throw ValidationError("connection limits must be positive.") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error.") }
+        if password != nil && passwordFile != nil { throw ValidationError("Give either --password or --password-file, not both.") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let data = ServerDataDirectory(url: dataDir.map { URL(fileURLWithPath: $0) } ?? ServerDataDirectory.defaultURL)
+        let password: String
+        let passwordNote: String
+        var showPassword = true
+        do {
+            if let given = self.password {
+                password = given
+                passwordNote = "(from --password)"
+            } else if let file = passwordFile {
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+                      let line = text.split(whereSeparator: \.isNewline).first, !line.isEmpty
+                else { throw ValidationError("Cannot read a password from \(file).") }
+                password = String(line)
+                passwordNote = "(from \(file))"
+                showPassword = false
+            } else if let env = ProcessInfo.processInfo.environment["SOTTO_PASSWORD"], !env.isEmpty {
+                password = env
+                passwordNote = "(from SOTTO_PASSWORD)"
+                showPassword = false
+            } else {
+                let stored = try data.loadOrCreatePassword()
+                password = stored.password
+                passwordNote = stored.created ? "(generated; kept in \(data.passwordURL.path))" : "(kept in \(data.passwordURL.path))"
+            }
+        } catch let error as SecureFile.Failure {
+            throw ValidationError(error.description)
+        }
+
+        var limits = ServerLimits()
+        limits.maxConnections = maxConnections
+        limits.maxConnectionsPerAddress = maxConnectionsPerAddress
+        limits.maxBodyBytes = maxMessageBytes
+        let configuration: ServerConfiguration
+        do {
+            configuration = try ServerConfiguration(
+                host: host, port: port, serverName: name, staticKey: try data.loadOrCreateStaticKey(),
+                password: password, passwordSalt: try data.loadOrCreateSalt(), limits: limits)
+        } catch let error as SecureFile.Failure {
+            throw ValidationError(error.description)
+        }
+
+        let server = ChatServer(configuration: configuration)
+        do {
+            try await server.start()
+        } catch let error as ChatServer.StartError {
+            FileHandle.standardError.write(Data("sotto-server: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        print(Banner(configuration: configuration, boundPort: server.port ?? port, password: showPassword ? password : nil,
+                     passwordNote: passwordNote, addresses: ListeningAddresses.forBinding(host: host)).text)
+        fflush(stdout)
+
+        await waitForTerminationSignal()
+        print("Shutting down: telling clients...")
+        try await server.shutdown()
+        print("Stopped.")
+    }
+
+    private func waitForTerminationSignal() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let queue = DispatchQueue(label: "sotto.signals")
+            var sources: [DispatchSourceSignal] = []
+            var resumed = false
+            for sig in [SIGINT, SIGTERM] {
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+                source.setEventHandler {
+                    guard !resumed else { return }
+                    resumed = true
+                    sources.forEach { $0.cancel() }
+                    continuation.resume()
+                }
+                source.resume()
+                sources.append(source)
+            }
+        }
+    }
+}
