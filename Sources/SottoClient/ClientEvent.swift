@@ -1,0 +1,95 @@
+import Foundation
+import SottoCore
+
+public enum ConnectionState: Equatable, Sendable {
+    case disconnected
+    case connecting
+    case loggingIn
+    case online
+    /// Lost after having been online; trying again in `delay` seconds.
+    case reconnecting(attempt: Int, delay: Double)
+    case failed(ClientFailure)
+}
+
+/// Why a connection ended or never started, as one sentence for a person.
+public enum ClientFailure: Error, Equatable, Sendable, CustomStringConvertible {
+    case unreachable(host: String, port: Int, reason: String)
+    case server(ServerError)
+    case serverKeyChanged(host: String, port: Int, expected: String, actual: String)
+    case serverKeyNotVouched(expected: String, actual: String)
+    case serverKeyUnknown(host: String, port: Int, fingerprint: String)
+    case closedDuringLogin
+    case connectionLost
+    case protocolError(String)
+    case invalidSetting(String)
+
+    public var description: String {
+        switch self {
+        case .unreachable(let host, let port, let reason):
+            return "Cannot reach a Sotto server at \(host):\(port) (\(reason)). Is the server running, and are host and port right?"
+        case .server(let error):
+            return error.text
+        case .serverKeyChanged(let host, let port, let expected, let actual):
+            return "WARNING: the server at \(host):\(port) presented a different key than before. Expected \(expected), got \(actual). Someone may be intercepting the connection; refusing to connect. If the server's key was really replaced, ask its operator for the new fingerprint."
+        case .serverKeyNotVouched(let expected, let actual):
+            return "WARNING: the server's key does not match the invite. Expected \(expected), got \(actual). Refusing to connect."
+        case .serverKeyUnknown(let host, let port, let fingerprint):
+            return "The server at \(host):\(port) is not known yet; its key fingerprint is \(fingerprint). Compare it with the one the server printed, then trust it (invite link, --trust or --trust-on-first-use)."
+        case .closedDuringLogin:
+            return "The server closed the connection during login (it may be full, or limiting connections from your address)."
+        case .connectionLost:
+            return "The connection to the server was lost."
+        case .protocolError(let detail):
+            return "The connection failed a security or protocol check (\(detail)); it was closed."
+        case .invalidSetting(let detail):
+            return detail
+        }
+    }
+
+    /// Worth retrying automatically (the network), as opposed to needing a person (password, key, name).
+    public var isTransient: Bool {
+        switch self {
+        case .unreachable, .connectionLost, .closedDuringLogin: return true
+        case .server(let e): return [.shuttingDown, .idleTimeout, .tooSlow, .serverFull, .loginTimeout, .tooManyAttempts].contains(e.code)
+        default: return false
+        }
+    }
+}
+
+public struct Member: Equatable, Sendable {
+    public var name: String
+    public var fingerprint: String
+    public init(name: String, fingerprint: String) {
+        self.name = name
+        self.fingerprint = fingerprint
+    }
+}
+
+public struct ReceivedMessage: Equatable, Sendable {
+    public var sequence: UInt64
+    public var time: Date
+    public var from: String
+    /// Empty for the room; otherwise the other party (or the recipient, on your own copy).
+    public var to: String
+    public var text: String
+    public var isOwn: Bool
+    public var clientMessageID: UInt64
+
+    public var isDirect: Bool { !to.isEmpty }
+}
+
+public enum ClientEvent: Equatable, Sendable {
+    case state(ConnectionState)
+    /// Logged in under this name (normalized by the server).
+    case welcome(name: String, serverFingerprint: String)
+    case users([Member])
+    case message(ReceivedMessage)
+    case system(String)
+    /// A non-fatal error (the connection stays up).
+    case error(String)
+    /// A message handed to `send` and its id; shown as pending until `delivered`.
+    case queued(id: UInt64, to: String, text: String)
+    case delivered(id: UInt64)
+    /// The server refused a queued message (too large, recipient gone): it will not be retried.
+    case rejected(id: UInt64)
+}

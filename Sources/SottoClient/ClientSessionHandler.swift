@@ -1,0 +1,90 @@
+import Foundation
+import NIOCore
+import SottoCore
+import SottoTransport
+
+/// One connection of a `ChatClient`: drives the handshake, hands records to the client,
+/// keeps the connection alive, and reports why it ended.
+final class ClientSessionHandler: ChannelDuplexHandler {
+    typealias InboundIn = NoiseInbound
+    typealias OutboundIn = NoiseOutbound
+    typealias OutboundOut = NoiseOutbound
+
+    private let client: ChatClient
+    private let generation: Int
+    private var failure: ClientFailure?
+    private var online = false
+    private var pingToken: UInt64 = 0
+
+    init(client: ChatClient, generation: Int) {
+        self.client = client
+        self.generation = generation
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        // Message 1: our ephemeral key, empty payload.
+        context.writeAndFlush(wrapOutboundOut(.handshakePayload([])), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .handshakePayload(let payload, let remoteStatic):
+            do {
+                guard let remoteStatic else { throw ClientFailure.protocolError("server sent no static key") }
+                let hello: ServerHello
+                do { hello = try ServerHello(decoding: payload) } catch WireError.unsupportedVersion {
+                    throw ClientFailure.server(ServerError(.unsupportedVersion, fatal: true))
+                }
+                let login = try client.loginRequest(for: hello, serverStatic: remoteStatic)
+                context.writeAndFlush(wrapOutboundOut(.handshakePayload(login.encoded())), promise: nil)
+            } catch {
+                fail(context: context, error)
+            }
+        case .record(let bytes):
+            let record: ServerRecord
+            do { record = try ServerRecord(decoding: bytes) } catch {
+                return fail(context: context, ClientFailure.protocolError("\(error)"))
+            }
+            if case .error(let error) = record, error.fatal {
+                return fail(context: context, ClientFailure.server(error))
+            }
+            if case .welcome = record { online = true }
+            client.received(record)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let idle = event as? IdleStateHandler.IdleStateEvent else { return context.fireUserInboundEventTriggered(event) }
+        switch idle {
+        case .write where online:
+            pingToken &+= 1
+            context.writeAndFlush(wrapOutboundOut(.record(ClientRecord.ping(pingToken).encoded())), promise: nil)
+        case .read:
+            fail(context: context, ClientFailure.connectionLost)
+        default:
+            break
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if failure == nil {
+            if let io = error as? IOError, [ECONNRESET, EPIPE].contains(io.errnoCode) {
+                failure = online ? .connectionLost : .closedDuringLogin
+            } else {
+                failure = .protocolError("\(error)")
+            }
+        }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        client.sessionEnded(failure, generation: generation)
+        context.fireChannelInactive()
+    }
+
+    private func fail(context: ChannelHandlerContext, _ error: Error) {
+        if failure == nil { failure = (error as? ClientFailure) ?? .protocolError("\(error)") }
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import NIOConcurrencyHelpers
+import SottoCore
+
+/// Pinned server keys, one `host:port fingerprint` per line, like ssh's known_hosts.
+public final class KnownServers: @unchecked Sendable {
+    public let url: URL
+    private let lock = NIOLock()
+
+    public init(url: URL) { self.url = url }
+
+    public static func defaultURL(in directory: URL) -> URL { directory.appendingPathComponent("known_servers") }
+
+    public static func entryName(host: String, port: Int) -> String {
+        host.contains(":") ? "[\(host.lowercased())]:\(port)" : "\(host.lowercased()):\(port)"
+    }
+
+    public func fingerprint(host: String, port: Int) -> String? {
+        lock.withLock { readEntries()[Self.entryName(host: host, port: port)] }
+    }
+
+    /// Adds a pin. An existing different pin is never overwritten here: that takes `forget`.
+    public func pin(host: String, port: Int, fingerprint: String) throws {
+        try lock.withLock {
+            var entries = readEntries()
+            let name = Self.entryName(host: host, port: port)
+            if let existing = entries[name], existing != fingerprint {
+                throw SecureFile.Failure(description: "\(name) is already pinned to another key")
+            }
+            entries[name] = fingerprint
+            try writeEntries(entries)
+        }
+    }
+
+    /// Removes a pin (what a person does after confirming a server's key really changed).
+    public func forget(host: String, port: Int) throws {
+        try lock.withLock {
+            var entries = readEntries()
+            entries[Self.entryName(host: host, port: port)] = nil
+            try writeEntries(entries)
+        }
+    }
+
+    private func readEntries() -> [String: String] {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [:] }
+        var entries: [String: String] = [:]
+        for line in text.split(whereSeparator: \.isNewline) {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard parts.count == 2, !line.hasPrefix("#"), Fingerprint.isWellFormed(String(parts[1])) else { continue }
+            entries[String(parts[0])] = String(parts[1])
+        }
+        return entries
+    }
+
+    private func writeEntries(_ entries: [String: String]) throws {
+        let body = entries.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)\n" }.joined()
+        try SecureFile.write(Data(("# Sotto known servers: host:port fingerprint\n" + body).utf8), to: url, mode: 0o644)
+    }
+}
+
+/// How a client decides whether the key a server presents is the right one.
+public struct TrustPolicy: Sendable, Equatable {
+    /// A fingerprint vouched for out of band (invite link or --trust).
+    public var vouched: String?
+    /// Accept and pin an unknown key without asking (ssh's accept-new).
+    public var trustOnFirstUse: Bool
+
+    public init(vouched: String? = nil, trustOnFirstUse: Bool = false) {
+        self.vouched = vouched
+        self.trustOnFirstUse = trustOnFirstUse
+    }
+
+    public enum Decision: Equatable, Sendable {
+        case trusted(pinNow: Bool)
+        case changed(expected: String, actual: String)
+        case notVouched(expected: String, actual: String)
+        case unknown(actual: String)
+    }
+
+    public func decide(pinned: String?, actual: String) -> Decision {
+        if let pinned {
+            return pinned == actual ? .trusted(pinNow: false) : .changed(expected: pinned, actual: actual)
+        }
+        if let vouched {
+            return vouched == actual ? .trusted(pinNow: true) : .notVouched(expected: vouched, actual: actual)
+        }
+        return trustOnFirstUse ? .trusted(pinNow: true) : .unknown(actual: actual)
+    }
+}

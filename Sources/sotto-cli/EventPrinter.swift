@@ -1,0 +1,63 @@
+import Foundation
+import SottoClient
+
+/// Prints client events one per line, as text or as JSON objects.
+struct EventPrinter: Sendable {
+    let json: Bool
+
+    private static let clock: DateFormatter = {
+        let f = DateFormatter()
+        f.dateFormat = "HH:mm:ss"
+        return f
+    }()
+
+    func print(_ event: ClientEvent) {
+        switch event {
+        case .message(let m):
+            if json {
+                var object: [String: Any] = ["type": "message", "from": m.from, "text": m.text,
+                                             "time": ISO8601DateFormatter().string(from: m.time), "sequence": m.sequence]
+                if m.isDirect { object["to"] = m.to }
+                emit(object)
+            } else {
+                let who = m.isDirect ? "\(m.from) → \(m.to)" : m.from
+                line("[\(Self.clock.string(from: m.time))] <\(who)> \(m.text)")
+            }
+        case .users(let members):
+            if json {
+                emit(["type": "users", "users": members.map { ["name": $0.name, "fingerprint": $0.fingerprint] }])
+            } else {
+                line("* online: " + (members.isEmpty ? "(nobody)" : members.map(\.name).joined(separator: ", ")))
+            }
+        case .system(let text):
+            json ? emit(["type": "system", "text": text]) : line("* \(text)")
+        case .error(let text):
+            json ? emit(["type": "error", "text": text]) : line("! \(text)")
+        case .welcome(let name, let fingerprint):
+            let text = "online as \(name) (server \(fingerprint))"
+            json ? emit(["type": "system", "text": text]) : line("* \(text)")
+        case .state(.reconnecting(let attempt, let delay)):
+            let text = String(format: "reconnecting in %.1f s (attempt %d)", delay, attempt)
+            json ? emit(["type": "system", "text": text]) : line("* \(text)")
+        case .rejected:
+            break  // the server's error line already said why
+        case .state, .queued, .delivered:
+            break
+        }
+    }
+
+    /// The one sentence a failed run ends with, also on standard error.
+    func fatal(_ text: String) {
+        if json { emit(["type": "error", "text": text, "fatal": true]) }
+        FileHandle.standardError.write(Data("sotto-cli: \(text)\n".utf8))
+    }
+
+    private func emit(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        line(String(decoding: data, as: UTF8.self))
+    }
+
+    private func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+}
