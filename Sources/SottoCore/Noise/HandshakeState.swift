@@ -148,14 +148,18 @@ public struct HandshakeState {
         return try Self.dh(privateKey, publicKey)
     }
 
-    /// DH(key_pair, public_key): X25519. swift-crypto refuses low-order points (all-zero output).
+    /// DH(key_pair, public_key): X25519. A low-order public key yields an all-zero secret,
+    /// which would make the "secret" public; it is refused (Noise §12.1 allows this).
     static func dh(_ privateKey: DHPrivateKey, _ publicKey: [UInt8]) throws -> [UInt8] {
+        let secret: [UInt8]
         do {
             let pub = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: publicKey)
-            let shared = try privateKey.sharedSecretFromKeyAgreement(with: pub)
-            return shared.withUnsafeBytes { Array($0) }
+            secret = try privateKey.sharedSecretFromKeyAgreement(with: pub).withUnsafeBytes { Array($0) }
         } catch {
             throw NoiseError.invalidPublicKey
         }
+        // Accumulate without branching on secret bytes.
+        guard secret.reduce(0, { $0 | $1 }) != 0 else { throw NoiseError.invalidPublicKey }
+        return secret
     }
 }
