@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+@testable import SottoClient
+
+@Suite struct TrustPolicyTests {
+    let a = "SHA256:" + String(repeating: "A", count: 43)
+    let b = "SHA256:" + String(repeating: "B", count: 43)
+
+    @Test func decisions() {
+        #expect(TrustPolicy().decide(pinned: a, actual: a) == .trusted(pinNow: false))
+        #expect(TrustPolicy().decide(pinned: a, actual: b) == .changed(expected: a, actual: b))
+        // A pin wins over any vouching or first-use trust: a changed key is never accepted silently.
+        #expect(TrustPolicy(vouched: b).decide(pinned: a, actual: b) == .changed(expected: a, actual: b))
+        #expect(TrustPolicy(trustOnFirstUse: true).decide(pinned: a, actual: b) == .changed(expected: a, actual: b))
+        #expect(TrustPolicy(vouched: a).decide(pinned: nil, actual: a) == .trusted(pinNow: true))
+        #expect(TrustPolicy(vouched: a).decide(pinned: nil, actual: b) == .notVouched(expected: a, actual: b))
+        #expect(TrustPolicy(trustOnFirstUse: true).decide(pinned: nil, actual: b) == .trusted(pinNow: true))
+        #expect(TrustPolicy().decide(pinned: nil, actual: b) == .unknown(actual: b))
+    }
+}
+
+@Suite struct ClientStoreTests {
+    func tempDir() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("sotto-client-\(UUID().uuidString)")
+    }
+
+    @Test func knownServersPinPerHostAndPortAndNeverOverwrite() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = KnownServers(url: KnownServers.defaultURL(in: dir))
+        let a = "SHA256:" + String(repeating: "A", count: 43)
+        let b = "SHA256:" + String(repeating: "B", count: 43)
+        try store.pin(host: "Host.lan", port: 8888, fingerprint: a)
+        try store.pin(host: "::1", port: 8888, fingerprint: b)
+        #expect(store.fingerprint(host: "host.lan", port: 8888) == a)
+        #expect(store.fingerprint(host: "host.lan", port: 8889) == nil)
+        #expect(store.fingerprint(host: "::1", port: 8888) == b)
+        #expect(throws: (any Error).self) { try store.pin(host: "host.lan", port: 8888, fingerprint: b) }
+        // Survives a reload; comments and junk lines are ignored.
+        let text = try String(contentsOf: store.url, encoding: .utf8)
+        try (text + "garbage line\n# comment\n").write(to: store.url, atomically: true, encoding: .utf8)
+        let reloaded = KnownServers(url: store.url)
+        #expect(reloaded.fingerprint(host: "host.lan", port: 8888) == a)
+        try reloaded.forget(host: "host.lan", port: 8888)
+        #expect(reloaded.fingerprint(host: "host.lan", port: 8888) == nil)
+    }
+
+    @Test func identityIsCreatedOncePrivatelyAndReloaded() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = try ClientIdentity.loadOrCreate(in: dir)
+        let again = try ClientIdentity.loadOrCreate(in: dir)
+        #expect(first.publicKey == again.publicKey)
+        let path = ClientIdentity.fileURL(in: dir).path
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
+        try "{}".write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(throws: (any Error).self) { try ClientIdentity.loadOrCreate(in: dir) }
+    }
+
+    @Test func backoffDoublesWithJitterAndIsCapped() {
+        var config = ClientConfiguration(host: "h", port: 1, username: "u", password: "p")
+        config.backoffBase = 0.5
+        config.backoffMax = 8
+        for attempt in 1...10 {
+            let expected = min(8, 0.5 * pow(2, Double(attempt - 1)))
+            let delay = config.backoff(attempt: attempt)
+            #expect(delay >= expected * 0.8 && delay <= expected * 1.2)
+        }
+    }
+
+    @Test func failuresSayWhatHappenedAndWhichAreTransient() {
+        #expect(ClientFailure.unreachable(host: "h", port: 1, reason: "connection refused").description.contains("Is the server running"))
+        #expect(ClientFailure.connectionLost.isTransient)
+        #expect(!ClientFailure.server(.init(.wrongPassword, fatal: true)).isTransient)
+        #expect(!ClientFailure.serverKeyChanged(host: "h", port: 1, expected: "x", actual: "y").isTransient)
+        #expect(ClientFailure.serverKeyChanged(host: "h", port: 1, expected: "OLD", actual: "NEW").description.contains("OLD"))
+    }
+}
