@@ -30,7 +30,11 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     private var idleCheck: RepeatedTask?
     private var lastInbound = NIODeadline.now()
     private var bucket: TokenBucket
-    private var readPaused = false
+    /// Records read while the bucket was empty, handled as tokens come back. At most what
+    /// one socket read produced, since no further read is issued while it is non-empty.
+    private var backlog = CircularBuffer<ClientRecord>()
+    private var drainScheduled = false
+    private var readRequested = false
     private var needsFlush = false
 
     init(hub: Hub, configuration: ServerConfiguration, address: String, loop: EventLoop, logger: Logger) {
@@ -88,11 +92,11 @@ final class ServerSessionHandler: ChannelDuplexHandler {
             } else {
                 authenticate(login, staticKey: remoteStatic)
             }
-        case (.online(let member), .record(let bytes)):
-            bucket.take(now: .now())
+        case (.online, .record(let bytes)):
             let record: ClientRecord
             do { record = try ClientRecord(decoding: bytes) } catch { return violation("record: \(error)") }
-            handle(record, from: member)
+            backlog.append(record)
+            drainBacklog()
         case (.closing, _):
             return
         default:
@@ -124,6 +128,33 @@ final class ServerSessionHandler: ChannelDuplexHandler {
             logger[metadataKey: "user"] = "\(name.display)"
             logger.info("logged in", metadata: ["fingerprint": "\(Fingerprint.of(publicKey: staticKey))"])
             startIdleCheck()
+        }
+    }
+
+    /// Handles backlogged records while tokens last; otherwise waits for the next token.
+    private func drainBacklog() {
+        while !backlog.isEmpty {
+            guard case .online(let member) = state else { return backlog.removeAll() }
+            let wait = bucket.wait(now: .now())
+            if wait > .zero {
+                scheduleDrain(after: wait)
+                return
+            }
+            bucket.take(now: .now())
+            handle(backlog.removeFirst(), from: member)
+        }
+        if readRequested, let context {
+            readRequested = false
+            context.read()
+        }
+    }
+
+    private func scheduleDrain(after wait: TimeAmount) {
+        guard !drainScheduled else { return }
+        drainScheduled = true
+        loop.scheduleTask(in: wait) { [weak self] in
+            self?.drainScheduled = false
+            self?.drainBacklog()
         }
     }
 
@@ -219,17 +250,13 @@ final class ServerSessionHandler: ChannelDuplexHandler {
 
     // MARK: Read pacing
 
-    /// Outbound `read` requests pass through here: while the token bucket is empty the
-    /// socket is not read, so a flooding client is slowed by TCP itself.
+    /// Outbound `read` requests pass through here: while records wait for tokens the socket
+    /// is not read, so a flooding client is slowed by TCP itself and costs bounded memory.
     func read(context: ChannelHandlerContext) {
-        let wait = bucket.wait(now: .now())
-        guard wait > .zero else { return context.read() }
-        guard !readPaused else { return }
-        readPaused = true
-        context.eventLoop.scheduleTask(in: wait) { [weak self] in
-            guard let self, let context = self.context else { return }
-            self.readPaused = false
-            self.read(context: context)
+        if backlog.isEmpty {
+            context.read()
+        } else {
+            readRequested = true
         }
     }
 }

@@ -18,7 +18,7 @@ struct SottoServerCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on (0.0.0.0 = every IPv4 address of this machine).")
     var host = "0.0.0.0"
 
-    @Option(help: "TCP port to listen on.")
+    @Option(help: "TCP port to listen on (0: any free port, printed in the banner).")
     var port = 8888
 
     @Option(help: "Server password (visible to other local users in the process list; prefer --password-file or SOTTO_PASSWORD).")
@@ -46,7 +46,7 @@ struct SottoServerCommand: AsyncParsableCommand {
     var logLevel = "info"
 
     func validate() throws {
-        guard (1...65535).contains(port) else { throw ValidationError("--port must be a number from 1 to 65535.") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be a number from 1 to 65535 (0: any free port).") }
         guard (1...WireLimits.maxBodyBytes).contains(maxMessageBytes) else {
             throw ValidationError("--max-message-bytes must be from 1 to \(WireLimits.maxBodyBytes).")
         }

@@ -1,0 +1,78 @@
+import Foundation
+import SottoClient
+import SottoCore
+import Testing
+
+@Suite struct ChatFlowTests {
+    @Test func threeUsersSeeEachOtherAndEachOthersMessagesInServerOrder() async throws {
+        let server = try await TestServer(limits: relaxedLimits())
+        let names = ["alice", "bob", "carol"]
+        let clients = try names.map { try TestClient($0, server: server) }
+        for c in clients { try await c.connectAndWait() }
+        for c in clients { try await c.waitForUsers(names) }
+
+        for (i, c) in clients.enumerated() { c.client.send("hello from \(names[i]) #\(i)") }
+        for c in clients { try await c.waitForMessages(3) }
+        let orders = clients.map { $0.messages.map(\.sequence) }
+        #expect(Set(orders.map { $0 }).count == 1, "every member sees the same server order")
+        for c in clients {
+            #expect(Set(c.messages.map(\.text)) == Set((0..<3).map { "hello from \(names[$0]) #\($0)" }))
+            #expect(c.messages.allSatisfy { $0.from == names[$0.text.last!.wholeNumberValue!] })
+            #expect(c.messages.filter(\.isOwn).count == 1)
+        }
+        // Each sender's message was acknowledged: nothing left in the outbox.
+        try await eventually("outboxes empty") { clients.allSatisfy { $0.client.pendingCount() == 0 } }
+
+        clients[2].client.disconnect()
+        for c in clients[0..<2] {
+            try await c.waitForUsers(["alice", "bob"])
+            try await eventually("leave notice") { c.systemLines.contains("carol left") }
+        }
+        #expect(clients[0].systemLines.contains("bob joined"))
+        for c in clients { c.stop() }
+        await server.stop()
+    }
+
+    @Test func directMessagesReachOnlyTheTwoPeople() async throws {
+        let server = try await TestServer(limits: relaxedLimits())
+        let alice = try TestClient("alice", server: server), bob = try TestClient("bob", server: server), carol = try TestClient("carol", server: server)
+        for c in [alice, bob, carol] { try await c.connectAndWait() }
+        try await carol.waitForUsers(["alice", "bob", "carol"])
+        alice.client.send("just for bob", to: "bob")
+        alice.client.send("for everyone")
+        try await carol.waitForMessages(1)
+        try await bob.waitForMessages(2)
+        try await alice.waitForMessages(2)
+        #expect(carol.messages.map(\.text) == ["for everyone"])
+        #expect(bob.messages.first?.text == "just for bob" && bob.messages.first?.isDirect == true)
+        #expect(alice.messages.first?.to == "bob")
+        // To someone who is not here: a clear error, and the message is not retried forever.
+        alice.client.send("hello?", to: "nobody")
+        try await eventually("unknown recipient error") { alice.errors.contains("nobody is not online.") }
+        try await eventually("outbox empty") { alice.client.pendingCount() == 0 }
+        for c in [alice, bob, carol] { c.stop() }
+        await server.stop()
+    }
+
+    @Test func aLargeOnlineListArrivesInParts() async throws {
+        var limits = relaxedLimits()
+        limits.maxConnectionsPerAddress = 1_000
+        let server = try await TestServer(limits: limits)
+        // 40 members publishing 4 KB identities: about 160 KB, three records' worth.
+        var raws: [RawConnection] = []
+        for i in 0..<40 {
+            let raw = try RawConnection(port: server.port)
+            try raw.login(name: String(format: "member-%02d", i), bundle: [UInt8](repeating: UInt8(i), count: 4_000))
+            raws.append(raw)
+        }
+        let watcher = try TestClient("watcher", server: server)
+        try await watcher.connectAndWait()
+        try await eventually("full list") { (watcher.lastUsers?.count ?? 0) == 41 }
+        // The server sent it in parts; the client showed only the complete list.
+        let sizes = watcher.events.compactMap { if case .users(let u) = $0 { return u.count } else { return nil } }
+        #expect(sizes.first == 41)
+        watcher.stop()
+        await server.stop()
+        _ = raws
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import SottoCore
+
+/// A blocking TCP connection that speaks Sotto by hand, so tests can misbehave on purpose:
+/// send garbage, stop reading, never log in.
+final class RawConnection {
+    let fd: Int32
+    private var handshake: HandshakeState?
+    private var transport: NoiseTransport?
+    private var inbound: [UInt8] = []
+
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    /// `receiveBuffer` shrinks SO_RCVBUF (a reader that stops reading then backs up quickly).
+    init(port: Int, from source: String? = nil, receiveBuffer: Int32? = nil) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket failed") }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            inet_pton(AF_INET, source, &local.sin_addr)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else { throw Failure(description: "bind to \(source) failed") }
+        }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else { close(fd); throw Failure(description: "connect failed") }
+    }
+
+    deinit { close(fd) }
+
+    func sendRaw(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw Failure(description: "send failed") }
+            offset += n
+        }
+    }
+
+    func sendFrame(_ message: [UInt8]) throws {
+        try sendRaw([UInt8(message.count >> 8), UInt8(message.count & 0xff)] + message)
+    }
+
+    /// Reads one frame; nil when the peer closed the connection.
+    func readFrame() throws -> [UInt8]? {
+        func fill(_ n: Int) throws -> Bool {
+            while inbound.count < n {
+                var chunk = [UInt8](repeating: 0, count: 65_536)
+                let got = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if got == 0 { return false }
+                if got < 0 {
+                    if errno == ECONNRESET { return false }
+                    throw Failure(description: "recv failed: errno \(errno)")
+                }
+                inbound += chunk[..<got]
+            }
+            return true
+        }
+        guard try fill(2) else { return nil }
+        let length = Int(inbound[0]) << 8 | Int(inbound[1])
+        guard try fill(2 + length) else { return nil }
+        let frame = Array(inbound[2..<(2 + length)])
+        inbound.removeFirst(2 + length)
+        return frame
+    }
+
+    /// True once the server has closed (reads return end of file), within the receive timeout.
+    func isClosedByPeer() -> Bool {
+        while true {
+            guard let frame = try? readFrame() else { return true }
+            _ = frame
+        }
+    }
+
+    /// Completes the Noise handshake and logs in. Returns the server hello.
+    @discardableResult
+    func login(name: String, password: String = TestServer.password, identity: DHPrivateKey = DHPrivateKey(), bundle: [UInt8] = []) throws -> ServerHello {
+        var hs = try HandshakeState(initiator: true, prologue: sottoPrologue, localStatic: identity)
+        try sendFrame(try hs.writeMessage(payload: []))
+        guard let m2 = try readFrame() else { throw Failure(description: "closed during handshake") }
+        let hello = try ServerHello(decoding: try hs.readMessage(m2))
+        let key = try PasswordKey.derive(password: password, salt: hello.passwordSalt, parameters: hello.scrypt)
+        try sendFrame(try hs.writeMessage(payload: LoginRequest(username: name, passwordKey: key, identity: bundle).encoded()))
+        transport = try hs.split()
+        return hello
+    }
+
+    func sendRecords(_ records: [[UInt8]]) throws {
+        var plain: [UInt8] = []
+        for r in records { RecordBatch.append(r, to: &plain) }
+        try sendSealed(plain)
+    }
+
+    /// Seals any plaintext, valid records or not.
+    func sendSealed(_ plaintext: [UInt8]) throws {
+        guard var t = transport else { throw Failure(description: "not logged in") }
+        try sendFrame(try t.seal(plaintext))
+        transport = t
+    }
+
+    /// The next server records (one transport message's worth); nil when closed.
+    func readRecords() throws -> [ServerRecord]? {
+        guard var t = transport, let frame = try readFrame() else { return nil }
+        let plain = try t.open(frame)
+        transport = t
+        return try RecordBatch.split(plain).map { try ServerRecord(decoding: $0) }
+    }
+
+    /// Reads until a record matches; nil if the connection closes first.
+    func readUntil(_ match: (ServerRecord) -> Bool) throws -> ServerRecord? {
+        while let records = try readRecords() {
+            if let hit = records.first(where: match) { return hit }
+        }
+        return nil
+    }
+}

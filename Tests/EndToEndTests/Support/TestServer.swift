@@ -1,0 +1,62 @@
+import Crypto
+import Foundation
+import Logging
+import SottoCore
+@testable import SottoServer
+
+/// A real server on 127.0.0.1 and an ephemeral port, with cheap scrypt parameters.
+final class TestServer {
+    static let password = "correct horse battery staple"
+    let server: ChatServer
+    let staticKey: Curve25519.KeyAgreement.PrivateKey
+
+    init(limits: ServerLimits = ServerLimits(), port: Int = 0, staticKey: Curve25519.KeyAgreement.PrivateKey = .init(), host: String = "127.0.0.1") async throws {
+        self.staticKey = staticKey
+        var logger = Logger(label: "test.server")
+        logger.logLevel = ProcessInfo.processInfo.environment["SOTTO_TEST_LOG"] == nil ? .critical : .debug
+        let configuration = try ServerConfiguration(
+            host: host, port: port, serverName: "test", staticKey: staticKey, password: Self.password,
+            passwordSalt: Array("0123456789abcdef".utf8), scrypt: .testing, limits: limits, threads: 2)
+        server = ChatServer(configuration: configuration, logger: logger)
+        try await server.start()
+    }
+
+    var port: Int { server.port! }
+    var fingerprint: String { server.configuration.fingerprint }
+
+    func stop() async {
+        try? await server.shutdown(grace: .milliseconds(50))
+    }
+}
+
+/// Limits for tests that do not test limits: nothing throttles a fast test.
+func relaxedLimits() -> ServerLimits {
+    var l = ServerLimits()
+    l.recordsPerSecond = 1_000_000
+    l.recordBurst = 1_000_000
+    return l
+}
+
+enum Timeout: Error, CustomStringConvertible {
+    case waiting(String)
+    var description: String {
+        switch self { case .waiting(let what): return "timed out waiting for \(what)" }
+    }
+}
+
+/// Polls a condition until it holds or the deadline passes.
+func eventually(_ what: String, timeout: Double = 15, _ condition: () throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return }
+        try await Task.sleep(nanoseconds: 10_000_000)
+    }
+    if try condition() { return }
+    throw Timeout.waiting(what)
+}
+
+func temporaryDirectory(_ name: String) -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-\(name)-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
