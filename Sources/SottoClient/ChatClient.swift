@@ -36,13 +36,17 @@ public final class ChatClient: @unchecked Sendable {
     private var reconnectAttempt = 0
     private var reconnectTask: Scheduled<Void>?
     private var outbox: [Pending] = []
+    /// How many outbox entries (from the front) were written on the current connection.
+    private var transmitted = 0
     private var users: [String: OnlineUser] = [:]
     private var userListParts: [OnlineUser] = []
     private var passwordKeyCache: (salt: [UInt8], scrypt: ScryptParameters, key: [UInt8])?
     private var serverFingerprint = ""
 
     private let idLock = NIOLock()
-    private var nextID = UInt64.random(in: 1...(UInt64.max / 2))
+    /// Client message ids: a random epoch per client instance in the upper 32 bits and a
+    /// counter below, so the server can drop resends by remembering one number per epoch.
+    private var nextID = UInt64(UInt32.random(in: 1...UInt32.max)) << 32
 
     public init(configuration: ClientConfiguration, identity: ClientIdentity, knownServers: KnownServers,
                 logger: Logger = Logger(label: "sotto.client"), onEvent: @escaping @Sendable (ClientEvent) -> Void) {
@@ -85,7 +89,7 @@ public final class ChatClient: @unchecked Sendable {
             let pending = Pending(id: id, to: recipient, body: Array(text.utf8))
             self.outbox.append(pending)
             self.onEvent(.queued(id: id, to: recipient, text: text))
-            if self.state == .online { self.transmit([pending]) }
+            if self.state == .online { self.pumpOutbox() }
         }
         return id
     }
@@ -261,7 +265,8 @@ public final class ChatClient: @unchecked Sendable {
             configuration.username = name
             setState(.online)
             onEvent(.welcome(name: name, serverFingerprint: serverFingerprint))
-            transmit(outbox)
+            transmitted = 0
+            pumpOutbox()
         case .users(let part, let final):
             userListParts += part
             if final {
@@ -289,6 +294,7 @@ public final class ChatClient: @unchecked Sendable {
         case .ack(let id, let sequence):
             guard let index = outbox.firstIndex(where: { $0.id == id }) else { return }
             outbox.remove(at: index)
+            if index < transmitted { transmitted -= 1 }
             onEvent(sequence == 0 ? .rejected(id: id) : .delivered(id: id))
         case .error(let error):
             onEvent(.error(error.text))
@@ -302,11 +308,20 @@ public final class ChatClient: @unchecked Sendable {
             .map { Member(name: $0.name, fingerprint: Fingerprint.of(publicKey: $0.staticKey)) }))
     }
 
-    private func transmit(_ messages: [Pending]) {
-        guard let channel, !messages.isEmpty else { return }
-        for m in messages {
-            channel.write(NoiseOutbound.record(ClientRecord.send(SendRequest(clientMessageID: m.id, to: m.to, body: m.body)).encoded()), promise: nil)
+    /// Writes unsent outbox entries while the socket keeps up; the rest wait for
+    /// `channelWritable`, so a long outbox never piles up in memory below the outbox.
+    /// Each turn writes one slice and yields, so replies keep being read meanwhile.
+    func pumpOutbox() {
+        guard let channel, state == .online, transmitted < outbox.count, channel.isWritable else { return }
+        var sliceBytes = 0
+        while transmitted < outbox.count, sliceBytes < 64 * 1024 {
+            let m = outbox[transmitted]
+            let record = ClientRecord.send(SendRequest(clientMessageID: m.id, to: m.to, body: m.body)).encoded()
+            channel.write(NoiseOutbound.record(record), promise: nil)
+            sliceBytes += record.count
+            transmitted += 1
         }
         channel.flush()
+        if transmitted < outbox.count { loop.execute { self.pumpOutbox() } }
     }
 }

@@ -67,6 +67,11 @@ final class ClientSessionHandler: ChannelDuplexHandler {
         }
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, online { client.pumpOutbox() }
+        context.fireChannelWritabilityChanged()
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if failure == nil {
             if let io = error as? IOError, [ECONNRESET, EPIPE].contains(io.errnoCode) {

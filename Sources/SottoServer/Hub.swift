@@ -50,7 +50,7 @@ final class Hub {
         var boxes: [ObjectIdentifier: LoopMailbox] = [:]
         for loop in loops { boxes[ObjectIdentifier(loop)] = LoopMailbox(loop: loop) }
         mailboxes = boxes
-        ledger = MessageLedger(perIdentity: limits.rememberedMessageIDs, maxIdentities: limits.maxConnections * 2)
+        ledger = MessageLedger(maxIdentities: limits.maxConnections * 2)
         throttle = LoginThrottle(limits: limits)
     }
 
@@ -160,8 +160,8 @@ final class Hub {
     func relay(from member: Member, _ request: SendRequest) {
         lock.withLock {
             guard members[member.name.key] === member else { return }
-            if let sequence = ledger.sequence(of: request.clientMessageID, from: member.staticKey) {
-                member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: sequence).encoded(), to: [member.session])
+            if ledger.isDuplicate(request.clientMessageID, from: member.staticKey) {
+                member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: ServerRecord.alreadyRelayed).encoded(), to: [member.session])
                 return
             }
             var recipient: Member?
@@ -174,7 +174,7 @@ final class Hub {
                 }
             }
             sequence += 1
-            ledger.record(request.clientMessageID, sequence: sequence, from: member.staticKey)
+            ledger.record(request.clientMessageID, from: member.staticKey)
             let record = ServerRecord.message(ChatMessage(
                 sequence: sequence, time: Self.now(), from: member.name.display, to: recipient?.name.display ?? "",
                 clientMessageID: request.clientMessageID, body: request.body)).encoded()

@@ -1,43 +1,45 @@
-/// Per client identity, the last few client message ids and the sequence each was given,
-/// so a message resent after a reconnect is acknowledged again but relayed only once.
+/// Remembers, per client identity, the highest message counter relayed in each of its
+/// recent epochs (a client message id is `epoch << 32 | counter`, counters increasing).
+/// A client resends unacknowledged messages in order after a reconnect, so any id at or
+/// below the high-water mark of its epoch was relayed already: acknowledge it, relay nothing.
+/// Exact for any number of messages in flight, in constant memory per identity.
 struct MessageLedger {
-    private struct Entries {
-        var sequenceByID: [UInt64: UInt64] = [:]
-        var order: [UInt64] = []
-        var head = 0
+    private struct Epochs {
+        var highest: [UInt32: UInt32] = [:]
+        var order: [UInt32] = []
     }
-    private var byIdentity: [[UInt8]: Entries] = [:]
+    private var byIdentity: [[UInt8]: Epochs] = [:]
     private var identityOrder: [[UInt8]] = []
-    let perIdentity: Int
+    let epochsPerIdentity: Int
     let maxIdentities: Int
 
-    init(perIdentity: Int, maxIdentities: Int) {
-        self.perIdentity = max(1, perIdentity)
+    init(epochsPerIdentity: Int = 8, maxIdentities: Int) {
+        self.epochsPerIdentity = max(1, epochsPerIdentity)
         self.maxIdentities = max(1, maxIdentities)
     }
 
-    func sequence(of id: UInt64, from identity: [UInt8]) -> UInt64? {
-        byIdentity[identity]?.sequenceByID[id]
+    static func split(_ id: UInt64) -> (epoch: UInt32, counter: UInt32) {
+        (UInt32(truncatingIfNeeded: id >> 32), UInt32(truncatingIfNeeded: id))
     }
 
-    mutating func record(_ id: UInt64, sequence: UInt64, from identity: [UInt8]) {
+    func isDuplicate(_ id: UInt64, from identity: [UInt8]) -> Bool {
+        let (epoch, counter) = Self.split(id)
+        guard let highest = byIdentity[identity]?.highest[epoch] else { return false }
+        return counter <= highest
+    }
+
+    mutating func record(_ id: UInt64, from identity: [UInt8]) {
+        let (epoch, counter) = Self.split(id)
         if byIdentity[identity] == nil {
-            if identityOrder.count >= maxIdentities {
-                byIdentity[identityOrder.removeFirst()] = nil
-            }
+            if identityOrder.count >= maxIdentities { byIdentity[identityOrder.removeFirst()] = nil }
             identityOrder.append(identity)
-            byIdentity[identity] = Entries()
         }
-        var e = byIdentity[identity]!
-        byIdentity[identity] = nil  // keep the entry uniquely referenced while mutating
-        if e.order.count < perIdentity {
-            e.order.append(id)
-        } else {
-            e.sequenceByID[e.order[e.head]] = nil
-            e.order[e.head] = id
-            e.head = (e.head + 1) % perIdentity
+        var e = byIdentity.removeValue(forKey: identity) ?? Epochs()
+        if e.highest[epoch] == nil {
+            if e.order.count >= epochsPerIdentity { e.highest[e.order.removeFirst()] = nil }
+            e.order.append(epoch)
         }
-        e.sequenceByID[id] = sequence
+        e.highest[epoch] = max(e.highest[epoch] ?? 0, counter)
         byIdentity[identity] = e
     }
 }

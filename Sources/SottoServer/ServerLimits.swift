@@ -24,8 +24,6 @@ public struct ServerLimits: Sendable {
     public var loginBackoffMax: TimeAmount = .seconds(30)
     /// How long an address's failures are remembered after its last failure.
     public var loginFailureMemory: TimeAmount = .minutes(15)
-    /// Client message ids remembered per identity, so a resend after reconnect is not relayed twice.
-    public var rememberedMessageIDs: Int = 1_024
     public var listenBacklog: Int32 = 4_096
 
     public init() {}

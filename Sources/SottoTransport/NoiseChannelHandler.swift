@@ -98,9 +98,14 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
             }
             RecordBatch.append(record, to: &queuedPlaintext)
             if let promise { queuedPromises.append(promise) }
-            if queuedPlaintext.count > maxQueuedBytes {
-                let error = OutboundQueueOverflow(queuedBytes: queuedPlaintext.count)
-                fail(context: context, error: error)
+            guard queuedPlaintext.count >= NoiseTransport.maxPlaintextLength else { return }
+            if context.channel.isWritable {
+                // A full transport message is waiting: hand it to the socket now rather than
+                // at the end of a long burst, so a peer that reads keeps up with it.
+                sealQueued(context: context)
+                context.flush()
+            } else if queuedPlaintext.count > maxQueuedBytes {
+                fail(context: context, error: OutboundQueueOverflow(queuedBytes: queuedPlaintext.count))
             }
         }
     }

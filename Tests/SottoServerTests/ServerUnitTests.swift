@@ -54,19 +54,26 @@ import Testing
 }
 
 @Suite struct MessageLedgerTests {
-    @Test func remembersTheLastIDsPerIdentity() {
-        var ledger = MessageLedger(perIdentity: 3, maxIdentities: 2)
+    @Test func resendsAtOrBelowTheHighWaterMarkOfTheirEpochAreDuplicates() {
+        var ledger = MessageLedger(epochsPerIdentity: 2, maxIdentities: 2)
         let alice: [UInt8] = [1], bob: [UInt8] = [2], carol: [UInt8] = [3]
-        for id in 1...4 { ledger.record(UInt64(id), sequence: UInt64(id * 10), from: alice) }
-        #expect(ledger.sequence(of: 1, from: alice) == nil)
-        #expect(ledger.sequence(of: 4, from: alice) == 40)
-        #expect(ledger.sequence(of: 4, from: bob) == nil)
-        ledger.record(9, sequence: 90, from: bob)
-        ledger.record(9, sequence: 91, from: carol)
-        // Bounded: the oldest identity was forgotten.
-        #expect(ledger.sequence(of: 4, from: alice) == nil)
-        #expect(ledger.sequence(of: 9, from: bob) == 90)
-        #expect(ledger.sequence(of: 9, from: carol) == 91)
+        let epoch: UInt64 = 7 << 32
+        #expect(!ledger.isDuplicate(epoch | 1, from: alice))
+        for counter in 1...5_000 { ledger.record(epoch | UInt64(counter), from: alice) }
+        #expect(ledger.isDuplicate(epoch | 1, from: alice))
+        #expect(ledger.isDuplicate(epoch | 5_000, from: alice))
+        #expect(!ledger.isDuplicate(epoch | 5_001, from: alice))
+        #expect(!ledger.isDuplicate(epoch | 1, from: bob))
+        // Another epoch (a restarted client) starts fresh.
+        #expect(!ledger.isDuplicate(8 << 32 | 1, from: alice))
+        // Bounded: old epochs and old identities are forgotten.
+        ledger.record(8 << 32 | 1, from: alice)
+        ledger.record(9 << 32 | 1, from: alice)
+        #expect(!ledger.isDuplicate(epoch | 1, from: alice))
+        ledger.record(epoch | 1, from: bob)
+        ledger.record(epoch | 1, from: carol)
+        #expect(!ledger.isDuplicate(9 << 32 | 1, from: alice))
+        #expect(ledger.isDuplicate(epoch | 1, from: carol))
     }
 }
 

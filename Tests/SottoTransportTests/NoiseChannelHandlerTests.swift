@@ -94,7 +94,7 @@ import Testing
     }
 
     @Test func recordsWaitWhileTheSocketIsBackedUpAndOverflowClosesTheConnection() throws {
-        let link = try Link(maxQueuedBytes: 10_000)
+        let link = try Link(maxQueuedBytes: 70_000)
         try link.handshake()
         link.server.isWritable = false
         link.server.write(NoiseOutbound.record([UInt8](repeating: 1, count: 4_000)), promise: nil)
@@ -105,7 +105,7 @@ import Testing
         #expect(try link.pump(from: link.server, to: link.client).count == 1)
 
         link.server.isWritable = false
-        for _ in 0..<3 { link.server.write(NoiseOutbound.record([UInt8](repeating: 2, count: 4_000)), promise: nil) }
+        for _ in 0..<20 { link.server.write(NoiseOutbound.record([UInt8](repeating: 2, count: 4_000)), promise: nil) }
         #expect(throws: OutboundQueueOverflow.self) { try link.server.throwIfErrorCaught() }
         #expect(!link.server.isActive)
     }

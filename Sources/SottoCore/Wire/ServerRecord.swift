@@ -74,6 +74,10 @@ public enum ServerRecord: Equatable, Sendable {
     case ack(clientMessageID: UInt64, sequence: UInt64)
     case pong(UInt64)
 
+    /// The sequence in an ack for a resend of a message relayed before (its first sequence
+    /// is not kept); 0 in an ack means the server refused the message.
+    public static let alreadyRelayed = UInt64.max
+
     enum Kind: UInt8 {
         case welcome = 0x81, error = 0x82, users = 0x83, presence = 0x84, message = 0x85, ack = 0x86, pong = 0x87
     }

@@ -1,0 +1,120 @@
+import Foundation
+import NIOCore
+import SottoClient
+import SottoCore
+import Testing
+@testable import SottoServer
+
+@Suite struct LimitTests {
+    @Test func aConnectionThatNeverLogsInIsClosedAtTheLoginTimeout() async throws {
+        var limits = ServerLimits()
+        limits.loginTimeout = .milliseconds(300)
+        let server = try await TestServer(limits: limits)
+        let silent = try RawConnection(port: server.port)
+        let started = Date()
+        #expect(silent.isClosedByPeer())
+        #expect(Date().timeIntervalSince(started) >= 0.25)
+        try await eventually("connection released") { server.server.connectionCount == 0 }
+        await server.stop()
+    }
+
+    @Test func anIdleMemberIsToldAndClosedButPingsKeepOneAlive() async throws {
+        var limits = ServerLimits()
+        limits.idleTimeout = .milliseconds(600)
+        let server = try await TestServer(limits: limits)
+        let idle = try RawConnection(port: server.port)
+        try idle.login(name: "sleepy")
+        let alive = try TestClient("awake", server: server) { $0.pingInterval = 0.1 }
+        try await alive.connectAndWait()
+        let error = try idle.readUntil { if case .error = $0 { return true } else { return false } }
+        #expect(error == .error(ServerError(.idleTimeout, fatal: true)))
+        #expect(idle.isClosedByPeer())
+        try await Task.sleep(nanoseconds: 800_000_000)
+        #expect(alive.state == .online)
+        alive.stop()
+        await server.stop()
+    }
+
+    @Test func anOversizedMessageIsRefusedAndTheConnectionStaysUp() async throws {
+        var limits = relaxedLimits()
+        limits.maxBodyBytes = 100
+        let server = try await TestServer(limits: limits)
+        let a = try TestClient("a", server: server)
+        try await a.connectAndWait()
+        let id = a.client.send(String(repeating: "x", count: 101))
+        try await eventually("rejected") { a.events.contains(.rejected(id: id)) }
+        #expect(a.errors == ["Messages are limited to 100 bytes."])
+        a.client.send("small")
+        try await a.waitForMessages(1)
+        #expect(a.messages.map(\.text) == ["small"])
+        a.stop()
+        await server.stop()
+    }
+
+    @Test func aFloodingSenderIsPacedAndLosesNothing() async throws {
+        var limits = ServerLimits()
+        limits.recordsPerSecond = 20
+        limits.recordBurst = 5
+        let server = try await TestServer(limits: limits)
+        let flooder = try TestClient("flooder", server: server), listener = try TestClient("listener", server: server)
+        try await flooder.connectAndWait()
+        try await listener.connectAndWait()
+        for i in 0..<30 { flooder.client.send("\(i)") }
+        try await listener.waitForMessages(30)
+        #expect(listener.messages.map(\.text) == (0..<30).map(String.init))
+        // 25 messages beyond the burst at 20 per second cannot be relayed in under 1.25 s.
+        let span = listener.messages.last!.time.timeIntervalSince(listener.messages.first!.time)
+        #expect(span >= 1.0, "relayed 30 messages in \(span) s")
+        flooder.stop(); listener.stop()
+        await server.stop()
+    }
+
+    @Test func connectionLimitsPerAddressAndInTotal() async throws {
+        var limits = ServerLimits()
+        limits.maxConnections = 4
+        limits.maxConnectionsPerAddress = 2
+        let server = try await TestServer(limits: limits, host: "0.0.0.0")
+        var held: [RawConnection] = []
+        for _ in 0..<2 { held.append(try RawConnection(port: server.port, from: "127.0.0.1")) }
+        try await eventually("two admitted") { server.server.connectionCount == 2 }
+        let thirdFromSameAddress = try RawConnection(port: server.port, from: "127.0.0.1")
+        #expect(thirdFromSameAddress.isClosedByPeer())
+        for _ in 0..<2 { held.append(try RawConnection(port: server.port, from: "127.0.0.2")) }
+        try await eventually("four admitted") { server.server.connectionCount == 4 }
+        let fifth = try RawConnection(port: server.port, from: "127.0.0.3")
+        #expect(fifth.isClosedByPeer())
+        #expect(server.server.connectionCount == 4)
+        // The admitted ones still work.
+        try held[0].login(name: "early")
+        try await eventually("logged in") { server.server.onlineCount == 1 }
+        await server.stop()
+    }
+
+    @Test func repeatedWrongPasswordsFromOneAddressAreSlowedDown() async throws {
+        var limits = ServerLimits()
+        limits.freeLoginFailures = 1
+        limits.loginBackoffBase = .milliseconds(400)
+        let server = try await TestServer(limits: limits)
+        func attempt(_ password: String) async throws -> (ClientFailure?, Double) {
+            let c = try TestClient("guesser", server: server, password: password)
+            let started = Date()
+            if password == TestServer.password {
+                try await c.connectAndWait()
+                defer { c.stop() }
+                return (nil, Date().timeIntervalSince(started))
+            }
+            c.client.connect()
+            let f = try await c.waitForFailure()
+            c.stop()
+            return (f, Date().timeIntervalSince(started))
+        }
+        let (first, _) = try await attempt("a")
+        #expect(first == .server(ServerError(.wrongPassword, fatal: true)))
+        _ = try await attempt("b")
+        let (_, third) = try await attempt("c")   // two failures behind it: 400 ms × 2
+        #expect(third >= 0.75, "third attempt answered after \(third) s")
+        let (ok, slowed) = try await attempt(TestServer.password)
+        #expect(ok == nil && slowed >= 1.5, "even the right password waits its turn (\(slowed) s)")
+        await server.stop()
+    }
+}

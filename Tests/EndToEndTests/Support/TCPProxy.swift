@@ -1,0 +1,88 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A loopback TCP proxy in front of a server: it records every byte that crosses it (what a
+/// passive attacker on the LAN sees) and can cut every connection (what a flaky network does).
+final class TCPProxy: @unchecked Sendable {
+    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private let lock = NIOLock()
+    private var bytes: [UInt8] = []
+    private var open: [Channel] = []
+    private var listener: Channel?
+    let targetPort: Int
+
+    init(targetPort: Int) async throws {
+        self.targetPort = targetPort
+        listener = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { [self] inbound in
+                let toServer = Glue(proxy: self)
+                let connected = ClientBootstrap(group: inbound.eventLoop)
+                    .connect(host: "127.0.0.1", port: targetPort)
+                    .flatMap { outbound in
+                        self.lock.withLock { self.open += [inbound, outbound] }
+                        let toClient = Glue(proxy: self)
+                        toClient.attach(inbound)
+                        return outbound.pipeline.addHandler(toClient).map { toServer.attach(outbound) }
+                    }
+                connected.whenFailure { _ in inbound.close(promise: nil) }
+                return inbound.pipeline.addHandler(toServer)
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+    }
+
+    var port: Int { listener!.localAddress!.port! }
+    var recorded: [UInt8] { lock.withLock { bytes } }
+
+    fileprivate func record(_ buffer: ByteBuffer) {
+        lock.withLock { bytes += buffer.readableBytesView }
+    }
+
+    /// Drops every connection through the proxy (new ones are still accepted).
+    func cutAll() {
+        let channels = lock.withLock { () -> [Channel] in
+            defer { open = [] }
+            return open
+        }
+        for c in channels { c.close(promise: nil) }
+    }
+
+    func stop() async {
+        cutAll()
+        try? await listener?.close().get()
+        try? await group.shutdownGracefully()
+    }
+
+    /// Forwards what one side reads to the other side; holds bytes until that side exists.
+    private final class Glue: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        let proxy: TCPProxy
+        private var partner: Channel?
+        private var held: [ByteBuffer] = []
+
+        init(proxy: TCPProxy) { self.proxy = proxy }
+
+        func attach(_ channel: Channel) {
+            partner = channel
+            for b in held { channel.write(b, promise: nil) }
+            held = []
+            channel.flush()
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = unwrapInboundIn(data)
+            proxy.record(buffer)
+            if let partner { partner.writeAndFlush(buffer, promise: nil) } else { held.append(buffer) }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            partner?.close(promise: nil)
+            context.fireChannelInactive()
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: Error) {
+            context.close(promise: nil)
+        }
+    }
+}
