@@ -38,6 +38,7 @@ public final class ChatClient: @unchecked Sendable {
     private var outbox: [Pending] = []
     /// How many outbox entries (from the front) were written on the current connection.
     private var transmitted = 0
+    private var pumping = false
     private var users: [String: OnlineUser] = [:]
     private var userListParts: [OnlineUser] = []
     private var passwordKeyCache: (salt: [UInt8], scrypt: ScryptParameters, key: [UInt8])?
@@ -311,15 +312,19 @@ public final class ChatClient: @unchecked Sendable {
     /// Writes unsent outbox entries while the socket keeps up; the rest wait for
     /// `channelWritable`, so a long outbox never piles up in memory below the outbox.
     /// Each turn writes one slice and yields, so replies keep being read meanwhile.
+    /// Not re-entrant: a write can flush, and a flush can report writability, which calls
+    /// back here; that inner call is refused and the scheduled next turn carries on.
     func pumpOutbox() {
-        guard let channel, state == .online, transmitted < outbox.count, channel.isWritable else { return }
+        guard !pumping, let channel, state == .online, transmitted < outbox.count, channel.isWritable else { return }
+        pumping = true
+        defer { pumping = false }
         var sliceBytes = 0
         while transmitted < outbox.count, sliceBytes < 64 * 1024 {
             let m = outbox[transmitted]
-            let record = ClientRecord.send(SendRequest(clientMessageID: m.id, to: m.to, body: m.body)).encoded()
-            channel.write(NoiseOutbound.record(record), promise: nil)
-            sliceBytes += record.count
             transmitted += 1
+            let record = ClientRecord.send(SendRequest(clientMessageID: m.id, to: m.to, body: m.body)).encoded()
+            sliceBytes += record.count
+            channel.write(NoiseOutbound.record(record), promise: nil)
         }
         channel.flush()
         if transmitted < outbox.count { loop.execute { self.pumpOutbox() } }

@@ -159,8 +159,12 @@ final class Hub {
 
     func relay(from member: Member, _ request: SendRequest) {
         lock.withLock {
-            guard members[member.name.key] === member else { return }
+            guard members[member.name.key] === member else {
+                logger.debug("dropped a message from a session that already left", metadata: ["user": "\(member.name.display)"])
+                return
+            }
             if ledger.isDuplicate(request.clientMessageID, from: member.staticKey) {
+                logger.debug("acknowledged a resent message without relaying it", metadata: ["user": "\(member.name.display)", "id": "\(request.clientMessageID & 0xffff_ffff)"])
                 member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: ServerRecord.alreadyRelayed).encoded(), to: [member.session])
                 return
             }

@@ -13,7 +13,7 @@ final class TestServer {
     init(limits: ServerLimits = ServerLimits(), port: Int = 0, staticKey: Curve25519.KeyAgreement.PrivateKey = .init(), host: String = "127.0.0.1") async throws {
         self.staticKey = staticKey
         var logger = Logger(label: "test.server")
-        logger.logLevel = ProcessInfo.processInfo.environment["SOTTO_TEST_LOG"] == nil ? .critical : .debug
+        logger.logLevel = ProcessInfo.processInfo.environment["SOTTO_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         let configuration = try ServerConfiguration(
             host: host, port: port, serverName: "test", staticKey: staticKey, password: Self.password,
             passwordSalt: Array("0123456789abcdef".utf8), scrypt: .testing, limits: limits, threads: 2)
