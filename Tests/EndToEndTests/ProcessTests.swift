@@ -1,0 +1,155 @@
+import Foundation
+import SottoClient
+import SottoCore
+import Testing
+
+/// The real executables, run as a person runs them.
+@Suite struct ProcessTests {
+    /// Starts sotto-server on a free port and returns it with its banner facts.
+    static func startServer(dataDir: URL, extra: [String] = []) async throws -> (ChildProcess, port: Int, fingerprint: String, password: String) {
+        let server = try ChildProcess(Products.url("sotto-server"), ["--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir.path] + extra)
+        try await eventually("banner", timeout: 20) { server.stdout.contains("Waiting for connections...") }
+        let lines = server.stdout.split(separator: "\n").map(String.init)
+        let port = Int(lines.first { $0.hasPrefix("Listening on port ") }!.dropFirst("Listening on port ".count).prefix { $0.isNumber })!
+        let fingerprint = String(lines.first { $0.hasPrefix("Fingerprint:") }!.split(separator: " ").last!)
+        let password = String(lines.first { $0.hasPrefix("Password:") }!.split(separator: " ", omittingEmptySubsequences: true)[1])
+        return (server, port, fingerprint, password)
+    }
+
+    @Test func bannerShowsAddressesPasswordFingerprintAndInvite() async throws {
+        let data = temporaryDirectory("server-data")
+        let (server, port, fingerprint, password) = try await Self.startServer(dataDir: data)
+        let banner = server.stdout
+        #expect(Fingerprint.isWellFormed(fingerprint))
+        #expect(banner.contains("sotto://127.0.0.1:\(port)/#\(fingerprint)"))
+        #expect(banner.contains("(generated; kept in"))
+        #expect(password == (try String(contentsOf: data.appendingPathComponent("password"), encoding: .utf8)).trimmingCharacters(in: .newlines))
+        // The invite link parses back to this server.
+        let invite = banner.split(separator: "\n").first { $0.contains("sotto://") }!.trimmingCharacters(in: .whitespaces)
+        #expect(try InviteLink(parsing: invite) == InviteLink(host: "127.0.0.1", port: port, fingerprint: fingerprint))
+        // Logs never carry the password.
+        #expect(!server.stderr.contains(password))
+        server.signal(SIGTERM)
+        #expect(await server.waitForExit() == 0)
+
+        // Second start: same key, same password, now "kept" rather than "generated".
+        let (again, _, fingerprint2, password2) = try await Self.startServer(dataDir: data)
+        #expect(fingerprint2 == fingerprint && password2 == password)
+        #expect(again.stdout.contains("(kept in"))
+        again.signal(SIGINT)
+        #expect(await again.waitForExit() == 0)
+    }
+
+    @Test func aPortInUseIsOneClearSentenceAndAFailingExit() async throws {
+        let data = temporaryDirectory("server-busy")
+        let (first, port, _, _) = try await Self.startServer(dataDir: data)
+        let second = try ChildProcess(Products.url("sotto-server"), ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", data.path])
+        let status = await second.waitForExit()
+        #expect(status == 1)
+        #expect(second.stderr.contains("Port \(port) on 127.0.0.1 is already in use"))
+        let bad = try ChildProcess(Products.url("sotto-server"), ["--port", "70000"])
+        #expect(await bad.waitForExit() == 64)
+        #expect(bad.stderr.contains("--port must be a number from 1 to 65535"))
+        first.signal(SIGTERM)
+        _ = await first.waitForExit()
+    }
+
+    @Test func sigtermTellsConnectedClientsThenExitsCleanly() async throws {
+        let data = temporaryDirectory("server-term")
+        let (server, port, fingerprint, password) = try await Self.startServer(dataDir: data)
+        var configuration = ClientConfiguration(host: "127.0.0.1", port: port, username: "witness", password: password,
+                                                trust: TrustPolicy(vouched: fingerprint), reconnect: false)
+        configuration.backoffBase = 0.05
+        let dir = temporaryDirectory("witness")
+        let events = EventLog()
+        let client = ChatClient(configuration: configuration, identity: try ClientIdentity.loadOrCreate(in: dir),
+                                knownServers: KnownServers(url: KnownServers.defaultURL(in: dir)), onEvent: { events.append($0) })
+        client.connect()
+        try await eventually("online") { events.contains(.state(.online)) }
+        server.signal(SIGTERM)
+        try await eventually("told") { events.contains(.state(.failed(.server(ServerError(.shuttingDown, fatal: true))))) }
+        #expect(await server.waitForExit() == 0)
+        #expect(server.stdout.contains("Stopped."))
+        client.shutdown()
+    }
+
+    @Test func sottoCLIChatsInJSONAndExitsWithClearStatuses() async throws {
+        let data = temporaryDirectory("server-cli")
+        let (server, port, fingerprint, password) = try await Self.startServer(dataDir: data)
+        let passwordFile = data.appendingPathComponent("copy-of-password")
+        try password.write(to: passwordFile, atomically: true, encoding: .utf8)
+        let cli = Products.url("sotto-cli")
+        let invite = "sotto://127.0.0.1:\(port)/#\(fingerprint)"
+
+        let listener = try ChildProcess(cli, ["--invite", invite, "--user", "listener", "--password-file", passwordFile.path, "--json"],
+                                        environment: ["SOTTO_CONFIG_DIR": temporaryDirectory("cli-l").path])
+        try await eventually("listener online") { listener.stdout.contains("online as listener") }
+        let talker = try ChildProcess(cli, ["--host", "127.0.0.1", "--port", "\(port)", "--user", "talker", "--trust", fingerprint],
+                                      environment: ["SOTTO_CONFIG_DIR": temporaryDirectory("cli-t").path, "SOTTO_PASSWORD": password])
+        talker.write("hello over the CLI\n/msg listener psst\n")
+        talker.closeInput()
+        #expect(await talker.waitForExit() == 0)
+        try await eventually("listener got both") { listener.stdout.contains("psst") }
+        let objects = listener.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(objects.count == listener.stdout.split(separator: "\n").count, "every line is one JSON object")
+        let messages = objects.filter { $0["type"] as? String == "message" }
+        #expect(messages.map { $0["text"] as? String } == ["hello over the CLI", "psst"])
+        #expect(messages.allSatisfy { $0["from"] as? String == "talker" && $0["time"] is String })
+        #expect(messages.last?["to"] as? String == "listener")
+        #expect(objects.contains { $0["type"] as? String == "users" && ($0["users"] as? [[String: String]])?.map { $0["name"] } == ["listener", "talker"] })
+        #expect(objects.contains { $0["type"] as? String == "system" && $0["text"] as? String == "talker joined" })
+
+        func status(_ args: [String], env: [String: String]) async throws -> (Int32?, String) {
+            let p = try ChildProcess(cli, args, environment: env.merging(["SOTTO_CONFIG_DIR": temporaryDirectory("cli-x").path]) { $1 })
+            p.closeInput()
+            let code = await p.waitForExit()
+            return (code, p.stderr)
+        }
+        let base = ["--host", "127.0.0.1", "--port", "\(port)", "--user", "someone"]
+        var (code, err) = try await status(base + ["--trust", fingerprint], env: ["SOTTO_PASSWORD": "nope"])
+        #expect(code == 4 && err.contains("Wrong server password."))
+        (code, err) = try await status(["--host", "127.0.0.1", "--port", "\(port)", "--user", "listener", "--trust", fingerprint], env: ["SOTTO_PASSWORD": password])
+        #expect(code == 5 && err.contains("already in use"))
+        (code, err) = try await status(base, env: ["SOTTO_PASSWORD": password])
+        #expect(code == 7 && err.contains(fingerprint))
+        (code, err) = try await status(base + ["--trust", "SHA256:" + String(repeating: "Q", count: 43)], env: ["SOTTO_PASSWORD": password])
+        #expect(code == 6 && err.contains("does not match the invite"))
+        server.signal(SIGTERM)
+        _ = await server.waitForExit()
+        (code, err) = try await status(base + ["--trust", fingerprint], env: ["SOTTO_PASSWORD": password])
+        #expect(code == 3 && err.contains("connection refused"))
+        listener.signal(SIGTERM)
+    }
+
+    @Test func aStockNoiseLibraryInteroperates() async throws {
+        let server = try await TestServer(limits: relaxedLimits())
+        let watcher = try TestClient("watcher", server: server)
+        try await watcher.connectAndWait()
+        let pw = temporaryDirectory("interop").appendingPathComponent("pw")
+        try TestServer.password.write(to: pw, atomically: true, encoding: .utf8)
+        let script = Products.packageRoot.appendingPathComponent("tools/interop/noise_interop.py")
+        let python = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"),
+                                      ["python3", script.path, "--port", "\(server.port)", "--password-file", pw.path,
+                                       "--user", "pybot", "--expect-fingerprint", server.fingerprint])
+        let code = await python.waitForExit(timeout: 60)
+        #expect(code == 0, "\(python.stdout)\(python.stderr)")
+        let types = python.stdout.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }.compactMap { $0["type"] as? String }
+        #expect(types.starts(with: ["welcome", "users"]))
+        #expect(types.contains("message") && types.last == "ack")
+        #expect(python.stdout.contains("OK \(server.fingerprint)"))
+        try await watcher.waitForMessages(1)
+        #expect(watcher.messages.first?.text == "hello from a stock Noise library")
+        #expect(watcher.messages.first?.from == "pybot")
+        watcher.stop()
+        await server.stop()
+    }
+}
+
+final class EventLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var events: [ClientEvent] = []
+    func append(_ e: ClientEvent) { lock.withLock { events.append(e) } }
+    func contains(_ e: ClientEvent) -> Bool { lock.withLock { events.contains(e) } }
+}
