@@ -69,10 +69,8 @@ struct SottoCLI: ParsableCommand {
         }
         let password: String
         if let passwordFile {
-            guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8),
-                  let line = text.split(whereSeparator: \.isNewline).first
-            else { throw ValidationError("Cannot read a password from \(passwordFile).") }
-            password = String(line)
+            guard let line = PasswordFile.read(passwordFile) else { throw ValidationError("Cannot read a password from \(passwordFile).") }
+            password = line
         } else if let env = ProcessInfo.processInfo.environment["SOTTO_PASSWORD"] {
             password = env
         } else {

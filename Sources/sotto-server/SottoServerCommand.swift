@@ -71,10 +71,8 @@ struct SottoServerCommand: AsyncParsableCommand {
                 password = given
                 passwordNote = "(from --password)"
             } else if let file = passwordFile {
-                guard let text = try? String(contentsOfFile: file, encoding: .utf8),
-                      let line = text.split(whereSeparator: \.isNewline).first, !line.isEmpty
-                else { throw ValidationError("Cannot read a password from \(file).") }
-                password = String(line)
+                guard let line = PasswordFile.read(file) else { throw ValidationError("Cannot read a password from \(file).") }
+                password = line
                 passwordNote = "(from \(file))"
                 showPassword = false
             } else if let env = ProcessInfo.processInfo.environment["SOTTO_PASSWORD"], !env.isEmpty {

@@ -43,6 +43,16 @@ public enum SecureFile {
     }
 }
 
+/// Passwords given as a file: the first line, without its newline.
+public enum PasswordFile {
+    public static func read(_ path: String) -> String? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+              let line = text.split(whereSeparator: \.isNewline).first, !line.isEmpty
+        else { return nil }
+        return String(line)
+    }
+}
+
 /// XDG base directories (config for clients, data for the server).
 public enum XDG {
     public static func configHome() -> URL { base("XDG_CONFIG_HOME", fallback: ".config") }
