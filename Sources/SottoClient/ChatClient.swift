@@ -16,13 +16,14 @@ public final class ChatClient: @unchecked Sendable {
     private struct Pending {
         let id: UInt64
         let to: String
-        let body: [UInt8]
+        let text: [UInt8]
     }
 
     private let group: MultiThreadedEventLoopGroup
     private let loop: EventLoop
     private let identity: ClientIdentity
     private let knownServers: KnownServers
+    private let peerKeys: PeerKeys
     private let onEvent: @Sendable (ClientEvent) -> Void
     private var logger: Logger
 
@@ -43,6 +44,12 @@ public final class ChatClient: @unchecked Sendable {
     private var userListParts: [OnlineUser] = []
     private var passwordKeyCache: (salt: [UInt8], scrypt: ScryptParameters, key: [UInt8])?
     private var serverFingerprint = ""
+    private var maxBodyBytes = WireLimits.maxBodyBytes
+    /// The end-to-end layer of the current session (new chains on every connection).
+    private var endToEnd: EndToEndSession?
+    /// Messages are sealed and sent only once the first online list told us who to share with.
+    private var membersKnown = false
+    private var expiryTask: RepeatedTask?
 
     private let idLock = NIOLock()
     /// Client message ids: a random epoch per client instance in the upper 32 bits and a
@@ -50,10 +57,12 @@ public final class ChatClient: @unchecked Sendable {
     private var nextID = UInt64(UInt32.random(in: 1...UInt32.max)) << 32
 
     public init(configuration: ClientConfiguration, identity: ClientIdentity, knownServers: KnownServers,
+                peerKeys: PeerKeys? = nil,
                 logger: Logger = Logger(label: "sotto.client"), onEvent: @escaping @Sendable (ClientEvent) -> Void) {
         self.configuration = configuration
         self.identity = identity
         self.knownServers = knownServers
+        self.peerKeys = peerKeys ?? PeerKeys(url: knownServers.url.deletingLastPathComponent().appendingPathComponent("peers.json"))
         self.logger = logger
         self.onEvent = onEvent
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -87,7 +96,7 @@ public final class ChatClient: @unchecked Sendable {
             return nextID
         }
         loop.execute {
-            let pending = Pending(id: id, to: recipient, body: Array(text.utf8))
+            let pending = Pending(id: id, to: recipient, text: Array(text.utf8))
             self.outbox.append(pending)
             self.onEvent(.queued(id: id, to: recipient, text: text))
             if self.state == .online { self.pumpOutbox() }
@@ -124,6 +133,34 @@ public final class ChatClient: @unchecked Sendable {
     /// Messages not yet acknowledged by the server (for tests and the UI's pending marks).
     public func pendingCount() -> Int {
         (try? loop.submit { self.outbox.count }.wait()) ?? 0
+    }
+
+    /// Your identity fingerprint, or a member's with the safety number you share.
+    public func identityInfo(of name: String? = nil) -> (fingerprint: String, safetyNumber: String?)? {
+        guard let name else { return (identity.fingerprint, nil) }
+        return try? loop.submit { () -> (String, String?)? in
+            guard let member = self.endToEnd?.members[name] else { return nil }
+            return (member.bundle.fingerprint, self.endToEnd?.safetyNumber(with: name))
+        }.wait()
+    }
+
+    /// Marks a member's current identity key as verified (after comparing safety numbers);
+    /// this also accepts a changed key. Returns false if they are not online.
+    @discardableResult
+    public func verify(_ name: String) -> Bool {
+        (try? loop.submit { () -> Bool in
+            guard let session = self.endToEnd, let member = session.members[name] else { return false }
+            do {
+                try self.peerKeys.markVerified(server: self.serverFingerprint, name: name, fingerprint: member.bundle.fingerprint)
+            } catch {
+                self.onEvent(.error("Could not save the verification: \(error)"))
+                return false
+            }
+            self.process(session.updateTrust(of: name, to: .verified, now: Date()))
+            self.publishUsers()
+            self.onEvent(.system("You verified \(name) (\(member.bundle.fingerprint))."))
+            return true
+        }.wait()) ?? false
     }
 
     // MARK: Connection lifecycle (on loop)
@@ -197,6 +234,9 @@ public final class ChatClient: @unchecked Sendable {
     private func finish(_ failure: ClientFailure?, generation: Int) {
         guard generation == self.generation else { return }
         channel = nil
+        endToEnd = nil
+        expiryTask?.cancel()
+        expiryTask = nil
         let wasOnline = state == .online
         if !wantsConnection {
             setState(.disconnected)
@@ -247,6 +287,7 @@ public final class ChatClient: @unchecked Sendable {
             throw ClientFailure.serverKeyUnknown(host: host, port: port, fingerprint: actual)
         }
         serverFingerprint = fingerprint
+        maxBodyBytes = Int(hello.maxBodyBytes)
         guard hello.scrypt.isAcceptable else { throw ClientFailure.protocolError("unacceptable password hashing parameters") }
         let key: [UInt8]
         if let cached = passwordKeyCache, cached.salt == hello.passwordSalt, cached.scrypt == hello.scrypt {
@@ -255,7 +296,7 @@ public final class ChatClient: @unchecked Sendable {
             key = try PasswordKey.derive(password: configuration.password, salt: hello.passwordSalt, parameters: hello.scrypt)
             passwordKeyCache = (hello.passwordSalt, hello.scrypt, key)
         }
-        return LoginRequest(username: configuration.username, passwordKey: key)
+        return LoginRequest(username: configuration.username, passwordKey: key, identity: identity.bundle.encoded())
     }
 
     func received(_ record: ServerRecord) {
@@ -264,16 +305,29 @@ public final class ChatClient: @unchecked Sendable {
             hasBeenOnline = true
             reconnectAttempt = 0
             configuration.username = name
+            let server = serverFingerprint, peers = peerKeys
+            endToEnd = EndToEndSession(me: name, identity: identity.keys) { peer, bundle in
+                peers.trust(server: server, name: peer, fingerprint: bundle.fingerprint)
+            }
+            membersKnown = false
+            transmitted = 0
+            expiryTask?.cancel()
+            expiryTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
+                guard let self, let session = self.endToEnd else { return }
+                self.process(session.expire(now: Date()))
+            }
             setState(.online)
             onEvent(.welcome(name: name, serverFingerprint: serverFingerprint))
-            transmitted = 0
-            pumpOutbox()
         case .users(let part, let final):
             userListParts += part
             if final {
                 users = Dictionary(userListParts.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
                 userListParts = []
-                publishUsers()
+                membersChanged()
+                if !membersKnown {
+                    membersKnown = true
+                    pumpOutbox()
+                }
             }
         case .presence(let presence):
             switch presence.event {
@@ -286,12 +340,18 @@ public final class ChatClient: @unchecked Sendable {
                 users[presence.user.name] = nil
                 onEvent(.system("\(presence.user.name) left"))
             }
-            publishUsers()
+            membersChanged()
         case .message(let m):
-            let text = String(validating: m.body, as: UTF8.self) ?? "(a message that is not valid text)"
-            onEvent(.message(ReceivedMessage(
-                sequence: m.sequence, time: Date(timeIntervalSince1970: Double(m.time) / 1000), from: m.from, to: m.to,
-                text: text, isOwn: m.from == configuration.username, clientMessageID: m.clientMessageID)))
+            if m.from == configuration.username {
+                // Our own copy, in server order: we know what we wrote (its key is already gone).
+                let text = outbox.first { $0.id == m.clientMessageID }.map { String(decoding: $0.text, as: UTF8.self) }
+                    ?? "(sent from another session)"
+                onEvent(.message(received(m, text: text, trust: .verified)))
+            } else if let session = endToEnd {
+                process(session.open(m, now: Date()))
+            }
+        case .keyShare(let from, let payload):
+            if let session = endToEnd { process(session.receiveKeyShare(from: from, payload: payload, now: Date())) }
         case .ack(let id, let sequence):
             guard let index = outbox.firstIndex(where: { $0.id == id }) else { return }
             outbox.remove(at: index)
@@ -304,9 +364,57 @@ public final class ChatClient: @unchecked Sendable {
         }
     }
 
+    private func received(_ m: ChatMessage, text: String, trust: PeerTrust) -> ReceivedMessage {
+        ReceivedMessage(sequence: m.sequence, time: Date(timeIntervalSince1970: Double(m.time) / 1000), from: m.from, to: m.to,
+                        text: text, isOwn: m.from == configuration.username, clientMessageID: m.clientMessageID, trust: trust)
+    }
+
+    /// The online list changed: let the end-to-end layer share or renew chains, then show it.
+    private func membersChanged() {
+        if let session = endToEnd {
+            let before = session.members
+            process(session.updateMembers(Array(users.values), now: Date()))
+            for (name, member) in session.members {
+                if case .changed(let previous) = member.trust, before[name]?.bundle != member.bundle {
+                    onEvent(.peerKeyChanged(name: name, previous: previous, current: member.bundle.fingerprint))
+                }
+            }
+        }
+        publishUsers()
+    }
+
     private func publishUsers() {
-        onEvent(.users(users.values.sorted { $0.name.lowercased() < $1.name.lowercased() }
-            .map { Member(name: $0.name, fingerprint: Fingerprint.of(publicKey: $0.staticKey)) }))
+        let members = endToEnd?.members ?? [:]
+        onEvent(.users(users.values.sorted { $0.name.lowercased() < $1.name.lowercased() }.map { user in
+            if user.name == configuration.username {
+                return Member(name: user.name, fingerprint: identity.fingerprint, trust: .verified, isMe: true)
+            }
+            guard let member = members[user.name] else {
+                return Member(name: user.name, fingerprint: Fingerprint.of(publicKey: user.staticKey))
+            }
+            return Member(name: user.name, fingerprint: member.bundle.fingerprint, trust: member.trust)
+        }))
+    }
+
+    /// Carries out what the end-to-end layer asks: key shares go out, messages and notices come up.
+    private func process(_ events: [EndToEndSession.Event]) {
+        var wrote = false
+        for event in events {
+            switch event {
+            case .keyShare(let to, let payload):
+                channel?.write(NoiseOutbound.record(ClientRecord.keyShare(to: to, payload: payload).encoded()), promise: nil)
+                wrote = true
+            case .message(let m):
+                let text = String(validating: m.text, as: UTF8.self) ?? "(a message that is not valid text)"
+                onEvent(.message(received(m.relayed, text: text, trust: m.trust)))
+            case .notice(let text):
+                onEvent(.system(text))
+            case .rejected(let from, let error):
+                logger.notice("rejected an end-to-end message", metadata: ["from": "\(from)", "reason": "\(error)"])
+                onEvent(.system("Rejected a message from \(from): \(error)."))
+            }
+        }
+        if wrote { channel?.flush() }
     }
 
     /// Writes unsent outbox entries while the socket keeps up; the rest wait for
@@ -315,14 +423,30 @@ public final class ChatClient: @unchecked Sendable {
     /// Not re-entrant: a write can flush, and a flush can report writability, which calls
     /// back here; that inner call is refused and the scheduled next turn carries on.
     func pumpOutbox() {
-        guard !pumping, let channel, state == .online, transmitted < outbox.count, channel.isWritable else { return }
+        guard !pumping, let channel, state == .online, membersKnown, let session = endToEnd,
+              transmitted < outbox.count, channel.isWritable else { return }
         pumping = true
         defer { pumping = false }
         var sliceBytes = 0
         while transmitted < outbox.count, sliceBytes < 64 * 1024 {
             let m = outbox[transmitted]
+            // Sealed now, under this session's chains; a resend after a reconnect is sealed anew.
+            let sealed: (body: [UInt8], events: [EndToEndSession.Event])
+            do { sealed = try session.seal(m.text, to: m.to, now: Date()) } catch {
+                outbox.remove(at: transmitted)
+                onEvent(.error("Not sent: \(error)."))
+                onEvent(.rejected(id: m.id))
+                continue
+            }
+            guard sealed.body.count <= maxBodyBytes else {
+                outbox.remove(at: transmitted)
+                onEvent(.error("Not sent: the message is too long for this server (its limit is \(maxBodyBytes) bytes, encrypted)."))
+                onEvent(.rejected(id: m.id))
+                continue
+            }
             transmitted += 1
-            let record = ClientRecord.send(SendRequest(clientMessageID: m.id, to: m.to, body: m.body)).encoded()
+            process(sealed.events)
+            let record = ClientRecord.send(SendRequest(clientMessageID: m.id, to: m.to, body: sealed.body)).encoded()
             sliceBytes += record.count
             channel.write(NoiseOutbound.record(record), promise: nil)
         }

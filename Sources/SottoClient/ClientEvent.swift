@@ -58,24 +58,43 @@ public enum ClientFailure: Error, Equatable, Sendable, CustomStringConvertible {
 
 public struct Member: Equatable, Sendable {
     public var name: String
+    /// Fingerprint of the member's end-to-end identity (all three keys), or of their
+    /// transport key when they have no valid identity.
     public var fingerprint: String
-    public init(name: String, fingerprint: String) {
+    /// nil: no valid end-to-end identity (they can neither read nor send to the room).
+    public var trust: PeerTrust?
+    public var isMe: Bool
+
+    public init(name: String, fingerprint: String, trust: PeerTrust? = nil, isMe: Bool = false) {
         self.name = name
         self.fingerprint = fingerprint
+        self.trust = trust
+        self.isMe = isMe
     }
+
+    public var isVerified: Bool { trust == .verified }
 }
 
 public struct ReceivedMessage: Equatable, Sendable {
     public var sequence: UInt64
     public var time: Date
     public var from: String
-    /// Empty for the room; otherwise the other party (or the recipient, on your own copy).
+    /// Empty for the room; otherwise the recipient.
     public var to: String
     public var text: String
     public var isOwn: Bool
     public var clientMessageID: UInt64
+    /// How the sender's identity stands: verified, unverified, or changed (a warning).
+    public var trust: PeerTrust
 
     public var isDirect: Bool { !to.isEmpty }
+    /// "room", or the other person of a direct conversation.
+    public var conversation: String { isDirect ? (isOwn ? to : from) : "room" }
+    /// Every message shown was decrypted end to end and its signature checked.
+    public var encryption: String {
+        if case .changed = trust { return "end-to-end, sender key changed" }
+        return "end-to-end"
+    }
 }
 
 public enum ClientEvent: Equatable, Sendable {
@@ -92,4 +111,6 @@ public enum ClientEvent: Equatable, Sendable {
     case delivered(id: UInt64)
     /// The server refused a queued message (too large, recipient gone): it will not be retried.
     case rejected(id: UInt64)
+    /// A known person now presents another identity key (possible impersonation).
+    case peerKeyChanged(name: String, previous: String, current: String)
 }

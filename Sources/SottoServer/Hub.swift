@@ -192,6 +192,17 @@ final class Hub {
         }
     }
 
+    /// Passes a sealed chain to its one recipient; silently dropped if they are gone (the
+    /// sender learns of departures from presence, and starts new chains anyway).
+    func relayKeyShare(from member: Member, to recipientName: String, payload: [UInt8]) {
+        lock.withLock {
+            guard members[member.name.key] === member,
+                  let recipient = (try? Username(recipientName)).flatMap({ members[$0.key] }), recipient !== member
+            else { return }
+            recipient.mailbox.post(ServerRecord.keyShare(from: member.name.display, payload: payload).encoded(), to: [recipient.session])
+        }
+    }
+
     /// Caller holds the lock.
     private func broadcast(_ record: [UInt8]) {
         if roomTargetsStale {

@@ -171,6 +171,8 @@ final class ServerSessionHandler: ChannelDuplexHandler {
             send(.pong(token))
         case .bye:
             context?.close(promise: nil)
+        case .keyShare(let to, let payload):
+            hub.relayKeyShare(from: member, to: to, payload: payload)
         }
     }
 

@@ -47,8 +47,20 @@ final class CLISession: @unchecked Sendable {
                 printer.print(.users(list))
             case "/msg" where parts.count == 3:
                 client?.send(String(parts[2]), to: String(parts[1]))
+            case "/fingerprint":
+                let name = parts.count > 1 ? String(line.dropFirst("/fingerprint ".count)) : nil
+                if let info = client?.identityInfo(of: name) {
+                    let who = name ?? "you"
+                    let safety = info.safetyNumber.map { "; safety number with you: \($0)" } ?? ""
+                    printer.print(.system("\(who): \(info.fingerprint)\(safety)"))
+                } else {
+                    printer.print(.error("\(name ?? "?") is not online."))
+                }
+            case "/verify" where parts.count > 1:
+                let name = String(line.dropFirst("/verify ".count))
+                if client?.verify(name) != true { printer.print(.error("\(name) is not online.")) }
             default:
-                printer.print(.error("Unknown command. Commands: /msg NAME text, /users, /quit"))
+                printer.print(.error("Unknown command. Commands: /msg NAME text, /users, /fingerprint [NAME], /verify NAME, /quit"))
             }
             return .command
         }

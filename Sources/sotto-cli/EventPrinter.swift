@@ -16,16 +16,19 @@ struct EventPrinter: Sendable {
         case .message(let m):
             if json {
                 var object: [String: Any] = ["type": "message", "from": m.from, "text": m.text,
-                                             "time": ISO8601DateFormatter().string(from: m.time), "sequence": m.sequence]
+                                             "time": ISO8601DateFormatter().string(from: m.time), "sequence": m.sequence,
+                                             "conversation": m.conversation, "verified": m.trust == .verified,
+                                             "encryption": m.encryption]
                 if m.isDirect { object["to"] = m.to }
                 emit(object)
             } else {
                 let who = m.isDirect ? "\(m.from) → \(m.to)" : m.from
-                line("[\(Self.clock.string(from: m.time))] <\(who)> \(m.text)")
+                let mark = m.isOwn || m.trust == .verified ? "" : (m.encryption == "end-to-end" ? "" : " [key changed]")
+                line("[\(Self.clock.string(from: m.time))] <\(who)>\(mark) \(m.text)")
             }
         case .users(let members):
             if json {
-                emit(["type": "users", "users": members.map { ["name": $0.name, "fingerprint": $0.fingerprint] }])
+                emit(["type": "users", "users": members.map { ["name": $0.name, "fingerprint": $0.fingerprint, "verified": $0.isVerified] as [String: Any] }])
             } else {
                 line("* online: " + (members.isEmpty ? "(nobody)" : members.map(\.name).joined(separator: ", ")))
             }
@@ -39,6 +42,9 @@ struct EventPrinter: Sendable {
         case .state(.reconnecting(let attempt, let delay)):
             let text = String(format: "reconnecting in %.1f s (attempt %d)", delay, attempt)
             json ? emit(["type": "system", "text": text]) : line("* \(text)")
+        case .peerKeyChanged(let name, let previous, let current):
+            let text = "WARNING: \(name)'s identity key changed from \(previous) to \(current). Compare safety numbers (/fingerprint \(name)), then /verify \(name) to accept it."
+            json ? emit(["type": "error", "text": text]) : line("! \(text)")
         case .rejected:
             break  // the server's error line already said why
         case .state, .queued, .delivered:

@@ -11,7 +11,9 @@ struct SottoCLI: ParsableCommand {
         discussion: """
         Received messages, online-list changes, notices and errors are printed one per line \
         (--json: one JSON object per line with a "type" of message, users, system or error). \
-        Lines starting with / are commands: /msg NAME text, /users, /quit.
+        Lines starting with / are commands: /msg NAME text, /users, /fingerprint [NAME] \
+        (yours, or theirs with your safety number), /verify NAME (after comparing safety \
+        numbers; also accepts a changed key), /quit.
         Exit status: 0 done, 3 server unreachable, 4 wrong password, 5 name taken or invalid, \
         6 server key changed or not as vouched, 7 server key not trusted yet, 1 other failures.
         """)

@@ -37,16 +37,25 @@ import Testing
 
     @Test func anOversizedMessageIsRefusedAndTheConnectionStaysUp() async throws {
         var limits = relaxedLimits()
-        limits.maxBodyBytes = 100
+        limits.maxBodyBytes = 400
         let server = try await TestServer(limits: limits)
         let a = try TestClient("a", server: server)
         try await a.connectAndWait()
-        let id = a.client.send(String(repeating: "x", count: 101))
+        // The client knows the server's limit and refuses before sending.
+        let id = a.client.send(String(repeating: "x", count: 401))
         try await eventually("rejected") { a.events.contains(.rejected(id: id)) }
-        #expect(a.errors == ["Messages are limited to 100 bytes."])
+        #expect(a.errors == ["Not sent: the message is too long for this server (its limit is 400 bytes, encrypted)."])
         a.client.send("small")
         try await a.waitForMessages(1)
         #expect(a.messages.map(\.text) == ["small"])
+        // A client that sends one anyway gets a clear, non-fatal error and a refusal.
+        let raw = try RawConnection(port: server.port)
+        try raw.login(name: "raw")
+        try raw.sendRecords([ClientRecord.send(SendRequest(clientMessageID: 7, body: [UInt8](repeating: 1, count: 401))).encoded(),
+                             ClientRecord.ping(1).encoded()])
+        #expect(try raw.readUntil { if case .error = $0 { true } else { false } } == .error(ServerError(.messageTooLarge, "Messages are limited to 400 bytes.", fatal: false)))
+        #expect(try raw.readUntil { if case .ack = $0 { true } else { false } } == .ack(clientMessageID: 7, sequence: 0))
+        #expect(try raw.readUntil { if case .pong = $0 { true } else { false } } == .pong(1))
         a.stop()
         await server.stop()
     }

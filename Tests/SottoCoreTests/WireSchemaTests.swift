@@ -16,6 +16,7 @@ import Testing
         .message(ChatMessage(sequence: 43, time: 8, from: "a", to: "b", clientMessageID: .max, body: [])),
         .ack(clientMessageID: 1, sequence: 2),
         .pong(77),
+        .keyShare(from: "ann", payload: [1, 2, 3]),
     ]
 
     static let clientRecords: [ClientRecord] = [
@@ -23,6 +24,7 @@ import Testing
         .send(SendRequest(clientMessageID: 2, to: "bob", body: [UInt8](repeating: 0xff, count: WireLimits.maxBodyBytes))),
         .ping(3),
         .bye,
+        .keyShare(to: "bob", payload: [UInt8](repeating: 9, count: WireLimits.maxKeyShareBytes)),
     ]
 
     @Test(arguments: serverRecords) func serverRecordsRoundTrip(record: ServerRecord) throws {
@@ -96,7 +98,7 @@ import Testing
         for _ in 0..<20_000 {
             let n = Int(rng.next() % 64)
             var bytes = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-            if !bytes.isEmpty, rng.next() % 2 == 0 { bytes[0] = [0x01, 0x02, 0x03, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87][Int(rng.next() % 10)] }
+            if !bytes.isEmpty, rng.next() % 2 == 0 { bytes[0] = [0x01, 0x02, 0x03, 0x04, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88][Int(rng.next() % 12)] }
             _ = try? ServerRecord(decoding: bytes)
             _ = try? ClientRecord(decoding: bytes)
             _ = try? LoginRequest(decoding: bytes)

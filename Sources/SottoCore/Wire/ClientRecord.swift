@@ -19,8 +19,10 @@ public enum ClientRecord: Equatable, Sendable {
     case send(SendRequest)
     case ping(UInt64)
     case bye
+    /// A sealed sender chain for exactly one member; relayed to them only, never acknowledged.
+    case keyShare(to: String, payload: [UInt8])
 
-    enum Kind: UInt8 { case send = 0x01, ping = 0x02, bye = 0x03 }
+    enum Kind: UInt8 { case send = 0x01, ping = 0x02, bye = 0x03, keyShare = 0x04 }
 
     public func encoded() -> [UInt8] {
         var w = WireWriter()
@@ -35,6 +37,10 @@ public enum ClientRecord: Equatable, Sendable {
             w.u64(token)
         case .bye:
             w.u8(Kind.bye.rawValue)
+        case .keyShare(let to, let payload):
+            w.u8(Kind.keyShare.rawValue)
+            w.string16(to)
+            w.bytes16(payload)
         }
         return w.bytes
     }
@@ -52,6 +58,9 @@ public enum ClientRecord: Equatable, Sendable {
             self = .ping(try r.u64("ping token"))
         case .bye:
             self = .bye
+        case .keyShare:
+            self = .keyShare(to: try r.string16("recipient", max: WireLimits.maxUsernameBytes),
+                             payload: try r.bytes16("key share", max: WireLimits.maxKeyShareBytes))
         case nil:
             throw WireError.unknownRecordType(type)
         }

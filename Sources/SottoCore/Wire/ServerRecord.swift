@@ -73,13 +73,15 @@ public enum ServerRecord: Equatable, Sendable {
     /// A `SendRequest` was relayed (or was a duplicate of one already relayed).
     case ack(clientMessageID: UInt64, sequence: UInt64)
     case pong(UInt64)
+    /// A sealed sender chain from one member to this client.
+    case keyShare(from: String, payload: [UInt8])
 
     /// The sequence in an ack for a resend of a message relayed before (its first sequence
     /// is not kept); 0 in an ack means the server refused the message.
     public static let alreadyRelayed = UInt64.max
 
     enum Kind: UInt8 {
-        case welcome = 0x81, error = 0x82, users = 0x83, presence = 0x84, message = 0x85, ack = 0x86, pong = 0x87
+        case welcome = 0x81, error = 0x82, users = 0x83, presence = 0x84, message = 0x85, ack = 0x86, pong = 0x87, keyShare = 0x88
     }
 
     public func encoded() -> [UInt8] {
@@ -119,6 +121,10 @@ public enum ServerRecord: Equatable, Sendable {
         case .pong(let token):
             w.u8(Kind.pong.rawValue)
             w.u64(token)
+        case .keyShare(let from, let payload):
+            w.u8(Kind.keyShare.rawValue)
+            w.string16(from)
+            w.bytes16(payload)
         }
         return w.bytes
     }
@@ -158,6 +164,9 @@ public enum ServerRecord: Equatable, Sendable {
             self = .ack(clientMessageID: try r.u64("client message id"), sequence: try r.u64("sequence"))
         case .pong:
             self = .pong(try r.u64("pong token"))
+        case .keyShare:
+            self = .keyShare(from: try r.string16("sender", max: WireLimits.maxUsernameBytes),
+                             payload: try r.bytes16("key share", max: WireLimits.maxKeyShareBytes))
         case nil:
             throw WireError.unknownRecordType(type)
         }

@@ -9,6 +9,8 @@ public enum WireLimits {
     public static let defaultBodyBytes = 16_384
     public static let maxIdentityBytes = 4_096
     public static let maxTextBytes = 1_024
+    /// A sealed sender chain (X-Wing encapsulation, HPKE ciphertext, signature) with room to spare.
+    public static let maxKeyShareBytes = 2_048
     public static let maxServerNameBytes = 128
     public static let passwordKeyLength = 32
     public static let noiseKeyLength = 32

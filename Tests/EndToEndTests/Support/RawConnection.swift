@@ -95,6 +95,9 @@ final class RawConnection {
         let key = try PasswordKey.derive(password: password, salt: hello.passwordSalt, parameters: hello.scrypt)
         try sendFrame(try hs.writeMessage(payload: LoginRequest(username: name, passwordKey: key, identity: bundle).encoded()))
         transport = try hs.split()
+        guard case .welcome? = try readUntil({ if case .welcome = $0 { true } else { false } }) else {
+            throw Failure(description: "not welcomed")
+        }
         return hello
     }
 
@@ -119,11 +122,18 @@ final class RawConnection {
         return try RecordBatch.split(plain).map { try ServerRecord(decoding: $0) }
     }
 
-    /// Reads until a record matches; nil if the connection closes first.
+    private var unread: [ServerRecord] = []
+
+    /// Reads until a record matches, dropping the ones before it (records after it stay
+    /// for the next call); nil if the connection closes first.
     func readUntil(_ match: (ServerRecord) -> Bool) throws -> ServerRecord? {
-        while let records = try readRecords() {
-            if let hit = records.first(where: match) { return hit }
+        while true {
+            while !unread.isEmpty {
+                let record = unread.removeFirst()
+                if match(record) { return record }
+            }
+            guard let records = try readRecords() else { return nil }
+            unread = records
         }
-        return nil
     }
 }

@@ -1,0 +1,77 @@
+import Crypto
+
+/// The symmetric hash ratchet of one sender chain (as in Signal's sender keys):
+/// message key = HMAC(chainKey, 0x01), next chain key = HMAC(chainKey, 0x02). Going forward
+/// is one HMAC; going back is impossible, so a key handed to a newcomer opens nothing older.
+public struct ChainKey: Equatable, Sendable {
+    public let key: [UInt8]
+    public let index: UInt32
+
+    public init(key: [UInt8], index: UInt32) {
+        self.key = key
+        self.index = index
+    }
+
+    public var messageKey: MessageKey {
+        MessageKey(index: index, seed: Array(HMAC<SHA256>.authenticationCode(for: [0x01], using: SymmetricKey(data: key))))
+    }
+
+    public var next: ChainKey {
+        ChainKey(key: Array(HMAC<SHA256>.authenticationCode(for: [0x02], using: SymmetricKey(data: key))), index: index + 1)
+    }
+}
+
+/// One message's key, used once. The AEAD key and nonce are expanded from the seed.
+public struct MessageKey: Equatable, Sendable {
+    public let index: UInt32
+    let seed: [UInt8]
+
+    static let info = Array("sotto/1 message key".utf8)
+
+    func expand() -> (key: SymmetricKey, nonce: ChaChaPoly.Nonce) {
+        let okm = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: seed), info: Self.info, outputByteCount: 44)
+        let bytes = okm.withUnsafeBytes { Array($0) }
+        return (SymmetricKey(data: bytes[0..<32]), try! ChaChaPoly.Nonce(data: bytes[32..<44]))
+    }
+
+    public func seal(_ plaintext: [UInt8], header: [UInt8]) throws -> [UInt8] {
+        let (key, nonce) = expand()
+        let box = try ChaChaPoly.seal(plaintext, using: key, nonce: nonce, authenticating: header)
+        return Array(box.ciphertext) + Array(box.tag)
+    }
+
+    public func open(_ ciphertext: [UInt8], header: [UInt8]) throws -> [UInt8] {
+        guard ciphertext.count >= 16 else { throw EndToEndError.malformed("ciphertext too short") }
+        let (key, nonce) = expand()
+        let box = try ChaChaPoly.SealedBox(nonce: nonce, ciphertext: ciphertext.dropLast(16), tag: ciphertext.suffix(16))
+        do { return Array(try ChaChaPoly.open(box, using: key, authenticating: header)) } catch {
+            throw EndToEndError.decryptionFailed
+        }
+    }
+}
+
+public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
+    case malformed(String)
+    case decryptionFailed
+    case badSignature
+    case reusedIndex
+    case tooFarAhead
+    case unknownChain
+    case notAMember
+    case untrustedRecipient(String)
+    case noSuchRecipient(String)
+
+    public var description: String {
+        switch self {
+        case .malformed(let why): return "malformed end-to-end message (\(why))"
+        case .decryptionFailed: return "a message failed authentication"
+        case .badSignature: return "a message's signature does not verify"
+        case .reusedIndex: return "a message index was used twice (replay)"
+        case .tooFarAhead: return "a message is too far ahead of its chain"
+        case .unknownChain: return "a message's sender key never arrived"
+        case .notAMember: return "a message came from someone who is not a member"
+        case .untrustedRecipient(let name): return "\(name)'s identity key changed; accept it before sending to them"
+        case .noSuchRecipient(let name): return "\(name) is not online"
+        }
+    }
+}

@@ -1,0 +1,295 @@
+import Crypto
+import Foundation
+
+/// The end-to-end layer of one connection, as a state machine with no I/O: membership
+/// and received records go in, sealed bodies, key shares and decrypted messages come out.
+///
+/// Sender keys as in Signal's groups: each member has a sending chain per conversation,
+/// delivered to each current member sealed with HPKE (X-Wing) and signed by the member's
+/// identity key. A newcomer gets chains at their current position, never earlier keys;
+/// when anyone leaves, every member starts a new chain and gives it only to those who
+/// remain; chains also end with the connection and after `Limits.chainMessages` messages
+/// or `Limits.chainAge`.
+public final class EndToEndSession {
+    public struct Limits: Sendable {
+        public var maxSkip = 256
+        public var maxPendingPerSender = 32
+        public var maxPendingTotal = 256
+        public var pendingTimeout: TimeInterval = 10
+        public var skippedKeyTimeout: TimeInterval = 60
+        public var chainMessages: UInt32 = 1_000
+        public var chainAge: TimeInterval = 3_600
+        public var chainsKeptPerSender = 4
+        public init() {}
+    }
+
+    public struct Message: Equatable, Sendable {
+        public var from: String
+        public var conversation: Conversation
+        public var text: [UInt8]
+        public var trust: PeerTrust
+        public var relayed: ChatMessage
+    }
+
+    public enum Event: Equatable, Sendable {
+        case keyShare(to: String, payload: [UInt8])
+        case message(Message)
+        case notice(String)
+        case rejected(from: String, EndToEndError)
+    }
+
+    public struct Member: Equatable, Sendable {
+        public var name: String
+        public var bundle: IdentityBundle
+        public var trust: PeerTrust
+    }
+
+    public let me: String
+    private let identity: IdentityKeys
+    private let trustOf: (String, IdentityBundle) -> PeerTrust
+    public var limits: Limits
+
+    public private(set) var members: [String: Member] = [:]
+    private var sending: [Conversation: SendingChain] = [:]
+    private var receiving: [[UInt8]: ReceivingChain] = [:]  // by sender name bytes + chain id
+    private var chainArrival: [String: [[UInt8]]] = [:]       // per sender: receiving keys, oldest first
+    private var pending: [(message: ChatMessage, envelope: MessageEnvelope, since: Date)] = []
+    /// Rejections by kind, never shown as messages.
+    public private(set) var rejections: [String: Int] = [:]
+
+    public init(me: String, identity: IdentityKeys, limits: Limits = Limits(), trustOf: @escaping (String, IdentityBundle) -> PeerTrust) {
+        self.me = me
+        self.identity = identity
+        self.limits = limits
+        self.trustOf = trustOf
+    }
+
+    // MARK: Membership
+
+    /// The server's online list changed. Shares our chains with newcomers; on any departure
+    /// starts new chains for those who remain.
+    public func updateMembers(_ users: [OnlineUser], now: Date) -> [Event] {
+        var events: [Event] = []
+        var next: [String: Member] = [:]
+        for user in users where user.name != me {
+            guard let bundle = try? IdentityBundle(decoding: user.identity), bundle.noiseKey == user.staticKey else {
+                if members[user.name] != nil || !user.identity.isEmpty {
+                    events.append(.notice("\(user.name) has no valid end-to-end identity: they cannot read your messages and theirs are refused."))
+                }
+                continue
+            }
+            let previous = members[user.name]
+            let trust = previous?.bundle == bundle ? previous!.trust : trustOf(user.name, bundle)
+            if case .changed(let old) = trust, previous?.bundle != bundle {
+                events.append(.notice("WARNING: \(user.name)'s identity key changed (was \(old), now \(bundle.fingerprint)). Their messages are marked unverified and yours are not sent to them until you accept the new key after comparing safety numbers."))
+            }
+            next[user.name] = Member(name: user.name, bundle: bundle, trust: trust)
+        }
+        let departed = members.filter { next[$0.key]?.bundle != $0.value.bundle }.map(\.key)
+        members = next
+        for name in departed { forget(name) }
+        if !departed.isEmpty, sending[.room] != nil {
+            // Whoever left holds our room chain: a new one, for those who remain.
+            sending[.room] = nil
+        }
+        events += shareChains(now: now)
+        return events
+    }
+
+    /// The person accepted (or verified) a peer's current key.
+    public func updateTrust(of name: String, to trust: PeerTrust, now: Date) -> [Event] {
+        guard members[name] != nil else { return [] }
+        members[name]!.trust = trust
+        return shareChains(now: now)
+    }
+
+    private func forget(_ name: String) {
+        sending[.direct(name)] = nil
+        for key in chainArrival.removeValue(forKey: name) ?? [] { receiving[key] = nil }
+        pending.removeAll { $0.message.from == name }
+        for conv in sending.keys { sending[conv]?.holders.remove(name) }
+    }
+
+    /// Makes sure the room chain exists and every trusted member holds it.
+    private func shareChains(now: Date) -> [Event] {
+        var events: [Event] = []
+        if sending[.room] == nil { sending[.room] = SendingChain(now: now) }
+        for conversation in Array(sending.keys) {
+            let recipients: [String]
+            switch conversation {
+            case .room: recipients = members.keys.sorted()
+            case .direct(let peer): recipients = members[peer] == nil ? [] : [peer]
+            }
+            for name in recipients where sending[conversation]!.holders.contains(name) == false {
+                guard let member = members[name], isSendable(member.trust) else { continue }
+                if let share = try? seal(sending[conversation]!, conversation: conversation, to: member) {
+                    events.append(.keyShare(to: name, payload: share))
+                    sending[conversation]!.holders.insert(name)
+                }
+            }
+        }
+        return events
+    }
+
+    private func isSendable(_ trust: PeerTrust) -> Bool {
+        if case .changed = trust { return false }
+        return true
+    }
+
+    private func seal(_ chain: SendingChain, conversation: Conversation, to member: Member) throws -> [UInt8] {
+        let content = KeyShare.Chain(conversation: conversation.wireName, chainID: chain.id, chainKey: chain.chainKey,
+                                     signingKey: Array(chain.signing.publicKey.rawRepresentation))
+        return try KeyShare.seal(content, from: me, to: member.name, recipientKEMKey: member.bundle.kemKey, signer: identity.signing).encoded()
+    }
+
+    // MARK: Sending
+
+    /// Encrypts a message for the room or one member. Events (key shares for a new chain)
+    /// must be sent before the returned body.
+    public func seal(_ text: [UInt8], to recipient: String, now: Date) throws -> (body: [UInt8], events: [Event]) {
+        let conversation: Conversation = recipient.isEmpty ? .room : .direct(recipient)
+        if case .direct(let peer) = conversation {
+            guard let member = members[peer] else { throw EndToEndError.noSuchRecipient(peer) }
+            guard isSendable(member.trust) else { throw EndToEndError.untrustedRecipient(peer) }
+        }
+        var events: [Event] = []
+        if let chain = sending[conversation],
+           chain.chainKey.index >= limits.chainMessages || now.timeIntervalSince(chain.created) >= limits.chainAge {
+            sending[conversation] = nil
+        }
+        if sending[conversation] == nil { sending[conversation] = SendingChain(now: now) }
+        events += shareChains(now: now)
+        var chain = sending[conversation]!
+        let messageKey = chain.chainKey.messageKey
+        chain.chainKey = chain.chainKey.next
+        sending[conversation] = chain
+        let header = MessageEnvelope.header(conversation: conversation.wireName, from: me, to: recipient, chainID: chain.id, index: messageKey.index)
+        let ciphertext = try messageKey.seal(text, header: header)
+        let signature = Array(try chain.signing.signature(for: header + ciphertext))
+        let envelope = MessageEnvelope(conversation: conversation.wireName, chainID: chain.id, index: messageKey.index, ciphertext: ciphertext, signature: signature)
+        return (envelope.encoded(), events)
+    }
+
+    // MARK: Receiving
+
+    /// A relayed message from someone else. Returns it decrypted, or nothing yet (waiting
+    /// for its chain), or a rejection, never an unauthenticated text.
+    public func open(_ relayed: ChatMessage, now: Date) -> [Event] {
+        guard members[relayed.from] != nil else { return [reject(relayed.from, .notAMember)] }
+        let envelope: MessageEnvelope
+        do { envelope = try MessageEnvelope(decoding: relayed.body) } catch {
+            return [reject(relayed.from, .malformed("\(error)"))]
+        }
+        // A direct message must be to us; a room message to nobody in particular.
+        guard envelope.conversation == (relayed.to.isEmpty ? "" : "dm"), relayed.to.isEmpty || relayed.to == me else {
+            return [reject(relayed.from, .malformed("conversation does not match its addressing"))]
+        }
+        guard receiving[chainKey(relayed.from, envelope.chainID)] != nil else {
+            guard pending.count < limits.maxPendingTotal,
+                  pending.filter({ $0.message.from == relayed.from }).count < limits.maxPendingPerSender
+            else { return [reject(relayed.from, .unknownChain)] }
+            pending.append((relayed, envelope, now))
+            return []
+        }
+        return [decrypt(relayed, envelope, now: now)]
+    }
+
+    private func decrypt(_ relayed: ChatMessage, _ envelope: MessageEnvelope, now: Date) -> Event {
+        let key = chainKey(relayed.from, envelope.chainID)
+        guard var chain = receiving[key], let member = members[relayed.from] else { return reject(relayed.from, .unknownChain) }
+        let conversation: Conversation = envelope.conversation == "dm" ? .direct(relayed.from) : .room
+        guard chain.conversation == conversation else { return reject(relayed.from, .malformed("chain used in another conversation")) }
+        let header = MessageEnvelope.header(conversation: envelope.conversation, from: relayed.from, to: relayed.to,
+                                            chainID: envelope.chainID, index: envelope.index)
+        // The signature first: a forgery must not move the ratchet.
+        guard chain.signingKey.isValidSignature(envelope.signature, for: header + envelope.ciphertext) else {
+            return reject(relayed.from, .badSignature)
+        }
+        do {
+            let messageKey = try chain.key(for: envelope.index, maxSkip: limits.maxSkip, now: now)
+            receiving[key] = chain
+            let text = try messageKey.open(envelope.ciphertext, header: header)
+            return .message(Message(from: relayed.from, conversation: conversation, text: text, trust: member.trust, relayed: relayed))
+        } catch let error as EndToEndError {
+            return reject(relayed.from, error)
+        } catch {
+            return reject(relayed.from, .decryptionFailed)
+        }
+    }
+
+    /// A sealed chain from a member. Releases messages that were waiting for it.
+    public func receiveKeyShare(from sender: String, payload: [UInt8], now: Date) -> [Event] {
+        guard let member = members[sender] else { return [reject(sender, .notAMember)] }
+        let content: KeyShare.Chain
+        do {
+            content = try KeyShare(decoding: payload).open(from: sender, to: me, senderSigningKey: member.bundle.signingKey, recipient: identity.kem)
+        } catch let error as EndToEndError {
+            return [reject(sender, error)]
+        } catch {
+            return [reject(sender, .malformed("\(error)"))]
+        }
+        let key = chainKey(sender, content.chainID)
+        guard receiving[key] == nil, let signingKey = try? Curve25519.Signing.PublicKey(rawRepresentation: content.signingKey) else { return [] }
+        var events: [Event] = []
+        receiving[key] = ReceivingChain(sender: sender, conversation: content.conversation == "dm" ? .direct(sender) : .room,
+                                        id: content.chainID, chainKey: content.chainKey, signingKey: signingKey)
+        chainArrival[sender, default: []].append(key)
+        if chainArrival[sender]!.count > limits.chainsKeptPerSender {
+            let evicted = chainArrival[sender]!.removeFirst()
+            if let old = receiving.removeValue(forKey: evicted), !old.skipped.isEmpty {
+                events.append(gapNotice(old.skipped.count, from: sender))
+            }
+        }
+        let ready = pending.filter { $0.message.from == sender && $0.envelope.chainID == content.chainID }
+        pending.removeAll { $0.message.from == sender && $0.envelope.chainID == content.chainID }
+        for p in ready.sorted(by: { $0.message.sequence < $1.message.sequence }) {
+            events.append(decrypt(p.message, p.envelope, now: now))
+        }
+        return events
+    }
+
+    /// Gives up on messages whose chain never came and on keys of messages that never came.
+    public func expire(now: Date) -> [Event] {
+        var lost: [String: Int] = [:]
+        pending.removeAll { p in
+            guard now.timeIntervalSince(p.since) >= limits.pendingTimeout else { return false }
+            lost[p.message.from, default: 0] += 1
+            rejections["unknown chain", default: 0] += 1
+            return true
+        }
+        for (key, chain) in receiving {
+            let stale = chain.skipped.filter { now.timeIntervalSince($0.value.since) >= limits.skippedKeyTimeout }
+            guard !stale.isEmpty else { continue }
+            for index in stale.keys { receiving[key]?.skipped[index] = nil }
+            lost[chain.sender, default: 0] += stale.count
+        }
+        return lost.sorted { $0.key < $1.key }.map { gapNotice($0.value, from: $0.key) }
+    }
+
+    private func gapNotice(_ n: Int, from sender: String) -> Event {
+        .notice(n == 1 ? "1 message from \(sender) could not be decrypted." : "\(n) messages from \(sender) could not be decrypted.")
+    }
+
+    private func reject(_ sender: String, _ error: EndToEndError) -> Event {
+        let kind: String
+        switch error {
+        case .malformed: kind = "malformed"
+        case .decryptionFailed: kind = "decryption failed"
+        case .badSignature: kind = "bad signature"
+        case .reusedIndex: kind = "reused index"
+        case .tooFarAhead: kind = "too far ahead"
+        case .unknownChain: kind = "unknown chain"
+        case .notAMember: kind = "not a member"
+        case .untrustedRecipient, .noSuchRecipient: kind = "other"
+        }
+        rejections[kind, default: 0] += 1
+        return .rejected(from: sender, error)
+    }
+
+    private func chainKey(_ sender: String, _ id: [UInt8]) -> [UInt8] { Array(sender.utf8) + [0] + id }
+
+    /// Safety number between us and a member, if they are here.
+    public func safetyNumber(with name: String) -> String? {
+        members[name].map { IdentityBundle.safetyNumber(identity.bundle, $0.bundle) }
+    }
+}

@@ -1,0 +1,195 @@
+import Crypto
+import Foundation
+
+/// Which conversation a chain belongs to: the room, or the direct conversation between
+/// the sender and one person.
+public enum Conversation: Hashable, Sendable {
+    case room
+    case direct(String)
+
+    /// On the wire: "" for the room, "dm" for a direct message (the names come from the
+    /// relay and are bound into the header).
+    var wireName: String {
+        switch self {
+        case .room: return ""
+        case .direct: return "dm"
+        }
+    }
+}
+
+/// The opaque chat body of an end-to-end message (what the server relays):
+/// `u8 version, u8 kind=1, string16 conversation, bytes16 chainID(16), u32 index,
+/// bytes16 ciphertext, bytes16 signature(64)`.
+public struct MessageEnvelope: Equatable, Sendable {
+    public static let version: UInt8 = 1
+    static let kind: UInt8 = 1
+    public static let chainIDLength = 16
+
+    public var conversation: String
+    public var chainID: [UInt8]
+    public var index: UInt32
+    public var ciphertext: [UInt8]
+    public var signature: [UInt8]
+
+    /// Associated data and signed prefix: everything that says what this message is,
+    /// including who sent it to whom (as the relay stamps them), so nothing can be moved.
+    public static func header(conversation: String, from: String, to: String, chainID: [UInt8], index: UInt32) -> [UInt8] {
+        var w = WireWriter()
+        w.string16("sotto/1 message")
+        w.string16(conversation)
+        w.string16(from)
+        w.string16(to)
+        w.bytes16(chainID)
+        w.u32(index)
+        return w.bytes
+    }
+
+    public func encoded() -> [UInt8] {
+        var w = WireWriter(capacity: ciphertext.count + 120)
+        w.u8(Self.version)
+        w.u8(Self.kind)
+        w.string16(conversation)
+        w.bytes16(chainID)
+        w.u32(index)
+        w.bytes16(ciphertext)
+        w.bytes16(signature)
+        return w.bytes
+    }
+
+    public init(conversation: String, chainID: [UInt8], index: UInt32, ciphertext: [UInt8], signature: [UInt8]) {
+        self.conversation = conversation
+        self.chainID = chainID
+        self.index = index
+        self.ciphertext = ciphertext
+        self.signature = signature
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        var r = WireReader(bytes)
+        let version = try r.u8("envelope version")
+        guard version == Self.version else { throw WireError.unsupportedVersion(version) }
+        guard try r.u8("envelope kind") == Self.kind else { throw WireError.invalid("not a message envelope") }
+        conversation = try r.string16("conversation", max: 16)
+        guard conversation == "" || conversation == "dm" else { throw WireError.invalid("unknown conversation") }
+        chainID = try r.fixed16("chain id", count: Self.chainIDLength)
+        index = try r.u32("index")
+        ciphertext = try r.bytes16("ciphertext", max: WireLimits.maxBodyBytes)
+        signature = try r.fixed16("signature", count: 64)
+        try r.expectEnd("message envelope")
+    }
+}
+
+/// A sender chain as handed to one recipient: sealed to their X-Wing key with HPKE
+/// (RFC 9180, base mode) and signed by the sender's identity key.
+/// Payload of a key-share record: `u8 version, u8 kind=2, bytes16 encapsulatedKey,
+/// bytes16 sealed, bytes16 signature(64)`.
+public struct KeyShare: Equatable, Sendable {
+    public static let version: UInt8 = 1
+    static let kind: UInt8 = 2
+    public static let ciphersuite = HPKE.Ciphersuite.XWingMLKEM768X25519_SHA256_AES_GCM_256
+    static let info = Data("sotto/1 sender chain".utf8)
+
+    /// What is sealed inside.
+    public struct Chain: Equatable, Sendable {
+        public var conversation: String
+        public var chainID: [UInt8]
+        public var chainKey: ChainKey
+        public var signingKey: [UInt8]
+
+        func encoded() -> [UInt8] {
+            var w = WireWriter()
+            w.string16(conversation)
+            w.bytes16(chainID)
+            w.u32(chainKey.index)
+            w.bytes16(chainKey.key)
+            w.bytes16(signingKey)
+            return w.bytes
+        }
+
+        init(conversation: String, chainID: [UInt8], chainKey: ChainKey, signingKey: [UInt8]) {
+            self.conversation = conversation
+            self.chainID = chainID
+            self.chainKey = chainKey
+            self.signingKey = signingKey
+        }
+
+        init(decoding bytes: [UInt8]) throws {
+            var r = WireReader(bytes)
+            conversation = try r.string16("conversation", max: 16)
+            guard conversation == "" || conversation == "dm" else { throw WireError.invalid("unknown conversation") }
+            chainID = try r.fixed16("chain id", count: MessageEnvelope.chainIDLength)
+            let index = try r.u32("chain index")
+            chainKey = ChainKey(key: try r.fixed16("chain key", count: 32), index: index)
+            signingKey = try r.fixed16("chain signing key", count: 32)
+            try r.expectEnd("sender chain")
+        }
+    }
+
+    public var encapsulatedKey: [UInt8]
+    public var sealed: [UInt8]
+    public var signature: [UInt8]
+
+    static func associatedData(from: String, to: String) -> [UInt8] {
+        var w = WireWriter()
+        w.string16("sotto/1 key share")
+        w.string16(from)
+        w.string16(to)
+        return w.bytes
+    }
+
+    public static func seal(_ chain: Chain, from: String, to: String, recipientKEMKey: [UInt8], signer: Curve25519.Signing.PrivateKey) throws -> KeyShare {
+        let recipient = try XWingMLKEM768X25519.PublicKey(rawRepresentation: recipientKEMKey)
+        var sender = try HPKE.Sender(recipientKey: recipient, ciphersuite: ciphersuite, info: info)
+        let ad = associatedData(from: from, to: to)
+        let sealed = Array(try sender.seal(chain.encoded(), authenticating: ad))
+        let encapsulated = Array(sender.encapsulatedKey)
+        let signature = Array(try signer.signature(for: ad + encapsulated + sealed))
+        return KeyShare(encapsulatedKey: encapsulated, sealed: sealed, signature: signature)
+    }
+
+    /// Checks the sender's signature first, then opens with our KEM key.
+    public func open(from: String, to: String, senderSigningKey: [UInt8], recipient: XWingMLKEM768X25519.PrivateKey) throws -> Chain {
+        let ad = Self.associatedData(from: from, to: to)
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: senderSigningKey),
+              key.isValidSignature(signature, for: ad + encapsulatedKey + sealed)
+        else { throw EndToEndError.badSignature }
+        do {
+            var receiver = try HPKE.Recipient(privateKey: recipient, ciphersuite: Self.ciphersuite, info: Self.info, encapsulatedKey: Data(encapsulatedKey))
+            return try Chain(decoding: Array(try receiver.open(sealed, authenticating: ad)))
+        } catch let error as WireError {
+            throw EndToEndError.malformed("\(error)")
+        } catch {
+            throw EndToEndError.decryptionFailed
+        }
+    }
+
+    public init(encapsulatedKey: [UInt8], sealed: [UInt8], signature: [UInt8]) {
+        self.encapsulatedKey = encapsulatedKey
+        self.sealed = sealed
+        self.signature = signature
+    }
+
+    public func encoded() -> [UInt8] {
+        var w = WireWriter(capacity: encapsulatedKey.count + sealed.count + 80)
+        w.u8(Self.version)
+        w.u8(Self.kind)
+        w.bytes16(encapsulatedKey)
+        w.bytes16(sealed)
+        w.bytes16(signature)
+        return w.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        var r = WireReader(bytes)
+        let version = try r.u8("key share version")
+        guard version == Self.version else { throw WireError.unsupportedVersion(version) }
+        guard try r.u8("key share kind") == Self.kind else { throw WireError.invalid("not a key share") }
+        encapsulatedKey = try r.fixed16("encapsulated key", count: 1120)
+        sealed = try r.bytes16("sealed chain", max: 256)
+        signature = try r.fixed16("key share signature", count: 64)
+        try r.expectEnd("key share")
+    }
+
+    /// Bound on a key-share payload on the wire.
+    public static let maxLength = 2 + 2 + 1120 + 2 + 256 + 2 + 64
+}

@@ -1,0 +1,80 @@
+import Crypto
+import Foundation
+
+/// A device's long-term keys: the Noise static key (transport), an Ed25519 signing key
+/// (authorship) and an X-Wing KEM key (to receive sealed chains, post-quantum).
+public struct IdentityKeys: @unchecked Sendable {
+    public let noiseStatic: Curve25519.KeyAgreement.PrivateKey
+    public let signing: Curve25519.Signing.PrivateKey
+    public let kem: XWingMLKEM768X25519.PrivateKey
+    public let bundle: IdentityBundle
+
+    public init(noiseStatic: Curve25519.KeyAgreement.PrivateKey = .init(),
+                signing: Curve25519.Signing.PrivateKey = .init(),
+                kem: XWingMLKEM768X25519.PrivateKey? = nil) throws {
+        self.noiseStatic = noiseStatic
+        self.signing = signing
+        self.kem = try kem ?? XWingMLKEM768X25519.PrivateKey.generate()
+        bundle = try IdentityBundle(signing: signing, kemKey: Array(self.kem.publicKey.rawRepresentation),
+                                    noiseKey: Array(noiseStatic.publicKey.rawRepresentation))
+    }
+}
+
+/// The public half, published at login and signed by the signing key so the three keys
+/// cannot be mixed and matched by anyone else (the server included).
+public struct IdentityBundle: Equatable, Sendable {
+    public let signingKey: [UInt8]
+    public let kemKey: [UInt8]
+    public let noiseKey: [UInt8]
+    public let signature: [UInt8]
+
+    public static let version: UInt8 = 1
+    public static let kemKeyLength = 1216
+    static let context = Array("sotto/1 identity bundle".utf8)
+
+    init(signing: Curve25519.Signing.PrivateKey, kemKey: [UInt8], noiseKey: [UInt8]) throws {
+        signingKey = Array(signing.publicKey.rawRepresentation)
+        self.kemKey = kemKey
+        self.noiseKey = noiseKey
+        signature = Array(try signing.signature(for: Self.context + signingKey + kemKey + noiseKey))
+    }
+
+    public func encoded() -> [UInt8] {
+        var w = WireWriter(capacity: 1_400)
+        w.u8(Self.version)
+        w.bytes16(signingKey)
+        w.bytes16(kemKey)
+        w.bytes16(noiseKey)
+        w.bytes16(signature)
+        return w.bytes
+    }
+
+    /// Decodes and checks the self-signature; anything else is refused.
+    public init(decoding bytes: [UInt8]) throws {
+        var r = WireReader(bytes)
+        let version = try r.u8("bundle version")
+        guard version == Self.version else { throw WireError.unsupportedVersion(version) }
+        signingKey = try r.fixed16("signing key", count: 32)
+        kemKey = try r.fixed16("KEM key", count: Self.kemKeyLength)
+        noiseKey = try r.fixed16("noise key", count: 32)
+        signature = try r.fixed16("bundle signature", count: 64)
+        try r.expectEnd("identity bundle")
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: signingKey),
+              key.isValidSignature(signature, for: Self.context + signingKey + kemKey + noiseKey)
+        else { throw WireError.invalid("identity bundle signature does not verify") }
+    }
+
+    /// `SHA256:` over all three public keys: what people compare, and what peers pin.
+    public var fingerprint: String { Fingerprint.of(publicKey: signingKey + kemKey + noiseKey) }
+
+    /// Twelve groups of five digits that two people compare to verify each other; the same
+    /// on both sides (the inputs are ordered), different for every pair.
+    public static func safetyNumber(_ a: IdentityBundle, _ b: IdentityBundle) -> String {
+        let (x, y) = a.fingerprint < b.fingerprint ? (a, b) : (b, a)
+        let digest = Array(SHA512.hash(data: Array("sotto/1 safety number".utf8) + x.signingKey + x.kemKey + x.noiseKey + y.signingKey + y.kemKey + y.noiseKey))
+        return (0..<12).map { i -> String in
+            let chunk = digest[(i * 5)..<(i * 5 + 5)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            return String(format: "%05d", chunk % 100_000)
+        }.joined(separator: " ")
+    }
+}
