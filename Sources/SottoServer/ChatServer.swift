@@ -24,6 +24,12 @@ public final class ChatServer {
     public var localAddress: SocketAddress? { channel?.localAddress }
     public var port: Int? { localAddress?.port }
     public var onlineCount: Int { hub.memberCount }
+
+    /// Test builds only (`@testable import`): a hook on every relayed chat message.
+    var relayHook: ((ChatMessage) -> [ChatMessage])? {
+        get { hub.relayHook }
+        set { hub.relayHook = newValue }
+    }
     public var connectionCount: Int { hub.connectionCount }
 
     public enum StartError: Error, CustomStringConvertible {

@@ -43,6 +43,9 @@ final class Hub {
     private var roomTargets: [(LoopMailbox, [ServerSessionHandler])] = []
     private var roomTargetsStale = true
     private var shuttingDown = false
+    /// Test builds only: sees every relayed message and decides what is delivered instead
+    /// (a recording, tampering, replaying or reordering server). Called under the lock.
+    var relayHook: ((ChatMessage) -> [ChatMessage])?
 
     init(limits: ServerLimits, loops: [EventLoop], logger: Logger) {
         self.limits = limits
@@ -179,14 +182,17 @@ final class Hub {
             }
             sequence += 1
             ledger.record(request.clientMessageID, from: member.staticKey)
-            let record = ServerRecord.message(ChatMessage(
+            let message = ChatMessage(
                 sequence: sequence, time: Self.now(), from: member.name.display, to: recipient?.name.display ?? "",
-                clientMessageID: request.clientMessageID, body: request.body)).encoded()
-            if let recipient {
-                recipient.mailbox.post(record, to: [recipient.session])
-                if recipient !== member { member.mailbox.post(record, to: [member.session]) }
-            } else {
-                broadcast(record)
+                clientMessageID: request.clientMessageID, body: request.body)
+            for message in relayHook?(message) ?? [message] {
+                let record = ServerRecord.message(message).encoded()
+                if let recipient {
+                    recipient.mailbox.post(record, to: [recipient.session])
+                    if recipient !== member { member.mailbox.post(record, to: [member.session]) }
+                } else {
+                    broadcast(record)
+                }
             }
             member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: sequence).encoded(), to: [member.session])
         }

@@ -1,0 +1,277 @@
+import Crypto
+import Foundation
+import Testing
+@testable import SottoCore
+
+/// Sessions wired together by hand, the test playing the relay (and, where needed, a
+/// malicious server).
+final class Room {
+    final class Person {
+        let name: String
+        let keys: IdentityKeys
+        var trustOverride: [String: PeerTrust] = [:]
+        var session: EndToEndSession!
+        var inbox: [EndToEndSession.Event] = []
+
+        init(_ name: String, limits: EndToEndSession.Limits = .init()) throws {
+            self.name = name
+            keys = try IdentityKeys()
+            session = EndToEndSession(me: name, identity: keys, limits: limits) { [unowned self] peer, _ in
+                self.trustOverride[peer] ?? .unverified
+            }
+        }
+
+        var user: OnlineUser { OnlineUser(name: name, staticKey: Array(keys.noiseStatic.publicKey.rawRepresentation), identity: keys.bundle.encoded()) }
+        var texts: [String] { inbox.compactMap { if case .message(let m) = $0 { String(decoding: m.text, as: UTF8.self) } else { nil } } }
+        var rejections: [EndToEndError] { inbox.compactMap { if case .rejected(_, let e) = $0 { e } else { nil } } }
+        var notices: [String] { inbox.compactMap { if case .notice(let n) = $0 { n } else { nil } } }
+    }
+
+    var people: [Person] = []
+    var sequence: UInt64 = 0
+    let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func person(_ name: String) -> Person { people.first { $0.name == name }! }
+
+    /// Everyone learns the current list; key shares are delivered at once.
+    func sync() {
+        let users = people.map(\.user)
+        var shares: [(from: Person, to: String, payload: [UInt8])] = []
+        for p in people {
+            for event in p.session.updateMembers(users, now: now) {
+                if case .keyShare(let to, let payload) = event { shares.append((p, to, payload)) } else { p.inbox.append(event) }
+            }
+        }
+        deliver(shares)
+    }
+
+    func deliver(_ shares: [(from: Person, to: String, payload: [UInt8])]) {
+        for s in shares {
+            if let target = people.first(where: { $0.name == s.to }) {
+                target.inbox += target.session.receiveKeyShare(from: s.from.name, payload: s.payload, now: now)
+            }
+        }
+    }
+
+    /// Seals as `sender`, delivers any new shares, returns the relayed message (not yet delivered).
+    func say(_ sender: String, _ text: String, to: String = "") throws -> ChatMessage {
+        let p = person(sender)
+        let (body, events) = try p.session.seal(Array(text.utf8), to: to, now: now)
+        deliver(events.compactMap { if case .keyShare(let t, let payload) = $0 { (p, t, payload) } else { nil } })
+        sequence += 1
+        return ChatMessage(sequence: sequence, time: 0, from: sender, to: to, clientMessageID: sequence, body: body)
+    }
+
+    func relay(_ m: ChatMessage, to names: [String]? = nil) {
+        for p in people where p.name != m.from && (names?.contains(p.name) ?? (m.to.isEmpty || m.to == p.name)) {
+            p.inbox += p.session.open(m, now: now)
+        }
+    }
+
+    init(_ names: [String], limits: EndToEndSession.Limits = .init()) throws {
+        people = try names.map { try Person($0, limits: limits) }
+        sync()
+    }
+}
+
+@Suite struct EndToEndSessionTests {
+    @Test func threeMembersReadEachOtherAndTheServerSeesOnlyCiphertext() throws {
+        let room = try Room(["alice", "bob", "carol"])
+        for sender in ["alice", "bob", "carol"] {
+            let m = try room.say(sender, "hi from \(sender)")
+            #expect(!m.body.containsSubsequence(Array("hi from".utf8)))
+            room.relay(m)
+        }
+        #expect(room.person("alice").texts == ["hi from bob", "hi from carol"])
+        #expect(room.person("bob").texts == ["hi from alice", "hi from carol"])
+        #expect(room.person("carol").texts == ["hi from alice", "hi from bob"])
+        #expect(room.people.allSatisfy { $0.rejections.isEmpty })
+    }
+
+    @Test func outOfOrderWithinTheWindowDecryptsAndAReplayIsRejected() throws {
+        let room = try Room(["alice", "bob"])
+        let messages = try (0..<5).map { try room.say("alice", "m\($0)") }
+        for i in [3, 0, 4, 1, 2] { room.relay(messages[i]) }
+        #expect(room.person("bob").texts == ["m3", "m0", "m4", "m1", "m2"])
+        room.relay(messages[1])
+        room.relay(messages[4])
+        #expect(room.person("bob").rejections == [.reusedIndex, .reusedIndex])
+        #expect(room.person("bob").texts.count == 5)
+        #expect(room.person("bob").session.rejections["reused index"] == 2)
+    }
+
+    @Test func tamperedForgedAndMisaddressedMessagesAreRejected() throws {
+        let room = try Room(["alice", "bob", "carol"])
+        let bob = room.person("bob")
+        // Tampered ciphertext (the signature covers it).
+        var tampered = try room.say("alice", "pay 10")
+        var envelope = try MessageEnvelope(decoding: tampered.body)
+        envelope.ciphertext[0] ^= 1
+        tampered.body = envelope.encoded()
+        room.relay(tampered, to: ["bob"])
+        // Forged: a valid-looking envelope on alice's chain, signed by someone else's key.
+        let genuine = try room.say("alice", "genuine")
+        var forged = genuine
+        var fe = try MessageEnvelope(decoding: genuine.body)
+        fe.signature = Array(try Curve25519.Signing.PrivateKey().signature(for: [1, 2, 3]))
+        forged.body = fe.encoded()
+        room.relay(forged, to: ["bob"])
+        // Re-attributed by the server to carol: not carol's chain.
+        var reattributed = genuine
+        reattributed.from = "carol"
+        room.relay(reattributed, to: ["bob"])
+        // A room message passed off as a direct one.
+        var redirected = genuine
+        redirected.to = "bob"
+        room.relay(redirected, to: ["bob"])
+        #expect(bob.texts.isEmpty)
+        #expect(bob.rejections.prefix(2) == [.badSignature, .badSignature])
+        // The genuine one still decrypts: forgeries moved nothing.
+        room.relay(genuine, to: ["bob"])
+        #expect(bob.texts == ["genuine"])
+        // A message whose sender is not in the list.
+        var stranger = genuine
+        stranger.from = "mallory"
+        room.relay(stranger, to: ["bob"])
+        #expect(bob.rejections.last == .notAMember)
+    }
+
+    @Test func aMessageBeforeItsChainWaitsThenAGapIsShownIfTheChainNeverComes() throws {
+        let room = try Room(["alice", "bob"])
+        let alice = room.person("alice"), bob = room.person("bob")
+        // Alice seals with a chain bob has not received (the share is held back).
+        let (body, events) = try alice.session.seal(Array("early".utf8), to: "", now: room.now)
+        #expect(events.isEmpty)
+        let m = ChatMessage(sequence: 1, time: 0, from: "alice", to: "", clientMessageID: 1, body: body)
+        // A new chain from a fresh session: bob has never seen it.
+        let fresh = EndToEndSession(me: "alice", identity: alice.keys) { _, _ in .unverified }
+        let shares = fresh.updateMembers([alice.user, bob.user], now: room.now)
+        let (freshBody, _) = try fresh.seal(Array("waiting".utf8), to: "", now: room.now)
+        let waiting = ChatMessage(sequence: 2, time: 0, from: "alice", to: "", clientMessageID: 2, body: freshBody)
+        #expect(bob.session.open(waiting, now: room.now).isEmpty)
+        #expect(bob.session.open(m, now: room.now).count == 1)
+        // The share arrives: the waiting message is released.
+        for case .keyShare(_, let payload) in shares {
+            bob.inbox += bob.session.receiveKeyShare(from: "alice", payload: payload, now: room.now)
+        }
+        #expect(bob.texts == ["waiting"])
+        // Another message on a chain that never comes: after the timeout, a visible gap.
+        let lost = EndToEndSession(me: "alice", identity: alice.keys) { _, _ in .unverified }
+        _ = lost.updateMembers([alice.user, bob.user], now: room.now)
+        let (lostBody, _) = try lost.seal(Array("lost".utf8), to: "", now: room.now)
+        #expect(bob.session.open(ChatMessage(sequence: 3, time: 0, from: "alice", to: "", clientMessageID: 3, body: lostBody), now: room.now).isEmpty)
+        #expect(bob.session.expire(now: room.now.addingTimeInterval(11)) == [.notice("1 message from alice could not be decrypted.")])
+    }
+
+    @Test func skippedMessagesThatNeverArriveBecomeAGapAndTooFarAheadIsRefused() throws {
+        var limits = EndToEndSession.Limits()
+        limits.maxSkip = 10
+        let room = try Room(["alice", "bob"], limits: limits)
+        let messages = try (0..<15).map { try room.say("alice", "n\($0)") }
+        room.relay(messages[3])  // 0, 1, 2 skipped
+        #expect(room.person("bob").texts == ["n3"])
+        room.relay(messages[14])  // 10 more ahead: refused
+        #expect(room.person("bob").rejections == [.tooFarAhead])
+        let later = room.now.addingTimeInterval(61)
+        #expect(room.person("bob").session.expire(now: later) == [.notice("3 messages from alice could not be decrypted.")])
+    }
+
+    @Test func whoeverLeavesCannotReadWhatFollowsWithTheKeysTheyKept() throws {
+        let room = try Room(["alice", "bob", "carol"])
+        room.relay(try room.say("alice", "before"))
+        #expect(room.person("carol").texts == ["before"])
+        let carol = room.person("carol")
+        room.people.removeAll { $0.name == "carol" }
+        room.sync()  // alice and bob start new chains for each other only
+        let after = try room.say("alice", "after carol left")
+        room.relay(after)
+        #expect(room.person("bob").texts == ["before", "after carol left"])
+        // Carol, with everything she held, still believing alice a member:
+        carol.inbox = []
+        #expect(carol.session.open(after, now: room.now).isEmpty)  // waits for a chain that never comes
+        #expect(carol.session.expire(now: room.now.addingTimeInterval(30)) == [.notice("1 message from alice could not be decrypted.")])
+        #expect(carol.texts.isEmpty)
+    }
+
+    @Test func aNewcomerGetsCurrentChainsButCannotReadEarlierMessages() throws {
+        let room = try Room(["alice", "bob"])
+        let early = try room.say("alice", "before dave")
+        room.relay(early)
+        room.people.append(try Room.Person("dave"))
+        room.sync()
+        room.relay(early, to: ["dave"])
+        #expect(room.person("dave").texts.isEmpty)
+        #expect(room.person("dave").rejections == [.reusedIndex])
+        room.relay(try room.say("alice", "welcome dave"))
+        #expect(room.person("dave").texts == ["welcome dave"])
+    }
+
+    @Test func directMessagesAreUnreadableByAThirdMember() throws {
+        let room = try Room(["alice", "bob", "carol"])
+        let dm = try room.say("alice", "for bob only", to: "bob")
+        room.relay(dm)
+        #expect(room.person("bob").texts == ["for bob only"])
+        // The server misdelivers it to carol: refused, and she never held that chain.
+        room.relay(dm, to: ["carol"])
+        #expect(room.person("carol").texts.isEmpty)
+        var readdressed = dm
+        readdressed.to = "carol"
+        room.relay(readdressed, to: ["carol"])
+        #expect(room.person("carol").texts.isEmpty)
+        #expect(room.person("carol").rejections.count == 1)  // the misaddressed copy
+        // The re-addressed copy waits for a chain carol never gets, then counts as lost.
+        #expect(room.person("carol").session.expire(now: room.now.addingTimeInterval(11)) == [.notice("1 message from alice could not be decrypted.")])
+    }
+
+    @Test func chainsRotateAfterTheirMessageBudget() throws {
+        var limits = EndToEndSession.Limits()
+        limits.chainMessages = 3
+        let room = try Room(["alice", "bob"], limits: limits)
+        var ids = Set<[UInt8]>()
+        for i in 0..<7 {
+            let m = try room.say("alice", "r\(i)")
+            ids.insert(try MessageEnvelope(decoding: m.body).chainID)
+            room.relay(m)
+        }
+        #expect(ids.count == 3)
+        #expect(room.person("bob").texts.count == 7)
+    }
+
+    @Test func aChangedKeyIsNotSentToUntilAccepted() throws {
+        let room = try Room(["alice", "bob"])
+        let alice = room.person("alice")
+        // Bob comes back with another identity; alice's store says the key changed.
+        room.people.removeAll { $0.name == "bob" }
+        room.sync()
+        let newBob = try Room.Person("bob")
+        room.people.append(newBob)
+        alice.trustOverride["bob"] = .changed(previous: "SHA256:old")
+        alice.inbox = []
+        room.sync()
+        #expect(alice.notices.contains { $0.hasPrefix("WARNING: bob's identity key changed") })
+        #expect(throws: EndToEndError.untrustedRecipient("bob")) { try room.say("alice", "secret", to: "bob") }
+        room.relay(try room.say("alice", "room message"))
+        #expect(newBob.texts.isEmpty)  // no chain was shared with the changed key
+        // Bob's messages still arrive, marked.
+        room.relay(try room.say("bob", "it's really me"))
+        guard case .message(let m)? = alice.inbox.last else { Issue.record("no message"); return }
+        #expect(m.trust == .changed(previous: "SHA256:old"))
+        // Accepted after comparing safety numbers: now bob gets alice's chain.
+        let shares = alice.session.updateTrust(of: "bob", to: .verified, now: room.now)
+        room.deliver(shares.compactMap { if case .keyShare(let t, let p) = $0 { (alice, t, p) } else { nil } })
+        room.relay(try room.say("alice", "hello again"))
+        #expect(newBob.texts == ["hello again"])
+    }
+
+    @Test func invalidIdentitiesAreLeftOutLoudly() throws {
+        let room = try Room(["alice"])
+        let alice = room.person("alice")
+        let imposter = try IdentityKeys()
+        // A bundle whose Noise key is not the one the member authenticated with.
+        let mismatched = OnlineUser(name: "eve", staticKey: [UInt8](repeating: 1, count: 32), identity: imposter.bundle.encoded())
+        let events = alice.session.updateMembers([alice.user, mismatched], now: room.now)
+        #expect(events.contains(.notice("eve has no valid end-to-end identity: they cannot read your messages and theirs are refused.")))
+        #expect(alice.session.members["eve"] == nil)
+        #expect(!events.contains { if case .keyShare = $0 { true } else { false } })
+    }
+}
