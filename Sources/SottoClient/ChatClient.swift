@@ -135,6 +135,11 @@ public final class ChatClient: @unchecked Sendable {
         (try? loop.submit { self.outbox.count }.wait()) ?? 0
     }
 
+    /// Tests only: the current end-to-end session (to prove what its keys can and cannot open).
+    func endToEndSessionForTesting() -> EndToEndSession? {
+        try? loop.submit { self.endToEnd }.wait()
+    }
+
     /// Your identity fingerprint, or a member's with the safety number you share.
     public func identityInfo(of name: String? = nil) -> (fingerprint: String, safetyNumber: String?)? {
         guard let name else { return (identity.fingerprint, nil) }

@@ -86,9 +86,15 @@ import Testing
         try await eventually("listener online") { listener.stdout.contains("online as listener") }
         let talker = try ChildProcess(cli, ["--host", "127.0.0.1", "--port", "\(port)", "--user", "talker", "--trust", fingerprint],
                                       environment: ["SOTTO_CONFIG_DIR": temporaryDirectory("cli-t").path, "SOTTO_PASSWORD": password])
-        talker.write("hello over the CLI\n/msg listener psst\n")
+        try await eventually("talker sees listener") { talker.stdout.contains("* online: listener, talker") }
+        talker.write("hello over the CLI\n/msg listener psst\n/fingerprint listener\n/verify listener\n/fingerprint\n")
+        try await eventually("verified") { talker.stdout.contains("You verified listener") }
         talker.closeInput()
         #expect(await talker.waitForExit() == 0)
+        let talkerLines = talker.stdout.split(separator: "\n").map(String.init)
+        let safety = try #require(talkerLines.first { $0.hasPrefix("* listener: SHA256:") })
+        #expect(safety.contains("; safety number with you: ") && safety.split(separator: ":").last!.split(separator: " ").count == 12)
+        #expect(talkerLines.contains { $0.hasPrefix("* you: SHA256:") })
         try await eventually("listener got both") { listener.stdout.contains("psst") }
         let objects = listener.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -98,6 +104,8 @@ import Testing
         #expect(messages.map { $0["text"] as? String } == ["hello over the CLI", "psst"])
         #expect(messages.allSatisfy { $0["from"] as? String == "talker" && $0["time"] is String })
         #expect(messages.last?["to"] as? String == "listener")
+        #expect(messages.map { $0["conversation"] as? String } == ["room", "talker"])
+        #expect(messages.allSatisfy { $0["encryption"] as? String == "end-to-end" && $0["verified"] as? Bool == false })
         #expect(objects.contains { $0["type"] as? String == "users" && ($0["users"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["listener", "talker"] })
         #expect(objects.contains { $0["type"] as? String == "system" && $0["text"] as? String == "talker joined" })
 
