@@ -140,6 +140,11 @@ public final class ChatClient: @unchecked Sendable {
         try? loop.submit { self.endToEnd }.wait()
     }
 
+    /// Tests only: runs work on the network thread, where the session lives.
+    func onNetworkThreadForTesting<T>(_ work: @escaping () -> T) async throws -> T {
+        try await loop.submit(work).get()
+    }
+
     /// Your identity fingerprint, or a member's with the safety number you share.
     public func identityInfo(of name: String? = nil) -> (fingerprint: String, safetyNumber: String?)? {
         guard let name else { return (identity.fingerprint, nil) }

@@ -56,6 +56,11 @@ final class RelayRecorder: @unchecked Sendable {
             }
             #expect(try MessageEnvelope(decoding: m.body).ciphertext.count > 0)
         }
+        // The direct message, handed to bob's session by a misbehaving server: refused.
+        let direct = try #require(recorder.messages.first { $0.to == "alice" })
+        let bobSession = try #require(bob.client.endToEndSessionForTesting())
+        let attempt = try await bob.client.onNetworkThreadForTesting { bobSession.open(direct, now: Date()) }
+        #expect(attempt.count == 1 && !attempt.contains { if case .message = $0 { true } else { false } })
         for c in clients { c.stop() }
         await server.stop()
     }
