@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "sotto-server", targets: ["sotto-server"]),
         .executable(name: "sotto-cli", targets: ["sotto-cli"]),
         .executable(name: "sotto-vectors", targets: ["sotto-vectors"]),
+        .executable(name: "sotto", targets: ["sotto"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
@@ -87,7 +88,19 @@ let package = Package(
             providers: [.apt(["libsdl2-dev", "libsdl2-ttf-dev"])]
         ),
 
+        // Our immediate-mode toolkit: widgets and layout (no SDL), plus an SDL renderer.
+        .target(name: "SottoUI", dependencies: ["CSDL2"]),
+        // The windowed client's screens, on SottoUI and SottoClient.
+        .target(name: "SottoWindow", dependencies: ["SottoUI", "SottoClient", "CSDL2"], swiftSettings: swift5),
+        .executableTarget(
+            name: "sotto",
+            dependencies: ["SottoWindow", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swift5
+        ),
+
         .testTarget(name: "SottoCoreTests", dependencies: ["SottoCore"]),
+        .testTarget(name: "SottoUITests", dependencies: ["SottoUI"]),
+        .testTarget(name: "SottoWindowTests", dependencies: ["SottoWindow", "SottoServer"], swiftSettings: swift5),
         .testTarget(
             name: "SottoTransportTests",
             dependencies: [

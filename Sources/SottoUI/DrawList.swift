@@ -1,0 +1,58 @@
+public enum FontStyle: Hashable, Sendable { case regular, bold, small }
+
+/// What a frame draws, in order. A tiny renderer replays it; tests read it.
+public enum DrawCommand: Equatable, Sendable {
+    case rect(Rect, Color)
+    case border(Rect, Color)
+    case text(String, x: Int, y: Int, Color, FontStyle)
+    case clip(Rect?)
+}
+
+/// Measures text; injected so layout and widgets are testable without SDL.
+public protocol TextMeasuring: AnyObject {
+    func width(_ text: String, style: FontStyle) -> Int
+    func lineHeight(_ style: FontStyle) -> Int
+}
+
+/// Fixed-width metrics for tests: every character is `advance` points wide.
+public final class MonospaceMetrics: TextMeasuring {
+    public let advance: Int, height: Int
+    public init(advance: Int = 8, height: Int = 16) {
+        self.advance = advance
+        self.height = height
+    }
+    public func width(_ text: String, style: FontStyle) -> Int { text.count * advance }
+    public func lineHeight(_ style: FontStyle) -> Int { style == .small ? height - 2 : height }
+}
+
+public enum TextWrap {
+    /// Breaks at spaces where it can and inside words where it must; keeps explicit newlines.
+    public static func lines(_ text: String, width: Int, style: FontStyle = .regular, metrics: TextMeasuring) -> [String] {
+        guard width > 0 else { return [text] }
+        var out: [String] = []
+        for paragraph in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            var line = ""
+            for word in paragraph.split(separator: " ", omittingEmptySubsequences: false) {
+                let candidate = line.isEmpty ? String(word) : line + " " + word
+                if metrics.width(candidate, style: style) <= width {
+                    line = candidate
+                    continue
+                }
+                if !line.isEmpty { out.append(line) }
+                line = ""
+                // A word longer than the line: split it by characters.
+                var piece = ""
+                for ch in word {
+                    if metrics.width(piece + String(ch), style: style) > width, !piece.isEmpty {
+                        out.append(piece)
+                        piece = ""
+                    }
+                    piece.append(ch)
+                }
+                line = piece
+            }
+            out.append(line)
+        }
+        return out
+    }
+}

@@ -1,0 +1,77 @@
+import CSDL2
+
+/// Translates SDL events into the toolkit's input state. Returns true if the event
+/// changes what the UI shows (so the loop knows to draw a frame).
+public enum SDLInput {
+    public static func apply(_ event: SDL_Event, to input: inout InputState, pixelScale: Double) -> Bool {
+        let type = event.type
+        switch type {
+        case SDL_MOUSEMOTION.rawValue:
+            input.mouseX = Int(Double(event.motion.x))
+            input.mouseY = Int(Double(event.motion.y))
+            return true
+        case SDL_MOUSEBUTTONDOWN.rawValue where event.button.button == UInt8(SDL_BUTTON_LEFT):
+            input.mouseX = Int(event.button.x)
+            input.mouseY = Int(event.button.y)
+            input.mouseDown = true
+            input.mousePressed = true
+            input.clickCount = Int(event.button.clicks)
+            return true
+        case SDL_MOUSEBUTTONUP.rawValue where event.button.button == UInt8(SDL_BUTTON_LEFT):
+            input.mouseX = Int(event.button.x)
+            input.mouseY = Int(event.button.y)
+            input.mouseDown = false
+            input.mouseReleased = true
+            return true
+        case SDL_MOUSEWHEEL.rawValue:
+            input.wheel += Int(event.wheel.y)
+            return true
+        case SDL_TEXTINPUT.rawValue:
+            var raw = event.text.text
+            let text = withUnsafeBytes(of: &raw) { buffer in
+                String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            input.text += text
+            input.composition = ""
+            return true
+        case SDL_TEXTEDITING.rawValue:
+            var raw = event.edit.text
+            input.composition = withUnsafeBytes(of: &raw) { buffer in
+                String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            return true
+        case SDL_KEYDOWN.rawValue:
+            let mod = UInt32(event.key.keysym.mod)
+            var mods: Modifiers = []
+            if mod & UInt32(KMOD_SHIFT.rawValue) != 0 { mods.insert(.shift) }
+            if mod & UInt32(KMOD_CTRL.rawValue) != 0 || mod & UInt32(KMOD_GUI.rawValue) != 0 { mods.insert(.control) }
+            let key: Key?
+            switch Int(event.key.keysym.sym) {
+            case Int(SDLK_TAB.rawValue): key = .tab
+            case Int(SDLK_RETURN.rawValue), Int(SDLK_KP_ENTER.rawValue): key = .enter
+            case Int(SDLK_ESCAPE.rawValue): key = .escape
+            case Int(SDLK_BACKSPACE.rawValue): key = .backspace
+            case Int(SDLK_DELETE.rawValue): key = .delete
+            case Int(SDLK_LEFT.rawValue): key = .left
+            case Int(SDLK_RIGHT.rawValue): key = .right
+            case Int(SDLK_UP.rawValue): key = .up
+            case Int(SDLK_DOWN.rawValue): key = .down
+            case Int(SDLK_HOME.rawValue): key = .home
+            case Int(SDLK_END.rawValue): key = .end
+            case Int(SDLK_PAGEUP.rawValue): key = .pageUp
+            case Int(SDLK_PAGEDOWN.rawValue): key = .pageDown
+            case Int(SDLK_a.rawValue): key = .a
+            case Int(SDLK_c.rawValue): key = .c
+            case Int(SDLK_v.rawValue): key = .v
+            case Int(SDLK_x.rawValue): key = .x
+            default: key = nil
+            }
+            if let key { input.keys.append((key, mods)) }
+            return key != nil
+        case SDL_WINDOWEVENT.rawValue:
+            return true
+        default:
+            return false
+        }
+    }
+}

@@ -1,0 +1,566 @@
+/// The immediate-mode UI: each frame the app describes the interface from its state
+/// (`if ui.button("Connect", in: r) { … }`) and gets back a list of draw commands. What
+/// persists between frames is only what must: focus, the hot/active widget, scroll
+/// offsets, text-edit states.
+public final class UIContext {
+    public typealias ID = UInt64
+
+    public var theme = Theme()
+    public let metrics: TextMeasuring
+    public var input = InputState()
+    /// Platform clipboard (SDL in the app, a string in tests).
+    public var getClipboard: () -> String = { "" }
+    public var setClipboard: (String) -> Void = { _ in }
+
+    public private(set) var width = 0
+    public private(set) var height = 0
+    public private(set) var time: Double = 0
+
+    // Persistent state.
+    public private(set) var focused: ID?
+    public private(set) var hot: ID?
+    public private(set) var active: ID?
+    private var scrollOffsets: [ID: Int] = [:]
+    private var edits: [ID: TextEditState] = [:]
+    private var lastFocusOrder: [ID] = []
+    private var logState: [ID: LogState] = [:]
+
+    // Per frame.
+    private var commands: [DrawCommand] = []
+    private var overlay: [DrawCommand] = []
+    private var inOverlay = false
+    private var focusOrder: [ID] = []
+    private var idStack: [ID] = [14_695_981_039_346_656_037]
+    private var clipStack: [Rect] = []
+    private var nextHot: ID?
+    private var tabRequest: Int = 0
+    private var pendingFocus: ID?
+    /// False while a modal dialog owns the input (widgets behind it are inert).
+    public var inputEnabled = true
+    /// Set by widgets when something will change without new input (caret blink).
+    public private(set) var wantsTimer = false
+    /// The frame changed state it did not show yet (focus moved): draw one more.
+    public private(set) var needsAnotherFrame = false
+
+    public init(metrics: TextMeasuring) { self.metrics = metrics }
+
+    // MARK: Frame
+
+    public func beginFrame(width: Int, height: Int, time: Double) {
+        self.width = width
+        self.height = height
+        self.time = time
+        commands = []
+        overlay = []
+        focusOrder = []
+        clipStack = []
+        nextHot = nil
+        wantsTimer = false
+        inputEnabled = true
+        tabRequest = 0
+        if input.pressed(.tab) { tabRequest = 1 }
+        if input.pressed(.tab, .shift) { tabRequest = -1 }
+        commands.append(.rect(Rect(x: 0, y: 0, w: width, h: height), theme.background))
+    }
+
+    /// Finishes the frame: resolves Tab focus moves, returns what to draw.
+    public func endFrame() -> [DrawCommand] {
+        let focusBefore = focused
+        if tabRequest != 0, !focusOrder.isEmpty {
+            let current = focused.flatMap { focusOrder.firstIndex(of: $0) }
+            let next: Int
+            if let current {
+                next = (current + tabRequest + focusOrder.count) % focusOrder.count
+            } else {
+                next = tabRequest > 0 ? 0 : focusOrder.count - 1
+            }
+            focused = focusOrder[next]
+            if let id = focused, var e = edits[id] { e.selectAll(); edits[id] = e }
+        }
+        if let pendingFocus { focused = pendingFocus; self.pendingFocus = nil }
+        // A focused widget that was not drawn this frame loses focus.
+        if let f = focused, !focusOrder.contains(f) { focused = nil }
+        lastFocusOrder = focusOrder
+        needsAnotherFrame = focused != focusBefore || hot != nextHot
+        hot = nextHot
+        if input.mouseReleased { active = nil }
+        input.nextFrame()
+        return commands + overlay
+    }
+
+    // MARK: IDs
+
+    /// FNV-1a of the label, seeded by the enclosing id scope.
+    public func id(_ label: String) -> ID {
+        var hash = idStack.last!
+        for byte in label.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 1_099_511_628_211
+        }
+        return hash
+    }
+
+    public func withID<T>(_ label: String, _ body: () -> T) -> T {
+        idStack.append(id(label))
+        defer { idStack.removeLast() }
+        return body()
+    }
+
+    public func focus(_ id: ID) { pendingFocus = id }
+    public func isFocused(_ id: ID) -> Bool { focused == id }
+
+    // MARK: Drawing
+
+    public func draw(_ command: DrawCommand) {
+        if inOverlay { overlay.append(command) } else { commands.append(command) }
+    }
+
+    public func fill(_ r: Rect, _ c: Color) { draw(.rect(r, c)) }
+    public func stroke(_ r: Rect, _ c: Color) { draw(.border(r, c)) }
+
+    public func drawText(_ s: String, x: Int, y: Int, color: Color? = nil, style: FontStyle = .regular) {
+        guard !s.isEmpty else { return }
+        draw(.text(s, x: x, y: y, color ?? theme.text, style))
+    }
+
+    public enum Alignment { case leading, center, trailing }
+
+    /// Draws one line of text vertically centred in `r`, clipped to it.
+    public func label(_ s: String, in r: Rect, color: Color? = nil, style: FontStyle = .regular, align: Alignment = .leading) {
+        let w = metrics.width(s, style: style)
+        let x: Int
+        switch align {
+        case .leading: x = r.x
+        case .center: x = r.x + (r.w - w) / 2
+        case .trailing: x = r.maxX - w
+        }
+        pushClip(r)
+        drawText(s, x: x, y: r.y + (r.h - metrics.lineHeight(style)) / 2, color: color, style: style)
+        popClip()
+    }
+
+    public func pushClip(_ r: Rect) {
+        let clipped = clipStack.last.map { $0.intersection(r) } ?? r
+        clipStack.append(clipped)
+        draw(.clip(clipped))
+    }
+
+    public func popClip() {
+        clipStack.removeLast()
+        draw(.clip(clipStack.last))
+    }
+
+    /// Everything drawn inside goes on top of the rest of the frame (dialogs, popups).
+    public func overlayLayer(_ body: () -> Void) {
+        let was = inOverlay
+        inOverlay = true
+        defer { inOverlay = was }
+        body()
+    }
+
+    // MARK: Interaction
+
+    private func mouseOver(_ r: Rect) -> Bool {
+        inputEnabled && r.contains(input.mouseX, input.mouseY) && (clipStack.last?.contains(input.mouseX, input.mouseY) ?? true)
+    }
+
+    /// Hot/active bookkeeping; returns true when the widget was clicked (pressed and released over it).
+    private func interact(_ id: ID, _ r: Rect) -> (hovered: Bool, pressed: Bool, clicked: Bool) {
+        let over = mouseOver(r)
+        if over { nextHot = id }
+        var pressed = false
+        if over, input.mousePressed {
+            active = id
+            pressed = true
+        }
+        let clicked = over && input.mouseReleased && active == id
+        return (over, pressed, clicked)
+    }
+
+    private func registerFocusable(_ id: ID) { if inputEnabled { focusOrder.append(id) } }
+
+    // MARK: Widgets
+
+    public enum ButtonStyle { case normal, primary, danger, link }
+
+    /// A button; true on click, or on Enter/Space while focused.
+    @discardableResult
+    public func button(_ title: String, in r: Rect, style: ButtonStyle = .normal, enabled: Bool = true, idLabel: String? = nil) -> Bool {
+        let id = self.id(idLabel ?? "button:" + title)
+        registerFocusable(id)
+        let (over, pressed, clicked) = enabled ? interact(id, r) : (false, false, false)
+        if pressed { focused = id }
+        let keyed = enabled && inputEnabled && focused == id && (input.pressed(.enter) || input.text == " ")
+        var bg: Color, fg: Color
+        switch style {
+        case .primary: bg = theme.accent; fg = theme.accentText
+        case .danger: bg = theme.danger; fg = theme.accentText
+        case .normal: bg = over ? theme.hover : theme.panelAlt; fg = theme.text
+        case .link: bg = over ? theme.hover : theme.panel; fg = theme.accent
+        }
+        if !enabled { bg = theme.panelAlt; fg = theme.mutedText }
+        if style != .link || over { fill(r, bg) }
+        if focused == id { stroke(r, theme.focus) } else if style == .normal { stroke(r, theme.border) }
+        label(title, in: r, color: fg, style: style == .primary ? .bold : .regular, align: .center)
+        return clicked || keyed
+    }
+
+    @discardableResult
+    public func checkbox(_ title: String, value: inout Bool, in r: Rect) -> Bool {
+        let id = self.id("checkbox:" + title)
+        registerFocusable(id)
+        let (_, pressed, clicked) = interact(id, r)
+        if pressed { focused = id }
+        let toggled = clicked || (inputEnabled && focused == id && input.text == " ")
+        if toggled { value.toggle() }
+        let box = Rect(x: r.x, y: r.y + (r.h - 16) / 2, w: 16, h: 16)
+        fill(box, value ? theme.accent : theme.fieldBackground)
+        stroke(box, focused == id ? theme.focus : theme.border)
+        if value { label("✓", in: box, color: theme.accentText, style: .small, align: .center) }
+        label(title, in: Rect(x: box.maxX + 8, y: r.y, w: r.w - 24, h: r.h), color: theme.text)
+        return toggled
+    }
+
+    public struct FieldResult: Equatable {
+        public var changed = false
+        public var submitted = false
+        /// Up/Down while the field is focused (the chat input uses them for history).
+        public var historyStep = 0
+    }
+
+    /// A text field bound to `text`. Single line unless `multiline` (then Shift-Enter adds a
+    /// line and Enter submits). `secure` draws bullets, and copy/cut are refused.
+    @discardableResult
+    public func textField(_ idLabel: String, text: inout String, in r: Rect, placeholder: String = "",
+                          secure: Bool = false, multiline: Bool = false, invalid: Bool = false) -> FieldResult {
+        let id = self.id("field:" + idLabel)
+        registerFocusable(id)
+        var state = edits[id] ?? TextEditState(text)
+        state.setText(text)
+        var result = FieldResult()
+        let (_, pressed, _) = interact(id, r)
+        let inner = r.inset(x: 8, y: 4)
+        func display(_ s: String) -> String { secure ? String(repeating: "•", count: s.count) : s }
+        if pressed {
+            focused = id
+            // Caret to the clicked character (single-line hit test).
+            let shown = Array(display(state.text))
+            var index = shown.count
+            for i in 0..<shown.count where metrics.width(String(shown[0...i]), style: .regular) - metrics.width(String(shown[i]), style: .regular) / 2 > input.mouseX - inner.x {
+                index = i
+                break
+            }
+            state.placeCaret(index, selecting: input.keys.contains { $0.1.contains(.shift) })
+        }
+        if focused == id && inputEnabled {
+            wantsTimer = true
+            let before = state.text
+            for (key, mods) in input.keys {
+                let word = mods.contains(.control), select = mods.contains(.shift)
+                switch key {
+                case .left: state.move(word ? .wordLeft : .left, selecting: select)
+                case .right: state.move(word ? .wordRight : .right, selecting: select)
+                case .home: state.move(.home, selecting: select)
+                case .end: state.move(.end, selecting: select)
+                case .backspace: state.backspace(word: word)
+                case .delete: state.deleteForward(word: word)
+                case .a where mods == .control: state.selectAll()
+                case .c where mods == .control: if !secure, !state.selectedText.isEmpty { setClipboard(state.selectedText) }
+                case .x where mods == .control:
+                    if !secure, !state.selectedText.isEmpty { setClipboard(state.selectedText); state.deleteSelection() }
+                case .v where mods == .control:
+                    var pasted = getClipboard()
+                    if !multiline { pasted = String(pasted.map { $0.isNewline ? " " : $0 }) }
+                    state.insert(pasted)
+                case .enter where multiline && select: state.insert("\n")
+                case .enter: result.submitted = true
+                case .up: result.historyStep = -1
+                case .down: result.historyStep = 1
+                default: break
+                }
+            }
+            if !input.text.isEmpty { state.insert(input.text) }
+            if state.text != before {
+                result.changed = true
+                text = state.text
+            }
+        }
+        edits[id] = state
+
+        fill(r, theme.fieldBackground)
+        stroke(r, invalid ? theme.danger : (focused == id ? theme.focus : theme.border))
+        pushClip(inner)
+        let lineHeight = metrics.lineHeight(.regular)
+        if state.text.isEmpty && (focused != id || input.composition.isEmpty) {
+            drawText(placeholder, x: inner.x, y: multiline ? inner.y : inner.y + (inner.h - lineHeight) / 2, color: theme.mutedText)
+        }
+        let lines = display(state.text).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let top = multiline ? inner.y : inner.y + (inner.h - lineHeight) / 2
+        // Caret position (line and column) in display characters.
+        var caretLine = 0, caretColumn = state.caret
+        for (i, line) in lines.enumerated() {
+            if caretColumn <= line.count { caretLine = i; break }
+            caretColumn -= line.count + 1
+        }
+        // Keep the caret visible: scroll horizontally (single line) or vertically (multi).
+        let caretX = metrics.width(String(lines[caretLine].prefix(caretColumn)), style: .regular)
+        var dx = scrollOffsets[id] ?? 0
+        if caretX - dx > inner.w - 2 { dx = caretX - inner.w + 2 }
+        if caretX - dx < 0 { dx = caretX }
+        scrollOffsets[id] = dx
+        let dy = max(0, (caretLine + 1) * lineHeight - inner.h)
+        if let sel = state.selection, focused == id {
+            var offset = 0
+            for (i, line) in lines.enumerated() {
+                let lo = max(sel.lowerBound - offset, 0), hi = min(sel.upperBound - offset, line.count)
+                if lo < hi {
+                    let x0 = metrics.width(String(line.prefix(lo)), style: .regular)
+                    let x1 = metrics.width(String(line.prefix(hi)), style: .regular)
+                    fill(Rect(x: inner.x + x0 - dx, y: top + i * lineHeight - dy, w: x1 - x0, h: lineHeight), theme.selection)
+                }
+                offset += line.count + 1
+            }
+        }
+        for (i, line) in lines.enumerated() { drawText(line, x: inner.x - dx, y: top + i * lineHeight - dy) }
+        if focused == id && inputEnabled {
+            let cx = inner.x + caretX - dx
+            if !input.composition.isEmpty {
+                let w = metrics.width(input.composition, style: .regular)
+                drawText(input.composition, x: cx, y: top + caretLine * lineHeight - dy, color: theme.accent)
+                fill(Rect(x: cx, y: top + (caretLine + 1) * lineHeight - dy - 1, w: w, h: 1), theme.accent)
+            } else if Int(time * 2) % 2 == 0 {
+                fill(Rect(x: cx, y: top + caretLine * lineHeight - dy, w: 1, h: lineHeight), theme.text)
+            }
+        }
+        popClip()
+        return result
+    }
+
+    /// A field's current edit state (tests read caret and selection through it).
+    public func editState(_ idLabel: String) -> TextEditState? { edits[id("field:" + idLabel)] }
+
+    // MARK: Lists
+
+    public struct ListItem {
+        public var title: String
+        public var detail: String
+        public var color: Color?
+        public var badge: String
+        public init(title: String, detail: String = "", color: Color? = nil, badge: String = "") {
+            self.title = title; self.detail = detail; self.color = color; self.badge = badge
+        }
+    }
+
+    /// A scrollable list of rows; returns the index clicked (or activated with Enter).
+    public func list(_ idLabel: String, items: [ListItem], selected: Int?, in r: Rect, rowHeight: Int = 40) -> Int? {
+        let id = self.id("list:" + idLabel)
+        let contentHeight = items.count * rowHeight
+        var offset = scrollOffsets[id] ?? 0
+        if mouseOver(r), input.wheel != 0 { offset -= input.wheel * rowHeight }
+        offset = max(0, min(offset, max(0, contentHeight - r.h)))
+        scrollOffsets[id] = offset
+        fill(r, theme.panel)
+        pushClip(r)
+        var clicked: Int?
+        let first = offset / rowHeight
+        let last = min(items.count, (offset + r.h) / rowHeight + 1)
+        for i in first..<max(first, last) {
+            let row = Rect(x: r.x, y: r.y + i * rowHeight - offset, w: r.w, h: rowHeight)
+            let rowID = withID(idLabel) { self.id("row:\(i)") }
+            let (over, _, click) = interact(rowID, row.intersection(r))
+            if click { clicked = i }
+            if selected == i { fill(row, theme.selection) } else if over { fill(row, theme.hover) }
+            let item = items[i]
+            var content = row.inset(x: 10, y: 4)
+            if !item.badge.isEmpty {
+                let w = metrics.width(item.badge, style: .small) + 12
+                let badge = content.cutRight(w).centered(w: w, h: 18)
+                fill(badge, theme.accent)
+                label(item.badge, in: badge, color: theme.accentText, style: .small, align: .center)
+            }
+            if item.detail.isEmpty {
+                label(item.title, in: content, color: item.color)
+            } else {
+                label(item.title, in: content.cutTop(content.h / 2 + 2), color: item.color, style: .bold)
+                label(item.detail, in: content, color: theme.mutedText, style: .small)
+            }
+        }
+        popClip()
+        return clicked
+    }
+
+    // MARK: Dialogs and bars
+
+    /// A modal dialog on top of everything; the app disables input behind it by calling
+    /// this first in the frame. Returns the dialog's content rect; Escape sets `dismissed`.
+    public func modal(title: String, width: Int, height: Int, dismissed: inout Bool) -> Rect {
+        if input.pressed(.escape) { dismissed = true }
+        var content = Rect.zero
+        overlayLayer {
+            fill(Rect(x: 0, y: 0, w: self.width, h: self.height), theme.overlay)
+            let panel = Rect(x: 0, y: 0, w: self.width, h: self.height).centered(w: width, h: height)
+            fill(panel, theme.panel)
+            stroke(panel, theme.border)
+            var inner = panel.inset(16)
+            label(title, in: inner.cutTop(28), style: .bold)
+            content = inner
+        }
+        return content
+    }
+
+    /// Runs `body` with input going only to what it draws (the open dialog's widgets).
+    public func dialog(_ body: () -> Void) {
+        overlayLayer(body)
+        inputEnabled = false
+    }
+
+    public func statusBar(_ segments: [(String, Color?)], in r: Rect) {
+        fill(r, theme.panelAlt)
+        var rest = r.inset(x: 10, y: 0)
+        for (text, color) in segments {
+            let w = metrics.width(text, style: .small)
+            label(text, in: rest.cutLeft(w), color: color ?? theme.mutedText, style: .small)
+            _ = rest.cutLeft(18)
+        }
+    }
+
+    // MARK: Log
+
+    struct LogState {
+        var offset = 0
+        var following = true
+        var seenCount = 0
+        var newBelow = 0
+        var selected: Set<Int> = []
+        var anchor: Int?
+    }
+
+    public struct LogEntry {
+        public var key: Int
+        public var prefix: String
+        public var prefixColor: Color
+        public var text: String
+        public var textColor: Color?
+        public var badge: String
+        public var centered: Bool
+        public init(key: Int, prefix: String = "", prefixColor: Color = Color(140, 147, 163), text: String,
+                    textColor: Color? = nil, badge: String = "", centered: Bool = false) {
+            self.key = key; self.prefix = prefix; self.prefixColor = prefixColor; self.text = text
+            self.textColor = textColor; self.badge = badge; self.centered = centered
+        }
+    }
+
+    public struct LogResult {
+        public var atBottom: Bool
+        /// Entries that arrived while scrolled up (the "N new messages" count).
+        public var newBelow: Int
+        public var selectedText: String
+    }
+
+    /// A scrollable, word-wrapped log that follows new entries only when already at the
+    /// bottom. Only the visible lines produce draw commands. Click selects an entry,
+    /// Shift-click extends, Ctrl-C copies the selection.
+    public func log(_ idLabel: String, entries: [LogEntry], in r: Rect, wrapCache: LogWrapCache) -> LogResult {
+        let id = self.id("log:" + idLabel)
+        var state = logState[id] ?? LogState()
+        let lineHeight = metrics.lineHeight(.regular) + 4
+        let textWidth = r.w - 20
+        let heights = entries.map { wrapCache.lines(for: $0, width: textWidth, metrics: metrics).count * lineHeight + 2 }
+        let total = heights.reduce(0, +)
+        let maxOffset = max(0, total - r.h)
+        if entries.count < state.seenCount { state.seenCount = 0 }
+        let added = entries.count - state.seenCount
+        state.seenCount = entries.count
+        if mouseOver(r), input.wheel != 0 {
+            state.offset -= input.wheel * lineHeight * 3
+            state.following = false
+        }
+        if inputEnabled, mouseOver(r) || focused == nil {
+            if input.pressed(.pageUp) { state.offset -= r.h - lineHeight; state.following = false }
+            if input.pressed(.pageDown) { state.offset += r.h - lineHeight }
+        }
+        if state.following {
+            state.offset = maxOffset
+        } else {
+            state.offset = max(0, min(state.offset, maxOffset))
+            if state.offset >= maxOffset { state.following = true }
+            else if added > 0 { state.newBelow += added }
+        }
+        if state.following { state.newBelow = 0 }
+
+        fill(r, theme.panel)
+        pushClip(r)
+        var y = r.y - state.offset
+        for (i, entry) in entries.enumerated() {
+            let h = heights[i]
+            defer { y += h }
+            guard y + h > r.y, y < r.maxY else { continue }
+            let row = Rect(x: r.x, y: y, w: r.w, h: h)
+            let rowID = withID(idLabel) { self.id("entry:\(entry.key)") }
+            let (_, pressed, _) = interact(rowID, row.intersection(r))
+            if pressed {
+                let extend = input.keys.contains { $0.1.contains(.shift) }
+                if extend, let anchor = state.anchor {
+                    state.selected = Set(min(anchor, i)...max(anchor, i))
+                } else {
+                    state.selected = [i]
+                    state.anchor = i
+                }
+            }
+            if state.selected.contains(i) { fill(row, theme.selection) }
+            let lines = wrapCache.lines(for: entry, width: textWidth, metrics: metrics)
+            for (n, line) in lines.enumerated() {
+                let ly = y + 2 + n * lineHeight
+                guard ly + lineHeight > r.y, ly < r.maxY else { continue }
+                if entry.centered {
+                    label(line, in: Rect(x: r.x, y: ly, w: r.w, h: lineHeight), color: entry.textColor ?? theme.mutedText, style: .small, align: .center)
+                    continue
+                }
+                if n == 0, !entry.prefix.isEmpty {
+                    drawText(entry.prefix, x: r.x + 10, y: ly, color: entry.prefixColor, style: .bold)
+                    let px = metrics.width(entry.prefix, style: .bold) + metrics.width(" ", style: .regular)
+                    drawText(String(line.dropFirst(entry.prefix.count + 1)), x: r.x + 10 + px, y: ly, color: entry.textColor)
+                } else {
+                    drawText(line, x: r.x + 10, y: ly, color: entry.textColor)
+                }
+                if n == 0, !entry.badge.isEmpty {
+                    label(entry.badge, in: Rect(x: r.maxX - 30, y: ly, w: 20, h: lineHeight), color: theme.success, style: .small, align: .center)
+                }
+            }
+        }
+        popClip()
+        var selectedText = ""
+        if !state.selected.isEmpty {
+            selectedText = state.selected.sorted().compactMap { $0 < entries.count ? entries[$0] : nil }
+                .map { $0.prefix.isEmpty ? $0.text : "\($0.prefix) \($0.text)" }.joined(separator: "\n")
+            if inputEnabled, input.pressed(.c, .control), focusedIsNotAField { setClipboard(selectedText) }
+        }
+        if input.pressed(.escape) { state.selected = []; state.anchor = nil }
+        logState[id] = state
+        return LogResult(atBottom: state.following, newBelow: state.newBelow, selectedText: selectedText)
+    }
+
+    private var focusedIsNotAField: Bool { focused.map { edits[$0] == nil } ?? true }
+
+    /// Jumps a log to its newest entry (the "N new messages ↓" button).
+    public func scrollLogToBottom(_ idLabel: String) {
+        let id = self.id("log:" + idLabel)
+        logState[id, default: LogState()].following = true
+    }
+}
+
+/// Wrapped lines per log entry and width, so a long history is wrapped once, not per frame.
+public final class LogWrapCache {
+    private var cache: [Int: (width: Int, lines: [String])] = [:]
+    public init() {}
+
+    func lines(for entry: UIContext.LogEntry, width: Int, metrics: TextMeasuring) -> [String] {
+        if let hit = cache[entry.key], hit.width == width { return hit.lines }
+        let full = entry.prefix.isEmpty ? entry.text : entry.prefix + " " + entry.text
+        let lines = TextWrap.lines(full, width: width - (entry.badge.isEmpty ? 0 : 30), metrics: metrics)
+        cache[entry.key] = (width, lines)
+        return lines
+    }
+
+    public func invalidate() { cache = [:] }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import SottoCore
+
+/// What the command line pre-fills, and where settings live.
+public struct AppOptions {
+    public var server: String?
+    public var port: Int?
+    public var user: String?
+    public var invite: String?
+    public var configDirectory: URL
+    public var windowWidth = 1000
+    public var windowHeight = 680
+    /// Offscreen video driver and software renderer (tests).
+    public var headless = false
+
+    public init(configDirectory: URL? = nil) {
+        self.configDirectory = configDirectory
+            ?? ProcessInfo.processInfo.environment["SOTTO_CONFIG_DIR"].map { URL(fileURLWithPath: $0) }
+            ?? XDG.configHome().appendingPathComponent("sotto")
+    }
+}
+
+/// The login form's last values (never the password), kept in `settings.json`.
+struct Settings: Codable, Equatable {
+    var username = ""
+    var server = ""
+    var port = "8888"
+
+    static func load(from directory: URL) -> Settings {
+        guard let data = try? Data(contentsOf: directory.appendingPathComponent("settings.json")),
+              let s = try? JSONDecoder().decode(Settings.self, from: data) else { return Settings() }
+        return s
+    }
+
+    func save(to directory: URL) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        if let data = try? encoder.encode(self) {
+            try? SecureFile.write(data, to: directory.appendingPathComponent("settings.json"), mode: 0o600)
+        }
+    }
+}

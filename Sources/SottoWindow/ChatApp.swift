@@ -1,0 +1,247 @@
+import CSDL2
+import Foundation
+import SottoClient
+import SottoCore
+import SottoUI
+
+/// The windowed client: one SDL window, an immediate-mode UI redrawn from state when
+/// something changed, fed by a ChatClient on its network thread.
+public final class ChatApp {
+    public enum Screen: Equatable { case login, chat }
+
+    // SDL
+    let window: OpaquePointer
+    let renderer: OpaquePointer
+    let fonts: SDLFonts
+    let painter: SDLCommandRenderer
+    public let ui: UIContext
+    let queue = ClientEventQueue()
+    let startTime = Date()
+
+    // State
+    let options: AppOptions
+    public internal(set) var screen: Screen = .login
+    var form: Settings
+    var password = ""
+    var showPassword = false
+    var expectedFingerprint: String?
+    public internal(set) var formError: String?
+    var fieldErrors: Set<String> = []
+    public internal(set) var connecting = false
+    var client: ChatClient?
+    let model = ChatModel()
+    var draft = ""
+    var history: [String] = []
+    var historyIndex: Int?
+    let wrapCache = LogWrapCache()
+    /// The unknown server key waiting for the person's decision.
+    public internal(set) var trustPrompt: String?
+    /// A changed server key: a blocking warning.
+    public internal(set) var keyChangedWarning: (expected: String, actual: String)?
+    var focusInputNextFrame = false
+    var focusFormNextFrame = true
+    var dirty = true
+    public private(set) var quit = false
+    public private(set) var framesDrawn = 0
+
+    public init(options: AppOptions) throws {
+        self.options = options
+        if options.headless {
+            setenv("SDL_VIDEODRIVER", "offscreen", 1)
+            SDL_SetHint(SDL_HINT_RENDER_DRIVER, "software")
+        }
+        guard SDL_Init(SDL_INIT_VIDEO | SDL_INIT_EVENTS) == 0 else { throw SDLError.last("SDL_Init") }
+        let flags = SDL_WINDOW_RESIZABLE.rawValue | SDL_WINDOW_ALLOW_HIGHDPI.rawValue | (options.headless ? SDL_WINDOW_HIDDEN.rawValue : SDL_WINDOW_SHOWN.rawValue)
+        let centered = Int32(SDL_WINDOWPOS_CENTERED_MASK)
+        guard let window = SDL_CreateWindow("Sotto", centered, centered, Int32(options.windowWidth), Int32(options.windowHeight), flags) else {
+            throw SDLError.last("SDL_CreateWindow")
+        }
+        self.window = window
+        SDL_SetWindowMinimumSize(window, 640, 420)
+        let rendererFlags = options.headless ? SDL_RENDERER_SOFTWARE.rawValue : SDL_RENDERER_ACCELERATED.rawValue | SDL_RENDERER_PRESENTVSYNC.rawValue
+        guard let renderer = SDL_CreateRenderer(window, -1, rendererFlags) ?? SDL_CreateRenderer(window, -1, SDL_RENDERER_SOFTWARE.rawValue) else {
+            throw SDLError.last("SDL_CreateRenderer")
+        }
+        self.renderer = renderer
+        var pw: Int32 = 0, ph: Int32 = 0, ww: Int32 = 0, wh: Int32 = 0
+        SDL_GetRendererOutputSize(renderer, &pw, &ph)
+        SDL_GetWindowSize(window, &ww, &wh)
+        let scale = ww > 0 ? max(1, Double(pw) / Double(ww)) : 1
+        fonts = try SDLFonts(pixelScale: scale)
+        painter = SDLCommandRenderer(renderer: renderer, fonts: fonts)
+        ui = UIContext(metrics: fonts)
+        ui.getClipboard = { SDL_HasClipboardText() == SDL_TRUE ? String(cString: SDL_GetClipboardText()) : "" }
+        ui.setClipboard = { SDL_SetClipboardText($0) }
+        SDL_StartTextInput()
+
+        form = Settings.load(from: options.configDirectory)
+        if let user = options.user { form.username = user }
+        if let server = options.server { form.server = server }
+        if let port = options.port { form.port = String(port) }
+        if let invite = options.invite { applyInvite(invite) }
+    }
+
+    deinit {
+        client?.shutdown()
+        SDL_DestroyRenderer(renderer)
+        SDL_DestroyWindow(window)
+        SDL_Quit()
+    }
+
+    // MARK: Loop
+
+    /// Runs until the window closes. Sleeps in SDL_WaitEventTimeout: an idle window wakes
+    /// only for input, for client events, and twice a second while a caret blinks.
+    public func run() {
+        while !quit {
+            let timeout: Int32 = ui.wantsTimer ? 500 : 60_000
+            var event = SDL_Event()
+            if SDL_WaitEventTimeout(&event, timeout) != 0 {
+                handle(event)
+                while SDL_PollEvent(&event) != 0 { handle(event) }
+            } else if ui.wantsTimer {
+                dirty = true
+            }
+            if dirty { drawFrame() }
+        }
+    }
+
+    /// For tests: handles everything queued and draws one frame.
+    public func step() {
+        var event = SDL_Event()
+        while SDL_PollEvent(&event) != 0 { handle(event) }
+        drawFrame()
+    }
+
+    func handle(_ event: SDL_Event) {
+        if event.type == SDL_QUIT.rawValue { quit = true; return }
+        if event.type == queue.wakeType {
+            for e in queue.drain() { apply(e) }
+            dirty = true
+            return
+        }
+        if SDLInput.apply(event, to: &ui.input, pixelScale: fonts.pixelScale) { dirty = true }
+    }
+
+    func drawFrame() {
+        var w: Int32 = 0, h: Int32 = 0
+        SDL_GetWindowSize(window, &w, &h)
+        ui.beginFrame(width: Int(w), height: Int(h), time: Date().timeIntervalSince(startTime))
+        switch screen {
+        case .login: loginScreen()
+        case .chat: chatScreen()
+        }
+        let commands = ui.endFrame()
+        painter.render(commands)
+        SDL_RenderPresent(renderer)
+        framesDrawn += 1
+        dirty = ui.needsAnotherFrame
+    }
+
+    // MARK: Client
+
+    func apply(_ event: ClientEvent) {
+        switch event {
+        case .state(let s):
+            model.state = s
+            switch s {
+            case .failed(let failure): connectionFailed(failure)
+            case .reconnecting: break
+            default: break
+            }
+        case .welcome(let name, let fingerprint):
+            model.myName = name
+            model.serverFingerprint = fingerprint
+            connecting = false
+            formError = nil
+            if screen != .chat {
+                screen = .chat
+                focusInputNextFrame = true
+                form.save(to: options.configDirectory)
+            }
+        case .users(let members): model.members = members
+        case .message(let m): model.received(m)
+        case .system(let text): model.system(text, warning: text.hasPrefix("WARNING"))
+        case .error(let text): model.system(text, warning: true, conversation: model.current)
+        case .queued(let id, let to, let text): model.queued(id: id, to: to, text: text)
+        case .delivered: break
+        case .rejected(let id): model.rejected(id: id)
+        case .peerKeyChanged(let name, _, _):
+            model.system("\(name)'s identity key changed. Compare safety numbers before trusting what they send.", warning: true, conversation: name)
+        }
+    }
+
+    func connectionFailed(_ failure: ClientFailure) {
+        connecting = false
+        switch failure {
+        case .serverKeyUnknown(_, _, let fingerprint):
+            trustPrompt = fingerprint
+        case .serverKeyChanged(_, _, let expected, let actual), .serverKeyNotVouched(let expected, let actual):
+            keyChangedWarning = (expected, actual)
+        default:
+            if screen == .chat {
+                model.system(failure.description, warning: true)
+            } else {
+                formError = failure.description
+            }
+        }
+    }
+
+    func applyInvite(_ text: String) {
+        guard let link = try? InviteLink(parsing: text) else { return }
+        form.server = link.host
+        form.port = String(link.port)
+        expectedFingerprint = link.fingerprint
+    }
+
+    /// Validates the form and starts connecting; problems are shown next to the fields.
+    func connect() {
+        fieldErrors = []
+        var problems: [String] = []
+        if form.username.isEmpty { fieldErrors.insert("username"); problems.append("Enter a username.") }
+        else if let problem = (try? Username(form.username)) == nil ? (Result { try Username(form.username) }).failureDescription : nil {
+            fieldErrors.insert("username"); problems.append("The username is not allowed: \(problem).")
+        }
+        if form.server.trimmingCharacters(in: .whitespaces).isEmpty { fieldErrors.insert("server"); problems.append("Enter the server's address or an invite link.") }
+        let port = Int(form.port.trimmingCharacters(in: .whitespaces))
+        if port == nil || !(1...65535).contains(port!) { fieldErrors.insert("port"); problems.append("The port must be a number from 1 to 65535.") }
+        if password.isEmpty { fieldErrors.insert("password"); problems.append("Enter the server password.") }
+        guard problems.isEmpty, let port else {
+            formError = problems.joined(separator: " ")
+            return
+        }
+        formError = nil
+        connecting = true
+        client?.shutdown()
+        let identity: ClientIdentity
+        do { identity = try ClientIdentity.loadOrCreate(in: options.configDirectory) } catch {
+            formError = "\(error)"
+            connecting = false
+            return
+        }
+        let queue = self.queue
+        let configuration = ClientConfiguration(host: form.server.trimmingCharacters(in: .whitespaces), port: port,
+                                                username: form.username, password: password,
+                                                trust: TrustPolicy(vouched: expectedFingerprint))
+        client = ChatClient(configuration: configuration, identity: identity,
+                            knownServers: KnownServers(url: KnownServers.defaultURL(in: options.configDirectory)),
+                            onEvent: { queue.post($0) })
+        client?.connect()
+    }
+
+    func send() {
+        let text = draft.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty, let client else { return }
+        client.send(text, to: model.current == "room" ? "" : model.current)
+        history.append(text)
+        historyIndex = nil
+        draft = ""
+    }
+}
+
+extension Result where Failure == Error {
+    var failureDescription: String? {
+        if case .failure(let e) = self { return "\(e)" }
+        return nil
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import SottoClient
+import SottoCore
+import SottoUI
+
+/// One line of a conversation as the log shows it.
+struct ChatLine {
+    enum Kind { case message, system, warning, daySeparator }
+    let key: Int
+    var kind: Kind
+    var time: Date
+    var from: String
+    var text: String
+    var isOwn = false
+    var pendingID: UInt64?
+    var trust: PeerTrust = .unverified
+}
+
+/// A conversation: the room, or a direct one with one person.
+struct ConversationLog {
+    var lines: [ChatLine] = []
+    var unread = 0
+    var lastDay: DateComponents?
+}
+
+/// Everything the chat view shows, updated only from client events (on the main thread).
+final class ChatModel {
+    var conversations: [String: ConversationLog] = ["room": ConversationLog()]
+    var order: [String] = ["room"]
+    var current = "room"
+    var members: [Member] = []
+    var myName = ""
+    var state: ConnectionState = .disconnected
+    var serverFingerprint = ""
+    private var nextKey = 0
+    let calendar = Calendar.current
+
+    func conversationName(for m: ReceivedMessage) -> String { m.isDirect ? (m.isOwn ? m.to : m.from) : "room" }
+
+    func append(_ line: ChatLine, to conversation: String) {
+        if conversations[conversation] == nil {
+            conversations[conversation] = ConversationLog()
+            order.append(conversation)
+        }
+        var log = conversations[conversation]!
+        let day = calendar.dateComponents([.year, .month, .day], from: line.time)
+        if line.kind != .daySeparator, log.lastDay != day {
+            log.lastDay = day
+            nextKey += 1
+            let f = DateFormatter()
+            f.dateFormat = "EEEE d MMMM yyyy"
+            log.lines.append(ChatLine(key: nextKey, kind: .daySeparator, time: line.time, from: "", text: f.string(from: line.time)))
+        }
+        nextKey += 1
+        var line = line
+        line = ChatLine(key: nextKey, kind: line.kind, time: line.time, from: line.from, text: line.text, isOwn: line.isOwn,
+                        pendingID: line.pendingID, trust: line.trust)
+        log.lines.append(line)
+        if conversation != current, line.kind == .message, !line.isOwn { log.unread += 1 }
+        conversations[conversation] = log
+    }
+
+    func system(_ text: String, warning: Bool = false, conversation: String = "room") {
+        append(ChatLine(key: 0, kind: warning ? .warning : .system, time: Date(), from: "", text: text), to: conversation)
+    }
+
+    /// A message we sent shows at once as pending, then takes its place in server order.
+    func queued(id: UInt64, to: String, text: String) {
+        append(ChatLine(key: 0, kind: .message, time: Date(), from: myName, text: text, isOwn: true, pendingID: id), to: to.isEmpty ? "room" : to)
+    }
+
+    func received(_ m: ReceivedMessage) {
+        let conversation = conversationName(for: m)
+        if m.isOwn, var log = conversations[conversation], let index = log.lines.firstIndex(where: { $0.pendingID == m.clientMessageID }) {
+            log.lines.remove(at: index)
+            conversations[conversation] = log
+        }
+        append(ChatLine(key: 0, kind: .message, time: m.time, from: m.from, text: m.text, isOwn: m.isOwn, trust: m.trust), to: conversation)
+    }
+
+    func rejected(id: UInt64) {
+        for (name, var log) in conversations {
+            if let index = log.lines.firstIndex(where: { $0.pendingID == id }) {
+                log.lines[index].pendingID = nil
+                log.lines[index].kind = .warning
+                log.lines[index].text = "(not sent) " + log.lines[index].text
+                conversations[name] = log
+            }
+        }
+    }
+
+    var pendingCount: Int { conversations.values.reduce(0) { $0 + $1.lines.filter { $0.pendingID != nil }.count } }
+
+    func open(_ conversation: String) {
+        if conversations[conversation] == nil {
+            conversations[conversation] = ConversationLog()
+            order.append(conversation)
+        }
+        current = conversation
+        conversations[conversation]!.unread = 0
+    }
+
+    /// Stable colours per name: the same person is the same colour on every screen.
+    static let palette: [Color] = [Color(255, 138, 101), Color(129, 199, 132), Color(100, 181, 246), Color(255, 213, 79),
+                                   Color(186, 104, 200), Color(77, 208, 225), Color(240, 98, 146), Color(174, 213, 129)]
+    static func color(for name: String) -> Color {
+        var hash: UInt32 = 2_166_136_261
+        for b in name.lowercased().utf8 { hash = (hash ^ UInt32(b)) &* 16_777_619 }
+        return palette[Int(hash % UInt32(palette.count))]
+    }
+}

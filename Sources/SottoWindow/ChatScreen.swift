@@ -1,0 +1,160 @@
+import Foundation
+import SottoClient
+import SottoCore
+import SottoUI
+
+extension ChatApp {
+    func chatScreen() {
+        let t = ui.theme
+        var r = Rect(x: 0, y: 0, w: ui.width, h: ui.height)
+        let status = r.cutBottom(26)
+        statusBar(in: status)
+        if case .reconnecting(let attempt, let delay) = model.state {
+            let banner = r.cutTop(30)
+            ui.fill(banner, t.warning)
+            ui.label(String(format: "Reconnecting… (attempt %d, next try in %.0f s). Messages you send now are kept and sent when the connection is back.", attempt, max(1, delay)),
+                     in: banner.inset(x: 12, y: 0), color: Color(30, 30, 30), style: .small)
+        } else if case .failed(let failure) = model.state {
+            let banner = r.cutTop(30)
+            ui.fill(banner, t.danger)
+            ui.label(failure.description, in: banner.inset(x: 12, y: 0), color: t.accentText, style: .small)
+        }
+        let sidebar = r.cutLeft(230)
+        conversationsAndPeople(in: sidebar)
+        ui.fill(Rect(x: r.x, y: r.y, w: 1, h: r.h), t.border)
+        conversationView(in: r)
+    }
+
+    func statusBar(in r: Rect) {
+        let t = ui.theme
+        let stateText: String
+        let stateColor: Color
+        switch model.state {
+        case .online: stateText = "● online"; stateColor = t.success
+        case .reconnecting: stateText = "● reconnecting"; stateColor = t.warning
+        case .failed: stateText = "● disconnected"; stateColor = t.danger
+        default: stateText = "● connecting"; stateColor = t.warning
+        }
+        let me = client?.identityInfo()?.fingerprint ?? ""
+        ui.statusBar([("\(form.server):\(form.port)", nil), (stateText, stateColor),
+                      ("End-to-end: sender keys, X-Wing HPKE · transport Noise XX", nil),
+                      ("You: \(model.myName) \(me.prefix(20))…", nil)], in: r)
+    }
+
+    func conversationsAndPeople(in area: Rect) {
+        let t = ui.theme
+        var r = area
+        ui.fill(r, t.panel)
+        ui.label("CONVERSATIONS", in: r.cutTop(30).inset(x: 12, y: 0), color: t.mutedText, style: .small)
+        let names = model.order
+        let convHeight = min(names.count * 34, r.h / 3)
+        let items = names.map { name -> UIContext.ListItem in
+            let unread = model.conversations[name]?.unread ?? 0
+            return UIContext.ListItem(title: name == "room" ? "# room" : "@ \(name)", badge: unread > 0 ? "\(unread)" : "")
+        }
+        if let picked = ui.list("conversations", items: items, selected: names.firstIndex(of: model.current), in: r.cutTop(convHeight), rowHeight: 34) {
+            model.open(names[picked])
+            focusInputNextFrame = true
+        }
+        _ = r.cutTop(8)
+        ui.label("ONLINE (\(model.members.count))", in: r.cutTop(30).inset(x: 12, y: 0), color: t.mutedText, style: .small)
+        let people = model.members.map { m -> UIContext.ListItem in
+            let mark: String
+            switch m.trust {
+            case .verified?: mark = m.isMe ? "you" : "✓ verified"
+            case .changed?: mark = "⚠ key changed"
+            case .unverified?: mark = "not verified"
+            case nil: mark = "no end-to-end key"
+            }
+            return UIContext.ListItem(title: m.name, detail: "\(mark) · \(m.fingerprint.prefix(19))…", color: ChatModel.color(for: m.name))
+        }
+        if let picked = ui.list("people", items: people, selected: nil, in: r, rowHeight: 42) {
+            let member = model.members[picked]
+            if !member.isMe {
+                model.open(member.name)
+                focusInputNextFrame = true
+            }
+        }
+    }
+
+    func conversationView(in area: Rect) {
+        let t = ui.theme
+        var r = area
+        let header = r.cutTop(44)
+        ui.fill(header, t.panelAlt)
+        let title = model.current == "room" ? "# room — everyone online" : "@ \(model.current) — direct, only you two can read it"
+        var headerRow = header.inset(x: 14, y: 0)
+        if model.current != "room", let member = model.members.first(where: { $0.name == model.current }), !member.isMe {
+            if member.trust != .verified, ui.button("Verify…", in: headerRow.cutRight(90).inset(x: 0, y: 8), idLabel: "verify") {
+                if let info = client?.identityInfo(of: member.name), let safety = info.safetyNumber {
+                    model.system("Safety number with \(member.name): \(safety). Compare it with \(member.name) in person or by phone; if it matches, type /verify \(member.name).", conversation: member.name)
+                }
+            }
+        }
+        ui.label(title, in: headerRow, style: .bold)
+
+        var composer = r.cutBottom(max(56, min(140, 24 + draft.split(separator: "\n", omittingEmptySubsequences: false).count * 20)))
+        composer = composer.inset(10)
+        let sendRect = composer.cutRight(80)
+        _ = composer.cutRight(8)
+        let result = ui.textField("message", text: &draft, in: composer, placeholder: "Message \(model.current == "room" ? "everyone" : model.current)  (Enter sends, Shift-Enter new line)", multiline: true)
+        if result.historyStep != 0, !history.isEmpty, draft.isEmpty || historyIndex != nil {
+            let index = max(0, min(history.count, (historyIndex ?? history.count) + result.historyStep))
+            historyIndex = index < history.count ? index : nil
+            draft = historyIndex.map { history[$0] } ?? ""
+        }
+        if ui.button("Send", in: sendRect, style: .primary) || result.submitted {
+            if draft.hasPrefix("/verify ") {
+                client?.verify(String(draft.dropFirst(8)).trimmingCharacters(in: .whitespaces))
+                draft = ""
+            } else {
+                send()
+            }
+            focusInputNextFrame = true
+        }
+        if focusInputNextFrame {
+            focusInputNextFrame = false
+            ui.focus(ui.id("field:message"))
+        }
+
+        let lines = model.conversations[model.current]?.lines ?? []
+        let entries = lines.map(logEntry)
+        let logRect = r
+        let result2 = ui.log(model.current, entries: entries, in: logRect, wrapCache: wrapCache)
+        if result2.newBelow > 0 {
+            let button = Rect(x: logRect.maxX - 190, y: logRect.maxY - 44, w: 170, h: 32)
+            ui.overlayLayer {
+                if ui.button("\(result2.newBelow) new message\(result2.newBelow == 1 ? "" : "s") ↓", in: button, style: .primary, idLabel: "jump") {
+                    ui.scrollLogToBottom(model.current)
+                }
+            }
+        }
+        if model.conversations[model.current]?.unread ?? 0 > 0 { model.conversations[model.current]!.unread = 0 }
+    }
+
+    static let clock: DateFormatter = {
+        let f = DateFormatter()
+        f.dateFormat = "HH:mm"
+        return f
+    }()
+
+    func logEntry(_ line: ChatLine) -> UIContext.LogEntry {
+        let t = ui.theme
+        switch line.kind {
+        case .daySeparator:
+            return .init(key: line.key, text: "— \(line.text) —", centered: true)
+        case .system:
+            return .init(key: line.key, text: line.text, textColor: t.mutedText, centered: true)
+        case .warning:
+            return .init(key: line.key, prefix: Self.clock.string(from: line.time), prefixColor: t.mutedText, text: line.text, textColor: t.warning)
+        case .message:
+            let badge: String
+            switch line.trust {
+            case .changed: badge = "⚠"
+            default: badge = line.pendingID == nil ? "e2e" : "…"
+            }
+            return .init(key: line.key, prefix: "\(Self.clock.string(from: line.time)) \(line.from)", prefixColor: ChatModel.color(for: line.from),
+                         text: line.text, textColor: line.pendingID == nil ? nil : t.mutedText, badge: badge)
+        }
+    }
+}

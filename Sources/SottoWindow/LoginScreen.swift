@@ -1,0 +1,117 @@
+import SottoCore
+import SottoUI
+
+extension ChatApp {
+    static let formFields = ["username", "server", "port", "password"]
+
+    func loginScreen() {
+        dialogs()
+        let t = ui.theme
+        let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, 520 + (formError == nil ? 0 : 60)))
+        ui.fill(card, t.panel)
+        ui.stroke(card, t.border)
+        var r = card.inset(28)
+        ui.label("Sotto", in: r.cutTop(34), style: .bold)
+        ui.label("Secure chat for your local network", in: r.cutTop(22), color: t.mutedText, style: .small)
+        _ = r.cutTop(14)
+
+        var submitted = false
+        func field(_ name: String, _ title: String, _ value: inout String, placeholder: String, secure: Bool = false) {
+            ui.label(title, in: r.cutTop(22), color: t.mutedText, style: .small)
+            let result = ui.textField(name, text: &value, in: r.cutTop(34), placeholder: placeholder, secure: secure,
+                                      invalid: fieldErrors.contains(name))
+            if result.submitted { submitted = true }
+            if result.changed { fieldErrors.remove(name) }
+            _ = r.cutTop(8)
+        }
+        field("username", "Username", &form.username, placeholder: "how others see you")
+        let serverBefore = form.server
+        field("server", "Server (address or invite link)", &form.server, placeholder: "192.168.1.20 or sotto://…")
+        if form.server != serverBefore {
+            if form.server.lowercased().hasPrefix(InviteLink.scheme) { applyInvite(form.server) }
+            else if !serverBefore.isEmpty { expectedFingerprint = nil }
+        }
+        if let fp = expectedFingerprint {
+            ui.label("The invite vouches for the server key", in: r.cutTop(16), color: t.success, style: .small)
+            ui.label(fp, in: r.cutTop(18), color: t.success, style: .small)
+            _ = r.cutTop(4)
+        }
+        field("port", "Port", &form.port, placeholder: "8888")
+        ui.label("Password", in: r.cutTop(22), color: t.mutedText, style: .small)
+        var row = r.cutTop(34)
+        let toggleRect = row.cutRight(86)
+        let result = ui.textField("password", text: &password, in: row, placeholder: "server password", secure: !showPassword,
+                                  invalid: fieldErrors.contains("password"))
+        if result.submitted { submitted = true }
+        if result.changed { fieldErrors.remove("password") }
+        ui.checkbox("Show", value: &showPassword, in: toggleRect.inset(x: 10, y: 0))
+        _ = r.cutTop(12)
+
+        if let error = formError {
+            let lines = TextWrap.lines(error, width: r.w, style: .small, metrics: ui.metrics)
+            for line in lines.prefix(4) { ui.label(line, in: r.cutTop(18), color: t.danger, style: .small) }
+            _ = r.cutTop(6)
+        }
+        let button = r.cutTop(40)
+        if ui.button(connecting ? "Connecting…" : "Connect", in: button, style: .primary, enabled: !connecting) || (submitted && !connecting) {
+            connect()
+        }
+        if focusFormNextFrame {
+            focusFormNextFrame = false
+            let values = [form.username, form.server, form.port, password]
+            let first = Self.formFields[values.firstIndex { $0.isEmpty } ?? 3]
+            ui.focus(ui.id("field:" + first))
+        }
+    }
+
+    /// Trust prompt and changed-key warning, drawn first so they own the input.
+    func dialogs() {
+        let t = ui.theme
+        if let fingerprint = trustPrompt {
+            var dismissed = false
+            ui.dialog {
+                var r = ui.modal(title: "New server: check its key", width: 520, height: 270, dismissed: &dismissed)
+                for line in TextWrap.lines("Sotto has not connected to \(form.server):\(form.port) before, and no invite link vouched for it. Compare this fingerprint with the one the server printed before you trust it:", width: r.w, metrics: ui.metrics) {
+                    ui.label(line, in: r.cutTop(20))
+                }
+                _ = r.cutTop(8)
+                ui.label(fingerprint, in: r.cutTop(24), color: t.warning, style: .bold)
+                var buttons = r.cutBottom(38)
+                if ui.button("Cancel", in: buttons.cutRight(110), idLabel: "trust-cancel") { dismissed = true }
+                _ = buttons.cutRight(10)
+                if ui.button("Trust and connect", in: buttons.cutRight(170), style: .primary, idLabel: "trust-accept") {
+                    trustPrompt = nil
+                    connecting = true
+                    client?.trustServer(fingerprint: fingerprint)
+                }
+            }
+            if dismissed {
+                trustPrompt = nil
+                formError = "Not connected: the server's key was not trusted."
+            }
+        }
+        if let warning = keyChangedWarning {
+            var dismissed = false
+            ui.dialog {
+                var r = ui.modal(title: "WARNING: the server's key has changed", width: 560, height: 320, dismissed: &dismissed)
+                for line in TextWrap.lines("The server at \(form.server):\(form.port) presented a different key than the one you trusted. Someone may be intercepting the connection, so Sotto will not connect.", width: r.w, metrics: ui.metrics) {
+                    ui.label(line, in: r.cutTop(20), color: t.danger)
+                }
+                _ = r.cutTop(8)
+                ui.label("Expected  \(warning.expected)", in: r.cutTop(22), color: t.mutedText, style: .small)
+                ui.label("Presented \(warning.actual)", in: r.cutTop(22), color: t.warning, style: .small)
+                _ = r.cutTop(6)
+                for line in TextWrap.lines("If the operator really re-created the server, check the new fingerprint with them and remove the old one from known_servers.", width: r.w, style: .small, metrics: ui.metrics) {
+                    ui.label(line, in: r.cutTop(18), color: t.mutedText, style: .small)
+                }
+                var buttons = r.cutBottom(38)
+                // Only a way out: nothing here connects anyway.
+                if ui.button("Close", in: buttons.cutRight(110), style: .danger, idLabel: "warning-close") { dismissed = true }
+            }
+            if dismissed {
+                keyChangedWarning = nil
+                formError = "Not connected: the server's key has changed."
+            }
+        }
+    }
+}

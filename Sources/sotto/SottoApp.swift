@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import SottoWindow
+
+@main
+struct SottoApp: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sotto",
+        abstract: "Sotto: the windowed client. Opens a window with a login form; the password is always asked there.")
+
+    @Option(help: "Pre-fill the server address.")
+    var server: String?
+
+    @Option(help: "Pre-fill the port.")
+    var port: Int?
+
+    @Option(help: "Pre-fill the username.")
+    var user: String?
+
+    @Option(help: "An invite link sotto://HOST:PORT/#SHA256:… (fills server, port and the expected key).")
+    var invite: String?
+
+    @Option(help: "Where identity, known servers and settings live (default: $XDG_CONFIG_HOME/sotto).")
+    var configDir: String?
+
+    func validate() throws {
+        if let port, !(1...65535).contains(port) { throw ValidationError("--port must be a number from 1 to 65535.") }
+    }
+
+    func run() throws {
+        var options = AppOptions(configDirectory: configDir.map { URL(fileURLWithPath: $0) })
+        options.server = server
+        options.port = port
+        options.user = user
+        options.invite = invite
+        do {
+            let app = try ChatApp(options: options)
+            app.run()
+        } catch {
+            FileHandle.standardError.write(Data("sotto: cannot open a window: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
