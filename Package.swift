@@ -123,6 +123,5 @@ let package = Package(
             dependencies: ["SottoServer", "SottoClient", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swift5
         ),
-        .testTarget(name: "CSDL2Tests", dependencies: ["CSDL2"]),
     ]
 )

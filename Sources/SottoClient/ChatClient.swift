@@ -52,6 +52,7 @@ public final class ChatClient: @unchecked Sendable {
     private var expiryTask: RepeatedTask?
 
     private let idLock = NIOLock()
+    private var isShutDown = false
     /// Client message ids: a random epoch per client instance in the upper 32 bits and a
     /// counter below, so the server can drop resends by remembering one number per epoch.
     private var nextID = UInt64(UInt32.random(in: 1...UInt32.max)) << 32
@@ -72,7 +73,7 @@ public final class ChatClient: @unchecked Sendable {
     // MARK: Commands (any thread)
 
     public func connect() {
-        loop.execute {
+        onLoop {
             self.wantsConnection = true
             self.reconnectAttempt = 0
             self.openConnection()
@@ -81,7 +82,7 @@ public final class ChatClient: @unchecked Sendable {
 
     /// Accepts the given server fingerprint for this connection (a person compared it), then connects.
     public func trustServer(fingerprint: String) {
-        loop.execute {
+        onLoop {
             self.configuration.trust.vouched = fingerprint
             self.wantsConnection = true
             self.openConnection()
@@ -95,7 +96,7 @@ public final class ChatClient: @unchecked Sendable {
             nextID &+= 1
             return nextID
         }
-        loop.execute {
+        onLoop {
             let pending = Pending(id: id, to: recipient, text: Array(text.utf8))
             self.outbox.append(pending)
             self.onEvent(.queued(id: id, to: recipient, text: text))
@@ -105,7 +106,7 @@ public final class ChatClient: @unchecked Sendable {
     }
 
     public func disconnect() {
-        loop.execute { _ = self.closeConnection() }
+        onLoop { _ = self.closeConnection() }
     }
 
     /// Says goodbye (when online) and closes; the future completes once the socket is closed.
@@ -124,20 +125,37 @@ public final class ChatClient: @unchecked Sendable {
         return channel.closeFuture
     }
 
-    /// Disconnects and stops the network thread. The client cannot be used afterwards.
+    /// Disconnects and stops the network thread. The client cannot be used afterwards;
+    /// calling it again does nothing.
     public func shutdown() {
+        let first = idLock.withLock { () -> Bool in
+            defer { isShutDown = true }
+            return !isShutDown
+        }
+        guard first else { return }
         _ = try? loop.flatSubmit { self.closeConnection() }.wait()
         try? group.syncShutdownGracefully()
     }
 
+    /// Runs on the network thread unless the client was shut down (then nothing happens).
+    private func onLoop(_ work: @escaping () -> Void) {
+        guard !idLock.withLock({ isShutDown }) else { return }
+        loop.execute(work)
+    }
+
+    private func onLoop<T>(_ work: @escaping () -> T) -> T? {
+        guard !idLock.withLock({ isShutDown }) else { return nil }
+        return try? loop.submit(work).wait()
+    }
+
     /// Messages not yet acknowledged by the server (for tests and the UI's pending marks).
     public func pendingCount() -> Int {
-        (try? loop.submit { self.outbox.count }.wait()) ?? 0
+        onLoop { self.outbox.count } ?? 0
     }
 
     /// Tests only: the current end-to-end session (to prove what its keys can and cannot open).
     func endToEndSessionForTesting() -> EndToEndSession? {
-        try? loop.submit { self.endToEnd }.wait()
+        onLoop { self.endToEnd } ?? nil
     }
 
     /// Tests only: runs work on the network thread, where the session lives.
@@ -148,17 +166,17 @@ public final class ChatClient: @unchecked Sendable {
     /// Your identity fingerprint, or a member's with the safety number you share.
     public func identityInfo(of name: String? = nil) -> (fingerprint: String, safetyNumber: String?)? {
         guard let name else { return (identity.fingerprint, nil) }
-        return try? loop.submit { () -> (String, String?)? in
+        return onLoop { () -> (String, String?)? in
             guard let member = self.endToEnd?.members[name] else { return nil }
             return (member.bundle.fingerprint, self.endToEnd?.safetyNumber(with: name))
-        }.wait()
+        } ?? nil
     }
 
     /// Marks a member's current identity key as verified (after comparing safety numbers);
     /// this also accepts a changed key. Returns false if they are not online.
     @discardableResult
     public func verify(_ name: String) -> Bool {
-        (try? loop.submit { () -> Bool in
+        onLoop { () -> Bool in
             guard let session = self.endToEnd, let member = session.members[name] else { return false }
             do {
                 try self.peerKeys.markVerified(server: self.serverFingerprint, name: name, fingerprint: member.bundle.fingerprint)
@@ -170,7 +188,7 @@ public final class ChatClient: @unchecked Sendable {
             self.publishUsers()
             self.onEvent(.system("You verified \(name) (\(member.bundle.fingerprint))."))
             return true
-        }.wait()) ?? false
+        } ?? false
     }
 
     // MARK: Connection lifecycle (on loop)

@@ -24,6 +24,8 @@ public final class UIContext {
     private var edits: [ID: TextEditState] = [:]
     private var lastFocusOrder: [ID] = []
     private var logState: [ID: LogState] = [:]
+    /// Where each interactive widget was last drawn (tests click through these).
+    public private(set) var widgetRects: [ID: Rect] = [:]
 
     // Per frame.
     private var commands: [DrawCommand] = []
@@ -166,6 +168,7 @@ public final class UIContext {
 
     /// Hot/active bookkeeping; returns true when the widget was clicked (pressed and released over it).
     private func interact(_ id: ID, _ r: Rect) -> (hovered: Bool, pressed: Bool, clicked: Bool) {
+        widgetRects[id] = r
         let over = mouseOver(r)
         if over { nextHot = id }
         var pressed = false

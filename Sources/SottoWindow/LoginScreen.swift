@@ -70,7 +70,7 @@ extension ChatApp {
         if let fingerprint = trustPrompt {
             var dismissed = false
             ui.dialog {
-                var r = ui.modal(title: "New server: check its key", width: 520, height: 270, dismissed: &dismissed)
+                var r = ui.modal(title: "New server: check its key", width: 620, height: 270, dismissed: &dismissed)
                 for line in TextWrap.lines("Sotto has not connected to \(form.server):\(form.port) before, and no invite link vouched for it. Compare this fingerprint with the one the server printed before you trust it:", width: r.w, metrics: ui.metrics) {
                     ui.label(line, in: r.cutTop(20))
                 }
@@ -93,7 +93,7 @@ extension ChatApp {
         if let warning = keyChangedWarning {
             var dismissed = false
             ui.dialog {
-                var r = ui.modal(title: "WARNING: the server's key has changed", width: 560, height: 320, dismissed: &dismissed)
+                var r = ui.modal(title: "WARNING: the server's key has changed", width: 620, height: 320, dismissed: &dismissed)
                 for line in TextWrap.lines("The server at \(form.server):\(form.port) presented a different key than the one you trusted. Someone may be intercepting the connection, so Sotto will not connect.", width: r.w, metrics: ui.metrics) {
                     ui.label(line, in: r.cutTop(20), color: t.danger)
                 }

@@ -4,7 +4,8 @@ import Testing
 
 /// SDL2 + SDL2_ttf from Swift, headless: the offscreen video driver with the software
 /// renderer draws text that can be read back pixel by pixel and saved as a screenshot.
-@Suite(.serialized) struct SDLSmokeTests {
+extension SDLTests {
+@Suite struct Smoke {
     static let fontURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Assets/fonts/DejaVuSans.ttf")
 
@@ -55,4 +56,5 @@ import Testing
             #expect(SDL_SaveBMP_RW(shot, SDL_RWFromFile("\(dir)/sdl-smoke.bmp", "wb"), 1) == 0)
         }
     }
+}
 }

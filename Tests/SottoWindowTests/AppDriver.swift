@@ -1,0 +1,172 @@
+import CSDL2
+import Crypto
+import Foundation
+import Logging
+import SottoClient
+import SottoCore
+@testable import SottoServer
+import SottoUI
+@testable import SottoWindow
+
+/// Drives a headless ChatApp with injected SDL events, as a person would.
+final class AppDriver {
+    let app: ChatApp
+    let configDirectory: URL
+
+    init(server: String? = nil, port: Int? = nil, user: String? = nil, invite: String? = nil, configDirectory: URL? = nil) throws {
+        self.configDirectory = configDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: self.configDirectory, withIntermediateDirectories: true)
+        var options = AppOptions(configDirectory: self.configDirectory)
+        options.headless = true
+        options.server = server
+        options.port = port
+        options.user = user
+        options.invite = invite
+        app = try ChatApp(options: options)
+        app.step()
+        app.step()
+    }
+
+    func type(_ text: String) {
+        var event = SDL_Event()
+        event.type = SDL_TEXTINPUT.rawValue
+        withUnsafeMutableBytes(of: &event.text.text) { buffer in
+            let bytes = Array(text.utf8.prefix(31))
+            for (i, b) in bytes.enumerated() { buffer[i] = b }
+            buffer[bytes.count] = 0
+        }
+        SDL_PushEvent(&event)
+        app.step()
+    }
+
+    func press(_ key: SDL_KeyCode, shift: Bool = false, control: Bool = false) {
+        var event = SDL_Event()
+        event.type = SDL_KEYDOWN.rawValue
+        event.key.keysym.sym = Int32(key.rawValue)
+        var mod: UInt16 = 0
+        if shift { mod |= UInt16(KMOD_LSHIFT.rawValue) }
+        if control { mod |= UInt16(KMOD_LCTRL.rawValue) }
+        event.key.keysym.mod = mod
+        SDL_PushEvent(&event)
+        app.step()
+    }
+
+    func click(_ r: Rect) {
+        let x = Int32(r.x + r.w / 2), y = Int32(r.y + r.h / 2)
+        var move = SDL_Event()
+        move.type = SDL_MOUSEMOTION.rawValue
+        move.motion.x = x
+        move.motion.y = y
+        SDL_PushEvent(&move)
+        app.step()
+        for type in [SDL_MOUSEBUTTONDOWN, SDL_MOUSEBUTTONUP] {
+            var e = SDL_Event()
+            e.type = type.rawValue
+            e.button.button = UInt8(SDL_BUTTON_LEFT)
+            e.button.x = x
+            e.button.y = y
+            e.button.clicks = 1
+            SDL_PushEvent(&e)
+        }
+        app.step()
+    }
+
+    func rect(_ label: String) -> Rect? { app.ui.widgetRects[app.ui.id(label)] }
+
+    func focusedLabel(_ candidates: [String]) -> String? {
+        candidates.first { app.ui.isFocused(app.ui.id($0)) }
+    }
+
+    /// Steps frames until the condition holds (client events arrive as SDL events).
+    func until(_ what: String, timeout: Double = 20, _ condition: () -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            app.step()
+            if condition() { return }
+            usleep(10_000)
+        }
+        app.step()
+        if !condition() { throw WindowTestFailure("timed out waiting for \(what)") }
+    }
+
+    /// Saves what the window shows under test-artifacts/ (PNG when ImageMagick is there, else BMP).
+    @discardableResult
+    func screenshot(_ name: String) -> URL? {
+        guard let dir = ProcessInfo.processInfo.environment["SOTTO_TEST_ARTIFACTS"] else { return nil }
+        app.step()
+        var w: Int32 = 0, h: Int32 = 0
+        SDL_GetRendererOutputSize(app.renderer, &w, &h)
+        var pixels = [UInt32](repeating: 0, count: Int(w * h))
+        SDL_RenderReadPixels(app.renderer, nil, SDL_PIXELFORMAT_ARGB8888.rawValue, &pixels, w * 4)
+        guard let surface = SDL_CreateRGBSurfaceWithFormatFrom(&pixels, w, h, 32, w * 4, SDL_PIXELFORMAT_ARGB8888.rawValue) else { return nil }
+        defer { SDL_FreeSurface(surface) }
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let bmp = URL(fileURLWithPath: dir).appendingPathComponent("\(name).bmp")
+        SDL_SaveBMP_RW(surface, SDL_RWFromFile(bmp.path, "wb"), 1)
+        let png = bmp.deletingPathExtension().appendingPathExtension("png")
+        let convert = Process()
+        convert.executableURL = URL(fileURLWithPath: "/usr/bin/convert")
+        convert.arguments = [bmp.path, png.path]
+        if (try? convert.run()) != nil {
+            convert.waitUntilExit()
+            if convert.terminationStatus == 0 { try? FileManager.default.removeItem(at: bmp); return png }
+        }
+        return bmp
+    }
+}
+
+struct WindowTestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// A real server on 127.0.0.1 with cheap scrypt parameters.
+final class LocalServer {
+    static let password = "window-test-password"
+    let server: ChatServer
+    let key: Curve25519.KeyAgreement.PrivateKey
+
+    init(port: Int = 0, key: Curve25519.KeyAgreement.PrivateKey = .init()) async throws {
+        self.key = key
+        var logger = Logger(label: "window.test.server")
+        logger.logLevel = .critical
+        var limits = ServerLimits()
+        limits.recordsPerSecond = 10_000
+        limits.recordBurst = 10_000
+        server = ChatServer(configuration: try ServerConfiguration(
+            host: "127.0.0.1", port: port, staticKey: key, password: Self.password,
+            passwordSalt: Array("window-salt-0123".utf8), scrypt: .testing, limits: limits, threads: 1), logger: logger)
+        try await server.start()
+    }
+
+    var port: Int { server.port! }
+    var fingerprint: String { server.configuration.fingerprint }
+    var invite: String { InviteLink(host: "127.0.0.1", port: port, fingerprint: fingerprint).text }
+
+    func stop() async { try? await server.shutdown(grace: .milliseconds(50)) }
+}
+
+/// A headless member chatting with the window.
+final class Peer: @unchecked Sendable {
+    let client: ChatClient
+    private let lock = NSLock()
+    private var received: [ClientEvent] = []
+
+    init(_ name: String, server: LocalServer) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-peer-\(UUID().uuidString)")
+        var configuration = ClientConfiguration(host: "127.0.0.1", port: server.port, username: name, password: LocalServer.password,
+                                                trust: TrustPolicy(vouched: server.fingerprint))
+        configuration.backoffBase = 0.05
+        let box = Box()
+        client = ChatClient(configuration: configuration, identity: try ClientIdentity.loadOrCreate(in: dir),
+                            knownServers: KnownServers(url: KnownServers.defaultURL(in: dir)), onEvent: { box.sink?($0) })
+        box.sink = { [weak self] e in self?.lock.withLock { self?.received.append(e) } }
+        client.connect()
+    }
+
+    private final class Box: @unchecked Sendable { var sink: ((ClientEvent) -> Void)? }
+
+    var events: [ClientEvent] { lock.withLock { received } }
+    var texts: [String] { events.compactMap { if case .message(let m) = $0, !m.isOwn { m.text } else { nil } } }
+    var online: Bool { events.contains(.state(.online)) }
+}

@@ -1,0 +1,156 @@
+import CSDL2
+import Foundation
+import SottoClient
+import SottoCore
+import SottoUI
+import Testing
+@testable import SottoWindow
+
+/// SDL is one global state: every suite that touches it runs inside this serialized parent.
+@Suite(.serialized) struct SDLTests {
+    @Suite struct WindowFlows {
+        @Test func loginFormConnectChatBothWaysAndSeeTheListChange() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver(invite: server.invite)
+            // The invite filled server and port; focus starts in the first empty field (username).
+            #expect(driver.app.form.server == "127.0.0.1" && driver.app.form.port == "\(server.port)")
+            #expect(driver.focusedLabel(["field:username", "field:server", "field:port", "field:password"]) == "field:username")
+            driver.type("alice")
+            driver.press(SDLK_TAB)
+            driver.press(SDLK_TAB)
+            driver.press(SDLK_TAB)
+            #expect(driver.focusedLabel(["field:username", "field:server", "field:port", "field:password"]) == "field:password")
+            driver.type(LocalServer.password)
+            #expect(driver.app.password == LocalServer.password)
+            driver.screenshot("01-login-filled")
+            driver.press(SDLK_RETURN)
+            try driver.until("chat screen") { driver.app.screen == .chat }
+            #expect(driver.focusedLabel(["field:message"]) == "field:message")
+            try driver.until("bob in the list") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
+
+            bob.client.send("hi alice, welcome")
+            try driver.until("bob's message") { driver.app.model.conversations["room"]!.lines.contains { $0.text == "hi alice, welcome" } }
+            driver.type("hello bob")
+            driver.press(SDLK_RETURN)
+            try driver.until("bob receives") { bob.texts.contains("hello bob") }
+            #expect(driver.app.draft.isEmpty)
+            // Multi-line with Shift-Enter, history with Up.
+            driver.type("line one")
+            driver.press(SDLK_RETURN, shift: true)
+            driver.type("line two")
+            #expect(driver.app.draft == "line one\nline two")
+            driver.press(SDLK_RETURN)
+            try driver.until("multi-line received") { bob.texts.contains("line one\nline two") }
+            driver.press(SDLK_UP)
+            #expect(driver.app.draft == "line one\nline two")
+            driver.press(SDLK_a, control: true)
+            driver.press(SDLK_BACKSPACE)
+
+            let carol = try Peer("carol", server: server)
+            try driver.until("carol joins the list") { driver.app.model.members.map(\.name) == ["alice", "bob", "carol"] }
+            carol.client.send("hello from carol — 你好, zoë ✓")
+            try driver.until("carol's message") { driver.app.model.conversations["room"]!.lines.contains { $0.from == "carol" } }
+            driver.screenshot("02-chat")
+            carol.client.disconnect()
+            try driver.until("carol leaves") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
+            #expect(driver.app.model.conversations["room"]!.lines.contains { $0.text == "carol left" })
+
+            // A direct conversation from the online list.
+            let bobRow = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("people") { driver.app.ui.id("row:1") }])
+            driver.click(bobRow)
+            #expect(driver.app.model.current == "bob")
+            driver.type("just us")
+            driver.press(SDLK_RETURN)
+            try driver.until("bob gets the DM") { bob.events.contains { if case .message(let m) = $0 { m.text == "just us" && m.isDirect } else { false } } }
+            bob.client.send("psst", to: "alice")
+            try driver.until("DM shown") { driver.app.model.conversations["bob"]!.lines.contains { $0.text == "psst" } }
+            driver.screenshot("03-direct")
+            bob.client.shutdown()
+            await server.stop()
+        }
+
+        @Test func wrongPasswordAndUnreachableServerAreSentencesInTheForm() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver(user: "dora", invite: server.invite)
+            driver.press(SDLK_RETURN)
+            #expect(driver.app.formError == "Enter the server password.")
+            driver.type("not the password")
+            driver.press(SDLK_RETURN)
+            try driver.until("wrong password") { driver.app.formError == "Wrong server password." }
+            driver.screenshot("04-wrong-password")
+            let port = server.port
+            await server.stop()
+            driver.press(SDLK_RETURN)
+            try driver.until("unreachable") { driver.app.formError?.hasPrefix("Cannot reach a Sotto server at 127.0.0.1:\(port)") == true }
+            #expect(driver.app.screen == .login)
+        }
+
+        @Test func anUnknownServerAsksForTrustAndAChangedKeyCannotBeWavedThrough() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver(server: "127.0.0.1", port: server.port, user: "erin")
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            try driver.until("trust dialog") { driver.app.trustPrompt == server.fingerprint }
+            driver.screenshot("05-trust-dialog")
+            // Typing behind the dialog goes nowhere.
+            driver.type("x")
+            #expect(driver.app.password == LocalServer.password)
+            driver.click(try #require(driver.rect("trust-accept")))
+            try driver.until("online after trust") { driver.app.screen == .chat }
+            let pinned = KnownServers(url: KnownServers.defaultURL(in: driver.configDirectory)).fingerprint(host: "127.0.0.1", port: server.port)
+            #expect(pinned == server.fingerprint)
+            let port = server.port
+            driver.app.client?.shutdown()
+            await server.stop()
+
+            // Same address, another key: a blocking warning; Enter only closes it.
+            let impostor = try await LocalServer(port: port)
+            let again = try AppDriverSharing(driver.configDirectory, port: port)
+            again.type(LocalServer.password)
+            again.press(SDLK_RETURN)
+            try again.until("warning") { again.app.keyChangedWarning != nil }
+            #expect(again.app.keyChangedWarning?.expected == server.fingerprint)
+            #expect(again.app.keyChangedWarning?.actual == impostor.fingerprint)
+            again.screenshot("06-key-changed")
+            again.press(SDLK_RETURN)
+            #expect(again.app.screen == .login)
+            #expect(again.app.client.map { $0.pendingCount() } ?? 0 == 0)
+            await impostor.stop()
+        }
+
+        @Test func connectionLostShowsTheBannerAndQueuedMessagesGoOutOnceWhenBack() async throws {
+            let server = try await LocalServer()
+            let port = server.port, key = server.key
+            let driver = try AppDriver(user: "finn", invite: server.invite)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            try driver.until("chat") { driver.app.screen == .chat }
+            await server.stop()
+            try driver.until("banner") { if case .reconnecting = driver.app.model.state { true } else { false } }
+            driver.type("typed while offline")
+            driver.press(SDLK_RETURN)
+            try driver.until("shown as pending") { driver.app.model.pendingCount == 1 }
+            driver.screenshot("07-reconnecting")
+            let restarted = try await LocalServer(port: port, key: key)
+            let gina = try Peer("gina", server: restarted)
+            try driver.until("back online", timeout: 30) { driver.app.model.state == .online }
+            try driver.until("delivered") { driver.app.model.pendingCount == 0 }
+            let mine = driver.app.model.conversations["room"]!.lines.filter { $0.text == "typed while offline" }
+            #expect(mine.count == 1 && mine[0].pendingID == nil)
+            _ = gina
+            await restarted.stop()
+        }
+    }
+}
+
+/// A second window on the same config directory (its known_servers and identity).
+func AppDriverSharing(_ directory: URL, port: Int) throws -> AppDriver {
+    try AppDriver(sharing: directory, port: port)
+}
+
+extension AppDriver {
+    convenience init(sharing directory: URL, port: Int) throws {
+        try self.init(server: "127.0.0.1", port: port, user: "erin", configDirectory: directory)
+    }
+}
