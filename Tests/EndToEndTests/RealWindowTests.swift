@@ -1,0 +1,63 @@
+import Foundation
+import SottoClient
+import SottoCore
+import Testing
+
+/// The real `sotto` executable in a real X window (Xvfb), typed into with xdotool: what a
+/// person does, end to end, against a real server and a headless member.
+@Suite struct RealWindowTests {
+    func run(_ tool: String, _ args: [String], env: [String: String] = [:]) async -> (Int32?, String) {
+        guard let p = try? ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), [tool] + args, environment: env) else { return (nil, "") }
+        let code = await p.waitForExit(timeout: 20)
+        return (code, p.stdout + p.stderr)
+    }
+
+    @Test func aPersonLogsInAndChatsThroughTheWindow() async throws {
+        let display = ":\(Int.random(in: 150...250))"
+        let xvfb = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), ["Xvfb", display, "-screen", "0", "1100x760x24", "-nolisten", "tcp"])
+        defer { xvfb.signal(SIGTERM) }
+        try await Task.sleep(nanoseconds: 800_000_000)
+        #expect(xvfb.process.isRunning, "Xvfb did not start: \(xvfb.stderr)")
+
+        let server = try await TestServer(limits: relaxedLimits())
+        let watcher = try TestClient("watcher", server: server)
+        try await watcher.connectAndWait()
+        let invite = InviteLink(host: "127.0.0.1", port: server.port, fingerprint: server.fingerprint).text
+        let window = try ChildProcess(Products.url("sotto"), ["--invite", invite, "--user", "xwin"],
+                                      environment: ["DISPLAY": display, "SOTTO_CONFIG_DIR": temporaryDirectory("xwin").path])
+        defer { window.signal(SIGTERM) }
+        let env = ["DISPLAY": display]
+        var windowID = ""
+        try await eventually("the window appears") {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["xdotool", "search", "--name", "Sotto"]
+            p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            p.waitUntilExit()
+            windowID = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+            return !windowID.isEmpty
+        }
+        _ = await run("xdotool", ["windowfocus", "--sync", windowID], env: env)
+        // The focus starts in the first empty field: the password. Type it, press Enter.
+        _ = await run("xdotool", ["type", "--delay", "15", TestServer.password], env: env)
+        _ = await run("xdotool", ["key", "Return"], env: env)
+        try await watcher.waitForUsers(["watcher", "xwin"])
+        _ = await run("xdotool", ["type", "--delay", "15", "typed into a real window"], env: env)
+        _ = await run("xdotool", ["key", "Return"], env: env)
+        try await watcher.waitForMessages(1)
+        #expect(watcher.messages.first?.text == "typed into a real window")
+        #expect(watcher.messages.first?.from == "xwin")
+        watcher.client.send("and read in one")
+        try await Task.sleep(nanoseconds: 700_000_000)
+        if let dir = ProcessInfo.processInfo.environment["SOTTO_TEST_ARTIFACTS"] {
+            let (code, output) = await run("import", ["-window", "root", "\(dir)/08-real-window.png"], env: env)
+            #expect(code == 0, "\(output)")
+        }
+        #expect(window.process.isRunning, "the window exited: \(window.stderr)")
+        watcher.stop()
+        await server.stop()
+    }
+}
