@@ -17,9 +17,10 @@ build: setup
 release: setup
 	$(SWIFT) build -c release
 
-# Starts the server (key and password are created on first start and printed).
+# Starts the server (key and password are created on first start and printed) and, on a
+# desktop, opens one window client on it.
 run: release
-	.build/release/sotto-server --port $(PORT)
+	PORT=$(PORT) tools/run
 
 server: run
 

@@ -1,0 +1,177 @@
+import Testing
+@testable import SottoUI
+
+/// The toolkit without SDL: injected metrics, synthetic input, assertions on state and draw lists.
+@Suite struct ToolkitTests {
+    func frame(_ ui: UIContext, _ body: () -> Void) -> [DrawCommand] {
+        ui.beginFrame(width: 400, height: 300, time: 0)
+        body()
+        return ui.endFrame()
+    }
+
+    @Test func idsAreStableAndScoped() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        #expect(ui.id("a") == ui.id("a"))
+        #expect(ui.id("a") != ui.id("b"))
+        #expect(ui.withID("row") { ui.id("a") } != ui.id("a"))
+    }
+
+    @Test func aButtonClicksOnReleaseOverItAndOnEnterWhenFocused() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        let r = Rect(x: 10, y: 10, w: 100, h: 30)
+        ui.input.mouseX = 20; ui.input.mouseY = 20
+        ui.input.mousePressed = true; ui.input.mouseDown = true
+        var clicked = false
+        _ = frame(ui) { clicked = ui.button("OK", in: r) }
+        #expect(!clicked)
+        ui.input.mouseReleased = true; ui.input.mouseDown = false
+        _ = frame(ui) { clicked = ui.button("OK", in: r) }
+        #expect(clicked)
+        // Pressed outside, released over it: no click.
+        ui.input.mouseX = 300; ui.input.mousePressed = true
+        _ = frame(ui) { clicked = ui.button("OK", in: r) }
+        ui.input.mouseX = 20; ui.input.mouseReleased = true
+        _ = frame(ui) { clicked = ui.button("OK", in: r) }
+        #expect(!clicked)
+        // Focused (it was pressed): Enter activates it.
+        ui.input.keys = [(.enter, [])]
+        _ = frame(ui) { clicked = ui.button("OK", in: r) }
+        #expect(clicked)
+    }
+
+    @Test func tabMovesFocusThroughTheFieldsInOrderAndBack() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        var a = "", b = "", c = ""
+        func draw() {
+            ui.textField("a", text: &a, in: Rect(x: 0, y: 0, w: 200, h: 30))
+            ui.textField("b", text: &b, in: Rect(x: 0, y: 40, w: 200, h: 30))
+            ui.textField("c", text: &c, in: Rect(x: 0, y: 80, w: 200, h: 30))
+        }
+        _ = frame(ui, draw)
+        for expected in ["a", "b", "c", "a"] {
+            ui.input.keys = [(.tab, [])]
+            _ = frame(ui, draw)
+            #expect(ui.isFocused(ui.id("field:" + expected)))
+        }
+        ui.input.keys = [(.tab, .shift)]
+        _ = frame(ui, draw)
+        #expect(ui.isFocused(ui.id("field:c")))
+        ui.input.text = "hé"
+        _ = frame(ui, draw)
+        #expect(c == "hé" && a.isEmpty)
+    }
+
+    @Test func textEditingMovesBySelectsAndDeletesCharactersAndWords() {
+        var s = TextEditState("hello brave new world")
+        s.move(.wordLeft, selecting: false)
+        s.move(.wordLeft, selecting: true)
+        #expect(s.selectedText == "new ")
+        s.insert("old ")
+        #expect(s.text == "hello brave old world")
+        s.backspace(word: true)
+        #expect(s.text == "hello brave world")
+        s.move(.home, selecting: false)
+        s.deleteForward(word: true)
+        #expect(s.text == " brave world")
+        s.selectAll()
+        s.insert("👩‍👩‍👧 ok")
+        s.move(.home, selecting: false)
+        s.move(.right, selecting: true)
+        #expect(s.selectedText == "👩‍👩‍👧")
+    }
+
+    @Test func clipboardCutCopyPasteAndPasswordFieldsRefuseToCopy() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        var clipboard = ""
+        ui.getClipboard = { clipboard }
+        ui.setClipboard = { clipboard = $0 }
+        var text = "secret", plain = "copy me"
+        let r = Rect(x: 0, y: 0, w: 200, h: 30), r2 = Rect(x: 0, y: 40, w: 200, h: 30)
+        func draw() {
+            ui.textField("pw", text: &text, in: r, secure: true)
+            ui.textField("plain", text: &plain, in: r2)
+        }
+        ui.focus(ui.id("field:pw"))
+        _ = frame(ui, draw)
+        ui.input.keys = [(.a, .control), (.c, .control)]
+        let commands = frame(ui, draw)
+        #expect(clipboard == "")
+        #expect(!commands.contains { if case .text("secret", _, _, _, _) = $0 { true } else { false } })
+        #expect(commands.contains { if case .text("••••••", _, _, _, _) = $0 { true } else { false } })
+        ui.focus(ui.id("field:plain"))
+        _ = frame(ui, draw)
+        ui.input.keys = [(.a, .control), (.x, .control)]
+        _ = frame(ui, draw)
+        #expect(clipboard == "copy me" && plain.isEmpty)
+        clipboard = "line\nbreaks"
+        ui.input.keys = [(.v, .control)]
+        _ = frame(ui, draw)
+        #expect(plain == "line breaks")
+    }
+
+    @Test func multiLineFieldsTakeShiftEnterAndSubmitOnEnter() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        var text = "one"
+        var result = UIContext.FieldResult()
+        let r = Rect(x: 0, y: 0, w: 200, h: 60)
+        ui.focus(ui.id("field:m"))
+        _ = frame(ui) { ui.textField("m", text: &text, in: r, multiline: true) }
+        ui.input.keys = [(.enter, .shift)]
+        ui.input.text = "two"
+        _ = frame(ui) { result = ui.textField("m", text: &text, in: r, multiline: true) }
+        #expect(text == "one\ntwo" && !result.submitted)
+        ui.input.keys = [(.enter, [])]
+        _ = frame(ui) { result = ui.textField("m", text: &text, in: r, multiline: true) }
+        #expect(result.submitted)
+    }
+
+    @Test func wrapBreaksAtSpacesAndInsideLongWords() {
+        let m = MonospaceMetrics(advance: 10)
+        #expect(TextWrap.lines("the quick brown fox", width: 100, metrics: m) == ["the quick", "brown fox"])
+        #expect(TextWrap.lines("abcdefghijklmnop", width: 50, metrics: m) == ["abcde", "fghij", "klmno", "p"])
+        #expect(TextWrap.lines("a\nb", width: 100, metrics: m) == ["a", "b"])
+    }
+
+    @Test func theLogFollowsOnlyWhenAtTheBottomAndDrawsOnlyVisibleLines() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        let cache = LogWrapCache()
+        let r = Rect(x: 0, y: 0, w: 300, h: 100)  // 20 pt lines: 5 visible
+        var entries = (0..<1_000).map { UIContext.LogEntry(key: $0, text: "line \($0)") }
+        var result: UIContext.LogResult!
+        var commands = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        #expect(result.atBottom)
+        let texts = commands.compactMap { if case .text(let s, _, _, _, _) = $0 { s } else { nil } }
+        #expect(texts.count <= 8 && texts.contains("line 999") && !texts.contains("line 0"))
+        // Scroll up: new lines do not move the view, they are counted.
+        ui.input.mouseX = 10; ui.input.mouseY = 10; ui.input.wheel = 5
+        _ = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        #expect(!result.atBottom)
+        entries += (1_000..<1_003).map { UIContext.LogEntry(key: $0, text: "line \($0)") }
+        commands = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        #expect(result.newBelow == 3)
+        #expect(!commands.contains { if case .text("line 1002", _, _, _, _) = $0 { true } else { false } })
+        // The "new messages" button jumps back and following resumes.
+        ui.scrollLogToBottom("chat")
+        commands = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        #expect(result.atBottom && result.newBelow == 0)
+        #expect(commands.contains { if case .text("line 1002", _, _, _, _) = $0 { true } else { false } })
+    }
+
+    @Test func aModalDialogTakesTheInputFromWhatIsBehindIt() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        var behind = ""
+        var dismissed = false
+        ui.focus(ui.id("field:behind"))
+        _ = frame(ui) { ui.textField("behind", text: &behind, in: Rect(x: 0, y: 0, w: 100, h: 30)) }
+        ui.input.text = "x"
+        ui.input.keys = [(.escape, [])]
+        let commands = frame(ui) {
+            ui.dialog { _ = ui.modal(title: "Sure?", width: 200, height: 100, dismissed: &dismissed) }
+            ui.textField("behind", text: &behind, in: Rect(x: 0, y: 0, w: 100, h: 30))
+        }
+        #expect(behind.isEmpty)
+        #expect(dismissed)
+        // The dialog is drawn last, on top.
+        #expect(commands.last { if case .text = $0 { true } else { false } } == .text("Sure?", x: 116, y: 122, Color(225, 228, 235), .bold))
+    }
+}
