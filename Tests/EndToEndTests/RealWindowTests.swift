@@ -13,10 +13,11 @@ import Testing
     }
 
     @Test func aPersonLogsInAndChatsThroughTheWindow() async throws {
-        let display = ":\(Int.random(in: 150...250))"
+        let number = Int.random(in: 150...250)
+        let display = ":\(number)"
         let xvfb = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), ["Xvfb", display, "-screen", "0", "1100x760x24", "-nolisten", "tcp"])
         defer { xvfb.signal(SIGTERM) }
-        try await Task.sleep(nanoseconds: 800_000_000)
+        try await eventually("Xvfb listening") { FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)") || !xvfb.process.isRunning }
         #expect(xvfb.process.isRunning, "Xvfb did not start: \(xvfb.stderr)")
 
         let server = try await TestServer(limits: relaxedLimits())
@@ -24,11 +25,14 @@ import Testing
         try await watcher.connectAndWait()
         let invite = InviteLink(host: "127.0.0.1", port: server.port, fingerprint: server.fingerprint).text
         let window = try ChildProcess(Products.url("sotto"), ["--invite", invite, "--user", "xwin"],
-                                      environment: ["DISPLAY": display, "SOTTO_CONFIG_DIR": temporaryDirectory("xwin").path])
+                                      environment: ["DISPLAY": display, "SOTTO_CONFIG_DIR": temporaryDirectory("xwin").path,
+                                                    // The in-process SDL tests set the offscreen driver; a real window needs X11.
+                                                    "SDL_VIDEODRIVER": "x11"])
         defer { window.signal(SIGTERM) }
         let env = ["DISPLAY": display]
         var windowID = ""
         try await eventually("the window appears") {
+            guard window.process.isRunning else { throw WindowExited(stderr: window.stderr) }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             p.arguments = ["xdotool", "search", "--name", "Sotto"]
@@ -60,4 +64,9 @@ import Testing
         watcher.stop()
         await server.stop()
     }
+}
+
+struct WindowExited: Error, CustomStringConvertible {
+    let stderr: String
+    var description: String { "the window exited: \(stderr)" }
 }
