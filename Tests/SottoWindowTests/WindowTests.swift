@@ -51,6 +51,10 @@ import Testing
             try driver.until("carol joins the list") { driver.app.model.members.map(\.name) == ["alice", "bob", "carol"] }
             carol.client.send("hello from carol — 你好, zoë ✓")
             try driver.until("carol's message") { driver.app.model.conversations["room"]!.lines.contains { $0.from == "carol" } }
+            bob.client.send("The projector in room 2 is free after three. I booked it until five, so if anyone needs to rehearse the demo, that is the slot — bring your own HDMI adapter, the one there is broken.")
+            carol.client.send("thanks! I'll bring mine")
+            bob.client.send("also: lunch order closes at 11:45 🍕")
+            try driver.until("busy room") { driver.app.model.conversations["room"]!.lines.filter { $0.kind == .message }.count >= 7 }
             driver.screenshot("02-chat")
             carol.client.disconnect()
             try driver.until("carol leaves") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
