@@ -66,8 +66,7 @@ public struct MessageEnvelope: Equatable, Sendable {
 
     public init(decoding bytes: [UInt8]) throws {
         var r = WireReader(bytes)
-        let version = try r.u8("envelope version")
-        guard version == Self.version else { throw WireError.unsupportedVersion(version) }
+        try r.version(Self.version, "envelope version")
         guard try r.u8("envelope kind") == Self.kind else { throw WireError.invalid("not a message envelope") }
         conversation = try r.string16("conversation", max: 16)
         guard conversation == "" || conversation == "dm" else { throw WireError.invalid("unknown conversation") }
@@ -181,8 +180,7 @@ public struct KeyShare: Equatable, Sendable {
 
     public init(decoding bytes: [UInt8]) throws {
         var r = WireReader(bytes)
-        let version = try r.u8("key share version")
-        guard version == Self.version else { throw WireError.unsupportedVersion(version) }
+        try r.version(Self.version, "key share version")
         guard try r.u8("key share kind") == Self.kind else { throw WireError.invalid("not a key share") }
         encapsulatedKey = try r.fixed16("encapsulated key", count: 1120)
         sealed = try r.bytes16("sealed chain", max: 256)

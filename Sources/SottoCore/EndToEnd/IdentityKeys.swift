@@ -52,8 +52,7 @@ public struct IdentityBundle: Equatable, Sendable {
     /// Decodes and checks the self-signature; anything else is refused.
     public init(decoding bytes: [UInt8]) throws {
         var r = WireReader(bytes)
-        let version = try r.u8("bundle version")
-        guard version == Self.version else { throw WireError.unsupportedVersion(version) }
+        try r.version(Self.version, "bundle version")
         signingKey = try r.fixed16("signing key", count: 32)
         kemKey = try r.fixed16("KEM key", count: Self.kemKeyLength)
         noiseKey = try r.fixed16("noise key", count: 32)

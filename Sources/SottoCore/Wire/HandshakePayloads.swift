@@ -48,8 +48,7 @@ public struct ServerHello: Equatable, Sendable {
 
     public init(decoding bytes: [UInt8]) throws {
         var r = WireReader(bytes)
-        let version = try r.u8("schema version")
-        guard version == WireLimits.schemaVersion else { throw WireError.unsupportedVersion(version) }
+        try r.version(WireLimits.schemaVersion, "schema version")
         serverName = try r.string16("server name", max: WireLimits.maxServerNameBytes)
         maxBodyBytes = try r.u32("max body bytes")
         guard (1...UInt32(WireLimits.maxBodyBytes)).contains(maxBodyBytes) else { throw WireError.invalid("max body bytes out of range") }
@@ -87,8 +86,7 @@ public struct LoginRequest: Equatable, Sendable {
 
     public init(decoding bytes: [UInt8]) throws {
         var r = WireReader(bytes)
-        let version = try r.u8("schema version")
-        guard version == WireLimits.schemaVersion else { throw WireError.unsupportedVersion(version) }
+        try r.version(WireLimits.schemaVersion, "schema version")
         username = try r.string16("username", max: WireLimits.maxUsernameBytes)
         passwordKey = try r.fixed16("password key", count: WireLimits.passwordKeyLength)
         identity = try r.bytes16("identity", max: WireLimits.maxIdentityBytes)

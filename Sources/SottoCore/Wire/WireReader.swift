@@ -58,6 +58,12 @@ public struct WireReader {
         return s
     }
 
+    /// A leading version byte that must be `expected`.
+    public mutating func version(_ expected: UInt8, _ what: String) throws {
+        let version = try u8(what)
+        guard version == expected else { throw WireError.unsupportedVersion(version) }
+    }
+
     public func expectEnd(_ what: String) throws {
         guard isAtEnd else { throw WireError.trailingBytes(what) }
     }
