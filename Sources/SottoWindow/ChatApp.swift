@@ -94,7 +94,8 @@ public final class ChatApp {
     /// only for input, for client events, and twice a second while a caret blinks.
     public func run() {
         while !quit {
-            let timeout: Int32 = ui.wantsTimer ? 500 : 60_000
+            // A frame that changed state it has not shown yet is followed at once.
+            let timeout: Int32 = dirty ? 0 : (ui.wantsTimer ? 500 : 60_000)
             var event = SDL_Event()
             if SDL_WaitEventTimeout(&event, timeout) != 0 {
                 handle(event)

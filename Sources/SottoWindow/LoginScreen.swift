@@ -7,7 +7,7 @@ extension ChatApp {
     func loginScreen() {
         dialogs()
         let t = ui.theme
-        let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, 520 + (formError == nil ? 0 : 60)))
+        let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, 436 + (expectedFingerprint == nil ? 0 : 40) + (formError == nil ? 0 : 76)))
         ui.fill(card, t.panel)
         ui.stroke(card, t.border)
         var r = card.inset(28)

@@ -23,7 +23,9 @@ struct Banner {
             lines.append("  \(InviteLink(host: address, port: boundPort, fingerprint: fingerprint).text)")
         }
         let first = display.first ?? "HOST"
-        lines.append("Connect:      sotto-cli --host \(first) --port \(boundPort) --user NAME --invite '\(InviteLink(host: first, port: boundPort, fingerprint: fingerprint).text)'")
+        let invite = InviteLink(host: first, port: boundPort, fingerprint: fingerprint).text
+        lines.append("Connect:      sotto --invite '\(invite)'   (window)")
+        lines.append("              sotto-cli --invite '\(invite)' --user NAME   (terminal)")
         lines.append("Waiting for connections...")
         return lines.joined(separator: "\n")
     }
