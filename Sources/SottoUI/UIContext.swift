@@ -478,7 +478,8 @@ public final class UIContext {
             state.offset -= input.wheel * lineHeight * 3
             state.following = false
         }
-        if inputEnabled, mouseOver(r) || focused == nil {
+        // Page keys scroll the log wherever the focus is (text fields do not use them).
+        if inputEnabled {
             if input.pressed(.pageUp) { state.offset -= r.h - lineHeight; state.following = false }
             if input.pressed(.pageDown) { state.offset += r.h - lineHeight }
         }

@@ -150,6 +150,24 @@ import Testing
         commands = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
         #expect(result.newBelow == 3)
         #expect(!commands.contains { if case .text("line 1002", _, _, _, _) = $0 { true } else { false } })
+        // PageDown scrolls even while a text field has the focus.
+        ui.focus(ui.id("field:any"))
+        ui.input.mouseX = -1
+        var any = ""
+        for _ in 0..<5 {
+            ui.input.keys = [(.pageDown, [])]
+            _ = frame(ui) {
+                ui.textField("any", text: &any, in: Rect(x: 0, y: 200, w: 100, h: 30))
+                result = ui.log("chat", entries: entries, in: r, wrapCache: cache)
+            }
+        }
+        #expect(result.atBottom)
+        ui.input.keys = [(.pageUp, [])]
+        _ = frame(ui) {
+            ui.textField("any", text: &any, in: Rect(x: 0, y: 200, w: 100, h: 30))
+            result = ui.log("chat", entries: entries, in: r, wrapCache: cache)
+        }
+        #expect(!result.atBottom && any.isEmpty)
         // The "new messages" button jumps back and following resumes.
         ui.scrollLogToBottom("chat")
         commands = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
