@@ -199,9 +199,14 @@ public final class ChatApp {
     func connect() {
         fieldErrors = []
         var problems: [String] = []
-        if form.username.isEmpty { fieldErrors.insert("username"); problems.append("Enter a username.") }
-        else if let problem = (try? Username(form.username)) == nil ? (Result { try Username(form.username) }).failureDescription : nil {
-            fieldErrors.insert("username"); problems.append("The username is not allowed: \(problem).")
+        if form.username.isEmpty {
+            fieldErrors.insert("username")
+            problems.append("Enter a username.")
+        } else {
+            do { _ = try Username(form.username) } catch {
+                fieldErrors.insert("username")
+                problems.append("The username is not allowed: \(error).")
+            }
         }
         if form.server.trimmingCharacters(in: .whitespaces).isEmpty { fieldErrors.insert("server"); problems.append("Enter the server's address or an invite link.") }
         let port = Int(form.port.trimmingCharacters(in: .whitespaces))
@@ -237,12 +242,5 @@ public final class ChatApp {
         history.append(text)
         historyIndex = nil
         draft = ""
-    }
-}
-
-extension Result where Failure == Error {
-    var failureDescription: String? {
-        if case .failure(let e) = self { return "\(e)" }
-        return nil
     }
 }
