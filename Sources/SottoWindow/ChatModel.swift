@@ -14,6 +14,8 @@ struct ChatLine {
     var isOwn = false
     var pendingID: UInt64?
     var trust: PeerTrust = .unverified
+    /// "HH:mm", formatted once when the line is added (never per frame).
+    var timeText = ""
 }
 
 /// A conversation: the room, or a direct one with one person.
@@ -54,7 +56,7 @@ final class ChatModel {
         nextKey += 1
         var line = line
         line = ChatLine(key: nextKey, kind: line.kind, time: line.time, from: line.from, text: line.text, isOwn: line.isOwn,
-                        pendingID: line.pendingID, trust: line.trust)
+                        pendingID: line.pendingID, trust: line.trust, timeText: Self.clock.string(from: line.time))
         log.lines.append(line)
         if conversation != current, line.kind == .message, !line.isOwn { log.unread += 1 }
         conversations[conversation] = log
@@ -99,6 +101,12 @@ final class ChatModel {
         current = conversation
         conversations[conversation]!.unread = 0
     }
+
+    static let clock: DateFormatter = {
+        let f = DateFormatter()
+        f.dateFormat = "HH:mm"
+        return f
+    }()
 
     /// Stable colours per name: the same person is the same colour on every screen.
     static let palette: [Color] = [Color(255, 138, 101), Color(129, 199, 132), Color(100, 181, 246), Color(255, 213, 79),

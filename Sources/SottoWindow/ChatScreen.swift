@@ -132,12 +132,6 @@ extension ChatApp {
         if model.conversations[model.current]?.unread ?? 0 > 0 { model.conversations[model.current]!.unread = 0 }
     }
 
-    static let clock: DateFormatter = {
-        let f = DateFormatter()
-        f.dateFormat = "HH:mm"
-        return f
-    }()
-
     func logEntry(_ line: ChatLine) -> UIContext.LogEntry {
         let t = ui.theme
         switch line.kind {
@@ -146,14 +140,14 @@ extension ChatApp {
         case .system:
             return .init(key: line.key, text: line.text, textColor: t.mutedText, centered: true)
         case .warning:
-            return .init(key: line.key, prefix: Self.clock.string(from: line.time), prefixColor: t.mutedText, text: line.text, textColor: t.warning)
+            return .init(key: line.key, prefix: line.timeText, prefixColor: t.mutedText, text: line.text, textColor: t.warning)
         case .message:
             let badge: String
             switch line.trust {
             case .changed: badge = "⚠"
             default: badge = line.pendingID == nil ? "e2e" : "…"
             }
-            return .init(key: line.key, prefix: "\(Self.clock.string(from: line.time)) \(line.from)", prefixColor: ChatModel.color(for: line.from),
+            return .init(key: line.key, prefix: "\(line.timeText) \(line.from)", prefixColor: ChatModel.color(for: line.from),
                          text: line.text, textColor: line.pendingID == nil ? nil : t.mutedText, badge: badge)
         }
     }
