@@ -44,6 +44,7 @@ let package = Package(
                 "SottoCore", "SottoTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift5
@@ -81,6 +82,14 @@ let package = Package(
             dependencies: ["SottoCore"],
             path: "tools/sotto-vectors"
         ),
+        // Fuzz harnesses (library) and their driver: a corpus replayer normally, a libFuzzer
+        // binary when built by `make fuzz` (-sanitize=fuzzer -DFUZZING).
+        .target(
+            name: "SottoFuzzing",
+            dependencies: ["SottoCore", "SottoTransport", "SottoServer", .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: swift5
+        ),
+        .executableTarget(name: "sotto-fuzz", dependencies: ["SottoFuzzing"], path: "tools/fuzz", swiftSettings: swift5),
         // SDL2 + SDL2_ttf, found through pkg-config (tools/setup installs them).
         .systemLibrary(
             name: "CSDL2",
@@ -112,7 +121,7 @@ let package = Package(
         .testTarget(
             name: "SottoServerTests",
             dependencies: [
-                "SottoServer",
+                "SottoServer", "SottoFuzzing",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swift5

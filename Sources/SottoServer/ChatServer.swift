@@ -56,30 +56,7 @@ public final class ChatServer {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
             .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelInitializer { channel in
-                let address = channel.remoteAddress?.ipAddress ?? "unknown"
-                var connectionLogger = logger
-                connectionLogger[metadataKey: "peer"] = "\(address)"
-                switch hub.admit(address: address) {
-                case .admitted:
-                    break
-                case let refusal:
-                    connectionLogger.notice("connection refused", metadata: ["reason": "\(refusal)"])
-                    return channel.close()
-                }
-                channel.closeFuture.whenComplete { _ in hub.release(address: address) }
-                do {
-                    let handshake = try HandshakeState(initiator: false, prologue: sottoPrologue, localStatic: configuration.staticKey)
-                    let session = ServerSessionHandler(hub: hub, configuration: configuration, address: address,
-                                                       loop: channel.eventLoop, logger: connectionLogger)
-                    try channel.pipeline.syncOperations.addHandlers([
-                        ByteToMessageHandler(FrameDecoder()),
-                        NoiseChannelHandler(handshake: handshake, maxQueuedBytes: configuration.limits.maxQueuedBytes),
-                        session,
-                    ])
-                    return channel.eventLoop.makeSucceededVoidFuture()
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
-                }
+                Self.accept(channel, hub: hub, configuration: configuration, logger: logger)
             }
         do {
             channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
@@ -89,6 +66,34 @@ public final class ChatServer {
             throw StartError.cannotListen(host: configuration.host, port: configuration.port, reason: "\(error)")
         }
         logger.info("listening", metadata: ["address": "\(channel?.localAddress?.description ?? "?")"])
+    }
+
+    /// One accepted connection: admission, then frames → Noise → session.
+    static func accept(_ channel: Channel, hub: Hub, configuration: ServerConfiguration, logger: Logger) -> EventLoopFuture<Void> {
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        var connectionLogger = logger
+        connectionLogger[metadataKey: "peer"] = "\(address)"
+        switch hub.admit(address: address) {
+        case .admitted:
+            break
+        case let refusal:
+            connectionLogger.notice("connection refused", metadata: ["reason": "\(refusal)"])
+            return channel.close()
+        }
+        channel.closeFuture.whenComplete { _ in hub.release(address: address) }
+        do {
+            let handshake = try HandshakeState(initiator: false, prologue: sottoPrologue, localStatic: configuration.staticKey)
+            let session = ServerSessionHandler(hub: hub, configuration: configuration, address: address,
+                                               loop: channel.eventLoop, logger: connectionLogger)
+            try channel.pipeline.syncOperations.addHandlers([
+                ByteToMessageHandler(FrameDecoder()),
+                NoiseChannelHandler(handshake: handshake, maxQueuedBytes: configuration.limits.maxQueuedBytes),
+                session,
+            ])
+            return channel.eventLoop.makeSucceededVoidFuture()
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
     }
 
     /// Tells every client the server is going away, gives the messages a moment to leave,

@@ -1,0 +1,149 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOEmbedded
+import SottoCore
+import SottoServer
+import SottoTransport
+
+/// Entry points for the fuzzers (tools/fuzz) and their regression tests: each takes
+/// arbitrary bytes and must neither crash nor hang, whatever they are.
+public enum Harness: String, CaseIterable, Sendable {
+    /// The frame decoder and the Noise layer of a responder, fed in input-chosen chunks.
+    case frames
+    /// The real server pipeline after a genuine handshake: fuzzed login and records.
+    case handshake
+    /// Every wire and end-to-end decoder.
+    case schema
+    /// End-to-end opening: relayed message bodies and key shares.
+    case open
+
+    public func run(_ data: [UInt8]) {
+        switch self {
+        case .frames: Self.frames(data)
+        case .handshake: Self.handshake(data)
+        case .schema: Self.schema(data)
+        case .open: Self.open(data)
+        }
+    }
+
+    static let serverKey = try! Curve25519.KeyAgreement.PrivateKey(rawRepresentation: [UInt8](repeating: 0x42, count: 32))
+    static let clientKey = try! Curve25519.KeyAgreement.PrivateKey(rawRepresentation: [UInt8](repeating: 0x24, count: 32))
+    static let password = "fuzz"
+
+    static func frames(_ data: [UInt8]) {
+        guard let handshake = try? HandshakeState(initiator: false, prologue: sottoPrologue, localStatic: serverKey) else { return }
+        let channel = EmbeddedChannel()
+        try? channel.pipeline.syncOperations.addHandlers([ByteToMessageHandler(FrameDecoder()), NoiseChannelHandler(handshake: handshake)])
+        var offset = 0
+        var step = 1
+        while offset < data.count {
+            step = Int(data[offset] % 64) + 1
+            let end = min(data.count, offset + step)
+            if (try? channel.writeInbound(ByteBuffer(bytes: data[offset..<end]))) == nil { break }
+            offset = end
+        }
+        while (try? channel.readInbound(as: NoiseInbound.self)) != nil {}
+        _ = try? channel.finish()
+    }
+
+    static let server: InMemoryServer = {
+        var limits = ServerLimits()
+        limits.recordsPerSecond = 1e9
+        limits.recordBurst = 1e9
+        limits.maxConnections = 1 << 20
+        limits.maxConnectionsPerAddress = 1 << 20
+        return InMemoryServer(configuration: try! ServerConfiguration(
+            host: "127.0.0.1", port: 0, staticKey: serverKey, password: password,
+            passwordSalt: Array("fuzz-salt-0123456".utf8), scrypt: .testing, limits: limits, threads: 1))
+    }()
+
+    static let passwordKey = try! PasswordKey.derive(password: password, salt: Array("fuzz-salt-0123456".utf8), parameters: .testing)
+
+    /// Input: chunks separated by 0xFE 0xFE. The first is the login payload (or, when it
+    /// starts with 0x00, a valid login for the name that follows); the rest are transport
+    /// plaintexts, sealed properly so the server's record handling sees them.
+    /// Returns true if the login was accepted (the server answered with a welcome).
+    @discardableResult
+    static func handshake(_ data: [UInt8]) -> Bool {
+        var chunks: [[UInt8]] = [[]]
+        var i = 0
+        while i < data.count {
+            if data[i] == 0xFE, i + 1 < data.count, data[i + 1] == 0xFE {
+                chunks.append([])
+                i += 2
+            } else {
+                chunks[chunks.count - 1].append(data[i])
+                i += 1
+            }
+        }
+        guard let channel = try? server.connect(),
+              var client = try? HandshakeState(initiator: true, prologue: sottoPrologue, localStatic: clientKey) else { return false }
+        defer {
+            _ = try? channel.close().wait()
+            server.loop.run()
+        }
+        func send(_ message: [UInt8]) -> Bool {
+            var buffer = ByteBuffer()
+            buffer.writeFrame(message)
+            return (try? channel.writeInbound(buffer)) != nil
+        }
+        func nextFrame() -> [UInt8]? {
+            server.loop.run()
+            guard var out = try? channel.readOutbound(as: ByteBuffer.self), let n = out.readInteger(as: UInt16.self),
+                  let bytes = out.readBytes(length: Int(n)) else { return nil }
+            return bytes
+        }
+        guard let m1 = try? client.writeMessage(payload: []), send(m1), let m2 = nextFrame(),
+              (try? client.readMessage(m2)) != nil else { return false }
+        var login = chunks[0]
+        if login.first == 0 {
+            let name = String(decoding: login.dropFirst(), as: UTF8.self)
+            login = LoginRequest(username: name, passwordKey: passwordKey).encoded()
+        }
+        guard let m3 = try? client.writeMessage(payload: login), send(m3), var transport = try? client.split() else { return false }
+        var welcomed = false
+        if let reply = nextFrame(), let plain = try? transport.open(reply), let records = try? RecordBatch.split(plain) {
+            welcomed = records.contains { if case .welcome? = try? ServerRecord(decoding: $0) { true } else { false } }
+        }
+        for plaintext in chunks.dropFirst() {
+            guard !plaintext.isEmpty, plaintext.count <= NoiseTransport.maxPlaintextLength,
+                  let sealed = try? transport.seal(plaintext), send(sealed) else { break }
+            server.loop.run()
+            while (try? channel.readOutbound(as: ByteBuffer.self)) != nil {}
+        }
+        return welcomed
+    }
+
+    static func schema(_ data: [UInt8]) {
+        _ = try? ServerRecord(decoding: data)
+        _ = try? ClientRecord(decoding: data)
+        _ = try? LoginRequest(decoding: data)
+        _ = try? ServerHello(decoding: data)
+        _ = try? RecordBatch.split(data)
+        _ = try? IdentityBundle(decoding: data)
+        _ = try? MessageEnvelope(decoding: data)
+        _ = try? KeyShare(decoding: data)
+        _ = try? InviteLink(parsing: String(decoding: data, as: UTF8.self))
+        _ = try? Username(String(decoding: data, as: UTF8.self))
+    }
+
+    static let me = try! IdentityKeys()
+    static let peer = try! IdentityKeys()
+    static let session: EndToEndSession = {
+        let s = EndToEndSession(me: "me", identity: me) { _, _ in .unverified }
+        _ = s.updateMembers([
+            OnlineUser(name: "me", staticKey: Array(me.noiseStatic.publicKey.rawRepresentation), identity: me.bundle.encoded()),
+            OnlineUser(name: "peer", staticKey: Array(peer.noiseStatic.publicKey.rawRepresentation), identity: peer.bundle.encoded()),
+        ], now: Date(timeIntervalSince1970: 0))
+        return s
+    }()
+
+    static func open(_ data: [UInt8]) {
+        let now = Date(timeIntervalSince1970: 0)
+        let to = data.first.map { $0 % 2 == 0 ? "" : "me" } ?? ""
+        _ = session.open(ChatMessage(sequence: 1, time: 0, from: "peer", to: to, clientMessageID: 1, body: data), now: now)
+        _ = session.receiveKeyShare(from: "peer", payload: data, now: now)
+        _ = session.expire(now: now.addingTimeInterval(3_600))
+    }
+}
