@@ -3,7 +3,10 @@ SWIFT ?= swift
 PORT ?= 8888
 ARTIFACTS ?= test-artifacts
 
-.PHONY: setup run server build release test vectors clean
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = frames handshake schema open
+
+.PHONY: setup setup-test run server build release test vectors fuzz fuzz-build clean
 
 setup:
 	@tools/setup
@@ -31,8 +34,25 @@ test: setup-test
 	mkdir -p $(ARTIFACTS)
 	SOTTO_TEST_ARTIFACTS=$(CURDIR)/$(ARTIFACTS) $(SWIFT) test --skip-build
 
+# libFuzzer on each harness for FUZZ_SECONDS (new inputs go to .build-fuzz/corpus/TARGET;
+# crashes to .build-fuzz/crash-*, to be copied into Tests/FuzzCorpus/TARGET as regressions).
+fuzz-build: setup
+	$(SWIFT) build -c release --scratch-path .build-fuzz --product sotto-fuzz \
+		-Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -parse-as-library
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p .build-fuzz/corpus/$$t; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+		SOTTO_FUZZ_TARGET=$$t .build-fuzz/release/sotto-fuzz .build-fuzz/corpus/$$t Tests/FuzzCorpus/$$t \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+			-artifact_prefix=.build-fuzz/crash-$$t- -print_final_stats=1 > .build-fuzz/fuzz-$$t.log 2>&1 \
+			|| { tail -40 .build-fuzz/fuzz-$$t.log; exit 1; }; \
+		grep -E "stat::number_of_executed_units|stat::peak_rss_mb" .build-fuzz/fuzz-$$t.log; \
+	done
+
 vectors: build
 	.build/debug/sotto-vectors Tests/Vectors/*.json
 
 clean:
-	rm -rf .build $(ARTIFACTS)
+	rm -rf .build .build-fuzz $(ARTIFACTS)

@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "sotto-cli", targets: ["sotto-cli"]),
         .executable(name: "sotto-vectors", targets: ["sotto-vectors"]),
         .executable(name: "sotto", targets: ["sotto"]),
+        .executable(name: "sotto-bench", targets: ["sotto-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
@@ -87,6 +88,17 @@ let package = Package(
         .target(
             name: "SottoFuzzing",
             dependencies: ["SottoCore", "SottoTransport", "SottoServer", .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: swift5
+        ),
+        .executableTarget(
+            name: "sotto-bench",
+            dependencies: [
+                "SottoClient", "SottoCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "tools/bench",
             swiftSettings: swift5
         ),
         .executableTarget(name: "sotto-fuzz", dependencies: ["SottoFuzzing"], path: "tools/fuzz", swiftSettings: swift5),

@@ -19,7 +19,7 @@ public final class ChatClient: @unchecked Sendable {
         let text: [UInt8]
     }
 
-    private let group: MultiThreadedEventLoopGroup
+    private let ownedGroup: MultiThreadedEventLoopGroup?
     private let loop: EventLoop
     private let identity: ClientIdentity
     private let knownServers: KnownServers
@@ -57,8 +57,10 @@ public final class ChatClient: @unchecked Sendable {
     /// counter below, so the server can drop resends by remembering one number per epoch.
     private var nextID = UInt64(UInt32.random(in: 1...UInt32.max)) << 32
 
+    /// With `group`, the connection runs on one of its loops (many clients can share a few
+    /// threads, as the benchmark does); otherwise the client owns one network thread.
     public init(configuration: ClientConfiguration, identity: ClientIdentity, knownServers: KnownServers,
-                peerKeys: PeerKeys? = nil,
+                peerKeys: PeerKeys? = nil, group sharedGroup: EventLoopGroup? = nil,
                 logger: Logger = Logger(label: "sotto.client"), onEvent: @escaping @Sendable (ClientEvent) -> Void) {
         self.configuration = configuration
         self.identity = identity
@@ -66,8 +68,8 @@ public final class ChatClient: @unchecked Sendable {
         self.peerKeys = peerKeys ?? PeerKeys(url: knownServers.url.deletingLastPathComponent().appendingPathComponent("peers.json"))
         self.logger = logger
         self.onEvent = onEvent
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        loop = group.next()
+        ownedGroup = sharedGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        loop = (sharedGroup ?? ownedGroup!).next()
     }
 
     // MARK: Commands (any thread)
@@ -134,7 +136,7 @@ public final class ChatClient: @unchecked Sendable {
         }
         guard first else { return }
         _ = try? loop.flatSubmit { self.closeConnection() }.wait()
-        try? group.syncShutdownGracefully()
+        try? ownedGroup?.syncShutdownGracefully()
     }
 
     /// Runs on the network thread unless the client was shut down (then nothing happens).
@@ -320,9 +322,13 @@ public final class ChatClient: @unchecked Sendable {
         let key: [UInt8]
         if let cached = passwordKeyCache, cached.salt == hello.passwordSalt, cached.scrypt == hello.scrypt {
             key = cached.key
+        } else if let shared = configuration.sharedPasswordKeys?.key(salt: hello.passwordSalt, scrypt: hello.scrypt, password: configuration.password) {
+            key = shared
+            passwordKeyCache = (hello.passwordSalt, hello.scrypt, key)
         } else {
             key = try PasswordKey.derive(password: configuration.password, salt: hello.passwordSalt, parameters: hello.scrypt)
             passwordKeyCache = (hello.passwordSalt, hello.scrypt, key)
+            configuration.sharedPasswordKeys?.store(key, salt: hello.passwordSalt, scrypt: hello.scrypt, password: configuration.password)
         }
         return LoginRequest(username: configuration.username, passwordKey: key, identity: identity.bundle.encoded())
     }

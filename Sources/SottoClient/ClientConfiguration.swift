@@ -15,6 +15,9 @@ public struct ClientConfiguration: Sendable {
     public var deadAfter: Double = 60
     public var backoffBase: Double = 0.5
     public var backoffMax: Double = 30
+    /// Password keys shared between clients of one process (the benchmark's many clients
+    /// derive the scrypt key once, as one person's client does across reconnects).
+    public var sharedPasswordKeys: PasswordKeyCache?
 
     public init(host: String, port: Int, username: String, password: String, trust: TrustPolicy = TrustPolicy(), reconnect: Bool = true) {
         self.host = host
@@ -30,5 +33,25 @@ public struct ClientConfiguration: Sendable {
     public func backoff(attempt: Int) -> Double {
         let raw = min(backoffMax, backoffBase * pow(2, Double(max(0, attempt - 1))))
         return raw * Double.random(in: 0.8...1.2)
+    }
+}
+
+/// scrypt results by (password, salt, parameters), shared between clients in one process.
+public final class PasswordKeyCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var keys: [String: [UInt8]] = [:]
+
+    public init() {}
+
+    private static func name(_ salt: [UInt8], _ s: ScryptParameters, _ password: String) -> String {
+        "\(salt)|\(s.log2N)|\(s.r)|\(s.p)|\(password)"
+    }
+
+    func key(salt: [UInt8], scrypt: ScryptParameters, password: String) -> [UInt8]? {
+        lock.withLock { keys[Self.name(salt, scrypt, password)] }
+    }
+
+    func store(_ key: [UInt8], salt: [UInt8], scrypt: ScryptParameters, password: String) {
+        lock.withLock { keys[Self.name(salt, scrypt, password)] = key }
     }
 }

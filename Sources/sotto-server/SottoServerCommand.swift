@@ -42,6 +42,12 @@ struct SottoServerCommand: AsyncParsableCommand {
     @Option(help: "Largest message body in bytes (at most \(WireLimits.maxBodyBytes)).")
     var maxMessageBytes = ServerLimits().maxBodyBytes
 
+    @Option(help: "Records per second each connection may send (sustained); beyond it the socket is read more slowly.")
+    var recordsPerSecond = ServerLimits().recordsPerSecond
+
+    @Option(help: "Records a connection may send in a burst above the sustained rate.")
+    var recordBurst = ServerLimits().recordBurst
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -51,6 +57,7 @@ struct SottoServerCommand: AsyncParsableCommand {
             throw ValidationError("--max-message-bytes must be from 1 to \(WireLimits.maxBodyBytes).")
         }
         guard maxConnections > 0, maxConnectionsPerAddress > 0 else { throw ValidationError("connection limits must be positive.") }
+        guard recordsPerSecond > 0, recordBurst >= 1 else { throw ValidationError("--records-per-second and --record-burst must be positive.") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error.") }
         if password != nil && passwordFile != nil { throw ValidationError("Give either --password or --password-file, not both.") }
     }
@@ -92,6 +99,8 @@ struct SottoServerCommand: AsyncParsableCommand {
         limits.maxConnections = maxConnections
         limits.maxConnectionsPerAddress = maxConnectionsPerAddress
         limits.maxBodyBytes = maxMessageBytes
+        limits.recordsPerSecond = recordsPerSecond
+        limits.recordBurst = recordBurst
         let configuration: ServerConfiguration
         do {
             configuration = try ServerConfiguration(
