@@ -50,6 +50,14 @@ public final class ChatClient: @unchecked Sendable {
     /// Messages are sealed and sent only once the first online list told us who to share with.
     private var membersKnown = false
     private var expiryTask: RepeatedTask?
+    /// After a lost connection: who was here, so resends wait (briefly) until they are back
+    /// and can read them. A room has no history; a message relayed before they return would
+    /// never reach them.
+    private var peersBeforeLoss: Set<String> = []
+    private var waitingForPeers = false
+    private var peerWaitTask: Scheduled<Void>?
+    /// Messages already shown, by sender and client message id (kept across reconnects).
+    private var shown = ShownMessages()
 
     private let idLock = NIOLock()
     private var isShutDown = false
@@ -273,6 +281,7 @@ public final class ChatClient: @unchecked Sendable {
             return
         }
         let failure = failure ?? (wasOnline ? .connectionLost : .closedDuringLogin)
+        if wasOnline { peersBeforeLoss = Set(users.keys).subtracting([configuration.username]) }
         if wasOnline, !users.isEmpty {
             users = [:]
             onEvent(.users([]))
@@ -345,6 +354,14 @@ public final class ChatClient: @unchecked Sendable {
             }
             membersKnown = false
             transmitted = 0
+            waitingForPeers = !peersBeforeLoss.isEmpty
+            peerWaitTask?.cancel()
+            if waitingForPeers {
+                peerWaitTask = loop.scheduleTask(in: .milliseconds(Int64(configuration.peerReturnGrace * 1000))) { [weak self] in
+                    self?.waitingForPeers = false
+                    self?.pumpOutbox()
+                }
+            }
             expiryTask?.cancel()
             expiryTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
                 guard let self, let session = self.endToEnd else { return }
@@ -358,10 +375,8 @@ public final class ChatClient: @unchecked Sendable {
                 users = Dictionary(userListParts.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
                 userListParts = []
                 membersChanged()
-                if !membersKnown {
-                    membersKnown = true
-                    pumpOutbox()
-                }
+                membersKnown = true
+                pumpOutbox()
             }
         case .presence(let presence):
             switch presence.event {
@@ -378,6 +393,7 @@ public final class ChatClient: @unchecked Sendable {
         case .message(let m):
             if m.from == configuration.username {
                 // Our own copy, in server order: we know what we wrote (its key is already gone).
+                guard shown.insert(from: m.from, id: m.clientMessageID) else { return }
                 let text = outbox.first { $0.id == m.clientMessageID }.map { String(decoding: $0.text, as: UTF8.self) }
                     ?? "(sent from another session)"
                 onEvent(.message(received(m, text: text, trust: .verified)))
@@ -405,6 +421,12 @@ public final class ChatClient: @unchecked Sendable {
 
     /// The online list changed: let the end-to-end layer share or renew chains, then show it.
     private func membersChanged() {
+        if waitingForPeers, peersBeforeLoss.isSubset(of: users.keys) {
+            waitingForPeers = false
+            peersBeforeLoss = []
+            peerWaitTask?.cancel()
+            loop.execute { self.pumpOutbox() }
+        }
         if let session = endToEnd {
             let before = session.members
             process(session.updateMembers(Array(users.values), now: Date()))
@@ -439,6 +461,8 @@ public final class ChatClient: @unchecked Sendable {
                 channel?.write(NoiseOutbound.record(ClientRecord.keyShare(to: to, payload: payload).encoded()), promise: nil)
                 wrote = true
             case .message(let m):
+                // Shown once, even if a restarted server relays a resend again.
+                guard shown.insert(from: m.from, id: m.relayed.clientMessageID) else { continue }
                 let text = String(validating: m.text, as: UTF8.self) ?? "(a message that is not valid text)"
                 onEvent(.message(received(m.relayed, text: text, trust: m.trust)))
             case .notice(let text):
@@ -457,7 +481,7 @@ public final class ChatClient: @unchecked Sendable {
     /// Not re-entrant: a write can flush, and a flush can report writability, which calls
     /// back here; that inner call is refused and the scheduled next turn carries on.
     func pumpOutbox() {
-        guard !pumping, let channel, state == .online, membersKnown, let session = endToEnd,
+        guard !pumping, let channel, state == .online, membersKnown, !waitingForPeers, let session = endToEnd,
               transmitted < outbox.count, channel.isWritable else { return }
         pumping = true
         defer { pumping = false }
@@ -486,5 +510,29 @@ public final class ChatClient: @unchecked Sendable {
         }
         channel.flush()
         if transmitted < outbox.count { loop.execute { self.pumpOutbox() } }
+    }
+}
+
+/// The last few thousand (sender, client message id) pairs shown. A server that crashed
+/// after relaying a message but before acknowledging it relays the client's resend again
+/// after its restart; this is what makes that second copy invisible.
+struct ShownMessages {
+    private var seen: Set<String> = []
+    private var order: [String] = []
+    private var head = 0
+    static let capacity = 10_000
+
+    /// False if it was shown already.
+    mutating func insert(from: String, id: UInt64) -> Bool {
+        let key = "\(from)\u{0}\(id)"
+        guard seen.insert(key).inserted else { return false }
+        if order.count < Self.capacity {
+            order.append(key)
+        } else {
+            seen.remove(order[head])
+            order[head] = key
+            head = (head + 1) % Self.capacity
+        }
+        return true
     }
 }

@@ -161,4 +161,5 @@ final class EventLog: @unchecked Sendable {
     private var events: [ClientEvent] = []
     func append(_ e: ClientEvent) { lock.withLock { events.append(e) } }
     func contains(_ e: ClientEvent) -> Bool { lock.withLock { events.contains(e) } }
+    var snapshot: [ClientEvent] { lock.withLock { events } }
 }

@@ -1,0 +1,77 @@
+import Foundation
+import SottoClient
+import SottoCore
+import Testing
+
+/// The real server process killed with SIGKILL mid-stream and started again.
+@Suite struct CrashRecoveryTests {
+    @Test func afterSIGKILLEveryoneReconnectsAndEveryMessageArrivesExactlyOnce() async throws {
+        let data = temporaryDirectory("crash")
+        let args = ["--host", "127.0.0.1", "--data-dir", data.path, "--records-per-second", "100000", "--record-burst", "100000"]
+        let (first, port, fingerprint, password) = try await ProcessTests.startServer(dataDir: data, extra: ["--records-per-second", "100000", "--record-burst", "100000"])
+        func client(_ name: String) throws -> (ChatClient, EventLog, Counter) {
+            var configuration = ClientConfiguration(host: "127.0.0.1", port: port, username: name, password: password,
+                                                    trust: TrustPolicy(vouched: fingerprint))
+            configuration.backoffBase = 0.1
+            configuration.backoffMax = 1
+            configuration.peerReturnGrace = 60  // a loaded test machine may take a while to bring both back
+            let dir = temporaryDirectory(name)
+            let log = EventLog(), counter = Counter()
+            let c = ChatClient(configuration: configuration, identity: try ClientIdentity.loadOrCreate(in: dir),
+                               knownServers: KnownServers(url: KnownServers.defaultURL(in: dir))) { event in
+                log.append(event)
+                if case .message(let m) = event, !m.isOwn { counter.add(m.text) }
+            }
+            return (c, log, counter)
+        }
+        let (sender, senderLog, _) = try client("sender")
+        let (reader, readerLog, received) = try client("reader")
+        sender.connect()
+        reader.connect()
+        try await eventually("both online") { senderLog.contains(.state(.online)) && readerLog.contains(.state(.online)) }
+        try await eventually("they see each other") { senderLog.lastUsersCount == 2 && readerLog.lastUsersCount == 2 }
+
+        let count = 400
+        for i in 0..<count { sender.send("message \(i) " + String(repeating: "~", count: 300)) }
+        try await eventually("some arrive") { received.count >= 50 }
+        first.signal(SIGKILL)
+        _ = await first.waitForExit()
+        let killedAt = Date()
+        try await eventually("the sender notices") { senderLog.containsReconnecting }
+        for i in count..<(count + 10) { sender.send("message \(i) typed while the server was down") }
+
+        let restarted = try ChildProcess(Products.url("sotto-server"), args + ["--port", "\(port)"])
+        defer { restarted.signal(SIGTERM) }
+        try await eventually("restarted", timeout: 20) { restarted.stdout.contains("Waiting for connections...") }
+        try await eventually("both back", timeout: 15) { senderLog.onlineCount >= 2 && readerLog.onlineCount >= 2 }
+        #expect(Date().timeIntervalSince(killedAt) < 15, "reconnected within seconds of the restart")
+        do {
+            try await eventually("everything delivered", timeout: 90) { received.count >= count + 10 && sender.pendingCount() == 0 }
+        } catch {
+            let got = Set(received.all.map { $0.split(separator: " ")[1] })
+            let missing = (0..<(count + 10)).filter { !got.contains(Substring(String($0))) }
+            Issue.record("received \(received.count), pending \(sender.pendingCount()), missing \(missing.prefix(20))")
+            throw error
+        }
+        try await Task.sleep(nanoseconds: 500_000_000)
+        let texts = received.all
+        #expect(texts.count == count + 10, "each message exactly once (got \(texts.count))")
+        #expect(Set(texts.map { $0.split(separator: " ")[1] }) == Set((0..<(count + 10)).map { Substring(String($0)) }))
+        sender.shutdown()
+        reader.shutdown()
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var texts: [String] = []
+    func add(_ t: String) { lock.withLock { texts.append(t) } }
+    var count: Int { lock.withLock { texts.count } }
+    var all: [String] { lock.withLock { texts } }
+}
+
+extension EventLog {
+    var lastUsersCount: Int { snapshot.reversed().compactMap { if case .users(let u) = $0 { u.count } else { nil } }.first ?? 0 }
+    var onlineCount: Int { snapshot.filter { $0 == .state(.online) }.count }
+    var containsReconnecting: Bool { snapshot.contains { if case .state(.reconnecting) = $0 { true } else { false } } }
+}
