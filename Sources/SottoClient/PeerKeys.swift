@@ -13,6 +13,10 @@ public final class PeerKeys: @unchecked Sendable {
         var verified: Bool
     }
 
+    private var cache: [String: Entry]?
+    private var writeScheduled = false
+    private let writer = DispatchQueue(label: "sotto.peer-keys")
+
     public init(url: URL) { self.url = url }
 
     public static func defaultURL(in directory: URL) -> URL { directory.appendingPathComponent("peers.json") }
@@ -21,14 +25,17 @@ public final class PeerKeys: @unchecked Sendable {
         "\(server) \(name.precomposedStringWithCanonicalMapping.lowercased())"
     }
 
-    /// Pins on first sight; says how the key compares with the pin.
+    /// Pins on first sight; says how the key compares with the pin. New pins are written in
+    /// the background, coalesced: joining a room of a hundred people costs one file write,
+    /// not a hundred synchronous ones on the network thread.
     public func trust(server: String, name: String, fingerprint: String) -> PeerTrust {
         lock.withLock {
-            var entries = read()
+            var entries = loadedEntries()
             let key = Self.key(server: server, name: name)
             guard let entry = entries[key] else {
                 entries[key] = Entry(fingerprint: fingerprint, verified: false)
-                try? write(entries)
+                cache = entries
+                scheduleWrite()
                 return .unverified
             }
             if entry.fingerprint != fingerprint { return .changed(previous: entry.fingerprint) }
@@ -37,17 +44,43 @@ public final class PeerKeys: @unchecked Sendable {
     }
 
     /// The person compared safety numbers (or accepted a changed key): pin this key, verified.
+    /// Written at once: a decision a person made must not be lost.
     public func markVerified(server: String, name: String, fingerprint: String) throws {
         try lock.withLock {
-            var entries = read()
+            var entries = loadedEntries()
             entries[Self.key(server: server, name: name)] = Entry(fingerprint: fingerprint, verified: true)
+            cache = entries
             try write(entries)
         }
     }
 
-    private func read() -> [String: Entry] {
-        guard let data = try? Data(contentsOf: url) else { return [:] }
-        return (try? JSONDecoder().decode([String: Entry].self, from: data)) ?? [:]
+    /// Waits for background writes (tests, and before exit).
+    public func flush() {
+        writer.sync {}
+    }
+
+    /// Caller holds the lock.
+    private func loadedEntries() -> [String: Entry] {
+        if let cache { return cache }
+        var loaded: [String: Entry] = [:]
+        if let data = try? Data(contentsOf: url), let decoded = try? JSONDecoder().decode([String: Entry].self, from: data) {
+            loaded = decoded
+        }
+        cache = loaded
+        return loaded
+    }
+
+    /// Caller holds the lock.
+    private func scheduleWrite() {
+        guard !writeScheduled else { return }
+        writeScheduled = true
+        writer.asyncAfter(deadline: .now() + .milliseconds(200)) { [self] in
+            let snapshot: [String: Entry] = lock.withLock {
+                writeScheduled = false
+                return cache ?? [:]
+            }
+            try? write(snapshot)
+        }
     }
 
     private func write(_ entries: [String: Entry]) throws {

@@ -111,7 +111,7 @@ final class BenchClient: @unchecked Sendable {
     private var received = 0
     var onMessage: ((ReceivedMessage) -> Void)?
 
-    init(name: String, server: ServerUnderTest, group: EventLoopGroup, keys: PasswordKeyCache, directory: URL) throws {
+    init(name: String, server: ServerUnderTest, group: EventLoopGroup, keys: PasswordKeyCache, known: KnownServers, directory: URL) throws {
         self.name = name
         var configuration = ClientConfiguration(host: server.host, port: server.port, username: name, password: server.password,
                                                 trust: TrustPolicy(vouched: server.fingerprint, trustOnFirstUse: server.fingerprint == nil),
@@ -119,7 +119,7 @@ final class BenchClient: @unchecked Sendable {
         configuration.sharedPasswordKeys = keys
         let box = Box()
         client = ChatClient(configuration: configuration, identity: try ClientIdentity.generate(),
-                            knownServers: KnownServers(url: directory.appendingPathComponent("known-\(name)")),
+                            knownServers: known,
                             peerKeys: PeerKeys(url: directory.appendingPathComponent("peers-\(name).json")),
                             group: group, onEvent: { box.sink?($0) })
         box.sink = { [weak self] in self?.handle($0) }

@@ -52,14 +52,21 @@ func connectClients(_ n: Int, prefix: String = "bench", server: ServerUnderTest,
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-bench-clients-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     var clients: [BenchClient] = []
+    // One known-servers file for all: the first client pins the key, the others find it pinned.
+    let known = KnownServers(url: dir.appendingPathComponent("known_servers"))
     for i in 0..<n {
-        let c = try BenchClient(name: "\(prefix)\(i)", server: server, group: group, keys: keys, directory: dir)
+        let c = try BenchClient(name: "\(prefix)\(i)", server: server, group: group, keys: keys, known: known, directory: dir)
         let t0 = nowNanos()
         c.client.connect()
         try waitUntil("client \(i) online", timeout: 30) { c.isOnline || c.failed != nil }
         if let f = c.failed { throw BenchError("client \(i): \(f)") }
         timings.append(Double(nowNanos() - t0) / 1e6)
         clients.append(c)
+        // Let the room settle (list updates, key shares) before the next newcomer, so each
+        // measured connect is not queued behind the load generator's own end-to-end work.
+        try waitUntil("room of \(clients.count) settles", timeout: 60) { clients.allSatisfy { $0.members >= clients.count } }
+        Thread.sleep(forTimeInterval: 0.003 * Double(clients.count))  // their key shares: ~1.5 ms each way per member
+        for loop in group.makeIterator() { try loop.submit {}.wait() }
     }
     return clients
 }
