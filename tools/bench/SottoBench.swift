@@ -46,29 +46,50 @@ enum ServerDataDirectoryPassword {
     static func random() -> String { (0..<20).map { _ in "abcdefghjkmnpqrstuvwxyz23456789".randomElement()! }.map(String.init).joined() }
 }
 
-/// Connects `n` clients one after another, all in one room.
-func connectClients(_ n: Int, prefix: String = "bench", server: ServerUnderTest, group: EventLoopGroup, timings: inout [Double]) throws -> [BenchClient] {
-    let keys = PasswordKeyCache()
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-bench-clients-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    var clients: [BenchClient] = []
-    // One known-servers file for all: the first client pins the key, the others find it pinned.
-    let known = KnownServers(url: dir.appendingPathComponent("known_servers"))
-    for i in 0..<n {
-        let c = try BenchClient(name: "\(prefix)\(i)", server: server, group: group, keys: keys, known: known, directory: dir)
-        let t0 = nowNanos()
-        c.client.connect()
-        try waitUntil("client \(i) online", timeout: 30) { c.isOnline || c.failed != nil }
-        if let f = c.failed { throw BenchError("client \(i): \(f)") }
-        timings.append(Double(nowNanos() - t0) / 1e6)
-        clients.append(c)
-        // Let the room settle (list updates, key shares) before the next newcomer, so each
-        // measured connect is not queued behind the load generator's own end-to-end work.
-        try waitUntil("room of \(clients.count) settles", timeout: 60) { clients.allSatisfy { $0.members >= clients.count } }
-        Thread.sleep(forTimeInterval: 0.003 * Double(clients.count))  // their key shares: ~1.5 ms each way per member
-        for loop in group.makeIterator() { try loop.submit {}.wait() }
+/// The clients of one run, in one room. One password-key cache and one known-servers file
+/// for all: scrypt runs once, the server key is pinned once.
+final class BenchRoom {
+    let server: ServerUnderTest
+    let group: EventLoopGroup
+    private let keys = PasswordKeyCache()
+    private let known: KnownServers
+    private let directory: URL
+    private(set) var clients: [BenchClient] = []
+
+    init(server: ServerUnderTest, threads: Int) throws {
+        self.server = server
+        group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-bench-clients-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        known = KnownServers(url: directory.appendingPathComponent("known_servers"))
     }
-    return clients
+
+    /// Connects `n` more clients one after another; returns each one's connect time in ms.
+    @discardableResult
+    func add(_ n: Int, prefix: String = "bench") throws -> [Double] {
+        var timings: [Double] = []
+        for i in 0..<n {
+            let c = try BenchClient(name: "\(prefix)\(i)", server: server, group: group, keys: keys, known: known, directory: directory)
+            let t0 = nowNanos()
+            c.client.connect()
+            try waitUntil("client \(i) online", timeout: 30) { c.isOnline || c.failed != nil }
+            if let f = c.failed { throw BenchError("client \(i): \(f)") }
+            timings.append(Double(nowNanos() - t0) / 1e6)
+            clients.append(c)
+            // Let the room settle (list updates, key shares) before the next newcomer, so each
+            // measured connect is not queued behind the load generator's own end-to-end work.
+            let size = clients.count
+            try waitUntil("room of \(size) settles", timeout: 60) { clients.allSatisfy { $0.members >= size } }
+            Thread.sleep(forTimeInterval: 0.003 * Double(size))  // their key shares: ~1.5 ms each way per member
+            for loop in group.makeIterator() { try loop.submit {}.wait() }
+        }
+        return timings
+    }
+
+    func close() {
+        for c in clients { c.client.disconnect() }
+        try? group.syncShutdownGracefully()
+    }
 }
 
 struct Connect: ParsableCommand {
@@ -79,17 +100,14 @@ struct Connect: ParsableCommand {
     func run() throws {
         let server = try common.server()
         defer { server.stop() }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: common.threads)
+        let room = try BenchRoom(server: server, threads: common.threads)
         // One warm-up client derives the scrypt key once (a person's client caches it too).
-        var warm: [Double] = []
-        let warmup = try connectClients(1, prefix: "warmup", server: server, group: group, timings: &warm)
-        var timings: [Double] = []
-        let clients = try connectClients(n, server: server, group: group, timings: &timings)
+        let warm = try room.add(1, prefix: "warmup")
+        let timings = try room.add(n)
         let p = Percentiles(timings)
         print("connect: \(p.text)")
         try common.write(["mode": "connect", "n": n, "connect_ms": ["p50": p.p50, "p99": p.p99, "max": p.max], "first_connect_with_scrypt_ms": warm.first ?? 0])
-        for c in clients + warmup { c.client.disconnect() }
-        try? group.syncShutdownGracefully()
+        room.close()
         print(String(format: "summary: connect n=%d p50=%.2fms p99=%.2fms", n, p.p50, p.p99))
     }
 }
@@ -105,9 +123,9 @@ struct Fanout: ParsableCommand {
     func run() throws {
         let server = try common.server()
         defer { server.stop() }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: common.threads)
-        var timings: [Double] = []
-        let clients = try connectClients(n, server: server, group: group, timings: &timings)
+        let room = try BenchRoom(server: server, threads: common.threads)
+        try room.add(n)
+        let clients = room.clients
         try waitUntil("everyone sees everyone", timeout: 60) { clients.allSatisfy { $0.members == n } }
         Thread.sleep(forTimeInterval: 0.5)  // key shares settle
         let expected = n * m * (n - 1)
@@ -138,8 +156,7 @@ struct Fanout: ParsableCommand {
                           "deliveries_per_second": Double(expected) / seconds,
                           "latency_ms": ["p50": latency.p50, "p99": latency.p99, "max": latency.max],
                           "server_cpu_us_per_delivery": perDelivery])
-        for c in clients { c.client.disconnect() }
-        try? group.syncShutdownGracefully()
+        room.close()
         print(String(format: "summary: fanout n=%d m=%d size=%d rate=%g deliveries/s=%.0f p50=%.2fms p99=%.2fms cpu/delivery=%.2fus",
                      n, m, size, rate, Double(expected) / seconds, latency.p50, latency.p99, perDelivery))
     }
@@ -153,20 +170,17 @@ struct Idle: ParsableCommand {
     func run() throws {
         let server = try common.server()
         defer { server.stop() }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: common.threads)
-        var warm: [Double] = []
-        let warmup = try connectClients(1, prefix: "warmup", server: server, group: group, timings: &warm)
+        let room = try BenchRoom(server: server, threads: common.threads)
+        try room.add(1, prefix: "warmup")
         Thread.sleep(forTimeInterval: 0.5)
         let before = server.rssKiB ?? 0
-        var timings: [Double] = []
-        let clients = try connectClients(n, server: server, group: group, timings: &timings)
+        try room.add(n)
         Thread.sleep(forTimeInterval: 2)
         let after = server.rssKiB ?? 0
         let perConnection = (after - before) / Double(n)
         print(String(format: "idle: %d clients; server RSS %.0f → %.0f KiB; %.1f KiB per connection", n, before, after, perConnection))
         try common.write(["mode": "idle", "n": n, "rss_before_kib": before, "rss_after_kib": after, "kib_per_connection": perConnection])
-        for c in clients + warmup { c.client.disconnect() }
-        try? group.syncShutdownGracefully()
+        room.close()
         print(String(format: "summary: idle n=%d kib/connection=%.1f", n, perConnection))
     }
 }
