@@ -49,6 +49,10 @@ public final class ChatClient: @unchecked Sendable {
     private var endToEnd: EndToEndSession?
     /// Messages are sealed and sent only once the first online list told us who to share with.
     private var membersKnown = false
+    /// Membership changes not yet given to the end-to-end layer and the window: a burst of
+    /// presence records (a hundred people arriving at once) is applied once, at the end of
+    /// the read that brought it, or before anything that depends on the member list.
+    private var membershipChanged = false
     private var expiryTask: RepeatedTask?
     /// After a lost connection: who was here, so resends wait (briefly) until they are back
     /// and can read them. A room has no history; a message relayed before they return would
@@ -115,6 +119,12 @@ public final class ChatClient: @unchecked Sendable {
         return id
     }
 
+    /// Stops (or resumes) reading from the socket, as a frozen laptop would: for load
+    /// generators and tests of how the server treats a member that does not read.
+    public func setReadingPaused(_ paused: Bool) {
+        onLoop { _ = self.channel?.setOption(ChannelOptions.autoRead, value: !paused) }
+    }
+
     public func disconnect() {
         onLoop { _ = self.closeConnection() }
     }
@@ -177,8 +187,9 @@ public final class ChatClient: @unchecked Sendable {
     public func identityInfo(of name: String? = nil) -> (fingerprint: String, safetyNumber: String?)? {
         guard let name else { return (identity.fingerprint, nil) }
         return onLoop { () -> (String, String?)? in
+            self.applyMembershipChange()
             guard let member = self.endToEnd?.members[name] else { return nil }
-            return (member.bundle.fingerprint, self.endToEnd?.safetyNumber(with: name))
+            return (member.fingerprint, self.endToEnd?.safetyNumber(with: name))
         } ?? nil
     }
 
@@ -187,16 +198,17 @@ public final class ChatClient: @unchecked Sendable {
     @discardableResult
     public func verify(_ name: String) -> Bool {
         onLoop { () -> Bool in
+            self.applyMembershipChange()
             guard let session = self.endToEnd, let member = session.members[name] else { return false }
             do {
-                try self.peerKeys.markVerified(server: self.serverFingerprint, name: name, fingerprint: member.bundle.fingerprint)
+                try self.peerKeys.markVerified(server: self.serverFingerprint, name: name, fingerprint: member.fingerprint)
             } catch {
                 self.onEvent(.error("Could not save the verification: \(error)"))
                 return false
             }
             self.process(session.updateTrust(of: name, to: .verified, now: Date()))
             self.publishUsers()
-            self.onEvent(.system("You verified \(name) (\(member.bundle.fingerprint))."))
+            self.onEvent(.system("You verified \(name) (\(member.fingerprint))."))
             return true
         } ?? false
     }
@@ -374,7 +386,7 @@ public final class ChatClient: @unchecked Sendable {
             if final {
                 users = Dictionary(userListParts.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
                 userListParts = []
-                membersChanged()
+                noteMembershipChange()
                 membersKnown = true
                 pumpOutbox()
             }
@@ -389,7 +401,7 @@ public final class ChatClient: @unchecked Sendable {
                 users[presence.user.name] = nil
                 onEvent(.system("\(presence.user.name) left"))
             }
-            membersChanged()
+            noteMembershipChange()
         case .message(let m):
             if m.from == configuration.username {
                 // Our own copy, in server order: we know what we wrote (its key is already gone).
@@ -397,10 +409,14 @@ public final class ChatClient: @unchecked Sendable {
                 let text = outbox.first { $0.id == m.clientMessageID }.map { String(decoding: $0.text, as: UTF8.self) }
                     ?? "(sent from another session)"
                 onEvent(.message(received(m, text: text, trust: .verified)))
+            } else if let tap = configuration.relayedMessageTap, !tap(m) {
+                return
             } else if let session = endToEnd {
+                applyMembershipChange()
                 process(session.open(m, now: Date()))
             }
         case .keyShare(let from, let payload):
+            applyMembershipChange()
             if let session = endToEnd { process(session.receiveKeyShare(from: from, payload: payload, now: Date())) }
         case .ack(let id, let sequence):
             guard let index = outbox.firstIndex(where: { $0.id == id }) else { return }
@@ -419,6 +435,18 @@ public final class ChatClient: @unchecked Sendable {
                         text: text, isOwn: m.from == configuration.username, clientMessageID: m.clientMessageID, trust: trust)
     }
 
+    private func noteMembershipChange() {
+        guard !membershipChanged else { return }
+        membershipChanged = true
+        loop.execute { self.applyMembershipChange() }
+    }
+
+    private func applyMembershipChange() {
+        guard membershipChanged else { return }
+        membershipChanged = false
+        membersChanged()
+    }
+
     /// The online list changed: let the end-to-end layer share or renew chains, then show it.
     private func membersChanged() {
         if waitingForPeers, peersBeforeLoss.isSubset(of: users.keys) {
@@ -432,7 +460,7 @@ public final class ChatClient: @unchecked Sendable {
             process(session.updateMembers(Array(users.values), now: Date()))
             for (name, member) in session.members {
                 if case .changed(let previous) = member.trust, before[name]?.bundle != member.bundle {
-                    onEvent(.peerKeyChanged(name: name, previous: previous, current: member.bundle.fingerprint))
+                    onEvent(.peerKeyChanged(name: name, previous: previous, current: member.fingerprint))
                 }
             }
         }
@@ -448,7 +476,7 @@ public final class ChatClient: @unchecked Sendable {
             guard let member = members[user.name] else {
                 return Member(name: user.name, fingerprint: Fingerprint.of(publicKey: user.staticKey))
             }
-            return Member(name: user.name, fingerprint: member.bundle.fingerprint, trust: member.trust)
+            return Member(name: user.name, fingerprint: member.fingerprint, trust: member.trust)
         }))
     }
 
@@ -481,6 +509,7 @@ public final class ChatClient: @unchecked Sendable {
     /// Not re-entrant: a write can flush, and a flush can report writability, which calls
     /// back here; that inner call is refused and the scheduled next turn carries on.
     func pumpOutbox() {
+        applyMembershipChange()
         guard !pumping, let channel, state == .online, membersKnown, !waitingForPeers, let session = endToEnd,
               transmitted < outbox.count, channel.isWritable else { return }
         pumping = true

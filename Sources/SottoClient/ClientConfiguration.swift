@@ -20,6 +20,11 @@ public struct ClientConfiguration: Sendable {
     /// Password keys shared between clients of one process (the benchmark's many clients
     /// derive the scrypt key once, as one person's client does across reconnects).
     public var sharedPasswordKeys: PasswordKeyCache?
+    /// Load generators only: sees each message relayed from someone else before it is
+    /// opened; returning false skips opening it. A "transport-only" member counts and
+    /// timestamps what the server delivered without the end-to-end cost of reading it
+    /// (an Ed25519 verification each), so a benchmark measures the server, not itself.
+    public var relayedMessageTap: (@Sendable (ChatMessage) -> Bool)?
 
     public init(host: String, port: Int, username: String, password: String, trust: TrustPolicy = TrustPolicy(), reconnect: Bool = true) {
         self.host = host

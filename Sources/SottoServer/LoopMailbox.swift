@@ -11,6 +11,7 @@ final class LoopMailbox {
     private var entries: [(record: [UInt8], targets: [ServerSessionHandler])] = []
     private var spare: [(record: [UInt8], targets: [ServerSessionHandler])] = []
     private var scheduled = false
+    private var touched: [ServerSessionHandler] = []  // loop only; kept to reuse its storage
 
     init(loop: EventLoop) { self.loop = loop }
 
@@ -29,13 +30,13 @@ final class LoopMailbox {
             swap(&batch, &entries)
             scheduled = false
         }
-        var touched: [ServerSessionHandler] = []
         for entry in batch {
             for session in entry.targets where session.enqueue(entry.record) {
                 touched.append(session)
             }
         }
         for session in touched { session.flushQueued() }
+        touched.removeAll(keepingCapacity: true)
         batch.removeAll(keepingCapacity: true)
         spare = batch
     }

@@ -142,7 +142,7 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
                     if end + length - start > NoiseTransport.maxPlaintextLength { break }
                     end += length
                 }
-                frames.writeFrame(try transport.seal(Array(queuedPlaintext[start..<end])))
+                frames.writeFrame(try transport.seal(queuedPlaintext[start..<end]))
                 start = end
             }
         } catch {

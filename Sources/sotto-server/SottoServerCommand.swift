@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import NIOCore
 import SottoCore
 import SottoServer
 
@@ -48,6 +49,12 @@ struct SottoServerCommand: AsyncParsableCommand {
     @Option(help: "Records a connection may send in a burst above the sustained rate.")
     var recordBurst = ServerLimits().recordBurst
 
+    @Option(help: "Bytes queued for a member that does not read before it is cut off.")
+    var maxQueuedBytes = ServerLimits().maxQueuedBytes
+
+    @Option(help: "Network threads (default: one per core).")
+    var threads = System.coreCount
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -57,6 +64,8 @@ struct SottoServerCommand: AsyncParsableCommand {
             throw ValidationError("--max-message-bytes must be from 1 to \(WireLimits.maxBodyBytes).")
         }
         guard maxConnections > 0, maxConnectionsPerAddress > 0 else { throw ValidationError("connection limits must be positive.") }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be from 1 to 256.") }
+        guard maxQueuedBytes >= 64 * 1024 else { throw ValidationError("--max-queued-bytes must be at least 65536 (one full transport message).") }
         guard recordsPerSecond > 0, recordBurst >= 1 else { throw ValidationError("--records-per-second and --record-burst must be positive.") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error.") }
         if password != nil && passwordFile != nil { throw ValidationError("Give either --password or --password-file, not both.") }
@@ -101,11 +110,12 @@ struct SottoServerCommand: AsyncParsableCommand {
         limits.maxBodyBytes = maxMessageBytes
         limits.recordsPerSecond = recordsPerSecond
         limits.recordBurst = recordBurst
+        limits.maxQueuedBytes = maxQueuedBytes
         let configuration: ServerConfiguration
         do {
             configuration = try ServerConfiguration(
                 host: host, port: port, serverName: name, staticKey: try data.loadOrCreateStaticKey(),
-                password: password, passwordSalt: try data.loadOrCreateSalt(), limits: limits)
+                password: password, passwordSalt: try data.loadOrCreateSalt(), limits: limits, threads: threads)
         } catch let error as SecureFile.Failure {
             throw ValidationError(error.description)
         }

@@ -139,14 +139,16 @@ final class Room {
     @Test func aMessageBeforeItsChainWaitsThenAGapIsShownIfTheChainNeverComes() throws {
         let room = try Room(["alice", "bob"])
         let alice = room.person("alice"), bob = room.person("bob")
-        // Alice seals with a chain bob has not received (the share is held back).
+        // Alice's first message makes her chain and shares it with bob, once.
         let (body, events) = try alice.session.seal(Array("early".utf8), to: "", now: room.now)
-        #expect(events.isEmpty)
+        #expect(events.count == 1)
+        room.deliver(events.compactMap { if case .keyShare(let t, let p) = $0 { (alice, t, p) } else { nil } })
+        #expect(try alice.session.seal(Array("again".utf8), to: "", now: room.now).events.isEmpty)
         let m = ChatMessage(sequence: 1, time: 0, from: "alice", to: "", clientMessageID: 1, body: body)
-        // A new chain from a fresh session: bob has never seen it.
+        // A new chain from a fresh session: bob has never seen it (its share is held back).
         let fresh = EndToEndSession(me: "alice", identity: alice.keys) { _, _ in .unverified }
-        let shares = fresh.updateMembers([alice.user, bob.user], now: room.now)
-        let (freshBody, _) = try fresh.seal(Array("waiting".utf8), to: "", now: room.now)
+        #expect(fresh.updateMembers([alice.user, bob.user], now: room.now).isEmpty)  // nothing to share before a first message
+        let (freshBody, shares) = try fresh.seal(Array("waiting".utf8), to: "", now: room.now)
         let waiting = ChatMessage(sequence: 2, time: 0, from: "alice", to: "", clientMessageID: 2, body: freshBody)
         #expect(bob.session.open(waiting, now: room.now).isEmpty)
         #expect(bob.session.open(m, now: room.now).count == 1)
@@ -273,5 +275,42 @@ final class Room {
         #expect(events.contains(.notice("eve has no valid end-to-end identity: they cannot read your messages and theirs are refused.")))
         #expect(alice.session.members["eve"] == nil)
         #expect(!events.contains { if case .keyShare = $0 { true } else { false } })
+    }
+
+    @Test func chainsAreMadeAtTheFirstMessageAndNewcomersGetTheOnesInUse() throws {
+        let room = try Room(["alice", "bob", "carol"])
+        // Nobody has spoken: joining cost no key shares at all.
+        #expect(room.people.allSatisfy { $0.inbox.isEmpty })
+        let alice = room.person("alice")
+        let (_, first) = try alice.session.seal(Array("hi".utf8), to: "", now: room.now)
+        #expect(Set(first.compactMap { if case .keyShare(let to, _) = $0 { to } else { nil } }) == ["bob", "carol"])
+        room.deliver(first.compactMap { if case .keyShare(let t, let p) = $0 { (alice, t, p) } else { nil } })
+        // A newcomer gets alice's chain (she has one) and nothing from the silent members.
+        let dave = try Room.Person("dave")
+        room.people.append(dave)
+        let users = room.people.map(\.user)
+        let fromAlice = alice.session.updateMembers(users, now: room.now)
+        #expect(fromAlice.compactMap { if case .keyShare(let to, _) = $0 { to } else { nil } } == ["dave"])
+        #expect(room.person("bob").session.updateMembers(users, now: room.now).isEmpty)
+        _ = dave.session.updateMembers(users, now: room.now)
+        room.deliver(fromAlice.compactMap { if case .keyShare(let t, let p) = $0 { (alice, t, p) } else { nil } })
+        room.relay(try room.say("alice", "welcome dave"))
+        #expect(dave.texts == ["welcome dave"])
+    }
+
+    @Test func anUnchangedListIsCheapAndAnInvalidIdentityIsAnnouncedOnce() throws {
+        let room = try Room(["alice", "bob"])
+        let alice = room.person("alice")
+        let bad = OnlineUser(name: "eve", staticKey: [UInt8](repeating: 1, count: 32), identity: try IdentityKeys().bundle.encoded())
+        let users = room.people.map(\.user) + [bad]
+        let first = alice.session.updateMembers(users, now: room.now)
+        #expect(first.filter { if case .notice = $0 { true } else { false } }.count == 1)
+        // The same list again (another member joined elsewhere, say): no repeat, no change.
+        let bob = alice.session.members["bob"]
+        #expect(alice.session.updateMembers(users, now: room.now).isEmpty)
+        #expect(alice.session.members["bob"] == bob)
+        // Eve leaves and comes back with the same bad bundle: said again, once.
+        _ = alice.session.updateMembers(room.people.map(\.user), now: room.now)
+        #expect(alice.session.updateMembers(users, now: room.now).count == 1)
     }
 }

@@ -121,7 +121,7 @@ import Testing
     }
 
     @Test func nonceExhaustionIsAnErrorNotAWrap() throws {
-        var (client, _, _, _) = try complete()
+        let (client, _, _, _) = try complete()
         var cs = client.send
         cs.setNonce(UInt64.max - 1)
         _ = try cs.encryptWithAd([], [1])

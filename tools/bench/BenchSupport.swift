@@ -30,21 +30,35 @@ final class ServerUnderTest {
     let password: String
     let process: Process?
 
+    /// The spawned server's log (notice level and up), for the reasons it gives.
+    let logURL: URL?
+
     /// Spawns `sotto-server` (next to this executable) with limits out of the way of a load test.
-    init(spawnWithPassword password: String) throws {
+    init(spawnWithPassword password: String, maxQueuedBytes: Int? = nil, threads: Int? = nil, cpus: String? = nil) throws {
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("sotto-server")
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-bench-\(UUID().uuidString)")
         let p = Process()
-        p.executableURL = exe
-        p.arguments = ["--host", "127.0.0.1", "--port", "0", "--data-dir", data.path, "--records-per-second", "1000000",
+        var arguments = ["--host", "127.0.0.1", "--port", "0", "--data-dir", data.path, "--records-per-second", "1000000",
                        "--record-burst", "1000000", "--max-connections", "20000", "--max-connections-per-address", "20000",
-                       "--log-level", "warning"]
+                       "--log-level", "notice"]
+        if let maxQueuedBytes { arguments += ["--max-queued-bytes", "\(maxQueuedBytes)"] }
+        if let threads { arguments += ["--threads", "\(threads)"] }
+        if let cpus {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+            p.arguments = ["-c", cpus, exe.path] + arguments
+        } else {
+            p.executableURL = exe
+            p.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         env["SOTTO_PASSWORD"] = password
         p.environment = env
         let out = Pipe()
         p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
+        let log = data.deletingLastPathComponent().appendingPathComponent("sotto-bench-server-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        p.standardError = try FileHandle(forWritingTo: log)
+        logURL = log
         try p.run()
         var banner = ""
         let deadline = Date().addingTimeInterval(30)
@@ -69,6 +83,7 @@ final class ServerUnderTest {
         self.password = password
         fingerprint = nil
         process = nil
+        logURL = nil
     }
 
     /// CPU seconds (user + system) the server has used, from /proc.
@@ -88,9 +103,16 @@ final class ServerUnderTest {
         return Double(line.split(separator: " ").dropFirst().first ?? "")
     }
 
+    /// Server log lines containing `text` (empty for a server this tool did not start).
+    func logLines(containing text: String) -> [String] {
+        guard let logURL, let log = try? String(contentsOf: logURL, encoding: .utf8) else { return [] }
+        return log.split(separator: "\n").filter { $0.contains(text) }.map(String.init)
+    }
+
     func stop() {
         process?.interrupt()
         process?.waitUntilExit()
+        if let logURL { try? FileManager.default.removeItem(at: logURL) }
     }
 }
 
@@ -99,64 +121,24 @@ struct BenchError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// A benchmark client: a real ChatClient (handshake, login, end-to-end) on a shared loop group.
-final class BenchClient: @unchecked Sendable {
-    let name: String
-    let client: ChatClient
-    private let lock = NIOLock()
-    private(set) var online = false
-    private(set) var memberCount = 0
-    private(set) var failure: ClientFailure?
-    private var latencies: [Double] = []
-    private var received = 0
-    var onMessage: ((ReceivedMessage) -> Void)?
-
-    init(name: String, server: ServerUnderTest, group: EventLoopGroup, keys: PasswordKeyCache, known: KnownServers, directory: URL) throws {
-        self.name = name
-        var configuration = ClientConfiguration(host: server.host, port: server.port, username: name, password: server.password,
-                                                trust: TrustPolicy(vouched: server.fingerprint, trustOnFirstUse: server.fingerprint == nil),
-                                                reconnect: false)
-        configuration.sharedPasswordKeys = keys
-        let box = Box()
-        client = ChatClient(configuration: configuration, identity: try ClientIdentity.generate(),
-                            knownServers: known,
-                            peerKeys: PeerKeys(url: directory.appendingPathComponent("peers-\(name).json")),
-                            group: group, onEvent: { box.sink?($0) })
-        box.sink = { [weak self] in self?.handle($0) }
-    }
-
-    private final class Box: @unchecked Sendable { var sink: ((ClientEvent) -> Void)? }
-
-    private func handle(_ event: ClientEvent) {
-        switch event {
-        case .state(.online): lock.withLock { online = true }
-        case .state(.failed(let f)): lock.withLock { failure = f }
-        case .users(let members): lock.withLock { memberCount = members.count }
-        case .message(let m) where !m.isOwn:
-            let now = nowNanos()
-            if let sent = UInt64(m.text.prefix { $0.isNumber }) {
-                lock.withLock {
-                    latencies.append(Double(now &- sent) / 1e6)
-                    received += 1
-                }
-            }
-        default: break
-        }
-    }
-
-    var isOnline: Bool { lock.withLock { online } }
-    var members: Int { lock.withLock { memberCount } }
-    var failed: ClientFailure? { lock.withLock { failure } }
-    var receivedCount: Int { lock.withLock { received } }
-    var latencySamples: [Double] { lock.withLock { latencies } }
-}
-
 func waitUntil(_ what: String, timeout: Double, _ condition: () -> Bool) throws {
     let deadline = Date().addingTimeInterval(timeout)
     while !condition() {
         guard Date() < deadline else { throw BenchError("timed out waiting for \(what)") }
         usleep(1_000)
     }
+}
+
+/// Keeps this process (and the threads it starts later) on the given CPUs, so that with
+/// `--pin` the server's CPU time is its own and not shared with the load generator.
+func pinSelf(to cpus: String) throws {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+    p.arguments = ["-a", "-p", "-c", cpus, "\(getpid())"]
+    p.standardOutput = FileHandle.nullDevice
+    try p.run()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { throw BenchError("taskset could not pin the load generator to CPU \(cpus)") }
 }
 
 /// Raises the open-files limit to its hard ceiling (thousands of connections).

@@ -6,7 +6,9 @@ import Foundation
 ///
 /// Sender keys as in Signal's groups: each member has a sending chain per conversation,
 /// delivered to each current member sealed with HPKE (X-Wing) and signed by the member's
-/// identity key. A newcomer gets chains at their current position, never earlier keys;
+/// identity key. A chain is made and shared when its first message is sealed (so a join
+/// costs nothing end to end in a room where nobody speaks), and given to each newcomer
+/// while it lasts. A newcomer gets chains at their current position, never earlier keys;
 /// when anyone leaves, every member starts a new chain and gives it only to those who
 /// remain; chains also end with the connection and after `Limits.chainMessages` messages
 /// or `Limits.chainAge`.
@@ -42,6 +44,11 @@ public final class EndToEndSession {
         public var name: String
         public var bundle: IdentityBundle
         public var trust: PeerTrust
+        /// The bundle as the server relayed it: an unchanged list entry is recognised by a
+        /// byte comparison instead of another signature check.
+        var encodedBundle: [UInt8]
+        /// Computed once: lists of hundreds of members are published on every change.
+        public let fingerprint: String
     }
 
     public let me: String
@@ -50,6 +57,8 @@ public final class EndToEndSession {
     public var limits: Limits
 
     public private(set) var members: [String: Member] = [:]
+    /// Members whose bundle did not verify, by the bytes that failed (not re-checked or re-announced).
+    private var invalid: [String: [UInt8]] = [:]
     private var sending: [Conversation: SendingChain] = [:]
     private var receiving: [[UInt8]: ReceivingChain] = [:]  // by sender name bytes + chain id
     private var chainArrival: [String: [[UInt8]]] = [:]       // per sender: receiving keys, oldest first
@@ -67,15 +76,23 @@ public final class EndToEndSession {
     // MARK: Membership
 
     /// The server's online list changed. Shares our chains with newcomers; on any departure
-    /// starts new chains for those who remain.
+    /// starts new chains for those who remain. Members whose entry did not change cost a
+    /// byte comparison, so a list of n members is O(n) cheap work, not n signature checks.
     public func updateMembers(_ users: [OnlineUser], now: Date) -> [Event] {
         var events: [Event] = []
         var next: [String: Member] = [:]
+        next.reserveCapacity(users.count)
         for user in users where user.name != me {
+            if let previous = members[user.name], previous.encodedBundle == user.identity {
+                next[user.name] = previous
+                continue
+            }
+            if invalid[user.name] == user.identity { continue }  // said so already
             guard let bundle = try? IdentityBundle(decoding: user.identity), bundle.noiseKey == user.staticKey else {
                 if members[user.name] != nil || !user.identity.isEmpty {
                     events.append(.notice("\(user.name) has no valid end-to-end identity: they cannot read your messages and theirs are refused."))
                 }
+                invalid[user.name] = user.identity
                 continue
             }
             let previous = members[user.name]
@@ -83,7 +100,11 @@ public final class EndToEndSession {
             if case .changed(let old) = trust, previous?.bundle != bundle {
                 events.append(.notice("WARNING: \(user.name)'s identity key changed (was \(old), now \(bundle.fingerprint)). Their messages are marked unverified and yours are not sent to them until you accept the new key after comparing safety numbers."))
             }
-            next[user.name] = Member(name: user.name, bundle: bundle, trust: trust)
+            next[user.name] = Member(name: user.name, bundle: bundle, trust: trust, encodedBundle: user.identity, fingerprint: bundle.fingerprint)
+        }
+        if !invalid.isEmpty {
+            let present = Set(users.map(\.name))
+            invalid = invalid.filter { present.contains($0.key) }
         }
         let departed = members.filter { next[$0.key]?.bundle != $0.value.bundle }.map(\.key)
         members = next
@@ -110,10 +131,9 @@ public final class EndToEndSession {
         for conv in sending.keys { sending[conv]?.holders.remove(name) }
     }
 
-    /// Makes sure the room chain exists and every trusted member holds it.
+    /// Gives every chain we send on to each trusted member of its conversation who lacks it.
     private func shareChains(now: Date) -> [Event] {
         var events: [Event] = []
-        if sending[.room] == nil { sending[.room] = SendingChain(now: now) }
         for conversation in Array(sending.keys) {
             let recipients: [String]
             switch conversation {

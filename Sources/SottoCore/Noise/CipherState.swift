@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 
 /// Noise CipherState (spec §5.1): a key `k` and a counter nonce `n`.
 public struct CipherState: Sendable {
@@ -19,8 +20,8 @@ public struct CipherState: Sendable {
     /// Used by tests and the vector runner to resume at a given counter.
     public mutating func setNonce(_ n: UInt64) { nonce = n }
 
-    public mutating func encryptWithAd(_ ad: [UInt8], _ plaintext: [UInt8]) throws -> [UInt8] {
-        guard let key else { return plaintext }
+    public mutating func encryptWithAd<Plaintext: DataProtocol>(_ ad: [UInt8], _ plaintext: Plaintext) throws -> [UInt8] {
+        guard let key else { return Array(plaintext) }
         guard nonce < UInt64.max else { throw NoiseError.nonceExhausted }
         let out = try cipher.encrypt(key: key, nonce: nonce, ad: ad, plaintext: plaintext)
         nonce += 1

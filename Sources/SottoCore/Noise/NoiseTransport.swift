@@ -17,7 +17,10 @@ public struct NoiseTransport: Sendable {
         self.handshakeHash = handshakeHash
     }
 
-    public mutating func seal(_ plaintext: [UInt8]) throws -> [UInt8] {
+    public mutating func seal(_ plaintext: [UInt8]) throws -> [UInt8] { try seal(plaintext[...]) }
+
+    /// Seals part of a larger buffer without copying it out first.
+    public mutating func seal(_ plaintext: ArraySlice<UInt8>) throws -> [UInt8] {
         guard plaintext.count <= Self.maxPlaintextLength else { throw NoiseError.messageTooLarge(plaintext.count + noiseTagLength) }
         let out = try send.encryptWithAd([], plaintext)
         if send.nonce % rekeyInterval == 0 { try send.rekey() }

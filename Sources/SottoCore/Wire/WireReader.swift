@@ -11,16 +11,19 @@ public struct WireReader {
     public var remaining: Int { bytes.count - position }
     public var isAtEnd: Bool { position == bytes.count }
 
-    private mutating func take(_ n: Int, _ what: String) throws -> ArraySlice<UInt8> {
-        guard n <= remaining else { throw WireError.truncated(what) }
+    // Field names are autoclosures so the hot path never formats a string: it is built only
+    // for the error.
+    private mutating func take(_ n: Int, _ what: @autoclosure () -> String) throws -> ArraySlice<UInt8> {
+        guard n <= remaining else { throw WireError.truncated(what()) }
         defer { position += n }
         return bytes[position..<(position + n)]
     }
 
     public mutating func u8(_ what: String) throws -> UInt8 { try take(1, what).first! }
 
-    public mutating func u16(_ what: String) throws -> UInt16 {
-        try take(2, what).reduce(0) { $0 << 8 | UInt16($1) }
+    public mutating func u16(_ what: @autoclosure () -> String) throws -> UInt16 {
+        let b = try take(2, what())
+        return UInt16(b[b.startIndex]) << 8 | UInt16(b[b.startIndex + 1])
     }
 
     public mutating func u32(_ what: String) throws -> UInt32 {
@@ -40,7 +43,7 @@ public struct WireReader {
     }
 
     public mutating func bytes16(_ what: String, max: Int) throws -> [UInt8] {
-        let n = Int(try u16("\(what) length"))
+        let n = Int(try u16("\(what) length"))  // formatted only if truncated
         guard n <= max else { throw WireError.tooLong(field: what, limit: max) }
         return Array(try take(n, what))
     }

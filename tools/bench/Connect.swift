@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+
+/// Connect → logged in, per client; then how soon a newcomer to a room where everyone has
+/// spoken can read everyone and be read by everyone (end-to-end keys in place).
+struct Connect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "TCP connect → logged in (p50/p99); then a newcomer's time until it can read and be read.")
+    @OptionGroup var common: Common
+    @Option(help: "Clients.") var n = 50
+    @Option(help: "Newcomers timed end to end after the room is full.") var newcomers = 5
+
+    func run() throws {
+        let server = try common.server()
+        defer { server.stop() }
+        let room = try BenchRoom(server: server, threads: common.threads, receivers: .full)
+        // One warm-up client derives the scrypt key once (a person's client caches it too).
+        let warm = try room.add(1, prefix: "warmup")
+        let timings = try room.add(n)
+        let p = Percentiles(timings)
+        print("connect: \(p.text)")
+
+        // Everyone speaks once, so each member has a room chain to hand a newcomer.
+        let log = SendLog()
+        for c in room.clients { log.send("hello", from: c) }
+        let members = room.clients.count
+        try waitUntil("everyone read everyone", timeout: 120) { room.clients.allSatisfy { $0.receivedCount >= members - 1 } }
+
+        var canBeRead: [Double] = [], canRead: [Double] = []
+        for k in 0..<newcomers {
+            let existing = room.clients
+            let before = existing.map(\.receivedCount)
+            let newcomer = try room.makeClient("newcomer\(k)")
+            let t0 = nowNanos()
+            newcomer.client.connect()
+            newcomer.client.send("hi, I am new")  // sealed as soon as the member list is known
+            try waitUntil("newcomer online", timeout: 30) { newcomer.isOnline || newcomer.failed != nil }
+            if let f = newcomer.failed { throw BenchError("newcomer: \(f)") }
+            for c in existing { c.client.send("welcome") }
+            try waitUntil("newcomer read by all", timeout: 60) { zip(existing, before).allSatisfy { $0.receivedCount > $1 } }
+            canBeRead.append(Double(nowNanos() - t0) / 1e6)
+            try waitUntil("newcomer reads all", timeout: 60) { newcomer.receivedCount >= existing.count }
+            canRead.append(Double(nowNanos() - t0) / 1e6)
+            room.adopt(newcomer)
+            try room.settle()
+            try waitUntil("welcomes read", timeout: 60) {
+                zip(existing, before).allSatisfy { $0.receivedCount >= $1 + existing.count }  // the newcomer's line and n-1 welcomes
+            }
+        }
+        let read = Percentiles(canRead), beRead = Percentiles(canBeRead)
+        print(String(format: "newcomer in a room of %d: can read everyone after %.1f ms, read by everyone after %.1f ms (medians of %d)",
+                     members, read.p50, beRead.p50, newcomers))
+        try common.write(["mode": "connect", "n": n, "connect_ms": ["p50": p.p50, "p99": p.p99, "max": p.max],
+                          "first_connect_with_scrypt_ms": warm.first ?? 0,
+                          "newcomer_can_read_ms": ["p50": read.p50, "max": read.max],
+                          "newcomer_can_be_read_ms": ["p50": beRead.p50, "max": beRead.max]])
+        room.close()
+        print(String(format: "summary: connect n=%d p50=%.2fms p99=%.2fms newcomer_can_read=%.1fms newcomer_can_be_read=%.1fms",
+                     n, p.p50, p.p99, read.p50, beRead.p50))
+    }
+}

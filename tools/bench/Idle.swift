@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+
+/// N logged-in members that say nothing: the server's resident memory per connection.
+struct Idle: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "N logged-in idle clients: the server's RSS per connection.")
+    @OptionGroup var common: Common
+    @Option(help: "Clients.") var n = 1000
+    @Option(help: "Clients connecting at once.") var wave = 50
+
+    func run() throws {
+        let server = try common.server()
+        defer { server.stop() }
+        let room = try BenchRoom(server: server, threads: common.threads, receivers: .transport)
+        try room.join(1, prefix: "warmup")
+        Thread.sleep(forTimeInterval: 0.5)
+        let before = server.rssKiB ?? 0
+        let t0 = nowNanos()
+        try room.join(n, wave: wave)
+        let joinSeconds = Double(nowNanos() - t0) / 1e9
+        Thread.sleep(forTimeInterval: 2)
+        let after = server.rssKiB ?? 0
+        let perConnection = (after - before) / Double(n)
+        print(String(format: "idle: %d clients joined in %.1f s; server RSS %.0f → %.0f KiB; %.1f KiB per connection",
+                     n, joinSeconds, before, after, perConnection))
+        try common.write(["mode": "idle", "n": n, "join_seconds": joinSeconds, "rss_before_kib": before, "rss_after_kib": after,
+                          "kib_per_connection": perConnection])
+        room.close()
+        print(String(format: "summary: idle n=%d kib/connection=%.1f join=%.1fs", n, perConnection, joinSeconds))
+    }
+}
