@@ -155,6 +155,7 @@ public final class ChatClient: @unchecked Sendable {
         guard first else { return }
         _ = try? loop.flatSubmit { self.closeConnection() }.wait()
         try? ownedGroup?.syncShutdownGracefully()
+        peerKeys.flush()  // pins from the last second are not left behind
     }
 
     /// Runs on the network thread unless the client was shut down (then nothing happens).
@@ -469,7 +470,9 @@ public final class ChatClient: @unchecked Sendable {
 
     private func publishUsers() {
         let members = endToEnd?.members ?? [:]
-        onEvent(.users(users.values.sorted { $0.name.lowercased() < $1.name.lowercased() }.map { user in
+        // Sort keys made once per user, not twice per comparison (lists of hundreds change often).
+        let sorted = users.values.map { (key: $0.name.lowercased(), user: $0) }.sorted { $0.key < $1.key }.map(\.user)
+        onEvent(.users(sorted.map { user in
             if user.name == configuration.username {
                 return Member(name: user.name, fingerprint: identity.fingerprint, trust: .verified, isMe: true)
             }

@@ -15,6 +15,8 @@ public final class PeerKeys: @unchecked Sendable {
 
     private var cache: [String: Entry]?
     private var writeScheduled = false
+    private var lastPin = DispatchTime.now()
+    private var firstUnwritten: DispatchTime?
     private let writer = DispatchQueue(label: "sotto.peer-keys")
 
     public init(url: URL) { self.url = url }
@@ -30,11 +32,9 @@ public final class PeerKeys: @unchecked Sendable {
     /// not a hundred synchronous ones on the network thread.
     public func trust(server: String, name: String, fingerprint: String) -> PeerTrust {
         lock.withLock {
-            var entries = loadedEntries()
             let key = Self.key(server: server, name: name)
-            guard let entry = entries[key] else {
-                entries[key] = Entry(fingerprint: fingerprint, verified: false)
-                cache = entries
+            guard let entry = loadedEntries()[key] else {
+                cache![key] = Entry(fingerprint: fingerprint, verified: false)  // in place: no copy per pin
                 scheduleWrite()
                 return .unverified
             }
@@ -54,9 +54,16 @@ public final class PeerKeys: @unchecked Sendable {
         }
     }
 
-    /// Waits for background writes (tests, and before exit).
+    /// Writes pending pins now (tests, and before exit).
     public func flush() {
-        writer.sync {}
+        writer.sync {
+            let snapshot: [String: Entry]? = lock.withLock {
+                guard firstUnwritten != nil else { return nil }
+                firstUnwritten = nil
+                return cache ?? [:]
+            }
+            if let snapshot { try? write(snapshot) }
+        }
     }
 
     /// Caller holds the lock.
@@ -70,17 +77,37 @@ public final class PeerKeys: @unchecked Sendable {
         return loaded
     }
 
-    /// Caller holds the lock.
+    /// Caller holds the lock. Writes once pins stop arriving for a second (a meeting of
+    /// hundreds arriving costs a few writes, not one per person), and at least every ten
+    /// seconds while they keep coming; a crash loses only recent first sightings, which
+    /// are pinned again on the next sight.
     private func scheduleWrite() {
+        lastPin = .now()
+        if firstUnwritten == nil { firstUnwritten = .now() }
         guard !writeScheduled else { return }
         writeScheduled = true
-        writer.asyncAfter(deadline: .now() + .milliseconds(200)) { [self] in
-            let snapshot: [String: Entry] = lock.withLock {
+        writer.asyncAfter(deadline: .now() + .seconds(1)) { [self] in writeWhenQuiet() }
+    }
+
+    private func writeWhenQuiet() {
+        let snapshot: [String: Entry]? = lock.withLock {
+            guard firstUnwritten != nil else {  // flushed meanwhile
                 writeScheduled = false
-                return cache ?? [:]
+                return nil
             }
-            try? write(snapshot)
+            let quiet = DispatchTime.now() >= lastPin + .seconds(1)
+            let overdue = DispatchTime.now() >= (firstUnwritten ?? .now()) + .seconds(10)
+            guard quiet || overdue else { return nil }
+            writeScheduled = false
+            firstUnwritten = nil
+            return cache ?? [:]
         }
+        guard let snapshot else {
+            guard lock.withLock({ writeScheduled }) else { return }
+            writer.asyncAfter(deadline: .now() + .milliseconds(250)) { [self] in writeWhenQuiet() }
+            return
+        }
+        try? write(snapshot)
     }
 
     private func write(_ entries: [String: Entry]) throws {

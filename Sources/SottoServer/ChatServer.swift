@@ -12,6 +12,7 @@ public final class ChatServer {
     private let hub: Hub
     private let logger: Logger
     private var channel: Channel?
+    private var trimmer: MemoryTrimmer?
 
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "sotto.server")) {
         self.configuration = configuration
@@ -65,6 +66,7 @@ public final class ChatServer {
         } catch {
             throw StartError.cannotListen(host: configuration.host, port: configuration.port, reason: "\(error)")
         }
+        trimmer = MemoryTrimmer(loop: group.next()) { hub.churn }
         logger.info("listening", metadata: ["address": "\(channel?.localAddress?.description ?? "?")"])
     }
 
@@ -100,6 +102,7 @@ public final class ChatServer {
     /// then closes everything.
     public func shutdown(grace: TimeAmount = .milliseconds(300)) async throws {
         hub.beginShutdown()
+        trimmer?.cancel()
         try? await channel?.close().get()
         try await Task.sleep(nanoseconds: UInt64(grace.nanoseconds))
         try await group.shutdownGracefully()

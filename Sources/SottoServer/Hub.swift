@@ -43,6 +43,8 @@ final class Hub {
     private var roomTargets: [(LoopMailbox, [ServerSessionHandler])] = []
     private var roomTargetsStale = true
     private var shuttingDown = false
+    /// Joins and departures so far (the memory trimmer waits for it to stop moving).
+    private var membershipChanges: UInt64 = 0
     /// Test builds only: sees every relayed message and decides what is delivered instead
     /// (a recording, tampering, replaying or reordering server). Called under the lock.
     var relayHook: ((ChatMessage) -> [ChatMessage])?
@@ -89,6 +91,7 @@ final class Hub {
 
     var connectionCount: Int { lock.withLock { connections } }
     var memberCount: Int { lock.withLock { members.count } }
+    var churn: UInt64 { lock.withLock { membershipChanges } }
 
     // MARK: Login
 
@@ -117,6 +120,7 @@ final class Hub {
             throttle.recordSuccess(for: address)
             members[name.key] = member
             roomTargetsStale = true
+            membershipChanges &+= 1
             let now = Self.now()
             mailbox.post(ServerRecord.welcome(name: name.display, time: now).encoded(), to: [session])
             for page in userListPages() { mailbox.post(page, to: [session]) }
@@ -132,6 +136,7 @@ final class Hub {
             guard members[member.name.key] === member else { return }
             members[member.name.key] = nil
             roomTargetsStale = true
+            membershipChanges &+= 1
             var user = member.onlineUser
             user.identity = []
             broadcast(ServerRecord.presence(Presence(event: .left, user: user, time: Self.now())).encoded())

@@ -150,7 +150,8 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
             return
         }
         self.transport = transport
-        queuedPlaintext.removeAll(keepingCapacity: queuedPlaintext.capacity <= 1 << 16)
+        // Keep a small buffer for the next burst, not a 64 KiB one per idle connection.
+        queuedPlaintext.removeAll(keepingCapacity: queuedPlaintext.capacity <= 4096)
         let promises = queuedPromises
         queuedPromises.removeAll()
         let writePromise: EventLoopPromise<Void>? = promises.isEmpty ? nil : context.eventLoop.makePromise()

@@ -45,6 +45,23 @@ import Testing
         #expect(reloaded.fingerprint(host: "host.lan", port: 8888) == nil)
     }
 
+    @Test func peerPinsAreCoalescedIntoOneWriteAndFlushedPrivately() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let peers = PeerKeys(url: PeerKeys.defaultURL(in: dir))
+        let fp = { (i: Int) in "SHA256:" + String(repeating: "\(i % 10)", count: 43) }
+        // A meeting arrives: two hundred first sightings, each trusted on first use.
+        for i in 0..<200 { #expect(peers.trust(server: "S", name: "p\(i)", fingerprint: fp(i)) == .unverified) }
+        #expect(!FileManager.default.fileExists(atPath: peers.url.path))  // not one write per person
+        peers.flush()
+        #expect(try FileManager.default.attributesOfItem(atPath: peers.url.path)[.posixPermissions] as? Int == 0o600)
+        let reloaded = PeerKeys(url: peers.url)
+        #expect(reloaded.trust(server: "S", name: "P150", fingerprint: fp(150)) == .unverified)  // names fold case
+        #expect(reloaded.trust(server: "S", name: "p7", fingerprint: fp(8)) == .changed(previous: fp(7)))
+        try reloaded.markVerified(server: "S", name: "p7", fingerprint: fp(7))
+        #expect(PeerKeys(url: peers.url).trust(server: "S", name: "p7", fingerprint: fp(7)) == .verified)
+    }
+
     @Test func identityIsCreatedOncePrivatelyAndReloaded() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -313,4 +313,23 @@ final class Room {
         _ = alice.session.updateMembers(room.people.map(\.user), now: room.now)
         #expect(alice.session.updateMembers(users, now: room.now).count == 1)
     }
+
+    @Test func aBadBundleSignatureIsFoundAtFirstUseAndRefusedLoudly() throws {
+        let room = try Room(["alice", "bob"])
+        let alice = room.person("alice")
+        let mallory = try Room.Person("mallory")
+        var forged = mallory.keys.bundle.encoded()
+        forged[forged.count - 1] ^= 1  // the signature is the last field
+        let user = OnlineUser(name: "mallory", staticKey: mallory.user.staticKey, identity: forged)
+        // Parsed on arrival, not yet verified: no cost, no notice.
+        #expect(alice.session.updateMembers(room.people.map(\.user) + [user], now: room.now).isEmpty)
+        // Alice's first room message: bob gets her chain, mallory is checked and refused.
+        let (_, events) = try alice.session.seal(Array("hi".utf8), to: "", now: room.now)
+        #expect(events.compactMap { if case .keyShare(let to, _) = $0 { to } else { nil } } == ["bob"])
+        #expect(events.contains(.notice("mallory has no valid end-to-end identity: they cannot read your messages and theirs are refused.")))
+        #expect(alice.session.members["mallory"] == nil)
+        #expect(throws: EndToEndError.noSuchRecipient("mallory")) { try alice.session.seal([1], to: "mallory", now: room.now) }
+        // The same bytes again are not re-announced.
+        #expect(alice.session.updateMembers(room.people.map(\.user) + [user], now: room.now).isEmpty)
+    }
 }

@@ -58,7 +58,7 @@ final class BenchClient: @unchecked Sendable {
     var onAcknowledged: (() -> Void)?
 
     init(name: String, server: ServerUnderTest, group: EventLoopGroup, keys: PasswordKeyCache, known: KnownServers,
-         directory: URL, receivers: ReceiverMode, reconnect: Bool = false) throws {
+         peers: PeerKeys, receivers: ReceiverMode, reconnect: Bool = false) throws {
         self.name = name
         var configuration = ClientConfiguration(host: server.host, port: server.port, username: name, password: server.password,
                                                 trust: TrustPolicy(vouched: server.fingerprint, trustOnFirstUse: server.fingerprint == nil),
@@ -73,7 +73,7 @@ final class BenchClient: @unchecked Sendable {
         }
         client = ChatClient(configuration: configuration, identity: try ClientIdentity.generate(),
                             knownServers: known,
-                            peerKeys: PeerKeys(url: directory.appendingPathComponent("peers-\(name).json")),
+                            peerKeys: peers,
                             group: group, onEvent: { box.sink?($0) })
         box.sink = { [weak self] in self?.handle($0) }
         box.tap = { [weak self] m in self?.arrived(from: m.from, id: m.clientMessageID) }

@@ -11,6 +11,9 @@ final class BenchRoom {
     let receivers: ReceiverMode
     private let keys = PasswordKeyCache()
     private let known: KnownServers
+    /// One pin store for every simulated person: they all see the same identities, and a
+    /// thousand clients each rewriting a thousand pins would measure JSON, not Sotto.
+    private let peers: PeerKeys
     private let directory: URL
     private(set) var clients: [BenchClient] = []
 
@@ -21,10 +24,11 @@ final class BenchRoom {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-bench-clients-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         known = KnownServers(url: directory.appendingPathComponent("known_servers"))
+        peers = PeerKeys(url: directory.appendingPathComponent("peers.json"))
     }
 
     func makeClient(_ name: String, receivers: ReceiverMode? = nil) throws -> BenchClient {
-        try BenchClient(name: name, server: server, group: group, keys: keys, known: known, directory: directory,
+        try BenchClient(name: name, server: server, group: group, keys: keys, known: known, peers: peers,
                         receivers: receivers ?? self.receivers)
     }
 

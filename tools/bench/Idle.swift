@@ -7,6 +7,7 @@ struct Idle: ParsableCommand {
     @OptionGroup var common: Common
     @Option(help: "Clients.") var n = 1000
     @Option(help: "Clients connecting at once.") var wave = 50
+    @Option(help: "Seconds to keep the clients connected after measuring (to inspect the server meanwhile).") var hold = 0.0
 
     func run() throws {
         let server = try common.server()
@@ -18,13 +19,14 @@ struct Idle: ParsableCommand {
         let t0 = nowNanos()
         try room.join(n, wave: wave)
         let joinSeconds = Double(nowNanos() - t0) / 1e9
-        Thread.sleep(forTimeInterval: 2)
+        Thread.sleep(forTimeInterval: 5)  // the server trims freed heap once joins settle
         let after = server.rssKiB ?? 0
         let perConnection = (after - before) / Double(n)
         print(String(format: "idle: %d clients joined in %.1f s; server RSS %.0f → %.0f KiB; %.1f KiB per connection",
                      n, joinSeconds, before, after, perConnection))
         try common.write(["mode": "idle", "n": n, "join_seconds": joinSeconds, "rss_before_kib": before, "rss_after_kib": after,
                           "kib_per_connection": perConnection])
+        if hold > 0 { Thread.sleep(forTimeInterval: hold) }
         room.close()
         print(String(format: "summary: idle n=%d kib/connection=%.1f join=%.1fs", n, perConnection, joinSeconds))
     }

@@ -4,7 +4,7 @@ import Foundation
 /// One member stops reading mid-run while the others keep chatting at a steady rate: the
 /// others' delivered rate before, during and after, and when and why the server cut it off.
 struct SlowReader: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "One member stops reading: the others' delivered rate before/during/after, and the cut-off.")
+    static let configuration = CommandConfiguration(commandName: "slowreader", abstract: "One member stops reading: the others' delivered rate before/during/after, and the cut-off.")
     @OptionGroup var common: Common
     @Option(help: "Members (one of them stops reading).") var n = 20
     @Option(help: "Messages per second per sending member.") var rate = 20.0
@@ -69,7 +69,9 @@ struct SlowReader: ParsableCommand {
         let offered = Double((n - 1) * (n - 2)) * rate
         let stallSeconds = Double(cutOff! - paused) / 1e9
         let why = server.logLines(containing: "cut off").last.map { line -> String in
-            line.range(of: "detail=").map { String(line[$0.upperBound...]) } ?? line
+            guard let start = line.range(of: "detail=") else { return line }
+            let rest = line[start.upperBound...]
+            return String(rest[..<(rest.range(of: " peer=")?.lowerBound ?? rest.endIndex)])
         } ?? "(no server log)"
         let latency = Percentiles(latencies(of: others, log: log))
         print(String(format: "slowreader: %d members, %d sending %.0f × %d B/s each; offered %.0f deliveries/s to the others", n, n - 1, rate, size, offered))

@@ -60,6 +60,7 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
     case notAMember
     case untrustedRecipient(String)
     case noSuchRecipient(String)
+    case invalidIdentity(String)
 
     public var description: String {
         switch self {
@@ -72,6 +73,7 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notAMember: return "a message came from someone who is not a member"
         case .untrustedRecipient(let name): return "\(name)'s identity key changed; accept it before sending to them"
         case .noSuchRecipient(let name): return "\(name) is not online"
+        case .invalidIdentity(let name): return "\(name) has no valid end-to-end identity"
         }
     }
 }

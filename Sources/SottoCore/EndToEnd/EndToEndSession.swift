@@ -49,6 +49,8 @@ public final class EndToEndSession {
         var encodedBundle: [UInt8]
         /// Computed once: lists of hundreds of members are published on every change.
         public let fingerprint: String
+        /// Whether the bundle's self-signature was checked (on first use of their keys).
+        var signatureChecked = false
     }
 
     public let me: String
@@ -88,7 +90,7 @@ public final class EndToEndSession {
                 continue
             }
             if invalid[user.name] == user.identity { continue }  // said so already
-            guard let bundle = try? IdentityBundle(decoding: user.identity), bundle.noiseKey == user.staticKey else {
+            guard let bundle = try? IdentityBundle(decodingUnverified: user.identity), bundle.noiseKey == user.staticKey else {
                 if members[user.name] != nil || !user.identity.isEmpty {
                     events.append(.notice("\(user.name) has no valid end-to-end identity: they cannot read your messages and theirs are refused."))
                 }
@@ -124,6 +126,23 @@ public final class EndToEndSession {
         return shareChains(now: now)
     }
 
+    /// Checks a member's bundle signature the first time their keys are needed, so a room
+    /// of hundreds costs each client a verification per person it actually talks with.
+    /// An invalid bundle removes them (loudly), as if it had failed on arrival.
+    private func checkSignature(of name: String) -> Event? {
+        guard let member = members[name], !member.signatureChecked else { return nil }
+        do {
+            try member.bundle.verifySignature()
+            members[name]!.signatureChecked = true
+            return nil
+        } catch {
+            members[name] = nil
+            invalid[name] = member.encodedBundle
+            forget(name)
+            return .notice("\(name) has no valid end-to-end identity: they cannot read your messages and theirs are refused.")
+        }
+    }
+
     private func forget(_ name: String) {
         sending[.direct(name)] = nil
         for key in chainArrival.removeValue(forKey: name) ?? [] { receiving[key] = nil }
@@ -140,7 +159,11 @@ public final class EndToEndSession {
             case .room: recipients = members.keys.sorted()
             case .direct(let peer): recipients = members[peer] == nil ? [] : [peer]
             }
-            for name in recipients where sending[conversation]!.holders.contains(name) == false {
+            for name in recipients where sending[conversation]?.holders.contains(name) == false {
+                if let notice = checkSignature(of: name) {
+                    events.append(notice)
+                    continue
+                }
                 guard let member = members[name], isSendable(member.trust) else { continue }
                 if let share = try? seal(sending[conversation]!, conversation: conversation, to: member) {
                     events.append(.keyShare(to: name, payload: share))
@@ -169,6 +192,7 @@ public final class EndToEndSession {
     public func seal(_ text: [UInt8], to recipient: String, now: Date) throws -> (body: [UInt8], events: [Event]) {
         let conversation: Conversation = recipient.isEmpty ? .room : .direct(recipient)
         if case .direct(let peer) = conversation {
+            if checkSignature(of: peer) != nil { throw EndToEndError.invalidIdentity(peer) }
             guard let member = members[peer] else { throw EndToEndError.noSuchRecipient(peer) }
             guard isSendable(member.trust) else { throw EndToEndError.untrustedRecipient(peer) }
         }
@@ -195,6 +219,7 @@ public final class EndToEndSession {
     /// A relayed message from someone else. Returns it decrypted, or nothing yet (waiting
     /// for its chain), or a rejection, never an unauthenticated text.
     public func open(_ relayed: ChatMessage, now: Date) -> [Event] {
+        if let notice = checkSignature(of: relayed.from) { return [notice, reject(relayed.from, .notAMember)] }
         guard members[relayed.from] != nil else { return [reject(relayed.from, .notAMember)] }
         let envelope: MessageEnvelope
         do { envelope = try MessageEnvelope(decoding: relayed.body) } catch {
@@ -239,6 +264,7 @@ public final class EndToEndSession {
 
     /// A sealed chain from a member. Releases messages that were waiting for it.
     public func receiveKeyShare(from sender: String, payload: [UInt8], now: Date) -> [Event] {
+        if let notice = checkSignature(of: sender) { return [notice, reject(sender, .notAMember)] }
         guard let member = members[sender] else { return [reject(sender, .notAMember)] }
         let content: KeyShare.Chain
         do {
@@ -300,7 +326,7 @@ public final class EndToEndSession {
         case .tooFarAhead: kind = "too far ahead"
         case .unknownChain: kind = "unknown chain"
         case .notAMember: kind = "not a member"
-        case .untrustedRecipient, .noSuchRecipient: kind = "other"
+        case .untrustedRecipient, .noSuchRecipient, .invalidIdentity: kind = "other"
         }
         rejections[kind, default: 0] += 1
         return .rejected(from: sender, error)

@@ -51,6 +51,13 @@ public struct IdentityBundle: Equatable, Sendable {
 
     /// Decodes and checks the self-signature; anything else is refused.
     public init(decoding bytes: [UInt8]) throws {
+        try self.init(decodingUnverified: bytes)
+        try verifySignature()
+    }
+
+    /// Decodes the fields only. A list of hundreds of members is parsed as it arrives; each
+    /// member's signature is checked (`verifySignature`) before their keys are first used.
+    public init(decodingUnverified bytes: [UInt8]) throws {
         var r = WireReader(bytes)
         try r.version(Self.version, "bundle version")
         signingKey = try r.fixed16("signing key", count: 32)
@@ -58,6 +65,9 @@ public struct IdentityBundle: Equatable, Sendable {
         noiseKey = try r.fixed16("noise key", count: 32)
         signature = try r.fixed16("bundle signature", count: 64)
         try r.expectEnd("identity bundle")
+    }
+
+    public func verifySignature() throws {
         guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: signingKey),
               key.isValidSignature(signature, for: Self.context + signingKey + kemKey + noiseKey)
         else { throw WireError.invalid("identity bundle signature does not verify") }

@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+
+/// Gives freed heap back to the system after bursts. glibc keeps what a burst of joins
+/// freed (presence records for everyone, user lists, transport buffers) in its arenas, so
+/// without this a server's resident memory is its high-water mark: measured at ~64 KiB per
+/// idle member after 300 joins, of which ~12 KiB is live. `malloc_trim` after membership
+/// changes settle brings it back to what is in use.
+final class MemoryTrimmer {
+    #if canImport(Glibc)
+    // malloc.h is not in the Glibc module; look the function up instead (nil handle = RTLD_DEFAULT).
+    private typealias MallocTrim = @convention(c) (Int) -> Int32
+    private static let mallocTrim: MallocTrim? = dlsym(nil, "malloc_trim").map { unsafeBitCast($0, to: MallocTrim.self) }
+    #endif
+
+    private var task: RepeatedTask?
+    private var lastChurn: UInt64 = 0
+
+    /// Checks every `period` on `loop`; trims once churn has stopped for a whole period.
+    init(loop: EventLoop, period: TimeAmount = .seconds(2), churn: @escaping () -> UInt64) {
+        #if canImport(Glibc)
+        var settledAt: UInt64 = 0
+        task = loop.scheduleRepeatedTask(initialDelay: period, delay: period) { [weak self] _ in
+            guard let self else { return }
+            let now = churn()
+            if now != self.lastChurn {
+                self.lastChurn = now  // still changing: wait for a quiet period
+            } else if settledAt != now {
+                settledAt = now
+                _ = Self.mallocTrim?(0)
+            }
+        }
+        #endif
+    }
+
+    func cancel() { task?.cancel() }
+}
