@@ -43,6 +43,10 @@ public final class ChatApp {
     var dirty = true
     public private(set) var quit = false
     public private(set) var framesDrawn = 0
+    /// SIGTERM and SIGINT close the window as its close button does. SDL's own handlers only
+    /// flag a signal for the next event pump, and the signal can land on the network thread
+    /// while this one sleeps in SDL_WaitEventTimeout; a pushed SDL_QUIT wakes it at once.
+    private var signalSources: [DispatchSourceSignal] = []
 
     public init(options: AppOptions) throws {
         self.options = options
@@ -50,7 +54,21 @@ public final class ChatApp {
             setenv("SDL_VIDEODRIVER", "offscreen", 1)
             SDL_SetHint(SDL_HINT_RENDER_DRIVER, "software")
         }
+        if !options.headless { SDL_SetHint(SDL_HINT_NO_SIGNAL_HANDLERS, "1") }
         guard SDL_Init(SDL_INIT_VIDEO | SDL_INIT_EVENTS) == 0 else { throw SDLError.last("SDL_Init") }
+        if !options.headless {  // in-process tests keep their runner's own signal handling
+            for sig in [SIGTERM, SIGINT] {
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                source.setEventHandler {
+                    var quit = SDL_Event()
+                    quit.type = SDL_QUIT.rawValue
+                    SDL_PushEvent(&quit)
+                }
+                source.resume()
+                signalSources.append(source)
+            }
+        }
         let flags = SDL_WINDOW_RESIZABLE.rawValue | SDL_WINDOW_ALLOW_HIGHDPI.rawValue | (options.headless ? SDL_WINDOW_HIDDEN.rawValue : SDL_WINDOW_SHOWN.rawValue)
         let centered = Int32(SDL_WINDOWPOS_CENTERED_MASK)
         guard let window = SDL_CreateWindow("Sotto", centered, centered, Int32(options.windowWidth), Int32(options.windowHeight), flags) else {

@@ -28,7 +28,7 @@ import Testing
                                       environment: ["DISPLAY": display, "SOTTO_CONFIG_DIR": temporaryDirectory("xwin").path,
                                                     // The in-process SDL tests set the offscreen driver; a real window needs X11.
                                                     "SDL_VIDEODRIVER": "x11"])
-        defer { window.signal(SIGTERM) }
+        defer { window.signal(SIGKILL) }  // whatever happens, no window outlives the test (or its X server)
         let env = ["DISPLAY": display]
         var windowID = ""
         try await eventually("the window appears") {
@@ -61,6 +61,9 @@ import Testing
             #expect(code == 0, "\(output)")
         }
         #expect(window.process.isRunning, "the window exited: \(window.stderr)")
+        // Closed the way a session manager closes it: SIGTERM, while its display is still there.
+        window.signal(SIGTERM)
+        #expect(await window.waitForExit(timeout: 10) != nil, "the window did not quit on SIGTERM")
         watcher.stop()
         await server.stop()
     }

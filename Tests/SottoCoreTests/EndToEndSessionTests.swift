@@ -203,7 +203,7 @@ final class Room {
         room.sync()
         room.relay(early, to: ["dave"])
         #expect(room.person("dave").texts.isEmpty)
-        #expect(room.person("dave").rejections == [.reusedIndex])
+        #expect(room.person("dave").rejections == [.beforeJoining])
         room.relay(try room.say("alice", "welcome dave"))
         #expect(room.person("dave").texts == ["welcome dave"])
     }
@@ -282,7 +282,7 @@ final class Room {
         // Nobody has spoken: joining cost no key shares at all.
         #expect(room.people.allSatisfy { $0.inbox.isEmpty })
         let alice = room.person("alice")
-        let (_, first) = try alice.session.seal(Array("hi".utf8), to: "", now: room.now)
+        let (hiBody, first) = try alice.session.seal(Array("hi".utf8), to: "", now: room.now)
         #expect(Set(first.compactMap { if case .keyShare(let to, _) = $0 { to } else { nil } }) == ["bob", "carol"])
         room.deliver(first.compactMap { if case .keyShare(let t, let p) = $0 { (alice, t, p) } else { nil } })
         // A newcomer gets alice's chain (she has one) and nothing from the silent members.
@@ -296,6 +296,9 @@ final class Room {
         room.deliver(fromAlice.compactMap { if case .keyShare(let t, let p) = $0 { (alice, t, p) } else { nil } })
         room.relay(try room.say("alice", "welcome dave"))
         #expect(dave.texts == ["welcome dave"])
+        // What alice sealed before dave arrived was never his to read, and says so.
+        room.relay(ChatMessage(sequence: 99, time: 0, from: "alice", to: "", clientMessageID: 99, body: hiBody), to: ["dave"])
+        #expect(dave.rejections == [.beforeJoining])
     }
 
     @Test func anUnchangedListIsCheapAndAnInvalidIdentityIsAnnouncedOnce() throws {

@@ -11,7 +11,11 @@ struct Baseline: ParsableCommand {
     @Option(help: "Members.") var n = 50
     @Option(help: "Messages per member.") var m = 20
     @Option(help: "Message size in bytes.") var size = 100
+    @Option(help: "Messages per second per member (0: as fast as possible), spread as in fanout.") var rate = 0.0
     @Option(help: "Write every figure to this JSON file.") var json: String?
+    @Option(help: "Relay threads.") var serverThreads = 1
+    @Flag(help: "Pin the relay to the last CPU and the members to the others (as fanout --pin).") var pin = false
+    @Flag(help: .hidden) var serve = false
 
     final class Relay: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
@@ -30,61 +34,115 @@ struct Baseline: ParsableCommand {
         var pending = 0
         let record: (Double) -> Void
         init(size: Int, record: @escaping (Double) -> Void) { self.size = size; self.record = record }
+        /// Bytes of a timestamp split across reads wait here for the rest.
+        var carry: [UInt8] = []
+
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var buffer = unwrapInboundIn(data)
             while buffer.readableBytes > 0 {
-                if pending == 0, buffer.readableBytes >= 8 {
-                    let sent = buffer.readInteger(as: UInt64.self)!
+                if pending == 0 {
+                    let need = 8 - carry.count
+                    let take = min(need, buffer.readableBytes)
+                    carry += buffer.readBytes(length: take)!
+                    guard carry.count == 8 else { return }
+                    let sent = carry.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+                    carry.removeAll(keepingCapacity: true)
                     record(Double(nowNanos() &- sent) / 1e6)
                     pending = size - 8
                 }
                 let skip = min(pending, buffer.readableBytes)
                 buffer.moveReaderIndex(forwardBy: skip)
                 pending -= skip
-                if skip == 0 { break }
             }
         }
     }
 
-    func run() throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    /// The relay, in a process of its own so its CPU time can be read like the server's.
+    func serveForever() throws -> Never {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: serverThreads)
         let members = NIOLockedValueBox<[Channel]>([])
         let server = try ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { $0.pipeline.addHandler(Relay(members)) }
             .bind(host: "127.0.0.1", port: 0).wait()
+        print("port \(server.localAddress!.port!)")
+        fflush(stdout)
+        while true { sleep(3600) }
+    }
+
+    func run() throws {
+        if serve { try serveForever() }
+        raiseFileLimit()
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        let relay = Process()
+        let arguments = ["baseline", "--serve", "--server-threads", "\(serverThreads)"]
+        if pin {
+            let cpus = ProcessInfo.processInfo.activeProcessorCount
+            guard cpus >= 2 else { throw BenchError("--pin needs at least two CPUs") }
+            relay.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+            relay.arguments = ["-c", "\(cpus - 1)", exe] + arguments
+            try pinSelf(to: cpus == 2 ? "0" : "0-\(cpus - 2)")
+        } else {
+            relay.executableURL = URL(fileURLWithPath: exe)
+            relay.arguments = arguments
+        }
+        let out = Pipe()
+        relay.standardOutput = out
+        try relay.run()
+        defer { relay.terminate(); relay.waitUntilExit() }
+        var banner = ""
+        while !banner.contains("\n") { banner += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self) }
+        guard let port = Int(banner.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") else {
+            throw BenchError("the relay did not start: \(banner)")
+        }
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let samples = NIOLockedValueBox<[Double]>([])
         var clients: [Channel] = []
         for _ in 0..<n {
             clients.append(try ClientBootstrap(group: group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { $0.pipeline.addHandler(Receiver(size: max(8, size)) { l in samples.withLockedValue { $0.append(l) } }) }
-                .connect(host: "127.0.0.1", port: server.localAddress!.port!).wait())
+                .connect(host: "127.0.0.1", port: port).wait())
         }
-        try waitUntil("all connected", timeout: 30) { members.withLockedValue { $0.count } == n }
-        let expected = n * m * n
+        Thread.sleep(forTimeInterval: 0.5)  // the relay registers every member
+        let expected = n * m * n  // every member, the sender included, gets every message
+        let cpu0 = cpuSeconds(of: relay.processIdentifier)
         let start = nowNanos()
-        for _ in 0..<m {
-            for c in clients {
-                var b = c.allocator.buffer(capacity: max(8, size))
-                b.writeInteger(nowNanos())
-                b.writeRepeatingByte(0x78, count: max(0, size - 8))
-                c.writeAndFlush(b, promise: nil)
+        func send(_ c: Channel) {
+            var b = c.allocator.buffer(capacity: max(8, size))
+            b.writeInteger(nowNanos())
+            b.writeRepeatingByte(0x78, count: max(0, size - 8))
+            c.writeAndFlush(b, promise: nil)
+        }
+        for k in 0..<m {
+            for (i, c) in clients.enumerated() {
+                if rate > 0 {
+                    let due = start + UInt64((Double(k) + Double(i) / Double(n)) / rate * 1e9)
+                    let now = nowNanos()
+                    if due > now { Thread.sleep(forTimeInterval: Double(due - now) / 1e9) }
+                }
+                send(c)
             }
         }
         try waitUntil("\(expected) deliveries", timeout: 300) { samples.withLockedValue { $0.count } >= expected }
         let seconds = Double(nowNanos() - start) / 1e9
+        let cpu = (cpuSeconds(of: relay.processIdentifier) ?? 0) - (cpu0 ?? 0)
+        let perDelivery = cpu / Double(expected) * 1e6
         let latency = Percentiles(samples.withLockedValue { $0 })
-        print(String(format: "baseline: %d members × %d messages of %d B over plain TCP: %.0f deliveries/s; latency %@",
-                     n, m, size, Double(expected) / seconds, latency.text))
+        print(String(format: "baseline: %d members × %d messages of %d B over plain TCP (rate %g): %.0f deliveries/s; latency %@; relay CPU %.2f µs per delivery",
+                     n, m, size, rate, Double(expected) / seconds, latency.text, perDelivery))
         if let json {
-            let figures: [String: Any] = ["mode": "baseline", "n": n, "m": m, "size": size, "deliveries_per_second": Double(expected) / seconds,
-                                          "latency_ms": ["p50": latency.p50, "p99": latency.p99, "max": latency.max]]
+            let figures: [String: Any] = ["mode": "baseline", "n": n, "m": m, "size": size, "rate": rate,
+                                          "deliveries_per_second": Double(expected) / seconds,
+                                          "latency_ms": ["p50": latency.p50, "p99": latency.p99, "max": latency.max],
+                                          "relay_cpu_us_per_delivery": perDelivery]
             try JSONSerialization.data(withJSONObject: figures, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
         }
         for c in clients { try? c.close().wait() }
-        try? server.close().wait()
         try? group.syncShutdownGracefully()
-        print(String(format: "summary: baseline n=%d m=%d size=%d deliveries/s=%.0f p50=%.2fms p99=%.2fms", n, m, size, Double(expected) / seconds, latency.p50, latency.p99))
+        print(String(format: "summary: baseline n=%d m=%d size=%d rate=%g deliveries/s=%.0f p50=%.2fms p99=%.2fms cpu/delivery=%.2fus",
+                     n, m, size, rate, Double(expected) / seconds, latency.p50, latency.p99, perDelivery))
     }
 }

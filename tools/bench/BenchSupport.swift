@@ -87,13 +87,7 @@ final class ServerUnderTest {
     }
 
     /// CPU seconds (user + system) the server has used, from /proc.
-    var cpuSeconds: Double? {
-        guard let pid = process?.processIdentifier,
-              let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return nil }
-        let fields = stat.split(separator: ")").last!.split(separator: " ")
-        guard fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) else { return nil }
-        return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
+    var cpuSeconds: Double? { process.flatMap { sotto_bench.cpuSeconds(of: $0.processIdentifier) } }
 
     /// Resident memory in KiB, from /proc.
     var rssKiB: Double? {
@@ -127,6 +121,14 @@ func waitUntil(_ what: String, timeout: Double, _ condition: () -> Bool) throws 
         guard Date() < deadline else { throw BenchError("timed out waiting for \(what)") }
         usleep(1_000)
     }
+}
+
+/// CPU seconds (user + system) a process has used, from /proc.
+func cpuSeconds(of pid: Int32) -> Double? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return nil }
+    let fields = stat.split(separator: ")").last!.split(separator: " ")
+    guard fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) else { return nil }
+    return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
 /// Keeps this process (and the threads it starts later) on the given CPUs, so that with

@@ -35,6 +35,9 @@ struct Connect: ParsableCommand {
             newcomer.client.send("hi, I am new")  // sealed as soon as the member list is known
             try waitUntil("newcomer online", timeout: 30) { newcomer.isOnline || newcomer.failed != nil }
             if let f = newcomer.failed { throw BenchError("newcomer: \(f)") }
+            // Welcomes are sealed once each member knows the newcomer is here (what was sealed
+            // before is not theirs to read).
+            try waitUntil("members see the newcomer", timeout: 30) { existing.allSatisfy { $0.members == existing.count + 1 } }
             for c in existing { c.client.send("welcome") }
             try waitUntil("newcomer read by all", timeout: 60) { zip(existing, before).allSatisfy { $0.receivedCount > $1 } }
             canBeRead.append(Double(nowNanos() - t0) / 1e6)

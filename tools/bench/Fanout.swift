@@ -34,11 +34,16 @@ struct Fanout: ParsableCommand {
         let start = nowNanos()
         let text = String(repeating: "x", count: size)
         if rate > 0 {
+            // Members' sends spread evenly over each interval, as people typing are: not all
+            // fifty pressing Enter in the same microsecond.
+            let (m, rate) = (self.m, self.rate)
             for k in 0..<m {
-                for c in clients { log.send(text, from: c) }
-                let next = start + UInt64(Double(k + 1) / rate * 1e9)
-                let now = nowNanos()
-                if next > now { Thread.sleep(forTimeInterval: Double(next - now) / 1e9) }
+                for (i, c) in clients.enumerated() {
+                    let due = start + UInt64((Double(k) + Double(i) / Double(n)) / rate * 1e9)
+                    let now = nowNanos()
+                    if due > now { Thread.sleep(forTimeInterval: Double(due - now) / 1e9) }
+                    log.send(text, from: c)
+                }
             }
         } else {
             // Closed loop: each member tops up to `window` messages in flight; acknowledgements

@@ -55,6 +55,7 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
     case decryptionFailed
     case badSignature
     case reusedIndex
+    case beforeJoining
     case tooFarAhead
     case unknownChain
     case notAMember
@@ -68,6 +69,7 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
         case .decryptionFailed: return "a message failed authentication"
         case .badSignature: return "a message's signature does not verify"
         case .reusedIndex: return "a message index was used twice (replay)"
+        case .beforeJoining: return "it was sealed before they knew you were here (their next ones will arrive)"
         case .tooFarAhead: return "a message is too far ahead of its chain"
         case .unknownChain: return "a message's sender key never arrived"
         case .notAMember: return "a message came from someone who is not a member"

@@ -278,7 +278,8 @@ public final class EndToEndSession {
         guard receiving[key] == nil, let signingKey = try? Curve25519.Signing.PublicKey(rawRepresentation: content.signingKey) else { return [] }
         var events: [Event] = []
         receiving[key] = ReceivingChain(sender: sender, conversation: content.conversation == "dm" ? .direct(sender) : .room,
-                                        id: content.chainID, chainKey: content.chainKey, signingKey: signingKey)
+                                        id: content.chainID, chainKey: content.chainKey, signingKey: signingKey,
+                                        firstIndex: content.chainKey.index)
         chainArrival[sender, default: []].append(key)
         if chainArrival[sender]!.count > limits.chainsKeptPerSender {
             let evicted = chainArrival[sender]!.removeFirst()
@@ -323,6 +324,7 @@ public final class EndToEndSession {
         case .decryptionFailed: kind = "decryption failed"
         case .badSignature: kind = "bad signature"
         case .reusedIndex: kind = "reused index"
+        case .beforeJoining: kind = "before joining"
         case .tooFarAhead: kind = "too far ahead"
         case .unknownChain: kind = "unknown chain"
         case .notAMember: kind = "not a member"

@@ -37,12 +37,15 @@ struct ReceivingChain {
     let id: [UInt8]
     var chainKey: ChainKey
     let signingKey: Curve25519.Signing.PublicKey
+    /// Where the chain was when it was shared with us: earlier messages were never ours to read.
+    let firstIndex: UInt32
     /// Keys of messages skipped over (arrived out of order, or never): used once, then deleted.
     var skipped: [UInt32: (key: MessageKey, since: Date)] = [:]
 
     /// The key for `index`, advancing the ratchet and remembering skipped keys.
     mutating func key(for index: UInt32, maxSkip: Int, now: Date) throws -> MessageKey {
         if index < chainKey.index {
+            if index < firstIndex { throw EndToEndError.beforeJoining }
             guard let entry = skipped.removeValue(forKey: index) else { throw EndToEndError.reusedIndex }
             return entry.key
         }
