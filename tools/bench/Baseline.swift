@@ -22,9 +22,26 @@ struct Baseline: ParsableCommand {
         let members: NIOLockedValueBox<[Channel]>
         init(_ members: NIOLockedValueBox<[Channel]>) { self.members = members }
         func channelActive(context: ChannelHandlerContext) { members.withLockedValue { $0.append(context.channel) } }
+        /// Whole messages are written as they are read and flushed once per read, so a busy
+        /// relay makes one syscall per member per read, as Sotto's server does per loop turn.
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
-            for c in members.withLockedValue({ $0 }) { c.writeAndFlush(buffer, promise: nil) }
+            for c in members.withLockedValue({ $0 }) { c.write(buffer, promise: nil) }
+        }
+        func channelReadComplete(context: ChannelHandlerContext) {
+            for c in members.withLockedValue({ $0 }) { c.flush() }
+        }
+    }
+
+    /// Cuts the relay's input into whole messages, so members' streams never interleave
+    /// mid-message (a read can end anywhere).
+    struct WholeMessages: ByteToMessageDecoder {
+        typealias InboundOut = ByteBuffer
+        let size: Int
+        mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+            guard let message = buffer.readSlice(length: size) else { return .needMoreData }
+            context.fireChannelRead(wrapInboundOut(message))
+            return .continue
         }
     }
 
@@ -64,7 +81,9 @@ struct Baseline: ParsableCommand {
         let server = try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { $0.pipeline.addHandler(Relay(members)) }
+            .childChannelInitializer { [size] channel in
+                channel.pipeline.addHandlers([ByteToMessageHandler(WholeMessages(size: max(8, size))), Relay(members)])
+            }
             .bind(host: "127.0.0.1", port: 0).wait()
         print("port \(server.localAddress!.port!)")
         fflush(stdout)
@@ -76,7 +95,7 @@ struct Baseline: ParsableCommand {
         raiseFileLimit()
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         let relay = Process()
-        let arguments = ["baseline", "--serve", "--server-threads", "\(serverThreads)"]
+        let arguments = ["baseline", "--serve", "--server-threads", "\(serverThreads)", "--size", "\(size)"]
         if pin {
             let cpus = ProcessInfo.processInfo.activeProcessorCount
             guard cpus >= 2 else { throw BenchError("--pin needs at least two CPUs") }

@@ -35,11 +35,14 @@ struct SlowReader: ParsableCommand {
             defer { finished.signal() }
             var k = 0
             while !stop.isSet {
-                for c in others { log.send(text, from: c) }
+                // Spread over the interval, as in fanout --rate.
+                for (i, c) in others.enumerated() {
+                    let due = start + UInt64((Double(k) + Double(i) / Double(others.count)) / rate * 1e9)
+                    let now = nowNanos()
+                    if due > now { Thread.sleep(forTimeInterval: Double(due - now) / 1e9) }
+                    log.send(text, from: c)
+                }
                 k += 1
-                let next = start + UInt64(Double(k) / rate * 1e9)
-                let now = nowNanos()
-                if next > now { Thread.sleep(forTimeInterval: Double(next - now) / 1e9) }
             }
         }
         sender.start()
