@@ -82,7 +82,9 @@ struct Baseline: ParsableCommand {
             .serverChannelOption(.backlog, value: 4096)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [size] channel in
-                channel.pipeline.addHandlers([ByteToMessageHandler(WholeMessages(size: max(8, size))), Relay(members)])
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([ByteToMessageHandler(WholeMessages(size: max(8, size))), Relay(members)])
+                }
             }
             .bind(host: "127.0.0.1", port: 0).wait()
         print("port \(server.localAddress!.port!)")
@@ -109,7 +111,10 @@ struct Baseline: ParsableCommand {
         let out = Pipe()
         relay.standardOutput = out
         try relay.run()
-        defer { relay.terminate(); relay.waitUntilExit() }
+        defer {  // SIGKILL: an inherited "ignore SIGTERM" must not leave the relay behind
+            kill(relay.processIdentifier, SIGKILL)
+            relay.waitUntilExit()
+        }
         var banner = ""
         while !banner.contains("\n") { banner += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self) }
         guard let port = Int(banner.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") else {

@@ -67,8 +67,9 @@ struct SlowReader: ParsableCommand {
         func delivered(_ from: UInt64, _ to: UInt64) -> Double {
             Double(arrivals.filter { $0 >= from && $0 < to }.count) / (Double(to - from) / 1e9)
         }
-        // The first second is the ramp-up of the sender thread.
-        let rBefore = delivered(start + 1_000_000_000, paused), rDuring = delivered(paused, cutOff!), rAfter = delivered(cutOff!, end)
+        // The first second (at most half the run-up) is the sender thread's ramp-up.
+        let rampUp = UInt64(min(1, before / 2) * 1e9)
+        let rBefore = delivered(start + rampUp, paused), rDuring = delivered(paused, cutOff!), rAfter = delivered(cutOff!, end)
         let offered = Double((n - 1) * (n - 2)) * rate
         let stallSeconds = Double(cutOff! - paused) / 1e9
         let why = server.logLines(containing: "cut off").last.map { line -> String in
@@ -84,7 +85,7 @@ struct SlowReader: ParsableCommand {
         print("  others' latency over the whole run: \(latency.text)")
         try common.write(["mode": "slowreader", "n": n, "rate": rate, "size": size, "offered_per_second": offered,
                           "before_per_second": rBefore, "during_per_second": rDuring, "after_per_second": rAfter,
-                          "during_fraction": rDuring / rBefore, "after_fraction": rAfter / rBefore,
+                          "during_fraction": rBefore > 0 ? rDuring / rBefore : 0, "after_fraction": rBefore > 0 ? rAfter / rBefore : 0,
                           "cut_off_after_seconds": stallSeconds, "cut_off_reason": why, "max_queued_bytes": maxQueuedBytes,
                           "latency_ms": ["p50": latency.p50, "p99": latency.p99, "max": latency.max]])
         room.close()

@@ -62,11 +62,13 @@ final class ChildProcess: @unchecked Sendable {
         while process.isRunning, Date() < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
         if process.isRunning {
             process.terminate()
+            try? await Task.sleep(nanoseconds: 500_000_000)
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }  // never leave one behind
             return nil
         }
         try? await Task.sleep(nanoseconds: 50_000_000)  // let the pipes drain
         return process.terminationStatus
     }
 
-    deinit { if process.isRunning { process.terminate() } }
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 }

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+/// Every `sotto-bench` mode, tiny, against a server it spawns: the examples in
+/// docs/BENCHMARKS.md keep running, and their figures add up. (No timing is asserted.)
+@Suite(.serialized) struct BenchToolTests {
+    func bench(_ args: [String], timeout: Double = 120) async throws -> (status: Int32?, summary: String, figures: [String: Any], output: String) {
+        let json = temporaryDirectory("bench").appendingPathComponent("figures.json")
+        try FileManager.default.createDirectory(at: json.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let p = try ChildProcess(Products.url("sotto-bench"), args + ["--json", json.path])
+        let status = await p.waitForExit(timeout: timeout)
+        let summary = p.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        let figures = (try? JSONSerialization.jsonObject(with: Data(contentsOf: json))) as? [String: Any] ?? [:]
+        return (status, summary, figures, p.stdout + p.stderr)
+    }
+
+    @Test func fanoutCountsEveryDeliveryAndTheServersCPU() async throws {
+        let r = try await bench(["fanout", "--n", "3", "--m", "5"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.summary.hasPrefix("summary: fanout n=3 m=5"))
+        #expect(r.figures["deliveries"] as? Int == 3 * 5 * 2)
+        #expect((r.figures["server_cpu_us_per_delivery"] as? Double ?? -1) >= 0)
+        let paced = try await bench(["fanout", "--n", "3", "--m", "3", "--rate", "20", "--receivers", "full"])
+        #expect(paced.status == 0, "\(paced.output)")
+        #expect(paced.figures["receivers"] as? String == "full")
+    }
+
+    @Test func connectTimesNewcomersEndToEnd() async throws {
+        let r = try await bench(["connect", "--n", "3", "--newcomers", "2"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.summary.hasPrefix("summary: connect n=3"))
+        let read = r.figures["newcomer_can_read_ms"] as? [String: Double]
+        #expect((read?["p50"] ?? 0) > 0)
+    }
+
+    @Test func loadChecksExactlyOnceAndIdleMeasuresMemory() async throws {
+        let load = try await bench(["load", "--n", "6", "--rate", "4", "--duration", "2"])
+        #expect(load.status == 0, "\(load.output)")
+        #expect(load.figures["sent"] as? Int == 6 * 8)
+        #expect(load.figures["delivered"] as? Int == 6 * 8)
+        #expect(load.figures["lost"] as? Int == 0 && load.figures["duplicated"] as? Int == 0)
+        let room = try await bench(["load", "--n", "3", "--rate", "4", "--duration", "1", "--to", "room", "--receivers", "transport"])
+        #expect(room.status == 0, "\(room.output)")
+        #expect(room.figures["delivered"] as? Int == 3 * 4 * 2)
+        let idle = try await bench(["idle", "--n", "5"])
+        #expect(idle.status == 0, "\(idle.output)")
+        #expect((idle.figures["kib_per_connection"] as? Double) != nil)
+    }
+
+    @Test func aSlowReaderIsCutOffAndTheReasonIsReported() async throws {
+        let r = try await bench(["slowreader", "--n", "3", "--rate", "50", "--size", "4000", "--before", "1", "--after", "1",
+                                 "--max-queued-bytes", "65536", "--max-wait", "60"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect((r.figures["cut_off_reason"] as? String)?.contains("outbound queue overflow") == true, "\(r.figures)")
+    }
+
+    @Test func theBaselineMovesTheSameBytesOverPlainTCP() async throws {
+        let r = try await bench(["baseline", "--n", "3", "--m", "20"], timeout: 30)
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.summary.hasPrefix("summary: baseline n=3 m=20"), "\(r.output)")
+        #expect((r.figures["deliveries_per_second"] as? Double ?? 0) > 0)
+    }
+}
