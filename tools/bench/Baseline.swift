@@ -143,9 +143,7 @@ struct Baseline: ParsableCommand {
         for k in 0..<m {
             for (i, c) in clients.enumerated() {
                 if rate > 0 {
-                    let due = start + UInt64((Double(k) + Double(i) / Double(n)) / rate * 1e9)
-                    let now = nowNanos()
-                    if due > now { Thread.sleep(forTimeInterval: Double(due - now) / 1e9) }
+                    sleep(until: spreadDue(start: start, tick: k, member: i, of: n, rate: rate))
                 }
                 send(c)
             }

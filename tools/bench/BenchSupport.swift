@@ -8,6 +8,17 @@ import SottoCore
 /// Monotonic nanoseconds (same clock in every thread of this process).
 func nowNanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
+/// When member `i` of `n` sends its `k`-th message at `rate` a second: members spread evenly
+/// over each interval, as people typing are (not all pressing Enter in the same microsecond).
+func spreadDue(start: UInt64, tick k: Int, member i: Int, of n: Int, rate: Double) -> UInt64 {
+    start + UInt64((Double(k) + Double(i) / Double(n)) / rate * 1e9)
+}
+
+func sleep(until due: UInt64) {
+    let now = nowNanos()
+    if due > now { Thread.sleep(forTimeInterval: Double(due - now) / 1e9) }
+}
+
 struct Percentiles: Codable {
     var count: Int
     var p50: Double, p99: Double, max: Double

@@ -34,14 +34,10 @@ struct Fanout: ParsableCommand {
         let start = nowNanos()
         let text = String(repeating: "x", count: size)
         if rate > 0 {
-            // Members' sends spread evenly over each interval, as people typing are: not all
-            // fifty pressing Enter in the same microsecond.
             let (m, rate) = (self.m, self.rate)
             for k in 0..<m {
                 for (i, c) in clients.enumerated() {
-                    let due = start + UInt64((Double(k) + Double(i) / Double(n)) / rate * 1e9)
-                    let now = nowNanos()
-                    if due > now { Thread.sleep(forTimeInterval: Double(due - now) / 1e9) }
+                    sleep(until: spreadDue(start: start, tick: k, member: i, of: n, rate: rate))
                     log.send(text, from: c)
                 }
             }

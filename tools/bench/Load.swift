@@ -38,9 +38,7 @@ struct Load: ParsableCommand {
         // Each member sends once per 1/rate seconds, members spread evenly over that interval.
         for k in 0..<ticks {
             for i in 0..<n {
-                let due = start + UInt64((Double(k) + Double(i) / Double(n)) / rate * 1e9)
-                let now = nowNanos()
-                if due > now + 1_000_000 { Thread.sleep(forTimeInterval: Double(due - now) / 1e9) }
+                sleep(until: spreadDue(start: start, tick: k, member: i, of: n, rate: rate))
                 let t = nowNanos()
                 let id = clients[i].client.send(text, to: recipient(of: i))
                 log.record(id, at: t)

@@ -37,9 +37,7 @@ struct SlowReader: ParsableCommand {
             while !stop.isSet {
                 // Spread over the interval, as in fanout --rate.
                 for (i, c) in others.enumerated() {
-                    let due = start + UInt64((Double(k) + Double(i) / Double(others.count)) / rate * 1e9)
-                    let now = nowNanos()
-                    if due > now { Thread.sleep(forTimeInterval: Double(due - now) / 1e9) }
+                    sleep(until: spreadDue(start: start, tick: k, member: i, of: others.count, rate: rate))
                     log.send(text, from: c)
                 }
                 k += 1
