@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
 import NIOCore
 
 /// Gives freed heap back to the system after bursts. glibc keeps what a burst of joins
@@ -19,7 +20,7 @@ final class MemoryTrimmer {
     private var lastChurn: UInt64 = 0
 
     /// Checks every `period` on `loop`; trims once churn has stopped for a whole period.
-    init(loop: EventLoop, period: TimeAmount = .seconds(2), churn: @escaping () -> UInt64) {
+    init(loop: EventLoop, period: TimeAmount = .seconds(2), logger: Logger, churn: @escaping () -> UInt64) {
         #if canImport(Glibc)
         var settledAt: UInt64 = 0
         task = loop.scheduleRepeatedTask(initialDelay: period, delay: period) { [weak self] _ in
@@ -29,7 +30,10 @@ final class MemoryTrimmer {
                 self.lastChurn = now  // still changing: wait for a quiet period
             } else if settledAt != now {
                 settledAt = now
+                let start = NIODeadline.now()
                 _ = Self.mallocTrim?(0)
+                let ms = Double((NIODeadline.now() - start).nanoseconds) / 1e6
+                logger.debug("returned freed heap to the system", metadata: ["ms": "\(ms)"])
             }
         }
         #endif
