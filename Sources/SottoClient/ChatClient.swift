@@ -37,6 +37,15 @@ public final class ChatClient: @unchecked Sendable {
     private var reconnectAttempt = 0
     private var reconnectTask: Scheduled<Void>?
     private var outbox: [Pending] = []
+    /// Acknowledged in the last minute. The server acknowledges a message once it has queued
+    /// it for everyone, not once everyone has it: if the server dies before a slow reader's
+    /// queue drains, those copies are gone. So after a lost connection these are sent again;
+    /// a server that already relayed one drops it (its ledger), and receivers of a restarted
+    /// server's second copy drop it too (they remember what they showed).
+    private var recentlyAcknowledged: [(pending: Pending, at: Date)] = []
+    private var resent: Set<UInt64> = []
+    static let resendWindow: TimeInterval = 60
+    static let resendLimit = 1_000
     /// How many outbox entries (from the front) were written on the current connection.
     private var transmitted = 0
     private var pumping = false
@@ -295,6 +304,7 @@ public final class ChatClient: @unchecked Sendable {
         }
         let failure = failure ?? (wasOnline ? .connectionLost : .closedDuringLogin)
         if wasOnline { peersBeforeLoss = Set(users.keys).subtracting([configuration.username]) }
+        requeueRecentlyAcknowledged()
         if wasOnline, !users.isEmpty {
             users = [:]
             onEvent(.users([]))
@@ -421,8 +431,10 @@ public final class ChatClient: @unchecked Sendable {
             if let session = endToEnd { process(session.receiveKeyShare(from: from, payload: payload, now: Date())) }
         case .ack(let id, let sequence):
             guard let index = outbox.firstIndex(where: { $0.id == id }) else { return }
-            outbox.remove(at: index)
+            let acknowledged = outbox.remove(at: index)
             if index < transmitted { transmitted -= 1 }
+            if sequence != 0 { rememberAcknowledged(acknowledged) }
+            if resent.remove(id) != nil { return }  // told once already
             onEvent(sequence == 0 ? .rejected(id: id) : .delivered(id: id))
         case .error(let error):
             onEvent(.error(error.text))
@@ -506,6 +518,25 @@ public final class ChatClient: @unchecked Sendable {
         if wrote { channel?.flush() }
     }
 
+    private func rememberAcknowledged(_ pending: Pending) {
+        let now = Date()
+        recentlyAcknowledged.append((pending, now))
+        let stale = recentlyAcknowledged.prefix { now.timeIntervalSince($0.at) > Self.resendWindow }.count
+        let excess = max(0, recentlyAcknowledged.count - stale - Self.resendLimit)
+        if stale + excess > 0 { recentlyAcknowledged.removeFirst(stale + excess) }
+    }
+
+    /// Puts the last minute's acknowledged messages back in front of the outbox, in order.
+    private func requeueRecentlyAcknowledged() {
+        let now = Date()
+        let again = recentlyAcknowledged.filter { now.timeIntervalSince($0.at) <= Self.resendWindow }.map(\.pending)
+        recentlyAcknowledged = []
+        guard !again.isEmpty else { return }
+        resent.formUnion(again.map(\.id))
+        outbox = again + outbox
+        transmitted = 0
+    }
+
     /// Writes unsent outbox entries while the socket keeps up; the rest wait for
     /// `channelWritable`, so a long outbox never piles up in memory below the outbox.
     /// Each turn writes one slice and yields, so replies keep being read meanwhile.
@@ -524,6 +555,7 @@ public final class ChatClient: @unchecked Sendable {
             let sealed: (body: [UInt8], events: [EndToEndSession.Event])
             do { sealed = try session.seal(m.text, to: m.to, now: Date()) } catch {
                 outbox.remove(at: transmitted)
+                if resent.remove(m.id) != nil { continue }  // a safety resend (its recipient left): it was delivered once
                 onEvent(.error("Not sent: \(error)."))
                 onEvent(.rejected(id: m.id))
                 continue

@@ -50,16 +50,26 @@ public enum Harness: String, CaseIterable, Sendable {
         channel.embeddedEventLoop.shutdownGracefully(queue: .global()) { _ in }  // not the sync variant: it asserts it is off the loop
     }
 
-    static let server: InMemoryServer = {
+    static let serverConfiguration: ServerConfiguration = {
         var limits = ServerLimits()
         limits.recordsPerSecond = 1e9
         limits.recordBurst = 1e9
         limits.maxConnections = 1 << 20
         limits.maxConnectionsPerAddress = 1 << 20
-        return InMemoryServer(configuration: try! ServerConfiguration(
+        return try! ServerConfiguration(
             host: "127.0.0.1", port: 0, staticKey: serverKey, password: password,
-            passwordSalt: Array("fuzz-salt-0123456".utf8), scrypt: .testing, limits: limits, threads: 1))
+            passwordSalt: Array("fuzz-salt-0123456".utf8), scrypt: .testing, limits: limits, threads: 1)
     }()
+
+    /// One in-memory server per thread: an EmbeddedEventLoop may only be used by the thread
+    /// that made it, and the regression tests replay inputs on several.
+    static var server: InMemoryServer {
+        let key = "sotto.fuzzing.server"
+        if let existing = Thread.current.threadDictionary[key] as? InMemoryServer { return existing }
+        let made = InMemoryServer(configuration: serverConfiguration)
+        Thread.current.threadDictionary[key] = made
+        return made
+    }
 
     static let passwordKey = try! PasswordKey.derive(password: password, salt: Array("fuzz-salt-0123456".utf8), parameters: .testing)
 
