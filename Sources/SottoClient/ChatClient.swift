@@ -44,6 +44,9 @@ public final class ChatClient: @unchecked Sendable {
     /// server's second copy drop it too (they remember what they showed).
     private var recentlyAcknowledged: [(pending: Pending, at: Date)] = []
     private var resent: Set<UInt64> = []
+    /// Who was here when the connection was lost: a safety resend goes only to them, never
+    /// to someone who arrived since (they must not read what was said before they came).
+    private var resendAudience: Set<String> = []
     static let resendWindow: TimeInterval = 60
     static let resendLimit = 1_000
     /// How many outbox entries (from the front) were written on the current connection.
@@ -304,6 +307,7 @@ public final class ChatClient: @unchecked Sendable {
         }
         let failure = failure ?? (wasOnline ? .connectionLost : .closedDuringLogin)
         if wasOnline { peersBeforeLoss = Set(users.keys).subtracting([configuration.username]) }
+        if wasOnline { resendAudience = peersBeforeLoss }
         requeueRecentlyAcknowledged()
         if wasOnline, !users.isEmpty {
             users = [:]
@@ -549,8 +553,19 @@ public final class ChatClient: @unchecked Sendable {
         pumping = true
         defer { pumping = false }
         var sliceBytes = 0
+        var withheld = 0
         while transmitted < outbox.count, sliceBytes < 64 * 1024 {
             let m = outbox[transmitted]
+            if resent.contains(m.id) {
+                let others = Set(session.members.keys)
+                let safe = m.to.isEmpty ? others.isSubset(of: resendAudience) : resendAudience.contains(m.to)
+                if !safe {
+                    outbox.remove(at: transmitted)
+                    resent.remove(m.id)
+                    withheld += 1
+                    continue
+                }
+            }
             // Sealed now, under this session's chains; a resend after a reconnect is sealed anew.
             let sealed: (body: [UInt8], events: [EndToEndSession.Event])
             do { sealed = try session.seal(m.text, to: m.to, now: Date()) } catch {
@@ -573,6 +588,9 @@ public final class ChatClient: @unchecked Sendable {
             channel.write(NoiseOutbound.record(record), promise: nil)
         }
         channel.flush()
+        if withheld > 0 {
+            onEvent(.system("\(withheld == 1 ? "A message" : "\(withheld) messages") from just before the connection was lost may not have reached everyone, and \(withheld == 1 ? "was" : "were") not sent again: someone new has joined since."))
+        }
         if transmitted < outbox.count { loop.execute { self.pumpOutbox() } }
     }
 }

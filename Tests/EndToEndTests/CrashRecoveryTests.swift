@@ -62,6 +62,56 @@ import Testing
     }
 }
 
+extension CrashRecoveryTests {
+    /// After a crash, what was acknowledged just before is sent again for those who were
+    /// there, but never to someone who joined since: they must not read earlier messages.
+    @Test func aSafetyResendNeverReachesSomeoneWhoArrivedAfterwards() async throws {
+        let data = temporaryDirectory("crash-newcomer")
+        let (first, port, fingerprint, password) = try await ProcessTests.startServer(dataDir: data)
+        func client(_ name: String, backoff: Double) throws -> (ChatClient, EventLog, Counter) {
+            var configuration = ClientConfiguration(host: "127.0.0.1", port: port, username: name, password: password,
+                                                    trust: TrustPolicy(vouched: fingerprint))
+            configuration.backoffBase = backoff
+            configuration.backoffMax = backoff
+            configuration.peerReturnGrace = 3
+            let dir = temporaryDirectory(name)
+            let log = EventLog(), counter = Counter()
+            let c = ChatClient(configuration: configuration, identity: try ClientIdentity.loadOrCreate(in: dir),
+                               knownServers: KnownServers(url: KnownServers.defaultURL(in: dir))) { event in
+                log.append(event)
+                if case .message(let m) = event, !m.isOwn { counter.add(m.text) }
+            }
+            return (c, log, counter)
+        }
+        let (alice, aliceLog, _) = try client("alice", backoff: 3)  // comes back last
+        let (bob, bobLog, bobGot) = try client("bob", backoff: 0.1)
+        alice.connect(); bob.connect()
+        try await eventually("they see each other") { aliceLog.lastUsersCount == 2 && bobLog.lastUsersCount == 2 }
+        alice.send("said before carol came")
+        try await eventually("bob has it") { bobGot.count == 1 }
+        try await eventually("acknowledged") { alice.pendingCount() == 0 }
+
+        first.signal(SIGKILL)
+        _ = await first.waitForExit()
+        let restarted = try ChildProcess(Products.url("sotto-server"), ["--host", "127.0.0.1", "--data-dir", data.path, "--port", "\(port)"])
+        defer { restarted.signal(SIGTERM) }
+        try await eventually("restarted", timeout: 20) { restarted.stdout.contains("Waiting for connections...") }
+        let (carol, carolLog, carolGot) = try client("carol", backoff: 0.1)
+        carol.connect()
+        try await eventually("carol is in") { carolLog.contains(.state(.online)) }
+        try await eventually("everyone back", timeout: 20) { aliceLog.onlineCount >= 2 && aliceLog.lastUsersCount == 3 }
+        try await eventually("alice is told", timeout: 10) {
+            aliceLog.snapshot.contains { if case .system(let t) = $0 { t.contains("not sent again: someone new has joined since") } else { false } }
+        }
+        alice.send("hello carol")
+        try await eventually("carol reads what came after") { carolGot.count >= 1 }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        #expect(carolGot.all == ["hello carol"])
+        #expect(bobGot.all == ["said before carol came", "hello carol"])
+        alice.shutdown(); bob.shutdown(); carol.shutdown()
+    }
+}
+
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var texts: [String] = []
