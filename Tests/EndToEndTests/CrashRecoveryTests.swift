@@ -68,11 +68,11 @@ extension CrashRecoveryTests {
     @Test func aSafetyResendNeverReachesSomeoneWhoArrivedAfterwards() async throws {
         let data = temporaryDirectory("crash-newcomer")
         let (first, port, fingerprint, password) = try await ProcessTests.startServer(dataDir: data)
-        func client(_ name: String, backoff: Double) throws -> (ChatClient, EventLog, Counter) {
+        func client(_ name: String, reconnect: Bool = true) throws -> (ChatClient, EventLog, Counter) {
             var configuration = ClientConfiguration(host: "127.0.0.1", port: port, username: name, password: password,
-                                                    trust: TrustPolicy(vouched: fingerprint))
-            configuration.backoffBase = backoff
-            configuration.backoffMax = backoff
+                                                    trust: TrustPolicy(vouched: fingerprint), reconnect: reconnect)
+            configuration.backoffBase = 0.1
+            configuration.backoffMax = 0.5
             configuration.peerReturnGrace = 3
             let dir = temporaryDirectory(name)
             let log = EventLog(), counter = Counter()
@@ -83,8 +83,8 @@ extension CrashRecoveryTests {
             }
             return (c, log, counter)
         }
-        let (alice, aliceLog, _) = try client("alice", backoff: 3)  // comes back last
-        let (bob, bobLog, bobGot) = try client("bob", backoff: 0.1)
+        let (alice, aliceLog, _) = try client("alice", reconnect: false)  // comes back by hand, after carol
+        let (bob, bobLog, bobGot) = try client("bob")
         alice.connect(); bob.connect()
         try await eventually("they see each other") { aliceLog.lastUsersCount == 2 && bobLog.lastUsersCount == 2 }
         alice.send("said before carol came")
@@ -96,10 +96,14 @@ extension CrashRecoveryTests {
         let restarted = try ChildProcess(Products.url("sotto-server"), ["--host", "127.0.0.1", "--data-dir", data.path, "--port", "\(port)"])
         defer { restarted.signal(SIGTERM) }
         try await eventually("restarted", timeout: 20) { restarted.stdout.contains("Waiting for connections...") }
-        let (carol, carolLog, carolGot) = try client("carol", backoff: 0.1)
+        let (carol, carolLog, carolGot) = try client("carol")
         carol.connect()
         try await eventually("carol is in") { carolLog.contains(.state(.online)) }
-        try await eventually("everyone back", timeout: 20) { aliceLog.onlineCount >= 2 && aliceLog.lastUsersCount == 3 }
+        try await eventually("alice knows she lost the connection") {
+            aliceLog.snapshot.contains { if case .state(.failed) = $0 { true } else { false } }
+        }
+        alice.connect()
+        try await eventually("everyone back", timeout: 30) { aliceLog.onlineCount >= 2 && aliceLog.lastUsersCount == 3 }
         try await eventually("alice is told", timeout: 10) {
             aliceLog.snapshot.contains { if case .system(let t) = $0 { t.contains("not sent again: someone new has joined since") } else { false } }
         }
