@@ -42,7 +42,7 @@ public final class ChatClient: @unchecked Sendable {
     /// queue drains, those copies are gone. So after a lost connection these are sent again;
     /// a server that already relayed one drops it (its ledger), and receivers of a restarted
     /// server's second copy drop it too (they remember what they showed).
-    private var recentlyAcknowledged: [(pending: Pending, at: Date)] = []
+    private var recentlyAcknowledged = CircularBuffer<(pending: Pending, at: Date)>()  // oldest first; trimmed per ack in O(1)
     private var resent: Set<UInt64> = []
     /// Who was here when the connection was lost: a safety resend goes only to them, never
     /// to someone who arrived since (they must not read what was said before they came).
@@ -306,8 +306,10 @@ public final class ChatClient: @unchecked Sendable {
             return
         }
         let failure = failure ?? (wasOnline ? .connectionLost : .closedDuringLogin)
-        if wasOnline { peersBeforeLoss = Set(users.keys).subtracting([configuration.username]) }
-        if wasOnline { resendAudience = peersBeforeLoss }
+        if wasOnline {
+            peersBeforeLoss = Set(users.keys).subtracting([configuration.username])
+            resendAudience = peersBeforeLoss
+        }
         requeueRecentlyAcknowledged()
         if wasOnline, !users.isEmpty {
             users = [:]
@@ -525,16 +527,17 @@ public final class ChatClient: @unchecked Sendable {
     private func rememberAcknowledged(_ pending: Pending) {
         let now = Date()
         recentlyAcknowledged.append((pending, now))
-        let stale = recentlyAcknowledged.prefix { now.timeIntervalSince($0.at) > Self.resendWindow }.count
-        let excess = max(0, recentlyAcknowledged.count - stale - Self.resendLimit)
-        if stale + excess > 0 { recentlyAcknowledged.removeFirst(stale + excess) }
+        while let oldest = recentlyAcknowledged.first,
+              recentlyAcknowledged.count > Self.resendLimit || now.timeIntervalSince(oldest.at) > Self.resendWindow {
+            recentlyAcknowledged.removeFirst()
+        }
     }
 
     /// Puts the last minute's acknowledged messages back in front of the outbox, in order.
     private func requeueRecentlyAcknowledged() {
         let now = Date()
         let again = recentlyAcknowledged.filter { now.timeIntervalSince($0.at) <= Self.resendWindow }.map(\.pending)
-        recentlyAcknowledged = []
+        recentlyAcknowledged.removeAll()
         guard !again.isEmpty else { return }
         resent.formUnion(again.map(\.id))
         outbox = again + outbox

@@ -37,7 +37,8 @@ import Testing
         let server = try await TestServer(limits: relaxedLimits())
         let alice = try TestClient("alice", server: server), bob = try TestClient("bob", server: server), carol = try TestClient("carol", server: server)
         for c in [alice, bob, carol] { try await c.connectAndWait() }
-        try await carol.waitForUsers(["alice", "bob", "carol"])
+        // Alice must know carol is here: what she seals before that is not carol's to read.
+        for c in [alice, carol] { try await c.waitForUsers(["alice", "bob", "carol"]) }
         alice.client.send("just for bob", to: "bob")
         alice.client.send("for everyone")
         try await carol.waitForMessages(1)
