@@ -74,6 +74,15 @@ public final class ChatClient: @unchecked Sendable {
     private var peerWaitTask: Scheduled<Void>?
     /// Messages already shown, by sender and client message id (kept across reconnects).
     private var shown = ShownMessages()
+    /// One identity request at a time: its answer is bounded (≤ 256 bundles), so a client
+    /// fetching a room of thousands never piles more than that into its server queue.
+    private var identityRequestInFlight = false
+    /// Messages that may have been relayed on a lost connection without our hearing the
+    /// ack (written and unacknowledged, or acknowledged and requeued). Before sealing them
+    /// again the server is asked which it relayed: sealing one it then drops as a resend
+    /// would burn an index of the new chain, and receivers would count a message lost.
+    private var uncertain: Set<UInt64> = []
+    private var checkingRelayed = false
 
     private let idLock = NIOLock()
     private var isShutDown = false
@@ -310,6 +319,7 @@ public final class ChatClient: @unchecked Sendable {
             peersBeforeLoss = Set(users.keys).subtracting([configuration.username])
             resendAudience = peersBeforeLoss
         }
+        uncertain.formUnion(outbox.prefix(transmitted).map(\.id))
         requeueRecentlyAcknowledged()
         if wasOnline, !users.isEmpty {
             users = [:]
@@ -378,10 +388,17 @@ public final class ChatClient: @unchecked Sendable {
             reconnectAttempt = 0
             configuration.username = name
             let server = serverFingerprint, peers = peerKeys
-            endToEnd = EndToEndSession(me: name, identity: identity.keys) { peer, bundle in
-                peers.trust(server: server, name: peer, fingerprint: bundle.fingerprint)
+            endToEnd = EndToEndSession(me: name, identity: identity.keys) { peer, fingerprint in
+                peers.trust(server: server, name: peer, fingerprint: fingerprint)
             }
             membersKnown = false
+            identityRequestInFlight = false
+            checkingRelayed = false
+            let ask = outbox.lazy.map(\.id).filter { self.uncertain.contains($0) }.prefix(WireLimits.maxRelayedQuery)
+            if !ask.isEmpty, let channel {
+                checkingRelayed = true
+                channel.writeAndFlush(NoiseOutbound.record(ClientRecord.relayedQuery(Array(ask)).encoded()), promise: nil)
+            }
             transmitted = 0
             waitingForPeers = !peersBeforeLoss.isEmpty
             peerWaitTask?.cancel()
@@ -435,6 +452,24 @@ public final class ChatClient: @unchecked Sendable {
         case .keyShare(let from, let payload):
             applyMembershipChange()
             if let session = endToEnd { process(session.receiveKeyShare(from: from, payload: payload, now: Date())) }
+        case .relayed(let ids):
+            guard checkingRelayed else { return }
+            checkingRelayed = false
+            uncertain = []
+            let relayed = Set(ids)
+            // Relayed before the connection was lost: done. An ack we never heard is reported
+            // now; a requeued one was reported already.
+            let done = outbox.filter { relayed.contains($0.id) }
+            outbox.removeAll { relayed.contains($0.id) }
+            for m in done where resent.remove(m.id) == nil { onEvent(.delivered(id: m.id)) }
+            pumpOutbox()
+        case .identities(let entries, let final):
+            applyMembershipChange()
+            if let session = endToEnd { process(session.receiveIdentities(entries, now: Date())) }
+            if final {
+                identityRequestInFlight = false
+                pumpOutbox()
+            }
         case .ack(let id, let sequence):
             guard let index = outbox.firstIndex(where: { $0.id == id }) else { return }
             let acknowledged = outbox.remove(at: index)
@@ -478,7 +513,7 @@ public final class ChatClient: @unchecked Sendable {
             let before = session.members
             process(session.updateMembers(Array(users.values), now: Date()))
             for (name, member) in session.members {
-                if case .changed(let previous) = member.trust, before[name]?.bundle != member.bundle {
+                if case .changed(let previous) = member.trust, before[name]?.digest != member.digest {
                     onEvent(.peerKeyChanged(name: name, previous: previous, current: member.fingerprint))
                 }
             }
@@ -540,6 +575,7 @@ public final class ChatClient: @unchecked Sendable {
         recentlyAcknowledged.removeAll()
         guard !again.isEmpty else { return }
         resent.formUnion(again.map(\.id))
+        uncertain.formUnion(again.map(\.id))
         outbox = again + outbox
         transmitted = 0
     }
@@ -551,12 +587,13 @@ public final class ChatClient: @unchecked Sendable {
     /// back here; that inner call is refused and the scheduled next turn carries on.
     func pumpOutbox() {
         applyMembershipChange()
-        guard !pumping, let channel, state == .online, membersKnown, !waitingForPeers, let session = endToEnd,
+        guard !pumping, let channel, state == .online, membersKnown, !waitingForPeers, !checkingRelayed, let session = endToEnd,
               transmitted < outbox.count, channel.isWritable else { return }
         pumping = true
         defer { pumping = false }
         var sliceBytes = 0
         var withheld = 0
+        var awaitingIdentities = false
         while transmitted < outbox.count, sliceBytes < 64 * 1024 {
             let m = outbox[transmitted]
             if resent.contains(m.id) {
@@ -568,6 +605,13 @@ public final class ChatClient: @unchecked Sendable {
                     withheld += 1
                     continue
                 }
+            }
+            // Everyone it is for must get our chain before it: fetch missing keys first.
+            let needed = session.identitiesNeeded(for: m.to)
+            if !needed.isEmpty {
+                requestIdentities(needed, on: channel)
+                awaitingIdentities = true
+                break
             }
             // Sealed now, under this session's chains; a resend after a reconnect is sealed anew.
             let sealed: (body: [UInt8], events: [EndToEndSession.Event])
@@ -594,7 +638,15 @@ public final class ChatClient: @unchecked Sendable {
         if withheld > 0 {
             onEvent(.system("\(withheld == 1 ? "A message" : "\(withheld) messages") from just before the connection was lost may not have reached everyone, and \(withheld == 1 ? "was" : "were") not sent again: someone new has joined since."))
         }
-        if transmitted < outbox.count { loop.execute { self.pumpOutbox() } }
+        // Waiting for identities: their answer pumps again.
+        if transmitted < outbox.count, !awaitingIdentities { loop.execute { self.pumpOutbox() } }
+    }
+
+    private func requestIdentities(_ names: [String], on channel: Channel) {
+        guard !identityRequestInFlight else { return }
+        identityRequestInFlight = true
+        let request = ClientRecord.identityRequest(Array(names.prefix(WireLimits.maxIdentityRequest)))
+        channel.write(NoiseOutbound.record(request.encoded()), promise: nil)
     }
 }
 

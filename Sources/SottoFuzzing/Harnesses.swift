@@ -146,9 +146,10 @@ public enum Harness: String, CaseIterable, Sendable {
     static let session: EndToEndSession = {
         let s = EndToEndSession(me: "me", identity: me) { _, _ in .unverified }
         _ = s.updateMembers([
-            OnlineUser(name: "me", staticKey: Array(me.noiseStatic.publicKey.rawRepresentation), identity: me.bundle.encoded()),
-            OnlineUser(name: "peer", staticKey: Array(peer.noiseStatic.publicKey.rawRepresentation), identity: peer.bundle.encoded()),
+            OnlineUser(name: "me", staticKey: Array(me.noiseStatic.publicKey.rawRepresentation), identityDigest: me.bundle.digest),
+            OnlineUser(name: "peer", staticKey: Array(peer.noiseStatic.publicKey.rawRepresentation), identityDigest: peer.bundle.digest),
         ], now: Date(timeIntervalSince1970: 0))
+        _ = s.receiveIdentities([IdentityEntry(name: "peer", bundle: peer.encodedBundle)], now: Date(timeIntervalSince1970: 0))
         return s
     }()
 

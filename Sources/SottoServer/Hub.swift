@@ -8,19 +8,22 @@ import SottoCore
 final class Member {
     let name: Username
     let staticKey: [UInt8]
+    /// The identity bundle (checked at login), handed out on request; its digest is listed.
     let identity: [UInt8]
+    let identityDigest: [UInt8]
     let session: ServerSessionHandler
     let mailbox: LoopMailbox
 
-    init(name: Username, staticKey: [UInt8], identity: [UInt8], session: ServerSessionHandler, mailbox: LoopMailbox) {
+    init(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], session: ServerSessionHandler, mailbox: LoopMailbox) {
         self.name = name
         self.staticKey = staticKey
         self.identity = identity
+        self.identityDigest = identityDigest
         self.session = session
         self.mailbox = mailbox
     }
 
-    var onlineUser: OnlineUser { OnlineUser(name: name.display, staticKey: staticKey, identity: identity) }
+    var onlineUser: OnlineUser { OnlineUser(name: name.display, staticKey: staticKey, identityDigest: identityDigest) }
 }
 
 /// The shared state of one server: who is online, admission counts, login throttling and
@@ -107,11 +110,11 @@ final class Hub {
 
     /// Adds a member. A live session under the same name is refused unless it belongs to
     /// the same client identity, in which case the new session replaces the stale one.
-    func join(name: Username, staticKey: [UInt8], identity: [UInt8], session: ServerSessionHandler, address: String) -> JoinResult {
+    func join(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], session: ServerSessionHandler, address: String) -> JoinResult {
         let mailbox = self.mailbox(for: session.loop)
         return lock.withLock {
             if shuttingDown { return .shuttingDown }
-            let member = Member(name: name, staticKey: staticKey, identity: identity, session: session, mailbox: mailbox)
+            let member = Member(name: name, staticKey: staticKey, identity: identity, identityDigest: identityDigest, session: session, mailbox: mailbox)
             let replaced = members[name.key]
             if let replaced {
                 guard replaced.staticKey == staticKey else { return .nameTaken }
@@ -124,7 +127,7 @@ final class Hub {
             let now = Self.now()
             mailbox.post(ServerRecord.welcome(name: name.display, time: now).encoded(), to: [session])
             for page in userListPages() { mailbox.post(page, to: [session]) }
-            if replaced == nil || replaced?.identity != identity {
+            if replaced == nil || replaced?.identityDigest != identityDigest {
                 broadcast(ServerRecord.presence(Presence(event: .joined, user: member.onlineUser, time: now)).encoded())
             }
             return .joined(member)
@@ -138,7 +141,7 @@ final class Hub {
             roomTargetsStale = true
             membershipChanges &+= 1
             var user = member.onlineUser
-            user.identity = []
+            user.identityDigest = []
             broadcast(ServerRecord.presence(Presence(event: .left, user: user, time: Self.now())).encoded())
         }
     }
@@ -150,7 +153,7 @@ final class Hub {
         var current: [OnlineUser] = []
         var size = 8
         for user in users {
-            let entry = 6 + user.name.utf8.count + user.staticKey.count + user.identity.count
+            let entry = 6 + user.name.utf8.count + user.staticKey.count + user.identityDigest.count
             if size + entry > WireLimits.maxRecordLength - 16, !current.isEmpty {
                 pages.append(ServerRecord.users(current, final: false).encoded())
                 current = []
@@ -160,6 +163,30 @@ final class Hub {
             size += entry
         }
         pages.append(ServerRecord.users(current, final: true).encoded())
+        return pages
+    }
+
+    /// Identity bundles of the named members (empty for anyone not online), in records that
+    /// each fit one transport message, the last marked final.
+    func identityPages(for names: [String]) -> [[UInt8]] {
+        let entries: [IdentityEntry] = lock.withLock {
+            names.map { name in
+                IdentityEntry(name: name, bundle: (try? Username(name)).flatMap { members[$0.key]?.identity } ?? [])
+            }
+        }
+        var pages: [[UInt8]] = []
+        var current: [IdentityEntry] = []
+        var size = 8
+        for entry in entries {
+            if size + entry.encodedLength > WireLimits.maxRecordLength - 16, !current.isEmpty {
+                pages.append(ServerRecord.identities(current, final: false).encoded())
+                current = []
+                size = 8
+            }
+            current.append(entry)
+            size += entry.encodedLength
+        }
+        pages.append(ServerRecord.identities(current, final: true).encoded())
         return pages
     }
 
@@ -201,6 +228,11 @@ final class Hub {
             }
             member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: sequence).encoded(), to: [member.session])
         }
+    }
+
+    /// Which of these ids from this member's identity were relayed already (the ledger's view).
+    func relayedAmong(_ ids: [UInt64], from member: Member) -> [UInt64] {
+        lock.withLock { ids.filter { ledger.isDuplicate($0, from: member.staticKey) } }
     }
 
     /// Passes a sealed chain to its one recipient; silently dropped if they are gone (the

@@ -116,7 +116,18 @@ final class ServerSessionHandler: ChannelDuplexHandler {
             logger.notice("login refused: invalid name")
             return close(ServerError(.invalidName, "That username is not allowed: \(error).", fatal: true), reason: "invalid name")
         }
-        switch hub.join(name: name, staticKey: staticKey, identity: login.identity, session: self, address: address) {
+        var identityDigest: [UInt8] = []
+        if !login.identity.isEmpty {
+            // Checked once here, so the list can carry a 32-byte digest in its place and
+            // members fetch only the bundles they need (they check them again: the server
+            // is not trusted with identities, only with listing them).
+            guard let bundle = try? IdentityBundle(decoding: login.identity), bundle.noiseKey == staticKey else {
+                logger.notice("login refused: invalid identity bundle")
+                return close(ServerError(.invalidIdentity, fatal: true), reason: "invalid identity")
+            }
+            identityDigest = bundle.digest
+        }
+        switch hub.join(name: name, staticKey: staticKey, identity: login.identity, identityDigest: identityDigest, session: self, address: address) {
         case .nameTaken:
             logger.notice("login refused: name taken", metadata: ["user": "\(name.display)"])
             close(ServerError(.nameTaken, "The name \(name.display) is already in use on this server.", fatal: true), reason: "name taken")
@@ -173,6 +184,11 @@ final class ServerSessionHandler: ChannelDuplexHandler {
             context?.close(promise: nil)
         case .keyShare(let to, let payload):
             hub.relayKeyShare(from: member, to: to, payload: payload)
+        case .identityRequest(let names):
+            let mailbox = hub.mailbox(for: loop)
+            for page in hub.identityPages(for: names) { mailbox.post(page, to: [self]) }
+        case .relayedQuery(let ids):
+            send(.relayed(hub.relayedAmong(ids, from: member)))
         }
     }
 

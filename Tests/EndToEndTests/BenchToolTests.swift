@@ -45,6 +45,9 @@ import Testing
         let idle = try await bench(["idle", "--n", "5"])
         #expect(idle.status == 0, "\(idle.output)")
         #expect((idle.figures["kib_per_connection"] as? Double) != nil)
+        let lean = try await bench(["idle", "--n", "20", "--clients", "lean", "--wave", "7"])
+        #expect(lean.status == 0, "\(lean.output)")
+        #expect(lean.figures["clients"] as? String == "lean" && (lean.figures["n"] as? Int) == 20)
     }
 
     @Test func aSlowReaderIsCutOffAndTheReasonIsReported() async throws {

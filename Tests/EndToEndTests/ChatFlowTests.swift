@@ -59,19 +59,22 @@ import Testing
         var limits = relaxedLimits()
         limits.maxConnectionsPerAddress = 1_000
         let server = try await TestServer(limits: limits)
-        // 40 members publishing 4 KB identities: about 160 KB, three records' worth.
-        var raws: [RawConnection] = []
-        for i in 0..<40 {
-            let raw = try RawConnection(port: server.port)
-            try raw.login(name: String(format: "member-%02d", i), bundle: [UInt8](repeating: UInt8(i), count: 4_000))
-            raws.append(raw)
+        // 450 members with the longest names (32 four-byte characters): about 75 KB of
+        // list entries, two records' worth.
+        let wide = String(repeating: "\u{20000}", count: 28), port = server.port
+        let raws = try await onOwnThread {
+            try (0..<450).map { i in
+                let raw = try RawConnection(port: port)
+                try raw.login(name: wide + String(format: "%04d", i))
+                return raw
+            }
         }
         let watcher = try TestClient("watcher", server: server)
         try await watcher.connectAndWait()
-        try await eventually("full list") { (watcher.lastUsers?.count ?? 0) == 41 }
+        try await eventually("full list") { (watcher.lastUsers?.count ?? 0) == 451 }
         // The server sent it in parts; the client showed only the complete list.
         let sizes = watcher.events.compactMap { if case .users(let u) = $0 { return u.count } else { return nil } }
-        #expect(sizes.first == 41)
+        #expect(sizes.first == 451)
         watcher.stop()
         await server.stop()
         _ = raws

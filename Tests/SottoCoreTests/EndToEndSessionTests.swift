@@ -21,7 +21,7 @@ final class Room {
             }
         }
 
-        var user: OnlineUser { OnlineUser(name: name, staticKey: Array(keys.noiseStatic.publicKey.rawRepresentation), identity: keys.bundle.encoded()) }
+        var user: OnlineUser { OnlineUser(name: name, staticKey: Array(keys.noiseStatic.publicKey.rawRepresentation), identityDigest: keys.bundle.digest) }
         var texts: [String] { inbox.compactMap { if case .message(let m) = $0 { String(decoding: m.text, as: UTF8.self) } else { nil } } }
         var rejections: [EndToEndError] { inbox.compactMap { if case .rejected(_, let e) = $0 { e } else { nil } } }
         var notices: [String] { inbox.compactMap { if case .notice(let n) = $0 { n } else { nil } } }
@@ -53,9 +53,22 @@ final class Room {
         }
     }
 
-    /// Seals as `sender`, delivers any new shares, returns the relayed message (not yet delivered).
+    /// Answers a session's identity fetch as an honest server would (the bundles of those
+    /// listed now); returns what the session does with them (key shares, notices).
+    func resolve(_ session: EndToEndSession, for recipient: String = "") -> [EndToEndSession.Event] {
+        let needed = session.identitiesNeeded(for: recipient)
+        guard !needed.isEmpty else { return [] }
+        let entries = needed.map { name in IdentityEntry(name: name, bundle: people.first { $0.name == name }?.keys.encodedBundle ?? []) }
+        return session.receiveIdentities(entries, now: now)
+    }
+
+    /// Seals as `sender` (after fetching the keys it needs, as the client does), delivers any
+    /// new shares, returns the relayed message (not yet delivered).
     func say(_ sender: String, _ text: String, to: String = "") throws -> ChatMessage {
         let p = person(sender)
+        let fetched = resolve(p.session, for: to)
+        p.inbox += fetched.filter { if case .keyShare = $0 { false } else { true } }
+        deliver(fetched.compactMap { if case .keyShare(let t, let payload) = $0 { (p, t, payload) } else { nil } })
         let (body, events) = try p.session.seal(Array(text.utf8), to: to, now: now)
         deliver(events.compactMap { if case .keyShare(let t, let payload) = $0 { (p, t, payload) } else { nil } })
         sequence += 1
@@ -139,6 +152,7 @@ final class Room {
     @Test func aMessageBeforeItsChainWaitsThenAGapIsShownIfTheChainNeverComes() throws {
         let room = try Room(["alice", "bob"])
         let alice = room.person("alice"), bob = room.person("bob")
+        _ = room.resolve(alice.session)
         // Alice's first message makes her chain and shares it with bob, once.
         let (body, events) = try alice.session.seal(Array("early".utf8), to: "", now: room.now)
         #expect(events.count == 1)
@@ -148,6 +162,7 @@ final class Room {
         // A new chain from a fresh session: bob has never seen it (its share is held back).
         let fresh = EndToEndSession(me: "alice", identity: alice.keys) { _, _ in .unverified }
         #expect(fresh.updateMembers([alice.user, bob.user], now: room.now).isEmpty)  // nothing to share before a first message
+        #expect(room.resolve(fresh).isEmpty)
         let (freshBody, shares) = try fresh.seal(Array("waiting".utf8), to: "", now: room.now)
         let waiting = ChatMessage(sequence: 2, time: 0, from: "alice", to: "", clientMessageID: 2, body: freshBody)
         #expect(bob.session.open(waiting, now: room.now).isEmpty)
@@ -160,6 +175,7 @@ final class Room {
         // Another message on a chain that never comes: after the timeout, a visible gap.
         let lost = EndToEndSession(me: "alice", identity: alice.keys) { _, _ in .unverified }
         _ = lost.updateMembers([alice.user, bob.user], now: room.now)
+        _ = room.resolve(lost)
         let (lostBody, _) = try lost.seal(Array("lost".utf8), to: "", now: room.now)
         #expect(bob.session.open(ChatMessage(sequence: 3, time: 0, from: "alice", to: "", clientMessageID: 3, body: lostBody), now: room.now).isEmpty)
         #expect(bob.session.expire(now: room.now.addingTimeInterval(11)) == [.notice("1 message from alice could not be decrypted.")])
@@ -203,8 +219,10 @@ final class Room {
         room.sync()
         room.relay(early, to: ["dave"])
         #expect(room.person("dave").texts.isEmpty)
-        #expect(room.person("dave").rejections == [.beforeJoining])
+        // Alice fetches dave's keys before her next message and gives him her chain from
+        // there: the early one is refused as before his time, the next one reads.
         room.relay(try room.say("alice", "welcome dave"))
+        #expect(room.person("dave").rejections == [.beforeJoining])
         #expect(room.person("dave").texts == ["welcome dave"])
     }
 
@@ -268,13 +286,53 @@ final class Room {
     @Test func invalidIdentitiesAreLeftOutLoudly() throws {
         let room = try Room(["alice"])
         let alice = room.person("alice")
-        let imposter = try IdentityKeys()
-        // A bundle whose Noise key is not the one the member authenticated with.
-        let mismatched = OnlineUser(name: "eve", staticKey: [UInt8](repeating: 1, count: 32), identity: imposter.bundle.encoded())
-        let events = alice.session.updateMembers([alice.user, mismatched], now: room.now)
-        #expect(events.contains(.notice("eve has no valid end-to-end identity: they cannot read your messages and theirs are refused.")))
+        let notice = EndToEndSession.Event.notice("eve has no valid end-to-end identity: they cannot read your messages and theirs are refused.")
+        // Listed without an identity (a client without end-to-end keys).
+        let bare = OnlineUser(name: "eve", staticKey: [UInt8](repeating: 1, count: 32))
+        #expect(alice.session.updateMembers([alice.user, bare], now: room.now) == [notice])
         #expect(alice.session.members["eve"] == nil)
-        #expect(!events.contains { if case .keyShare = $0 { true } else { false } })
+        // Listed with a digest, but the bundle fetched for it is someone else's (a lying
+        // server), or is theirs but bound to another device key.
+        let imposter = try IdentityKeys(), eve = try IdentityKeys()
+        let eveUser = OnlineUser(name: "eve", staticKey: Array(eve.noiseStatic.publicKey.rawRepresentation), identityDigest: eve.bundle.digest)
+        for wrong in [imposter.encodedBundle, []] {
+            let fresh = EndToEndSession(me: "alice", identity: alice.keys) { _, _ in .unverified }
+            #expect(fresh.updateMembers([alice.user, eveUser], now: room.now).isEmpty)
+            #expect(fresh.identitiesNeeded(for: "") == ["eve"])
+            #expect(fresh.receiveIdentities([IdentityEntry(name: "eve", bundle: wrong)], now: room.now) == [notice])
+            #expect(fresh.members["eve"] == nil && fresh.identitiesNeeded(for: "").isEmpty)
+            #expect(throws: EndToEndError.invalidIdentity("eve")) { try fresh.seal([1], to: "eve", now: room.now) }
+        }
+        let rebound = OnlineUser(name: "eve", staticKey: [UInt8](repeating: 1, count: 32), identityDigest: eve.bundle.digest)
+        let fresh = EndToEndSession(me: "alice", identity: alice.keys) { _, _ in .unverified }
+        _ = fresh.updateMembers([alice.user, rebound], now: room.now)
+        #expect(fresh.receiveIdentities([IdentityEntry(name: "eve", bundle: eve.encodedBundle)], now: room.now) == [notice])
+    }
+
+    @Test func keysAreFetchedOnlyWhenNeededAndAShareCarriesTheSendersOwn() throws {
+        let room = try Room(["alice", "bob", "carol"])
+        let alice = room.person("alice"), bob = room.person("bob")
+        // Joining fetched nothing: every member is known by digest only.
+        #expect(room.people.allSatisfy { p in p.session.members.values.allSatisfy { $0.bundle == nil } })
+        #expect(alice.session.identitiesNeeded(for: "bob") == ["bob"])
+        #expect(throws: EndToEndError.identityNotFetched("bob")) { try alice.session.seal([1], to: "bob", now: room.now) }
+        room.relay(try room.say("alice", "hi"))
+        // Alice fetched bob's and carol's keys to seal; they took hers from her key share.
+        #expect(alice.session.identitiesNeeded(for: "").isEmpty)
+        #expect(bob.session.members["alice"]?.bundle == alice.keys.bundle)
+        #expect(bob.session.members["carol"]?.bundle == nil)
+        #expect(bob.texts == ["hi"] && room.person("carol").texts == ["hi"])
+        // A share whose carried keys are not the listed ones (swapped in transit) is refused.
+        let dave = try Room.Person("dave")
+        room.people.append(dave)
+        room.sync()
+        let mallory = try IdentityKeys()
+        let chain = KeyShare.Chain(conversation: "", chainID: [UInt8](repeating: 1, count: 16),
+                                   chainKey: ChainKey(key: [UInt8](repeating: 2, count: 32), index: 0), signingKey: [UInt8](repeating: 3, count: 32))
+        let forged = try KeyShare.seal(chain, from: "alice", to: "dave", recipientKEMKey: dave.keys.bundle.kemKey, sender: mallory)
+        let events = dave.session.receiveKeyShare(from: "alice", payload: forged.encoded(), now: room.now)
+        #expect(events.contains(.notice("alice has no valid end-to-end identity: they cannot read your messages and theirs are refused.")))
+        #expect(dave.session.members["alice"] == nil)
     }
 
     @Test func chainsAreMadeAtTheFirstMessageAndNewcomersGetTheOnesInUse() throws {
@@ -282,6 +340,7 @@ final class Room {
         // Nobody has spoken: joining cost no key shares at all.
         #expect(room.people.allSatisfy { $0.inbox.isEmpty })
         let alice = room.person("alice")
+        #expect(room.resolve(alice.session).isEmpty)  // her keys for bob and carol: no chain to give yet
         let (hiBody, first) = try alice.session.seal(Array("hi".utf8), to: "", now: room.now)
         #expect(Set(first.compactMap { if case .keyShare(let to, _) = $0 { to } else { nil } }) == ["bob", "carol"])
         room.deliver(first.compactMap { if case .keyShare(let t, let p) = $0 { (alice, t, p) } else { nil } })
@@ -289,7 +348,10 @@ final class Room {
         let dave = try Room.Person("dave")
         room.people.append(dave)
         let users = room.people.map(\.user)
-        let fromAlice = alice.session.updateMembers(users, now: room.now)
+        // Alice needs dave's keys to give him her chain; once fetched, he gets it.
+        #expect(alice.session.updateMembers(users, now: room.now).isEmpty)
+        #expect(alice.session.identitiesNeeded(for: "") == ["dave"])
+        let fromAlice = room.resolve(alice.session)
         #expect(fromAlice.compactMap { if case .keyShare(let to, _) = $0 { to } else { nil } } == ["dave"])
         #expect(room.person("bob").session.updateMembers(users, now: room.now).isEmpty)
         _ = dave.session.updateMembers(users, now: room.now)
@@ -304,7 +366,7 @@ final class Room {
     @Test func anUnchangedListIsCheapAndAnInvalidIdentityIsAnnouncedOnce() throws {
         let room = try Room(["alice", "bob"])
         let alice = room.person("alice")
-        let bad = OnlineUser(name: "eve", staticKey: [UInt8](repeating: 1, count: 32), identity: try IdentityKeys().bundle.encoded())
+        let bad = OnlineUser(name: "eve", staticKey: [UInt8](repeating: 1, count: 32))
         let users = room.people.map(\.user) + [bad]
         let first = alice.session.updateMembers(users, now: room.now)
         #expect(first.filter { if case .notice = $0 { true } else { false } }.count == 1)
@@ -323,15 +385,17 @@ final class Room {
         let mallory = try Room.Person("mallory")
         var forged = mallory.keys.bundle.encoded()
         forged[forged.count - 1] ^= 1  // the signature is the last field
-        let user = OnlineUser(name: "mallory", staticKey: mallory.user.staticKey, identity: forged)
-        // Parsed on arrival, not yet verified: no cost, no notice.
+        let user = mallory.user
+        // Listed by digest: no cost, no notice.
         #expect(alice.session.updateMembers(room.people.map(\.user) + [user], now: room.now).isEmpty)
-        // Alice's first room message: bob gets her chain, mallory is checked and refused.
+        // Alice's first room message: the keys she fetches for mallory do not verify.
+        let fetched = alice.session.receiveIdentities([IdentityEntry(name: "bob", bundle: room.person("bob").keys.encodedBundle),
+                                                       IdentityEntry(name: "mallory", bundle: forged)], now: room.now)
+        #expect(fetched.contains(.notice("mallory has no valid end-to-end identity: they cannot read your messages and theirs are refused.")))
         let (_, events) = try alice.session.seal(Array("hi".utf8), to: "", now: room.now)
         #expect(events.compactMap { if case .keyShare(let to, _) = $0 { to } else { nil } } == ["bob"])
-        #expect(events.contains(.notice("mallory has no valid end-to-end identity: they cannot read your messages and theirs are refused.")))
         #expect(alice.session.members["mallory"] == nil)
-        #expect(throws: EndToEndError.noSuchRecipient("mallory")) { try alice.session.seal([1], to: "mallory", now: room.now) }
+        #expect(throws: EndToEndError.invalidIdentity("mallory")) { try alice.session.seal([1], to: "mallory", now: room.now) }
         // The same bytes again are not re-announced.
         #expect(alice.session.updateMembers(room.people.map(\.user) + [user], now: room.now).isEmpty)
     }

@@ -86,9 +86,10 @@ enum FrozenVectors {
         let alice = try IdentityKeys(), bob = try IdentityKeys(), carol = try IdentityKeys()
         let chain = KeyShare.Chain(conversation: "", chainID: [UInt8](repeating: 3, count: 16),
                                    chainKey: ChainKey(key: [UInt8](repeating: 9, count: 32), index: 42), signingKey: [UInt8](repeating: 4, count: 32))
-        let share = try KeyShare.seal(chain, from: "alice", to: "bob", recipientKEMKey: bob.bundle.kemKey, signer: alice.signing)
+        let share = try KeyShare.seal(chain, from: "alice", to: "bob", recipientKEMKey: bob.bundle.kemKey, sender: alice)
         let wire = share.encoded()
-        #expect(wire.count <= KeyShare.maxLength)
+        #expect(wire.count <= KeyShare.maxLength && KeyShare.maxLength <= WireLimits.maxKeyShareBytes)
+        #expect(share.senderBundle == alice.encodedBundle && alice.encodedBundle.count == IdentityBundle.encodedLength)
         let decoded = try KeyShare(decoding: wire)
         #expect(try decoded.open(from: "alice", to: "bob", senderSigningKey: alice.bundle.signingKey, recipient: bob.kem) == chain)
         // Not for carol; not from carol; not re-addressed.

@@ -2,7 +2,7 @@ import Testing
 @testable import SottoCore
 
 @Suite struct WireSchemaTests {
-    static let user = OnlineUser(name: "zoë", staticKey: Array(repeating: 7, count: 32), identity: [1, 2, 3])
+    static let user = OnlineUser(name: "zoë", staticKey: Array(repeating: 7, count: 32), identityDigest: Array(repeating: 3, count: 32))
 
     static let serverRecords: [ServerRecord] = [
         .welcome(name: "Ålice", time: 1_700_000_000_000),
@@ -17,6 +17,10 @@ import Testing
         .ack(clientMessageID: 1, sequence: 2),
         .pong(77),
         .keyShare(from: "ann", payload: [1, 2, 3]),
+        .identities([IdentityEntry(name: "ann", bundle: [1, 2]), IdentityEntry(name: "gone", bundle: [])], final: true),
+        .identities([], final: false),
+        .relayed([]),
+        .relayed([1, .max]),
     ]
 
     static let clientRecords: [ClientRecord] = [
@@ -25,6 +29,10 @@ import Testing
         .ping(3),
         .bye,
         .keyShare(to: "bob", payload: [UInt8](repeating: 9, count: WireLimits.maxKeyShareBytes)),
+        .identityRequest(["ann"]),
+        .relayedQuery([7]),
+        .relayedQuery(Array(1...300)),
+        .identityRequest((0..<WireLimits.maxIdentityRequest).map { "member \($0)" }),
     ]
 
     @Test(arguments: serverRecords) func serverRecordsRoundTrip(record: ServerRecord) throws {
@@ -56,6 +64,22 @@ import Testing
         }
     }
 
+    @Test func identityRequestsAndDigestsAreBounded() throws {
+        #expect(throws: WireError.invalid("identity request for 0 names")) { try ClientRecord(decoding: [0x05, 0, 0]) }
+        let tooMany = ClientRecord.identityRequest((0...WireLimits.maxIdentityRequest).map { "m\($0)" }).encoded()
+        #expect(throws: WireError.invalid("identity request for 257 names")) { try ClientRecord(decoding: tooMany) }
+        #expect(throws: WireError.invalid("relayed query for 0 ids")) { try ClientRecord(decoding: [0x06, 0, 0]) }
+        let largest = ClientRecord.relayedQuery(Array(1...UInt64(WireLimits.maxRelayedQuery)))
+        #expect(try ClientRecord(decoding: largest.encoded()) == largest)
+        let tooManyIDs = ClientRecord.relayedQuery(Array(0...UInt64(WireLimits.maxRelayedQuery))).encoded()
+        #expect(throws: WireError.invalid("relayed query for 4097 ids")) { try ClientRecord(decoding: tooManyIDs) }
+        var shortDigest = Self.user
+        shortDigest.identityDigest = [1, 2, 3]
+        #expect(throws: WireError.invalid("identity digest of 3 bytes")) {
+            try ServerRecord(decoding: ServerRecord.presence(Presence(event: .joined, user: shortDigest, time: 1)).encoded())
+        }
+    }
+
     @Test func trailingBytesUnknownTypesAndBadUTF8AreRefused() throws {
         #expect(throws: WireError.trailingBytes("client record")) { try ClientRecord(decoding: ClientRecord.ping(1).encoded() + [0]) }
         #expect(throws: WireError.unknownRecordType(0x7f)) { try ClientRecord(decoding: [0x7f]) }
@@ -81,8 +105,10 @@ import Testing
 
     @Test func wrongSchemaVersionsAndBadParametersAreRefused() throws {
         var login = LoginRequest(username: "a", passwordKey: Array(repeating: 0, count: 32)).encoded()
-        login[0] = 2
-        #expect(throws: WireError.unsupportedVersion(2)) { try LoginRequest(decoding: login) }
+        login[0] = 1  // the version before identity digests
+        #expect(throws: WireError.unsupportedVersion(1)) { try LoginRequest(decoding: login) }
+        login[0] = 3
+        #expect(throws: WireError.unsupportedVersion(3)) { try LoginRequest(decoding: login) }
         var hello = ServerHello(serverName: "s", maxBodyBytes: 10, passwordSalt: Array(repeating: 0, count: 16), scrypt: ScryptParameters(log2N: 30, r: 8, p: 1))
         #expect(throws: WireError.invalid("scrypt parameters out of bounds")) { try ServerHello(decoding: hello.encoded()) }
         hello.scrypt = .standard

@@ -62,6 +62,7 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
     case untrustedRecipient(String)
     case noSuchRecipient(String)
     case invalidIdentity(String)
+    case identityNotFetched(String)
 
     public var description: String {
         switch self {
@@ -76,6 +77,7 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
         case .untrustedRecipient(let name): return "\(name)'s identity key changed; accept it before sending to them"
         case .noSuchRecipient(let name): return "\(name) is not online"
         case .invalidIdentity(let name): return "\(name) has no valid end-to-end identity"
+        case .identityNotFetched(let name): return "\(name)'s identity keys have not arrived yet"
         }
     }
 }

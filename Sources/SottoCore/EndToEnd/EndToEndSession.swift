@@ -42,24 +42,26 @@ public final class EndToEndSession {
 
     public struct Member: Equatable, Sendable {
         public var name: String
-        public var bundle: IdentityBundle
-        public var trust: PeerTrust
-        /// The bundle as the server relayed it: an unchanged list entry is recognised by a
-        /// byte comparison instead of another signature check.
-        var encodedBundle: [UInt8]
+        public var staticKey: [UInt8]
+        /// `IdentityBundle.digest`, as the online list announced it.
+        public var digest: [UInt8]
         /// Computed once: lists of hundreds of members are published on every change.
         public let fingerprint: String
-        /// Whether the bundle's self-signature was checked (on first use of their keys).
-        var signatureChecked = false
+        public var trust: PeerTrust
+        /// Their keys, once needed: fetched before we first seal a chain to them, or taken
+        /// from their first key share. Always checked against `digest`, `staticKey` and
+        /// its self-signature before it is stored here.
+        public var bundle: IdentityBundle?
     }
 
     public let me: String
     private let identity: IdentityKeys
-    private let trustOf: (String, IdentityBundle) -> PeerTrust
+    private let myDigest: [UInt8]
+    private let trustOf: (String, String) -> PeerTrust
     public var limits: Limits
 
     public private(set) var members: [String: Member] = [:]
-    /// Members whose bundle did not verify, by the bytes that failed (not re-checked or re-announced).
+    /// Members without a usable identity, by the digest that failed (not re-announced).
     private var invalid: [String: [UInt8]] = [:]
     private var sending: [Conversation: SendingChain] = [:]
     private var receiving: [[UInt8]: ReceivingChain] = [:]  // by sender name bytes + chain id
@@ -68,47 +70,49 @@ public final class EndToEndSession {
     /// Rejections by kind, never shown as messages.
     public private(set) var rejections: [String: Int] = [:]
 
-    public init(me: String, identity: IdentityKeys, limits: Limits = Limits(), trustOf: @escaping (String, IdentityBundle) -> PeerTrust) {
+    /// `trustOf(name, fingerprint)` says whether a member's identity is new, pinned or changed.
+    public init(me: String, identity: IdentityKeys, limits: Limits = Limits(), trustOf: @escaping (String, String) -> PeerTrust) {
         self.me = me
         self.identity = identity
         self.limits = limits
         self.trustOf = trustOf
+        myDigest = identity.bundle.digest
     }
 
     // MARK: Membership
 
-    /// The server's online list changed. Shares our chains with newcomers; on any departure
-    /// starts new chains for those who remain. Members whose entry did not change cost a
-    /// byte comparison, so a list of n members is O(n) cheap work, not n signature checks.
+    /// The server's online list changed. Shares our chains with newcomers whose keys we
+    /// have; on any departure starts new chains for those who remain. An entry that did not
+    /// change costs a comparison, so a list of n members is O(n) cheap work.
     public func updateMembers(_ users: [OnlineUser], now: Date) -> [Event] {
         var events: [Event] = []
         var next: [String: Member] = [:]
         next.reserveCapacity(users.count)
         for user in users where user.name != me {
-            if let previous = members[user.name], previous.encodedBundle == user.identity {
+            let previous = members[user.name]
+            if let previous, previous.digest == user.identityDigest, previous.staticKey == user.staticKey {
                 next[user.name] = previous
                 continue
             }
-            if invalid[user.name] == user.identity { continue }  // said so already
-            guard let bundle = try? IdentityBundle(decodingUnverified: user.identity), bundle.noiseKey == user.staticKey else {
-                if members[user.name] != nil || !user.identity.isEmpty {
-                    events.append(.notice("\(user.name) has no valid end-to-end identity: they cannot read your messages and theirs are refused."))
-                }
-                invalid[user.name] = user.identity
+            if invalid[user.name] == user.identityDigest { continue }  // said so already
+            guard user.identityDigest.count == WireLimits.identityDigestLength else {
+                events.append(noValidIdentity(user.name))
+                invalid[user.name] = user.identityDigest
                 continue
             }
-            let previous = members[user.name]
-            let trust = previous?.bundle == bundle ? previous!.trust : trustOf(user.name, bundle)
-            if case .changed(let old) = trust, previous?.bundle != bundle {
-                events.append(.notice("WARNING: \(user.name)'s identity key changed (was \(old), now \(bundle.fingerprint)). Their messages are marked unverified and yours are not sent to them until you accept the new key after comparing safety numbers."))
+            let fingerprint = Fingerprint.of(digest: user.identityDigest)
+            let trust = previous?.digest == user.identityDigest ? previous!.trust : trustOf(user.name, fingerprint)
+            if case .changed(let old) = trust, previous?.digest != user.identityDigest {
+                events.append(.notice("WARNING: \(user.name)'s identity key changed (was \(old), now \(fingerprint)). Their messages are marked unverified and yours are not sent to them until you accept the new key after comparing safety numbers."))
             }
-            next[user.name] = Member(name: user.name, bundle: bundle, trust: trust, encodedBundle: user.identity, fingerprint: bundle.fingerprint)
+            next[user.name] = Member(name: user.name, staticKey: user.staticKey, digest: user.identityDigest,
+                                     fingerprint: fingerprint, trust: trust, bundle: previous?.digest == user.identityDigest ? previous?.bundle : nil)
         }
         if !invalid.isEmpty {
             let present = Set(users.map(\.name))
             invalid = invalid.filter { present.contains($0.key) }
         }
-        let departed = members.filter { next[$0.key]?.bundle != $0.value.bundle }.map(\.key)
+        let departed = members.filter { next[$0.key]?.digest != $0.value.digest }.map(\.key)
         members = next
         for name in departed { forget(name) }
         if !departed.isEmpty, sending[.room] != nil {
@@ -126,21 +130,50 @@ public final class EndToEndSession {
         return shareChains(now: now)
     }
 
-    /// Checks a member's bundle signature the first time their keys are needed, so a room
-    /// of hundreds costs each client a verification per person it actually talks with.
-    /// An invalid bundle removes them (loudly), as if it had failed on arrival.
-    private func checkSignature(of name: String) -> Event? {
-        guard let member = members[name], !member.signatureChecked else { return nil }
-        do {
-            try member.bundle.verifySignature()
-            members[name]!.signatureChecked = true
-            return nil
-        } catch {
-            members[name] = nil
-            invalid[name] = member.encodedBundle
-            forget(name)
-            return .notice("\(name) has no valid end-to-end identity: they cannot read your messages and theirs are refused.")
+    /// Members whose keys must be fetched before a message to `recipient` ("" for the room)
+    /// can be sealed for everyone it is for. The caller fetches them (`identityRequest`)
+    /// and holds the message until `receiveIdentities`; sealing first would give them our
+    /// chain only later, past the messages they should have read.
+    public func identitiesNeeded(for recipient: String) -> [String] {
+        if !recipient.isEmpty {
+            guard let member = members[recipient], member.bundle == nil, isSendable(member.trust) else { return [] }
+            return [recipient]
         }
+        return members.values.filter { $0.bundle == nil && isSendable($0.trust) }.map(\.name).sorted()
+    }
+
+    /// Bundles the server sent for `identitiesNeeded`. Each must hash to the announced
+    /// digest, carry the member's device key and be self-signed; one that does not (or is
+    /// missing for someone still listed) leaves that member out, loudly.
+    public func receiveIdentities(_ entries: [IdentityEntry], now: Date) -> [Event] {
+        var events: [Event] = []
+        for entry in entries {
+            guard let member = members[entry.name], member.bundle == nil else { continue }
+            if let bundle = verifiedBundle(entry.bundle, for: member) {
+                members[entry.name]!.bundle = bundle
+            } else {
+                events.append(refuseIdentity(of: member))
+            }
+        }
+        return events + shareChains(now: now)
+    }
+
+    /// The bundle, if it is the one the list announced for this member and self-signed.
+    private func verifiedBundle(_ bytes: [UInt8], for member: Member) -> IdentityBundle? {
+        guard let bundle = try? IdentityBundle(decoding: bytes), bundle.noiseKey == member.staticKey,
+              bundle.digest == member.digest else { return nil }
+        return bundle
+    }
+
+    private func refuseIdentity(of member: Member) -> Event {
+        members[member.name] = nil
+        invalid[member.name] = member.digest
+        forget(member.name)
+        return noValidIdentity(member.name)
+    }
+
+    private func noValidIdentity(_ name: String) -> Event {
+        .notice("\(name) has no valid end-to-end identity: they cannot read your messages and theirs are refused.")
     }
 
     private func forget(_ name: String) {
@@ -160,12 +193,10 @@ public final class EndToEndSession {
             case .direct(let peer): recipients = members[peer] == nil ? [] : [peer]
             }
             for name in recipients where sending[conversation]?.holders.contains(name) == false {
-                if let notice = checkSignature(of: name) {
-                    events.append(notice)
-                    continue
-                }
-                guard let member = members[name], isSendable(member.trust) else { continue }
-                if let share = try? seal(sending[conversation]!, conversation: conversation, to: member) {
+                // Without their keys yet: they get the chain once fetched (the caller holds
+                // new messages until then).
+                guard let member = members[name], let bundle = member.bundle, isSendable(member.trust) else { continue }
+                if let share = try? seal(sending[conversation]!, conversation: conversation, to: name, kemKey: bundle.kemKey) {
                     events.append(.keyShare(to: name, payload: share))
                     sending[conversation]!.holders.insert(name)
                 }
@@ -179,10 +210,10 @@ public final class EndToEndSession {
         return true
     }
 
-    private func seal(_ chain: SendingChain, conversation: Conversation, to member: Member) throws -> [UInt8] {
+    private func seal(_ chain: SendingChain, conversation: Conversation, to name: String, kemKey: [UInt8]) throws -> [UInt8] {
         let content = KeyShare.Chain(conversation: conversation.wireName, chainID: chain.id, chainKey: chain.chainKey,
                                      signingKey: Array(chain.signing.publicKey.rawRepresentation))
-        return try KeyShare.seal(content, from: me, to: member.name, recipientKEMKey: member.bundle.kemKey, signer: identity.signing).encoded()
+        return try KeyShare.seal(content, from: me, to: name, recipientKEMKey: kemKey, sender: identity).encoded()
     }
 
     // MARK: Sending
@@ -192,9 +223,10 @@ public final class EndToEndSession {
     public func seal(_ text: [UInt8], to recipient: String, now: Date) throws -> (body: [UInt8], events: [Event]) {
         let conversation: Conversation = recipient.isEmpty ? .room : .direct(recipient)
         if case .direct(let peer) = conversation {
-            if checkSignature(of: peer) != nil { throw EndToEndError.invalidIdentity(peer) }
+            if invalid[peer] != nil { throw EndToEndError.invalidIdentity(peer) }
             guard let member = members[peer] else { throw EndToEndError.noSuchRecipient(peer) }
             guard isSendable(member.trust) else { throw EndToEndError.untrustedRecipient(peer) }
+            guard member.bundle != nil else { throw EndToEndError.identityNotFetched(peer) }
         }
         var events: [Event] = []
         if let chain = sending[conversation],
@@ -219,7 +251,6 @@ public final class EndToEndSession {
     /// A relayed message from someone else. Returns it decrypted, or nothing yet (waiting
     /// for its chain), or a rejection, never an unauthenticated text.
     public func open(_ relayed: ChatMessage, now: Date) -> [Event] {
-        if let notice = checkSignature(of: relayed.from) { return [notice, reject(relayed.from, .notAMember)] }
         guard members[relayed.from] != nil else { return [reject(relayed.from, .notAMember)] }
         let envelope: MessageEnvelope
         do { envelope = try MessageEnvelope(decoding: relayed.body) } catch {
@@ -264,19 +295,30 @@ public final class EndToEndSession {
 
     /// A sealed chain from a member. Releases messages that were waiting for it.
     public func receiveKeyShare(from sender: String, payload: [UInt8], now: Date) -> [Event] {
-        if let notice = checkSignature(of: sender) { return [notice, reject(sender, .notAMember)] }
         guard let member = members[sender] else { return [reject(sender, .notAMember)] }
+        var events: [Event] = []
         let content: KeyShare.Chain
         do {
-            content = try KeyShare(decoding: payload).open(from: sender, to: me, senderSigningKey: member.bundle.signingKey, recipient: identity.kem)
+            let share = try KeyShare(decoding: payload)
+            var bundle = member.bundle
+            if bundle == nil {
+                // Their first share tells us their keys: accepted only if they are the ones
+                // the list announced (and self-signed), so nobody can swap them in transit.
+                guard let carried = verifiedBundle(share.senderBundle, for: member) else {
+                    return [refuseIdentity(of: member), reject(sender, .notAMember)]
+                }
+                members[sender]!.bundle = carried
+                bundle = carried
+                events += shareChains(now: now)  // and now we can give them ours, if we have one
+            }
+            content = try share.open(from: sender, to: me, senderSigningKey: bundle!.signingKey, recipient: identity.kem)
         } catch let error as EndToEndError {
             return [reject(sender, error)]
         } catch {
             return [reject(sender, .malformed("\(error)"))]
         }
         let key = chainKey(sender, content.chainID)
-        guard receiving[key] == nil, let signingKey = try? Curve25519.Signing.PublicKey(rawRepresentation: content.signingKey) else { return [] }
-        var events: [Event] = []
+        guard receiving[key] == nil, let signingKey = try? Curve25519.Signing.PublicKey(rawRepresentation: content.signingKey) else { return events }
         receiving[key] = ReceivingChain(sender: sender, conversation: content.conversation == "dm" ? .direct(sender) : .room,
                                         id: content.chainID, chainKey: content.chainKey, signingKey: signingKey,
                                         firstIndex: content.chainKey.index)
@@ -328,7 +370,7 @@ public final class EndToEndSession {
         case .tooFarAhead: kind = "too far ahead"
         case .unknownChain: kind = "unknown chain"
         case .notAMember: kind = "not a member"
-        case .untrustedRecipient, .noSuchRecipient, .invalidIdentity: kind = "other"
+        case .untrustedRecipient, .noSuchRecipient, .invalidIdentity, .identityNotFetched: kind = "other"
         }
         rejections[kind, default: 0] += 1
         return .rejected(from: sender, error)
@@ -338,6 +380,6 @@ public final class EndToEndSession {
 
     /// Safety number between us and a member, if they are here.
     public func safetyNumber(with name: String) -> String? {
-        members[name].map { IdentityBundle.safetyNumber(identity.bundle, $0.bundle) }
+        members[name].map { IdentityBundle.safetyNumber(digests: myDigest, $0.digest) }
     }
 }

@@ -80,10 +80,12 @@ public struct MessageEnvelope: Equatable, Sendable {
 
 /// A sender chain as handed to one recipient: sealed to their X-Wing key with HPKE
 /// (RFC 9180, base mode) and signed by the sender's identity key.
-/// Payload of a key-share record: `u8 version, u8 kind=2, bytes16 encapsulatedKey,
-/// bytes16 sealed, bytes16 signature(64)`.
+/// Payload of a key-share record: `u8 version=2, u8 kind=2, bytes16 senderBundle,
+/// bytes16 encapsulatedKey, bytes16 sealed, bytes16 signature(64)`. The sender's bundle rides
+/// along so a recipient never has to fetch it: it checks the bundle against the digest the
+/// online list announced, and its self-signature, before trusting the key that signed this.
 public struct KeyShare: Equatable, Sendable {
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     static let kind: UInt8 = 2
     public static let ciphersuite = HPKE.Ciphersuite.XWingMLKEM768X25519_SHA256_AES_GCM_256
     static let info = Data("sotto/1 sender chain".utf8)
@@ -124,6 +126,7 @@ public struct KeyShare: Equatable, Sendable {
         }
     }
 
+    public var senderBundle: [UInt8]
     public var encapsulatedKey: [UInt8]
     public var sealed: [UInt8]
     public var signature: [UInt8]
@@ -136,14 +139,15 @@ public struct KeyShare: Equatable, Sendable {
         return w.bytes
     }
 
-    public static func seal(_ chain: Chain, from: String, to: String, recipientKEMKey: [UInt8], signer: Curve25519.Signing.PrivateKey) throws -> KeyShare {
+    public static func seal(_ chain: Chain, from: String, to: String, recipientKEMKey: [UInt8], sender: IdentityKeys) throws -> KeyShare {
+        let signer = sender.signing
         let recipient = try XWingMLKEM768X25519.PublicKey(rawRepresentation: recipientKEMKey)
-        var sender = try HPKE.Sender(recipientKey: recipient, ciphersuite: ciphersuite, info: info)
+        var hpke = try HPKE.Sender(recipientKey: recipient, ciphersuite: ciphersuite, info: info)
         let ad = associatedData(from: from, to: to)
-        let sealed = Array(try sender.seal(chain.encoded(), authenticating: ad))
-        let encapsulated = Array(sender.encapsulatedKey)
+        let sealed = Array(try hpke.seal(chain.encoded(), authenticating: ad))
+        let encapsulated = Array(hpke.encapsulatedKey)
         let signature = Array(try signer.signature(for: ad + encapsulated + sealed))
-        return KeyShare(encapsulatedKey: encapsulated, sealed: sealed, signature: signature)
+        return KeyShare(senderBundle: sender.encodedBundle, encapsulatedKey: encapsulated, sealed: sealed, signature: signature)
     }
 
     /// Checks the sender's signature first, then opens with our KEM key.
@@ -162,16 +166,18 @@ public struct KeyShare: Equatable, Sendable {
         }
     }
 
-    public init(encapsulatedKey: [UInt8], sealed: [UInt8], signature: [UInt8]) {
+    public init(senderBundle: [UInt8], encapsulatedKey: [UInt8], sealed: [UInt8], signature: [UInt8]) {
+        self.senderBundle = senderBundle
         self.encapsulatedKey = encapsulatedKey
         self.sealed = sealed
         self.signature = signature
     }
 
     public func encoded() -> [UInt8] {
-        var w = WireWriter(capacity: encapsulatedKey.count + sealed.count + 80)
+        var w = WireWriter(capacity: senderBundle.count + encapsulatedKey.count + sealed.count + 80)
         w.u8(Self.version)
         w.u8(Self.kind)
+        w.bytes16(senderBundle)
         w.bytes16(encapsulatedKey)
         w.bytes16(sealed)
         w.bytes16(signature)
@@ -182,6 +188,7 @@ public struct KeyShare: Equatable, Sendable {
         var r = WireReader(bytes)
         try r.version(Self.version, "key share version")
         guard try r.u8("key share kind") == Self.kind else { throw WireError.invalid("not a key share") }
+        senderBundle = try r.bytes16("sender bundle", max: IdentityBundle.encodedLength)
         encapsulatedKey = try r.fixed16("encapsulated key", count: 1120)
         sealed = try r.bytes16("sealed chain", max: 256)
         signature = try r.fixed16("key share signature", count: 64)
@@ -189,5 +196,5 @@ public struct KeyShare: Equatable, Sendable {
     }
 
     /// Bound on a key-share payload on the wire.
-    public static let maxLength = 2 + 2 + 1120 + 2 + 256 + 2 + 64
+    public static let maxLength = 2 + 2 + IdentityBundle.encodedLength + 2 + 1120 + 2 + 256 + 2 + 64
 }

@@ -8,6 +8,8 @@ public struct IdentityKeys: @unchecked Sendable {
     public let signing: Curve25519.Signing.PrivateKey
     public let kem: XWingMLKEM768X25519.PrivateKey
     public let bundle: IdentityBundle
+    /// The bundle as sent (at login and inside every key share), encoded once.
+    public let encodedBundle: [UInt8]
 
     public init(noiseStatic: Curve25519.KeyAgreement.PrivateKey = .init(),
                 signing: Curve25519.Signing.PrivateKey = .init(),
@@ -17,6 +19,7 @@ public struct IdentityKeys: @unchecked Sendable {
         self.kem = try kem ?? XWingMLKEM768X25519.PrivateKey.generate()
         bundle = try IdentityBundle(signing: signing, kemKey: Array(self.kem.publicKey.rawRepresentation),
                                     noiseKey: Array(noiseStatic.publicKey.rawRepresentation))
+        encodedBundle = bundle.encoded()
     }
 }
 
@@ -30,6 +33,8 @@ public struct IdentityBundle: Equatable, Sendable {
 
     public static let version: UInt8 = 1
     public static let kemKeyLength = 1216
+    /// Every bundle encodes to exactly this many bytes.
+    public static let encodedLength = 1 + (2 + 32) + (2 + kemKeyLength) + (2 + 32) + (2 + 64)
     static let context = Array("sotto/1 identity bundle".utf8)
 
     init(signing: Curve25519.Signing.PrivateKey, kemKey: [UInt8], noiseKey: [UInt8]) throws {
@@ -73,14 +78,23 @@ public struct IdentityBundle: Equatable, Sendable {
         else { throw WireError.invalid("identity bundle signature does not verify") }
     }
 
-    /// `SHA256:` over all three public keys: what people compare, and what peers pin.
-    public var fingerprint: String { Fingerprint.of(publicKey: signingKey + kemKey + noiseKey) }
+    /// SHA-256 over all three public keys: what the online list carries for each member
+    /// (so it is 32 bytes, not the bundle) and what a fetched bundle must hash to.
+    public var digest: [UInt8] { Array(SHA256.hash(data: signingKey + kemKey + noiseKey)) }
+
+    /// `SHA256:` + the digest: what people compare, and what peers pin.
+    public var fingerprint: String { Fingerprint.of(digest: digest) }
 
     /// Twelve groups of five digits that two people compare to verify each other; the same
-    /// on both sides (the inputs are ordered), different for every pair.
+    /// on both sides (the inputs are ordered), different for every pair. Computed from the
+    /// two identity digests, so it needs no bundle fetched.
     public static func safetyNumber(_ a: IdentityBundle, _ b: IdentityBundle) -> String {
-        let (x, y) = a.fingerprint < b.fingerprint ? (a, b) : (b, a)
-        let digest = Array(SHA512.hash(data: Array("sotto/1 safety number".utf8) + x.signingKey + x.kemKey + x.noiseKey + y.signingKey + y.kemKey + y.noiseKey))
+        safetyNumber(digests: a.digest, b.digest)
+    }
+
+    public static func safetyNumber(digests a: [UInt8], _ b: [UInt8]) -> String {
+        let (x, y) = a.lexicographicallyPrecedes(b) ? (a, b) : (b, a)
+        let digest = Array(SHA512.hash(data: Array("sotto/2 safety number".utf8) + x + y))
         return (0..<12).map { i -> String in
             let chunk = digest[(i * 5)..<(i * 5 + 5)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             return String(format: "%05d", chunk % 100_000)

@@ -6,9 +6,12 @@ public enum Fingerprint {
     public static let prefix = "SHA256:"
 
     public static func of(publicKey: [UInt8]) -> String {
-        let digest = Data(SHA256.hash(data: publicKey))
-        let base64 = digest.base64EncodedString().replacingOccurrences(of: "=", with: "")
-        return prefix + base64
+        of(digest: Array(SHA256.hash(data: publicKey)))
+    }
+
+    /// The same form for a SHA-256 digest computed already.
+    public static func of(digest: [UInt8]) -> String {
+        prefix + Data(digest).base64EncodedString().replacingOccurrences(of: "=", with: "")
     }
 
     /// Accepts exactly the form `of(publicKey:)` produces (43 base64 characters).

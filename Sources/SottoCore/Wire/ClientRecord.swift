@@ -21,8 +21,15 @@ public enum ClientRecord: Equatable, Sendable {
     case bye
     /// A sealed sender chain for exactly one member; relayed to them only, never acknowledged.
     case keyShare(to: String, payload: [UInt8])
+    /// Asks for these members' identity bundles (1…`maxIdentityRequest` names); answered by
+    /// `identities` records, the last one final.
+    case identityRequest([String])
+    /// After a reconnect: which of these client message ids (1…`maxRelayedQuery`) did the
+    /// server relay already? Asked before sealing them again, so a message the server would
+    /// drop as a resend never takes an index on the new chain (receivers would see a gap).
+    case relayedQuery([UInt64])
 
-    enum Kind: UInt8 { case send = 0x01, ping = 0x02, bye = 0x03, keyShare = 0x04 }
+    enum Kind: UInt8 { case send = 0x01, ping = 0x02, bye = 0x03, keyShare = 0x04, identityRequest = 0x05, relayedQuery = 0x06 }
 
     public func encoded() -> [UInt8] {
         var w = WireWriter()
@@ -41,6 +48,14 @@ public enum ClientRecord: Equatable, Sendable {
             w.u8(Kind.keyShare.rawValue)
             w.string16(to)
             w.bytes16(payload)
+        case .identityRequest(let names):
+            w.u8(Kind.identityRequest.rawValue)
+            w.u16(UInt16(names.count))
+            for name in names { w.string16(name) }
+        case .relayedQuery(let ids):
+            w.u8(Kind.relayedQuery.rawValue)
+            w.u16(UInt16(ids.count))
+            for id in ids { w.u64(id) }
         }
         return w.bytes
     }
@@ -61,6 +76,14 @@ public enum ClientRecord: Equatable, Sendable {
         case .keyShare:
             self = .keyShare(to: try r.string16("recipient", max: WireLimits.maxUsernameBytes),
                              payload: try r.bytes16("key share", max: WireLimits.maxKeyShareBytes))
+        case .identityRequest:
+            let count = Int(try r.u16("name count"))
+            guard (1...WireLimits.maxIdentityRequest).contains(count) else { throw WireError.invalid("identity request for \(count) names") }
+            self = .identityRequest(try (0..<count).map { _ in try r.string16("name", max: WireLimits.maxUsernameBytes) })
+        case .relayedQuery:
+            let count = Int(try r.u16("id count"))
+            guard (1...WireLimits.maxRelayedQuery).contains(count) else { throw WireError.invalid("relayed query for \(count) ids") }
+            self = .relayedQuery(try (0..<count).map { _ in try r.u64("client message id") })
         case nil:
             throw WireError.unknownRecordType(type)
         }

@@ -14,6 +14,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable {
     case replaced = 12
     case unknownRecipient = 13
     case loginTimeout = 14
+    case invalidIdentity = 15
     case other = 0xffff
 
     public var explanation: String {
@@ -32,6 +33,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable {
         case .replaced: return "You logged in again from this device; this older session was closed."
         case .unknownRecipient: return "That person is not online."
         case .loginTimeout: return "The login took too long."
+        case .invalidIdentity: return "The server refused this client's end-to-end identity (malformed, badly signed, or not bound to its device key)."
         case .other: return "The server reported an error."
         }
     }

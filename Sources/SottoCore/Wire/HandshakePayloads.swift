@@ -66,7 +66,8 @@ public struct LoginRequest: Equatable, Sendable {
     public var username: String
     /// scrypt(password, server salt): the password itself never leaves the client.
     public var passwordKey: [UInt8]
-    /// The client's published identity (opaque to the server; empty until end-to-end keys exist).
+    /// The client's identity bundle (empty for a client without end-to-end keys). The server
+    /// checks it is well formed, self-signed and bound to the Noise key, then lists its digest.
     public var identity: [UInt8]
 
     public init(username: String, passwordKey: [UInt8], identity: [UInt8] = []) {

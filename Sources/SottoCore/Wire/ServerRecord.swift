@@ -1,15 +1,33 @@
-/// A member as the online list shows them.
+/// A member as the online list shows them. The list carries a digest of each member's
+/// identity bundle, not the bundle: 80 bytes a member instead of 1,400 keeps joining a room
+/// of thousands cheap, and a client fetches the bundles it needs (`identityRequest`).
 public struct OnlineUser: Equatable, Sendable {
     public var name: String
-    /// The member's Noise static public key, from which their fingerprint is computed.
+    /// The member's Noise static public key (their device on the transport).
     public var staticKey: [UInt8]
-    public var identity: [UInt8]
+    /// `IdentityBundle.digest` of the bundle they logged in with; empty without one.
+    public var identityDigest: [UInt8]
 
-    public init(name: String, staticKey: [UInt8], identity: [UInt8] = []) {
+    public init(name: String, staticKey: [UInt8], identityDigest: [UInt8] = []) {
         self.name = name
         self.staticKey = staticKey
-        self.identity = identity
+        self.identityDigest = identityDigest
     }
+}
+
+/// One member's identity bundle, as the server answers an `identityRequest`; `bundle` is
+/// empty if they are not online (or have none).
+public struct IdentityEntry: Equatable, Sendable {
+    public var name: String
+    public var bundle: [UInt8]
+
+    public init(name: String, bundle: [UInt8]) {
+        self.name = name
+        self.bundle = bundle
+    }
+
+    /// Bytes an entry occupies in an `identities` record.
+    public var encodedLength: Int { 4 + name.utf8.count + bundle.count }
 }
 
 /// A relayed chat message, stamped by the server.
@@ -75,13 +93,17 @@ public enum ServerRecord: Equatable, Sendable {
     case pong(UInt64)
     /// A sealed sender chain from one member to this client.
     case keyShare(from: String, payload: [UInt8])
+    /// Identity bundles asked for, in parts that each fit one record; `final` ends the answer.
+    case identities([IdentityEntry], final: Bool)
+    /// The answer to a `relayedQuery`: those of its ids the server relayed already.
+    case relayed([UInt64])
 
     /// The sequence in an ack for a resend of a message relayed before (its first sequence
     /// is not kept); 0 in an ack means the server refused the message.
     public static let alreadyRelayed = UInt64.max
 
     enum Kind: UInt8 {
-        case welcome = 0x81, error = 0x82, users = 0x83, presence = 0x84, message = 0x85, ack = 0x86, pong = 0x87, keyShare = 0x88
+        case welcome = 0x81, error = 0x82, users = 0x83, presence = 0x84, message = 0x85, ack = 0x86, pong = 0x87, keyShare = 0x88, identities = 0x89, relayed = 0x8a
     }
 
     public func encoded() -> [UInt8] {
@@ -125,6 +147,18 @@ public enum ServerRecord: Equatable, Sendable {
             w.u8(Kind.keyShare.rawValue)
             w.string16(from)
             w.bytes16(payload)
+        case .identities(let entries, let final):
+            w.u8(Kind.identities.rawValue)
+            w.bool(final)
+            w.u16(UInt16(entries.count))
+            for e in entries {
+                w.string16(e.name)
+                w.bytes16(e.bundle)
+            }
+        case .relayed(let ids):
+            w.u8(Kind.relayed.rawValue)
+            w.u16(UInt16(ids.count))
+            for id in ids { w.u64(id) }
         }
         return w.bytes
     }
@@ -167,6 +201,21 @@ public enum ServerRecord: Equatable, Sendable {
         case .keyShare:
             self = .keyShare(from: try r.string16("sender", max: WireLimits.maxUsernameBytes),
                              payload: try r.bytes16("key share", max: WireLimits.maxKeyShareBytes))
+        case .identities:
+            let final = try r.bool("final")
+            let count = Int(try r.u16("identity count"))
+            guard count * 5 <= r.remaining else { throw WireError.truncated("identities") }
+            var entries: [IdentityEntry] = []
+            entries.reserveCapacity(count)
+            for _ in 0..<count {
+                entries.append(IdentityEntry(name: try r.string16("name", max: WireLimits.maxUsernameBytes),
+                                             bundle: try r.bytes16("identity", max: WireLimits.maxIdentityBytes)))
+            }
+            self = .identities(entries, final: final)
+        case .relayed:
+            let count = Int(try r.u16("id count"))
+            guard count <= WireLimits.maxRelayedQuery else { throw WireError.invalid("relayed answer of \(count) ids") }
+            self = .relayed(try (0..<count).map { _ in try r.u64("client message id") })
         case nil:
             throw WireError.unknownRecordType(type)
         }
@@ -178,15 +227,22 @@ extension WireWriter {
     mutating func user(_ u: OnlineUser) {
         string16(u.name)
         bytes16(u.staticKey)
-        bytes16(u.identity)
+        bytes16(u.identityDigest)
     }
 }
 
 extension WireReader {
+    /// An identity digest: 32 bytes, or none.
+    mutating func digest16(_ what: String) throws -> [UInt8] {
+        let bytes = try bytes16(what, max: WireLimits.identityDigestLength)
+        guard bytes.isEmpty || bytes.count == WireLimits.identityDigestLength else { throw WireError.invalid("\(what) of \(bytes.count) bytes") }
+        return bytes
+    }
+
     mutating func user() throws -> OnlineUser {
         OnlineUser(
             name: try string16("name", max: WireLimits.maxUsernameBytes),
             staticKey: try fixed16("static key", count: WireLimits.noiseKeyLength),
-            identity: try bytes16("identity", max: WireLimits.maxIdentityBytes))
+            identityDigest: try digest16("identity digest"))
     }
 }

@@ -1,7 +1,7 @@
 /// Hard bounds on every size in the schema. Readers enforce them before allocating.
 public enum WireLimits {
     /// The schema version this build speaks (bumped on any incompatible change).
-    public static let schemaVersion: UInt8 = 1
+    public static let schemaVersion: UInt8 = 2
     /// A username is 1–32 characters; in UTF-8 that is at most 32 × 4 scalars of 4 bytes.
     public static let maxUsernameBytes = 512
     /// Absolute ceiling on a chat body; servers announce their own (smaller) limit.
@@ -9,8 +9,16 @@ public enum WireLimits {
     public static let defaultBodyBytes = 16_384
     public static let maxIdentityBytes = 4_096
     public static let maxTextBytes = 1_024
-    /// A sealed sender chain (X-Wing encapsulation, HPKE ciphertext, signature) with room to spare.
-    public static let maxKeyShareBytes = 2_048
+    /// A sealed sender chain (the sender's identity bundle, X-Wing encapsulation, HPKE
+    /// ciphertext, signature) with room to spare.
+    public static let maxKeyShareBytes = 4_096
+    /// SHA-256 of an identity bundle's keys.
+    public static let identityDigestLength = 32
+    /// Names in one identity request: its answer (≤ 256 × 1.4 KB) stays well inside the
+    /// server's per-connection queue.
+    public static let maxIdentityRequest = 256
+    /// Ids in one relayed query (32 KB): more than a client resends after a reconnect.
+    public static let maxRelayedQuery = 4_096
     public static let maxServerNameBytes = 128
     public static let passwordKeyLength = 32
     public static let noiseKeyLength = 32

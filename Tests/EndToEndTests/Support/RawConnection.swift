@@ -88,6 +88,13 @@ final class RawConnection {
     /// Completes the Noise handshake and logs in. Returns the server hello.
     @discardableResult
     func login(name: String, password: String = TestServer.password, identity: DHPrivateKey = DHPrivateKey(), bundle: [UInt8] = []) throws -> ServerHello {
+        let (hello, answer) = try attemptLogin(name: name, password: password, identity: identity, bundle: bundle)
+        guard case .welcome? = answer else { throw Failure(description: "not welcomed") }
+        return hello
+    }
+
+    /// Logs in and returns the server's answer: `welcome`, or the `error` it closed with.
+    func attemptLogin(name: String, password: String = TestServer.password, identity: DHPrivateKey = DHPrivateKey(), bundle: [UInt8] = []) throws -> (ServerHello, ServerRecord?) {
         var hs = try HandshakeState(initiator: true, prologue: sottoPrologue, localStatic: identity)
         try sendFrame(try hs.writeMessage(payload: []))
         guard let m2 = try readFrame() else { throw Failure(description: "closed during handshake") }
@@ -95,10 +102,13 @@ final class RawConnection {
         let key = try PasswordKey.derive(password: password, salt: hello.passwordSalt, parameters: hello.scrypt)
         try sendFrame(try hs.writeMessage(payload: LoginRequest(username: name, passwordKey: key, identity: bundle).encoded()))
         transport = try hs.split()
-        guard case .welcome? = try readUntil({ if case .welcome = $0 { true } else { false } }) else {
-            throw Failure(description: "not welcomed")
+        let answer = try readUntil { record in
+            switch record {
+            case .welcome, .error: return true
+            default: return false
+            }
         }
-        return hello
+        return (hello, answer)
     }
 
     func sendRecords(_ records: [[UInt8]]) throws {

@@ -60,3 +60,20 @@ func temporaryDirectory(_ name: String) -> URL {
     try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
+
+/// Runs long blocking socket work (hundreds of raw logins or reads) on a thread of its own:
+/// the test runner's tasks share one thread per core, and a test that holds one for seconds
+/// stalls every other test's waiting meanwhile.
+func onOwnThread<T>(_ work: @escaping () throws -> T) async throws -> T {
+    let box = UncheckedBox<() throws -> T>(work)
+    let result = await withCheckedContinuation { (continuation: CheckedContinuation<UncheckedBox<Result<T, Error>>, Never>) in
+        Thread.detachNewThread { continuation.resume(returning: UncheckedBox(Result { try box.value() })) }
+    }
+    return try result.value.get()
+}
+
+/// Carries a value between threads where the test knows only one touches it at a time.
+final class UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

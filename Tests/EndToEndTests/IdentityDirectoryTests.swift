@@ -1,0 +1,103 @@
+import Foundation
+import SottoCore
+import Testing
+
+/// The server's part in identities: it checks a bundle at login, lists its digest, and
+/// hands the bundle out only when asked.
+@Suite struct IdentityDirectoryTests {
+    @Test func aBundleIsCheckedAtLoginListedByDigestAndServedOnRequest() async throws {
+        let server = try await TestServer()
+        let alice = try IdentityKeys(), bob = try IdentityKeys()
+        let aliceRaw = try RawConnection(port: server.port)
+        try aliceRaw.login(name: "alice", identity: alice.noiseStatic, bundle: alice.encodedBundle)
+        let bobRaw = try RawConnection(port: server.port)
+        try bobRaw.login(name: "bob", identity: bob.noiseStatic, bundle: bob.encodedBundle)
+        // Bob's list carries alice's digest (32 bytes), not her 1.4 KB bundle.
+        guard case .users(let users, true)? = try bobRaw.readUntil({ if case .users = $0 { true } else { false } }) else {
+            Issue.record("no list"); return
+        }
+        #expect(users.first { $0.name == "alice" }?.identityDigest == alice.bundle.digest)
+        // Asked for, it comes whole; a name that is not online comes back empty.
+        try bobRaw.sendRecords([ClientRecord.identityRequest(["alice", "nobody"]).encoded()])
+        guard case .identities(let entries, true)? = try bobRaw.readUntil({ if case .identities = $0 { true } else { false } }) else {
+            Issue.record("no answer"); return
+        }
+        #expect(entries == [IdentityEntry(name: "alice", bundle: alice.encodedBundle), IdentityEntry(name: "nobody", bundle: [])])
+        // An oversized request is a protocol violation for that connection only.
+        var w = WireWriter()
+        w.u8(0x05); w.u16(UInt16(WireLimits.maxIdentityRequest + 1))
+        for i in 0...WireLimits.maxIdentityRequest { w.string16("n\(i)") }
+        try bobRaw.sendRecords([w.bytes])
+        guard case .error(let violation)? = try bobRaw.readUntil({ if case .error = $0 { true } else { false } }) else {
+            Issue.record("no error"); return
+        }
+        #expect(violation.code == .protocolViolation && violation.fatal)
+        try aliceRaw.sendRecords([ClientRecord.ping(7).encoded()])
+        #expect(try aliceRaw.readUntil({ if case .pong(7) = $0 { true } else { false } }) != nil)
+        await server.stop()
+    }
+
+    @Test func aBundleThatIsMalformedForgedOrForAnotherDeviceIsRefusedAtLogin() async throws {
+        let server = try await TestServer()
+        let keys = try IdentityKeys()
+        var forged = keys.encodedBundle
+        forged[forged.count - 1] ^= 1
+        let cases: [(String, DHPrivateKey, [UInt8])] = [
+            ("garbage", keys.noiseStatic, [1, 2, 3]),
+            ("forged signature", keys.noiseStatic, forged),
+            ("another device", DHPrivateKey(), keys.encodedBundle),
+        ]
+        for (what, device, bundle) in cases {
+            let raw = try RawConnection(port: server.port)
+            let (_, answer) = try raw.attemptLogin(name: "eve", identity: device, bundle: bundle)
+            guard case .error(let error)? = answer else { Issue.record("\(what): \(String(describing: answer))"); continue }
+            #expect(error == ServerError(.invalidIdentity, fatal: true), "\(what)")
+            #expect(error.text.contains("end-to-end identity"))
+        }
+        #expect(server.server.onlineCount == 0)
+        await server.stop()
+    }
+}
+
+@Suite struct IdentityFetchTests {
+    /// More members than one identity request covers: the client fetches their keys in
+    /// bounded requests, one at a time, and only then seals, so every one of them can read
+    /// the very first message.
+    @Test func aFirstMessageToALargeRoomWaitsUntilEveryonesKeysAreFetched() async throws {
+        var limits = relaxedLimits()
+        limits.maxConnectionsPerAddress = 1_000
+        let server = try await TestServer(limits: limits)
+        let count = WireLimits.maxIdentityRequest + 44
+        let port = server.port
+        let members = try await onOwnThread {
+            try (0..<count).map { i -> (RawConnection, IdentityKeys) in
+                let keys = try IdentityKeys()
+                let raw = try RawConnection(port: port)
+                try raw.login(name: "m\(i)", identity: keys.noiseStatic, bundle: keys.encodedBundle)
+                return (raw, keys)
+            }
+        }
+        let sender = try TestClient("sender", server: server)
+        try await sender.connectAndWait()
+        try await eventually("full list") { (sender.lastUsers?.count ?? 0) == count + 1 }
+        let id = sender.client.send("hello, everyone")
+        try await eventually("delivered", timeout: 60) { sender.events.contains(.delivered(id: id)) }
+        // Each member got a key share from the sender before the message, and can open it.
+        let problems = try await onOwnThread {
+            try members.enumerated().compactMap { i, member -> String? in
+                let (raw, keys) = member
+                guard case .keyShare(let from, let payload)? = try raw.readUntil({ if case .keyShare = $0 { true } else { false } }),
+                      from == "sender" else { return "m\(i): no key share" }
+                let share = try KeyShare(decoding: payload)
+                let carried = try IdentityBundle(decoding: share.senderBundle)
+                _ = try share.open(from: "sender", to: "m\(i)", senderSigningKey: carried.signingKey, recipient: keys.kem)
+                guard case .message(let m)? = try raw.readUntil({ if case .message = $0 { true } else { false } }),
+                      m.from == "sender" else { return "m\(i): no message" }
+                return nil
+            }
+        }
+        #expect(problems.isEmpty, "\(problems.prefix(5))")
+        sender.stop()
+        await server.stop()
+    }
+}
