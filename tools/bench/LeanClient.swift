@@ -1,0 +1,194 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SottoCore
+import SottoTransport
+
+/// A member reduced to what the server sees: the real Noise handshake, a real login with a
+/// real identity bundle, a ping every 20 s, and every record it is sent read, decrypted and
+/// counted, but no member list, no end-to-end layer. Ten thousand full clients in one
+/// process would each keep a list of ten thousand (10^8 entries); these keep a count, so
+/// `idle --clients lean` can measure the server at that size on one machine.
+/// (It does not pin the server key: the benchmark spawned that server itself.)
+final class LeanClient: @unchecked Sendable {
+    let name: String
+    private let lock = NIOLock()
+    private var _online = false
+    private var _members = 0
+    private var _failure: String?
+    private var channel: Channel?
+
+    var isOnline: Bool { lock.withLock { _online } }
+    /// Members this client knows are online (list plus joins minus departures).
+    var members: Int { lock.withLock { _members } }
+    var failure: String? { lock.withLock { _failure } }
+
+    init(name: String) { self.name = name }
+
+    /// `login` builds message 3 from the server hello and this client's identity.
+    func connect(host: String, port: Int, group: EventLoopGroup, login: @escaping @Sendable (ServerHello, IdentityKeys) throws -> LoginRequest) {
+        let handshake: HandshakeState
+        let keys: IdentityKeys
+        do {
+            keys = try IdentityKeys()
+            handshake = try HandshakeState(initiator: true, prologue: sottoPrologue, localStatic: keys.noiseStatic)
+        } catch {
+            return fail("\(error)")
+        }
+        ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(FrameDecoder()),
+                        NoiseChannelHandler(handshake: handshake),
+                        LeanSessionHandler(client: self, login: { hello in try login(hello, keys) }),
+                    ])
+                }
+            }
+            .connect(host: host, port: port)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel): self.lock.withLock { self.channel = channel }
+                case .failure(let error): self.fail("connect: \(error)")
+                }
+            }
+    }
+
+    func close() {
+        lock.withLock { channel }?.close(promise: nil)
+    }
+
+    fileprivate func fail(_ reason: String) {
+        lock.withLock { if _failure == nil { _failure = reason } }
+    }
+
+    fileprivate func received(_ record: [UInt8]) {
+        guard let type = record.first else { return }
+        switch type {
+        case 0x81:
+            lock.withLock { _online = true }
+        case 0x83, 0x84:
+            guard let decoded = try? ServerRecord(decoding: record) else { return fail("undecodable record") }
+            lock.withLock {
+                switch decoded {
+                case .users(let users, _): _members += users.count
+                case .presence(let p): _members += p.event == .joined ? 1 : -1
+                default: break
+                }
+            }
+        case 0x82:
+            if case .error(let e)? = try? ServerRecord(decoding: record) { fail("server: \(e.text)") }
+        default:
+            break
+        }
+    }
+}
+
+private final class LeanSessionHandler: ChannelInboundHandler {
+    typealias InboundIn = NoiseInbound
+    typealias OutboundOut = NoiseOutbound
+
+    private let client: LeanClient
+    private let login: @Sendable (ServerHello) throws -> LoginRequest
+    private var pinger: RepeatedTask?
+
+    init(client: LeanClient, login: @escaping @Sendable (ServerHello) throws -> LoginRequest) {
+        self.client = client
+        self.login = login
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(.handshakePayload([])), promise: nil)
+        // The server closes connections silent for 90 s; a join of thousands takes longer.
+        let channel = context.channel
+        pinger = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(20), delay: .seconds(20)) { _ in
+            channel.writeAndFlush(NoiseOutbound.record(ClientRecord.ping(1).encoded()), promise: nil)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .handshakePayload(let payload, _):
+            do {
+                let request = try login(try ServerHello(decoding: payload))
+                context.writeAndFlush(wrapOutboundOut(.handshakePayload(request.encoded())), promise: nil)
+            } catch {
+                client.fail("login: \(error)")
+                context.close(promise: nil)
+            }
+        case .record(let record):
+            client.received(record)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pinger?.cancel()
+        client.fail("connection closed")
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        client.fail("\(error)")
+        context.close(promise: nil)
+    }
+}
+
+/// Lean members in one room, joined in waves.
+final class LeanRoom {
+    let server: ServerUnderTest
+    let group: EventLoopGroup
+    private(set) var clients: [LeanClient] = []
+    private let passwordKey = NIOLockedValueBox<[UInt8]?>(nil)
+
+    init(server: ServerUnderTest, threads: Int) {
+        self.server = server
+        group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+    }
+
+    /// A login with the client's real identity bundle (the server checks each one).
+    private func loginMaker(_ name: String) -> @Sendable (ServerHello, IdentityKeys) throws -> LoginRequest {
+        let password = server.password, cache = passwordKey
+        return { hello, keys in
+            let key = try cache.withLockedValue { cached in
+                if let cached { return cached }
+                let derived = try PasswordKey.derive(password: password, salt: hello.passwordSalt, parameters: hello.scrypt)
+                cached = derived
+                return derived
+            }
+            return LoginRequest(username: name, passwordKey: key, identity: keys.encodedBundle)
+        }
+    }
+
+    func join(_ n: Int, prefix: String = "lean", wave: Int = 100) throws {
+        var i = 0
+        while i < n {
+            let batch = (i..<min(n, i + wave)).map { LeanClient(name: "\(prefix)\($0)") }
+            for c in batch { c.connect(host: server.host, port: server.port, group: group, login: loginMaker(c.name)) }
+            try waitUntil("wave from \(i) online", timeout: 300) { batch.allSatisfy { $0.isOnline || $0.failure != nil } }
+            if let bad = batch.first(where: { $0.failure != nil }) { throw BenchError("\(bad.name): \(bad.failure!)") }
+            clients += batch
+            i += batch.count
+        }
+    }
+
+    /// Waits until every member has heard of every other.
+    func settle(timeout: Double) throws {
+        let size = clients.count
+        let deadline = Date().addingTimeInterval(timeout)
+        // Checked ten times a second: a scan of ten thousand clients is not free.
+        while !clients.allSatisfy({ $0.members >= size }) {
+            if let bad = clients.first(where: { $0.failure != nil }) { throw BenchError("\(bad.name): \(bad.failure!)") }
+            guard Date() < deadline else { throw BenchError("timed out waiting for the room of \(size) to settle") }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
+    func close() {
+        for c in clients { c.close() }
+        Thread.sleep(forTimeInterval: 0.5)
+        try? group.syncShutdownGracefully()
+    }
+}
