@@ -54,6 +54,7 @@ final class BenchClient: @unchecked Sendable {
     private var sent = 0
     private var acknowledged = 0
     private var membersChangedAt: UInt64 = 0
+    private var onlineAtNanos: UInt64?
     /// Called on the network thread after each acknowledgement (set before sending starts).
     var onAcknowledged: (() -> Void)?
 
@@ -94,7 +95,10 @@ final class BenchClient: @unchecked Sendable {
         case .state(let s):
             lock.withLock {
                 state = s
-                if s == .online { online = true }
+                if s == .online {
+                    online = true
+                    if onlineAtNanos == nil { onlineAtNanos = nowNanos() }
+                }
                 if case .failed(let f) = s { failure = f }
             }
         case .users(let members):
@@ -116,6 +120,9 @@ final class BenchClient: @unchecked Sendable {
     /// Messages handed to `send` and not yet acknowledged by the server.
     var inFlight: Int { lock.withLock { sent - acknowledged } }
     var isOnline: Bool { lock.withLock { online } }
+    /// When the client first reached `online` (the welcome), stamped on its network thread,
+    /// so a connect time is not rounded up to the waiting loop's polling interval.
+    var onlineAt: UInt64? { lock.withLock { onlineAtNanos } }
     var connectionState: ConnectionState { lock.withLock { state } }
     var members: Int { lock.withLock { memberCount } }
     var lastMembershipChange: UInt64 { lock.withLock { membersChangedAt } }

@@ -44,7 +44,7 @@ final class BenchRoom {
             c.client.connect()
             try waitUntil("client \(i) online", timeout: 30) { c.isOnline || c.failed != nil }
             if let f = c.failed { throw BenchError("client \(i): \(f)") }
-            timings.append(Double(nowNanos() - t0) / 1e6)
+            timings.append(Double((c.onlineAt ?? nowNanos()) - t0) / 1e6)
             clients.append(c)
             try settle()
         }
