@@ -61,6 +61,9 @@ public final class EndToEndSession {
     public var limits: Limits
 
     public private(set) var members: [String: Member] = [:]
+    /// Members whose bundle we do not have yet: usually empty once a room has talked, so
+    /// checking before each message costs nothing in a room of thousands.
+    private var withoutBundle: Set<String> = []
     /// Members without a usable identity, by the digest that failed (not re-announced).
     private var invalid: [String: [UInt8]] = [:]
     private var sending: [Conversation: SendingChain] = [:]
@@ -114,6 +117,7 @@ public final class EndToEndSession {
         }
         let departed = members.filter { next[$0.key]?.digest != $0.value.digest }.map(\.key)
         members = next
+        withoutBundle = Set(next.values.lazy.filter { $0.bundle == nil }.map(\.name))
         for name in departed { forget(name) }
         if !departed.isEmpty, sending[.room] != nil {
             // Whoever left holds our room chain: a new one, for those who remain.
@@ -139,7 +143,7 @@ public final class EndToEndSession {
             guard let member = members[recipient], member.bundle == nil, isSendable(member.trust) else { return [] }
             return [recipient]
         }
-        return members.values.filter { $0.bundle == nil && isSendable($0.trust) }.map(\.name).sorted()
+        return withoutBundle.filter { members[$0].map { isSendable($0.trust) } ?? false }.sorted()
     }
 
     /// Bundles the server sent for `identitiesNeeded`. Each must hash to the announced
@@ -151,6 +155,7 @@ public final class EndToEndSession {
             guard let member = members[entry.name], member.bundle == nil else { continue }
             if let bundle = verifiedBundle(entry.bundle, for: member) {
                 members[entry.name]!.bundle = bundle
+                withoutBundle.remove(entry.name)
             } else {
                 events.append(refuseIdentity(of: member))
             }
@@ -167,6 +172,7 @@ public final class EndToEndSession {
 
     private func refuseIdentity(of member: Member) -> Event {
         members[member.name] = nil
+        withoutBundle.remove(member.name)
         invalid[member.name] = member.digest
         forget(member.name)
         return noValidIdentity(member.name)
@@ -308,6 +314,7 @@ public final class EndToEndSession {
                     return [refuseIdentity(of: member), reject(sender, .notAMember)]
                 }
                 members[sender]!.bundle = carried
+                withoutBundle.remove(sender)
                 bundle = carried
                 events += shareChains(now: now)  // and now we can give them ours, if we have one
             }
