@@ -51,7 +51,11 @@ public final class ChatApp {
     public init(options: AppOptions) throws {
         self.options = options
         if options.headless {
-            setenv("SDL_VIDEODRIVER", "offscreen", 1)
+            // The dummy driver: a window is plain memory for the software renderer. The
+            // offscreen driver loads Mesa's EGL and unloads it at SDL_Quit while Mesa's
+            // threads live on; a test process that ran on afterwards crashed jumping into
+            // the unmapped library.
+            setenv("SDL_VIDEODRIVER", "dummy", 1)
             SDL_SetHint(SDL_HINT_RENDER_DRIVER, "software")
         }
         if !options.headless { SDL_SetHint(SDL_HINT_NO_SIGNAL_HANDLERS, "1") }

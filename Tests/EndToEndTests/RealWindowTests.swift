@@ -26,7 +26,7 @@ import Testing
         let invite = InviteLink(host: "127.0.0.1", port: server.port, fingerprint: server.fingerprint).text
         let window = try ChildProcess(Products.url("sotto"), ["--invite", invite, "--user", "xwin"],
                                       environment: ["DISPLAY": display, "SOTTO_CONFIG_DIR": temporaryDirectory("xwin").path,
-                                                    // The in-process SDL tests set the offscreen driver; a real window needs X11.
+                                                    // The in-process SDL tests set the dummy driver; a real window needs X11.
                                                     "SDL_VIDEODRIVER": "x11"])
         defer { window.signal(SIGKILL) }  // whatever happens, no window outlives the test (or its X server)
         let env = ["DISPLAY": display]

@@ -2,7 +2,7 @@ import CSDL2
 import Foundation
 import Testing
 
-/// SDL2 + SDL2_ttf from Swift, headless: the offscreen video driver with the software
+/// SDL2 + SDL2_ttf from Swift, headless: the dummy video driver with the software
 /// renderer draws text that can be read back pixel by pixel and saved as a screenshot.
 extension SDLTests {
 @Suite struct Smoke {
@@ -10,7 +10,7 @@ extension SDLTests {
         .deletingLastPathComponent().appendingPathComponent("Assets/fonts/DejaVuSans.ttf")
 
     @Test func rendersTextOffscreenWithTheSoftwareRenderer() throws {
-        setenv("SDL_VIDEODRIVER", "offscreen", 1)
+        setenv("SDL_VIDEODRIVER", "dummy", 1)
         SDL_SetHint(SDL_HINT_RENDER_DRIVER, "software")
         #expect(SDL_Init(SDL_INIT_VIDEO) == 0, "\(String(cString: SDL_GetError()))")
         defer { SDL_Quit() }

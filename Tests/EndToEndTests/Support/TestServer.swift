@@ -61,13 +61,14 @@ func temporaryDirectory(_ name: String) -> URL {
     return url
 }
 
-/// Runs long blocking socket work (hundreds of raw logins or reads) on a thread of its own:
-/// the test runner's tasks share one thread per core, and a test that holds one for seconds
-/// stalls every other test's waiting meanwhile.
+/// Runs long blocking socket work (hundreds of raw logins or reads) off the test runner's
+/// threads: its tasks share one thread per core, and a test that holds one for seconds
+/// stalls every other test's waiting meanwhile. (A Dispatch queue, not a Foundation
+/// `Thread`: detached Foundation threads crashed the runner alongside `Process` children.)
 func onOwnThread<T>(_ work: @escaping () throws -> T) async throws -> T {
     let box = UncheckedBox<() throws -> T>(work)
     let result = await withCheckedContinuation { (continuation: CheckedContinuation<UncheckedBox<Result<T, Error>>, Never>) in
-        Thread.detachNewThread { continuation.resume(returning: UncheckedBox(Result { try box.value() })) }
+        DispatchQueue(label: "sotto.tests.blocking").async { continuation.resume(returning: UncheckedBox(Result { try box.value() })) }
     }
     return try result.value.get()
 }
