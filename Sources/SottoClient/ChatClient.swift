@@ -394,10 +394,12 @@ public final class ChatClient: @unchecked Sendable {
             membersKnown = false
             identityRequestInFlight = false
             checkingRelayed = false
-            let ask = outbox.lazy.map(\.id).filter { self.uncertain.contains($0) }.prefix(WireLimits.maxRelayedQuery)
-            if !ask.isEmpty, let channel {
+            let ask = Array(outbox.lazy.map(\.id).filter { self.uncertain.contains($0) }.prefix(WireLimits.maxRelayedQuery))
+            if ask.isEmpty {
+                uncertain = []  // all acknowledged meanwhile: nothing left to ask about
+            } else if let channel {
                 checkingRelayed = true
-                channel.writeAndFlush(NoiseOutbound.record(ClientRecord.relayedQuery(Array(ask)).encoded()), promise: nil)
+                channel.writeAndFlush(NoiseOutbound.record(ClientRecord.relayedQuery(ask).encoded()), promise: nil)
             }
             transmitted = 0
             waitingForPeers = !peersBeforeLoss.isEmpty
