@@ -149,21 +149,8 @@ final class Hub {
     /// The online list in records that each fit one transport message.
     private func userListPages() -> [[UInt8]] {
         let users = members.values.map(\.onlineUser).sorted { $0.name < $1.name }
-        var pages: [[UInt8]] = []
-        var current: [OnlineUser] = []
-        var size = 8
-        for user in users {
-            let entry = 6 + user.name.utf8.count + user.staticKey.count + user.identityDigest.count
-            if size + entry > WireLimits.maxRecordLength - 16, !current.isEmpty {
-                pages.append(ServerRecord.users(current, final: false).encoded())
-                current = []
-                size = 8
-            }
-            current.append(user)
-            size += entry
-        }
-        pages.append(ServerRecord.users(current, final: true).encoded())
-        return pages
+        return Self.pages(of: users, length: { 6 + $0.name.utf8.count + $0.staticKey.count + $0.identityDigest.count },
+                          record: { ServerRecord.users($0, final: $1) })
     }
 
     /// Identity bundles of the named members (empty for anyone not online), in records that
@@ -174,19 +161,27 @@ final class Hub {
                 IdentityEntry(name: name, bundle: (try? Username(name)).flatMap { members[$0.key]?.identity } ?? [])
             }
         }
+        return Self.pages(of: entries, length: \.encodedLength, record: { ServerRecord.identities($0, final: $1) })
+    }
+
+    /// Splits a list into records that each fit one transport message (`length` is an
+    /// entry's encoded size); the last one is marked final, and an empty list is one record.
+    private static func pages<Entry>(of entries: [Entry], length: (Entry) -> Int, record: ([Entry], Bool) -> ServerRecord) -> [[UInt8]] {
+        let header = 8, limit = WireLimits.maxRecordLength - 16
         var pages: [[UInt8]] = []
-        var current: [IdentityEntry] = []
-        var size = 8
+        var current: [Entry] = []
+        var size = header
         for entry in entries {
-            if size + entry.encodedLength > WireLimits.maxRecordLength - 16, !current.isEmpty {
-                pages.append(ServerRecord.identities(current, final: false).encoded())
+            let n = length(entry)
+            if size + n > limit, !current.isEmpty {
+                pages.append(record(current, false).encoded())
                 current = []
-                size = 8
+                size = header
             }
             current.append(entry)
-            size += entry.encodedLength
+            size += n
         }
-        pages.append(ServerRecord.identities(current, final: true).encoded())
+        pages.append(record(current, true).encoded())
         return pages
     }
 
