@@ -79,11 +79,11 @@ public enum ClientRecord: Equatable, Sendable {
         case .identityRequest:
             let count = Int(try r.u16("name count"))
             guard (1...WireLimits.maxIdentityRequest).contains(count) else { throw WireError.invalid("identity request for \(count) names") }
-            self = .identityRequest(try (0..<count).map { _ in try r.string16("name", max: WireLimits.maxUsernameBytes) })
+            self = .identityRequest(try r.entries(count, minLength: 2, "names") { try $0.string16("name", max: WireLimits.maxUsernameBytes) })
         case .relayedQuery:
             let count = Int(try r.u16("id count"))
             guard (1...WireLimits.maxRelayedQuery).contains(count) else { throw WireError.invalid("relayed query for \(count) ids") }
-            self = .relayedQuery(try (0..<count).map { _ in try r.u64("client message id") })
+            self = .relayedQuery(try r.entries(count, minLength: 8, "ids") { try $0.u64("client message id") })
         case nil:
             throw WireError.unknownRecordType(type)
         }

@@ -177,12 +177,7 @@ public enum ServerRecord: Equatable, Sendable {
         case .users:
             let final = try r.bool("final")
             let count = Int(try r.u16("user count"))
-            // Each entry takes at least 38 bytes, so the count is bounded by the record itself.
-            guard count * 38 <= r.remaining else { throw WireError.truncated("user list") }
-            var users: [OnlineUser] = []
-            users.reserveCapacity(count)
-            for _ in 0..<count { users.append(try r.user()) }
-            self = .users(users, final: final)
+            self = .users(try r.entries(count, minLength: 38, "user list") { try $0.user() }, final: final)
         case .presence:
             let raw = try r.u8("presence event")
             guard let event = Presence.Event(rawValue: raw) else { throw WireError.invalid("unknown presence event \(raw)") }
@@ -204,18 +199,15 @@ public enum ServerRecord: Equatable, Sendable {
         case .identities:
             let final = try r.bool("final")
             let count = Int(try r.u16("identity count"))
-            guard count * 5 <= r.remaining else { throw WireError.truncated("identities") }
-            var entries: [IdentityEntry] = []
-            entries.reserveCapacity(count)
-            for _ in 0..<count {
-                entries.append(IdentityEntry(name: try r.string16("name", max: WireLimits.maxUsernameBytes),
-                                             bundle: try r.bytes16("identity", max: WireLimits.maxIdentityBytes)))
+            let entries = try r.entries(count, minLength: 4, "identities") {
+                IdentityEntry(name: try $0.string16("name", max: WireLimits.maxUsernameBytes),
+                              bundle: try $0.bytes16("identity", max: WireLimits.maxIdentityBytes))
             }
             self = .identities(entries, final: final)
         case .relayed:
             let count = Int(try r.u16("id count"))
             guard count <= WireLimits.maxRelayedQuery else { throw WireError.invalid("relayed answer of \(count) ids") }
-            self = .relayed(try (0..<count).map { _ in try r.u64("client message id") })
+            self = .relayed(try r.entries(count, minLength: 8, "relayed ids") { try $0.u64("client message id") })
         case nil:
             throw WireError.unknownRecordType(type)
         }

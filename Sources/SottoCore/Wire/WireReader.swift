@@ -61,6 +61,16 @@ public struct WireReader {
         return s
     }
 
+    /// `count` entries, each read by `entry`, once the record is known to hold them (each
+    /// takes at least `minLength` bytes): a forged count never reserves more than arrived.
+    public mutating func entries<T>(_ count: Int, minLength: Int, _ what: String, _ entry: (inout WireReader) throws -> T) throws -> [T] {
+        guard count * minLength <= remaining else { throw WireError.truncated(what) }
+        var result: [T] = []
+        result.reserveCapacity(count)
+        for _ in 0..<count { result.append(try entry(&self)) }
+        return result
+    }
+
     /// A leading version byte that must be `expected`.
     public mutating func version(_ expected: UInt8, _ what: String) throws {
         let version = try u8(what)
