@@ -82,6 +82,9 @@ import Testing
         var limits = ServerLimits()
         limits.maxConnections = 4
         limits.maxConnectionsPerAddress = 2
+        // The held connections never log in: under a loaded test run the default 10 s
+        // login timeout closed them before the count was checked.
+        limits.loginTimeout = .seconds(120)
         let server = try await TestServer(limits: limits, host: "0.0.0.0")
         var held: [RawConnection] = []
         for _ in 0..<2 { held.append(try RawConnection(port: server.port, from: "127.0.0.1")) }
