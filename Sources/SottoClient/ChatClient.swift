@@ -257,7 +257,7 @@ public final class ChatClient: @unchecked Sendable {
             return finish(.protocolError("\(error)"), generation: generation)
         }
         setState(.connecting)
-        ClientBootstrap(group: loop)
+        let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.milliseconds(Int64(configuration.connectTimeout * 1000)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -271,21 +271,27 @@ public final class ChatClient: @unchecked Sendable {
                     ])
                 }
             }
-            .connect(host: configuration.host, port: configuration.port)
-            .whenComplete { result in
-                switch result {
-                case .success(let channel):
-                    guard generation == self.generation, self.wantsConnection else {
-                        channel.close(promise: nil)
-                        return
-                    }
-                    self.channel = channel
-                    self.setState(.loggingIn)
-                case .failure(let error):
-                    guard generation == self.generation else { return }
-                    self.finish(.unreachable(host: configuration.host, port: configuration.port, reason: Self.describe(error)), generation: generation)
+        // An address typed as digits needs no resolver: NIO's getaddrinfo runs on a dispatch
+        // queue and Happy Eyeballs waits on it, a thread hop each way before the SYN.
+        let connected = if let address = try? SocketAddress(ipAddress: configuration.host, port: configuration.port) {
+            bootstrap.connect(to: address)
+        } else {
+            bootstrap.connect(host: configuration.host, port: configuration.port)
+        }
+        connected.whenComplete { result in
+            switch result {
+            case .success(let channel):
+                guard generation == self.generation, self.wantsConnection else {
+                    channel.close(promise: nil)
+                    return
                 }
+                self.channel = channel
+                self.setState(.loggingIn)
+            case .failure(let error):
+                guard generation == self.generation else { return }
+                self.finish(.unreachable(host: configuration.host, port: configuration.port, reason: Self.describe(error)), generation: generation)
             }
+        }
     }
 
     private static func describe(_ error: Error) -> String {
@@ -378,7 +384,7 @@ public final class ChatClient: @unchecked Sendable {
             passwordKeyCache = (hello.passwordSalt, hello.scrypt, key)
             configuration.sharedPasswordKeys?.store(key, salt: hello.passwordSalt, scrypt: hello.scrypt, password: configuration.password)
         }
-        return LoginRequest(username: configuration.username, passwordKey: key, identity: identity.bundle.encoded())
+        return LoginRequest(username: configuration.username, passwordKey: key, identity: identity.keys.encodedBundle)
     }
 
     func received(_ record: ServerRecord) {

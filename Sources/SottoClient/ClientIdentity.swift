@@ -6,14 +6,17 @@ import SottoCore
 /// and kept 0600 in the config directory.
 public struct ClientIdentity: Sendable {
     public let keys: IdentityKeys
+    /// The fingerprint people compare: over all three public keys (made once; the online
+    /// list shows it every time it changes).
+    public let fingerprint: String
 
     public var noiseStatic: Curve25519.KeyAgreement.PrivateKey { keys.noiseStatic }
     public var publicKey: [UInt8] { Array(noiseStatic.publicKey.rawRepresentation) }
     public var bundle: IdentityBundle { keys.bundle }
-    /// The fingerprint people compare: over all three public keys.
-    public var fingerprint: String { keys.bundle.fingerprint }
-
-    public init(keys: IdentityKeys) { self.keys = keys }
+    public init(keys: IdentityKeys) {
+        self.keys = keys
+        fingerprint = keys.bundle.fingerprint
+    }
 
     public static func generate() throws -> ClientIdentity { ClientIdentity(keys: try IdentityKeys()) }
 

@@ -6,6 +6,10 @@ import SottoCore
 public final class KnownServers: @unchecked Sendable {
     public let url: URL
     private let lock = NIOLock()
+    /// The file as last read, and the stamp it had: a connect checks the stamp (one stat)
+    /// instead of reading and parsing the file on the network thread, yet still sees a pin
+    /// another process added or forgot.
+    private var cached: (stamp: FileStamp, entries: [String: String])?
 
     public init(url: URL) { self.url = url }
 
@@ -42,6 +46,14 @@ public final class KnownServers: @unchecked Sendable {
     }
 
     private func readEntries() -> [String: String] {
+        let stamp = FileStamp(of: url)
+        if let cached, let stamp, cached.stamp == stamp { return cached.entries }
+        let entries = parseEntries()
+        cached = stamp.map { ($0, entries) }
+        return entries
+    }
+
+    private func parseEntries() -> [String: String] {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [:] }
         var entries: [String: String] = [:]
         for line in text.split(whereSeparator: \.isNewline) {
@@ -55,6 +67,7 @@ public final class KnownServers: @unchecked Sendable {
     private func writeEntries(_ entries: [String: String]) throws {
         let body = entries.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)\n" }.joined()
         try SecureFile.write(Data(("# Sotto known servers: host:port fingerprint\n" + body).utf8), to: url, mode: 0o644)
+        cached = nil
     }
 }
 
@@ -85,5 +98,20 @@ public struct TrustPolicy: Sendable, Equatable {
             return vouched == actual ? .trusted(pinNow: true) : .notVouched(expected: vouched, actual: actual)
         }
         return trustOnFirstUse ? .trusted(pinNow: true) : .unknown(actual: actual)
+    }
+}
+
+/// What identifies one version of a file without reading it: inode, size and modification time
+/// to the nanosecond (a rewrite replaces the file, so the inode changes too).
+struct FileStamp: Equatable {
+    let inode: UInt64, size: Int64, seconds: Int, nanoseconds: Int
+
+    init?(of url: URL) {
+        var st = stat()
+        guard stat(url.path, &st) == 0 else { return nil }
+        inode = UInt64(st.st_ino)
+        size = Int64(st.st_size)
+        seconds = Int(st.st_mtim.tv_sec)
+        nanoseconds = Int(st.st_mtim.tv_nsec)
     }
 }

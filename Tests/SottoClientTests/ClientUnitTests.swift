@@ -45,6 +45,27 @@ import Testing
         #expect(reloaded.fingerprint(host: "host.lan", port: 8888) == nil)
     }
 
+    @Test func knownServersSeePinsThatAnotherProcessChanged() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let mine = KnownServers(url: KnownServers.defaultURL(in: dir))
+        let theirs = KnownServers(url: mine.url)  // another sotto process, the same file
+        let a = "SHA256:" + String(repeating: "A", count: 43)
+        #expect(mine.fingerprint(host: "lan", port: 1) == nil)  // read (no file yet)
+        try theirs.pin(host: "lan", port: 1, fingerprint: a)
+        #expect(mine.fingerprint(host: "lan", port: 1) == a)
+        #expect(mine.fingerprint(host: "lan", port: 1) == a)  // from what it read last
+        try theirs.forget(host: "lan", port: 1)
+        #expect(mine.fingerprint(host: "lan", port: 1) == nil)
+        // Edited by hand in place (same inode): size and time give it away.
+        try theirs.pin(host: "lan", port: 2, fingerprint: a)
+        #expect(mine.fingerprint(host: "lan", port: 2) == a)
+        let handle = try FileHandle(forWritingTo: mine.url)
+        try handle.truncate(atOffset: 0)
+        try handle.close()
+        #expect(mine.fingerprint(host: "lan", port: 2) == nil)
+    }
+
     @Test func peerPinsAreCoalescedIntoOneWriteAndFlushedPrivately() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -36,7 +36,7 @@ final class LeanClient: @unchecked Sendable {
         } catch {
             return fail("\(error)")
         }
-        ClientBootstrap(group: group)
+        let bootstrap = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -47,13 +47,18 @@ final class LeanClient: @unchecked Sendable {
                     ])
                 }
             }
-            .connect(host: host, port: port)
-            .whenComplete { result in
-                switch result {
-                case .success(let channel): self.lock.withLock { self.channel = channel }
-                case .failure(let error): self.fail("connect: \(error)")
-                }
+        // As ChatClient does: a literal address skips the resolver.
+        let connected = if let address = try? SocketAddress(ipAddress: host, port: port) {
+            bootstrap.connect(to: address)
+        } else {
+            bootstrap.connect(host: host, port: port)
+        }
+        connected.whenComplete { result in
+            switch result {
+            case .success(let channel): self.lock.withLock { self.channel = channel }
+            case .failure(let error): self.fail("connect: \(error)")
             }
+        }
     }
 
     func close() {
