@@ -13,6 +13,9 @@ final class Member {
     let identityDigest: [UInt8]
     let session: ServerSessionHandler
     let mailbox: LoopMailbox
+    /// Whether the room has been told of this member (guarded by the hub's lock). Until then
+    /// they are left out of lists and directory answers, and leave without a word.
+    var announced = false
 
     init(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], session: ServerSessionHandler, mailbox: LoopMailbox) {
         self.name = name
@@ -108,8 +111,10 @@ final class Hub {
 
     enum JoinResult { case joined(Member), nameTaken, shuttingDown }
 
-    /// Adds a member. A live session under the same name is refused unless it belongs to
-    /// the same client identity, in which case the new session replaces the stale one.
+    /// Adds a member and sends them the welcome and the online list; the room hears of them
+    /// at `announce`. A live session under the same name is refused unless it belongs to
+    /// the same client identity, in which case the new session replaces the stale one (and
+    /// is announced already unless its identity changed).
     func join(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], session: ServerSessionHandler, address: String) -> JoinResult {
         let mailbox = self.mailbox(for: session.loop)
         return lock.withLock {
@@ -125,12 +130,27 @@ final class Hub {
             roomTargetsStale = true
             membershipChanges &+= 1
             let now = Self.now()
-            mailbox.post(ServerRecord.welcome(name: name.display, time: now).encoded(), to: [session])
-            for page in userListPages() { mailbox.post(page, to: [session]) }
-            if replaced == nil || replaced?.identityDigest != identityDigest {
-                broadcast(ServerRecord.presence(Presence(event: .joined, user: member.onlineUser, time: now)).encoded())
+            if let replaced, replaced.announced {
+                if replaced.identityDigest == identityDigest {
+                    member.announced = true  // the room knows this identity already
+                } else {
+                    var user = replaced.onlineUser
+                    user.identityDigest = []
+                    broadcast(ServerRecord.presence(Presence(event: .left, user: user, time: now)).encoded())
+                }
             }
+            mailbox.post(ServerRecord.welcome(name: name.display, time: now).encoded(), to: [session])
+            for page in userListPages(including: member) { mailbox.post(page, to: [session]) }
             return .joined(member)
+        }
+    }
+
+    /// Tells the room a member joined (once their identity has been checked).
+    func announce(_ member: Member) {
+        lock.withLock {
+            guard members[member.name.key] === member, !member.announced else { return }
+            member.announced = true
+            broadcast(ServerRecord.presence(Presence(event: .joined, user: member.onlineUser, time: Self.now())).encoded())
         }
     }
 
@@ -140,15 +160,17 @@ final class Hub {
             members[member.name.key] = nil
             roomTargetsStale = true
             membershipChanges &+= 1
+            guard member.announced else { return }
             var user = member.onlineUser
             user.identityDigest = []
             broadcast(ServerRecord.presence(Presence(event: .left, user: user, time: Self.now())).encoded())
         }
     }
 
-    /// The online list in records that each fit one transport message.
-    private func userListPages() -> [[UInt8]] {
-        let users = members.values.map(\.onlineUser).sorted { $0.name < $1.name }
+    /// The online list in records that each fit one transport message: everyone announced,
+    /// and the newcomer it is for.
+    private func userListPages(including newcomer: Member) -> [[UInt8]] {
+        let users = members.values.lazy.filter { $0.announced || $0 === newcomer }.map(\.onlineUser).sorted { $0.name < $1.name }
         return Self.pages(of: users, length: { 6 + $0.name.utf8.count + $0.staticKey.count + $0.identityDigest.count },
                           record: { ServerRecord.users($0, final: $1) })
     }
@@ -158,7 +180,7 @@ final class Hub {
     func identityPages(for names: [String]) -> [[UInt8]] {
         let entries: [IdentityEntry] = lock.withLock {
             names.map { name in
-                IdentityEntry(name: name, bundle: (try? Username(name)).flatMap { members[$0.key]?.identity } ?? [])
+                IdentityEntry(name: name, bundle: (try? Username(name)).flatMap { members[$0.key] }.flatMap { $0.announced ? $0.identity : nil } ?? [])
             }
         }
         return Self.pages(of: entries, length: \.encodedLength, record: { ServerRecord.identities($0, final: $1) })

@@ -116,18 +116,18 @@ final class ServerSessionHandler: ChannelDuplexHandler {
             logger.notice("login refused: invalid name")
             return close(ServerError(.invalidName, "That username is not allowed: \(error).", fatal: true), reason: "invalid name")
         }
-        var identityDigest: [UInt8] = []
+        var bundle: IdentityBundle?
         if !login.identity.isEmpty {
-            // Checked once here, so the list can carry a 32-byte digest in its place and
-            // members fetch only the bundles they need (they check them again: the server
-            // is not trusted with identities, only with listing them).
-            guard let bundle = try? IdentityBundle(decoding: login.identity), bundle.noiseKey == staticKey else {
-                logger.notice("login refused: invalid identity bundle")
-                return close(ServerError(.invalidIdentity, fatal: true), reason: "invalid identity")
+            // Checked here, so the list can carry a 32-byte digest in its place and members
+            // fetch only the bundles they need (they check them again: the server is not
+            // trusted with identities, only with listing them). The signature is checked
+            // once the welcome is on its way (`announceOnceVerified`).
+            guard let decoded = try? IdentityBundle(decodingUnverified: login.identity), decoded.noiseKey == staticKey else {
+                return refuseIdentity()
             }
-            identityDigest = bundle.digest
+            bundle = decoded
         }
-        switch hub.join(name: name, staticKey: staticKey, identity: login.identity, identityDigest: identityDigest, session: self, address: address) {
+        switch hub.join(name: name, staticKey: staticKey, identity: login.identity, identityDigest: bundle?.digest ?? [], session: self, address: address) {
         case .nameTaken:
             logger.notice("login refused: name taken", metadata: ["user": "\(name.display)"])
             close(ServerError(.nameTaken, "The name \(name.display) is already in use on this server.", fatal: true), reason: "name taken")
@@ -139,7 +139,22 @@ final class ServerSessionHandler: ChannelDuplexHandler {
             logger[metadataKey: "user"] = "\(name.display)"
             logger.info("logged in", metadata: ["fingerprint": "\(Fingerprint.of(publicKey: staticKey))"])
             startIdleCheck()
+            loop.execute { self.announceOnceVerified(member, bundle: bundle) }
         }
+    }
+
+    /// Runs after the mailbox has sent the welcome (its drain was queued first), so the
+    /// costliest login check, an Ed25519 verification, overlaps the newcomer reading it. The
+    /// room hears of no one whose bundle does not verify.
+    private func announceOnceVerified(_ member: Member, bundle: IdentityBundle?) {
+        guard case .online(let current) = state, current === member else { return }
+        if let bundle, (try? bundle.verifySignature()) == nil { return refuseIdentity() }
+        hub.announce(member)
+    }
+
+    private func refuseIdentity() {
+        logger.notice("login refused: invalid identity bundle")
+        close(ServerError(.invalidIdentity, fatal: true), reason: "invalid identity")
     }
 
     /// Handles backlogged records while tokens last; otherwise waits for the next token.

@@ -12,11 +12,20 @@ import Testing
         try aliceRaw.login(name: "alice", identity: alice.noiseStatic, bundle: alice.encodedBundle)
         let bobRaw = try RawConnection(port: server.port)
         try bobRaw.login(name: "bob", identity: bob.noiseStatic, bundle: bob.encodedBundle)
-        // Bob's list carries alice's digest (32 bytes), not her 1.4 KB bundle.
-        guard case .users(let users, true)? = try bobRaw.readUntil({ if case .users = $0 { true } else { false } }) else {
-            Issue.record("no list"); return
+        // Bob's list carries alice's digest (32 bytes), not her 1.4 KB bundle (or her presence
+        // does, should her signature still have been under check when bob joined).
+        let aliceEntry = try bobRaw.readUntil { record in
+            switch record {
+            case .users(let users, _): users.contains { $0.name == "alice" }
+            case .presence(let p): p.user.name == "alice"
+            default: false
+            }
         }
-        #expect(users.first { $0.name == "alice" }?.identityDigest == alice.bundle.digest)
+        switch aliceEntry {
+        case .users(let users, _)?: #expect(users.first { $0.name == "alice" }?.identityDigest == alice.bundle.digest)
+        case .presence(let p)?: #expect(p.user.identityDigest == alice.bundle.digest)
+        default: Issue.record("alice not listed")
+        }
         // Asked for, it comes whole; a name that is not online comes back empty.
         try bobRaw.sendRecords([ClientRecord.identityRequest(["alice", "nobody"]).encoded()])
         guard case .identities(let entries, true)? = try bobRaw.readUntil({ if case .identities = $0 { true } else { false } }) else {
@@ -39,6 +48,8 @@ import Testing
 
     @Test func aBundleThatIsMalformedForgedOrForAnotherDeviceIsRefusedAtLogin() async throws {
         let server = try await TestServer()
+        let watcher = try RawConnection(port: server.port)
+        try watcher.login(name: "alice")
         let keys = try IdentityKeys()
         var forged = keys.encodedBundle
         forged[forged.count - 1] ^= 1
@@ -49,12 +60,23 @@ import Testing
         ]
         for (what, device, bundle) in cases {
             let raw = try RawConnection(port: server.port)
-            let (_, answer) = try raw.attemptLogin(name: "eve", identity: device, bundle: bundle)
+            let (_, first) = try raw.attemptLogin(name: "eve", identity: device, bundle: bundle)
+            // The signature is checked while the welcome is on its way: a forged one still
+            // ends the connection with the error, before anyone hears of eve.
+            let answer = if case .welcome? = first { try raw.readUntil { if case .error = $0 { true } else { false } } } else { first }
             guard case .error(let error)? = answer else { Issue.record("\(what): \(String(describing: answer))"); continue }
             #expect(error == ServerError(.invalidIdentity, fatal: true), "\(what)")
             #expect(error.text.contains("end-to-end identity"))
         }
-        #expect(server.server.onlineCount == 0)
+        try watcher.sendRecords([ClientRecord.ping(1).encoded()])
+        var eveAppeared = false
+        _ = try watcher.readUntil { record in
+            if case .presence(let p) = record, p.user.name == "eve" { eveAppeared = true }
+            if case .pong(1) = record { return true }
+            return false
+        }
+        #expect(!eveAppeared, "the room heard of a member whose identity does not verify")
+        #expect(server.server.onlineCount == 1)
         await server.stop()
     }
 }
