@@ -26,9 +26,11 @@ import Testing
     }
 
     @Test func connectTimesNewcomersEndToEnd() async throws {
-        let r = try await bench(["connect", "--n", "3", "--newcomers", "2"])
+        let r = try await bench(["connect", "--n", "3", "--newcomers", "2", "--samples", "4"])
         #expect(r.status == 0, "\(r.output)")
-        #expect(r.summary.hasPrefix("summary: connect n=3"))
+        #expect(r.summary.hasPrefix("summary: connect n=3 samples=4"))
+        #expect(r.output.contains("connect into a room of 4: ") && r.output.contains("(n=4)"), "\(r.output)")
+        #expect(((r.figures["connect_ms"] as? [String: Double])?["p50"] ?? 0) > 0)
         let read = r.figures["newcomer_can_read_ms"] as? [String: Double]
         #expect((read?["p50"] ?? 0) > 0)
     }
@@ -55,6 +57,13 @@ import Testing
                                  "--max-queued-bytes", "65536", "--max-wait", "60"])
         #expect(r.status == 0, "\(r.output)")
         #expect((r.figures["cut_off_reason"] as? String)?.contains("outbound queue overflow") == true, "\(r.figures)")
+    }
+
+    @Test func operationsAreTimedOneByOne() async throws {
+        let r = try await bench(["operations", "--repeats", "20"], timeout: 60)
+        #expect(r.status == 0, "\(r.output)")
+        let us = r.figures["us"] as? [String: Double] ?? [:]
+        #expect((us["X25519 Diffie-Hellman"] ?? 0) > 0 && (us["Noise XX handshake, both sides, in memory"] ?? 0) > 0, "\(r.figures)")
     }
 
     @Test func theBaselineMovesTheSameBytesOverPlainTCP() async throws {

@@ -27,8 +27,9 @@ final class BenchRoom {
         peers = PeerKeys(url: directory.appendingPathComponent("peers.json"))
     }
 
-    func makeClient(_ name: String, receivers: ReceiverMode? = nil) throws -> BenchClient {
-        try BenchClient(name: name, server: server, group: group, keys: keys, known: known, peers: peers,
+    /// `group`: another network thread for this client (default: the room's).
+    func makeClient(_ name: String, receivers: ReceiverMode? = nil, group: EventLoopGroup? = nil) throws -> BenchClient {
+        try BenchClient(name: name, server: server, group: group ?? self.group, keys: keys, known: known, peers: peers,
                         receivers: receivers ?? self.receivers)
     }
 
