@@ -53,6 +53,12 @@ public final class ChatClient: @unchecked Sendable {
     private var transmitted = 0
     private var pumping = false
     private var users: [String: OnlineUser] = [:]
+    /// Names whose entry changed since the end-to-end layer last heard, in order; nil when
+    /// the whole list was replaced (at login).
+    private var changedUsers: [String]? = []
+    /// Each online name's sort key, made when it arrives (lists of hundreds are re-published
+    /// on every change).
+    private var sortKeys: [String: String] = [:]
     private var userListParts: [OnlineUser] = []
     private var passwordKeyCache: (salt: [UInt8], scrypt: ScryptParameters, key: [UInt8])?
     private var serverFingerprint = ""
@@ -331,6 +337,8 @@ public final class ChatClient: @unchecked Sendable {
             users = [:]
             onEvent(.users([]))
         }
+        sortKeys = [:]
+        changedUsers = nil
         if hasBeenOnline, configuration.reconnect, failure.isTransient {
             reconnectAttempt += 1
             let delay = configuration.backoff(attempt: reconnectAttempt)
@@ -427,7 +435,9 @@ public final class ChatClient: @unchecked Sendable {
             userListParts += part
             if final {
                 users = Dictionary(userListParts.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
+                sortKeys = Dictionary(uniqueKeysWithValues: users.keys.map { ($0, $0.lowercased()) })
                 userListParts = []
+                changedUsers = nil
                 noteMembershipChange()
                 membersKnown = true
                 pumpOutbox()
@@ -438,11 +448,16 @@ public final class ChatClient: @unchecked Sendable {
                 let previous = users[presence.user.name]
                 users[presence.user.name] = presence.user
                 if previous == presence.user { return }
-                if previous == nil, presence.user.name != configuration.username { onEvent(.system("\(presence.user.name) joined")) }
+                if previous == nil {
+                    sortKeys[presence.user.name] = presence.user.name.lowercased()
+                    if presence.user.name != configuration.username { onEvent(.system("\(presence.user.name) joined")) }
+                }
             case .left:
                 users[presence.user.name] = nil
+                sortKeys[presence.user.name] = nil
                 onEvent(.system("\(presence.user.name) left"))
             }
+            changedUsers?.append(presence.user.name)
             noteMembershipChange()
         case .message(let m):
             if m.from == configuration.username {
@@ -517,11 +532,19 @@ public final class ChatClient: @unchecked Sendable {
             peerWaitTask?.cancel()
             loop.execute { self.pumpOutbox() }
         }
+        let changed = changedUsers
+        changedUsers = []
         if let session = endToEnd {
-            let before = session.members
-            process(session.updateMembers(Array(users.values), now: Date()))
-            for (name, member) in session.members {
-                if case .changed(let previous) = member.trust, before[name]?.digest != member.digest {
+            // Only the names that changed are looked at, unless the whole list was replaced.
+            let names = changed ?? Array(Set(session.members.keys).union(users.keys))
+            let before = Dictionary(names.map { ($0, session.members[$0]?.digest) }, uniquingKeysWith: { $1 })
+            if let changed {
+                process(session.updateMembers(changes: changed.map { ($0, users[$0]) }, now: Date()))
+            } else {
+                process(session.updateMembers(Array(users.values), now: Date()))
+            }
+            for name in before.keys.sorted() {
+                if let member = session.members[name], case .changed(let previous) = member.trust, before[name] != member.digest {
                     onEvent(.peerKeyChanged(name: name, previous: previous, current: member.fingerprint))
                 }
             }
@@ -532,7 +555,7 @@ public final class ChatClient: @unchecked Sendable {
     private func publishUsers() {
         let members = endToEnd?.members ?? [:]
         // Sort keys made once per user, not twice per comparison (lists of hundreds change often).
-        let sorted = users.values.map { (key: $0.name.lowercased(), user: $0) }.sorted { $0.key < $1.key }.map(\.user)
+        let sorted = users.values.map { (key: sortKeys[$0.name] ?? $0.name.lowercased(), user: $0) }.sorted { $0.key < $1.key }.map(\.user)
         onEvent(.users(sorted.map { user in
             if user.name == configuration.username {
                 return Member(name: user.name, fingerprint: identity.fingerprint, trust: .verified, isMe: true)

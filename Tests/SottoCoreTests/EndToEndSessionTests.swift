@@ -379,6 +379,55 @@ final class Room {
         #expect(alice.session.updateMembers(users, now: room.now).count == 1)
     }
 
+    /// What a client does on each presence (only the names that changed) leaves the session
+    /// exactly as the whole list would: members, keys still to fetch, shares and notices.
+    @Test func changesOneByOneEqualTheWholeList() throws {
+        let room = try Room(["alice", "bob", "carol"])
+        let alice = room.person("alice")
+        let twin = EndToEndSession(me: "alice", identity: alice.keys) { peer, _ in alice.trustOverride[peer] ?? .unverified }
+        var listed: [String: OnlineUser] = [:]
+        func shape(_ events: [EndToEndSession.Event]) -> [String] {
+            events.map { event in
+                switch event {
+                case .keyShare(let to, _): "share to \(to)"
+                case .notice(let text): text
+                default: "\(event)"
+                }
+            }
+        }
+        func step(_ changes: [(name: String, user: OnlineUser?)]) {
+            for (name, user) in changes { listed[name] = user }
+            let whole = alice.session.updateMembers(Array(listed.values), now: room.now)
+            let oneByOne = twin.updateMembers(changes: changes, now: room.now)
+            #expect(shape(oneByOne).sorted() == shape(whole).sorted())
+            #expect(twin.members == alice.session.members)
+            #expect(twin.identitiesNeeded(for: "") == alice.session.identitiesNeeded(for: ""))
+        }
+        func speak() throws {
+            for session in [alice.session!, twin] {
+                _ = room.resolve(session)
+                let shares = try session.seal(Array("hi".utf8), to: "", now: room.now).events
+                #expect(!shares.isEmpty || session.members.isEmpty)
+            }
+        }
+        step(room.people.map { ($0.name, $0.user) })
+        try speak()  // both now hold a room chain: newcomers get shares
+        let dave = try Room.Person("dave"), erin = try Room.Person("erin")
+        room.people += [dave, erin]
+        step([("dave", dave.user)])
+        _ = room.resolve(alice.session)
+        _ = room.resolve(twin)
+        step([("erin", erin.user), ("dave", dave.user)])  // dave listed again, unchanged
+        step([("eve", OnlineUser(name: "eve", staticKey: [UInt8](repeating: 1, count: 32)))])  // no valid identity
+        step([("carol", nil)])  // a departure: new room chains at the next message
+        try speak()
+        let bob2 = try Room.Person("bob")
+        alice.trustOverride["bob"] = .changed(previous: "old")
+        step([("bob", bob2.user), ("eve", nil), ("erin", nil)])
+        #expect(twin.members["bob"]?.digest == bob2.keys.bundle.digest)
+        #expect(twin.members["carol"] == nil && twin.members["eve"] == nil)
+    }
+
     @Test func aBadBundleSignatureIsFoundAtFirstUseAndRefusedLoudly() throws {
         let room = try Room(["alice", "bob"])
         let alice = room.person("alice")

@@ -84,47 +84,70 @@ public final class EndToEndSession {
 
     // MARK: Membership
 
-    /// The server's online list changed. Shares our chains with newcomers whose keys we
-    /// have; on any departure starts new chains for those who remain. An entry that did not
-    /// change costs a comparison, so a list of n members is O(n) cheap work.
+    /// The server's whole online list (at login). Shares our chains with newcomers whose keys
+    /// we have; on any departure starts new chains for those who remain. An entry that did
+    /// not change costs a comparison.
     public func updateMembers(_ users: [OnlineUser], now: Date) -> [Event] {
-        var events: [Event] = []
-        var next: [String: Member] = [:]
-        next.reserveCapacity(users.count)
+        var changes: [(name: String, user: OnlineUser?)] = []
+        var listed = Set<String>()
         for user in users where user.name != me {
-            let previous = members[user.name]
-            if let previous, previous.digest == user.identityDigest, previous.staticKey == user.staticKey {
-                next[user.name] = previous
+            listed.insert(user.name)
+            if let m = members[user.name], m.digest == user.identityDigest, m.staticKey == user.staticKey { continue }
+            changes.append((user.name, user))
+        }
+        for name in members.keys.sorted() where !listed.contains(name) { changes.append((name, nil)) }
+        invalid = invalid.filter { listed.contains($0.key) }
+        return updateMembers(changes: changes, now: now)
+    }
+
+    /// Members who joined, left (`user` nil) or were listed again, in the order the server
+    /// said so. Costs O(changes): a join in a room of thousands does not walk everyone.
+    public func updateMembers(changes: [(name: String, user: OnlineUser?)], now: Date) -> [Event] {
+        var events: [Event] = []
+        var departed: [String] = []
+        var arrived: [String] = []
+        for (name, user) in changes where name != me {
+            let previous = members[name]
+            guard let user else {
+                invalid[name] = nil
+                if previous != nil { remove(name, departed: &departed) }
                 continue
             }
-            if invalid[user.name] == user.identityDigest { continue }  // said so already
+            if let previous, previous.digest == user.identityDigest, previous.staticKey == user.staticKey { continue }
+            if invalid[name] == user.identityDigest { continue }  // said so already
             guard user.identityDigest.count == WireLimits.identityDigestLength else {
-                events.append(noValidIdentity(user.name))
-                invalid[user.name] = user.identityDigest
+                events.append(noValidIdentity(name))
+                invalid[name] = user.identityDigest
+                if previous != nil { remove(name, departed: &departed) }
                 continue
             }
+            invalid[name] = nil
+            let sameIdentity = previous?.digest == user.identityDigest
             let fingerprint = Fingerprint.of(digest: user.identityDigest)
-            let trust = previous?.digest == user.identityDigest ? previous!.trust : trustOf(user.name, fingerprint)
-            if case .changed(let old) = trust, previous?.digest != user.identityDigest {
-                events.append(.notice("WARNING: \(user.name)'s identity key changed (was \(old), now \(fingerprint)). Their messages are marked unverified and yours are not sent to them until you accept the new key after comparing safety numbers."))
+            let trust = sameIdentity ? previous!.trust : trustOf(name, fingerprint)
+            if case .changed(let old) = trust, !sameIdentity {
+                events.append(.notice("WARNING: \(name)'s identity key changed (was \(old), now \(fingerprint)). Their messages are marked unverified and yours are not sent to them until you accept the new key after comparing safety numbers."))
             }
-            next[user.name] = Member(name: user.name, staticKey: user.staticKey, digest: user.identityDigest,
-                                     fingerprint: fingerprint, trust: trust, bundle: previous?.digest == user.identityDigest ? previous?.bundle : nil)
+            let bundle = sameIdentity ? previous?.bundle : nil
+            members[name] = Member(name: name, staticKey: user.staticKey, digest: user.identityDigest,
+                                   fingerprint: fingerprint, trust: trust, bundle: bundle)
+            if bundle == nil { withoutBundle.insert(name) } else { withoutBundle.remove(name) }
+            if previous != nil, !sameIdentity { departed.append(name) }  // the old identity's chains go
+            arrived.append(name)
         }
-        if !invalid.isEmpty {
-            let present = Set(users.map(\.name))
-            invalid = invalid.filter { present.contains($0.key) }
-        }
-        let departed = members.filter { next[$0.key]?.digest != $0.value.digest }.map(\.key)
-        members = next
-        withoutBundle = Set(next.values.lazy.filter { $0.bundle == nil }.map(\.name))
         for name in departed { forget(name) }
         if !departed.isEmpty, sending[.room] != nil {
             // Whoever left holds our room chain: a new one, for those who remain.
             sending[.room] = nil
         }
-        events += shareChains(now: now)
+        events += shareChains(now: now, with: arrived)
         return events
+    }
+
+    private func remove(_ name: String, departed: inout [String]) {
+        members[name] = nil
+        withoutBundle.remove(name)
+        departed.append(name)
     }
 
     /// The person accepted (or verified) a peer's current key.
@@ -189,14 +212,16 @@ public final class EndToEndSession {
         for conv in sending.keys { sending[conv]?.holders.remove(name) }
     }
 
-    /// Gives every chain we send on to each trusted member of its conversation who lacks it.
-    private func shareChains(now: Date) -> [Event] {
+    /// Gives every chain we send on to each trusted member of its conversation who lacks it
+    /// (among `names`, when only they can be new to it).
+    private func shareChains(now: Date, with names: [String]? = nil) -> [Event] {
         var events: [Event] = []
+        if names?.isEmpty == true { return events }
         for conversation in Array(sending.keys) {
             let recipients: [String]
             switch conversation {
-            case .room: recipients = members.keys.sorted()
-            case .direct(let peer): recipients = members[peer] == nil ? [] : [peer]
+            case .room: recipients = (names ?? Array(members.keys)).filter { members[$0] != nil }.sorted()
+            case .direct(let peer): recipients = members[peer] == nil || names?.contains(peer) == false ? [] : [peer]
             }
             for name in recipients where sending[conversation]?.holders.contains(name) == false {
                 // Without their keys yet: they get the chain once fetched (the caller holds
