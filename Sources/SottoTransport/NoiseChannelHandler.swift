@@ -37,6 +37,9 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
     private var transport: NoiseTransport?
     private var queuedPlaintext: [UInt8] = []
     private var queuedPromises: [EventLoopPromise<Void>] = []
+    /// Plaintext bytes sealed at the last flush: the next batch reserves that much at once
+    /// instead of growing through every power of two (copying each time) on the way.
+    private var lastBatchBytes = 0
     private let maxQueuedBytes: Int
     private var failed = false
 
@@ -96,6 +99,9 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
                 promise?.fail(NoiseError.messageTooLarge(record.count))
                 return
             }
+            if queuedPlaintext.isEmpty, lastBatchBytes > queuedPlaintext.capacity {
+                queuedPlaintext.reserveCapacity(lastBatchBytes)
+            }
             RecordBatch.append(record, to: &queuedPlaintext)
             if let promise { queuedPromises.append(promise) }
             guard queuedPlaintext.count >= NoiseTransport.maxPlaintextLength else { return }
@@ -150,6 +156,7 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
             return
         }
         self.transport = transport
+        lastBatchBytes = min(queuedPlaintext.count, NoiseTransport.maxPlaintextLength)
         // Keep a small buffer for the next burst, not a 64 KiB one per idle connection.
         queuedPlaintext.removeAll(keepingCapacity: queuedPlaintext.capacity <= 4096)
         let promises = queuedPromises

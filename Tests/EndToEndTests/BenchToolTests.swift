@@ -23,6 +23,11 @@ import Testing
         let paced = try await bench(["fanout", "--n", "3", "--m", "3", "--rate", "20", "--receivers", "full"])
         #expect(paced.status == 0, "\(paced.output)")
         #expect(paced.figures["receivers"] as? String == "full")
+        let lean = try await bench(["fanout", "--n", "3", "--m", "5", "--clients", "lean"])
+        #expect(lean.status == 0, "\(lean.output)")
+        #expect(lean.figures["deliveries"] as? Int == 3 * 5 * 2 && lean.figures["clients"] as? String == "lean")
+        #expect((lean.figures["body_bytes"] as? Int ?? 0) > 100)  // a sealed envelope's size, not the text's
+        #expect(((lean.figures["latency_ms"] as? [String: Double])?["p50"] ?? 0) > 0)
     }
 
     @Test func connectTimesNewcomersEndToEnd() async throws {

@@ -24,6 +24,15 @@ final class LeanClient: @unchecked Sendable {
     var members: Int { lock.withLock { _members } }
     var failure: String? { lock.withLock { _failure } }
 
+    // Fan-out: what it sent and what reached it, stamped on its network thread.
+    private var _inFlight = 0
+    private var _arrivals: [(id: UInt64, at: UInt64)] = []
+    /// Called on the network thread after each acknowledgement (set before sending starts).
+    var onAcknowledged: (() -> Void)?
+    var inFlight: Int { lock.withLock { _inFlight } }
+    var receivedCount: Int { lock.withLock { _arrivals.count } }
+    var arrivals: [(id: UInt64, at: UInt64)] { lock.withLock { _arrivals } }
+
     init(name: String) { self.name = name }
 
     /// `login` builds message 3 from the server hello and this client's identity.
@@ -65,6 +74,13 @@ final class LeanClient: @unchecked Sendable {
         lock.withLock { channel }?.close(promise: nil)
     }
 
+    /// Sends a room message whose body is opaque bytes (the server never opens one: these
+    /// have the size of a real sealed envelope).
+    func send(id: UInt64, body: [UInt8]) {
+        let channel = lock.withLock { _inFlight += 1; return self.channel }
+        channel?.writeAndFlush(NoiseOutbound.record(ClientRecord.send(SendRequest(clientMessageID: id, body: body)).encoded()), promise: nil)
+    }
+
     fileprivate func fail(_ reason: String) {
         lock.withLock { if _failure == nil { _failure = reason } }
     }
@@ -83,6 +99,19 @@ final class LeanClient: @unchecked Sendable {
                 default: break
                 }
             }
+        case 0x85:
+            // A relayed message: read only the sender and the client message id (what a
+            // receiver needs to time it), not the body.
+            let at = nowNanos()
+            var r = WireReader(record)
+            guard (try? r.u8("kind")) != nil, (try? r.u64("sequence")) != nil, (try? r.u64("time")) != nil,
+                  let from = try? r.string16("sender", max: WireLimits.maxUsernameBytes),
+                  (try? r.string16("recipient", max: WireLimits.maxUsernameBytes)) != nil,
+                  let id = try? r.u64("client message id") else { return fail("undecodable message") }
+            if from != name { lock.withLock { _arrivals.append((id, at)) } }
+        case 0x86:
+            lock.withLock { _inFlight -= 1 }
+            onAcknowledged?()
         case 0x82:
             if case .error(let e)? = try? ServerRecord(decoding: record) { fail("server: \(e.text)") }
         default:
