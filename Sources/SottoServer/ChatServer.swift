@@ -86,13 +86,10 @@ public final class ChatServer {
         channel.closeFuture.whenComplete { _ in hub.release(address: address) }
         do {
             let handshake = try HandshakeState(initiator: false, prologue: sottoPrologue, localStatic: configuration.staticKey)
-            let session = ServerSessionHandler(hub: hub, configuration: configuration, address: address,
+            let transport = NoiseChannelHandler(handshake: handshake, maxQueuedBytes: configuration.limits.maxQueuedBytes)
+            let session = ServerSessionHandler(hub: hub, transport: transport, configuration: configuration, address: address,
                                                loop: channel.eventLoop, logger: connectionLogger)
-            try channel.pipeline.syncOperations.addHandlers([
-                ByteToMessageHandler(FrameDecoder()),
-                NoiseChannelHandler(handshake: handshake, maxQueuedBytes: configuration.limits.maxQueuedBytes),
-                session,
-            ])
+            try channel.pipeline.syncOperations.addHandlers([ByteToMessageHandler(FrameDecoder()), transport, session])
             return channel.eventLoop.makeSucceededVoidFuture()
         } catch {
             return channel.eventLoop.makeFailedFuture(error)

@@ -42,6 +42,7 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
     private var lastBatchBytes = 0
     private let maxQueuedBytes: Int
     private var failed = false
+    private var context: ChannelHandlerContext?
 
     /// The peer's static key, once the handshake has revealed it.
     public private(set) var remoteStatic: [UInt8]?
@@ -50,6 +51,17 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
     public init(handshake: HandshakeState, maxQueuedBytes: Int = 1 << 20) {
         self.handshake = handshake
         self.maxQueuedBytes = maxQueuedBytes
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    public func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    /// Queues one record without a trip through the pipeline: what `write(.record)` does,
+    /// for a relay handing the same record to hundreds of sessions per drain. On the
+    /// channel's event loop only; a `flush` sends it.
+    public func enqueue(_ record: [UInt8]) {
+        guard let context, !failed else { return }
+        queue(record, promise: nil, context: context)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -95,24 +107,28 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
                 fail(context: context, error: error)
             }
         case .record(let record):
-            guard record.count <= WireLimits.maxRecordLength else {
-                promise?.fail(NoiseError.messageTooLarge(record.count))
-                return
-            }
-            if queuedPlaintext.isEmpty, lastBatchBytes > queuedPlaintext.capacity {
-                queuedPlaintext.reserveCapacity(lastBatchBytes)
-            }
-            RecordBatch.append(record, to: &queuedPlaintext)
-            if let promise { queuedPromises.append(promise) }
-            guard queuedPlaintext.count >= NoiseTransport.maxPlaintextLength else { return }
-            if context.channel.isWritable {
-                // A full transport message is waiting: hand it to the socket now rather than
-                // at the end of a long burst, so a peer that reads keeps up with it.
-                sealQueued(context: context)
-                context.flush()
-            } else if queuedPlaintext.count > maxQueuedBytes {
-                fail(context: context, error: OutboundQueueOverflow(queuedBytes: queuedPlaintext.count))
-            }
+            queue(record, promise: promise, context: context)
+        }
+    }
+
+    private func queue(_ record: [UInt8], promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
+        guard record.count <= WireLimits.maxRecordLength else {
+            promise?.fail(NoiseError.messageTooLarge(record.count))
+            return
+        }
+        if queuedPlaintext.isEmpty, lastBatchBytes > queuedPlaintext.capacity {
+            queuedPlaintext.reserveCapacity(lastBatchBytes)
+        }
+        RecordBatch.append(record, to: &queuedPlaintext)
+        if let promise { queuedPromises.append(promise) }
+        guard queuedPlaintext.count >= NoiseTransport.maxPlaintextLength else { return }
+        if context.channel.isWritable {
+            // A full transport message is waiting: hand it to the socket now rather than
+            // at the end of a long burst, so a peer that reads keeps up with it.
+            sealQueued(context: context)
+            context.flush()
+        } else if queuedPlaintext.count > maxQueuedBytes {
+            fail(context: context, error: OutboundQueueOverflow(queuedBytes: queuedPlaintext.count))
         }
     }
 

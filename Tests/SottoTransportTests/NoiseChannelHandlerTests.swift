@@ -72,6 +72,20 @@ import Testing
         }
     }
 
+    @Test func recordsEnqueuedDirectlyKeepTheirPlaceAmongPipelineWrites() throws {
+        let link = try Link()
+        try link.handshake()
+        let noise = try link.server.pipeline.syncOperations.handler(type: NoiseChannelHandler.self)
+        link.server.write(NoiseOutbound.record([1]), promise: nil)
+        noise.enqueue([2, 2])
+        link.server.write(NoiseOutbound.record([3, 3, 3]), promise: nil)
+        #expect(try link.pump(from: link.server, to: link.client).isEmpty)  // nothing before the flush
+        link.server.flush()
+        let frames = try link.pump(from: link.server, to: link.client)
+        #expect(Link.frameLengths(frames).count == 1)
+        #expect(try link.records(link.client) == [[1], [2, 2], [3, 3, 3]])
+    }
+
     @Test func recordsQueuedBeforeAFlushShareOneTransportMessage() throws {
         let link = try Link()
         try link.handshake()
