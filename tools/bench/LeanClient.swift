@@ -33,7 +33,12 @@ final class LeanClient: @unchecked Sendable {
     var receivedCount: Int { lock.withLock { _arrivals.count } }
     var arrivals: [(id: UInt64, at: UInt64)] { lock.withLock { _arrivals } }
 
-    init(name: String) { self.name = name }
+    private let nameBytes: [UInt8]
+
+    init(name: String) {
+        self.name = name
+        nameBytes = Array(name.utf8)
+    }
 
     /// `login` builds message 3 from the server hello and this client's identity.
     func connect(host: String, port: Int, group: EventLoopGroup, login: @escaping @Sendable (ServerHello, IdentityKeys) throws -> LoginRequest) {
@@ -100,15 +105,19 @@ final class LeanClient: @unchecked Sendable {
                 }
             }
         case 0x85:
-            // A relayed message: read only the sender and the client message id (what a
-            // receiver needs to time it), not the body.
+            // A relayed message: only the sender and the client message id (what a receiver
+            // needs to time it), read in place: kind, sequence, time, sender, recipient, id.
             let at = nowNanos()
-            var r = WireReader(record)
-            guard (try? r.u8("kind")) != nil, (try? r.u64("sequence")) != nil, (try? r.u64("time")) != nil,
-                  let from = try? r.string16("sender", max: WireLimits.maxUsernameBytes),
-                  (try? r.string16("recipient", max: WireLimits.maxUsernameBytes)) != nil,
-                  let id = try? r.u64("client message id") else { return fail("undecodable message") }
-            if from != name { lock.withLock { _arrivals.append((id, at)) } }
+            func u16(_ i: Int) -> Int { Int(record[i]) << 8 | Int(record[i + 1]) }
+            let senderAt = 1 + 8 + 8
+            guard record.count >= senderAt + 2 else { return fail("undecodable message") }
+            let senderLength = u16(senderAt), recipientAt = senderAt + 2 + senderLength
+            guard record.count >= recipientAt + 2 else { return fail("undecodable message") }
+            let idAt = recipientAt + 2 + u16(recipientAt)
+            guard record.count >= idAt + 8 else { return fail("undecodable message") }
+            if record[(senderAt + 2)..<recipientAt].elementsEqual(nameBytes) { return }  // our own, returned in order
+            let id = record[idAt..<(idAt + 8)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            lock.withLock { _arrivals.append((id, at)) }
         case 0x86:
             lock.withLock { _inFlight -= 1 }
             onAcknowledged?()
