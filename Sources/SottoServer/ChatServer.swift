@@ -66,7 +66,6 @@ public final class ChatServer {
         } catch {
             throw StartError.cannotListen(host: configuration.host, port: configuration.port, reason: "\(error)")
         }
-        MemoryTrimmer.keepHeapBetweenBursts()
         trimmer = MemoryTrimmer(loop: group.next(), logger: logger) { hub.churn }
         logger.info("listening", metadata: ["address": "\(channel?.localAddress?.description ?? "?")"])
     }

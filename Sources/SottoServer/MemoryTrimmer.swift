@@ -14,21 +14,7 @@ final class MemoryTrimmer {
     // malloc.h is not in the Glibc module; look the function up instead (nil handle = RTLD_DEFAULT).
     private typealias MallocTrim = @convention(c) (Int) -> Int32
     private static let mallocTrim: MallocTrim? = dlsym(nil, "malloc_trim").map { unsafeBitCast($0, to: MallocTrim.self) }
-    private typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-    private static let mallopt: Mallopt? = dlsym(nil, "mallopt").map { unsafeBitCast($0, to: Mallopt.self) }
-    private static let trimThreshold: Int32 = -1, mmapThreshold: Int32 = -3  // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
     #endif
-
-    /// Left to itself glibc gives the top of the heap back whenever 128 KiB of it is free,
-    /// which a relay's per-flush buffers (tens of KiB per busy member) reach on every drain,
-    /// and then faults fresh zeroed pages in for the next one: ~9 % of a saturated server's
-    /// time. Freed heap is returned by the trimmer below instead, once the room is quiet.
-    static func keepHeapBetweenBursts() {
-        #if canImport(Glibc)
-        _ = mallopt?(trimThreshold, 256 << 20)
-        _ = mallopt?(mmapThreshold, 4 << 20)
-        #endif
-    }
 
     private var task: RepeatedTask?
     private var lastChurn: UInt64 = 0
