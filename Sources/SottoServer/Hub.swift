@@ -126,19 +126,19 @@ final class Hub {
                 replaced.session.closeFromHub(ServerError(.replaced, fatal: true))
             }
             throttle.recordSuccess(for: address)
+            let now = Self.now()
+            if let replaced, replaced.announced, replaced.identityDigest != identityDigest {
+                // The old identity leaves before the new session is in the room (it hears
+                // nothing before its welcome); the new one is announced once verified.
+                var user = replaced.onlineUser
+                user.identityDigest = []
+                broadcast(ServerRecord.presence(Presence(event: .left, user: user, time: now)).encoded())
+            }
             members[name.key] = member
             roomTargetsStale = true
             membershipChanges &+= 1
-            let now = Self.now()
-            if let replaced, replaced.announced {
-                if replaced.identityDigest == identityDigest {
-                    member.announced = true  // the room knows this identity already
-                } else {
-                    var user = replaced.onlineUser
-                    user.identityDigest = []
-                    broadcast(ServerRecord.presence(Presence(event: .left, user: user, time: now)).encoded())
-                }
-            }
+            // The room knows this identity already when it replaces its own stale session.
+            member.announced = replaced?.announced == true && replaced?.identityDigest == identityDigest
             mailbox.post(ServerRecord.welcome(name: name.display, time: now).encoded(), to: [session])
             for page in userListPages(including: member) { mailbox.post(page, to: [session]) }
             return .joined(member)

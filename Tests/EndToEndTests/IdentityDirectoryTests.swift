@@ -46,6 +46,32 @@ import Testing
         await server.stop()
     }
 
+    /// The same device key logging in again with a new bundle replaces its stale session:
+    /// the room hears the old identity leave and the new one join (once verified), and the
+    /// new session hears nothing before its welcome.
+    @Test func aDeviceThatComesBackWithNewKeysLeavesAndJoinsAgain() async throws {
+        let server = try await TestServer()
+        let watcher = try RawConnection(port: server.port)
+        try watcher.login(name: "alice")
+        let old = try IdentityKeys()
+        let renewed = try IdentityKeys(noiseStatic: old.noiseStatic)
+        let first = try RawConnection(port: server.port)
+        try first.login(name: "dana", identity: old.noiseStatic, bundle: old.encodedBundle)
+        func presence(_ event: Presence.Event) -> (ServerRecord) -> Bool {
+            { if case .presence(let p) = $0 { p.user.name == "dana" && p.event == event } else { false } }
+        }
+        guard case .presence(let joined)? = try watcher.readUntil(presence(.joined)) else { Issue.record("no join"); return }
+        #expect(joined.user.identityDigest == old.bundle.digest)
+        let second = try RawConnection(port: server.port)
+        let (_, answer) = try second.attemptLogin(name: "dana", identity: old.noiseStatic, bundle: renewed.encodedBundle)
+        guard case .welcome? = answer else { Issue.record("not welcomed: \(String(describing: answer))"); return }
+        #expect(second.beforeAnswer.isEmpty, "records before the welcome: \(second.beforeAnswer)")
+        #expect(try watcher.readUntil(presence(.left)) != nil)
+        guard case .presence(let rejoined)? = try watcher.readUntil(presence(.joined)) else { Issue.record("no second join"); return }
+        #expect(rejoined.user.identityDigest == renewed.bundle.digest)
+        await server.stop()
+    }
+
     @Test func aBundleThatIsMalformedForgedOrForAnotherDeviceIsRefusedAtLogin() async throws {
         let server = try await TestServer()
         let watcher = try RawConnection(port: server.port)

@@ -102,12 +102,14 @@ final class RawConnection {
         let key = try PasswordKey.derive(password: password, salt: hello.passwordSalt, parameters: hello.scrypt)
         try sendFrame(try hs.writeMessage(payload: LoginRequest(username: name, passwordKey: key, identity: bundle).encoded()))
         transport = try hs.split()
+        var before: [ServerRecord] = []
         let answer = try readUntil { record in
             switch record {
             case .welcome, .error: return true
-            default: return false
+            default: before.append(record); return false
             }
         }
+        beforeAnswer = before
         return (hello, answer)
     }
 
@@ -133,6 +135,8 @@ final class RawConnection {
     }
 
     private var unread: [ServerRecord] = []
+    /// What the server sent before its answer to the last login (it should be nothing).
+    private(set) var beforeAnswer: [ServerRecord] = []
 
     /// Reads until a record matches, dropping the ones before it (records after it stay
     /// for the next call); nil if the connection closes first.
