@@ -130,9 +130,7 @@ final class Hub {
             if let replaced, replaced.announced, replaced.identityDigest != identityDigest {
                 // The old identity leaves before the new session is in the room (it hears
                 // nothing before its welcome); the new one is announced once verified.
-                var user = replaced.onlineUser
-                user.identityDigest = []
-                broadcast(ServerRecord.presence(Presence(event: .left, user: user, time: now)).encoded())
+                broadcastDeparture(of: replaced, time: now)
             }
             members[name.key] = member
             roomTargetsStale = true
@@ -161,10 +159,15 @@ final class Hub {
             roomTargetsStale = true
             membershipChanges &+= 1
             guard member.announced else { return }
-            var user = member.onlineUser
-            user.identityDigest = []
-            broadcast(ServerRecord.presence(Presence(event: .left, user: user, time: Self.now())).encoded())
+            broadcastDeparture(of: member, time: Self.now())
         }
+    }
+
+    /// Caller holds the lock. A `left` presence carries no digest.
+    private func broadcastDeparture(of member: Member, time: UInt64) {
+        var user = member.onlineUser
+        user.identityDigest = []
+        broadcast(ServerRecord.presence(Presence(event: .left, user: user, time: time)).encoded())
     }
 
     /// The online list in records that each fit one transport message: everyone announced,
