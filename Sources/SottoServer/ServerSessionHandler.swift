@@ -19,8 +19,8 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     }
 
     private let hub: Hub
-    /// The connection's Noise handler, next in the pipeline: relayed records are queued on
-    /// it directly (one per recipient per message: the pipeline trip was a tenth of the cost).
+    /// The connection's Noise handler, next in the pipeline: relayed records are handed to it
+    /// directly (a pipeline write per record per recipient was a tenth of the relay's cost).
     private let transport: NoiseChannelHandler
     private let configuration: ServerConfiguration
     private let address: String
@@ -38,7 +38,8 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     private var backlog = CircularBuffer<ClientRecord>()
     private var drainScheduled = false
     private var readRequested = false
-    private var needsFlush = false
+    /// Where this session's deliveries are noted during its loop mailbox's drain (-1 outside one).
+    var mailboxSlot = -1
 
     init(hub: Hub, transport: NoiseChannelHandler, configuration: ServerConfiguration, address: String, loop: EventLoop, logger: Logger) {
         self.hub = hub
@@ -231,17 +232,10 @@ final class ServerSessionHandler: ChannelDuplexHandler {
 
     // MARK: Output, called on the loop by the mailbox
 
-    /// Queues a record; returns true if this session now needs a flush it did not need before.
-    func enqueue(_ record: [UInt8]) -> Bool {
-        guard context != nil, !isClosing else { return false }
-        transport.enqueue(record)
-        defer { needsFlush = true }
-        return !needsFlush
-    }
-
-    func flushQueued() {
-        needsFlush = false
-        context?.flush()
+    /// Sends this session's share of a mailbox drain, framed by `RecordBatch`.
+    func deliver(_ framedRecords: ArraySlice<UInt8>) {
+        guard context != nil, !isClosing else { return }
+        transport.send(framedRecords: framedRecords)
     }
 
     private var isClosing: Bool { if case .closing = state { return true } else { return false } }

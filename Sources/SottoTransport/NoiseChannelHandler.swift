@@ -37,9 +37,6 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
     private var transport: NoiseTransport?
     private var queuedPlaintext: [UInt8] = []
     private var queuedPromises: [EventLoopPromise<Void>] = []
-    /// Plaintext bytes sealed at the last flush: the next batch reserves that much at once
-    /// instead of growing through every power of two (copying each time) on the way.
-    private var lastBatchBytes = 0
     private let maxQueuedBytes: Int
     private var failed = false
     private var context: ChannelHandlerContext?
@@ -56,12 +53,24 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
     public func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     public func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
-    /// Queues one record without a trip through the pipeline: what `write(.record)` does,
-    /// for a relay handing the same record to hundreds of sessions per drain. On the
-    /// channel's event loop only; a `flush` sends it.
-    public func enqueue(_ record: [UInt8]) {
-        guard let context, !failed else { return }
-        queue(record, promise: nil, context: context)
+    /// Sends records already framed by `RecordBatch.append`, without a trip through the
+    /// pipeline: a relay frames each recipient's share of a drain in one reused buffer, and
+    /// when nothing waits ahead of it and the socket takes more, it is sealed straight from
+    /// there into the socket's buffer and flushed. Otherwise it queues behind what waits, under
+    /// the same bound as pipeline writes. On the channel's event loop only.
+    public func send(framedRecords records: ArraySlice<UInt8>) {
+        guard let context, !failed, !records.isEmpty else { return }
+        if queuedPlaintext.isEmpty, context.channel.isWritable {
+            guard sealAndWrite(records, promise: nil, context: context) else { return }
+        } else {
+            queuedPlaintext.append(contentsOf: records)
+            if context.channel.isWritable {
+                sealQueued(context: context)
+            } else if queuedPlaintext.count > maxQueuedBytes {
+                return fail(context: context, error: OutboundQueueOverflow(queuedBytes: queuedPlaintext.count))
+            }
+        }
+        context.flush()
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -116,9 +125,6 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
             promise?.fail(NoiseError.messageTooLarge(record.count))
             return
         }
-        if queuedPlaintext.isEmpty, lastBatchBytes > queuedPlaintext.capacity {
-            queuedPlaintext.reserveCapacity(lastBatchBytes)
-        }
         RecordBatch.append(record, to: &queuedPlaintext)
         if let promise { queuedPromises.append(promise) }
         guard queuedPlaintext.count >= NoiseTransport.maxPlaintextLength else { return }
@@ -151,35 +157,51 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
-    /// Seals queued records into as few transport messages as fit, never splitting a record.
+    /// Seals and writes everything queued; the queued writes' promises complete with that write.
     private func sealQueued(context: ChannelHandlerContext) {
-        guard !queuedPlaintext.isEmpty, var transport else { return }
-        var frames = context.channel.allocator.buffer(capacity: queuedPlaintext.count + 64)
-        do {
-            var start = 0
-            while start < queuedPlaintext.count {
-                var end = start
-                while end < queuedPlaintext.count {
-                    let length = (Int(queuedPlaintext[end]) << 8 | Int(queuedPlaintext[end + 1])) + WireLimits.recordHeaderLength
-                    if end + length - start > NoiseTransport.maxPlaintextLength { break }
-                    end += length
-                }
-                frames.writeFrame(try transport.seal(queuedPlaintext[start..<end]))
-                start = end
-            }
-        } catch {
-            fail(context: context, error: error)
-            return
-        }
-        self.transport = transport
-        lastBatchBytes = min(queuedPlaintext.count, NoiseTransport.maxPlaintextLength)
-        // Keep a small buffer for the next burst, not a 64 KiB one per idle connection.
-        queuedPlaintext.removeAll(keepingCapacity: queuedPlaintext.capacity <= 4096)
+        guard !queuedPlaintext.isEmpty, transport != nil else { return }
         let promises = queuedPromises
         queuedPromises.removeAll()
         let writePromise: EventLoopPromise<Void>? = promises.isEmpty ? nil : context.eventLoop.makePromise()
         writePromise?.futureResult.whenComplete { result in promises.forEach { $0.completeWith(result) } }
-        context.write(wrapOutboundOut(frames), promise: writePromise)
+        let sealed = sealAndWrite(queuedPlaintext[...], promise: writePromise, context: context)
+        // Keep a small buffer for the next burst, not a 64 KiB one per idle connection.
+        if sealed { queuedPlaintext.removeAll(keepingCapacity: queuedPlaintext.capacity <= 4096) }
+    }
+
+    /// Seals framed records into as few transport messages as fit, never splitting a record,
+    /// and writes them as one buffer. False if sealing failed (the connection is then closing).
+    private func sealAndWrite(_ plaintext: ArraySlice<UInt8>, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) -> Bool {
+        guard var transport else { return false }
+        let messages = plaintext.count / NoiseTransport.maxPlaintextLength + 1
+        var frames = context.channel.allocator.buffer(capacity: plaintext.count + messages * (2 + noiseTagLength))
+        do {
+            var start = plaintext.startIndex
+            while start < plaintext.endIndex {
+                var end = start
+                while end < plaintext.endIndex {
+                    let length = (Int(plaintext[end]) << 8 | Int(plaintext[end + 1])) + WireLimits.recordHeaderLength
+                    if end + length - start > NoiseTransport.maxPlaintextLength {
+                        // Unreachable for records within WireLimits; never loop on one that is not.
+                        guard end > start else { throw NoiseError.messageTooLarge(length) }
+                        break
+                    }
+                    end += length
+                }
+                try transport.seal(plaintext[start..<end]) { message in
+                    frames.writeInteger(UInt16(message.count))
+                    frames.writeBytes(message)
+                }
+                start = end
+            }
+        } catch {
+            promise?.fail(error)
+            fail(context: context, error: error)
+            return false
+        }
+        self.transport = transport
+        context.write(wrapOutboundOut(frames), promise: promise)
+        return true
     }
 
     private func finishIfComplete() throws {

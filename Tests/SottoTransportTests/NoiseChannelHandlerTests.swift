@@ -21,6 +21,10 @@ import Testing
                 ByteToMessageHandler(FrameDecoder()),
                 NoiseChannelHandler(handshake: try HandshakeState(initiator: false, prologue: sottoPrologue, localStatic: DHPrivateKey()), maxQueuedBytes: maxQueuedBytes),
             ])
+            // Embedded channels are inactive until connected; a test of closing needs them open.
+            let address = try SocketAddress(ipAddress: "127.0.0.1", port: 9)
+            try client.connect(to: address).wait()
+            try server.connect(to: address).wait()
         }
 
         /// Moves every byte written by `from` into `to`; returns the frames moved.
@@ -72,18 +76,58 @@ import Testing
         }
     }
 
-    @Test func recordsEnqueuedDirectlyKeepTheirPlaceAmongPipelineWrites() throws {
+    @Test func framedRecordsSentDirectlyKeepTheirPlaceBehindPipelineWrites() throws {
         let link = try Link()
         try link.handshake()
         let noise = try link.server.pipeline.syncOperations.handler(type: NoiseChannelHandler.self)
-        link.server.write(NoiseOutbound.record([1]), promise: nil)
-        noise.enqueue([2, 2])
-        link.server.write(NoiseOutbound.record([3, 3, 3]), promise: nil)
-        #expect(try link.pump(from: link.server, to: link.client).isEmpty)  // nothing before the flush
-        link.server.flush()
+        link.server.write(NoiseOutbound.record([1]), promise: nil)  // queued, not yet flushed
+        var framed: [UInt8] = []
+        RecordBatch.append([2, 2], to: &framed)
+        RecordBatch.append([3, 3, 3], to: &framed)
+        noise.send(framedRecords: framed[...])  // behind it, and flushed with it
         let frames = try link.pump(from: link.server, to: link.client)
         #expect(Link.frameLengths(frames).count == 1)
         #expect(try link.records(link.client) == [[1], [2, 2], [3, 3, 3]])
+
+        let inLargerBuffer = [9, 9] + framed
+        noise.send(framedRecords: inLargerBuffer[2...])  // nothing ahead: sealed from the caller's buffer
+        #expect(try link.records(link.client).isEmpty)
+        #expect(Link.frameLengths(try link.pump(from: link.server, to: link.client)) == [2 + 3 + 2 * 2 + 16])
+        #expect(try link.records(link.client) == [[2, 2], [3, 3, 3]])
+    }
+
+    @Test func framedRecordsBeyondOneTransportMessageAreSplitAtRecordBoundaries() throws {
+        let link = try Link()
+        try link.handshake()
+        let noise = try link.server.pipeline.syncOperations.handler(type: NoiseChannelHandler.self)
+        let big = [UInt8](repeating: 1, count: 40_000)
+        var framed: [UInt8] = []
+        for _ in 0..<3 { RecordBatch.append(big, to: &framed) }
+        noise.send(framedRecords: framed[...])
+        #expect(Link.frameLengths(try link.pump(from: link.server, to: link.client)) == [40_002 + 16, 40_002 + 16, 40_002 + 16])
+        #expect(try link.records(link.client) == [big, big, big])
+    }
+
+    @Test func framedRecordsWaitWhileTheSocketIsBackedUpUnderTheSameBound() throws {
+        let link = try Link(maxQueuedBytes: 70_000)
+        try link.handshake()
+        let noise = try link.server.pipeline.syncOperations.handler(type: NoiseChannelHandler.self)
+        var framed: [UInt8] = []
+        for _ in 0..<4 { RecordBatch.append([UInt8](repeating: 2, count: 4_000), to: &framed) }
+        link.server.isWritable = false
+        noise.send(framedRecords: framed[...])
+        #expect(try link.server.readOutbound(as: ByteBuffer.self) == nil)
+        link.server.isWritable = true
+        link.server.pipeline.fireChannelWritabilityChanged()
+        try link.pump(from: link.server, to: link.client)
+        #expect(try link.records(link.client).count == 4)
+        link.server.isWritable = false
+
+        for _ in 0..<4 { noise.send(framedRecords: framed[...]) }  // 64,032 bytes: within the bound
+        #expect(link.server.isActive)
+        noise.send(framedRecords: framed[...])
+        #expect(throws: OutboundQueueOverflow.self) { try link.server.throwIfErrorCaught() }
+        #expect(!link.server.isActive)
     }
 
     @Test func recordsQueuedBeforeAFlushShareOneTransportMessage() throws {

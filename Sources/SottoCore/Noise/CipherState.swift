@@ -21,9 +21,15 @@ public struct CipherState: Sendable {
     public mutating func setNonce(_ n: UInt64) { nonce = n }
 
     public mutating func encryptWithAd<Plaintext: DataProtocol>(_ ad: [UInt8], _ plaintext: Plaintext) throws -> [UInt8] {
-        guard let key else { return Array(plaintext) }
+        try encryptWithAd(ad, plaintext) { Array($0) }
+    }
+
+    /// ENCRYPTWITHAD, handing `body` the ciphertext (and tag) in place instead of copying it out.
+    public mutating func encryptWithAd<Plaintext: DataProtocol, Result>(_ ad: [UInt8], _ plaintext: Plaintext,
+                                                                        _ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result {
+        guard let key else { return try Array(plaintext).withUnsafeBytes(body) }
         guard nonce < UInt64.max else { throw NoiseError.nonceExhausted }
-        let out = try cipher.encrypt(key: key, nonce: nonce, ad: ad, plaintext: plaintext)
+        let out = try cipher.encrypt(key: key, nonce: nonce, ad: ad, plaintext: plaintext, body)
         nonce += 1
         return out
     }

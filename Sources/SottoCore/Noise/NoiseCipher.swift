@@ -8,22 +8,27 @@ public enum NoiseCipher: String, Sendable {
 
     /// ENCRYPT(k, n, ad, plaintext): ciphertext followed by the 16-byte tag.
     func encrypt<Plaintext: DataProtocol>(key: SymmetricKey, nonce: UInt64, ad: [UInt8], plaintext: Plaintext) throws -> [UInt8] {
-        // One output array, filled straight from the sealed box (a relay seals up to 64 KiB
-        // per recipient per flush; each extra copy shows in its CPU per delivery).
-        var out = [UInt8]()
-        out.reserveCapacity(plaintext.count + noiseTagLength)
+        try encrypt(key: key, nonce: nonce, ad: ad, plaintext: plaintext) { Array($0) }
+    }
+
+    /// ENCRYPT(k, n, ad, plaintext), handing `body` the ciphertext and tag where swift-crypto
+    /// left them, so a relay can copy them once, straight into its socket buffer.
+    func encrypt<Plaintext: DataProtocol, Result>(key: SymmetricKey, nonce: UInt64, ad: [UInt8], plaintext: Plaintext,
+                                                  _ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result {
+        // `combined` is nonce ‖ ciphertext ‖ tag in one buffer; the `ciphertext` and `tag`
+        // accessors would slice and copy it twice more.
+        let combined: Data
         switch self {
         case .chaChaPoly:
-            let box = try ChaChaPoly.seal(plaintext, using: key, nonce: try ChaChaPoly.Nonce(data: nonceBytes(nonce)), authenticating: ad)
-            out.append(contentsOf: box.ciphertext)
-            out.append(contentsOf: box.tag)
+            combined = try ChaChaPoly.seal(plaintext, using: key, nonce: try ChaChaPoly.Nonce(data: nonceBytes(nonce)), authenticating: ad).combined
         case .aesGCM:
-            let box = try AES.GCM.seal(plaintext, using: key, nonce: try AES.GCM.Nonce(data: nonceBytes(nonce)), authenticating: ad)
-            out.append(contentsOf: box.ciphertext)
-            out.append(contentsOf: box.tag)
+            // `combined` is nil only for nonces other than 12 bytes; ours are always 12.
+            combined = try AES.GCM.seal(plaintext, using: key, nonce: try AES.GCM.Nonce(data: nonceBytes(nonce)), authenticating: ad).combined!
         }
-        return out
+        return try combined.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[Self.nonceLength...])) }
     }
+
+    private static let nonceLength = 12
 
     /// DECRYPT(k, n, ad, ciphertext); any authentication failure is `decryptionFailed`.
     func decrypt(key: SymmetricKey, nonce: UInt64, ad: [UInt8], ciphertext: [UInt8]) throws -> [UInt8] {

@@ -21,8 +21,14 @@ public struct NoiseTransport: Sendable {
 
     /// Seals part of a larger buffer without copying it out first.
     public mutating func seal(_ plaintext: ArraySlice<UInt8>) throws -> [UInt8] {
+        try seal(plaintext) { Array($0) }
+    }
+
+    /// Seals part of a larger buffer and hands `body` the transport message in place, valid
+    /// only during the call: a relay copies it once, into the socket's buffer.
+    public mutating func seal<Result>(_ plaintext: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result {
         guard plaintext.count <= Self.maxPlaintextLength else { throw NoiseError.messageTooLarge(plaintext.count + noiseTagLength) }
-        let out = try send.encryptWithAd([], plaintext)
+        let out = try send.encryptWithAd([], plaintext, body)
         if send.nonce % rekeyInterval == 0 { try send.rekey() }
         return out
     }
