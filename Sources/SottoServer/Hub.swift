@@ -11,6 +11,8 @@ final class Member {
     /// The identity bundle (checked at login), handed out on request; its digest is listed.
     let identity: [UInt8]
     let identityDigest: [UInt8]
+    /// The static key as the message ledger looks it up.
+    let ledgerIdentity: MessageLedger.Identity
     let session: ServerSessionHandler
     let mailbox: LoopMailbox
     /// Whether the room has been told of this member (guarded by the hub's lock). Until then
@@ -22,6 +24,7 @@ final class Member {
         self.staticKey = staticKey
         self.identity = identity
         self.identityDigest = identityDigest
+        ledgerIdentity = MessageLedger.Identity(staticKey)
         self.session = session
         self.mailbox = mailbox
     }
@@ -218,7 +221,7 @@ final class Hub {
                 logger.debug("dropped a message from a session that already left", metadata: ["user": "\(member.name.display)"])
                 return
             }
-            if ledger.isDuplicate(request.clientMessageID, from: member.staticKey) {
+            if ledger.isDuplicate(request.clientMessageID, from: member.ledgerIdentity) {
                 logger.debug("acknowledged a resent message without relaying it", metadata: ["user": "\(member.name.display)", "id": "\(request.clientMessageID & 0xffff_ffff)"])
                 member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: ServerRecord.alreadyRelayed).encoded(), to: [member.session])
                 return
@@ -233,7 +236,7 @@ final class Hub {
                 }
             }
             sequence += 1
-            ledger.record(request.clientMessageID, from: member.staticKey)
+            ledger.record(request.clientMessageID, from: member.ledgerIdentity)
             let message = ChatMessage(
                 sequence: sequence, time: Self.now(), from: member.name.display, to: recipient?.name.display ?? "",
                 clientMessageID: request.clientMessageID, body: request.body)
@@ -252,7 +255,7 @@ final class Hub {
 
     /// Which of these ids from this member's identity were relayed already (the ledger's view).
     func relayedAmong(_ ids: [UInt64], from member: Member) -> [UInt64] {
-        lock.withLock { ids.filter { ledger.isDuplicate($0, from: member.staticKey) } }
+        lock.withLock { ids.filter { ledger.isDuplicate($0, from: member.ledgerIdentity) } }
     }
 
     /// Passes a sealed chain to its one recipient; silently dropped if they are gone (the

@@ -56,7 +56,7 @@ import Testing
 @Suite struct MessageLedgerTests {
     @Test func resendsAtOrBelowTheHighWaterMarkOfTheirEpochAreDuplicates() {
         var ledger = MessageLedger(epochsPerIdentity: 2, maxIdentities: 2)
-        let alice: [UInt8] = [1], bob: [UInt8] = [2], carol: [UInt8] = [3]
+        let alice = MessageLedger.Identity([UInt8](repeating: 1, count: 32)), bob = MessageLedger.Identity([1]), carol = MessageLedger.Identity([3])
         let epoch: UInt64 = 7 << 32
         #expect(!ledger.isDuplicate(epoch | 1, from: alice))
         for counter in 1...5_000 { ledger.record(epoch | UInt64(counter), from: alice) }
