@@ -26,6 +26,10 @@ final class LoopMailbox {
         var chains: [(first: Int32, last: Int32)] = []
         /// One per delivery: the entry's index in the batch, and the recipient's next delivery.
         var links: [(entry: Int32, next: Int32)] = []
+        /// Every record of the batch framed once, and where each entry's lies in it.
+        var records: [UInt8] = []
+        var spans: [(start: Int32, end: Int32)] = []
+        /// One recipient's records, framed, at a time.
         var framed: [UInt8] = []
     }
 
@@ -54,7 +58,11 @@ final class LoopMailbox {
         // checked for exclusive access, several times per delivery.
         var scratch = self.scratch
         self.scratch = Scratch()
+        var records: [UInt8] = []
         for entry in batch.indices {
+            let start = scratch.records.count
+            RecordBatch.append(batch[entry].record, to: &scratch.records)
+            scratch.spans.append((Int32(start), Int32(scratch.records.count)))
             for session in batch[entry].targets {
                 let link = Int32(scratch.links.count)
                 scratch.links.append((Int32(entry), -1))
@@ -69,22 +77,29 @@ final class LoopMailbox {
                 }
             }
         }
-        for slot in scratch.touched.indices {
-            let session = scratch.touched[slot]
-            session.mailboxSlot = -1
-            scratch.framed.removeAll(keepingCapacity: true)
-            var link = scratch.chains[slot].first
-            while link >= 0 {
-                let (entry, next) = scratch.links[Int(link)]
-                RecordBatch.append(batch[Int(entry)].record, to: &scratch.framed)
-                link = next
+        swap(&records, &scratch.records)  // read through a pointer while `scratch` changes
+        records.withUnsafeBufferPointer { records in
+            for slot in scratch.touched.indices {
+                let session = scratch.touched[slot]
+                session.mailboxSlot = -1
+                scratch.framed.removeAll(keepingCapacity: true)
+                var link = scratch.chains[slot].first
+                while link >= 0 {
+                    let (entry, next) = scratch.links[Int(link)]
+                    let span = scratch.spans[Int(entry)]
+                    scratch.framed.append(contentsOf: UnsafeBufferPointer(rebasing: records[Int(span.start)..<Int(span.end)]))
+                    link = next
+                }
+                session.deliver(scratch.framed[...])
             }
-            session.deliver(scratch.framed[...])
         }
         scratch.touched.removeAll(keepingCapacity: true)
         scratch.chains.removeAll(keepingCapacity: scratch.chains.capacity <= Self.keptLinks)
         scratch.links.removeAll(keepingCapacity: scratch.links.capacity <= Self.keptLinks)
         scratch.framed.removeAll(keepingCapacity: scratch.framed.capacity <= Self.keptFramedBytes)
+        records.removeAll(keepingCapacity: records.capacity <= Self.keptFramedBytes)
+        swap(&records, &scratch.records)
+        scratch.spans.removeAll(keepingCapacity: scratch.spans.capacity <= Self.keptLinks)
         self.scratch = scratch
         batch.removeAll(keepingCapacity: true)
         spare = batch

@@ -77,9 +77,8 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
         guard !failed else { return }
         let frame = Array(buffer: unwrapInboundIn(data))
         do {
-            if var transport {
-                let plaintext = try transport.open(frame)
-                self.transport = transport
+            if transport != nil {
+                let plaintext = try transport!.open(frame)  // in place: a copy retains every key
                 for record in try RecordBatch.split(plaintext) {
                     context.fireChannelRead(wrapInboundOut(.record(record)))
                     if failed { return }
@@ -172,7 +171,7 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
     /// Seals framed records into as few transport messages as fit, never splitting a record,
     /// and writes them as one buffer. False if sealing failed (the connection is then closing).
     private func sealAndWrite(_ plaintext: ArraySlice<UInt8>, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) -> Bool {
-        guard var transport else { return false }
+        guard transport != nil else { return false }
         let messages = plaintext.count / NoiseTransport.maxPlaintextLength + 1
         var frames = context.channel.allocator.buffer(capacity: plaintext.count + messages * (2 + noiseTagLength))
         do {
@@ -188,7 +187,7 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
                     }
                     end += length
                 }
-                try transport.seal(plaintext[start..<end]) { message in
+                try transport!.seal(plaintext[start..<end]) { message in  // in place, as in channelRead
                     frames.writeInteger(UInt16(message.count))
                     frames.writeBytes(message)
                 }
@@ -199,7 +198,6 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
             fail(context: context, error: error)
             return false
         }
-        self.transport = transport
         context.write(wrapOutboundOut(frames), promise: promise)
         return true
     }

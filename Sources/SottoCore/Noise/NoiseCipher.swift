@@ -33,17 +33,20 @@ public enum NoiseCipher: String, Sendable {
     /// DECRYPT(k, n, ad, ciphertext); any authentication failure is `decryptionFailed`.
     func decrypt(key: SymmetricKey, nonce: UInt64, ad: [UInt8], ciphertext: [UInt8]) throws -> [UInt8] {
         guard ciphertext.count >= noiseTagLength else { throw NoiseError.messageTooShort }
-        let body = ciphertext[..<(ciphertext.count - noiseTagLength)]
-        let tag = ciphertext[(ciphertext.count - noiseTagLength)...]
+        // The sealed box from its combined form (nonce ‖ ciphertext ‖ tag), built with two
+        // plain copies: `SealedBox(nonce:ciphertext:tag:)` concatenates through generic code.
+        var combined = Data(capacity: Self.nonceLength + ciphertext.count)
+        nonceBytes(nonce).withUnsafeBytes { combined.append(contentsOf: $0) }
+        ciphertext.withUnsafeBytes { combined.append(contentsOf: $0) }
         do {
+            let opened: Data
             switch self {
             case .chaChaPoly:
-                let box = try ChaChaPoly.SealedBox(nonce: ChaChaPoly.Nonce(data: nonceBytes(nonce)), ciphertext: body, tag: tag)
-                return Array(try ChaChaPoly.open(box, using: key, authenticating: ad))
+                opened = try ChaChaPoly.open(ChaChaPoly.SealedBox(combined: combined), using: key, authenticating: ad)
             case .aesGCM:
-                let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonceBytes(nonce)), ciphertext: body, tag: tag)
-                return Array(try AES.GCM.open(box, using: key, authenticating: ad))
+                opened = try AES.GCM.open(AES.GCM.SealedBox(combined: combined), using: key, authenticating: ad)
             }
+            return opened.withUnsafeBytes { [UInt8]($0) }
         } catch {
             throw NoiseError.decryptionFailed
         }
