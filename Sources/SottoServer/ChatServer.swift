@@ -66,6 +66,7 @@ public final class ChatServer {
         } catch {
             throw StartError.cannotListen(host: configuration.host, port: configuration.port, reason: "\(error)")
         }
+        MemoryTrimmer.padHeapTop()
         trimmer = MemoryTrimmer(loop: group.next(), logger: logger) { hub.churn }
         logger.info("listening", metadata: ["address": "\(channel?.localAddress?.description ?? "?")"])
     }

@@ -14,7 +14,25 @@ final class MemoryTrimmer {
     // malloc.h is not in the Glibc module; look the function up instead (nil handle = RTLD_DEFAULT).
     private typealias MallocTrim = @convention(c) (Int) -> Int32
     private static let mallocTrim: MallocTrim? = dlsym(nil, "malloc_trim").map { unsafeBitCast($0, to: MallocTrim.self) }
+
+    private typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+    private static let mallopt: Mallopt? = dlsym(nil, "mallopt").map { unsafeBitCast($0, to: Mallopt.self) }
     #endif
+
+    /// Heap kept above what is in use when glibc grows or trims the heap top (its `M_TOP_PAD`).
+    static let heapTopPad: Int32 = 1 << 20
+
+    /// glibc gives the heap top back whenever 128 KiB of it is free and grows it by the same
+    /// margin, so a busy relay, whose socket buffers and sealed batches come and go by the
+    /// hundred kilobytes on every drain, faulted fresh zeroed pages in ~1,500 times a second
+    /// (~3 % of its time). A 1 MiB margin ends that at a fixed cost: it is one margin, not
+    /// one per member, and `malloc_trim` below still returns everything once the room is
+    /// quiet. (Raising the trim threshold instead kept a join storm's memory: see BENCHMARKS.md.)
+    static func padHeapTop() {
+        #if canImport(Glibc)
+        _ = mallopt?(-2, heapTopPad)  // M_TOP_PAD
+        #endif
+    }
 
     private var task: RepeatedTask?
     private var lastChurn: UInt64 = 0
