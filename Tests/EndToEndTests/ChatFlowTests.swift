@@ -33,6 +33,42 @@ import Testing
         await server.stop()
     }
 
+    /// Bursts from everyone at once, room messages and direct ones interleaved: the server's
+    /// drains then carry many records for many recipients, each recipient's framed in turn.
+    @Test func burstsFromEveryoneArriveCompleteAndInOneOrderForAll() async throws {
+        let server = try await TestServer(limits: relaxedLimits())
+        let names = ["alice", "bob", "carol", "dave"]
+        let clients = try names.map { try TestClient($0, server: server) }
+        for c in clients { try await c.connectAndWait() }
+        for c in clients { try await c.waitForUsers(names) }
+        let perSender = 60
+        for k in 0..<perSender {
+            for (i, c) in clients.enumerated() {
+                if k % 5 == 4 {
+                    c.client.send("\(names[i]) to \(names[(i + 1) % 4]) #\(k)", to: names[(i + 1) % 4])
+                } else {
+                    c.client.send("\(names[i]) #\(k)")
+                }
+            }
+        }
+        let roomMessages = perSender / 5 * 4 * names.count
+        let directsEach = perSender / 5  // received from the one sending to you, and sent by you
+        for c in clients { try await c.waitForMessages(roomMessages + 2 * directsEach, timeout: 120) }
+        for c in clients {
+            let sequences = c.messages.map(\.sequence)
+            #expect(sequences == sequences.sorted() && Set(sequences).count == sequences.count, "\(c.name): in server order, once each")
+            #expect(c.messages.count == roomMessages + 2 * directsEach)
+        }
+        let roomOrders = clients.map { $0.messages.filter { !$0.isDirect }.map(\.text) }
+        #expect(Set(roomOrders).count == 1, "every member sees the room in the same order")
+        for (i, name) in names.enumerated() {
+            let mine = clients[i].messages.filter { $0.from == name && !$0.isDirect }.map(\.text)
+            #expect(mine == (0..<perSender).filter { $0 % 5 != 4 }.map { "\(name) #\($0)" }, "\(name)'s room messages in the order sent")
+        }
+        for c in clients { c.stop() }
+        await server.stop()
+    }
+
     @Test func directMessagesReachOnlyTheTwoPeople() async throws {
         let server = try await TestServer(limits: relaxedLimits())
         let alice = try TestClient("alice", server: server), bob = try TestClient("bob", server: server), carol = try TestClient("carol", server: server)
