@@ -35,8 +35,10 @@ import Testing
         let (reader, readerLog, received) = try client("reader")
         sender.connect()
         reader.connect()
-        try await eventually("both online") { senderLog.contains(.state(.online)) && readerLog.contains(.state(.online)) }
-        try await eventually("they see each other") { senderLog.lastUsersCount == 2 && readerLog.lastUsersCount == 2 }
+        // Setup, not the property under test: the whole suite starts at once on two cores, and
+        // a first login (scrypt, a spawned debug server) has taken over 15 s there.
+        try await eventually("both online", timeout: 60) { senderLog.contains(.state(.online)) && readerLog.contains(.state(.online)) }
+        try await eventually("they see each other", timeout: 60) { senderLog.lastUsersCount == 2 && readerLog.lastUsersCount == 2 }
 
         let count = 400
         for i in 0..<count { sender.send("message \(i) " + String(repeating: "~", count: 300)) }
@@ -81,7 +83,7 @@ extension CrashRecoveryTests {
         let (alice, aliceLog, _) = try client("alice", reconnect: false)  // comes back by hand, after carol
         let (bob, bobLog, bobGot) = try client("bob")
         alice.connect(); bob.connect()
-        try await eventually("they see each other") { aliceLog.lastUsersCount == 2 && bobLog.lastUsersCount == 2 }
+        try await eventually("they see each other", timeout: 60) { aliceLog.lastUsersCount == 2 && bobLog.lastUsersCount == 2 }  // setup, as above
         alice.send("said before carol came")
         try await eventually("bob has it") { bobGot.count == 1 }
         try await eventually("acknowledged") { alice.pendingCount() == 0 }
