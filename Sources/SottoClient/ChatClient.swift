@@ -61,6 +61,8 @@ public final class ChatClient: @unchecked Sendable {
     private var sortKeys: [String: String] = [:]
     private var userListParts: [OnlineUser] = []
     private var passwordKeyCache: (salt: [UInt8], scrypt: ScryptParameters, key: [UInt8])?
+    /// This connection attempt derived the password key (rather than reusing it).
+    private var derivedKeyThisAttempt = false
     private var serverFingerprint = ""
     private var maxBodyBytes = WireLimits.maxBodyBytes
     /// The end-to-end layer of the current session (new chains on every connection).
@@ -254,6 +256,7 @@ public final class ChatClient: @unchecked Sendable {
         reconnectTask?.cancel()
         reconnectTask = nil
         generation += 1
+        derivedKeyThisAttempt = false
         let generation = self.generation
         let configuration = self.configuration
         let handshake: HandshakeState
@@ -339,6 +342,14 @@ public final class ChatClient: @unchecked Sendable {
         }
         sortKeys = [:]
         changedUsers = nil
+        // The server waits 10 s for a login; on a slow or busy machine, deriving the password
+        // key the first time can take longer, and the server hangs up before reading it. The
+        // key is kept now: one more attempt is quick (and, using the kept key, never repeats).
+        if !hasBeenOnline, derivedKeyThisAttempt, failure == .closedDuringLogin {
+            onEvent(.system("Deriving the password key took longer than the server waits for a login; logging in again with it."))
+            openConnection()
+            return
+        }
         if hasBeenOnline, configuration.reconnect, failure.isTransient {
             reconnectAttempt += 1
             let delay = configuration.backoff(attempt: reconnectAttempt)
@@ -389,6 +400,7 @@ public final class ChatClient: @unchecked Sendable {
             passwordKeyCache = (hello.passwordSalt, hello.scrypt, key)
         } else {
             key = try PasswordKey.derive(password: configuration.password, salt: hello.passwordSalt, parameters: hello.scrypt)
+            derivedKeyThisAttempt = true
             passwordKeyCache = (hello.passwordSalt, hello.scrypt, key)
             configuration.sharedPasswordKeys?.store(key, salt: hello.passwordSalt, scrypt: hello.scrypt, password: configuration.password)
         }

@@ -23,6 +23,17 @@ import Testing
         return (c, log, counter)
     }
 
+    /// Setup, not the property under test: the whole suite starts at once on two cores, and a
+    /// first login there has taken over 15 s. On a timeout, says what each client went through.
+    static func setup(_ what: String, _ logs: [String: EventLog], _ condition: () -> Bool) async throws {
+        do {
+            try await eventually(what, timeout: 60, condition)
+        } catch {
+            for (name, log) in logs.sorted(by: { $0.key < $1.key }) { Issue.record("\(name): \(log.history)") }
+            throw error
+        }
+    }
+
     @Test func afterSIGKILLEveryoneReconnectsAndEveryMessageArrivesExactlyOnce() async throws {
         let data = temporaryDirectory("crash")
         let args = ["--host", "127.0.0.1", "--data-dir", data.path, "--records-per-second", "100000", "--record-burst", "100000"]
@@ -35,10 +46,9 @@ import Testing
         let (reader, readerLog, received) = try client("reader")
         sender.connect()
         reader.connect()
-        // Setup, not the property under test: the whole suite starts at once on two cores, and
-        // a first login (scrypt, a spawned debug server) has taken over 15 s there.
-        try await eventually("both online", timeout: 60) { senderLog.contains(.state(.online)) && readerLog.contains(.state(.online)) }
-        try await eventually("they see each other", timeout: 60) { senderLog.lastUsersCount == 2 && readerLog.lastUsersCount == 2 }
+        try await Self.setup("they see each other", ["sender": senderLog, "reader": readerLog]) {
+            senderLog.lastUsersCount == 2 && readerLog.lastUsersCount == 2
+        }
 
         let count = 400
         for i in 0..<count { sender.send("message \(i) " + String(repeating: "~", count: 300)) }
@@ -83,7 +93,9 @@ extension CrashRecoveryTests {
         let (alice, aliceLog, _) = try client("alice", reconnect: false)  // comes back by hand, after carol
         let (bob, bobLog, bobGot) = try client("bob")
         alice.connect(); bob.connect()
-        try await eventually("they see each other", timeout: 60) { aliceLog.lastUsersCount == 2 && bobLog.lastUsersCount == 2 }  // setup, as above
+        try await Self.setup("they see each other", ["alice": aliceLog, "bob": bobLog]) {
+            aliceLog.lastUsersCount == 2 && bobLog.lastUsersCount == 2
+        }
         alice.send("said before carol came")
         try await eventually("bob has it") { bobGot.count == 1 }
         try await eventually("acknowledged") { alice.pendingCount() == 0 }

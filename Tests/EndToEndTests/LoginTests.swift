@@ -108,4 +108,29 @@ import Testing
         #expect(failure.description.hasPrefix("Cannot reach a Sotto server at 127.0.0.1:\(port)"))
         c.stop()
     }
+
+    /// A slow or busy machine can take longer to derive the password key than the server
+    /// waits for a login: the server hangs up mid-login, and the kept key gets in at once.
+    @Test func aLoginHungUpOnWhileTheKeyWasDerivedIsTriedOnceMoreWithIt() async throws {
+        let server = try await TestServer()
+        let proxy = try await TCPProxy(targetPort: server.port)
+        proxy.hangUpAfterServerSpeaks(times: 1)
+        let slow = try TestClient("slow", server: server, port: proxy.port, reconnect: false)
+        try await slow.connectAndWait()
+        #expect(proxy.connectionCount == 2)
+        #expect(slow.systemLines.contains { $0.hasPrefix("Deriving the password key took longer than the server waits") })
+
+        // Hung up on again with the key already derived: not the key's cost, so no loop but
+        // the clear failure, after two attempts.
+        proxy.hangUpAfterServerSpeaks(times: 2)
+        let unlucky = try TestClient("unlucky", server: server, port: proxy.port, reconnect: false)
+        unlucky.client.connect()
+        #expect(try await unlucky.waitForFailure() == .closedDuringLogin)
+        try await Task.sleep(nanoseconds: 300_000_000)
+        #expect(proxy.connectionCount == 4)
+        #expect(unlucky.failure == .closedDuringLogin)
+        slow.stop(); unlucky.stop()
+        await proxy.stop()
+        await server.stop()
+    }
 }

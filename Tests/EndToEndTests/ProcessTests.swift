@@ -162,4 +162,15 @@ final class EventLog: @unchecked Sendable {
     func append(_ e: ClientEvent) { lock.withLock { events.append(e) } }
     func contains(_ e: ClientEvent) -> Bool { lock.withLock { events.contains(e) } }
     var snapshot: [ClientEvent] { lock.withLock { events } }
+    /// The connection states and system notes seen, oldest first: what a failing test reports.
+    var history: String {
+        snapshot.compactMap { event -> String? in
+            switch event {
+            case .state(let s): "state \(s)"
+            case .system(let t): "system \(t)"
+            case .users(let u): "users \(u.count)"
+            default: nil
+            }
+        }.joined(separator: "; ")
+    }
 }

@@ -10,6 +10,8 @@ final class TCPProxy: @unchecked Sendable {
     private var bytes: [UInt8] = []
     private var open: [Channel] = []
     private var listener: Channel?
+    private var hangUpsLeft = 0
+    private var accepted = 0
     let targetPort: Int
 
     init(targetPort: Int) async throws {
@@ -17,12 +19,13 @@ final class TCPProxy: @unchecked Sendable {
         listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { [self] inbound in
+                lock.withLock { accepted += 1 }
                 let toServer = Glue(proxy: self)
                 let connected = ClientBootstrap(group: inbound.eventLoop)
                     .connect(host: "127.0.0.1", port: targetPort)
                     .flatMap { outbound in
                         self.lock.withLock { self.open += [inbound, outbound] }
-                        let toClient = Glue(proxy: self)
+                        let toClient = Glue(proxy: self, fromServer: true)
                         toClient.attach(inbound)
                         return outbound.pipeline.addHandler(toClient).map { toServer.attach(outbound) }
                     }
@@ -34,6 +37,22 @@ final class TCPProxy: @unchecked Sendable {
 
     var port: Int { listener!.localAddress!.port! }
     var recorded: [UInt8] { lock.withLock { bytes } }
+    /// Connections accepted so far.
+    var connectionCount: Int { lock.withLock { accepted } }
+
+    /// The next `count` connections are hung up as soon as the server's first bytes reached
+    /// the client (what a server does when a login takes longer than it waits).
+    func hangUpAfterServerSpeaks(times count: Int) {
+        lock.withLock { hangUpsLeft = count }
+    }
+
+    fileprivate func takeHangUp() -> Bool {
+        lock.withLock {
+            guard hangUpsLeft > 0 else { return false }
+            hangUpsLeft -= 1
+            return true
+        }
+    }
 
     fileprivate func record(_ buffer: ByteBuffer) {
         lock.withLock { bytes += buffer.readableBytesView }
@@ -58,10 +77,15 @@ final class TCPProxy: @unchecked Sendable {
     private final class Glue: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         let proxy: TCPProxy
+        let fromServer: Bool
         private var partner: Channel?
         private var held: [ByteBuffer] = []
+        private var spoken = false
 
-        init(proxy: TCPProxy) { self.proxy = proxy }
+        init(proxy: TCPProxy, fromServer: Bool = false) {
+            self.proxy = proxy
+            self.fromServer = fromServer
+        }
 
         func attach(_ channel: Channel) {
             partner = channel
@@ -73,6 +97,17 @@ final class TCPProxy: @unchecked Sendable {
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
             proxy.record(buffer)
+            if fromServer, !spoken, let partner {
+                spoken = true
+                if proxy.takeHangUp() {
+                    let server = context.channel
+                    partner.writeAndFlush(buffer).whenComplete { _ in
+                        server.close(promise: nil)
+                        partner.close(promise: nil)
+                    }
+                    return
+                }
+            }
             if let partner { partner.writeAndFlush(buffer, promise: nil) } else { held.append(buffer) }
         }
 
