@@ -20,6 +20,7 @@ import Testing
         #expect(r.summary.hasPrefix("summary: fanout n=3 m=5"))
         #expect(r.figures["deliveries"] as? Int == 3 * 5 * 2)
         #expect((r.figures["server_cpu_us_per_delivery"] as? Double ?? -1) >= 0)
+        #expect((r.figures["stolen_ms"] as? Double ?? -1) >= 0, "the hypervisor's share is reported")
         let paced = try await bench(["fanout", "--n", "3", "--m", "3", "--rate", "20", "--receivers", "full"])
         #expect(paced.status == 0, "\(paced.output)")
         #expect(paced.figures["receivers"] as? String == "full")
@@ -76,5 +77,6 @@ import Testing
         #expect(r.status == 0, "\(r.output)")
         #expect(r.summary.hasPrefix("summary: baseline n=3 m=20"), "\(r.output)")
         #expect((r.figures["deliveries_per_second"] as? Double ?? 0) > 0)
+        #expect((r.figures["stolen_ms"] as? Double ?? -1) >= 0)
     }
 }

@@ -133,6 +133,7 @@ struct Baseline: ParsableCommand {
         Thread.sleep(forTimeInterval: 0.5)  // the relay registers every member
         let expected = n * m * n  // every member, the sender included, gets every message
         let cpu0 = cpuSeconds(of: relay.processIdentifier)
+        let stolen0 = stolenSeconds()
         let start = nowNanos()
         func send(_ c: Channel) {
             var b = c.allocator.buffer(capacity: max(8, size))
@@ -151,20 +152,21 @@ struct Baseline: ParsableCommand {
         try waitUntil("\(expected) deliveries", timeout: 300) { samples.withLockedValue { $0.count } >= expected }
         let seconds = Double(nowNanos() - start) / 1e9
         let cpu = (cpuSeconds(of: relay.processIdentifier) ?? 0) - (cpu0 ?? 0)
+        let stolenMs = ((stolenSeconds() ?? 0) - (stolen0 ?? 0)) * 1000
         let perDelivery = cpu / Double(expected) * 1e6
         let latency = Percentiles(samples.withLockedValue { $0 })
-        print(String(format: "baseline: %d members × %d messages of %d B over plain TCP (rate %g): %.0f deliveries/s; latency %@; relay CPU %.2f µs per delivery",
-                     n, m, size, rate, Double(expected) / seconds, latency.text, perDelivery))
+        print(String(format: "baseline: %d members × %d messages of %d B over plain TCP (rate %g): %.0f deliveries/s; latency %@; relay CPU %.2f µs per delivery; %.0f ms of CPU stolen by the hypervisor",
+                     n, m, size, rate, Double(expected) / seconds, latency.text, perDelivery, stolenMs))
         if let json {
             let figures: [String: Any] = ["mode": "baseline", "n": n, "m": m, "size": size, "rate": rate,
                                           "deliveries_per_second": Double(expected) / seconds,
                                           "latency_ms": ["p50": latency.p50, "p99": latency.p99, "max": latency.max],
-                                          "relay_cpu_us_per_delivery": perDelivery]
+                                          "relay_cpu_us_per_delivery": perDelivery, "stolen_ms": stolenMs]
             try JSONSerialization.data(withJSONObject: figures, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
         }
         for c in clients { try? c.close().wait() }
         try? group.syncShutdownGracefully()
-        print(String(format: "summary: baseline n=%d m=%d size=%d rate=%g deliveries/s=%.0f p50=%.2fms p99=%.2fms cpu/delivery=%.2fus",
-                     n, m, size, rate, Double(expected) / seconds, latency.p50, latency.p99, perDelivery))
+        print(String(format: "summary: baseline n=%d m=%d size=%d rate=%g deliveries/s=%.0f p50=%.2fms p99=%.2fms cpu/delivery=%.2fus stolen=%.0fms",
+                     n, m, size, rate, Double(expected) / seconds, latency.p50, latency.p99, perDelivery, stolenMs))
     }
 }

@@ -142,6 +142,17 @@ func cpuSeconds(of pid: Int32) -> Double? {
     return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
+/// CPU seconds the hypervisor gave to other guests while this VM's CPUs wanted to run
+/// (`steal` on the `cpu` line of /proc/stat, summed over CPUs); 0 on bare metal. A latency
+/// tail is only this machine's to fix when little was stolen.
+func stolenSeconds() -> Double? {
+    guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+          let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else { return nil }
+    let fields = line.split(separator: " ")
+    guard fields.count > 8, let steal = Double(fields[8]) else { return nil }
+    return steal / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
 /// Keeps this process (and the threads it starts later) on the given CPUs, so that with
 /// `--pin` the server's CPU time is its own and not shared with the load generator.
 func pinSelf(to cpus: String) throws {

@@ -74,6 +74,7 @@ struct Fanout: ParsableCommand {
 
         let expected = n * m * (n - 1)
         let cpu0 = server.cpuSeconds
+        let stolen0 = stolenSeconds()
         let start = nowNanos()
         if rate > 0 {
             for k in 0..<m {
@@ -103,22 +104,23 @@ struct Fanout: ParsableCommand {
         try waitUntil("\(expected) deliveries", timeout: 600) { members.reduce(0) { $0 + $1.receivedCount() } >= expected }
         let seconds = Double(nowNanos() - start) / 1e9
         let cpu = (server.cpuSeconds ?? 0) - (cpu0 ?? 0)
+        let stolenMs = ((stolenSeconds() ?? 0) - (stolen0 ?? 0)) * 1000
         let serverDeliveries = Double(n * m * n)  // the server also returns each message to its sender, in order
         let sentAt = log.all
         let latency = Percentiles(arrivals().compactMap { a in sentAt[a.id].map { Double(a.at &- $0) / 1e6 } })
         let perDelivery = cpu0 == nil ? -1 : cpu / serverDeliveries * 1e6
         let kind = clients == .lean ? "lean" : receivers.rawValue
-        print(String(format: "fanout: %d members × %d messages of %d B (%d B sealed, %@ receivers): %.0f deliveries/s; latency %@; server CPU %.2f µs per delivery (%.0f %% of a core)",
-                     n, m, size, bodyBytes, kind, Double(expected) / seconds, latency.text, perDelivery, cpu / seconds * 100))
+        print(String(format: "fanout: %d members × %d messages of %d B (%d B sealed, %@ receivers): %.0f deliveries/s; latency %@; server CPU %.2f µs per delivery (%.0f %% of a core); %.0f ms of CPU stolen by the hypervisor",
+                     n, m, size, bodyBytes, kind, Double(expected) / seconds, latency.text, perDelivery, cpu / seconds * 100, stolenMs))
         try common.write(["mode": "fanout", "n": n, "m": m, "size": size, "body_bytes": bodyBytes, "rate": rate, "clients": clients.rawValue,
                           "receivers": kind, "window": window,
                           "deliveries": expected, "deliveries_per_second": Double(expected) / seconds,
                           "latency_ms": ["p50": latency.p50, "p99": latency.p99, "max": latency.max],
                           "server_cpu_us_per_delivery": perDelivery, "server_cpu_seconds": cpu, "server_cpu_share": cpu / seconds,
-                          "seconds": seconds])
+                          "seconds": seconds, "stolen_ms": stolenMs])
         close()
-        print(String(format: "summary: fanout n=%d m=%d size=%d rate=%g receivers=%@ deliveries/s=%.0f p50=%.2fms p99=%.2fms max=%.2fms cpu/delivery=%.2fus",
-                     n, m, size, rate, kind, Double(expected) / seconds, latency.p50, latency.p99, latency.max, perDelivery))
+        print(String(format: "summary: fanout n=%d m=%d size=%d rate=%g receivers=%@ deliveries/s=%.0f p50=%.2fms p99=%.2fms max=%.2fms cpu/delivery=%.2fus stolen=%.0fms",
+                     n, m, size, rate, kind, Double(expected) / seconds, latency.p50, latency.p99, latency.max, perDelivery, stolenMs))
     }
 
     /// The body a person's client sends for `size` bytes of text: sealed for a room once.
