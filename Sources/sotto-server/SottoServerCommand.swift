@@ -72,6 +72,7 @@ struct SottoServerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let signals = TerminationSignals()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -131,29 +132,9 @@ struct SottoServerCommand: AsyncParsableCommand {
                      passwordNote: passwordNote, addresses: ListeningAddresses.forBinding(host: host)).text)
         fflush(stdout)
 
-        await waitForTerminationSignal()
+        await signals.wait()
         print("Shutting down: telling clients...")
         try await server.shutdown()
         print("Stopped.")
-    }
-
-    private func waitForTerminationSignal() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let queue = DispatchQueue(label: "sotto.signals")
-            var sources: [DispatchSourceSignal] = []
-            var resumed = false
-            for sig in [SIGINT, SIGTERM] {
-                signal(sig, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-                source.setEventHandler {
-                    guard !resumed else { return }
-                    resumed = true
-                    sources.forEach { $0.cancel() }
-                    continuation.resume()
-                }
-                source.resume()
-                sources.append(source)
-            }
-        }
     }
 }
