@@ -61,8 +61,11 @@ public final class ChatClient: @unchecked Sendable {
     private var sortKeys: [String: String] = [:]
     private var userListParts: [OnlineUser] = []
     private var passwordKeyCache: (salt: [UInt8], scrypt: ScryptParameters, key: [UInt8])?
-    /// This connection attempt derived the password key (rather than reusing it).
-    private var derivedKeyThisAttempt = false
+    /// This connection attempt got the server's hello (the server accepted it and is waiting
+    /// for the login).
+    private var helloThisAttempt = false
+    /// A login hung up on after the hello was tried again once since `connect()`.
+    private var loginRetried = false
     private var serverFingerprint = ""
     private var maxBodyBytes = WireLimits.maxBodyBytes
     /// The end-to-end layer of the current session (new chains on every connection).
@@ -119,6 +122,7 @@ public final class ChatClient: @unchecked Sendable {
         onLoop {
             self.wantsConnection = true
             self.reconnectAttempt = 0
+            self.loginRetried = false
             self.openConnection()
         }
     }
@@ -128,6 +132,7 @@ public final class ChatClient: @unchecked Sendable {
         onLoop {
             self.configuration.trust.vouched = fingerprint
             self.wantsConnection = true
+            self.loginRetried = false
             self.openConnection()
         }
     }
@@ -256,7 +261,7 @@ public final class ChatClient: @unchecked Sendable {
         reconnectTask?.cancel()
         reconnectTask = nil
         generation += 1
-        derivedKeyThisAttempt = false
+        helloThisAttempt = false
         let generation = self.generation
         let configuration = self.configuration
         let handshake: HandshakeState
@@ -344,9 +349,10 @@ public final class ChatClient: @unchecked Sendable {
         changedUsers = nil
         // The server waits 10 s for a login; on a slow or busy machine, deriving the password
         // key the first time can take longer, and the server hangs up before reading it. The
-        // key is kept now: one more attempt is quick (and, using the kept key, never repeats).
-        if !hasBeenOnline, derivedKeyThisAttempt, failure == .closedDuringLogin {
-            onEvent(.system("Deriving the password key took longer than the server waits for a login; logging in again with it."))
+        // key is kept now, so one more attempt is quick.
+        if !hasBeenOnline, helloThisAttempt, !loginRetried, failure == .closedDuringLogin {
+            loginRetried = true
+            onEvent(.system("The server hung up while this device was still preparing the login (deriving the password key can take longer than the server waits); logging in again."))
             openConnection()
             return
         }
@@ -373,6 +379,7 @@ public final class ChatClient: @unchecked Sendable {
 
     /// Message 2 arrived: check the server key, then build the login for message 3.
     func loginRequest(for hello: ServerHello, serverStatic: [UInt8]) throws -> LoginRequest {
+        helloThisAttempt = true
         let fingerprint = Fingerprint.of(publicKey: serverStatic)
         let host = configuration.host, port = configuration.port
         switch configuration.trust.decide(pinned: knownServers.fingerprint(host: host, port: port), actual: fingerprint) {
@@ -400,7 +407,6 @@ public final class ChatClient: @unchecked Sendable {
             passwordKeyCache = (hello.passwordSalt, hello.scrypt, key)
         } else {
             key = try PasswordKey.derive(password: configuration.password, salt: hello.passwordSalt, parameters: hello.scrypt)
-            derivedKeyThisAttempt = true
             passwordKeyCache = (hello.passwordSalt, hello.scrypt, key)
             configuration.sharedPasswordKeys?.store(key, salt: hello.passwordSalt, scrypt: hello.scrypt, password: configuration.password)
         }
