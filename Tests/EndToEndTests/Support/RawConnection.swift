@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import SottoCore
 
 /// A blocking TCP connection that speaks Sotto by hand, so tests can misbehave on purpose:
@@ -93,13 +94,25 @@ final class RawConnection {
         return hello
     }
 
+    /// Derived once per password and server, as a person's client keeps it: hundreds of
+    /// raw logins would otherwise spend most of their time in scrypt (a debug build's).
+    private static let derivedKeys = NIOLockedValueBox<[String: [UInt8]]>([:])
+
+    private static func passwordKey(_ password: String, _ hello: ServerHello) throws -> [UInt8] {
+        let id = "\(password)|\(hello.passwordSalt)|\(hello.scrypt.log2N),\(hello.scrypt.r),\(hello.scrypt.p)"
+        if let key = derivedKeys.withLockedValue({ $0[id] }) { return key }
+        let key = try PasswordKey.derive(password: password, salt: hello.passwordSalt, parameters: hello.scrypt)
+        derivedKeys.withLockedValue { $0[id] = key }
+        return key
+    }
+
     /// Logs in and returns the server's answer: `welcome`, or the `error` it closed with.
     func attemptLogin(name: String, password: String = TestServer.password, identity: DHPrivateKey = DHPrivateKey(), bundle: [UInt8] = []) throws -> (ServerHello, ServerRecord?) {
         var hs = try HandshakeState(initiator: true, prologue: sottoPrologue, localStatic: identity)
         try sendFrame(try hs.writeMessage(payload: []))
         guard let m2 = try readFrame() else { throw Failure(description: "closed during handshake") }
         let hello = try ServerHello(decoding: try hs.readMessage(m2))
-        let key = try PasswordKey.derive(password: password, salt: hello.passwordSalt, parameters: hello.scrypt)
+        let key = try Self.passwordKey(password, hello)
         try sendFrame(try hs.writeMessage(payload: LoginRequest(username: name, passwordKey: key, identity: bundle).encoded()))
         transport = try hs.split()
         var before: [ServerRecord] = []
