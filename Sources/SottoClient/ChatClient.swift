@@ -348,8 +348,9 @@ public final class ChatClient: @unchecked Sendable {
         sortKeys = [:]
         changedUsers = nil
         // The server waits 10 s for a login; on a slow or busy machine, deriving the password
-        // key the first time can take longer, and the server hangs up before reading it. The
-        // key is kept now, so one more attempt is quick.
+        // key the first time (or a network thread busy with other clients' derivations) can
+        // take longer, and the server hangs up before reading it. The key is kept now, so
+        // one more attempt is quick.
         if !hasBeenOnline, helloThisAttempt, !loginRetried, failure == .closedDuringLogin {
             loginRetried = true
             onEvent(.system("The server hung up while this device was still preparing the login (deriving the password key can take longer than the server waits); logging in again."))
