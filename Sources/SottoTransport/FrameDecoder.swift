@@ -32,7 +32,8 @@ public enum FramingError: Error, Equatable, CustomStringConvertible {
 
 extension ByteBuffer {
     /// Writes one frame: the 2-byte length, then the Noise message.
-    public mutating func writeFrame(_ message: [UInt8]) {
+    @inlinable
+    public mutating func writeFrame<Message: Collection>(_ message: Message) where Message.Element == UInt8 {
         precondition(!message.isEmpty && message.count <= noiseMaxMessageLength)
         writeInteger(UInt16(message.count))
         writeBytes(message)

@@ -187,10 +187,7 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
                     }
                     end += length
                 }
-                try transport!.seal(plaintext[start..<end]) { message in  // in place, as in channelRead
-                    frames.writeInteger(UInt16(message.count))
-                    frames.writeBytes(message)
-                }
+                try transport!.seal(plaintext[start..<end]) { frames.writeFrame($0) }  // in place, as in channelRead
                 start = end
             }
         } catch {
