@@ -8,12 +8,12 @@ import Testing
 @Suite struct RatchetKnownAnswerTests {
     let start = ChainKey(key: [UInt8](repeating: 0x01, count: 32), index: 0)
 
-    @Test func chainAndMessageKeys() {
+    @Test func chainAndMessageKeys() throws {
         var chain = start
         var seeds: [String] = []
         for _ in 0..<3 {
             seeds.append(Hex.encode(chain.messageKey.seed))
-            chain = chain.next
+            chain = try chain.next()
         }
         #expect(chain.index == 3)
         #expect(seeds == FrozenVectors.messageSeeds)
@@ -30,13 +30,13 @@ import Testing
         #expect(throws: EndToEndError.decryptionFailed) { try start.messageKey.open(sealed, header: otherHeader) }
     }
 
-    @Test func keysDoNotRepeatAndTheRatchetDoesNotGoBack() {
+    @Test func keysDoNotRepeatAndTheRatchetDoesNotGoBack() throws {
         var chain = start
         var seen = Set<[UInt8]>()
         for _ in 0..<100 {
             #expect(seen.insert(chain.messageKey.seed).inserted)
             #expect(seen.insert(chain.key).inserted)
-            chain = chain.next
+            chain = try chain.next()
         }
     }
 }

@@ -4,6 +4,14 @@ import Crypto
 /// message key = HMAC(chainKey, 0x01), next chain key = HMAC(chainKey, 0x02). Going forward
 /// is one HMAC; going back is impossible, so a key handed to a newcomer opens nothing older.
 public struct ChainKey: Equatable, Sendable {
+    /// The highest index a chain may reach. Senders start a new chain after
+    /// `EndToEndSession.Limits.chainMessages` (1,000 by default), so an honest chain stays far
+    /// below it; a share or message beyond it is refused, and nothing ever wraps around.
+    public static let maxIndex: UInt32 = 1 << 20
+    /// The highest index at which a chain may be handed over: from there it can still carry
+    /// `maxIndex - maxShareIndex` messages, more than any sender's budget.
+    public static let maxShareIndex: UInt32 = maxIndex / 2
+
     public let key: [UInt8]
     public let index: UInt32
 
@@ -16,8 +24,11 @@ public struct ChainKey: Equatable, Sendable {
         MessageKey(index: index, seed: Array(HMAC<SHA256>.authenticationCode(for: [0x01], using: SymmetricKey(data: key))))
     }
 
-    public var next: ChainKey {
-        ChainKey(key: Array(HMAC<SHA256>.authenticationCode(for: [0x02], using: SymmetricKey(data: key))), index: index + 1)
+    /// The chain one message further on. The index comes from peers: past `maxIndex` the
+    /// chain is exhausted, an error, never an overflow.
+    public func next() throws -> ChainKey {
+        guard index < Self.maxIndex else { throw EndToEndError.chainExhausted }
+        return ChainKey(key: Array(HMAC<SHA256>.authenticationCode(for: [0x02], using: SymmetricKey(data: key))), index: index + 1)
     }
 }
 
@@ -57,6 +68,7 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
     case reusedIndex
     case beforeJoining
     case tooFarAhead
+    case chainExhausted
     case unknownChain
     case notAMember
     case untrustedRecipient(String)
@@ -72,6 +84,7 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
         case .reusedIndex: return "a message index was used twice (replay)"
         case .beforeJoining: return "it was sealed before they knew you were here (their next ones will arrive)"
         case .tooFarAhead: return "a message is too far ahead of its chain"
+        case .chainExhausted: return "a sender key reached the end of its life (index out of range)"
         case .unknownChain: return "a message's sender key never arrived"
         case .notAMember: return "a message came from someone who is not a member"
         case .untrustedRecipient(let name): return "\(name)'s identity key changed; accept it before sending to them"

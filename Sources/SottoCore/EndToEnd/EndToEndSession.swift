@@ -261,14 +261,14 @@ public final class EndToEndSession {
         }
         var events: [Event] = []
         if let chain = sending[conversation],
-           chain.chainKey.index >= limits.chainMessages || now.timeIntervalSince(chain.created) >= limits.chainAge {
+           chain.chainKey.index >= min(limits.chainMessages, ChainKey.maxIndex) || now.timeIntervalSince(chain.created) >= limits.chainAge {
             sending[conversation] = nil
         }
         if sending[conversation] == nil { sending[conversation] = SendingChain(now: now) }
         events += shareChains(now: now)
         var chain = sending[conversation]!
         let messageKey = chain.chainKey.messageKey
-        chain.chainKey = chain.chainKey.next
+        chain.chainKey = try chain.chainKey.next()
         sending[conversation] = chain
         let header = MessageEnvelope.header(conversation: conversation.wireName, from: me, to: recipient, chainID: chain.id, index: messageKey.index)
         let ciphertext = try messageKey.seal(text, header: header)
@@ -400,6 +400,7 @@ public final class EndToEndSession {
         case .reusedIndex: kind = "reused index"
         case .beforeJoining: kind = "before joining"
         case .tooFarAhead: kind = "too far ahead"
+        case .chainExhausted: kind = "chain exhausted"
         case .unknownChain: kind = "unknown chain"
         case .notAMember: kind = "not a member"
         case .untrustedRecipient, .noSuchRecipient, .invalidIdentity, .identityNotFetched: kind = "other"

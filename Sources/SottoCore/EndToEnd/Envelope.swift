@@ -120,6 +120,7 @@ public struct KeyShare: Equatable, Sendable {
             guard conversation == "" || conversation == "dm" else { throw WireError.invalid("unknown conversation") }
             chainID = try r.fixed16("chain id", count: MessageEnvelope.chainIDLength)
             let index = try r.u32("chain index")
+            guard index <= ChainKey.maxShareIndex else { throw WireError.invalid("chain index \(index) out of range") }
             chainKey = ChainKey(key: try r.fixed16("chain key", count: 32), index: index)
             signingKey = try r.fixed16("chain signing key", count: 32)
             try r.expectEnd("sender chain")

@@ -49,15 +49,20 @@ struct ReceivingChain {
             guard let entry = skipped.removeValue(forKey: index) else { throw EndToEndError.reusedIndex }
             return entry.key
         }
-        guard Int(index - chainKey.index) <= maxSkip, skipped.count + Int(index - chainKey.index) <= maxSkip else {
-            throw EndToEndError.tooFarAhead
+        guard index <= ChainKey.maxIndex else { throw EndToEndError.chainExhausted }
+        // index >= chainKey.index here, and both are at most maxIndex: no overflow.
+        let ahead = Int(index) - Int(chainKey.index)
+        guard ahead <= maxSkip, skipped.count + ahead <= maxSkip else { throw EndToEndError.tooFarAhead }
+        // Advance a copy: a chain that cannot move (its end) stays where it was.
+        var advanced = chainKey
+        var newlySkipped: [(UInt32, MessageKey)] = []
+        while advanced.index < index {
+            newlySkipped.append((advanced.index, advanced.messageKey))
+            advanced = try advanced.next()
         }
-        while chainKey.index < index {
-            skipped[chainKey.index] = (chainKey.messageKey, now)
-            chainKey = chainKey.next
-        }
-        let key = chainKey.messageKey
-        chainKey = chainKey.next
+        let key = advanced.messageKey
+        chainKey = try advanced.next()
+        for (i, k) in newlySkipped { skipped[i] = (k, now) }
         return key
     }
 }
