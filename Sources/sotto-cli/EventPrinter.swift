@@ -1,7 +1,11 @@
 import Foundation
 import SottoClient
+import SottoCore
 
-/// Prints client events one per line, as text or as JSON objects.
+/// Prints client events one per line, as text or as JSON objects. Text lines carry what
+/// others wrote (messages, names, the server's error texts): each is escaped for the
+/// terminal as a whole (`TerminalText`), so nothing from a peer or the server reaches it as
+/// a control sequence. JSON keeps every string exact; the encoder escapes controls.
 struct EventPrinter: Sendable {
     let json: Bool
 
@@ -55,15 +59,19 @@ struct EventPrinter: Sendable {
     /// The one sentence a failed run ends with, also on standard error.
     func fatal(_ text: String) {
         if json { emit(["type": "error", "text": text, "fatal": true]) }
-        FileHandle.standardError.write(Data("sotto-cli: \(text)\n".utf8))
+        FileHandle.standardError.write(Data("sotto-cli: \(TerminalText.escaped(text))\n".utf8))
     }
 
     private func emit(_ object: [String: Any]) {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
-        line(String(decoding: data, as: UTF8.self))
+        write(String(decoding: data, as: UTF8.self))
     }
 
     private func line(_ text: String) {
+        write(TerminalText.escaped(text))
+    }
+
+    private func write(_ text: String) {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 }

@@ -10,7 +10,7 @@ public struct Username: Hashable, Sendable {
     public static let maxCharacters = 32
 
     public enum Problem: Error, Equatable, CustomStringConvertible {
-        case empty, tooLong, invisibleCharacter, surroundingSpace
+        case empty, tooLong, invisibleCharacter, surroundingSpace, notNormalized
 
         public var description: String {
             switch self {
@@ -18,6 +18,7 @@ public struct Username: Hashable, Sendable {
             case .tooLong: return "the username is longer than \(Username.maxCharacters) characters"
             case .invisibleCharacter: return "the username contains control or invisible characters"
             case .surroundingSpace: return "the username starts or ends with a space"
+            case .notNormalized: return "the username is not in Unicode normal form C"
             }
         }
     }
@@ -27,6 +28,10 @@ public struct Username: Hashable, Sendable {
         guard !nfc.isEmpty else { throw Problem.empty }
         guard nfc.count <= Self.maxCharacters else { throw Problem.tooLong }
         for scalar in nfc.unicodeScalars {
+            // Characters that render as nothing (Hangul fillers, joiners, variation selectors:
+            // Unicode's default-ignorable set) or as a blank (the empty Braille pattern)
+            // would make a name look like another, or like nobody.
+            if scalar.properties.isDefaultIgnorableCodePoint || scalar.value == 0x2800 { throw Problem.invisibleCharacter }
             switch scalar.properties.generalCategory {
             case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator:
                 throw Problem.invisibleCharacter
@@ -40,5 +45,20 @@ public struct Username: Hashable, Sendable {
         guard nfc.contains(where: { !$0.isWhitespace }) else { throw Problem.empty }
         display = nfc
         key = nfc.lowercased().precomposedStringWithCanonicalMapping
+    }
+
+    /// For a name someone else (the server) lists: it must be exactly what a login with it
+    /// would have been shown as.
+    public static func validate(listed name: String) -> Result<Username, Problem> {
+        do {
+            let username = try Username(name)
+            // Byte for byte: String's == treats canonically equivalent spellings as equal.
+            guard username.display.utf8.elementsEqual(name.utf8) else { return .failure(.notNormalized) }
+            return .success(username)
+        } catch let problem as Problem {
+            return .failure(problem)
+        } catch {
+            return .failure(.invisibleCharacter)
+        }
     }
 }
