@@ -61,6 +61,8 @@ public final class ChatClient: @unchecked Sendable {
     private var sortKeys: [String: String] = [:]
     private var userListParts: [OnlineUser] = []
     private var passwordKeyCache: (salt: [UInt8], scrypt: ScryptParameters, key: [UInt8])?
+    /// Chosen afresh for each login; the end-to-end session accepts only shares bound to it.
+    private var sessionNonce: [UInt8] = []
     /// This connection attempt got the server's hello (the server accepted it and is waiting
     /// for the login).
     private var helloThisAttempt = false
@@ -276,12 +278,13 @@ public final class ChatClient: @unchecked Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let noise = NoiseChannelHandler(handshake: handshake)
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: .milliseconds(Int64(configuration.deadAfter * 1000)),
                                          writeTimeout: .milliseconds(Int64(configuration.pingInterval * 1000))),
                         ByteToMessageHandler(FrameDecoder()),
-                        NoiseChannelHandler(handshake: handshake),
-                        ClientSessionHandler(client: self, generation: generation),
+                        noise,
+                        ClientSessionHandler(client: self, noise: noise, generation: generation),
                     ])
                 }
             }
@@ -379,7 +382,7 @@ public final class ChatClient: @unchecked Sendable {
     }
 
     /// Message 2 arrived: check the server key, then build the login for message 3.
-    func loginRequest(for hello: ServerHello, serverStatic: [UInt8]) throws -> LoginRequest {
+    func loginRequest(for hello: ServerHello, serverStatic: [UInt8], handshakeHash: [UInt8]) throws -> LoginRequest {
         helloThisAttempt = true
         let fingerprint = Fingerprint.of(publicKey: serverStatic)
         let host = configuration.host, port = configuration.port
@@ -399,7 +402,9 @@ public final class ChatClient: @unchecked Sendable {
         }
         serverFingerprint = fingerprint
         maxBodyBytes = Int(hello.maxBodyBytes)
-        guard hello.scrypt.isAcceptable else { throw ClientFailure.protocolError("unacceptable password hashing parameters") }
+        guard hello.scrypt.isAtLeast(configuration.minimumPasswordHashing) else {
+            throw ClientFailure.protocolError("the server asks for password hashing weaker than this client accepts (scrypt N=2^\(hello.scrypt.log2N), r=\(hello.scrypt.r), p=\(hello.scrypt.p))")
+        }
         let key: [UInt8]
         if let cached = passwordKeyCache, cached.salt == hello.passwordSalt, cached.scrypt == hello.scrypt {
             key = cached.key
@@ -411,17 +416,32 @@ public final class ChatClient: @unchecked Sendable {
             passwordKeyCache = (hello.passwordSalt, hello.scrypt, key)
             configuration.sharedPasswordKeys?.store(key, salt: hello.passwordSalt, scrypt: hello.scrypt, password: configuration.password)
         }
-        return LoginRequest(username: configuration.username, passwordKey: key, identity: identity.keys.encodedBundle)
+        sessionNonce = (0..<WireLimits.sessionNonceLength).map { _ in UInt8.random(in: 0...255) }
+        return LoginRequest(username: configuration.username, proof: PasswordKey.proof(key: key, handshakeHash: handshakeHash),
+                            identity: identity.keys.encodedBundle, sessionNonce: sessionNonce)
     }
 
-    func received(_ record: ServerRecord) {
+    /// Names the server lists are held to the rules the server itself must apply: an entry
+    /// whose name would be refused at login (control or invisible characters, empty, not
+    /// NFC, too long) is left out, loudly, so a lying server cannot show one.
+    private func isAcceptableListing(_ user: OnlineUser) -> Bool {
+        switch Username.validate(listed: user.name) {
+        case .success:
+            return true
+        case .failure(let problem):
+            onEvent(.error("The server listed a member whose name is not allowed (\(problem)); it was left out. The server may be misbehaving."))
+            return false
+        }
+    }
+
+    func received(_ record: ServerRecord) throws {
         switch record {
         case .welcome(let name, _):
             hasBeenOnline = true
             reconnectAttempt = 0
             configuration.username = name
             let server = serverFingerprint, peers = peerKeys
-            endToEnd = EndToEndSession(me: name, identity: identity.keys) { peer, fingerprint in
+            endToEnd = EndToEndSession(me: name, identity: identity.keys, sessionNonce: sessionNonce) { peer, fingerprint in
                 peers.trust(server: server, name: peer, fingerprint: fingerprint)
             }
             membersKnown = false
@@ -451,7 +471,11 @@ public final class ChatClient: @unchecked Sendable {
             setState(.online)
             onEvent(.welcome(name: name, serverFingerprint: serverFingerprint))
         case .users(let part, let final):
-            userListParts += part
+            // A hostile server could send parts without end: the list is bounded.
+            guard userListParts.count + part.count <= WireLimits.maxListedMembers else {
+                throw ClientFailure.protocolError("the server's online list has more than \(WireLimits.maxListedMembers) members")
+            }
+            userListParts += part.filter(isAcceptableListing)
             if final {
                 users = Dictionary(userListParts.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
                 sortKeys = Dictionary(uniqueKeysWithValues: users.keys.map { ($0, $0.lowercased()) })
@@ -462,6 +486,7 @@ public final class ChatClient: @unchecked Sendable {
                 pumpOutbox()
             }
         case .presence(let presence):
+            guard isAcceptableListing(presence.user) else { return }
             switch presence.event {
             case .joined:
                 let previous = users[presence.user.name]
@@ -480,11 +505,18 @@ public final class ChatClient: @unchecked Sendable {
             noteMembershipChange()
         case .message(let m):
             if m.from == configuration.username {
-                // Our own copy, in server order: we know what we wrote (its key is already gone).
+                // Our own copy, in server order: we know what we wrote, and to whom (its key is
+                // already gone). One this device did not send is the server's invention (no
+                // other session of ours can be online with our name): not shown.
+                guard let pending = outbox.first(where: { $0.id == m.clientMessageID }) else {
+                    logger.notice("ignored a message in our name that this device did not send")
+                    onEvent(.error("The server relayed a message in your name that this device did not send; it was not shown. The server may be misbehaving."))
+                    return
+                }
                 guard shown.insert(from: m.from, id: m.clientMessageID) else { return }
-                let text = outbox.first { $0.id == m.clientMessageID }.map { String(decoding: $0.text, as: UTF8.self) }
-                    ?? "(sent from another session)"
-                onEvent(.message(received(m, text: text, trust: .verified)))
+                var copy = m
+                copy.to = pending.to
+                onEvent(.message(received(copy, text: String(decoding: pending.text, as: UTF8.self), trust: .verified)))
             } else if let tap = configuration.relayedMessageTap, !tap(m) {
                 return
             } else if let session = endToEnd {
@@ -527,7 +559,10 @@ public final class ChatClient: @unchecked Sendable {
     }
 
     private func received(_ m: ChatMessage, text: String, trust: PeerTrust) -> ReceivedMessage {
-        ReceivedMessage(sequence: m.sequence, time: Date(timeIntervalSince1970: Double(m.time) / 1000), from: m.from, to: m.to,
+        // The server's clock, clamped to year 9999: a lying server cannot push a date where
+        // calendars and formatters misbehave.
+        let millis = min(m.time, 253_402_300_799_000)
+        return ReceivedMessage(sequence: m.sequence, time: Date(timeIntervalSince1970: Double(millis) / 1000), from: m.from, to: m.to,
                         text: text, isOwn: m.from == configuration.username, clientMessageID: m.clientMessageID, trust: trust)
     }
 
@@ -602,7 +637,7 @@ public final class ChatClient: @unchecked Sendable {
             case .notice(let text):
                 onEvent(.system(text))
             case .rejected(let from, let error):
-                logger.notice("rejected an end-to-end message", metadata: ["from": "\(from)", "reason": "\(error)"])
+                logger.notice("rejected an end-to-end message", metadata: ["from": "\(TerminalText.escaped(from))", "reason": "\(error)"])
                 onEvent(.system("Rejected a message from \(from): \(error)."))
             }
         }

@@ -17,6 +17,9 @@ public struct ClientConfiguration: Sendable {
     public var peerReturnGrace: Double = 5
     public var backoffBase: Double = 0.5
     public var backoffMax: Double = 30
+    /// The cheapest password hashing accepted from a server. Only tests and benchmarks,
+    /// whose servers use `ScryptParameters.testing`, lower it.
+    public var minimumPasswordHashing = ScryptParameters.floor
     /// Password keys shared between clients of one process (the benchmark's many clients
     /// derive the scrypt key once, as one person's client does across reconnects).
     public var sharedPasswordKeys: PasswordKeyCache?

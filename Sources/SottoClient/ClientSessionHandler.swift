@@ -11,13 +11,16 @@ final class ClientSessionHandler: ChannelDuplexHandler {
     typealias OutboundOut = NoiseOutbound
 
     private let client: ChatClient
+    /// The connection's Noise handler: the login proof is bound to its handshake hash.
+    private let noise: NoiseChannelHandler
     private let generation: Int
     private var failure: ClientFailure?
     private var online = false
     private var pingToken: UInt64 = 0
 
-    init(client: ChatClient, generation: Int) {
+    init(client: ChatClient, noise: NoiseChannelHandler, generation: Int) {
         self.client = client
+        self.noise = noise
         self.generation = generation
     }
 
@@ -36,7 +39,8 @@ final class ClientSessionHandler: ChannelDuplexHandler {
                 do { hello = try ServerHello(decoding: payload) } catch WireError.unsupportedVersion {
                     throw ClientFailure.server(ServerError(.unsupportedVersion, fatal: true))
                 }
-                let login = try client.loginRequest(for: hello, serverStatic: remoteStatic)
+                guard let handshakeHash = noise.hashBeforeFinalMessage else { throw ClientFailure.protocolError("handshake out of order") }
+                let login = try client.loginRequest(for: hello, serverStatic: remoteStatic, handshakeHash: handshakeHash)
                 context.writeAndFlush(wrapOutboundOut(.handshakePayload(login.encoded())), promise: nil)
             } catch {
                 fail(context: context, error)
@@ -50,7 +54,7 @@ final class ClientSessionHandler: ChannelDuplexHandler {
                 return fail(context: context, ClientFailure.server(error))
             }
             if case .welcome = record { online = true }
-            client.received(record)
+            do { try client.received(record) } catch { fail(context: context, error) }
         }
     }
 

@@ -112,7 +112,8 @@ public enum Harness: String, CaseIterable, Sendable {
         var login = chunks[0]
         if login.first == 0 {
             let name = String(decoding: login.dropFirst(), as: UTF8.self)
-            login = LoginRequest(username: name, passwordKey: passwordKey).encoded()
+            login = LoginRequest(username: name, proof: PasswordKey.proof(key: passwordKey, handshakeHash: client.handshakeHash),
+                                 sessionNonce: [UInt8](repeating: 1, count: WireLimits.sessionNonceLength)).encoded()
         }
         guard let m3 = try? client.writeMessage(payload: login), send(m3), var transport = try? client.split() else { return false }
         var welcomed = false
@@ -144,10 +145,12 @@ public enum Harness: String, CaseIterable, Sendable {
     static let me = try! IdentityKeys()
     static let peer = try! IdentityKeys()
     static let session: EndToEndSession = {
-        let s = EndToEndSession(me: "me", identity: me) { _, _ in .unverified }
+        let s = EndToEndSession(me: "me", identity: me, sessionNonce: [UInt8](repeating: 1, count: WireLimits.sessionNonceLength)) { _, _ in .unverified }
         _ = s.updateMembers([
-            OnlineUser(name: "me", staticKey: Array(me.noiseStatic.publicKey.rawRepresentation), identityDigest: me.bundle.digest),
-            OnlineUser(name: "peer", staticKey: Array(peer.noiseStatic.publicKey.rawRepresentation), identityDigest: peer.bundle.digest),
+            OnlineUser(name: "me", staticKey: Array(me.noiseStatic.publicKey.rawRepresentation), identityDigest: me.bundle.digest,
+                       sessionNonce: [UInt8](repeating: 1, count: WireLimits.sessionNonceLength)),
+            OnlineUser(name: "peer", staticKey: Array(peer.noiseStatic.publicKey.rawRepresentation), identityDigest: peer.bundle.digest,
+                       sessionNonce: [UInt8](repeating: 2, count: WireLimits.sessionNonceLength)),
         ], now: Date(timeIntervalSince1970: 0))
         _ = s.receiveIdentities([IdentityEntry(name: "peer", bundle: peer.encodedBundle)], now: Date(timeIntervalSince1970: 0))
         return s

@@ -11,6 +11,8 @@ final class Member {
     /// The identity bundle (checked at login), handed out on request; its digest is listed.
     let identity: [UInt8]
     let identityDigest: [UInt8]
+    /// Chosen by the member's client for this session; listed so shares can be bound to it.
+    let sessionNonce: [UInt8]
     /// The static key as the message ledger looks it up.
     let ledgerIdentity: MessageLedger.Identity
     let session: ServerSessionHandler
@@ -19,17 +21,21 @@ final class Member {
     /// they are left out of lists and directory answers, and leave without a word.
     var announced = false
 
-    init(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], session: ServerSessionHandler, mailbox: LoopMailbox) {
+    init(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], sessionNonce: [UInt8],
+         session: ServerSessionHandler, mailbox: LoopMailbox) {
         self.name = name
         self.staticKey = staticKey
         self.identity = identity
         self.identityDigest = identityDigest
+        self.sessionNonce = sessionNonce
         ledgerIdentity = MessageLedger.Identity(staticKey)
         self.session = session
         self.mailbox = mailbox
     }
 
-    var onlineUser: OnlineUser { OnlineUser(name: name.display, staticKey: staticKey, identityDigest: identityDigest) }
+    var onlineUser: OnlineUser {
+        OnlineUser(name: name.display, staticKey: staticKey, identityDigest: identityDigest, sessionNonce: sessionNonce)
+    }
 }
 
 /// The shared state of one server: who is online, admission counts, login throttling and
@@ -118,11 +124,13 @@ final class Hub {
     /// at `announce`. A live session under the same name is refused unless it belongs to
     /// the same client identity, in which case the new session replaces the stale one (and
     /// is announced already unless its identity changed).
-    func join(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], session: ServerSessionHandler, address: String) -> JoinResult {
+    func join(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], sessionNonce: [UInt8],
+              session: ServerSessionHandler, address: String) -> JoinResult {
         let mailbox = self.mailbox(for: session.loop)
         return lock.withLock {
             if shuttingDown { return .shuttingDown }
-            let member = Member(name: name, staticKey: staticKey, identity: identity, identityDigest: identityDigest, session: session, mailbox: mailbox)
+            let member = Member(name: name, staticKey: staticKey, identity: identity, identityDigest: identityDigest,
+                                sessionNonce: sessionNonce, session: session, mailbox: mailbox)
             let replaced = members[name.key]
             if let replaced {
                 guard replaced.staticKey == staticKey else { return .nameTaken }
@@ -166,10 +174,11 @@ final class Hub {
         }
     }
 
-    /// Caller holds the lock. A `left` presence carries no digest.
+    /// Caller holds the lock. A `left` presence carries no digest and no session nonce.
     private func broadcastDeparture(of member: Member, time: UInt64) {
         var user = member.onlineUser
         user.identityDigest = []
+        user.sessionNonce = []
         broadcast(ServerRecord.presence(Presence(event: .left, user: user, time: time)).encoded())
     }
 
@@ -177,7 +186,7 @@ final class Hub {
     /// and the newcomer it is for.
     private func userListPages(including newcomer: Member) -> [[UInt8]] {
         let users = members.values.lazy.filter { $0.announced || $0 === newcomer }.map(\.onlineUser).sorted { $0.name < $1.name }
-        return Self.pages(of: users, length: { 6 + $0.name.utf8.count + $0.staticKey.count + $0.identityDigest.count },
+        return Self.pages(of: users, length: \.encodedLength,
                           record: { ServerRecord.users($0, final: $1) })
     }
 

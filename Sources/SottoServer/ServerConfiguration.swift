@@ -10,8 +10,8 @@ public struct ServerConfiguration: Sendable {
     public var staticKey: Curve25519.KeyAgreement.PrivateKey
     public var passwordSalt: [UInt8]
     public var scrypt: ScryptParameters
-    /// SHA-256(scrypt(password, salt)); the password itself is not kept.
-    public var passwordVerifier: SymmetricKey
+    /// scrypt(password, salt), which logins prove they know; the password itself is not kept.
+    public var passwordKey: SymmetricKey
     public var limits: ServerLimits
     /// Event loop threads; defaults to one per core.
     public var threads: Int
@@ -28,7 +28,7 @@ public struct ServerConfiguration: Sendable {
         self.staticKey = staticKey
         self.passwordSalt = passwordSalt
         self.scrypt = scrypt
-        self.passwordVerifier = PasswordKey.verifier(forKey: try PasswordKey.derive(password: password, salt: passwordSalt, parameters: scrypt))
+        self.passwordKey = SymmetricKey(data: try PasswordKey.derive(password: password, salt: passwordSalt, parameters: scrypt))
         self.limits = limits
         self.threads = max(1, threads)
     }

@@ -44,6 +44,10 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
     /// The peer's static key, once the handshake has revealed it.
     public private(set) var remoteStatic: [UInt8]?
     public var handshakeHash: [UInt8]? { transport?.handshakeHash }
+    /// The handshake hash after the last message before the final one (for Noise_XX, after
+    /// message 2): what both ends know when the initiator writes its final payload, so
+    /// something in it can be bound to this very handshake.
+    public private(set) var hashBeforeFinalMessage: [UInt8]?
 
     public init(handshake: HandshakeState, maxQueuedBytes: Int = 1 << 20) {
         self.handshake = handshake
@@ -87,6 +91,7 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
                 let payload = try handshake.readMessage(frame)
                 self.handshake = handshake
                 remoteStatic = handshake.remoteStatic
+                if !handshake.isComplete { hashBeforeFinalMessage = handshake.handshakeHash }
                 try finishIfComplete()
                 context.fireChannelRead(wrapInboundOut(.handshakePayload(payload, remoteStatic: remoteStatic)))
             }
@@ -106,6 +111,7 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
                 guard var handshake else { throw NoiseError.handshakeComplete }
                 let message = try handshake.writeMessage(payload: payload)
                 self.handshake = handshake
+                if !handshake.isComplete { hashBeforeFinalMessage = handshake.handshakeHash }
                 try finishIfComplete()
                 var buffer = context.channel.allocator.buffer(capacity: message.count + 2)
                 buffer.writeFrame(message)

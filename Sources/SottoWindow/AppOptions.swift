@@ -12,6 +12,8 @@ public struct AppOptions {
     public var windowHeight = 680
     /// Offscreen video driver and software renderer (tests).
     public var headless = false
+    /// The cheapest password hashing accepted from a server (tests of cheap servers lower it).
+    public var minimumPasswordHashing = ScryptParameters.floor
 
     public init(configDirectory: URL? = nil) {
         self.configDirectory = configDirectory

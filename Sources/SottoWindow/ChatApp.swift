@@ -248,9 +248,10 @@ public final class ChatApp {
             return
         }
         let queue = self.queue
-        let configuration = ClientConfiguration(host: form.server.trimmingCharacters(in: .whitespaces), port: port,
+        var configuration = ClientConfiguration(host: form.server.trimmingCharacters(in: .whitespaces), port: port,
                                                 username: form.username, password: password,
                                                 trust: TrustPolicy(vouched: expectedFingerprint))
+        configuration.minimumPasswordHashing = options.minimumPasswordHashing
         client = ChatClient(configuration: configuration, identity: identity,
                             knownServers: KnownServers(url: KnownServers.defaultURL(in: options.configDirectory)),
                             onEvent: { queue.post($0) })

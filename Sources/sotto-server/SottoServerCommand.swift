@@ -64,6 +64,7 @@ struct SottoServerCommand: AsyncParsableCommand {
             throw ValidationError("--max-message-bytes must be from 1 to \(WireLimits.maxBodyBytes).")
         }
         guard maxConnections > 0, maxConnectionsPerAddress > 0 else { throw ValidationError("connection limits must be positive.") }
+        guard maxConnections <= WireLimits.maxListedMembers else { throw ValidationError("--max-connections is at most \(WireLimits.maxListedMembers) (the longest online list a client accepts).") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be from 1 to 256.") }
         guard maxQueuedBytes >= 64 * 1024 else { throw ValidationError("--max-queued-bytes must be at least 65536 (one full transport message).") }
         guard recordsPerSecond > 0, recordBurst >= 1 else { throw ValidationError("--records-per-second and --record-burst must be positive.") }

@@ -65,8 +65,8 @@ import Testing
         #expect(oversize.isClosedByPeer())
         // Invalid UTF-8 in the name, and a wrong schema version.
         for payload in [
-            LoginRequest(username: "ok", passwordKey: [UInt8](repeating: 0, count: 32)).encoded().enumerated().map { $0.offset == 3 ? 0xC3 : $0.element },
-            [9] + Array(LoginRequest(username: "v9", passwordKey: [UInt8](repeating: 0, count: 32)).encoded().dropFirst()),
+            LoginRequest(username: "ok", proof: [UInt8](repeating: 0, count: 32), sessionNonce: [UInt8](repeating: 0, count: 16)).encoded().enumerated().map { $0.offset == 3 ? 0xC3 : $0.element },
+            [9] + Array(LoginRequest(username: "v9", proof: [UInt8](repeating: 0, count: 32), sessionNonce: [UInt8](repeating: 0, count: 16)).encoded().dropFirst()),
         ] {
             let raw = try RawConnection(port: server.port)
             var hs = try HandshakeState(initiator: true, prologue: sottoPrologue, localStatic: DHPrivateKey())

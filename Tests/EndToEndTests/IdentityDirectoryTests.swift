@@ -138,7 +138,7 @@ import Testing
                       from == "sender" else { return "m\(i): no key share" }
                 let share = try KeyShare(decoding: payload)
                 let carried = try IdentityBundle(decoding: share.senderBundle)
-                _ = try share.open(from: "sender", to: "m\(i)", senderSigningKey: carried.signingKey, recipient: keys.kem)
+                _ = try share.open(from: "sender", to: "m\(i)", session: raw.sessionNonce, senderSigningKey: carried.signingKey, recipient: keys.kem)
                 guard case .message(let m)? = try raw.readUntil({ if case .message = $0 { true } else { false } }),
                       m.from == "sender" else { return "m\(i): no message" }
                 return nil

@@ -20,7 +20,7 @@ import Testing
         try await eventually("Xvfb listening") { FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)") || !xvfb.process.isRunning }
         #expect(xvfb.process.isRunning, "Xvfb did not start: \(xvfb.stderr)")
 
-        let server = try await TestServer(limits: relaxedLimits())
+        let server = try await TestServer(limits: relaxedLimits(), scrypt: .floor)
         let watcher = try TestClient("watcher", server: server)
         try await watcher.connectAndWait()
         let invite = InviteLink(host: "127.0.0.1", port: server.port, fingerprint: server.fingerprint).text

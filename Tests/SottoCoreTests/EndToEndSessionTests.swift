@@ -9,6 +9,8 @@ final class Room {
     final class Person {
         let name: String
         let keys: IdentityKeys
+        /// This session's nonce, as the person's client would publish it at login.
+        var sessionNonce = (0..<WireLimits.sessionNonceLength).map { _ in UInt8.random(in: 0...255) }
         var trustOverride: [String: PeerTrust] = [:]
         var session: EndToEndSession!
         var inbox: [EndToEndSession.Event] = []
@@ -16,12 +18,15 @@ final class Room {
         init(_ name: String, limits: EndToEndSession.Limits = .init()) throws {
             self.name = name
             keys = try IdentityKeys()
-            session = EndToEndSession(me: name, identity: keys, limits: limits) { [unowned self] peer, _ in
+            session = EndToEndSession(me: name, identity: keys, sessionNonce: sessionNonce, limits: limits) { [unowned self] peer, _ in
                 self.trustOverride[peer] ?? .unverified
             }
         }
 
-        var user: OnlineUser { OnlineUser(name: name, staticKey: Array(keys.noiseStatic.publicKey.rawRepresentation), identityDigest: keys.bundle.digest) }
+        var user: OnlineUser {
+            OnlineUser(name: name, staticKey: Array(keys.noiseStatic.publicKey.rawRepresentation), identityDigest: keys.bundle.digest,
+                       sessionNonce: sessionNonce)
+        }
         var texts: [String] { inbox.compactMap { if case .message(let m) = $0 { String(decoding: m.text, as: UTF8.self) } else { nil } } }
         var rejections: [EndToEndError] { inbox.compactMap { if case .rejected(_, let e) = $0 { e } else { nil } } }
         var notices: [String] { inbox.compactMap { if case .notice(let n) = $0 { n } else { nil } } }
@@ -160,7 +165,7 @@ final class Room {
         #expect(try alice.session.seal(Array("again".utf8), to: "", now: room.now).events.isEmpty)
         let m = ChatMessage(sequence: 1, time: 0, from: "alice", to: "", clientMessageID: 1, body: body)
         // A new chain from a fresh session: bob has never seen it (its share is held back).
-        let fresh = EndToEndSession(me: "alice", identity: alice.keys) { _, _ in .unverified }
+        let fresh = EndToEndSession(me: "alice", identity: alice.keys, sessionNonce: alice.sessionNonce) { _, _ in .unverified }
         #expect(fresh.updateMembers([alice.user, bob.user], now: room.now).isEmpty)  // nothing to share before a first message
         #expect(room.resolve(fresh).isEmpty)
         let (freshBody, shares) = try fresh.seal(Array("waiting".utf8), to: "", now: room.now)
@@ -173,7 +178,7 @@ final class Room {
         }
         #expect(bob.texts == ["waiting"])
         // Another message on a chain that never comes: after the timeout, a visible gap.
-        let lost = EndToEndSession(me: "alice", identity: alice.keys) { _, _ in .unverified }
+        let lost = EndToEndSession(me: "alice", identity: alice.keys, sessionNonce: alice.sessionNonce) { _, _ in .unverified }
         _ = lost.updateMembers([alice.user, bob.user], now: room.now)
         _ = room.resolve(lost)
         let (lostBody, _) = try lost.seal(Array("lost".utf8), to: "", now: room.now)
@@ -294,9 +299,10 @@ final class Room {
         // Listed with a digest, but the bundle fetched for it is someone else's (a lying
         // server), or is theirs but bound to another device key.
         let imposter = try IdentityKeys(), eve = try IdentityKeys()
-        let eveUser = OnlineUser(name: "eve", staticKey: Array(eve.noiseStatic.publicKey.rawRepresentation), identityDigest: eve.bundle.digest)
+        let eveUser = OnlineUser(name: "eve", staticKey: Array(eve.noiseStatic.publicKey.rawRepresentation), identityDigest: eve.bundle.digest,
+                                 sessionNonce: [UInt8](repeating: 5, count: 16))
         for wrong in [imposter.encodedBundle, []] {
-            let fresh = EndToEndSession(me: "alice", identity: alice.keys) { _, _ in .unverified }
+            let fresh = EndToEndSession(me: "alice", identity: alice.keys, sessionNonce: alice.sessionNonce) { _, _ in .unverified }
             #expect(fresh.updateMembers([alice.user, eveUser], now: room.now).isEmpty)
             #expect(fresh.identitiesNeeded(for: "") == ["eve"])
             #expect(fresh.receiveIdentities([IdentityEntry(name: "eve", bundle: wrong)], now: room.now) == [notice])
@@ -304,7 +310,7 @@ final class Room {
             #expect(throws: EndToEndError.invalidIdentity("eve")) { try fresh.seal([1], to: "eve", now: room.now) }
         }
         let rebound = OnlineUser(name: "eve", staticKey: [UInt8](repeating: 1, count: 32), identityDigest: eve.bundle.digest)
-        let fresh = EndToEndSession(me: "alice", identity: alice.keys) { _, _ in .unverified }
+        let fresh = EndToEndSession(me: "alice", identity: alice.keys, sessionNonce: alice.sessionNonce) { _, _ in .unverified }
         _ = fresh.updateMembers([alice.user, rebound], now: room.now)
         #expect(fresh.receiveIdentities([IdentityEntry(name: "eve", bundle: eve.encodedBundle)], now: room.now) == [notice])
     }
@@ -328,8 +334,10 @@ final class Room {
         room.sync()
         let mallory = try IdentityKeys()
         let chain = KeyShare.Chain(conversation: "", chainID: [UInt8](repeating: 1, count: 16),
-                                   chainKey: ChainKey(key: [UInt8](repeating: 2, count: 32), index: 0), signingKey: [UInt8](repeating: 3, count: 32))
-        let forged = try KeyShare.seal(chain, from: "alice", to: "dave", recipientKEMKey: dave.keys.bundle.kemKey, sender: mallory)
+                                   chainKey: ChainKey(key: [UInt8](repeating: 2, count: 32), index: 0), signingKey: [UInt8](repeating: 3, count: 32),
+                                   created: room.now)
+        let forged = try KeyShare.seal(chain, from: "alice", to: "dave", recipientSession: dave.sessionNonce,
+                                       recipientKEMKey: dave.keys.bundle.kemKey, sender: mallory)
         let events = dave.session.receiveKeyShare(from: "alice", payload: forged.encoded(), now: room.now)
         #expect(events.contains(.notice("alice has no valid end-to-end identity: they cannot read your messages and theirs are refused.")))
         #expect(dave.session.members["alice"] == nil)
@@ -384,7 +392,7 @@ final class Room {
     @Test func changesOneByOneEqualTheWholeList() throws {
         let room = try Room(["alice", "bob", "carol"])
         let alice = room.person("alice")
-        let twin = EndToEndSession(me: "alice", identity: alice.keys) { peer, _ in alice.trustOverride[peer] ?? .unverified }
+        let twin = EndToEndSession(me: "alice", identity: alice.keys, sessionNonce: alice.sessionNonce) { peer, _ in alice.trustOverride[peer] ?? .unverified }
         var listed: [String: OnlineUser] = [:]
         func shape(_ events: [EndToEndSession.Event]) -> [String] {
             events.map { event in

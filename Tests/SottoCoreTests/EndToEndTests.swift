@@ -85,19 +85,25 @@ enum FrozenVectors {
     @Test func sealedToOneRecipientSignedByTheSender() throws {
         let alice = try IdentityKeys(), bob = try IdentityKeys(), carol = try IdentityKeys()
         let chain = KeyShare.Chain(conversation: "", chainID: [UInt8](repeating: 3, count: 16),
-                                   chainKey: ChainKey(key: [UInt8](repeating: 9, count: 32), index: 42), signingKey: [UInt8](repeating: 4, count: 32))
-        let share = try KeyShare.seal(chain, from: "alice", to: "bob", recipientKEMKey: bob.bundle.kemKey, sender: alice)
+                                   chainKey: ChainKey(key: [UInt8](repeating: 9, count: 32), index: 42), signingKey: [UInt8](repeating: 4, count: 32),
+                                   created: Date(timeIntervalSince1970: 1_800_000_000))
+        let session = [UInt8](repeating: 6, count: WireLimits.sessionNonceLength)
+        let share = try KeyShare.seal(chain, from: "alice", to: "bob", recipientSession: session, recipientKEMKey: bob.bundle.kemKey, sender: alice)
         let wire = share.encoded()
         #expect(wire.count <= KeyShare.maxLength && KeyShare.maxLength <= WireLimits.maxKeyShareBytes)
         #expect(share.senderBundle == alice.encodedBundle && alice.encodedBundle.count == IdentityBundle.encodedLength)
         let decoded = try KeyShare(decoding: wire)
-        #expect(try decoded.open(from: "alice", to: "bob", senderSigningKey: alice.bundle.signingKey, recipient: bob.kem) == chain)
+        #expect(try decoded.open(from: "alice", to: "bob", session: session, senderSigningKey: alice.bundle.signingKey, recipient: bob.kem) == chain)
         // Not for carol; not from carol; not re-addressed.
-        #expect(throws: EndToEndError.decryptionFailed) { try decoded.open(from: "alice", to: "bob", senderSigningKey: alice.bundle.signingKey, recipient: carol.kem) }
-        #expect(throws: EndToEndError.badSignature) { try decoded.open(from: "alice", to: "bob", senderSigningKey: carol.bundle.signingKey, recipient: bob.kem) }
-        #expect(throws: EndToEndError.badSignature) { try decoded.open(from: "alice", to: "carol", senderSigningKey: alice.bundle.signingKey, recipient: bob.kem) }
+        #expect(throws: EndToEndError.decryptionFailed) { try decoded.open(from: "alice", to: "bob", session: session, senderSigningKey: alice.bundle.signingKey, recipient: carol.kem) }
+        #expect(throws: EndToEndError.badSignature) { try decoded.open(from: "alice", to: "bob", session: session, senderSigningKey: carol.bundle.signingKey, recipient: bob.kem) }
+        #expect(throws: EndToEndError.badSignature) { try decoded.open(from: "alice", to: "carol", session: session, senderSigningKey: alice.bundle.signingKey, recipient: bob.kem) }
+        // Not for another session of bob's (a share recorded earlier and replayed).
+        #expect(throws: EndToEndError.badSignature) {
+            try decoded.open(from: "alice", to: "bob", session: [UInt8](repeating: 7, count: 16), senderSigningKey: alice.bundle.signingKey, recipient: bob.kem)
+        }
         var tampered = decoded
         tampered.sealed[0] ^= 1
-        #expect(throws: EndToEndError.badSignature) { try tampered.open(from: "alice", to: "bob", senderSigningKey: alice.bundle.signingKey, recipient: bob.kem) }
+        #expect(throws: EndToEndError.badSignature) { try tampered.open(from: "alice", to: "bob", session: session, senderSigningKey: alice.bundle.signingKey, recipient: bob.kem) }
     }
 }

@@ -48,15 +48,28 @@ import Testing
         #expect(throws: InviteLink.Problem.badHost) { try InviteLink(parsing: "sotto://:1/#\(fp)") }
     }
 
-    @Test func scryptMatchesRFC7914AndVerifiersCompare() throws {
+    @Test func scryptMatchesRFC7914AndProofsAreBoundToTheHandshake() throws {
         // RFC 7914 §12, second vector (first 32 of its 64 bytes: PBKDF2 output is prefix-stable).
         let key = try PasswordKey.derive(password: "password", salt: Array("NaCl".utf8), parameters: ScryptParameters(log2N: 10, r: 8, p: 16))
         #expect(Hex.encode(key) == "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162")
-        let verifier = PasswordKey.verifier(forKey: key)
-        #expect(PasswordKey.matches(key: key, verifier: verifier))
+        let hash = [UInt8](repeating: 3, count: 32), otherHash = [UInt8](repeating: 4, count: 32)
+        let proof = PasswordKey.proof(key: key, handshakeHash: hash)
+        #expect(PasswordKey.isValid(proof: proof, key: SymmetricKey(data: key), handshakeHash: hash))
+        #expect(!PasswordKey.isValid(proof: proof, key: SymmetricKey(data: key), handshakeHash: otherHash))
         var wrong = key
         wrong[31] ^= 1
-        #expect(!PasswordKey.matches(key: wrong, verifier: verifier))
+        #expect(!PasswordKey.isValid(proof: proof, key: SymmetricKey(data: wrong), handshakeHash: hash))
+        #expect(proof != key)
+    }
+
+    @Test func theScryptFloorRefusesCheapParameters() {
+        #expect(ScryptParameters.standard.isAtLeast(.floor))
+        #expect(ScryptParameters.floor.isAtLeast(.floor))
+        #expect(!ScryptParameters.testing.isAtLeast(.floor))
+        #expect(!ScryptParameters(log2N: 10, r: 1, p: 1).isAtLeast(.floor))
+        #expect(!ScryptParameters(log2N: 16, r: 1, p: 4).isAtLeast(.floor))  // 2^16 · 1 < 2^14 · 8 in memory, however many passes
+        #expect(ScryptParameters(log2N: 12, r: 16, p: 2).isAtLeast(ScryptParameters(log2N: 13, r: 8, p: 1)))
+        #expect(!ScryptParameters(log2N: 30, r: 8, p: 1).isAtLeast(.floor))  // out of bounds
     }
 
     @Test func secretFilesAreWrittenOwnerOnlyAndReadOnlyIfPrivate() throws {

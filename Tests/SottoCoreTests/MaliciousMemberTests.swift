@@ -10,13 +10,14 @@ struct PatchedMember {
     let chainID = (0..<MessageEnvelope.chainIDLength).map { _ in UInt8.random(in: 0...255) }
     let signing = Curve25519.Signing.PrivateKey()
     let seed = (0..<32).map { _ in UInt8.random(in: 0...255) }
+    var created = Date(timeIntervalSince1970: 1_800_000_000)
 
     /// A correctly sealed and signed share of a chain that starts at `index`.
     func share(index: UInt32, to recipient: Room.Person) throws -> [UInt8] {
         let chain = KeyShare.Chain(conversation: "", chainID: chainID, chainKey: ChainKey(key: seed, index: index),
-                                   signingKey: Array(signing.publicKey.rawRepresentation))
-        return try KeyShare.seal(chain, from: me.name, to: recipient.name, recipientKEMKey: recipient.keys.bundle.kemKey,
-                                 sender: me.keys).encoded()
+                                   signingKey: Array(signing.publicKey.rawRepresentation), created: created)
+        return try KeyShare.seal(chain, from: me.name, to: recipient.name, recipientSession: recipient.sessionNonce,
+                                 recipientKEMKey: recipient.keys.bundle.kemKey, sender: me.keys).encoded()
     }
 
     /// A room message at `index` of that chain, sealed with the key at `keyIndex` (its own
@@ -76,5 +77,112 @@ struct PatchedMember {
         #expect(bob.texts == ["boom"])
         bob.inbox += bob.session.open(try mallory.message(index: UInt32.max, keyIndex: 0, sequence: 2), now: room.now)
         #expect(bob.rejections == [.chainExhausted])
+    }
+}
+
+/// A server that records every key share and message body and replays them: into the
+/// recipient's next session, into the same session after the chain was evicted, or days
+/// later. Nothing replayed is shown; each replayed share is refused with a reason.
+@Suite struct ReplayingServerTests {
+    /// Alice's shares to bob and her messages, recorded as the relay saw them.
+    static func record(_ room: Room, _ texts: [String]) throws -> (shares: [[UInt8]], messages: [ChatMessage]) {
+        let alice = room.person("alice"), bob = room.person("bob")
+        var shares: [[UInt8]] = []
+        var messages: [ChatMessage] = []
+        for text in texts {
+            _ = room.resolve(alice.session)
+            let (body, events) = try alice.session.seal(Array(text.utf8), to: "", now: room.now)
+            for case .keyShare("bob", let payload) in events {
+                shares.append(payload)
+                bob.inbox += bob.session.receiveKeyShare(from: "alice", payload: payload, now: room.now)
+            }
+            room.sequence += 1
+            let m = ChatMessage(sequence: room.sequence, time: 0, from: "alice", to: "", clientMessageID: room.sequence, body: body)
+            messages.append(m)
+            room.relay(m)
+        }
+        return (shares, messages)
+    }
+
+    @Test func sharesAndBodiesReplayedIntoALaterSessionAreRefused() throws {
+        let room = try Room(["alice", "bob"])
+        let bob = room.person("bob")
+        let recorded = try Self.record(room, ["wire 500 EUR to the usual account"])
+        #expect(bob.texts == ["wire 500 EUR to the usual account"])
+        // Bob reconnects: a new session with a new nonce, listed as such (alice is offline now).
+        bob.sessionNonce = (0..<WireLimits.sessionNonceLength).map { _ in UInt8.random(in: 0...255) }
+        bob.session = EndToEndSession(me: "bob", identity: bob.keys, sessionNonce: bob.sessionNonce) { _, _ in .unverified }
+        bob.inbox = []
+        _ = bob.session.updateMembers(room.people.map(\.user), now: room.now)
+        // Three days later the server replays what it recorded.
+        let later = room.now.addingTimeInterval(3 * 86_400)
+        for share in recorded.shares {
+            bob.inbox += bob.session.receiveKeyShare(from: "alice", payload: share, now: later)
+        }
+        for m in recorded.messages { bob.inbox += bob.session.open(m, now: later) }
+        bob.inbox += bob.session.expire(now: later.addingTimeInterval(60))
+        #expect(bob.texts.isEmpty)
+        #expect(bob.rejections == [.badSignature], "the share was sealed for bob's earlier session")
+        #expect(bob.notices == ["1 message from alice could not be decrypted."])
+    }
+
+    @Test func anEvictedChainReSharedInTheSameSessionIsRefused() throws {
+        var limits = EndToEndSession.Limits()
+        limits.chainsKeptPerSender = 4
+        let room = try Room(["alice", "bob", "carol"], limits: limits)
+        let bob = room.person("bob"), alice = room.person("alice")
+        // Alice's first chain; then five more (carol leaves and returns each time, so alice
+        // starts a new chain), which evicts the first from bob's four.
+        let first = try Self.record(room, ["first chain"])
+        for i in 0..<5 {
+            room.people.removeAll { $0.name == "carol" }
+            room.sync()
+            room.people.append(try Room.Person("carol"))
+            room.sync()
+            _ = try Self.record(room, ["chain \(i)"])
+        }
+        #expect(bob.texts == ["first chain", "chain 0", "chain 1", "chain 2", "chain 3", "chain 4"])
+        #expect(alice.session.rejections.isEmpty)
+        bob.inbox = []
+        for share in first.shares { bob.inbox += bob.session.receiveKeyShare(from: "alice", payload: share, now: room.now) }
+        for m in first.messages { bob.inbox += bob.session.open(m, now: room.now) }
+        #expect(bob.texts.isEmpty)
+        #expect(bob.rejections.first == .replayedChain)
+        #expect(bob.session.rejections["replayed chain"] == 1)
+    }
+
+    @Test func aStaleOrFutureChainIsRefused() throws {
+        let room = try Room(["mallory", "bob"])
+        let bob = room.person("bob")
+        var member = PatchedMember(me: room.person("mallory"))
+        // Made longer ago than a chain may live (plus the clocks' skew): refused.
+        member.created = room.now.addingTimeInterval(-(3_600 + 601))
+        #expect(bob.session.receiveKeyShare(from: "mallory", payload: try member.share(index: 0, to: bob), now: room.now)
+            == [.rejected(from: "mallory", .staleChain)])
+        // Dated in the future beyond the skew: refused.
+        member.created = room.now.addingTimeInterval(601)
+        #expect(bob.session.receiveKeyShare(from: "mallory", payload: try member.share(index: 0, to: bob), now: room.now)
+            == [.rejected(from: "mallory", .staleChain)])
+        // Within the skew: accepted, and its message read.
+        member.created = room.now.addingTimeInterval(-3_600)
+        #expect(bob.session.receiveKeyShare(from: "mallory", payload: try member.share(index: 0, to: bob), now: room.now).isEmpty)
+        bob.inbox += bob.session.open(try member.message(index: 0, keyIndex: 0, sequence: 1), now: room.now)
+        #expect(bob.texts == ["boom"])
+        // The same chain id again, even once the member sends a fresh share of it: refused.
+        member.created = room.now
+        bob.inbox += bob.session.receiveKeyShare(from: "mallory", payload: try member.share(index: 0, to: bob), now: room.now)
+        #expect(bob.rejections.isEmpty, "a chain bob still holds, delivered again, is nothing new")
+    }
+
+    @Test func aMemberThatReconnectsGetsTheChainsAgainBoundToItsNewSession() throws {
+        let room = try Room(["alice", "bob"])
+        let bob = room.person("bob")
+        room.relay(try room.say("alice", "before"))
+        bob.sessionNonce = (0..<WireLimits.sessionNonceLength).map { _ in UInt8.random(in: 0...255) }
+        bob.session = EndToEndSession(me: "bob", identity: bob.keys, sessionNonce: bob.sessionNonce) { _, _ in .unverified }
+        room.sync()
+        room.relay(try room.say("alice", "after"))
+        #expect(bob.texts == ["before", "after"])
+        #expect(bob.rejections.isEmpty)
     }
 }

@@ -2,7 +2,7 @@ import Testing
 @testable import SottoCore
 
 @Suite struct WireSchemaTests {
-    static let user = OnlineUser(name: "zoë", staticKey: Array(repeating: 7, count: 32), identityDigest: Array(repeating: 3, count: 32))
+    static let user = OnlineUser(name: "zoë", staticKey: Array(repeating: 7, count: 32), identityDigest: Array(repeating: 3, count: 32), sessionNonce: Array(repeating: 8, count: 16))
 
     static let serverRecords: [ServerRecord] = [
         .welcome(name: "Ålice", time: 1_700_000_000_000),
@@ -46,7 +46,7 @@ import Testing
     @Test func handshakePayloadsRoundTrip() throws {
         let hello = ServerHello(serverName: "LAN party", maxBodyBytes: 16_384, passwordSalt: Array(repeating: 5, count: 16), scrypt: .standard)
         #expect(try ServerHello(decoding: hello.encoded()) == hello)
-        let login = LoginRequest(username: "bob", passwordKey: Array(repeating: 1, count: 32), identity: [9, 9])
+        let login = LoginRequest(username: "bob", proof: Array(repeating: 1, count: 32), identity: [9, 9], sessionNonce: Array(repeating: 2, count: 16))
         #expect(try LoginRequest(decoding: login.encoded()) == login)
     }
 
@@ -104,18 +104,20 @@ import Testing
     }
 
     @Test func wrongSchemaVersionsAndBadParametersAreRefused() throws {
-        var login = LoginRequest(username: "a", passwordKey: Array(repeating: 0, count: 32)).encoded()
-        login[0] = 1  // the version before identity digests
-        #expect(throws: WireError.unsupportedVersion(1)) { try LoginRequest(decoding: login) }
-        login[0] = 3
-        #expect(throws: WireError.unsupportedVersion(3)) { try LoginRequest(decoding: login) }
+        var login = LoginRequest(username: "a", proof: Array(repeating: 0, count: 32), sessionNonce: Array(repeating: 0, count: 16)).encoded()
+        login[0] = 2  // the version before login proofs and session nonces
+        #expect(throws: WireError.unsupportedVersion(2)) { try LoginRequest(decoding: login) }
+        login[0] = 4
+        #expect(throws: WireError.unsupportedVersion(4)) { try LoginRequest(decoding: login) }
         var hello = ServerHello(serverName: "s", maxBodyBytes: 10, passwordSalt: Array(repeating: 0, count: 16), scrypt: ScryptParameters(log2N: 30, r: 8, p: 1))
         #expect(throws: WireError.invalid("scrypt parameters out of bounds")) { try ServerHello(decoding: hello.encoded()) }
         hello.scrypt = .standard
         hello.passwordSalt = [1]
         #expect(throws: WireError.invalid("password salt too short")) { try ServerHello(decoding: hello.encoded()) }
-        let shortKey = LoginRequest(username: "a", passwordKey: [1, 2]).encoded()
-        #expect(throws: WireError.invalid("password key must be 32 bytes")) { try LoginRequest(decoding: shortKey) }
+        let shortKey = LoginRequest(username: "a", proof: [1, 2], sessionNonce: Array(repeating: 0, count: 16)).encoded()
+        #expect(throws: WireError.invalid("login proof must be 32 bytes")) { try LoginRequest(decoding: shortKey) }
+        let shortNonce = LoginRequest(username: "a", proof: Array(repeating: 0, count: 32), sessionNonce: [1]).encoded()
+        #expect(throws: WireError.invalid("session nonce must be 16 bytes")) { try LoginRequest(decoding: shortNonce) }
     }
 
     /// Random bytes never crash the decoders (a deterministic mini-fuzz; tools/ has the real one).

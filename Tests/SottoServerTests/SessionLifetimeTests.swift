@@ -34,7 +34,8 @@ import Testing
                   let message2 = reply.readBytes(length: Int(n)) else { Issue.record("no message 2"); return }
             _ = try client.readMessage(message2)
             let key = try PasswordKey.derive(password: password, salt: salt, parameters: .testing)
-            try send(try client.writeMessage(payload: LoginRequest(username: "ada", passwordKey: key).encoded()))
+            try send(try client.writeMessage(payload: LoginRequest(username: "ada", proof: PasswordKey.proof(key: key, handshakeHash: client.handshakeHash),
+                                                                           sessionNonce: [UInt8](repeating: 1, count: 16)).encoded()))
             #expect(server.memberCount == 1)
             try channel.close().wait()
             server.loop.run()

@@ -17,6 +17,7 @@ final class AppDriver {
         self.configDirectory = configDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.configDirectory, withIntermediateDirectories: true)
         var options = AppOptions(configDirectory: self.configDirectory)
+        options.minimumPasswordHashing = .testing  // LocalServer's cheap parameters
         options.headless = true
         options.server = server
         options.port = port
@@ -157,6 +158,7 @@ final class Peer: @unchecked Sendable {
         var configuration = ClientConfiguration(host: "127.0.0.1", port: server.port, username: name, password: LocalServer.password,
                                                 trust: TrustPolicy(vouched: server.fingerprint))
         configuration.backoffBase = 0.05
+        configuration.minimumPasswordHashing = .testing
         let box = Box()
         client = ChatClient(configuration: configuration, identity: try ClientIdentity.loadOrCreate(in: dir),
                             knownServers: KnownServers(url: KnownServers.defaultURL(in: dir)), onEvent: { box.sink?($0) })

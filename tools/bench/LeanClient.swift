@@ -41,7 +41,8 @@ final class LeanClient: @unchecked Sendable {
     }
 
     /// `login` builds message 3 from the server hello and this client's identity.
-    func connect(host: String, port: Int, group: EventLoopGroup, login: @escaping @Sendable (ServerHello, IdentityKeys) throws -> LoginRequest) {
+    func connect(host: String, port: Int, group: EventLoopGroup,
+                 login: @escaping @Sendable (ServerHello, [UInt8], IdentityKeys) throws -> LoginRequest) {
         let handshake: HandshakeState
         let keys: IdentityKeys
         do {
@@ -54,10 +55,11 @@ final class LeanClient: @unchecked Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let noise = NoiseChannelHandler(handshake: handshake)
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(FrameDecoder()),
-                        NoiseChannelHandler(handshake: handshake),
-                        LeanSessionHandler(client: self, login: { hello in try login(hello, keys) }),
+                        noise,
+                        LeanSessionHandler(client: self, noise: noise, login: { hello, hash in try login(hello, hash, keys) }),
                     ])
                 }
             }
@@ -134,10 +136,12 @@ private final class LeanSessionHandler: ChannelInboundHandler {
     typealias OutboundOut = NoiseOutbound
 
     private let client: LeanClient
-    private let login: @Sendable (ServerHello) throws -> LoginRequest
+    private let login: @Sendable (ServerHello, [UInt8]) throws -> LoginRequest
+    private let noise: NoiseChannelHandler
     private var pinger: RepeatedTask?
 
-    init(client: LeanClient, login: @escaping @Sendable (ServerHello) throws -> LoginRequest) {
+    init(client: LeanClient, noise: NoiseChannelHandler, login: @escaping @Sendable (ServerHello, [UInt8]) throws -> LoginRequest) {
+        self.noise = noise
         self.client = client
         self.login = login
     }
@@ -156,7 +160,7 @@ private final class LeanSessionHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .handshakePayload(let payload, _):
             do {
-                let request = try login(try ServerHello(decoding: payload))
+                let request = try login(try ServerHello(decoding: payload), noise.hashBeforeFinalMessage ?? [])
                 context.writeAndFlush(wrapOutboundOut(.handshakePayload(request.encoded())), promise: nil)
             } catch {
                 client.fail("login: \(error)")
@@ -192,16 +196,17 @@ final class LeanRoom {
     }
 
     /// A login with the client's real identity bundle (the server checks each one).
-    private func loginMaker(_ name: String) -> @Sendable (ServerHello, IdentityKeys) throws -> LoginRequest {
+    private func loginMaker(_ name: String) -> @Sendable (ServerHello, [UInt8], IdentityKeys) throws -> LoginRequest {
         let password = server.password, cache = passwordKey
-        return { hello, keys in
+        return { hello, handshakeHash, keys in
             let key = try cache.withLockedValue { cached in
                 if let cached { return cached }
                 let derived = try PasswordKey.derive(password: password, salt: hello.passwordSalt, parameters: hello.scrypt)
                 cached = derived
                 return derived
             }
-            return LoginRequest(username: name, passwordKey: key, identity: keys.encodedBundle)
+            return LoginRequest(username: name, proof: PasswordKey.proof(key: key, handshakeHash: handshakeHash), identity: keys.encodedBundle,
+                                sessionNonce: (0..<WireLimits.sessionNonceLength).map { _ in UInt8.random(in: 0...255) })
         }
     }
 

@@ -9,7 +9,7 @@ on any failure.
 
     noise_interop.py --port 8888 --password-file pw --user pybot [--expect-fingerprint SHA256:...]
 """
-import argparse, base64, hashlib, json, os, socket, struct, sys
+import argparse, base64, hashlib, hmac, json, os, socket, struct, sys
 
 from noise.connection import Keypair, NoiseConnection
 
@@ -107,7 +107,11 @@ def main():
     salt = hello.bytes16()
     log2n, r, p = hello.u8(), hello.u8(), hello.u8()
     key = hashlib.scrypt(password, salt=salt, n=1 << log2n, r=r, p=p, maxmem=256 * 1024 * 1024, dklen=32)
-    login = bytes([version]) + u16_bytes(args.user.encode()) + u16_bytes(key) + u16_bytes(b"")
+    # Schema 3: prove the key over this handshake (its hash after message 2), never send it.
+    transcript = noise.noise_protocol.handshake_state.symmetric_state.h
+    proof = hmac.new(key, b"sotto/3 login proof" + transcript, hashlib.sha256).digest()
+    session_nonce = os.urandom(16)
+    login = bytes([version]) + u16_bytes(args.user.encode()) + u16_bytes(proof) + u16_bytes(b"") + u16_bytes(session_nonce)
     write_frame(sock, noise.write_message(login))
     if not noise.handshake_finished:
         print("FAIL handshake not finished after message 3")

@@ -69,6 +69,9 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
     case beforeJoining
     case tooFarAhead
     case chainExhausted
+    case replayedChain
+    case staleChain
+    case tooManyChains
     case unknownChain
     case notAMember
     case untrustedRecipient(String)
@@ -85,6 +88,9 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
         case .beforeJoining: return "it was sealed before they knew you were here (their next ones will arrive)"
         case .tooFarAhead: return "a message is too far ahead of its chain"
         case .chainExhausted: return "a sender key reached the end of its life (index out of range)"
+        case .replayedChain: return "a sender key it already had this session was delivered again (replayed)"
+        case .staleChain: return "a sender key is older than any still in use, or dated in the future (replayed or a wrong clock)"
+        case .tooManyChains: return "more new sender keys than any client makes"
         case .unknownChain: return "a message's sender key never arrived"
         case .notAMember: return "a message came from someone who is not a member"
         case .untrustedRecipient(let name): return "\(name)'s identity key changed; accept it before sending to them"

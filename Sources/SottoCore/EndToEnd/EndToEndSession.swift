@@ -22,6 +22,12 @@ public final class EndToEndSession {
         public var chainMessages: UInt32 = 1_000
         public var chainAge: TimeInterval = 3_600
         public var chainsKeptPerSender = 4
+        /// How far a sender's clock may be ahead of ours, or behind it beyond `chainAge`,
+        /// before a share's creation time is refused as stale.
+        public var clockSkew: TimeInterval = 600
+        /// Chain ids remembered per sender, to refuse one delivered again (a sender starts a
+        /// chain per conversation at most per message, and they age out after `chainAge`).
+        public var chainsRememberedPerSender = 1_024
         public init() {}
     }
 
@@ -48,6 +54,8 @@ public final class EndToEndSession {
         /// Computed once: lists of hundreds of members are published on every change.
         public let fingerprint: String
         public var trust: PeerTrust
+        /// The nonce their client published for this session: our shares are bound to it.
+        public var sessionNonce: [UInt8]
         /// Their keys, once needed: fetched before we first seal a chain to them, or taken
         /// from their first key share. Always checked against `digest`, `staticKey` and
         /// its self-signature before it is stored here.
@@ -56,6 +64,8 @@ public final class EndToEndSession {
 
     public let me: String
     private let identity: IdentityKeys
+    /// Ours for this session: a share is accepted only if it was sealed for it.
+    private let sessionNonce: [UInt8]
     private let myDigest: [UInt8]
     private let trustOf: (String, String) -> PeerTrust
     public var limits: Limits
@@ -69,14 +79,19 @@ public final class EndToEndSession {
     private var sending: [Conversation: SendingChain] = [:]
     private var receiving: [[UInt8]: ReceivingChain] = [:]  // by sender name bytes + chain id
     private var chainArrival: [String: [[UInt8]]] = [:]       // per sender: receiving keys, oldest first
+    /// Per sender, every chain id accepted this session, with its creation time: a chain is
+    /// accepted once (evicted or not), and forgotten only once it is too old to be accepted.
+    private var acceptedChains: [String: [[UInt8]: Date]] = [:]
     private var pending: [(message: ChatMessage, envelope: MessageEnvelope, since: Date)] = []
     /// Rejections by kind, never shown as messages.
     public private(set) var rejections: [String: Int] = [:]
 
     /// `trustOf(name, fingerprint)` says whether a member's identity is new, pinned or changed.
-    public init(me: String, identity: IdentityKeys, limits: Limits = Limits(), trustOf: @escaping (String, String) -> PeerTrust) {
+    public init(me: String, identity: IdentityKeys, sessionNonce: [UInt8], limits: Limits = Limits(),
+                trustOf: @escaping (String, String) -> PeerTrust) {
         self.me = me
         self.identity = identity
+        self.sessionNonce = sessionNonce
         self.limits = limits
         self.trustOf = trustOf
         myDigest = identity.bundle.digest
@@ -92,7 +107,8 @@ public final class EndToEndSession {
         var listed = Set<String>()
         for user in users where user.name != me {
             listed.insert(user.name)
-            if let m = members[user.name], m.digest == user.identityDigest, m.staticKey == user.staticKey { continue }
+            if let m = members[user.name], m.digest == user.identityDigest, m.staticKey == user.staticKey,
+               m.sessionNonce == user.sessionNonce { continue }
             changes.append((user.name, user))
         }
         for name in members.keys.sorted() where !listed.contains(name) { changes.append((name, nil)) }
@@ -113,7 +129,8 @@ public final class EndToEndSession {
                 if previous != nil { remove(name, departed: &departed) }
                 continue
             }
-            if let previous, previous.digest == user.identityDigest, previous.staticKey == user.staticKey { continue }
+            if let previous, previous.digest == user.identityDigest, previous.staticKey == user.staticKey,
+               previous.sessionNonce == user.sessionNonce { continue }
             if invalid[name] == user.identityDigest { continue }  // said so already
             guard user.identityDigest.count == WireLimits.identityDigestLength else {
                 events.append(noValidIdentity(name))
@@ -130,9 +147,14 @@ public final class EndToEndSession {
             }
             let bundle = sameIdentity ? previous?.bundle : nil
             members[name] = Member(name: name, staticKey: user.staticKey, digest: user.identityDigest,
-                                   fingerprint: fingerprint, trust: trust, bundle: bundle)
+                                   fingerprint: fingerprint, trust: trust, sessionNonce: user.sessionNonce, bundle: bundle)
             if bundle == nil { withoutBundle.insert(name) } else { withoutBundle.remove(name) }
             if previous != nil, !sameIdentity { departed.append(name) }  // the old identity's chains go
+            if let previous, sameIdentity, previous.sessionNonce != user.sessionNonce {
+                // Same person, new session: what we shared went to the old one, so they get
+                // our chains again (bound to the new session); theirs start anew.
+                forget(name)
+            }
             arrived.append(name)
         }
         for name in departed { forget(name) }
@@ -208,6 +230,7 @@ public final class EndToEndSession {
     private func forget(_ name: String) {
         sending[.direct(name)] = nil
         for key in chainArrival.removeValue(forKey: name) ?? [] { receiving[key] = nil }
+        acceptedChains[name] = nil
         pending.removeAll { $0.message.from == name }
         for conv in sending.keys { sending[conv]?.holders.remove(name) }
     }
@@ -226,8 +249,9 @@ public final class EndToEndSession {
             for name in recipients where sending[conversation]?.holders.contains(name) == false {
                 // Without their keys yet: they get the chain once fetched (the caller holds
                 // new messages until then).
-                guard let member = members[name], let bundle = member.bundle, isSendable(member.trust) else { continue }
-                if let share = try? seal(sending[conversation]!, conversation: conversation, to: name, kemKey: bundle.kemKey) {
+                guard let member = members[name], let bundle = member.bundle, isSendable(member.trust),
+                      member.sessionNonce.count == WireLimits.sessionNonceLength else { continue }
+                if let share = try? seal(sending[conversation]!, conversation: conversation, to: member, kemKey: bundle.kemKey) {
                     events.append(.keyShare(to: name, payload: share))
                     sending[conversation]!.holders.insert(name)
                 }
@@ -241,10 +265,11 @@ public final class EndToEndSession {
         return true
     }
 
-    private func seal(_ chain: SendingChain, conversation: Conversation, to name: String, kemKey: [UInt8]) throws -> [UInt8] {
+    private func seal(_ chain: SendingChain, conversation: Conversation, to member: Member, kemKey: [UInt8]) throws -> [UInt8] {
         let content = KeyShare.Chain(conversation: conversation.wireName, chainID: chain.id, chainKey: chain.chainKey,
-                                     signingKey: Array(chain.signing.publicKey.rawRepresentation))
-        return try KeyShare.seal(content, from: me, to: name, recipientKEMKey: kemKey, sender: identity).encoded()
+                                     signingKey: Array(chain.signing.publicKey.rawRepresentation), created: chain.created)
+        return try KeyShare.seal(content, from: me, to: member.name, recipientSession: member.sessionNonce,
+                                 recipientKEMKey: kemKey, sender: identity).encoded()
     }
 
     // MARK: Sending
@@ -261,7 +286,7 @@ public final class EndToEndSession {
         }
         var events: [Event] = []
         if let chain = sending[conversation],
-           chain.chainKey.index >= min(limits.chainMessages, ChainKey.maxIndex) || now.timeIntervalSince(chain.created) >= limits.chainAge {
+           chain.chainKey.index >= min(limits.chainMessages, ChainKey.maxShareIndex) || now.timeIntervalSince(chain.created) >= limits.chainAge {
             sending[conversation] = nil
         }
         if sending[conversation] == nil { sending[conversation] = SendingChain(now: now) }
@@ -343,14 +368,18 @@ public final class EndToEndSession {
                 bundle = carried
                 events += shareChains(now: now)  // and now we can give them ours, if we have one
             }
-            content = try share.open(from: sender, to: me, senderSigningKey: bundle!.signingKey, recipient: identity.kem)
+            content = try share.open(from: sender, to: me, session: sessionNonce, senderSigningKey: bundle!.signingKey, recipient: identity.kem)
         } catch let error as EndToEndError {
             return [reject(sender, error)]
         } catch {
             return [reject(sender, .malformed("\(error)"))]
         }
         let key = chainKey(sender, content.chainID)
-        guard receiving[key] == nil, let signingKey = try? Curve25519.Signing.PublicKey(rawRepresentation: content.signingKey) else { return events }
+        if receiving[key] != nil { return events }  // delivered twice while we hold it: nothing new
+        if let refusal = acceptChain(content, from: sender, now: now) { return events + [reject(sender, refusal)] }
+        guard let signingKey = try? Curve25519.Signing.PublicKey(rawRepresentation: content.signingKey) else {
+            return events + [reject(sender, .malformed("chain signing key"))]
+        }
         receiving[key] = ReceivingChain(sender: sender, conversation: content.conversation == "dm" ? .direct(sender) : .room,
                                         id: content.chainID, chainKey: content.chainKey, signingKey: signingKey,
                                         firstIndex: content.chainKey.index)
@@ -367,6 +396,23 @@ public final class EndToEndSession {
             events.append(decrypt(p.message, p.envelope, now: now))
         }
         return events
+    }
+
+    /// Whether a chain may be accepted now: never one accepted before in this session (even
+    /// once evicted), never one made longer ago than a chain may live (or in the future,
+    /// beyond the clocks' skew). Remembers it if so; nil means accepted.
+    private func acceptChain(_ content: KeyShare.Chain, from sender: String, now: Date) -> EndToEndError? {
+        let age = now.timeIntervalSince(content.created)
+        guard age <= limits.chainAge + limits.clockSkew, age >= -limits.clockSkew else { return .staleChain }
+        var seen = acceptedChains[sender, default: [:]]
+        if seen[content.chainID] != nil { return .replayedChain }
+        if seen.count >= limits.chainsRememberedPerSender {
+            seen = seen.filter { now.timeIntervalSince($0.value) <= limits.chainAge + limits.clockSkew }
+            guard seen.count < limits.chainsRememberedPerSender else { return .tooManyChains }
+        }
+        seen[content.chainID] = content.created
+        acceptedChains[sender] = seen
+        return nil
     }
 
     /// Gives up on messages whose chain never came and on keys of messages that never came.
@@ -401,6 +447,9 @@ public final class EndToEndSession {
         case .beforeJoining: kind = "before joining"
         case .tooFarAhead: kind = "too far ahead"
         case .chainExhausted: kind = "chain exhausted"
+        case .replayedChain: kind = "replayed chain"
+        case .staleChain: kind = "stale chain"
+        case .tooManyChains: kind = "too many chains"
         case .unknownChain: kind = "unknown chain"
         case .notAMember: kind = "not a member"
         case .untrustedRecipient, .noSuchRecipient, .invalidIdentity, .identityNotFetched: kind = "other"

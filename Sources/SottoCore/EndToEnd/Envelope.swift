@@ -79,13 +79,16 @@ public struct MessageEnvelope: Equatable, Sendable {
 }
 
 /// A sender chain as handed to one recipient: sealed to their X-Wing key with HPKE
-/// (RFC 9180, base mode) and signed by the sender's identity key.
-/// Payload of a key-share record: `u8 version=2, u8 kind=2, bytes16 senderBundle,
+/// (RFC 9180, base mode) and signed by the sender's identity key, bound to the recipient's
+/// current session (the nonce their client published at login) so that a share recorded
+/// by the server cannot be replayed into a later session, and carrying the chain's
+/// creation time so that a stale one is refused.
+/// Payload of a key-share record: `u8 version=3, u8 kind=2, bytes16 senderBundle,
 /// bytes16 encapsulatedKey, bytes16 sealed, bytes16 signature(64)`. The sender's bundle rides
 /// along so a recipient never has to fetch it: it checks the bundle against the digest the
 /// online list announced, and its self-signature, before trusting the key that signed this.
 public struct KeyShare: Equatable, Sendable {
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
     static let kind: UInt8 = 2
     public static let ciphersuite = HPKE.Ciphersuite.XWingMLKEM768X25519_SHA256_AES_GCM_256
     static let info = Data("sotto/1 sender chain".utf8)
@@ -96,6 +99,8 @@ public struct KeyShare: Equatable, Sendable {
         public var chainID: [UInt8]
         public var chainKey: ChainKey
         public var signingKey: [UInt8]
+        /// When the sender made the chain, milliseconds since 1970 on the sender's clock.
+        public var createdMillis: UInt64
 
         func encoded() -> [UInt8] {
             var w = WireWriter()
@@ -104,15 +109,25 @@ public struct KeyShare: Equatable, Sendable {
             w.u32(chainKey.index)
             w.bytes16(chainKey.key)
             w.bytes16(signingKey)
+            w.u64(createdMillis)
             return w.bytes
         }
 
-        init(conversation: String, chainID: [UInt8], chainKey: ChainKey, signingKey: [UInt8]) {
+        init(conversation: String, chainID: [UInt8], chainKey: ChainKey, signingKey: [UInt8], created: Date) {
             self.conversation = conversation
             self.chainID = chainID
             self.chainKey = chainKey
             self.signingKey = signingKey
+            createdMillis = Self.millis(created)
         }
+
+        /// A date as wire milliseconds, clamped (a clock before 1970 or a NaN is 0, never a trap).
+        static func millis(_ date: Date) -> UInt64 {
+            let ms = date.timeIntervalSince1970 * 1000
+            return ms.isFinite && ms > 0 ? UInt64(min(ms, 1e18)) : 0
+        }
+
+        public var created: Date { Date(timeIntervalSince1970: Double(createdMillis) / 1000) }
 
         init(decoding bytes: [UInt8]) throws {
             var r = WireReader(bytes)
@@ -123,6 +138,7 @@ public struct KeyShare: Equatable, Sendable {
             guard index <= ChainKey.maxShareIndex else { throw WireError.invalid("chain index \(index) out of range") }
             chainKey = ChainKey(key: try r.fixed16("chain key", count: 32), index: index)
             signingKey = try r.fixed16("chain signing key", count: 32)
+            createdMillis = try r.u64("chain creation time")
             try r.expectEnd("sender chain")
         }
     }
@@ -132,28 +148,33 @@ public struct KeyShare: Equatable, Sendable {
     public var sealed: [UInt8]
     public var signature: [UInt8]
 
-    static func associatedData(from: String, to: String) -> [UInt8] {
+    static func associatedData(from: String, to: String, recipientSession: [UInt8]) -> [UInt8] {
         var w = WireWriter()
-        w.string16("sotto/1 key share")
+        w.string16("sotto/3 key share")
         w.string16(from)
         w.string16(to)
+        w.bytes16(recipientSession)
         return w.bytes
     }
 
-    public static func seal(_ chain: Chain, from: String, to: String, recipientKEMKey: [UInt8], sender: IdentityKeys) throws -> KeyShare {
+    /// `recipientSession`: the session nonce the online list gives for the recipient.
+    public static func seal(_ chain: Chain, from: String, to: String, recipientSession: [UInt8], recipientKEMKey: [UInt8],
+                            sender: IdentityKeys) throws -> KeyShare {
         let signer = sender.signing
         let recipient = try XWingMLKEM768X25519.PublicKey(rawRepresentation: recipientKEMKey)
         var hpke = try HPKE.Sender(recipientKey: recipient, ciphersuite: ciphersuite, info: info)
-        let ad = associatedData(from: from, to: to)
+        let ad = associatedData(from: from, to: to, recipientSession: recipientSession)
         let sealed = Array(try hpke.seal(chain.encoded(), authenticating: ad))
         let encapsulated = Array(hpke.encapsulatedKey)
         let signature = Array(try signer.signature(for: ad + encapsulated + sealed))
         return KeyShare(senderBundle: sender.encodedBundle, encapsulatedKey: encapsulated, sealed: sealed, signature: signature)
     }
 
-    /// Checks the sender's signature first, then opens with our KEM key.
-    public func open(from: String, to: String, senderSigningKey: [UInt8], recipient: XWingMLKEM768X25519.PrivateKey) throws -> Chain {
-        let ad = Self.associatedData(from: from, to: to)
+    /// Checks the sender's signature first, then opens with our KEM key. `session` is our own
+    /// session nonce: a share sealed for another session of ours fails its signature.
+    public func open(from: String, to: String, session: [UInt8], senderSigningKey: [UInt8],
+                     recipient: XWingMLKEM768X25519.PrivateKey) throws -> Chain {
+        let ad = Self.associatedData(from: from, to: to, recipientSession: session)
         guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: senderSigningKey),
               key.isValidSignature(signature, for: ad + encapsulatedKey + sealed)
         else { throw EndToEndError.badSignature }

@@ -15,9 +15,19 @@ public struct ScryptParameters: Equatable, Sendable {
         self.p = p
     }
 
-    /// A client refuses costs outside these bounds: a server must not be able to make it
-    /// burn gigabytes, nor to ask for a hash too cheap to protect the password.
-    public var isAcceptable: Bool { (10...18).contains(log2N) && (1...16).contains(r) && (1...4).contains(p) }
+    /// The cheapest a client accepts by default: 16 MiB and ~40 ms a guess (release build).
+    /// A server that asks for less would get a proof cheap to brute-force offline.
+    public static let floor = ScryptParameters(log2N: 14, r: 8, p: 1)
+
+    /// What any hello may say: a server must not be able to make a client burn gigabytes.
+    public var isWithinBounds: Bool { (10...18).contains(log2N) && (1...16).contains(r) && (1...4).contains(p) }
+
+    /// At least as costly as `minimum` in memory (N·r) and in time (N·r·p). Overflow-free:
+    /// log2N ≤ 18, r ≤ 16, p ≤ 4 once within bounds.
+    public func isAtLeast(_ minimum: ScryptParameters) -> Bool {
+        let memory = { (s: ScryptParameters) in (1 << Int(s.log2N)) * Int(s.r) }
+        return isWithinBounds && memory(self) >= memory(minimum) && memory(self) * Int(p) >= memory(minimum) * Int(minimum.p)
+    }
 }
 
 /// Payload of handshake message 2 (responder → initiator), encrypted to the client.
@@ -55,7 +65,7 @@ public struct ServerHello: Equatable, Sendable {
         passwordSalt = try r.bytes16("password salt", max: WireLimits.maxSaltLength)
         guard passwordSalt.count >= WireLimits.minSaltLength else { throw WireError.invalid("password salt too short") }
         scrypt = ScryptParameters(log2N: try r.u8("scrypt N"), r: try r.u8("scrypt r"), p: try r.u8("scrypt p"))
-        guard scrypt.isAcceptable else { throw WireError.invalid("scrypt parameters out of bounds") }
+        guard scrypt.isWithinBounds else { throw WireError.invalid("scrypt parameters out of bounds") }
         try r.expectEnd("server hello")
     }
 }
@@ -64,24 +74,29 @@ public struct ServerHello: Equatable, Sendable {
 /// has checked the server's static key, and encrypted under keys that include it.
 public struct LoginRequest: Equatable, Sendable {
     public var username: String
-    /// scrypt(password, server salt): the password itself never leaves the client.
-    public var passwordKey: [UInt8]
+    /// HMAC(scrypt(password, server salt), this handshake): neither the password nor anything
+    /// that logs in elsewhere leaves the client (`PasswordKey.proof`).
+    public var proof: [UInt8]
     /// The client's identity bundle (empty for a client without end-to-end keys). The server
     /// checks it is well formed, self-signed and bound to the Noise key, then lists its digest.
     public var identity: [UInt8]
+    /// Fresh random bytes for this session, listed with the member (`OnlineUser.sessionNonce`).
+    public var sessionNonce: [UInt8]
 
-    public init(username: String, passwordKey: [UInt8], identity: [UInt8] = []) {
+    public init(username: String, proof: [UInt8], identity: [UInt8] = [], sessionNonce: [UInt8]) {
         self.username = username
-        self.passwordKey = passwordKey
+        self.proof = proof
         self.identity = identity
+        self.sessionNonce = sessionNonce
     }
 
     public func encoded() -> [UInt8] {
         var w = WireWriter()
         w.u8(WireLimits.schemaVersion)
         w.string16(username)
-        w.bytes16(passwordKey)
+        w.bytes16(proof)
         w.bytes16(identity)
+        w.bytes16(sessionNonce)
         return w.bytes
     }
 
@@ -89,8 +104,9 @@ public struct LoginRequest: Equatable, Sendable {
         var r = WireReader(bytes)
         try r.version(WireLimits.schemaVersion, "schema version")
         username = try r.string16("username", max: WireLimits.maxUsernameBytes)
-        passwordKey = try r.fixed16("password key", count: WireLimits.passwordKeyLength)
+        proof = try r.fixed16("login proof", count: WireLimits.loginProofLength)
         identity = try r.bytes16("identity", max: WireLimits.maxIdentityBytes)
+        sessionNonce = try r.fixed16("session nonce", count: WireLimits.sessionNonceLength)
         try r.expectEnd("login")
     }
 }

@@ -7,12 +7,22 @@ public struct OnlineUser: Equatable, Sendable {
     public var staticKey: [UInt8]
     /// `IdentityBundle.digest` of the bundle they logged in with; empty without one.
     public var identityDigest: [UInt8]
+    /// The random value the member's client chose for this session (empty in a `left`
+    /// presence): key shares to them must be bound to it, so none recorded in an earlier
+    /// session can be replayed into this one.
+    public var sessionNonce: [UInt8]
 
-    public init(name: String, staticKey: [UInt8], identityDigest: [UInt8] = []) {
+    public init(name: String, staticKey: [UInt8], identityDigest: [UInt8] = [], sessionNonce: [UInt8] = []) {
         self.name = name
         self.staticKey = staticKey
         self.identityDigest = identityDigest
+        self.sessionNonce = sessionNonce
     }
+
+    /// Bytes a member occupies in a `users` record: four length-prefixed fields.
+    public var encodedLength: Int { 4 * 2 + name.utf8.count + staticKey.count + identityDigest.count + sessionNonce.count }
+    /// The shortest a listed member can be: an empty name (refused), a static key, nothing else.
+    static let minEncodedLength = 4 * 2 + WireLimits.noiseKeyLength
 }
 
 /// One member's identity bundle, as the server answers an `identityRequest`; `bundle` is
@@ -177,7 +187,7 @@ public enum ServerRecord: Equatable, Sendable {
         case .users:
             let final = try r.bool("final")
             let count = Int(try r.u16("user count"))
-            self = .users(try r.entries(count, minLength: 38, "user list") { try $0.user() }, final: final)
+            self = .users(try r.entries(count, minLength: OnlineUser.minEncodedLength, "user list") { try $0.user() }, final: final)
         case .presence:
             let raw = try r.u8("presence event")
             guard let event = Presence.Event(rawValue: raw) else { throw WireError.invalid("unknown presence event \(raw)") }
@@ -220,6 +230,7 @@ extension WireWriter {
         string16(u.name)
         bytes16(u.staticKey)
         bytes16(u.identityDigest)
+        bytes16(u.sessionNonce)
     }
 }
 
@@ -231,10 +242,18 @@ extension WireReader {
         return bytes
     }
 
+    /// A session nonce: 16 bytes, or none.
+    mutating func nonce16(_ what: String) throws -> [UInt8] {
+        let bytes = try bytes16(what, max: WireLimits.sessionNonceLength)
+        guard bytes.isEmpty || bytes.count == WireLimits.sessionNonceLength else { throw WireError.invalid("\(what) of \(bytes.count) bytes") }
+        return bytes
+    }
+
     mutating func user() throws -> OnlineUser {
         OnlineUser(
             name: try string16("name", max: WireLimits.maxUsernameBytes),
             staticKey: try fixed16("static key", count: WireLimits.noiseKeyLength),
-            identityDigest: try digest16("identity digest"))
+            identityDigest: try digest16("identity digest"),
+            sessionNonce: try nonce16("session nonce"))
     }
 }

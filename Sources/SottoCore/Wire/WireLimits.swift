@@ -1,7 +1,7 @@
 /// Hard bounds on every size in the schema. Readers enforce them before allocating.
 public enum WireLimits {
     /// The schema version this build speaks (bumped on any incompatible change).
-    public static let schemaVersion: UInt8 = 2
+    public static let schemaVersion: UInt8 = 3
     /// A username is 1–32 characters; in UTF-8 that is at most 32 × 4 scalars of 4 bytes.
     public static let maxUsernameBytes = 512
     /// Absolute ceiling on a chat body; servers announce their own (smaller) limit.
@@ -20,7 +20,14 @@ public enum WireLimits {
     /// Ids in one relayed query (32 KB): more than a client resends after a reconnect.
     public static let maxRelayedQuery = 4_096
     public static let maxServerNameBytes = 128
+    /// Members in one online list, summed over its parts: a client refuses a longer one (a
+    /// server never admits more connections than this).
+    public static let maxListedMembers = 65_536
     public static let passwordKeyLength = 32
+    /// HMAC-SHA256 of the handshake, keyed by the password key (`PasswordKey.proof`).
+    public static let loginProofLength = 32
+    /// The fresh random value a member publishes at each login; key shares to them are bound to it.
+    public static let sessionNonceLength = 16
     public static let noiseKeyLength = 32
     public static let maxSaltLength = 64
     public static let minSaltLength = 16

@@ -9,6 +9,8 @@ final class RawConnection {
     private var handshake: HandshakeState?
     private var transport: NoiseTransport?
     private var inbound: [UInt8] = []
+    /// What this connection publishes at login, as a client does.
+    let sessionNonce = (0..<WireLimits.sessionNonceLength).map { _ in UInt8.random(in: 0...255) }
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
@@ -40,7 +42,65 @@ final class RawConnection {
         guard result == 0 else { close(fd); throw Failure(description: "connect failed") }
     }
 
+    /// The server end of a connection a `HostileServer` accepted.
+    init(accepted fd: Int32) {
+        self.fd = fd
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     deinit { close(fd) }
+
+    /// As a (hostile) server: answers the client's handshake with `hello` and returns its
+    /// login, with the hash its proof is bound to. The transport is then up.
+    func respond(hello: ServerHello, staticKey: DHPrivateKey) throws -> (login: LoginRequest, handshakeHash: [UInt8]) {
+        var hs = try HandshakeState(initiator: false, prologue: sottoPrologue, localStatic: staticKey)
+        guard let m1 = try readFrame() else { throw Failure(description: "closed before message 1") }
+        _ = try hs.readMessage(m1)
+        try sendFrame(try hs.writeMessage(payload: hello.encoded()))
+        let bound = hs.handshakeHash
+        guard let m3 = try readFrame() else { throw Failure(description: "closed before message 3") }
+        let login = try LoginRequest(decoding: try hs.readMessage(m3))
+        transport = try hs.split()
+        return (login, bound)
+    }
+
+    /// Sends a login built by someone else (a relayed proof), after a genuine handshake;
+    /// returns the server's answer.
+    func relayLogin(_ makeLogin: (ServerHello, _ handshakeHash: [UInt8]) -> LoginRequest) throws -> ServerRecord? {
+        try loginWithPayload { makeLogin($0, $1).encoded() }
+    }
+
+    /// Message 3 carries whatever `payload` makes (valid or not); `thenSend` records follow
+    /// at once, before any answer is read. Returns the first welcome or error.
+    func loginWithPayload(identity: DHPrivateKey = DHPrivateKey(), _ payload: (ServerHello, _ handshakeHash: [UInt8]) throws -> [UInt8],
+                          thenSend records: [[UInt8]] = []) throws -> ServerRecord? {
+        var hs = try HandshakeState(initiator: true, prologue: sottoPrologue, localStatic: identity)
+        try sendFrame(try hs.writeMessage(payload: []))
+        guard let m2 = try readFrame() else { throw Failure(description: "closed during handshake") }
+        let hello = try ServerHello(decoding: try hs.readMessage(m2))
+        let m3 = try hs.writeMessage(payload: try payload(hello, hs.handshakeHash))
+        var t = try hs.split()
+        var bytes = [UInt8(m3.count >> 8), UInt8(m3.count & 0xff)] + m3
+        if !records.isEmpty {
+            // In the same write as message 3, so the server reads them in the same turn.
+            var plain: [UInt8] = []
+            for r in records { RecordBatch.append(r, to: &plain) }
+            let sealed = try t.seal(plain)
+            bytes += [UInt8(sealed.count >> 8), UInt8(sealed.count & 0xff)] + sealed
+        }
+        transport = t
+        try sendRaw(bytes)
+        return try readUntil { if case .welcome = $0 { true } else if case .error = $0 { true } else { false } }
+    }
+
+    /// A correct login payload for this server (the proof over this handshake).
+    func loginPayload(name: String, password: String = TestServer.password, bundle: [UInt8] = [],
+                      hello: ServerHello, handshakeHash: [UInt8]) throws -> [UInt8] {
+        let key = try Self.passwordKey(password, hello)
+        return LoginRequest(username: name, proof: PasswordKey.proof(key: key, handshakeHash: handshakeHash), identity: bundle,
+                            sessionNonce: sessionNonce).encoded()
+    }
 
     func sendRaw(_ bytes: [UInt8]) throws {
         var offset = 0
@@ -113,7 +173,8 @@ final class RawConnection {
         guard let m2 = try readFrame() else { throw Failure(description: "closed during handshake") }
         let hello = try ServerHello(decoding: try hs.readMessage(m2))
         let key = try Self.passwordKey(password, hello)
-        try sendFrame(try hs.writeMessage(payload: LoginRequest(username: name, passwordKey: key, identity: bundle).encoded()))
+        let proof = PasswordKey.proof(key: key, handshakeHash: hs.handshakeHash)
+        try sendFrame(try hs.writeMessage(payload: LoginRequest(username: name, proof: proof, identity: bundle, sessionNonce: sessionNonce).encoded()))
         transport = try hs.split()
         var before: [ServerRecord] = []
         let answer = try readUntil { record in

@@ -21,6 +21,7 @@ final class TestClient: @unchecked Sendable {
                                                 trust: trust ?? TrustPolicy(vouched: server.fingerprint), reconnect: reconnect)
         configuration.backoffBase = 0.05
         configuration.backoffMax = 0.5
+        configuration.minimumPasswordHashing = server.server.configuration.scrypt
         configure(&configuration)
         let box = EventBox()
         client = ChatClient(configuration: configuration, identity: try identity ?? ClientIdentity.loadOrCreate(in: directory),

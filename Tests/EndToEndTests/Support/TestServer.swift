@@ -10,13 +10,16 @@ final class TestServer {
     let server: ChatServer
     let staticKey: Curve25519.KeyAgreement.PrivateKey
 
-    init(limits: ServerLimits = ServerLimits(), port: Int = 0, staticKey: Curve25519.KeyAgreement.PrivateKey = .init(), host: String = "127.0.0.1") async throws {
+    /// `scrypt`: cheap by default; a test of a real executable (whose clients accept no less
+    /// than `ScryptParameters.floor`) passes `.floor`.
+    init(limits: ServerLimits = ServerLimits(), port: Int = 0, staticKey: Curve25519.KeyAgreement.PrivateKey = .init(), host: String = "127.0.0.1",
+         scrypt: ScryptParameters = .testing) async throws {
         self.staticKey = staticKey
         var logger = Logger(label: "test.server")
         logger.logLevel = ProcessInfo.processInfo.environment["SOTTO_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         let configuration = try ServerConfiguration(
             host: host, port: port, serverName: "test", staticKey: staticKey, password: Self.password,
-            passwordSalt: Array("0123456789abcdef".utf8), scrypt: .testing, limits: limits, threads: 2)
+            passwordSalt: Array("0123456789abcdef".utf8), scrypt: scrypt, limits: limits, threads: 2)
         server = ChatServer(configuration: configuration, logger: logger)
         try await server.start()
     }
