@@ -38,6 +38,9 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     private var backlog = CircularBuffer<ClientRecord>()
     private var drainScheduled = false
     private var readRequested = false
+    /// Whether the room has heard of this member. Until then nothing they send is handled
+    /// (it waits in `backlog`): a member whose bundle signature fails never speaks.
+    private var announced = false
     /// Where this session's deliveries are noted during its loop mailbox's drain (-1 outside one).
     var mailboxSlot = -1
 
@@ -114,7 +117,8 @@ final class ServerSessionHandler: ChannelDuplexHandler {
 
     private func authenticate(_ login: LoginRequest, staticKey: [UInt8]) {
         guard case .authenticating = state else { return }
-        guard PasswordKey.matches(key: login.passwordKey, verifier: configuration.passwordVerifier) else {
+        guard let handshakeHash = transport.hashBeforeFinalMessage,
+              PasswordKey.isValid(proof: login.proof, key: configuration.passwordKey, handshakeHash: handshakeHash) else {
             hub.recordLoginFailure(address: address)
             logger.notice("login refused: wrong password")
             return close(ServerError(.wrongPassword, fatal: true), reason: "wrong password")
@@ -135,7 +139,8 @@ final class ServerSessionHandler: ChannelDuplexHandler {
             }
             bundle = decoded
         }
-        switch hub.join(name: name, staticKey: staticKey, identity: login.identity, identityDigest: bundle?.digest ?? [], session: self, address: address) {
+        switch hub.join(name: name, staticKey: staticKey, identity: login.identity, identityDigest: bundle?.digest ?? [],
+                        sessionNonce: login.sessionNonce, session: self, address: address) {
         case .nameTaken:
             logger.notice("login refused: name taken", metadata: ["user": "\(name.display)"])
             close(ServerError(.nameTaken, "The name \(name.display) is already in use on this server.", fatal: true), reason: "name taken")
@@ -158,6 +163,8 @@ final class ServerSessionHandler: ChannelDuplexHandler {
         guard case .online(let current) = state, current === member else { return }
         if let bundle, (try? bundle.verifySignature()) == nil { return refuseIdentity() }
         hub.announce(member)
+        announced = true
+        drainBacklog()
     }
 
     private func refuseIdentity() {
@@ -169,6 +176,7 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     private func drainBacklog() {
         while !backlog.isEmpty {
             guard case .online(let member) = state else { return backlog.removeAll() }
+            guard announced else { return }  // announceOnceVerified drains it
             let wait = bucket.wait(now: .now())
             if wait > .zero {
                 scheduleDrain(after: wait)
@@ -248,15 +256,12 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     /// Sends a fatal error (when the transport is up) and closes.
     private func close(_ error: ServerError, reason: String) {
         guard let context, !isClosing else { return }
-        let wasLoggingIn: Bool
-        switch state {
-        case .authenticating, .online: wasLoggingIn = true
-        default: wasLoggingIn = false
-        }
         if case .online(let member) = state { hub.leave(member) }
         state = .closing
         logger.info("closing connection", metadata: ["reason": "\(reason)"])
-        if wasLoggingIn {
+        // Once the transport is up (after message 3) the client can read why: a wrong schema
+        // version or a malformed login is told so, not met with silence.
+        if transport.handshakeHash != nil {
             context.writeAndFlush(wrapOutboundOut(.record(ServerRecord.error(error).encoded())))
                 .whenComplete { _ in context.close(promise: nil) }
         } else {
