@@ -698,6 +698,14 @@ public final class ChatClient: @unchecked Sendable {
                 awaitingIdentities = true
                 break
             }
+            // Too long for this server once sealed: refused before it takes a chain index
+            // (which receivers would later report as a lost message).
+            guard MessageEnvelope.encodedLength(textLength: m.text.count, direct: !m.to.isEmpty) <= maxBodyBytes else {
+                outbox.remove(at: transmitted)
+                onEvent(.error("Not sent: the message is too long for this server (its limit is \(maxBodyBytes) bytes, encrypted)."))
+                onEvent(.rejected(id: m.id))
+                continue
+            }
             // Sealed now, under this session's chains; a resend after a reconnect is sealed anew.
             let sealed: (body: [UInt8], events: [EndToEndSession.Event])
             do { sealed = try session.seal(m.text, to: m.to, now: Date()) } catch {
@@ -730,7 +738,17 @@ public final class ChatClient: @unchecked Sendable {
     private func requestIdentities(_ names: [String], on channel: Channel) {
         guard !identityRequestInFlight else { return }
         identityRequestInFlight = true
-        let request = ClientRecord.identityRequest(Array(names.prefix(WireLimits.maxIdentityRequest)))
+        // As many names as fit one record (long names in other scripts take up to 512
+        // bytes each); the rest are asked for once this answer is in.
+        var batch: [String] = []
+        var size = ClientRecord.identityRequest([]).encoded().count
+        for name in names.prefix(WireLimits.maxIdentityRequest) {
+            let entry = 2 + name.utf8.count
+            guard size + entry <= WireLimits.maxRecordLength else { break }
+            batch.append(name)
+            size += entry
+        }
+        let request = ClientRecord.identityRequest(batch)
         channel.write(NoiseOutbound.record(request.encoded()), promise: nil)
     }
 }

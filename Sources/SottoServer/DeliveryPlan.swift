@@ -10,12 +10,14 @@ import SottoCore
 struct DeliveryPlan {
     private var recipients: [ServerSessionHandler] = []
     /// Per recipient (by its `mailboxSlot`): its first and last delivery in `deliveries`.
-    private var chains: [(first: Int32, last: Int32)] = []
+    // Plain Ints: a drain may hold more than 2 GiB of records on a large server, and a
+    // narrower index would trap there.
+    private var chains: [(first: Int, last: Int)] = []
     /// One per delivery: the record, and the recipient's next delivery (-1: none).
-    private var deliveries: [(record: Int32, next: Int32)] = []
+    private var deliveries: [(record: Int, next: Int)] = []
     /// Every record framed once, and where each lies in it.
     private var records: [UInt8] = []
-    private var spans: [(start: Int32, end: Int32)] = []
+    private var spans: [(start: Int, end: Int)] = []
     /// One recipient's records, framed, at a time.
     private var framed: [UInt8] = []
 
@@ -24,12 +26,12 @@ struct DeliveryPlan {
     private static let keptBytes = 1 << 20
 
     mutating func add(_ record: [UInt8], for targets: [ServerSessionHandler]) {
-        let index = Int32(spans.count)
+        let index = spans.count
         let start = records.count
         RecordBatch.append(record, to: &records)
-        spans.append((Int32(start), Int32(records.count)))
+        spans.append((start, records.count))
         for session in targets {
-            let delivery = Int32(deliveries.count)
+            let delivery = deliveries.count
             deliveries.append((index, -1))
             let slot = session.mailboxSlot
             if slot < 0 {
@@ -37,7 +39,7 @@ struct DeliveryPlan {
                 recipients.append(session)
                 chains.append((delivery, delivery))
             } else {
-                deliveries[Int(chains[slot].last)].next = delivery
+                deliveries[chains[slot].last].next = delivery
                 chains[slot].last = delivery
             }
         }
@@ -54,9 +56,9 @@ struct DeliveryPlan {
                 framed.removeAll(keepingCapacity: true)
                 var delivery = chains[slot].first
                 while delivery >= 0 {
-                    let (record, next) = deliveries[Int(delivery)]
-                    let span = spans[Int(record)]
-                    framed.append(contentsOf: UnsafeBufferPointer(rebasing: records[Int(span.start)..<Int(span.end)]))
+                    let (record, next) = deliveries[delivery]
+                    let span = spans[record]
+                    framed.append(contentsOf: UnsafeBufferPointer(rebasing: records[span.start..<span.end]))
                     delivery = next
                 }
                 session.deliver(framed[...])

@@ -149,3 +149,37 @@ import Testing
         await server.stop()
     }
 }
+
+@Suite struct LongNameFetchTests {
+    /// Names may take up to 512 bytes (32 characters, each with combining marks): 160 of them
+    /// do not fit one identity request record, which was then dropped silently and left the
+    /// sender waiting forever. Requests are cut to fit a record.
+    @Test func identityRequestsForLongNamesFitInARecord() async throws {
+        var limits = relaxedLimits()
+        limits.maxConnectionsPerAddress = 1_000
+        let server = try await TestServer(limits: limits)
+        let count = 160
+        let port = server.port
+        // 32 characters of 15 bytes each: a base letter and seven combining marks.
+        let longName = { (i: Int) in
+            String(format: "%03d", i) + String(repeating: "a\u{300}\u{301}\u{302}\u{303}\u{304}\u{306}\u{307}", count: 29)
+        }
+        let members = try await onOwnThread {
+            try (0..<count).map { i -> RawConnection in
+                let keys = try IdentityKeys()
+                let raw = try RawConnection(port: port)
+                try raw.login(name: longName(i), identity: keys.noiseStatic, bundle: keys.encodedBundle)
+                return raw
+            }
+        }
+        #expect(longName(0).utf8.count > 400 && count * (2 + longName(0).utf8.count) > WireLimits.maxRecordLength)
+        let sender = try TestClient("sender", server: server)
+        try await sender.connectAndWait()
+        try await eventually("full list") { (sender.lastUsers?.count ?? 0) == count + 1 }
+        let id = sender.client.send("hello, long names")
+        try await eventually("delivered", timeout: 60) { sender.events.contains(.delivered(id: id)) }
+        _ = members
+        sender.stop()
+        await server.stop()
+    }
+}

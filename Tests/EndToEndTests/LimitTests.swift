@@ -45,6 +45,10 @@ import Testing
         let id = a.client.send(String(repeating: "x", count: 401))
         try await eventually("rejected") { a.events.contains(.rejected(id: id)) }
         #expect(a.errors == ["Not sent: the message is too long for this server (its limit is 400 bytes, encrypted)."])
+        // Longer than any envelope can hold (it used to trap while sealing): refused the same way.
+        let huge = a.client.send(String(repeating: "y", count: 70_000))
+        try await eventually("huge rejected") { a.events.contains(.rejected(id: huge)) }
+        #expect(a.errors.count == 2 && a.state == .online)
         a.client.send("small")
         try await a.waitForMessages(1)
         #expect(a.messages.map(\.text) == ["small"])

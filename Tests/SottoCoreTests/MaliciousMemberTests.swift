@@ -186,3 +186,16 @@ struct PatchedMember {
         #expect(bob.rejections.isEmpty)
     }
 }
+
+@Suite struct EnvelopeSizeTests {
+    /// The size a sender checks before sealing is the size it then writes.
+    @Test func theEnvelopeLengthIsTheEncodedLength() throws {
+        let room = try Room(["alice", "bob"])
+        for (to, direct) in [("", false), ("bob", true)] {
+            for length in [0, 1, 100, 16_000] {
+                let m = try room.say("alice", String(repeating: "x", count: length), to: to)
+                #expect(m.body.count == MessageEnvelope.encodedLength(textLength: length, direct: direct), "\(length) to \(to)")
+            }
+        }
+    }
+}

@@ -44,6 +44,13 @@ public struct MessageEnvelope: Equatable, Sendable {
         return w.bytes
     }
 
+    /// The encoded size of an envelope holding `textLength` bytes of text: what `encoded()`
+    /// writes, so a sender can refuse a text too long for the server before sealing it.
+    public static func encodedLength(textLength: Int, direct: Bool) -> Int {
+        let conversation = direct ? 2 : 0  // "dm" or ""
+        return 1 + 1 + (2 + conversation) + (2 + chainIDLength) + 4 + (2 + textLength + 16) + (2 + 64)
+    }
+
     public func encoded() -> [UInt8] {
         var w = WireWriter(capacity: ciphertext.count + 120)
         w.u8(Self.version)
