@@ -52,6 +52,7 @@ final class Hub {
     private var sequence: UInt64 = 0
     private var ledger: MessageLedger
     private var throttle: LoginThrottle
+    private var loginBudget: TokenBucket
     private var connections = 0
     private var connectionsByAddress: [String: Int] = [:]
     /// Room recipients grouped by loop; rebuilt lazily after membership changes.
@@ -72,9 +73,11 @@ final class Hub {
         mailboxes = boxes
         ledger = MessageLedger(maxIdentities: limits.maxConnections * 2)
         throttle = LoginThrottle(limits: limits)
+        loginBudget = TokenBucket(rate: limits.loginsPerSecond, capacity: limits.loginBurst, now: .now())
     }
 
-    static func now() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+    /// Milliseconds since 1970; a clock set before 1970 reads as 0 rather than trapping.
+    static func now() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
 
     func mailbox(for loop: EventLoop) -> LoopMailbox {
         // Embedded test loops are not part of the group: give them a mailbox of their own.
@@ -110,8 +113,24 @@ final class Hub {
 
     // MARK: Login
 
-    func loginDelay(address: String) -> TimeAmount {
-        lock.withLock { throttle.delay(for: address, now: .now()) }
+    enum LoginAdmission: Equatable {
+        case examine
+        /// This source failed recently: it may try again after this long.
+        case throttled(TimeAmount)
+        /// More logins arrive, from everywhere together, than the server examines per second.
+        case busy
+    }
+
+    /// Whether a login arriving now is examined. Per source first (see `LoginThrottle`), then
+    /// a budget for all sources together, so guesses spread over many addresses are bounded too.
+    func admitLogin(address: String) -> LoginAdmission {
+        let now = NIODeadline.now()
+        return lock.withLock {
+            if case .wait(let wait) = throttle.admit(address, now: now) { return .throttled(wait) }
+            guard loginBudget.wait(now: now) == .zero else { return .busy }
+            loginBudget.take(now: now)
+            return .examine
+        }
     }
 
     func recordLoginFailure(address: String) {

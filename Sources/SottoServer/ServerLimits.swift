@@ -24,6 +24,10 @@ public struct ServerLimits: Sendable {
     public var loginBackoffMax: TimeAmount = .seconds(30)
     /// How long an address's failures are remembered after its last failure.
     public var loginFailureMemory: TimeAmount = .minutes(15)
+    /// Logins examined per second from all sources together, and the burst above it (a
+    /// restarted server's members all come back at once); past it, error 4 at once.
+    public var loginsPerSecond: Double = 200
+    public var loginBurst: Double = 5_000
     public var listenBacklog: Int32 = 4_096
 
     public init() {}

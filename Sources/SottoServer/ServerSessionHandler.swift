@@ -96,12 +96,19 @@ final class ServerSessionHandler: ChannelDuplexHandler {
                 return violation("login: \(error)")
             } catch { return violation("login: \(error)") }
             state = .authenticating
-            let delay = hub.loginDelay(address: address)
-            if delay > .zero {
-                logger.notice("login delayed after failures", metadata: ["delay_ms": "\(delay.nanoseconds / 1_000_000)"])
-                context.eventLoop.scheduleTask(in: delay) { self.authenticate(login, staticKey: remoteStatic) }
-            } else {
+            switch hub.admitLogin(address: address) {
+            case .examine:
                 authenticate(login, staticKey: remoteStatic)
+            case .throttled(let wait):
+                // Answered at once: holding the login could outlast the login timeout.
+                let seconds = max(1, (wait.nanoseconds + 999_999_999) / 1_000_000_000)
+                logger.notice("login refused: too soon after failures", metadata: ["wait_s": "\(seconds)"])
+                close(ServerError(.tooManyAttempts, "Too many failed logins from your address; wait \(seconds) s and try again.", fatal: true),
+                      reason: "throttled")
+            case .busy:
+                logger.notice("login refused: login budget exhausted")
+                close(ServerError(.tooManyAttempts, "The server is receiving too many logins right now; try again in a moment.", fatal: true),
+                      reason: "login budget")
             }
         case (.online, .record(let bytes)):
             let record: ClientRecord

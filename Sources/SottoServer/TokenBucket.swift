@@ -32,6 +32,7 @@ struct TokenBucket {
     mutating func wait(now: NIODeadline) -> TimeAmount {
         refill(now: now)
         guard tokens < 1 else { return .zero }
-        return .nanoseconds(Int64(((1 - tokens) / rate) * 1e9))
+        // Clamped to an hour: a tiny configured rate must not overflow the conversion.
+        return .nanoseconds(Int64(min(((1 - tokens) / rate) * 1e9, 3.6e12)))
     }
 }

@@ -106,31 +106,51 @@ import Testing
         await server.stop()
     }
 
-    @Test func repeatedWrongPasswordsFromOneAddressAreSlowedDown() async throws {
-        var limits = ServerLimits()
-        limits.freeLoginFailures = 1
-        limits.loginBackoffBase = .milliseconds(400)
+    /// Finding: after seven failures the delay outgrew the login timeout, so even the right
+    /// password timed out from that address (and a NAT's everyone), error 4 was never sent,
+    /// and 32 concurrent guesses were all examined. Now a login too soon after failures is
+    /// answered with error 4 at once, and concurrent guesses are examined one by one. The
+    /// backoff is a minute, so nothing here depends on timing.
+    @Test func guessesFromOneAddressAreCountedOneByOneAndTheRightPasswordIsToldToWait() async throws {
+        var limits = relaxedLimits()
+        limits.freeLoginFailures = 2
+        limits.loginBackoffBase = .seconds(60)
         let server = try await TestServer(limits: limits)
-        func attempt(_ password: String) async throws -> (ClientFailure?, Double) {
-            let c = try TestClient("guesser", server: server, password: password)
-            let started = Date()
-            if password == TestServer.password {
-                try await c.connectAndWait()
-                defer { c.stop() }
-                return (nil, Date().timeIntervalSince(started))
+        let port = server.port
+        // 32 wrong guesses at once, each on its own connection and thread.
+        let answers = try await withThrowingTaskGroup(of: ServerRecord?.self) { group in
+            for i in 0..<32 {
+                group.addTask {
+                    try await onOwnThread { try RawConnection(port: port).attemptLogin(name: "g\(i)", password: "guess \(i)").1 }
+                }
             }
-            c.client.connect()
-            let f = try await c.waitForFailure()
-            c.stop()
-            return (f, Date().timeIntervalSince(started))
+            return try await group.reduce(into: []) { $0.append($1) }
         }
-        let (first, _) = try await attempt("a")
-        #expect(first == .server(ServerError(.wrongPassword, fatal: true)))
-        _ = try await attempt("b")
-        let (_, third) = try await attempt("c")   // two failures behind it: 400 ms × 2
-        #expect(third >= 0.75, "third attempt answered after \(third) s")
-        let (ok, slowed) = try await attempt(TestServer.password)
-        #expect(ok == nil && slowed >= 1.5, "even the right password waits its turn (\(slowed) s)")
+        let codes = answers.map { answer -> ErrorCode? in if case .error(let e)? = answer { e.code } else { nil } }
+        #expect(codes.filter { $0 == .wrongPassword }.count == 2, "examined: \(codes)")
+        #expect(codes.filter { $0 == .tooManyAttempts }.count == 30)
+        // The right password now: told at once how long to wait, not held past the login timeout.
+        let c = try TestClient("person", server: server)
+        c.client.connect()
+        let failure = try await c.waitForFailure()
+        guard case .server(let error) = failure else { Issue.record("\(failure)"); return }
+        #expect(error.code == .tooManyAttempts && error.text.hasPrefix("Too many failed logins from your address; wait ") && error.text.hasSuffix(" s and try again."), "\(error)")
+        c.stop()
+        await server.stop()
+    }
+
+    /// Logins from everywhere together are bounded too (guesses spread over many addresses).
+    @Test func theServerExaminesABoundedNumberOfLoginsPerSecond() async throws {
+        var limits = relaxedLimits()
+        limits.loginsPerSecond = 0.001
+        limits.loginBurst = 3
+        let server = try await TestServer(limits: limits)
+        let port = server.port
+        let answers = try await onOwnThread {
+            try (0..<5).map { i in UncheckedBox(try RawConnection(port: port).attemptLogin(name: "u\(i)").1) }
+        }.map(\.value)
+        #expect(answers.prefix(3).allSatisfy { if case .welcome = $0 { true } else { false } })
+        #expect(answers.suffix(2).allSatisfy { if case .error(let e)? = $0 { e.code == .tooManyAttempts } else { false } })
         await server.stop()
     }
 }

@@ -42,6 +42,28 @@ import Testing
         #expect(t.delay(for: "10.0.0.6", now: now) == .zero)
     }
 
+    @Test func anAttemptTooSoonIsToldHowLongToWaitAndOneAtTheTimeIsExamined() {
+        var t = LoginThrottle(limits: limits())
+        let now = NIODeadline.uptimeNanoseconds(5_000_000_000)
+        #expect(t.admit("10.0.0.5", now: now) == .examine)
+        for _ in 0..<3 { t.recordFailure(for: "10.0.0.5", now: now) }
+        #expect(t.admit("10.0.0.5", now: now) == .wait(.seconds(1)))
+        #expect(t.admit("10.0.0.5", now: now + .milliseconds(400)) == .wait(.milliseconds(600)))
+        #expect(t.admit("10.0.0.5", now: now + .seconds(1)) == .examine)
+        #expect(t.admit("10.0.0.6", now: now) == .examine)
+    }
+
+    @Test func ipv6SourcesCountPerSlash64() {
+        var t = LoginThrottle(limits: limits())
+        let now = NIODeadline.uptimeNanoseconds(5_000_000_000)
+        for i in 1...3 { t.recordFailure(for: "2001:db8:0:7::\(i)", now: now) }
+        #expect(t.admit("2001:db8:0:7:ffff::99", now: now) != .examine)
+        #expect(t.admit("2001:db8:0:8::1", now: now) == .examine)
+        #expect(LoginThrottle.source("::ffff:10.0.0.5") == "10.0.0.5")
+        #expect(LoginThrottle.source("2001:db8::1") == LoginThrottle.source("2001:0db8:0000:0000:abcd::2"))
+        #expect(LoginThrottle.source("not an address") == "not an address")
+    }
+
     @Test func successAndTimeForgive() {
         var t = LoginThrottle(limits: limits())
         let now = NIODeadline.uptimeNanoseconds(5_000_000_000)
