@@ -122,6 +122,10 @@ public final class ChatClient: @unchecked Sendable {
 
     public func connect() {
         onLoop {
+            if let problem = self.peerKeys.problem() {
+                self.setState(.failed(.invalidSetting("Your pinned contact keys cannot be used: \(problem). Sotto does not start over silently, as that would forget every key you verified: fix the file, or move it away to start again.")))
+                return
+            }
             self.wantsConnection = true
             self.reconnectAttempt = 0
             self.loginRetried = false

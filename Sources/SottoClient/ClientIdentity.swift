@@ -31,6 +31,7 @@ public struct ClientIdentity: Sendable {
 
     public static func loadOrCreate(in directory: URL) throws -> ClientIdentity {
         let url = fileURL(in: directory)
+        try SecureFile.ensurePrivateDirectory(directory)
         guard let data = try SecureFile.read(url) else {
             let identity = try generate()
             try save(identity, to: url)

@@ -14,6 +14,9 @@ public final class PeerKeys: @unchecked Sendable {
     }
 
     private var cache: [String: Entry]?
+    /// Why the file on disk could not be used. Then nothing is written over it: a file we
+    /// could not read must not be replaced by an empty one (every pin and verification lost).
+    private var loadFailure: String?
     private var writeScheduled = false
     private var lastPin = DispatchTime.now()
     private var firstUnwritten: DispatchTime?
@@ -48,6 +51,7 @@ public final class PeerKeys: @unchecked Sendable {
     public func markVerified(server: String, name: String, fingerprint: String) throws {
         try lock.withLock {
             var entries = loadedEntries()
+            if let loadFailure { throw SecureFile.Failure(description: loadFailure) }
             entries[Self.key(server: server, name: name)] = Entry(fingerprint: fingerprint, verified: true)
             cache = entries
             try write(entries)
@@ -58,7 +62,7 @@ public final class PeerKeys: @unchecked Sendable {
     public func flush() {
         writer.sync {
             let snapshot: [String: Entry]? = lock.withLock {
-                guard firstUnwritten != nil else { return nil }
+                guard firstUnwritten != nil, loadFailure == nil else { return nil }
                 firstUnwritten = nil
                 return cache ?? [:]
             }
@@ -66,12 +70,27 @@ public final class PeerKeys: @unchecked Sendable {
         }
     }
 
+    /// Why the pinned keys cannot be used (readable by others, unreadable, not valid), if so.
+    /// A client refuses to connect then, rather than start over as if it had met nobody.
+    public func problem() -> String? {
+        lock.withLock {
+            _ = loadedEntries()
+            return loadFailure
+        }
+    }
+
     /// Caller holds the lock.
     private func loadedEntries() -> [String: Entry] {
         if let cache { return cache }
         var loaded: [String: Entry] = [:]
-        if let data = try? Data(contentsOf: url), let decoded = try? JSONDecoder().decode([String: Entry].self, from: data) {
-            loaded = decoded
+        do {
+            if let data = try SecureFile.read(url) {
+                do { loaded = try JSONDecoder().decode([String: Entry].self, from: data) } catch {
+                    loadFailure = "\(url.path) is not a valid list of pinned keys (\(error))"
+                }
+            }
+        } catch {
+            loadFailure = "\(error)"
         }
         cache = loaded
         return loaded
@@ -100,7 +119,7 @@ public final class PeerKeys: @unchecked Sendable {
             guard quiet || overdue else { return nil }
             writeScheduled = false
             firstUnwritten = nil
-            return cache ?? [:]
+            return loadFailure == nil ? cache ?? [:] : nil
         }
         guard let snapshot else {
             guard lock.withLock({ writeScheduled }) else { return }

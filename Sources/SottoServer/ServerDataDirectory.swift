@@ -16,6 +16,7 @@ public struct ServerDataDirectory {
     public var saltURL: URL { url.appendingPathComponent("password.salt") }
 
     public func loadOrCreateStaticKey() throws -> Curve25519.KeyAgreement.PrivateKey {
+        try SecureFile.ensurePrivateDirectory(url)
         if let data = try SecureFile.read(keyURL) {
             guard let raw = Data(base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
                   let key = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: raw)

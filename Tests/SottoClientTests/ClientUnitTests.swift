@@ -1,6 +1,15 @@
 import Foundation
+import SottoCore
 import Testing
 @testable import SottoClient
+
+/// Events collected from the client's thread.
+private final class EventRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var events: [ClientEvent] = []
+    func append(_ e: ClientEvent) { lock.withLock { events.append(e) } }
+    var all: [ClientEvent] { lock.withLock { events } }
+}
 
 @Suite struct TrustPolicyTests {
     let a = "SHA256:" + String(repeating: "A", count: 43)
@@ -81,6 +90,54 @@ import Testing
         #expect(reloaded.trust(server: "S", name: "p7", fingerprint: fp(8)) == .changed(previous: fp(7)))
         try reloaded.markVerified(server: "S", name: "p7", fingerprint: fp(7))
         #expect(PeerKeys(url: peers.url).trust(server: "S", name: "p7", fingerprint: fp(7)) == .verified)
+    }
+
+    /// Finding: an unparsable peers.json silently reset every pin (and was overwritten by the
+    /// next one); it was read without the permission check. Now it is refused, loudly, and
+    /// left as it is.
+    @Test func anUnusablePeersFileIsRefusedAndNeverOverwritten() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = PeerKeys.defaultURL(in: dir)
+        try SecureFile.write(Data("{ this is not json".utf8), to: url)
+        let peers = PeerKeys(url: url)
+        #expect(peers.problem()?.contains("is not a valid list of pinned keys") == true)
+        _ = peers.trust(server: "S", name: "bob", fingerprint: "SHA256:" + String(repeating: "b", count: 43))
+        peers.flush()
+        #expect(throws: (any Error).self) { try peers.markVerified(server: "S", name: "bob", fingerprint: "x") }
+        #expect(try String(contentsOf: url, encoding: .utf8) == "{ this is not json", "the file was replaced")
+        // Readable by others: refused like a key file.
+        try SecureFile.write(Data("{}".utf8), to: url)
+        chmod(url.path, 0o644)
+        #expect(PeerKeys(url: url).problem()?.contains("readable by other users") == true)
+        chmod(url.path, 0o600)
+        #expect(PeerKeys(url: url).problem() == nil)
+        // A client with such a file does not connect, and says why.
+        try SecureFile.write(Data("[1, 2]".utf8), to: url)
+        let events = EventRecorder()
+        let client = ChatClient(configuration: ClientConfiguration(host: "127.0.0.1", port: 1, username: "u", password: "p"),
+                                identity: try ClientIdentity.loadOrCreate(in: dir),
+                                knownServers: KnownServers(url: KnownServers.defaultURL(in: dir)),
+                                onEvent: { events.append($0) })
+        client.connect()
+        var failure: ClientFailure?
+        for _ in 0..<200 where failure == nil {
+            usleep(10_000)
+            failure = events.all.lazy.compactMap { if case .state(.failed(let f)) = $0 { f } else { nil } }.first
+        }
+        guard case .invalidSetting(let why)? = failure else { Issue.record("\(String(describing: failure))"); return }
+        #expect(why.contains("pinned contact keys cannot be used") && why.contains(url.path))
+        client.shutdown()
+    }
+
+    /// Finding: an existing config or data directory was left open to others (0755).
+    @Test func sottoDirectoriesAreMadePrivate() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        chmod(dir.path, 0o755)
+        _ = try ClientIdentity.loadOrCreate(in: dir)
+        #expect(try FileManager.default.attributesOfItem(atPath: dir.path)[.posixPermissions] as? Int == 0o700)
     }
 
     @Test func identityIsCreatedOncePrivatelyAndReloaded() throws {

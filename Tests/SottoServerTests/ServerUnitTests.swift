@@ -20,6 +20,18 @@ import Testing
     }
 }
 
+@Suite struct DataDirectoryTests {
+    /// Finding: an existing --data-dir was left 0755 beside the server's key.
+    @Test func anExistingDataDirectoryIsMadePrivate() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-data-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        chmod(dir.path, 0o755)
+        _ = try ServerDataDirectory(url: dir).loadOrCreateStaticKey()
+        #expect(try FileManager.default.attributesOfItem(atPath: dir.path)[.posixPermissions] as? Int == 0o700)
+    }
+}
+
 @Suite struct LoginThrottleTests {
     func limits() -> ServerLimits {
         var l = ServerLimits()

@@ -9,8 +9,7 @@ public enum SecureFile {
     }
 
     public static func write(_ data: Data, to url: URL, mode: mode_t = 0o600) throws {
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try ensurePrivateDirectory(url.deletingLastPathComponent())
         let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).tmp")
         let fd = open(temp.path, O_WRONLY | O_CREAT | O_EXCL, mode)
         guard fd >= 0 else { throw Failure(description: "cannot create \(temp.path): \(String(cString: strerror(errno)))") }
@@ -28,6 +27,21 @@ public enum SecureFile {
         guard ok, rename(temp.path, url.path) == 0 else {
             unlink(temp.path)
             throw Failure(description: "cannot write \(url.path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// A directory of Sotto's own (its config or data directory): created 0700, or tightened
+    /// to 0700 if it exists with access for others (an existing `--data-dir` made 0755 by
+    /// hand or by `mkdir`); refused if it belongs to someone else.
+    public static func ensurePrivateDirectory(_ url: URL) throws {
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var info = stat()
+        guard stat(url.path, &info) == 0 else { throw Failure(description: "cannot stat \(url.path)") }
+        guard info.st_uid == getuid() else {
+            throw Failure(description: "\(url.path) belongs to another user; Sotto keeps its keys only in a directory of yours")
+        }
+        if info.st_mode & 0o077 != 0, chmod(url.path, 0o700) != 0 {
+            throw Failure(description: "\(url.path) is open to other users and cannot be made private; run: chmod 700 \(url.path)")
         }
     }
 
