@@ -98,11 +98,13 @@ public final class ChatServer {
 
     /// Tells every client the server is going away, gives the messages a moment to leave,
     /// then closes everything.
+    /// With nobody connected there is nobody to tell: it stops at once.
     public func shutdown(grace: TimeAmount = .milliseconds(300)) async throws {
+        let told = hub.connectionCount > 0
         hub.beginShutdown()
         trimmer?.cancel()
         try? await channel?.close().get()
-        try await Task.sleep(nanoseconds: UInt64(grace.nanoseconds))
+        if told { try await Task.sleep(nanoseconds: UInt64(max(0, grace.nanoseconds))) }
         try await group.shutdownGracefully()
     }
 }
