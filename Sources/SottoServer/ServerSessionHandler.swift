@@ -41,6 +41,8 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     /// Whether the room has heard of this member. Until then nothing they send is handled
     /// (it waits in `backlog`): a member whose bundle signature fails never speaks.
     private var announced = false
+    /// Identity answers posted to the mailbox for us and not yet handed to the transport.
+    private var answerBytesPosted = 0
     /// Where this session's deliveries are noted during its loop mailbox's drain (-1 outside one).
     var mailboxSlot = -1
 
@@ -223,8 +225,20 @@ final class ServerSessionHandler: ChannelDuplexHandler {
         case .keyShare(let to, let payload):
             hub.relayKeyShare(from: member, to: to, payload: payload)
         case .identityRequest(let names):
+            // Each name once (a request repeating one name 256 times asked for 256 bundles),
+            // and only while the answers already on their way are being read: a member that
+            // asks and never reads is cut off at the queue bound, not after 100 MiB.
+            var seen = Set<String>()
+            let unique = names.filter { seen.insert((try? Username($0))?.key ?? $0).inserted }
+            let pages = hub.identityPages(for: unique)
+            let size = pages.reduce(0) { $0 + $1.count }
+            guard answerBytesPosted + size + transport.waitingBytes <= configuration.limits.maxQueuedBytes else {
+                logger.notice("cut off: identity answers not read", metadata: ["waiting": "\(answerBytesPosted + transport.waitingBytes)"])
+                return close(ServerError(.tooSlow, fatal: true), reason: "identity answers not read")
+            }
+            answerBytesPosted += size
             let mailbox = hub.mailbox(for: loop)
-            for page in hub.identityPages(for: names) { mailbox.post(page, to: [self]) }
+            for page in pages { mailbox.post(page, to: [self]) }
         case .relayedQuery(let ids):
             send(.relayed(hub.relayedAmong(ids, from: member)))
         }
@@ -249,6 +263,7 @@ final class ServerSessionHandler: ChannelDuplexHandler {
 
     /// Sends this session's share of a mailbox drain, framed by `RecordBatch`.
     func deliver(_ framedRecords: ArraySlice<UInt8>) {
+        answerBytesPosted = 0  // the drain hands over everything posted for us so far
         guard context != nil, !isClosing else { return }
         transport.send(framedRecords: framedRecords)
     }

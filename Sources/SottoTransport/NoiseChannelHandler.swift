@@ -74,7 +74,7 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
                 return fail(context: context, error: OutboundQueueOverflow(queuedBytes: queuedPlaintext.count))
             }
         }
-        context.flush()
+        flushWithinBound(context: context)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -137,7 +137,7 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
             // A full transport message is waiting: hand it to the socket now rather than
             // at the end of a long burst, so a peer that reads keeps up with it.
             sealQueued(context: context)
-            context.flush()
+            flushWithinBound(context: context)
         } else if queuedPlaintext.count > maxQueuedBytes {
             fail(context: context, error: OutboundQueueOverflow(queuedBytes: queuedPlaintext.count))
         }
@@ -146,13 +146,13 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
     public func flush(context: ChannelHandlerContext) {
         // While the socket is backed up, records wait here (bounded) rather than in NIO.
         if context.channel.isWritable { sealQueued(context: context) }
-        context.flush()
+        flushWithinBound(context: context)
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable, !queuedPlaintext.isEmpty {
             sealQueued(context: context)
-            context.flush()
+            flushWithinBound(context: context)
         }
         context.fireChannelWritabilityChanged()
     }
@@ -203,6 +203,24 @@ public final class NoiseChannelHandler: ChannelDuplexHandler {
         }
         context.write(wrapOutboundOut(frames), promise: promise)
         return true
+    }
+
+    /// Flushes, then holds what still waits for this peer to the bound wherever it waits:
+    /// here, or in NIO's buffer, where a drain sealed while the socket was writable goes
+    /// whole (identity answers far larger than the watermark that makes it unwritable).
+    /// Counted after the flush, so only what the socket did not take counts.
+    private func flushWithinBound(context: ChannelHandlerContext) {
+        context.flush()
+        guard !failed else { return }
+        let waiting = waitingBytes
+        if waiting > maxQueuedBytes { fail(context: context, error: OutboundQueueOverflow(queuedBytes: waiting)) }
+    }
+
+    /// Bytes waiting for this peer: queued here, and sealed but not yet taken by the socket.
+    /// On the channel's event loop only.
+    public var waitingBytes: Int {
+        let buffered = context?.channel.syncOptions.flatMap { try? $0.getOption(.bufferedWritableBytes) } ?? 0
+        return queuedPlaintext.count + buffered
     }
 
     private func finishIfComplete() throws {
