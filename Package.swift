@@ -22,10 +22,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
+        // ICU's spoof checker (UTS #39), for names that look like other names (libicu-dev).
+        .target(name: "CSpoof", linkerSettings: [.linkedLibrary("icui18n"), .linkedLibrary("icuuc"), .linkedLibrary("icudata")]),
         // Pure protocol code: Noise, wire schema, framing, identities. No sockets, no UI.
         .target(
             name: "SottoCore",
             dependencies: [
+                "CSpoof",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]

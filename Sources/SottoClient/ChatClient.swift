@@ -425,6 +425,13 @@ public final class ChatClient: @unchecked Sendable {
                             identity: identity.keys.encodedBundle, sessionNonce: sessionNonce)
     }
 
+    /// A newcomer whose name reads as that of someone met before (their skeletons match, the
+    /// names do not) is pointed out: the server keeps such names apart only while both are online.
+    private func warnIfLookAlike(_ name: String) {
+        guard let other = peerKeys.resembles(server: serverFingerprint, name: name) else { return }
+        onEvent(.error("WARNING: \(name) looks like \(other), whom you have met here before, but is a different name, and may be someone else passing for them. Compare safety numbers before you trust them."))
+    }
+
     /// Names the server lists are held to the rules the server itself must apply: an entry
     /// whose name would be refused at login (control or invisible characters, empty, not
     /// NFC, too long) is left out, loudly, so a lying server cannot show one.
@@ -482,6 +489,7 @@ public final class ChatClient: @unchecked Sendable {
             userListParts += part.filter(isAcceptableListing)
             if final {
                 users = Dictionary(userListParts.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
+                for name in users.keys.sorted() where name != configuration.username { warnIfLookAlike(name) }
                 sortKeys = Dictionary(uniqueKeysWithValues: users.keys.map { ($0, $0.lowercased()) })
                 userListParts = []
                 changedUsers = nil
@@ -498,7 +506,10 @@ public final class ChatClient: @unchecked Sendable {
                 if previous == presence.user { return }
                 if previous == nil {
                     sortKeys[presence.user.name] = presence.user.name.lowercased()
-                    if presence.user.name != configuration.username { onEvent(.system("\(presence.user.name) joined")) }
+                    if presence.user.name != configuration.username {
+                        onEvent(.system("\(presence.user.name) joined"))
+                        warnIfLookAlike(presence.user.name)
+                    }
                 }
             case .left:
                 users[presence.user.name] = nil

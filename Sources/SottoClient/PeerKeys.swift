@@ -17,6 +17,8 @@ public final class PeerKeys: @unchecked Sendable {
     /// Why the file on disk could not be used. Then nothing is written over it: a file we
     /// could not read must not be replaced by an empty one (every pin and verification lost).
     private var loadFailure: String?
+    /// Pinned names by look-alike skeleton, per server ("server skeleton" → name key).
+    private var lookAlikes: [String: String] = [:]
     private var writeScheduled = false
     private var lastPin = DispatchTime.now()
     private var firstUnwritten: DispatchTime?
@@ -38,6 +40,7 @@ public final class PeerKeys: @unchecked Sendable {
             let key = Self.key(server: server, name: name)
             guard let entry = loadedEntries()[key] else {
                 cache![key] = Entry(fingerprint: fingerprint, verified: false)  // in place: no copy per pin
+                index(key)
                 scheduleWrite()
                 return .unverified
             }
@@ -93,7 +96,30 @@ public final class PeerKeys: @unchecked Sendable {
             loadFailure = "\(error)"
         }
         cache = loaded
+        for key in loaded.keys { index(key) }
         return loaded
+    }
+
+    /// Caller holds the lock.
+    private func index(_ key: String) {
+        guard let space = key.firstIndex(of: " ") else { return }
+        let server = String(key[..<space]), name = String(key[key.index(after: space)...])
+        for skeleton in [server + " " + LookAlike.skeleton(name), server + " d " + LookAlike.displaySkeleton(name)] where lookAlikes[skeleton] == nil {
+            lookAlikes[skeleton] = key
+        }
+    }
+
+    /// A name met before on this server that `name` looks like but is not (the same
+    /// look-alike skeleton): someone new may be passing for them.
+    public func resembles(server: String, name: String) -> String? {
+        lock.withLock {
+            _ = loadedEntries()
+            let key = Self.key(server: server, name: name)
+            for skeleton in [server + " " + LookAlike.skeleton(name), server + " d " + LookAlike.displaySkeleton(name)] {
+                if let other = lookAlikes[skeleton], other != key { return String(other.dropFirst(server.count + 1)) }
+            }
+            return nil
+        }
     }
 
     /// Caller holds the lock. Writes once pins stop arriving for a second (a meeting of

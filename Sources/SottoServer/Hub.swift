@@ -49,6 +49,8 @@ final class Hub {
     private let mailboxes: [ObjectIdentifier: LoopMailbox]
 
     private var members: [String: Member] = [:]
+    /// The same members by the look-alike skeleton of their names as written.
+    private var byDisplayKey: [String: Member] = [:]
     private var sequence: UInt64 = 0
     private var ledger: MessageLedger
     private var throttle: LoginThrottle
@@ -153,6 +155,10 @@ final class Hub {
             let replaced = members[name.key]
             if let replaced {
                 guard replaced.staticKey == staticKey else { return .nameTaken }
+            }
+            // A name that reads as someone else's as written (aIice beside alice).
+            if let holder = byDisplayKey[name.displayKey], holder !== replaced, holder.staticKey != staticKey { return .nameTaken }
+            if let replaced {
                 replaced.session.closeFromHub(ServerError(.replaced, fatal: true))
             }
             throttle.recordSuccess(for: address)
@@ -163,6 +169,8 @@ final class Hub {
                 broadcastDeparture(of: replaced, time: now)
             }
             members[name.key] = member
+            if let old = replaced, byDisplayKey[old.name.displayKey] === old { byDisplayKey[old.name.displayKey] = nil }
+            byDisplayKey[name.displayKey] = member
             roomTargetsStale = true
             membershipChanges &+= 1
             // The room knows this identity already when it replaces its own stale session.
@@ -186,6 +194,7 @@ final class Hub {
         lock.withLock {
             guard members[member.name.key] === member else { return }
             members[member.name.key] = nil
+            if byDisplayKey[member.name.displayKey] === member { byDisplayKey[member.name.displayKey] = nil }
             roomTargetsStale = true
             membershipChanges &+= 1
             guard member.announced else { return }

@@ -31,3 +31,56 @@ import Testing
         #expect(Username.validate(listed: String(repeating: "x", count: 33)) == .failure(.tooLong))
     }
 }
+
+@Suite struct LookAlikeTests {
+    /// What the review registered next to the real users, each the same skeleton as its model.
+    @Test func lookAlikesShareASkeleton() {
+        let pairs: [(String, String)] = [
+            ("alice", "\u{430}lice"),        // Cyrillic а
+            ("alice", "aIice"),              // capital I for l
+            ("alice", "ａｌｉｃｅ"),          // fullwidth
+            ("alice", "𝐚𝐥𝐢𝐜𝐞"),          // mathematical bold
+            ("bob", "b\u{3BF}b"),            // Greek ο
+            ("straße", "STRASSE"),
+            ("beater", "b\u{435}ater"),      // Cyrillic е
+        ]
+        for (model, copy) in pairs {
+            #expect(LookAlike.skeleton(model) == LookAlike.skeleton(copy) || LookAlike.displaySkeleton(model) == LookAlike.displaySkeleton(copy),
+                    "\(copy) vs \(model)")
+        }
+        #expect(LookAlike.displaySkeleton("aIice") == LookAlike.displaySkeleton("alice"))
+        #expect(LookAlike.skeleton("ALICE") == LookAlike.skeleton("alice"))
+        #expect(LookAlike.skeleton("alice") != LookAlike.skeleton("alicia"))
+        #expect(LookAlike.skeleton("bob") != LookAlike.skeleton("rob"))
+    }
+
+    @Test func mixedScriptsAreFoundAndOrdinaryNamesAreNot() {
+        for mixed in ["b\u{435}ater", "\u{430}lice", "b\u{3BF}b", "a1\u{661}"] {
+            #expect(LookAlike.isMixed(mixed), "\(mixed)")
+        }
+        for fine in ["alice", "zoë", "Ann Marie", "O'Brien", "bob_2", "日本語", "にほん語", "Борис", "Ελένη", "ünïcödé", "dave 🙂"] {
+            #expect(!LookAlike.isMixed(fine), "\(fine)")
+        }
+    }
+}
+
+@Suite struct UsernameLookAlikeTests {
+    @Test func namesThatReadAsAnotherShareItsKeyOrAreRefused() throws {
+        // One key: the server holds only one of each group at a time.
+        for (model, copy) in [("alice", "aIice"), ("alice", "ＡＬＩＣＥ"), ("alice", "𝐚𝐥𝐢𝐜𝐞"), ("straße", "STRASSE"), ("ace", "\u{430}\u{441}\u{435}")] {
+            let a = try Username(model), b = try Username(copy)
+            #expect(a.key == b.key || a.displayKey == b.displayKey, "\(copy)")
+        }
+        // Mixed scripts: refused outright.
+        for mixed in ["\u{430}lice", "b\u{3BF}b", "b\u{435}ater"] {
+            #expect(throws: Username.Problem.mixedScripts, "\(mixed)") { try Username(mixed) }
+        }
+        // Marks: none to start with, at most four on a character.
+        #expect(throws: Username.Problem.stackedMarks) { try Username("\u{301}\u{301}") }
+        #expect(throws: Username.Problem.stackedMarks) { try Username("x" + String(repeating: "\u{300}", count: 250)) }
+        #expect(throws: Username.Problem.stackedMarks) { try Username("x\u{300}\u{301}\u{302}\u{303}\u{304}") }
+        #expect(try Username("x\u{300}\u{301}\u{302}\u{303}").display == "x\u{300}\u{301}\u{302}\u{303}")
+        // Ordinary names in any one script still work.
+        for fine in ["zoë", "Ann Marie", "日本語", "Борис", "Ελένη", "Nguyễn"] { #expect((try? Username(fine)) != nil, "\(fine)") }
+    }
+}

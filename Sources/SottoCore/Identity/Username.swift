@@ -4,13 +4,19 @@ import Foundation
 public struct Username: Hashable, Sendable {
     /// As shown: NFC, trimmed of nothing (leading or trailing spaces are refused).
     public let display: String
-    /// For uniqueness: NFC of the case-folded display form.
+    /// For uniqueness: the case-folded look-alike skeleton (`LookAlike.skeleton`), so that
+    /// nobody can hold a name that reads as one already taken (Cyrillic а for a, ß for ss).
     public let key: String
+    /// Also unique: the skeleton as written (`LookAlike.displaySkeleton`: I for l).
+    public let displayKey: String
+    /// Combining marks allowed on one character: enough for any language's accents and
+    /// tones, not for a tower of marks drawn over the neighbours' names.
+    public static let maxMarksPerCharacter = 4
 
     public static let maxCharacters = 32
 
     public enum Problem: Error, Equatable, CustomStringConvertible {
-        case empty, tooLong, invisibleCharacter, surroundingSpace, notNormalized
+        case empty, tooLong, invisibleCharacter, surroundingSpace, notNormalized, mixedScripts, stackedMarks
 
         public var description: String {
             switch self {
@@ -19,6 +25,8 @@ public struct Username: Hashable, Sendable {
             case .invisibleCharacter: return "the username contains control or invisible characters"
             case .surroundingSpace: return "the username starts or ends with a space"
             case .notNormalized: return "the username is not in Unicode normal form C"
+            case .mixedScripts: return "the username mixes writing systems (such as Latin and Cyrillic letters), which lets it pass for another"
+            case .stackedMarks: return "the username starts with a combining mark or stacks more than \(Username.maxMarksPerCharacter) on one character"
             }
         }
     }
@@ -43,8 +51,15 @@ public struct Username: Hashable, Sendable {
         }
         guard nfc.first != " ", nfc.last != " " else { throw Problem.surroundingSpace }
         guard nfc.contains(where: { !$0.isWhitespace }) else { throw Problem.empty }
+        if let first = nfc.unicodeScalars.first, Self.isMark(first) { throw Problem.stackedMarks }
+        for character in nfc where character.unicodeScalars.lazy.filter(Self.isMark).count > Self.maxMarksPerCharacter {
+            _ = character
+            throw Problem.stackedMarks
+        }
+        guard !LookAlike.isMixed(nfc) else { throw Problem.mixedScripts }
         display = nfc
-        key = nfc.lowercased().precomposedStringWithCanonicalMapping
+        key = LookAlike.skeleton(nfc)
+        displayKey = LookAlike.displaySkeleton(nfc)
     }
 
     /// For a name someone else (the server) lists: it must be exactly what a login with it
@@ -59,6 +74,13 @@ public struct Username: Hashable, Sendable {
             return .failure(problem)
         } catch {
             return .failure(.invisibleCharacter)
+        }
+    }
+
+    private static func isMark(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark: return true
+        default: return false
         }
     }
 }
