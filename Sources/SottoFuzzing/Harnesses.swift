@@ -17,6 +17,9 @@ public enum Harness: String, CaseIterable, Sendable {
     case schema
     /// End-to-end opening: relayed message bodies and key shares.
     case open
+    /// A legitimate member with a patched client: correctly sealed and signed shares and
+    /// envelopes whose every field the input chooses (indices, ids, keys, times, texts).
+    case member
 
     public func run(_ data: [UInt8]) {
         switch self {
@@ -24,6 +27,7 @@ public enum Harness: String, CaseIterable, Sendable {
         case .handshake: Self.handshake(data)
         case .schema: Self.schema(data)
         case .open: Self.open(data)
+        case .member: _ = Self.member(data)
         }
     }
 
@@ -162,5 +166,78 @@ public enum Harness: String, CaseIterable, Sendable {
         _ = session.open(ChatMessage(sequence: 1, time: 0, from: "peer", to: to, clientMessageID: 1, body: data), now: now)
         _ = session.receiveKeyShare(from: "peer", payload: data, now: now)
         _ = session.expire(now: now.addingTimeInterval(3_600))
+    }
+
+    // MARK: The member harness
+
+    static let memberNonce = [UInt8](repeating: 1, count: WireLimits.sessionNonceLength)
+    static let memberNow = Date(timeIntervalSince1970: 1_800_000_000)
+    /// Chain signing keys the input picks among (signing is what makes its envelopes pass
+    /// the signature check, so the fuzzer reaches the ratchet).
+    static let chainSigners = (0..<4).map { i in try! Curve25519.Signing.PrivateKey(rawRepresentation: [UInt8](repeating: UInt8(0x50 + i), count: 32)) }
+
+    /// Reads the input a field at a time; past its end, zeros.
+    struct Fields {
+        let bytes: [UInt8]
+        var at = 0
+        var isAtEnd: Bool { at >= bytes.count }
+        mutating func u8() -> UInt8 { defer { at += 1 }; return at < bytes.count ? bytes[at] : 0 }
+        mutating func u32() -> UInt32 { (0..<4).reduce(0) { r, _ in r << 8 | UInt32(u8()) } }
+        mutating func take(_ n: Int) -> [UInt8] { (0..<n).map { _ in u8() } }
+    }
+
+    /// A fresh receiving session ("me") in a room with the fuzzer ("peer"), then shares and
+    /// messages from the peer, each op chosen by one byte, until the input ends.
+    /// Returns how many messages were read (the seed corpus must reach the ratchet).
+    @discardableResult
+    public static func member(_ data: [UInt8]) -> Int {
+        let session = EndToEndSession(me: "me", identity: me, sessionNonce: memberNonce) { _, _ in .unverified }
+        _ = session.updateMembers([
+            OnlineUser(name: "me", staticKey: Array(me.noiseStatic.publicKey.rawRepresentation), identityDigest: me.bundle.digest, sessionNonce: memberNonce),
+            OnlineUser(name: "peer", staticKey: Array(peer.noiseStatic.publicKey.rawRepresentation), identityDigest: peer.bundle.digest,
+                       sessionNonce: [UInt8](repeating: 2, count: WireLimits.sessionNonceLength)),
+        ], now: memberNow)
+        var f = Fields(bytes: data)
+        var chainIDs: [[UInt8]] = []
+        var sequence: UInt64 = 0
+        var now = memberNow
+        var read = 0
+        while !f.isAtEnd {
+            let op = f.u8()
+            switch op % 4 {
+            case 0:  // a key share, every field chosen
+                let conversation = f.u8() % 2 == 0 ? "" : "dm"
+                let id = f.u8() % 2 == 0 && !chainIDs.isEmpty ? chainIDs[Int(f.u8()) % chainIDs.count] : f.take(MessageEnvelope.chainIDLength)
+                let index = f.u32()
+                let key = f.take(32)
+                let signer = chainSigners[Int(f.u8()) % chainSigners.count]
+                let age = TimeInterval(Int32(bitPattern: f.u32()))
+                let chain = KeyShare.Chain(conversation: conversation, chainID: id, chainKey: ChainKey(key: key, index: index),
+                                           signingKey: Array(signer.publicKey.rawRepresentation), created: now.addingTimeInterval(-age))
+                guard let share = try? KeyShare.seal(chain, from: "peer", to: "me", recipientSession: memberNonce,
+                                                     recipientKEMKey: me.bundle.kemKey, sender: peer) else { continue }
+                chainIDs.append(id)
+                _ = session.receiveKeyShare(from: "peer", payload: share.encoded(), now: now)
+            case 1, 2:  // an envelope on a chain it chose, signed, sealed with a key it chose
+                let direct = f.u8() % 2 == 1
+                let id = chainIDs.isEmpty ? f.take(MessageEnvelope.chainIDLength) : chainIDs[Int(f.u8()) % chainIDs.count]
+                let index = f.u32()
+                let key = ChainKey(key: f.take(32), index: index).messageKey
+                let signer = chainSigners[Int(f.u8()) % chainSigners.count]
+                let text = f.take(Int(f.u8() % 64))
+                let header = MessageEnvelope.header(conversation: direct ? "dm" : "", from: "peer", to: direct ? "me" : "", chainID: id, index: index)
+                guard let ciphertext = try? key.seal(text, header: header),
+                      let signature = try? Array(signer.signature(for: header + ciphertext)) else { continue }
+                let body = MessageEnvelope(conversation: direct ? "dm" : "", chainID: id, index: index, ciphertext: ciphertext, signature: signature)
+                sequence &+= 1
+                let events = session.open(ChatMessage(sequence: sequence, time: UInt64(f.u32()), from: "peer", to: direct ? "me" : "",
+                                                      clientMessageID: sequence, body: body.encoded()), now: now)
+                read += events.filter { if case .message = $0 { true } else { false } }.count
+            default:  // time passes (or runs back)
+                now = now.addingTimeInterval(TimeInterval(Int16(bitPattern: UInt16(f.u8()) << 8 | UInt16(f.u8()))))
+                _ = session.expire(now: now)
+            }
+        }
+        return read
     }
 }

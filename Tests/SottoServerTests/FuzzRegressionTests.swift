@@ -38,4 +38,11 @@ import Testing
             harness.run(input)
         }
     }
+
+    /// The member harness's seeds reach the ratchet: a share and a message on it are read,
+    /// so the fuzzer starts from inputs that pass every signature.
+    @Test func theMemberHarnessReachesTheRatchet() throws {
+        let seed = try [UInt8](Data(contentsOf: Self.corpus.appendingPathComponent("member/share-message-time")))
+        #expect(Harness.member(seed) == 1)
+    }
 }

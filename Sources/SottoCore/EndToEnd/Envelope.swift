@@ -120,7 +120,7 @@ public struct KeyShare: Equatable, Sendable {
             return w.bytes
         }
 
-        init(conversation: String, chainID: [UInt8], chainKey: ChainKey, signingKey: [UInt8], created: Date) {
+        public init(conversation: String, chainID: [UInt8], chainKey: ChainKey, signingKey: [UInt8], created: Date) {
             self.conversation = conversation
             self.chainID = chainID
             self.chainKey = chainKey
