@@ -258,12 +258,66 @@ public final class ChatApp {
         client?.connect()
     }
 
-    func send() {
-        let text = draft.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty, let client else { return }
-        client.send(text, to: model.current == "room" ? "" : model.current)
-        history.append(text)
+    /// Enter or Send in the composer: text goes to the open conversation, commands are
+    /// carried out here (the same parser as sotto-cli's), and nothing else is ever sent.
+    func submitDraft() {
+        let typed = draft.trimmingCharacters(in: .whitespacesAndNewlines)
+        let here = model.current
+        switch ChatInput(parsing: typed) {
+        case .nothing:
+            return
+        case .invalid(let problem):
+            // The line stays in the composer to be corrected.
+            model.system(problem.description, warning: true, conversation: here)
+            return
+        case .text(let text):
+            guard let client else { return }
+            client.send(text, to: here == "room" ? "" : here)
+        case .command(let command):
+            run(command, from: here)
+        }
+        history.append(typed)
         historyIndex = nil
         draft = ""
+    }
+
+    private func run(_ command: ChatCommand, from here: String) {
+        let resolve = { (typed: String) in Member.named(typed, in: self.model.members)?.name ?? typed }
+        switch command {
+        case .directMessage(let typed, let text):
+            let name = resolve(typed)
+            guard name != model.myName else {
+                model.system("That is you: a direct message needs someone else.", warning: true, conversation: here)
+                return
+            }
+            client?.send(text, to: name)
+            // The conversation it went to opens, so the person sees where it is.
+            model.open(name)
+        case .users:
+            let names = model.members.map { m -> String in
+                m.isMe ? "\(m.name) (you)" : m.trust == .verified ? "\(m.name) ✓" : m.name
+            }
+            model.system("Online (\(names.count)): " + names.joined(separator: ", "), conversation: here)
+        case .fingerprint(nil):
+            let mine = client?.identityInfo()?.fingerprint ?? "unknown"
+            model.system("Your fingerprint: \(mine)", conversation: here)
+        case .fingerprint(let typed?):
+            let name = resolve(typed)
+            if let info = client?.identityInfo(of: name) {
+                let safety = info.safetyNumber.map { "; your safety number with \(name): \($0)" } ?? ""
+                model.system("\(name)'s fingerprint: \(info.fingerprint)\(safety)", conversation: here)
+            } else {
+                model.system("\(name) is not online.", warning: true, conversation: here)
+            }
+        case .verify(let typed):
+            let name = resolve(typed)
+            if client?.verify(name) != true {
+                model.system("\(name) is not online: only a member who is online can be verified.", warning: true, conversation: here)
+            }
+        case .help:
+            for line in ChatCommand.helpLines { model.system(line, conversation: here) }
+        case .quit:
+            quit = true
+        }
     }
 }

@@ -104,12 +104,7 @@ extension ChatApp {
             draft = historyIndex.map { history[$0] } ?? ""
         }
         if ui.button("Send", in: sendRect, style: .primary) || result.submitted {
-            if draft.hasPrefix("/verify ") {
-                client?.verify(String(draft.dropFirst(8)).trimmingCharacters(in: .whitespaces))
-                draft = ""
-            } else {
-                send()
-            }
+            submitDraft()
             focusInputNextFrame = true
         }
         if focusInputNextFrame {

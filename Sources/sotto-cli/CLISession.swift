@@ -38,35 +38,43 @@ final class CLISession: @unchecked Sendable {
     }
 
     func submit(_ line: String) -> Submission {
-        if line.hasPrefix("/") {
-            let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true)
-            switch parts.first {
-            case "/quit": return .quit
-            case "/users":
-                lock.lock(); let list = users; lock.unlock()
+        switch ChatInput(parsing: line) {
+        case .nothing:
+            return .command
+        case .text(let text):
+            client?.send(text)
+            return .sent
+        case .invalid(let problem):
+            printer.print(.error(problem.description))
+            return .command
+        case .command(let command):
+            lock.lock(); let list = users; lock.unlock()
+            // Names as listed, whatever case or look-alike spelling was typed.
+            let resolve = { (typed: String) in Member.named(typed, in: list)?.name ?? typed }
+            switch command {
+            case .quit:
+                return .quit
+            case .help:
+                for line in ChatCommand.helpLines { printer.print(.system(line)) }
+            case .users:
                 printer.print(.users(list))
-            case "/msg" where parts.count == 3:
-                client?.send(String(parts[2]), to: String(parts[1]))
-            case "/fingerprint":
-                let name = parts.count > 1 ? String(line.dropFirst("/fingerprint ".count)) : nil
+            case .directMessage(let to, let text):
+                client?.send(text, to: resolve(to))
+                return .sent
+            case .fingerprint(let typed):
+                let name = typed.map(resolve)
                 if let info = client?.identityInfo(of: name) {
-                    let who = name ?? "you"
                     let safety = info.safetyNumber.map { "; safety number with you: \($0)" } ?? ""
-                    printer.print(.system("\(who): \(info.fingerprint)\(safety)"))
+                    printer.print(.system("\(name ?? "you"): \(info.fingerprint)\(safety)"))
                 } else {
                     printer.print(.error("\(name ?? "?") is not online."))
                 }
-            case "/verify" where parts.count > 1:
-                let name = String(line.dropFirst("/verify ".count))
+            case .verify(let typed):
+                let name = resolve(typed)
                 if client?.verify(name) != true { printer.print(.error("\(name) is not online.")) }
-            default:
-                printer.print(.error("Unknown command. Commands: /msg NAME text, /users, /fingerprint [NAME], /verify NAME, /quit"))
             }
             return .command
         }
-        guard !line.isEmpty else { return .command }
-        client?.send(line)
-        return .sent
     }
 
     /// End of input: leave once everything typed has been acknowledged.

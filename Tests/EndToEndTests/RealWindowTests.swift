@@ -23,6 +23,8 @@ import Testing
         let server = try await TestServer(limits: relaxedLimits(), scrypt: .floor)
         let watcher = try TestClient("watcher", server: server)
         try await watcher.connectAndWait()
+        let bob = try TestClient("bob", server: server)
+        try await bob.connectAndWait()
         let invite = InviteLink(host: "127.0.0.1", port: server.port, fingerprint: server.fingerprint).text
         let window = try ChildProcess(Products.url("sotto"), ["--invite", invite, "--user", "xwin"],
                                       environment: ["DISPLAY": display, "SOTTO_CONFIG_DIR": temporaryDirectory("xwin").path,
@@ -48,11 +50,20 @@ import Testing
         // The focus starts in the first empty field: the password. Type it, press Enter.
         _ = await run("xdotool", ["type", "--delay", "15", TestServer.password], env: env)
         _ = await run("xdotool", ["key", "Return"], env: env)
-        try await watcher.waitForUsers(["watcher", "xwin"])
+        try await watcher.waitForUsers(["bob", "watcher", "xwin"])
+        // A direct message typed as a command reaches bob alone (issue 13.1: it went to the room).
+        _ = await run("xdotool", ["type", "--delay", "15", "/msg bob for bob only"], env: env)
+        _ = await run("xdotool", ["key", "Return"], env: env)
+        try await bob.waitForMessages(1)
+        #expect(bob.messages.first?.text == "for bob only" && bob.messages.first?.to == "bob")
+        // Back to the room with the mouse (the direct message opened bob's conversation), then
+        // text for everyone: the focus stays in the composer.
+        _ = await run("xdotool", ["mousemove", "--window", windowID, "100", "46", "click", "1"], env: env)
         _ = await run("xdotool", ["type", "--delay", "15", "typed into a real window"], env: env)
         _ = await run("xdotool", ["key", "Return"], env: env)
         try await watcher.waitForMessages(1)
-        #expect(watcher.messages.first?.text == "typed into a real window")
+        // The room's first message is this one: the direct message, typed before it, never reached the watcher.
+        #expect(watcher.messages.map(\.text) == ["typed into a real window"])
         #expect(watcher.messages.first?.from == "xwin")
         watcher.client.send("and read in one")
         try await Task.sleep(nanoseconds: 700_000_000)
@@ -65,6 +76,7 @@ import Testing
         window.signal(SIGTERM)
         #expect(await window.waitForExit(timeout: 10) != nil, "the window did not quit on SIGTERM")
         watcher.stop()
+        bob.stop()
         await server.stop()
     }
 }

@@ -28,7 +28,17 @@ final class AppDriver {
         app.step()
     }
 
+    /// Types as SDL delivers text: in events of at most 31 bytes, whole characters each.
     func type(_ text: String) {
+        var chunk = ""
+        for character in text {
+            if chunk.utf8.count + character.utf8.count > 31 { typeChunk(chunk); chunk = "" }
+            chunk.append(character)
+        }
+        if !chunk.isEmpty { typeChunk(chunk) }
+    }
+
+    private func typeChunk(_ text: String) {
         var event = SDL_Event()
         event.type = SDL_TEXTINPUT.rawValue
         withUnsafeMutableBytes(of: &event.text.text) { buffer in

@@ -74,6 +74,73 @@ import Testing
             await server.stop()
         }
 
+        /// Issue 13.1: `/msg bob …` typed in the window went to the whole room as text.
+        @Test func commandsTypedInTheComposerAreCarriedOutAndNeverSentAsText() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let carol = try Peer("carol", server: server)
+            let driver = try AppDriver(user: "alice", invite: server.invite)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            try driver.until("everyone listed") { driver.app.model.members.map(\.name) == ["alice", "bob", "carol"] }
+            func roomLines() -> [ChatLine] { driver.app.model.conversations["room"]?.lines ?? [] }
+
+            driver.type("/msg Bob this was meant to be private")
+            driver.press(SDLK_RETURN)
+            // It went to bob alone (the name as listed), and his conversation opened.
+            try driver.until("bob gets it directly") {
+                bob.events.contains { if case .message(let m) = $0 { m.text == "this was meant to be private" && m.to == "bob" } else { false } }
+            }
+            #expect(driver.app.model.current == "bob")
+            #expect(driver.app.draft.isEmpty)
+            #expect(driver.focusedLabel(["field:message"]) == "field:message")
+            driver.press(SDLK_UP)
+            #expect(driver.app.draft == "/msg Bob this was meant to be private")
+            driver.press(SDLK_a, control: true)
+            driver.press(SDLK_BACKSPACE)
+
+            // Back in the room: the others commands answer here and send nothing.
+            let roomRow = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:0") }])
+            driver.click(roomRow)
+            #expect(driver.app.model.current == "room")
+            driver.type("/users")
+            driver.press(SDLK_RETURN)
+            #expect(roomLines().last?.text == "Online (3): alice (you), bob, carol")
+            driver.type("/fingerprint carol")
+            driver.press(SDLK_RETURN)
+            #expect(roomLines().last?.text.hasPrefix("carol's fingerprint: ") == true)
+            #expect(roomLines().last?.text.contains("safety number") == true)
+            driver.type("/verify nobody")
+            driver.press(SDLK_RETURN)
+            #expect(roomLines().last?.kind == .warning)
+            #expect(roomLines().last?.text.hasPrefix("nobody is not online") == true)
+            driver.type("/mgs bob typo")
+            driver.press(SDLK_RETURN)
+            #expect(roomLines().last?.kind == .warning)
+            #expect(roomLines().last?.text.hasPrefix("Unknown command /mgs: nothing was sent.") == true)
+            #expect(driver.app.draft == "/mgs bob typo", "an unknown command stays in the composer to be corrected")
+            driver.press(SDLK_a, control: true)
+            driver.press(SDLK_BACKSPACE)
+            driver.type("/msg bob")
+            driver.press(SDLK_RETURN)
+            #expect(roomLines().last?.text.hasPrefix("Usage: /msg NAME text") == true)
+            driver.press(SDLK_a, control: true)
+            driver.press(SDLK_BACKSPACE)
+            driver.type("//etc/hosts is the file")
+            driver.press(SDLK_RETURN)
+            driver.screenshot("09-commands")
+
+            // The room's text arrives after everything typed before it: once carol has it,
+            // nothing else that was typed can still be on its way to her.
+            try driver.until("carol gets the literal slash") { carol.texts.contains("/etc/hosts is the file") }
+            #expect(carol.texts == ["/etc/hosts is the file"], "carol received \(carol.texts)")
+            try driver.until("bob gets the literal slash") { bob.texts.contains("/etc/hosts is the file") }
+            #expect(bob.texts == ["this was meant to be private", "/etc/hosts is the file"], "bob received \(bob.texts)")
+            bob.client.shutdown()
+            carol.client.shutdown()
+            await server.stop()
+        }
+
         @Test func wrongPasswordAndUnreachableServerAreSentencesInTheForm() async throws {
             let server = try await LocalServer()
             let driver = try AppDriver(user: "dora", invite: server.invite)
