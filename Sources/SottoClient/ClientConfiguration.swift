@@ -40,9 +40,9 @@ public struct ClientConfiguration: Sendable {
 
     /// The delay before reconnect attempt `n` (1-based): doubling, capped, with ±20 % jitter
     /// so a restarted server is not hit by every client in the same millisecond.
-    public func backoff(attempt: Int) -> Double {
-        let raw = min(backoffMax, backoffBase * pow(2, Double(max(0, attempt - 1))))
-        return raw * Double.random(in: 0.8...1.2)
+    public func backoff(attempt: Int, jitter: Double = Double.random(in: 0.8...1.2)) -> Double {
+        let raw = min(backoffMax, backoffBase * pow(2, Double(max(0, min(attempt, 64) - 1))))
+        return raw * min(1.2, max(0.8, jitter))
     }
 }
 

@@ -3,25 +3,24 @@ import NIOCore
 import SottoCore
 import SottoTransport
 
-/// One connection of a `ChatClient`: drives the handshake, hands records to the client,
-/// keeps the connection alive, and reports why it ended.
+/// One connection of a `ChatClient`: drives the handshake, hands the server's hello and
+/// records to the client, keeps the connection alive, and reports why it ended.
 final class ClientSessionHandler: ChannelDuplexHandler {
     typealias InboundIn = NoiseInbound
     typealias OutboundIn = NoiseOutbound
     typealias OutboundOut = NoiseOutbound
 
     private let client: ChatClient
+    private let connection: Int
     /// The connection's Noise handler: the login proof is bound to its handshake hash.
-    private let noise: NoiseChannelHandler
-    private let generation: Int
+    var noise: NoiseChannelHandler?
     private var failure: ClientFailure?
     private var online = false
     private var pingToken: UInt64 = 0
 
-    init(client: ChatClient, noise: NoiseChannelHandler, generation: Int) {
+    init(client: ChatClient, connection: Int) {
         self.client = client
-        self.noise = noise
-        self.generation = generation
+        self.connection = connection
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -39,22 +38,21 @@ final class ClientSessionHandler: ChannelDuplexHandler {
                 do { hello = try ServerHello(decoding: payload) } catch WireError.unsupportedVersion {
                     throw ClientFailure.server(ServerError(.unsupportedVersion, fatal: true))
                 }
-                guard let handshakeHash = noise.hashBeforeFinalMessage else { throw ClientFailure.protocolError("handshake out of order") }
-                let login = try client.loginRequest(for: hello, serverStatic: remoteStatic, handshakeHash: handshakeHash)
-                context.writeAndFlush(wrapOutboundOut(.handshakePayload(login.encoded())), promise: nil)
+                guard let handshakeHash = noise?.hashBeforeFinalMessage else { throw ClientFailure.protocolError("handshake out of order") }
+                client.hello(hello, serverStatic: remoteStatic, handshakeHash: handshakeHash, connection: connection)
             } catch {
-                fail(context: context, error)
+                fail(context.channel, error)
             }
         case .record(let bytes):
             let record: ServerRecord
             do { record = try ServerRecord(decoding: bytes) } catch {
-                return fail(context: context, ClientFailure.protocolError("\(error)"))
+                return fail(context.channel, ClientFailure.protocolError("\(error)"))
             }
             if case .error(let error) = record, error.fatal {
-                return fail(context: context, ClientFailure.server(error))
+                return fail(context.channel, ClientFailure.server(error))
             }
             if case .welcome = record { online = true }
-            do { try client.received(record) } catch { fail(context: context, error) }
+            client.received(record, connection: connection)
         }
     }
 
@@ -65,14 +63,14 @@ final class ClientSessionHandler: ChannelDuplexHandler {
             pingToken &+= 1
             context.writeAndFlush(wrapOutboundOut(.record(ClientRecord.ping(pingToken).encoded())), promise: nil)
         case .read:
-            fail(context: context, ClientFailure.connectionLost)
+            fail(context.channel, ClientFailure.connectionLost)
         default:
             break
         }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, online { client.pumpOutbox() }
+        client.writabilityChanged(context.channel.isWritable, connection: connection)
         context.fireChannelWritabilityChanged()
     }
 
@@ -88,12 +86,13 @@ final class ClientSessionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        client.sessionEnded(failure, generation: generation)
+        client.closed(failure, connection: connection)
         context.fireChannelInactive()
     }
 
-    private func fail(context: ChannelHandlerContext, _ error: Error) {
+    /// Closes the connection; `error` is the reason reported once it has closed.
+    func fail(_ channel: Channel, _ error: Error) {
         if failure == nil { failure = (error as? ClientFailure) ?? .protocolError("\(error)") }
-        context.close(promise: nil)
+        channel.close(promise: nil)
     }
 }

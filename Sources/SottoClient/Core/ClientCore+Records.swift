@@ -1,0 +1,234 @@
+import Foundation
+import SottoCore
+
+/// The login, and what the server's records do to the client.
+extension ClientCore {
+    /// Message 2 arrived: check the server key, then build the login for message 3.
+    func login(answering hello: ServerHello, serverStatic: [UInt8], handshakeHash: [UInt8]) throws -> (Hello, LoginRequest) {
+        let fingerprint = Fingerprint.of(publicKey: serverStatic)
+        let host = configuration.host, port = configuration.port
+        switch configuration.trust.decide(pinned: store.pinnedServer(host: host, port: port), actual: fingerprint) {
+        case .trusted(let pinNow):
+            if pinNow {
+                do { try store.pinServer(host: host, port: port, fingerprint: fingerprint) } catch {
+                    logger.warning("could not save known server", metadata: ["error": "\(error)"])
+                }
+            }
+        case .changed(let expected, let actual):
+            throw ClientFailure.serverKeyChanged(host: host, port: port, expected: expected, actual: actual)
+        case .notVouched(let expected, let actual):
+            throw ClientFailure.serverKeyNotVouched(expected: expected, actual: actual)
+        case .unknown(let actual):
+            throw ClientFailure.serverKeyUnknown(host: host, port: port, fingerprint: actual)
+        }
+        guard hello.scrypt.isAtLeast(configuration.minimumPasswordHashing) else {
+            throw ClientFailure.protocolError("the server asks for password hashing weaker than this client accepts (scrypt N=2^\(hello.scrypt.log2N), r=\(hello.scrypt.r), p=\(hello.scrypt.p))")
+        }
+        let key = try passwordKey(salt: hello.passwordSalt, scrypt: hello.scrypt)
+        let facts = Hello(serverFingerprint: fingerprint, maxBodyBytes: Int(hello.maxBodyBytes),
+                          sessionNonce: random.bytes(WireLimits.sessionNonceLength))
+        let login = LoginRequest(username: configuration.username, proof: PasswordKey.proof(key: key, handshakeHash: handshakeHash),
+                                 identity: identity.keys.encodedBundle, sessionNonce: facts.sessionNonce)
+        return (facts, login)
+    }
+
+    /// scrypt once per (salt, parameters): reconnects and the login retry reuse it.
+    private func passwordKey(salt: [UInt8], scrypt: ScryptParameters) throws -> [UInt8] {
+        if let cached = passwordKeyCache, cached.salt == salt, cached.scrypt == scrypt { return cached.key }
+        let password = configuration.password
+        let key: [UInt8]
+        if let shared = configuration.sharedPasswordKeys?.key(salt: salt, scrypt: scrypt, password: password) {
+            key = shared
+        } else {
+            key = try PasswordKey.derive(password: password, salt: salt, parameters: scrypt)
+            configuration.sharedPasswordKeys?.store(key, salt: salt, scrypt: scrypt, password: password)
+        }
+        passwordKeyCache = (salt, scrypt, key)
+        return key
+    }
+
+    func received(_ record: ServerRecord, on connection: Int, now: Date) {
+        switch record {
+        case .welcome(let name, _):
+            loggedIn(as: name, on: connection, now: now)
+        case .users(let part, let final):
+            guard case .online = phase else { return }
+            let notices: [Roster.Notice]
+            do { notices = try roster.receiveListPart(part, final: final) } catch {
+                return emit(.abort(connection: connection, .protocolError("the server's online list has more than \(WireLimits.maxListedMembers) members")))
+            }
+            tell(notices)
+            if final {
+                for name in roster.users.keys.sorted() where name != configuration.username { warnIfLookAlike(name) }
+                noteMembershipChange()
+                pump(now: now)
+            }
+        case .presence(let presence):
+            guard case .online = phase else { return }
+            let (changed, notices) = roster.receivePresence(presence.user, joined: presence.event == .joined, me: configuration.username)
+            tell(notices)
+            if changed { noteMembershipChange() }
+        case .message(let m):
+            guard case .online(_, _, let session) = phase else { return }
+            if m.from == configuration.username {
+                showOwnCopy(m)
+            } else if let tap = configuration.relayedMessageTap, !tap(m) {
+                return
+            } else {
+                applyMembershipChange(now: now)
+                process(session.endToEnd.open(m, now: now), on: connection)
+            }
+        case .keyShare(let from, let payload):
+            guard case .online(_, _, let session) = phase else { return }
+            applyMembershipChange(now: now)
+            process(session.endToEnd.receiveKeyShare(from: from, payload: payload, now: now), on: connection)
+        case .relayed(let ids):
+            for report in outbox.relayedAnswer(ids) { tell(report) }
+            pump(now: now)
+        case .identities(let entries, let final):
+            guard case .online(_, _, let session) = phase else { return }
+            applyMembershipChange(now: now)
+            process(session.endToEnd.receiveIdentities(entries, now: now), on: connection)
+            if final {
+                session.identityRequestInFlight = false
+                pump(now: now)
+            }
+        case .ack(let id, let sequence):
+            if let report = outbox.acknowledged(id: id, sequence: sequence, now: now) { tell(report) }
+        case .error(let error):
+            emit(.error(error.text))
+        case .pong:
+            break
+        }
+    }
+
+    /// Our own copy, in server order: we know what we wrote, and to whom (its key is already
+    /// gone). One this device did not send is the server's invention (no other session of
+    /// ours can be online with our name): not shown.
+    private func showOwnCopy(_ m: ChatMessage) {
+        guard let entry = outbox.entries.first(where: { $0.id == m.clientMessageID }) else {
+            logger.notice("ignored a message in our name that this device did not send")
+            return emit(.error("The server relayed a message in your name that this device did not send; it was not shown. The server may be misbehaving."))
+        }
+        guard shown.insert(from: m.from, id: m.clientMessageID) else { return }
+        var copy = m
+        copy.to = entry.to
+        emit(.message(received(copy, text: String(decoding: entry.text, as: UTF8.self), trust: .verified)))
+    }
+
+    func received(_ m: ChatMessage, text: String, trust: PeerTrust) -> ReceivedMessage {
+        // The server's clock, clamped to year 9999: a lying server cannot push a date where
+        // calendars and formatters misbehave.
+        let millis = min(m.time, 253_402_300_799_000)
+        return ReceivedMessage(sequence: m.sequence, time: Date(timeIntervalSince1970: Double(millis) / 1000), from: m.from, to: m.to,
+                               text: text, isOwn: m.from == configuration.username, clientMessageID: m.clientMessageID, trust: trust)
+    }
+
+    private func tell(_ notices: [Roster.Notice]) {
+        for notice in notices {
+            switch notice {
+            case .invalidListing(let problem):
+                emit(.error("The server listed a member whose name is not allowed (\(problem)); it was left out. The server may be misbehaving."))
+            case .joined(let name):
+                emit(.system("\(name) joined"))
+                warnIfLookAlike(name)
+            case .left(let name):
+                emit(.system("\(name) left"))
+            }
+        }
+    }
+
+    func tell(_ report: Outbox.Report) {
+        switch report {
+        case .delivered(let id): emit(.delivered(id: id))
+        case .rejected(let id): emit(.rejected(id: id))
+        }
+    }
+
+    /// A newcomer whose name reads as that of someone met before (their skeletons match, the
+    /// names do not) is pointed out: the server keeps such names apart only while both are online.
+    private func warnIfLookAlike(_ name: String) {
+        guard case .online(_, _, let session) = phase,
+              let other = store.lookAlike(server: session.hello.serverFingerprint, name: name) else { return }
+        emit(.error("WARNING: \(name) looks like \(other), whom you have met here before, but is a different name, and may be someone else passing for them. Compare safety numbers before you trust them."))
+    }
+
+    // MARK: Membership
+
+    /// A burst of presence records (a hundred people arriving at once) is applied once, after
+    /// what brought it, or before anything that depends on the member list.
+    func noteMembershipChange() {
+        guard !membershipChanged else { return }
+        membershipChanged = true
+        emit(.schedule(.membership, after: 0))
+    }
+
+    func applyMembershipChange(now: Date) {
+        guard membershipChanged else { return }
+        membershipChanged = false
+        membersChanged(now: now)
+    }
+
+    /// The online list changed: let the end-to-end layer share or renew chains, then show it.
+    private func membersChanged(now: Date) {
+        guard case .online(let connection, _, let session) = phase else { return }
+        if session.waitingForPeers, peersBeforeLoss.isSubset(of: roster.names) {
+            session.waitingForPeers = false
+            peersBeforeLoss = []
+            emit(.cancel(.peerGrace))
+            emit(.schedule(.pump, after: 0))
+        }
+        let endToEnd = session.endToEnd
+        let changed = roster.takeChanges()
+        // Only the names that changed are looked at, unless the whole list was replaced.
+        let names = changed ?? Array(Set(endToEnd.members.keys).union(roster.users.keys))
+        let before = Dictionary(names.map { ($0, endToEnd.members[$0]?.digest) }, uniquingKeysWith: { $1 })
+        if let changed {
+            process(endToEnd.updateMembers(changes: changed.map { ($0, roster.users[$0]) }, now: now), on: connection)
+        } else {
+            process(endToEnd.updateMembers(Array(roster.users.values), now: now), on: connection)
+        }
+        for name in before.keys.sorted() {
+            if let member = endToEnd.members[name], case .changed(let previous) = member.trust, before[name] != member.digest {
+                emit(.peerKeyChanged(name: name, previous: previous, current: member.fingerprint))
+            }
+        }
+        publishUsers()
+    }
+
+    func publishUsers() {
+        let members = endToEndSession?.members ?? [:]
+        emit(.users(roster.sorted.map { user in
+            if user.name == configuration.username {
+                return Member(name: user.name, fingerprint: identity.fingerprint, trust: .verified, isMe: true)
+            }
+            guard let member = members[user.name] else {
+                return Member(name: user.name, fingerprint: Fingerprint.of(publicKey: user.staticKey))
+            }
+            return Member(name: user.name, fingerprint: member.fingerprint, trust: member.trust)
+        }))
+    }
+
+    /// Carries out what the end-to-end layer asks: key shares go out, messages and notices come up.
+    func process(_ events: [EndToEndSession.Event], on connection: Int) {
+        var wrote = false
+        for event in events {
+            switch event {
+            case .keyShare(let to, let payload):
+                emit(.write(connection: connection, ClientRecord.keyShare(to: to, payload: payload).encoded()))
+                wrote = true
+            case .message(let m):
+                // Shown once, even if a restarted server relays a resend again.
+                guard shown.insert(from: m.from, id: m.relayed.clientMessageID) else { continue }
+                let text = String(validating: m.text, as: UTF8.self) ?? "(a message that is not valid text)"
+                emit(.message(received(m.relayed, text: text, trust: m.trust)))
+            case .notice(let text):
+                emit(.system(text))
+            case .rejected(let from, let error):
+                logger.notice("rejected an end-to-end message", metadata: ["from": "\(TerminalText.escaped(from))", "reason": "\(error)"])
+                emit(.system("Rejected a message from \(from): \(error)."))
+            }
+        }
+        if wrote { emit(.flush(connection: connection)) }
+    }
+}

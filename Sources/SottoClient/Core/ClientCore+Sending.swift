@@ -1,0 +1,118 @@
+import Foundation
+import SottoCore
+
+/// Sealing the outbox onto the connection, and what a person asks about members.
+extension ClientCore {
+    /// The most written in one turn before yielding, so replies keep being read meanwhile.
+    static let pumpSliceBytes = 64 * 1024
+
+    /// Seals and writes unsent outbox entries while the socket keeps up; the rest wait for
+    /// it to be writable again, so a long outbox never piles up below the outbox.
+    func pump(now: Date) {
+        applyMembershipChange(now: now)
+        guard case .online(let connection, _, let session) = phase, writable, roster.isComplete, !session.waitingForPeers,
+              !outbox.awaitingRelayedAnswer, outbox.hasUntransmitted else { return }
+        let endToEnd = session.endToEnd
+        let maxBodyBytes = session.hello.maxBodyBytes
+        var sliceBytes = 0
+        var withheld = 0
+        var awaitingIdentities = false
+        var wrote = false
+        while let entry = outbox.next, sliceBytes < Self.pumpSliceBytes {
+            if outbox.isUnsafeResend(entry, membersOnline: Set(endToEnd.members.keys)) {
+                _ = outbox.dropNext(as: ClientCore.rejection)
+                withheld += 1
+                continue
+            }
+            // Everyone it is for must get our chain before it: fetch missing keys first.
+            let needed = endToEnd.identitiesNeeded(for: entry.to)
+            if !needed.isEmpty {
+                requestIdentities(needed, on: connection, session: session)
+                awaitingIdentities = true
+                break
+            }
+            // Too long for this server once sealed: refused before it takes a chain index
+            // (which receivers would later report as a lost message).
+            guard MessageEnvelope.encodedLength(textLength: entry.text.count, direct: !entry.to.isEmpty) <= maxBodyBytes else {
+                refuseNext("the message is too long for this server (its limit is \(maxBodyBytes) bytes, encrypted)")
+                continue
+            }
+            // Sealed now, under this session's chains; a resend after a reconnect is sealed anew.
+            let sealed: (body: [UInt8], events: [EndToEndSession.Event])
+            do { sealed = try endToEnd.seal(entry.text, to: entry.to, now: now) } catch {
+                refuseNext("\(error)")
+                continue
+            }
+            guard sealed.body.count <= maxBodyBytes else {
+                refuseNext("the message is too long for this server (its limit is \(maxBodyBytes) bytes, encrypted)")
+                continue
+            }
+            outbox.markNextTransmitted()
+            process(sealed.events, on: connection)
+            let record = ClientRecord.send(SendRequest(clientMessageID: entry.id, to: entry.to, body: sealed.body)).encoded()
+            sliceBytes += record.count
+            emit(.write(connection: connection, record))
+            wrote = true
+        }
+        if wrote { emit(.flush(connection: connection)) }
+        if withheld > 0 {
+            emit(.system("\(withheld == 1 ? "A message" : "\(withheld) messages") from just before the connection was lost may not have reached everyone, and \(withheld == 1 ? "was" : "were") not sent again: someone new has joined since."))
+        }
+        // Waiting for identities: their answer pumps again.
+        if outbox.hasUntransmitted, !awaitingIdentities { emit(.schedule(.pump, after: 0)) }
+    }
+
+    static let rejection: (UInt64) -> Outbox.Report = { .rejected(id: $0) }
+
+    /// The next entry cannot be sent: the person is told why (unless it was a safety resend
+    /// of one delivered once already, whose recipient left).
+    private func refuseNext(_ reason: String) {
+        guard let report = outbox.dropNext(as: ClientCore.rejection) else { return }
+        emit(.error("Not sent: \(reason)."))
+        tell(report)
+    }
+
+    private func requestIdentities(_ names: [String], on connection: Int, session: Session) {
+        guard !session.identityRequestInFlight else { return }
+        session.identityRequestInFlight = true
+        // As many names as fit one record (long names in other scripts take up to 512
+        // bytes each); the rest are asked for once this answer is in.
+        var batch: [String] = []
+        var size = ClientRecord.identityRequest([]).encoded().count
+        for name in names.prefix(WireLimits.maxIdentityRequest) {
+            let entry = 2 + name.utf8.count
+            guard size + entry <= WireLimits.maxRecordLength else { break }
+            batch.append(name)
+            size += entry
+        }
+        emit(.write(connection: connection, ClientRecord.identityRequest(batch).encoded()))
+        emit(.flush(connection: connection))
+    }
+
+    // MARK: Asked by the person
+
+    /// Your identity fingerprint, or a member's with the safety number you share.
+    public func identityInfo(of name: String?, now: Date) -> (fingerprint: String, safetyNumber: String?)? {
+        guard let name else { return (identity.fingerprint, nil) }
+        applyMembershipChange(now: now)
+        guard let endToEnd = endToEndSession, let member = endToEnd.members[name] else { return nil }
+        return (member.fingerprint, endToEnd.safetyNumber(with: name))
+    }
+
+    /// Marks a member's current identity key as verified (after comparing safety numbers);
+    /// this also accepts a changed key. False if they are not online.
+    public func verify(_ name: String, now: Date) -> Bool {
+        applyMembershipChange(now: now)
+        guard case .online(let connection, _, let session) = phase, let member = session.endToEnd.members[name] else { return false }
+        do {
+            try store.markVerified(server: session.hello.serverFingerprint, name: name, fingerprint: member.fingerprint)
+        } catch {
+            emit(.error("Could not save the verification: \(error)"))
+            return false
+        }
+        process(session.endToEnd.updateTrust(of: name, to: .verified, now: now), on: connection)
+        publishUsers()
+        emit(.system("You verified \(name) (\(member.fingerprint))."))
+        return true
+    }
+}

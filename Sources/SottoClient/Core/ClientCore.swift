@@ -1,0 +1,393 @@
+import Foundation
+import Logging
+import SottoCore
+
+/// Everything a Sotto client decides, with nothing of its own to decide it with: no
+/// sockets, no threads, no files, no clock and no randomness. Inputs are what a person asked
+/// for, what the connection reported and which timer fired (`handle(_:now:)`); outputs are
+/// `Effect`s (records to write, connections to open or close, timers, events for the UI),
+/// taken in order with `takeEffects()`. `ChatClient` is the NIO shell that moves them.
+///
+/// One connection at a time is current (`Phase`); inputs from any other are stale and
+/// ignored. The concerns are composed, one type each: the `Outbox` (exactly once), the
+/// `Roster` (who is online), the end-to-end session (keys, sealing, opening), the store
+/// (trust), and the phase below (connection, login, reconnect).
+public final class ClientCore {
+    public enum Input: Equatable {
+        // From the person.
+        case connect
+        /// The person compared the server's fingerprint and trusts it: connect.
+        case trust(fingerprint: String)
+        case disconnect
+        case send(id: UInt64, to: String, text: String)
+        // From the connection (each names the connection it is about).
+        case connected(connection: Int)
+        case unreachable(connection: Int, reason: String)
+        /// The server's handshake message 2: its key and hello.
+        case hello(connection: Int, ServerHello, serverStatic: [UInt8], handshakeHash: [UInt8])
+        case record(connection: Int, ServerRecord)
+        /// The socket can take writes again.
+        case writable(connection: Int, Bool)
+        /// The connection closed; the reason, when the shell knows one.
+        case closed(connection: Int, ClientFailure?)
+        case timer(Timer)
+    }
+
+    public enum Timer: Hashable, Sendable {
+        /// The next connection attempt after a loss.
+        case reconnect
+        /// Resends stop waiting for the people who were here to come back.
+        case peerGrace
+        /// Once a second while online: the end-to-end layer renews old chains.
+        case expiry
+        /// At once, after what is being handled: the next slice of the outbox.
+        case pump
+        /// At once, after what is being handled: a burst of presence records is applied once.
+        case membership
+    }
+
+    public enum Effect: Equatable {
+        /// Open connection `connection` (a Noise XX handshake as initiator, then message 1).
+        case open(connection: Int, host: String, port: Int)
+        /// Handshake message 3's payload: the login.
+        case sendLogin(connection: Int, [UInt8])
+        /// One encoded `ClientRecord`, not yet flushed.
+        case write(connection: Int, [UInt8])
+        case flush(connection: Int)
+        case close(connection: Int)
+        /// Close, reporting this reason when it has closed.
+        case abort(connection: Int, ClientFailure)
+        case schedule(Timer, after: Double)
+        case cancel(Timer)
+        case event(ClientEvent)
+    }
+
+    /// Where the connection stands. Each case carries what holds only in it.
+    enum Phase {
+        /// Nobody asked for a connection, or it was closed on purpose.
+        case idle
+        case connecting(connection: Int, Run)
+        /// TCP is up, the handshake runs.
+        case handshaking(connection: Int, Run, Handshake)
+        case online(connection: Int, Run, Session)
+        case waitingToReconnect(Run, attempt: Int, delay: Double)
+        /// Needs a person (a password, a key, a name) or was not worth retrying.
+        case failed(ClientFailure)
+
+        var connection: Int? {
+            switch self {
+            case .connecting(let c, _), .handshaking(let c, _, _), .online(let c, _, _): return c
+            case .idle, .waitingToReconnect, .failed: return nil
+            }
+        }
+    }
+
+    enum Handshake: Equatable {
+        case awaitingHello
+        /// The hello was heard and refused (its key, its hashing): the connection is closing.
+        case refused
+        /// The login went out in message 3; the welcome is awaited.
+        case loginSent(Hello)
+
+        var heardHello: Bool { self != .awaitingHello }
+    }
+
+    /// One wish to be connected: from `connect` until `disconnect` or a failure.
+    struct Run: Equatable {
+        /// A first login hung up on after the hello is tried once more (see `connectionEnded`).
+        var loginRetried = false
+        /// Connection attempts since the last time online.
+        var reconnects = 0
+    }
+
+    /// What the server's hello established for this connection.
+    struct Hello: Equatable {
+        let serverFingerprint: String
+        let maxBodyBytes: Int
+        /// Chosen afresh for each login; the end-to-end session accepts only shares bound to it.
+        let sessionNonce: [UInt8]
+    }
+
+    /// Logged in: what lives as long as this connection's session.
+    final class Session {
+        let hello: Hello
+        let endToEnd: EndToEndSession
+        /// Resends wait (briefly) until the people who were here are back.
+        var waitingForPeers: Bool
+        /// One identity request at a time: its answer is bounded (≤ 256 bundles).
+        var identityRequestInFlight = false
+
+        init(hello: Hello, endToEnd: EndToEndSession, waitingForPeers: Bool) {
+            self.hello = hello
+            self.endToEnd = endToEnd
+            self.waitingForPeers = waitingForPeers
+        }
+    }
+
+    private(set) var configuration: ClientConfiguration
+    let identity: ClientIdentity
+    let store: ClientStore
+    let random: ClientRandom
+    var logger: Logger
+
+    var phase = Phase.idle
+    /// The state the UI was last told (derived from `phase`).
+    private(set) var announcedState = ConnectionState.disconnected
+    private var connectionCount = 0
+    /// Online at least once: from then on a transient loss reconnects.
+    private(set) var hasBeenOnline = false
+    var outbox = Outbox()
+    var roster = Roster()
+    var shown = ShownMessages()
+    var passwordKeyCache: (salt: [UInt8], scrypt: ScryptParameters, key: [UInt8])?
+    /// Who was here when the connection was lost: resends wait for them.
+    var peersBeforeLoss: Set<String> = []
+    var writable = true
+    var membershipChanged = false
+    private var effects: [Effect] = []
+
+    public init(configuration: ClientConfiguration, identity: ClientIdentity, store: ClientStore,
+                random: ClientRandom = .system, logger: Logger = Logger(label: "sotto.client")) {
+        self.configuration = configuration
+        self.identity = identity
+        self.store = store
+        self.random = random
+        self.logger = logger
+    }
+
+    /// What to do, in order, since the last call.
+    public func takeEffects() -> [Effect] {
+        defer { effects = [] }
+        return effects
+    }
+
+    /// The next effect, for a shell that runs effects which may feed inputs back.
+    public func nextEffect() -> Effect? {
+        effects.isEmpty ? nil : effects.removeFirst()
+    }
+
+    func emit(_ effect: Effect) { effects.append(effect) }
+    func emit(_ event: ClientEvent) { effects.append(.event(event)) }
+
+    public var state: ConnectionState { announcedState }
+    /// The connection inputs are taken from, if any.
+    public var currentConnection: Int? { phase.connection }
+    public var pendingCount: Int { outbox.count }
+    /// The current end-to-end session, if online.
+    public var endToEndSession: EndToEndSession? {
+        if case .online(_, _, let session) = phase { return session.endToEnd }
+        return nil
+    }
+
+    public func handle(_ input: Input, now: Date) {
+        switch input {
+        case .connect:
+            if let problem = store.problem() {
+                return fail(.invalidSetting("Your pinned contact keys cannot be used: \(problem). Sotto does not start over silently, as that would forget every key you verified: fix the file, or move it away to start again."))
+            }
+            startRun()
+        case .trust(let fingerprint):
+            configuration.trust.vouched = fingerprint
+            startRun()
+        case .disconnect:
+            disconnect()
+        case .send(let id, let to, let text):
+            outbox.enqueue(Outbox.Entry(id: id, to: to, text: Array(text.utf8)))
+            emit(.queued(id: id, to: to, text: text))
+            pump(now: now)
+        case .connected(let connection):
+            guard case .connecting(connection, let run) = phase else { return emit(.close(connection: connection)) }
+            phase = .handshaking(connection: connection, run, .awaitingHello)
+            writable = true
+            announce()
+        case .unreachable(let connection, let reason):
+            guard phase.connection == connection else { return }
+            connectionEnded(.unreachable(host: configuration.host, port: configuration.port, reason: reason), now: now)
+        case .hello(let connection, let hello, let serverStatic, let hash):
+            guard case .handshaking(connection, let run, .awaitingHello) = phase else { return }
+            do {
+                let (facts, login) = try self.login(answering: hello, serverStatic: serverStatic, handshakeHash: hash)
+                phase = .handshaking(connection: connection, run, .loginSent(facts))
+                emit(.sendLogin(connection: connection, login.encoded()))
+            } catch {
+                phase = .handshaking(connection: connection, run, .refused)
+                emit(.abort(connection: connection, (error as? ClientFailure) ?? .protocolError("\(error)")))
+            }
+        case .record(let connection, let record):
+            guard phase.connection == connection else { return }
+            received(record, on: connection, now: now)
+        case .writable(let connection, let isWritable):
+            guard phase.connection == connection else { return }
+            writable = isWritable
+            pump(now: now)
+        case .closed(let connection, let failure):
+            guard phase.connection == connection else { return }
+            connectionEnded(failure, now: now)
+        case .timer(let timer):
+            fired(timer, now: now)
+        }
+    }
+
+    private func fired(_ timer: Timer, now: Date) {
+        switch timer {
+        case .reconnect:
+            guard case .waitingToReconnect(let run, _, _) = phase else { return }
+            open(run)
+        case .peerGrace:
+            guard case .online(_, _, let session) = phase else { return }
+            session.waitingForPeers = false
+            pump(now: now)
+        case .expiry:
+            guard case .online(let connection, _, let session) = phase else { return }
+            process(session.endToEnd.expire(now: now), on: connection)
+            emit(.schedule(.expiry, after: 1))
+        case .pump:
+            pump(now: now)
+        case .membership:
+            applyMembershipChange(now: now)
+        }
+    }
+
+    // MARK: Connection lifecycle
+
+    /// Tells the UI when the state it shows changed.
+    func announce() {
+        let state: ConnectionState
+        switch phase {
+        case .idle: state = .disconnected
+        case .connecting: state = .connecting
+        case .handshaking: state = .loggingIn
+        case .online: state = .online
+        case .waitingToReconnect(_, let attempt, let delay): state = .reconnecting(attempt: attempt, delay: delay)
+        case .failed(let failure): state = .failed(failure)
+        }
+        guard state != announcedState else { return }
+        announcedState = state
+        emit(.state(state))
+    }
+
+    private func startRun() {
+        switch phase {
+        case .connecting, .handshaking, .online: return  // already connected or on the way
+        case .idle, .waitingToReconnect, .failed:
+            open(Run())
+        }
+    }
+
+    private func open(_ run: Run) {
+        emit(.cancel(.reconnect))
+        connectionCount += 1
+        phase = .connecting(connection: connectionCount, run)
+        announce()
+        emit(.open(connection: connectionCount, host: configuration.host, port: configuration.port))
+    }
+
+    private func fail(_ failure: ClientFailure) {
+        phase = .failed(failure)
+        announce()
+    }
+
+    /// Says goodbye when online, and closes; nothing reconnects.
+    private func disconnect() {
+        emit(.cancel(.reconnect))
+        switch phase {
+        case .online(let connection, _, _):
+            emit(.write(connection: connection, ClientRecord.bye.encoded()))
+            emit(.flush(connection: connection))
+            emit(.close(connection: connection))
+            endSession(wasOnline: true)
+        case .connecting(let connection, _), .handshaking(let connection, _, _):
+            emit(.close(connection: connection))
+        case .idle, .waitingToReconnect, .failed:
+            break
+        }
+        phase = .idle
+        announce()
+    }
+
+    /// What ends with a session, whatever ends it.
+    private func endSession(wasOnline: Bool) {
+        emit(.cancel(.expiry))
+        emit(.cancel(.peerGrace))
+        if wasOnline, !roster.users.isEmpty { emit(.users([])) }
+        roster.clear()
+    }
+
+    /// The end of one connection attempt or session: reconnect, or report and stop.
+    private func connectionEnded(_ reported: ClientFailure?, now: Date) {
+        let run: Run, heardHello: Bool, wasOnline: Bool
+        switch phase {
+        case .connecting(_, let r): (run, heardHello, wasOnline) = (r, false, false)
+        case .handshaking(_, let r, let handshake): (run, heardHello, wasOnline) = (r, handshake.heardHello, false)
+        case .online(_, let r, _): (run, heardHello, wasOnline) = (r, true, true)
+        case .idle, .waitingToReconnect, .failed: return
+        }
+        let failure = reported ?? (wasOnline ? .connectionLost : .closedDuringLogin)
+        if wasOnline { peersBeforeLoss = roster.names.subtracting([configuration.username]) }
+        outbox.connectionLost(audience: wasOnline ? peersBeforeLoss : nil, now: now)
+        endSession(wasOnline: wasOnline)
+        // The server waits 10 s for a login; on a slow or busy machine, deriving the password
+        // key the first time can take longer, and the server hangs up before reading it. The
+        // key is kept now, so one more attempt is quick.
+        if !hasBeenOnline, heardHello, !run.loginRetried, failure == .closedDuringLogin {
+            var again = run
+            again.loginRetried = true
+            emit(.system("The server hung up while this device was still preparing the login (deriving the password key can take longer than the server waits); logging in again."))
+            return open(again)
+        }
+        if hasBeenOnline, configuration.reconnect, failure.isTransient {
+            var again = run
+            again.reconnects += 1
+            let delay = configuration.backoff(attempt: again.reconnects, jitter: random.jitter())
+            if wasOnline { emit(.system(failure.description + " Reconnecting…")) }
+            phase = .waitingToReconnect(again, attempt: again.reconnects, delay: delay)
+            announce()
+            emit(.schedule(.reconnect, after: delay))
+        } else {
+            fail(failure)
+        }
+    }
+
+    /// Logged in: the session starts.
+    func loggedIn(as name: String, on connection: Int, now: Date) {
+        guard case .handshaking(connection, var run, .loginSent(let hello)) = phase else { return }
+        hasBeenOnline = true
+        run.reconnects = 0
+        configuration.username = name
+        let store = self.store, server = hello.serverFingerprint
+        let endToEnd = EndToEndSession(me: name, identity: identity.keys, sessionNonce: hello.sessionNonce) { peer, fingerprint in
+            store.peerTrust(server: server, name: peer, fingerprint: fingerprint)
+        }
+        let session = Session(hello: hello, endToEnd: endToEnd, waitingForPeers: !peersBeforeLoss.isEmpty)
+        phase = .online(connection: connection, run, session)
+        let ask = outbox.loggedIn(limit: WireLimits.maxRelayedQuery)
+        if !ask.isEmpty {
+            emit(.write(connection: connection, ClientRecord.relayedQuery(ask).encoded()))
+            emit(.flush(connection: connection))
+        }
+        emit(.cancel(.peerGrace))
+        if session.waitingForPeers { emit(.schedule(.peerGrace, after: configuration.peerReturnGrace)) }
+        emit(.schedule(.expiry, after: 1))
+        announce()
+        emit(.welcome(name: name, serverFingerprint: server))
+    }
+}
+
+/// The client's randomness, injected: tests pass their own.
+public struct ClientRandom: Sendable {
+    public var bytes: @Sendable (Int) -> [UInt8]
+
+    public init(bytes: @escaping @Sendable (Int) -> [UInt8]) { self.bytes = bytes }
+
+    public static let system = ClientRandom { count in
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    /// A factor in 0.8…1.2 for backoff delays.
+    func jitter() -> Double {
+        let raw = bytes(2)
+        let unit = Double(UInt16(raw[0]) << 8 | UInt16(raw.count > 1 ? raw[1] : 0)) / Double(UInt16.max)
+        return 0.8 + 0.4 * unit
+    }
+}
