@@ -1,0 +1,274 @@
+import Crypto
+import Foundation
+import SottoCore
+@testable import SottoClient
+
+/// A store in memory: pins and verifications as the file store keeps them.
+final class MemoryStore: ClientStore, @unchecked Sendable {
+    var servers: [String: String] = [:]
+    var peers: [String: (fingerprint: String, verified: Bool)] = [:]
+    var brokenBecause: String?
+
+    func pinnedServer(host: String, port: Int) -> String? { servers["\(host):\(port)"] }
+    func pinServer(host: String, port: Int, fingerprint: String) throws { servers["\(host):\(port)"] = fingerprint }
+    func peerTrust(server: String, name: String, fingerprint: String) -> PeerTrust {
+        guard let entry = peers["\(server) \(name)"] else {
+            peers["\(server) \(name)"] = (fingerprint, false)
+            return .unverified
+        }
+        if entry.fingerprint != fingerprint { return .changed(previous: entry.fingerprint) }
+        return entry.verified ? .verified : .unverified
+    }
+    func markVerified(server: String, name: String, fingerprint: String) throws { peers["\(server) \(name)"] = (fingerprint, true) }
+    func lookAlike(server: String, name: String) -> String? { nil }
+    func problem() -> String? { brokenBecause }
+    func flush() {}
+}
+
+/// Randomness from a counter: every run of a test sees the same bytes.
+func countingRandom() -> ClientRandom {
+    final class Counter: @unchecked Sendable { var value: UInt8 = 0 }
+    let counter = Counter()
+    return ClientRandom { count in (0..<count).map { _ in counter.value &+= 1; return counter.value } }
+}
+
+/// A server played by hand, the way wireguard-go's noise_test.go plays two peers: cores
+/// log in, their effects are routed as the real relay would route them, and nothing
+/// happens unless the test says so. No sockets, no threads, no waiting.
+final class ScriptedServer {
+    static let password = "scripted password"
+    let key = Curve25519.KeyAgreement.PrivateKey()
+    var fingerprint: String { Fingerprint.of(publicKey: Array(key.publicKey.rawRepresentation)) }
+    let salt = Array("scripted-salt-16".utf8)
+    var hello: ServerHello { ServerHello(serverName: "scripted", maxBodyBytes: UInt32(WireLimits.maxBodyBytes), passwordSalt: salt, scrypt: .testing) }
+    var now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    final class Member {
+        let core: ClientCore
+        var name: String
+        let identity: ClientIdentity
+        var connection: Int?
+        var online = false
+        var user: OnlineUser?
+        var events: [ClientEvent] = []
+        /// Timers the core asked for, with their delays (those of 0 fire at once).
+        var timers: [ClientCore.Timer: Double] = [:]
+        /// Connections it asked to open that the test has not answered yet.
+        var opening: [Int] = []
+        /// Records it wrote, decoded, in order.
+        var written: [ClientRecord] = []
+
+        init(core: ClientCore, name: String, identity: ClientIdentity) {
+            self.core = core
+            self.name = name
+            self.identity = identity
+        }
+
+        var messages: [ReceivedMessage] { events.compactMap { if case .message(let m) = $0 { m } else { nil } } }
+        var texts: [String] { messages.filter { !$0.isOwn }.map(\.text) }
+        var states: [ConnectionState] { events.compactMap { if case .state(let s) = $0 { s } else { nil } } }
+        var systemLines: [String] { events.compactMap { if case .system(let s) = $0 { s } else { nil } } }
+    }
+
+    var members: [Member] = []
+    private var sequence: UInt64 = 0
+    /// What the relay has relayed, by sender and client message id (its ledger).
+    private(set) var relayed: [String: Set<UInt64>] = [:]
+    /// When false, sends are held instead of relayed (a server about to crash).
+    var relaying = true
+    var held: [(from: String, request: SendRequest)] = []
+    /// When true, relayed queries wait for `answerRelayedQueries` (a busy server).
+    var holdsRelayedQueries = false
+    private var heldQueries: [(member: Member, ids: [UInt64])] = []
+    /// When false, logins go unanswered (a server that hangs up on slow logins).
+    var answersLogins = true
+
+    /// A core for `name`, not connected.
+    func member(_ name: String, configure: (inout ClientConfiguration) -> Void = { _ in }) throws -> Member {
+        var configuration = ClientConfiguration(host: "scripted", port: 1, username: name, password: Self.password,
+                                                trust: TrustPolicy(vouched: fingerprint))
+        configuration.minimumPasswordHashing = .testing
+        configure(&configuration)
+        let identity = try ClientIdentity.generate()
+        let member = Member(core: ClientCore(configuration: configuration, identity: identity, store: MemoryStore(), random: countingRandom()),
+                            name: name, identity: identity)
+        members.append(member)
+        return member
+    }
+
+    /// Feeds an input and routes everything that follows until all is quiet.
+    func input(_ member: Member, _ input: ClientCore.Input) {
+        member.core.handle(input, now: now)
+        settle()
+    }
+
+    /// Connects a member and answers its TCP connect; stops after the hello unless `login`.
+    func connect(_ member: Member) {
+        input(member, .connect)
+        accept(member)
+    }
+
+    /// Answers the member's pending connection: TCP up, the server's hello.
+    func accept(_ member: Member) {
+        guard !member.opening.isEmpty else { return }
+        let connection = member.opening.removeFirst()
+        member.core.handle(.connected(connection: connection), now: now)
+        member.core.handle(.hello(connection: connection, hello, serverStatic: Array(key.publicKey.rawRepresentation),
+                                  handshakeHash: Array(repeating: 7, count: 32)), now: now)
+        settle()
+    }
+
+    /// The connection drops (a crash, a cable): the member hears it closed, the others that it left.
+    func drop(_ member: Member, because failure: ClientFailure? = nil) {
+        guard let connection = member.connection else { return }
+        leave(member)
+        member.core.handle(.closed(connection: connection, failure), now: now)
+        settle()
+    }
+
+    func fire(_ timer: ClientCore.Timer, for member: Member) {
+        member.timers[timer] = nil
+        input(member, .timer(timer))
+    }
+
+    /// The relay restarts empty-handed: everyone is cut off, the ledger is gone.
+    func crash() {
+        relayed = [:]
+        held = []
+        for member in members where member.connection != nil { drop(member, because: .connectionLost) }
+    }
+
+    // MARK: Routing
+
+    func settle() {
+        var quiet = false
+        while !quiet {
+            quiet = true
+            for member in members {
+                let effects = member.core.takeEffects()
+                if !effects.isEmpty { quiet = false }
+                for effect in effects { perform(effect, of: member) }
+            }
+            for member in members {
+                for (timer, delay) in member.timers where delay <= 0 {
+                    member.timers[timer] = nil
+                    member.core.handle(.timer(timer), now: now)
+                    quiet = false
+                }
+            }
+        }
+    }
+
+    private func perform(_ effect: ClientCore.Effect, of member: Member) {
+        switch effect {
+        case .open(let connection, _, _):
+            member.opening.append(connection)
+        case .sendLogin(let connection, let payload):
+            guard answersLogins, let login = try? LoginRequest(decoding: payload) else { return }
+            logIn(member, login, connection: connection)
+        case .write(let connection, let bytes):
+            guard connection == member.connection, let record = try? ClientRecord(decoding: bytes) else { return }
+            member.written.append(record)
+            handle(record, from: member)
+        case .flush:
+            break
+        case .close(let connection), .abort(let connection, _):
+            let failure: ClientFailure? = if case .abort(_, let f) = effect { f } else { nil }
+            if connection == member.connection { leave(member) }
+            member.opening.removeAll { $0 == connection }
+            member.core.handle(.closed(connection: connection, failure), now: now)
+        case .schedule(let timer, let delay):
+            member.timers[timer] = delay
+        case .cancel(let timer):
+            member.timers[timer] = nil
+        case .event(let event):
+            member.events.append(event)
+        }
+    }
+
+    private var onlineMembers: [Member] { members.filter(\.online) }
+
+    private func logIn(_ member: Member, _ login: LoginRequest, connection: Int) {
+        let user = OnlineUser(name: login.username, staticKey: Array(member.identity.noiseStatic.publicKey.rawRepresentation),
+                              identityDigest: member.identity.bundle.digest, sessionNonce: login.sessionNonce)
+        member.connection = connection
+        member.user = user
+        member.core.handle(.record(connection: connection, .welcome(name: login.username, time: millis)), now: now)
+        for other in onlineMembers {
+            other.core.handle(.record(connection: other.connection!, .presence(Presence(event: .joined, user: user, time: millis))), now: now)
+        }
+        member.online = true
+        member.core.handle(.record(connection: connection, .users(onlineMembers.compactMap(\.user), final: true)), now: now)
+    }
+
+    private func leave(_ member: Member) {
+        guard member.online, let user = member.user else { member.connection = nil; return }
+        member.online = false
+        member.connection = nil
+        for other in onlineMembers {
+            other.core.handle(.record(connection: other.connection!, .presence(Presence(event: .left, user: user, time: millis))), now: now)
+        }
+    }
+
+    private var millis: UInt64 { UInt64(now.timeIntervalSince1970 * 1000) }
+
+    private func handle(_ record: ClientRecord, from member: Member) {
+        switch record {
+        case .send(let request):
+            guard relaying else { return held.append((member.name, request)) }
+            relay(request, from: member)
+        case .keyShare(let to, let payload):
+            guard let recipient = onlineMembers.first(where: { $0.name == to }) else { return }
+            recipient.core.handle(.record(connection: recipient.connection!, .keyShare(from: member.name, payload: payload)), now: now)
+        case .identityRequest(let names):
+            let entries = names.compactMap { name in
+                onlineMembers.first { $0.name == name }.map { IdentityEntry(name: name, bundle: $0.identity.keys.encodedBundle) }
+            }
+            member.core.handle(.record(connection: member.connection!, .identities(entries, final: true)), now: now)
+        case .relayedQuery(let ids):
+            guard !holdsRelayedQueries else { return heldQueries.append((member, ids)) }
+            let known = relayed[member.name] ?? []
+            member.core.handle(.record(connection: member.connection!, .relayed(ids.filter(known.contains))), now: now)
+        case .bye:
+            leave(member)
+        case .ping(let token):
+            member.core.handle(.record(connection: member.connection!, .pong(token)), now: now)
+        }
+    }
+
+    /// What the real relay does with a send: drop a resend it relayed already, else number
+    /// it, copy it to everyone it is for (the sender too), and acknowledge it.
+    func relay(_ request: SendRequest, from member: Member, acknowledge: Bool = true) {
+        guard relayed[member.name, default: []].insert(request.clientMessageID).inserted else {
+            return member.core.handle(.record(connection: member.connection!, .ack(clientMessageID: request.clientMessageID, sequence: sequence)), now: now)
+        }
+        sequence += 1
+        let message = ChatMessage(sequence: sequence, time: millis, from: member.name, to: request.to,
+                                  clientMessageID: request.clientMessageID, body: request.body)
+        for recipient in onlineMembers where request.to.isEmpty || recipient.name == request.to || recipient === member {
+            recipient.core.handle(.record(connection: recipient.connection!, .message(message)), now: now)
+        }
+        if acknowledge {
+            member.core.handle(.record(connection: member.connection!, .ack(clientMessageID: request.clientMessageID, sequence: sequence)), now: now)
+        }
+    }
+
+    func answerRelayedQueries() {
+        holdsRelayedQueries = false
+        let waiting = heldQueries
+        heldQueries = []
+        for (member, ids) in waiting where member.online { handle(.relayedQuery(ids), from: member) }
+        settle()
+    }
+
+    /// Relays what was held (the server did not crash after all).
+    func releaseHeld() {
+        let waiting = held
+        held = []
+        for (name, request) in waiting {
+            guard let member = onlineMembers.first(where: { $0.name == name }) else { continue }
+            relay(request, from: member)
+        }
+        settle()
+    }
+}
