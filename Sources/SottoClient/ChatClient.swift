@@ -124,23 +124,29 @@ public final class ChatClient: @unchecked Sendable {
         try await loop.submit(work).get()
     }
 
-    /// Your identity fingerprint, or a member's with the safety number you share.
-    public func identityInfo(of name: String? = nil) -> (fingerprint: String, safetyNumber: String?)? {
+    /// This device's identity fingerprint (no waiting: it is fixed).
+    public var fingerprint: String { identity.fingerprint }
+
+    /// Your fingerprint (nil), or a member's with the safety number you share: answered by
+    /// an `.identity` event, or a `.notOnline` notice. Never waits.
+    public func showIdentity(of name: String? = nil) {
+        onLoop { self.run(.showIdentity(name)) }
+    }
+
+    /// Marks a member's current identity key as verified (after comparing safety numbers);
+    /// this also accepts a changed key. Answered by a notice (`.verified`, `.notOnline`).
+    /// Never waits: the file write happens on the network thread.
+    public func verify(_ name: String) {
+        onLoop { self.run(.verify(name)) }
+    }
+
+    /// Tests only (it waits for the network thread): what `showIdentity` would answer.
+    func identityInfo(of name: String? = nil) -> (fingerprint: String, safetyNumber: String?)? {
         guard let name else { return (identity.fingerprint, nil) }
         return onLoop { () -> (String, String?)? in
             defer { self.drain() }
             return self.core.identityInfo(of: name, now: Date())
         } ?? nil
-    }
-
-    /// Marks a member's current identity key as verified (after comparing safety numbers);
-    /// this also accepts a changed key. Returns false if they are not online.
-    @discardableResult
-    public func verify(_ name: String) -> Bool {
-        onLoop { () -> Bool in
-            defer { self.drain() }
-            return self.core.verify(name, now: Date())
-        } ?? false
     }
 
     // MARK: Inputs and effects (on loop)

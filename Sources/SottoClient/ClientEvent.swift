@@ -103,14 +103,14 @@ public enum ClientEvent: Equatable, Sendable {
     case welcome(name: String, serverFingerprint: String)
     case users([Member])
     case message(ReceivedMessage)
-    case system(String)
-    /// A non-fatal error (the connection stays up).
-    case error(String)
+    /// Something to tell the person, by kind (`ClientNotice.text` says it in English).
+    case notice(ClientNotice)
+    /// Asked for with `showIdentity`: your fingerprint (name nil), or a member's with the
+    /// safety number you share.
+    case identity(name: String?, fingerprint: String, safetyNumber: String?)
     /// A message handed to `send` and its id; shown as pending until `delivered`.
     case queued(id: UInt64, to: String, text: String)
     case delivered(id: UInt64)
     /// The server refused a queued message (too large, recipient gone): it will not be retried.
     case rejected(id: UInt64)
-    /// A known person now presents another identity key (possible impersonation).
-    case peerKeyChanged(name: String, previous: String, current: String)
 }

@@ -39,6 +39,8 @@ public final class ChatApp {
     /// A changed server key: a blocking warning.
     public internal(set) var keyChangedWarning: (expected: String, actual: String)?
     var focusInputNextFrame = false
+    /// The conversation the last command was typed in: its answers are shown there.
+    var answersGoTo: String?
     var focusFormNextFrame = true
     var dirty = true
     public private(set) var quit = false
@@ -184,13 +186,31 @@ public final class ChatApp {
             }
         case .users(let members): model.members = members
         case .message(let m): model.received(m)
-        case .system(let text): model.system(text, warning: text.hasPrefix("WARNING"))
-        case .error(let text): model.system(text, warning: true, conversation: model.current)
+        case .notice(let notice): show(notice)
+        case .identity(let name, let fingerprint, let safety):
+            let here = answersGoTo ?? model.current
+            if let name, let safety {
+                model.system("\(name)'s fingerprint: \(fingerprint); your safety number with \(name): \(safety). Compare it with \(name) in person or by phone; if it matches, type /verify \(name).", conversation: here)
+            } else {
+                model.system("\(name.map { "\($0)'s" } ?? "Your") fingerprint: \(fingerprint)", conversation: here)
+            }
         case .queued(let id, let to, let text): model.queued(id: id, to: to, text: text)
         case .delivered: break
         case .rejected(let id): model.rejected(id: id)
-        case .peerKeyChanged(let name, _, _):
+        }
+    }
+
+    /// Where each kind of notice goes, and how it looks: decided by its kind.
+    func show(_ notice: ClientNotice) {
+        switch notice {
+        case .keyChanged(let name, _, _):
+            model.system(notice.text, warning: true)
             model.system("\(name)'s identity key changed. Compare safety numbers before trusting what they send.", warning: true, conversation: name)
+        case .verified, .verificationNotSaved, .notOnline:
+            // Answers to a command: where it was typed.
+            model.system(notice.text, warning: notice.isWarning, conversation: answersGoTo ?? model.current)
+        default:
+            model.system(notice.text, warning: notice.isWarning, conversation: notice.isWarning ? model.current : "room")
         }
     }
 
@@ -298,22 +318,13 @@ public final class ChatApp {
                 m.isMe ? "\(m.name) (you)" : m.trust == .verified ? "\(m.name) ✓" : m.name
             }
             model.system("Online (\(names.count)): " + names.joined(separator: ", "), conversation: here)
-        case .fingerprint(nil):
-            let mine = client?.identityInfo()?.fingerprint ?? "unknown"
-            model.system("Your fingerprint: \(mine)", conversation: here)
-        case .fingerprint(let typed?):
-            let name = resolve(typed)
-            if let info = client?.identityInfo(of: name) {
-                let safety = info.safetyNumber.map { "; your safety number with \(name): \($0)" } ?? ""
-                model.system("\(name)'s fingerprint: \(info.fingerprint)\(safety)", conversation: here)
-            } else {
-                model.system("\(name) is not online.", warning: true, conversation: here)
-            }
+        case .fingerprint(let typed):
+            // Answered by an event (the network thread has the keys): the line goes here.
+            answersGoTo = here
+            client?.showIdentity(of: typed.map(resolve))
         case .verify(let typed):
-            let name = resolve(typed)
-            if client?.verify(name) != true {
-                model.system("\(name) is not online: only a member who is online can be verified.", warning: true, conversation: here)
-            }
+            answersGoTo = here
+            client?.verify(resolve(typed))
         case .help:
             for line in ChatCommand.helpLines { model.system(line, conversation: here) }
         case .quit:

@@ -35,7 +35,7 @@ extension ChatApp {
         case .failed: stateText = "● disconnected"; stateColor = t.danger
         default: stateText = "● connecting"; stateColor = t.warning
         }
-        let me = client?.identityInfo()?.fingerprint ?? ""
+        let me = client?.fingerprint ?? ""
         ui.statusBar([("\(form.server):\(form.port)", nil), (stateText, stateColor),
                       ("End-to-end: sender keys, X-Wing HPKE · transport Noise XX", nil),
                       ("You: \(model.myName) \(me.prefix(20))…", nil)], in: r)
@@ -86,9 +86,8 @@ extension ChatApp {
         var headerRow = header.inset(x: 14, y: 0)
         if model.current != "room", let member = model.members.first(where: { $0.name == model.current }), !member.isMe {
             if member.trust != .verified, ui.button("Verify…", in: headerRow.cutRight(90).inset(x: 0, y: 8), idLabel: "verify") {
-                if let info = client?.identityInfo(of: member.name), let safety = info.safetyNumber {
-                    model.system("Safety number with \(member.name): \(safety). Compare it with \(member.name) in person or by phone; if it matches, type /verify \(member.name).", conversation: member.name)
-                }
+                answersGoTo = member.name
+                client?.showIdentity(of: member.name)
             }
         }
         ui.label(title, in: headerRow, style: .bold)

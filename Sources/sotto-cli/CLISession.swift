@@ -45,7 +45,7 @@ final class CLISession: @unchecked Sendable {
             client?.send(text)
             return .sent
         case .invalid(let problem):
-            printer.print(.error(problem.description))
+            printer.warning(problem.description)
             return .command
         case .command(let command):
             lock.lock(); let list = users; lock.unlock()
@@ -55,23 +55,16 @@ final class CLISession: @unchecked Sendable {
             case .quit:
                 return .quit
             case .help:
-                for line in ChatCommand.helpLines { printer.print(.system(line)) }
+                for line in ChatCommand.helpLines { printer.info(line) }
             case .users:
                 printer.print(.users(list))
             case .directMessage(let to, let text):
                 client?.send(text, to: resolve(to))
                 return .sent
             case .fingerprint(let typed):
-                let name = typed.map(resolve)
-                if let info = client?.identityInfo(of: name) {
-                    let safety = info.safetyNumber.map { "; safety number with you: \($0)" } ?? ""
-                    printer.print(.system("\(name ?? "you"): \(info.fingerprint)\(safety)"))
-                } else {
-                    printer.print(.error("\(name ?? "?") is not online."))
-                }
+                client?.showIdentity(of: typed.map(resolve))  // answered by an event
             case .verify(let typed):
-                let name = resolve(typed)
-                if client?.verify(name) != true { printer.print(.error("\(name) is not online.")) }
+                client?.verify(resolve(typed))  // answered by a notice
             }
             return .command
         }

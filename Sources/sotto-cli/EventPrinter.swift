@@ -36,24 +36,43 @@ struct EventPrinter: Sendable {
             } else {
                 line("* online: " + (members.isEmpty ? "(nobody)" : members.map(\.name).joined(separator: ", ")))
             }
-        case .system(let text):
-            json ? emit(["type": "system", "text": text]) : line("* \(text)")
-        case .error(let text):
-            json ? emit(["type": "error", "text": text]) : line("! \(text)")
+        case .notice(let notice):
+            let text: String
+            switch notice {
+            case .keyChanged(let name, let previous, let current):
+                text = "WARNING: \(name)'s identity key changed from \(previous) to \(current). Compare safety numbers (/fingerprint \(name)), then /verify \(name) to accept it."
+            default:
+                text = notice.text
+            }
+            if json {
+                emit(["type": notice.isWarning ? "error" : "system", "kind": notice.kind, "text": text])
+            } else {
+                line((notice.isWarning ? "! " : "* ") + text)
+            }
+        case .identity(let name, let fingerprint, let safety):
+            let text = "\(name ?? "you"): \(fingerprint)" + (safety.map { "; safety number with you: \($0)" } ?? "")
+            json ? emit(["type": "system", "kind": "identity", "text": text]) : line("* \(text)")
         case .welcome(let name, let fingerprint):
             let text = "online as \(name) (server \(fingerprint))"
             json ? emit(["type": "system", "text": text]) : line("* \(text)")
         case .state(.reconnecting(let attempt, let delay)):
             let text = String(format: "reconnecting in %.1f s (attempt %d)", delay, attempt)
             json ? emit(["type": "system", "text": text]) : line("* \(text)")
-        case .peerKeyChanged(let name, let previous, let current):
-            let text = "WARNING: \(name)'s identity key changed from \(previous) to \(current). Compare safety numbers (/fingerprint \(name)), then /verify \(name) to accept it."
-            json ? emit(["type": "error", "text": text]) : line("! \(text)")
         case .rejected:
             break  // the server's error line already said why
         case .state, .queued, .delivered:
             break
         }
+    }
+
+    /// A line of sotto-cli's own (help, a command's answer).
+    func info(_ text: String) {
+        json ? emit(["type": "system", "text": text]) : line("* \(text)")
+    }
+
+    /// A problem with what was typed: nothing was sent.
+    func warning(_ text: String) {
+        json ? emit(["type": "error", "text": text]) : line("! \(text)")
     }
 
     /// The one sentence a failed run ends with, also on standard error.

@@ -167,7 +167,7 @@ final class EventLog: @unchecked Sendable {
         snapshot.compactMap { event -> String? in
             switch event {
             case .state(let s): "state \(s)"
-            case .system(let t): "system \(t)"
+            case .notice(let n): "notice \(n.text)"
             case .users(let u): "users \(u.count)"
             default: nil
             }

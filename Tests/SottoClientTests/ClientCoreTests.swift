@@ -17,7 +17,7 @@ import Testing
         #expect(alice.events.contains(.welcome(name: "alice", serverFingerprint: server.fingerprint)))
         guard case .users(let listed)? = alice.events.last else { Issue.record("\(alice.events)"); return }
         #expect(listed.map(\.name) == ["alice", "bob"] && listed[0].isMe)
-        #expect(alice.systemLines == ["bob joined"])
+        #expect(alice.notices == [.joined("bob")])
         // The server was vouched for: pinned on first sight.
         #expect((alice.core.store as! MemoryStore).servers["scripted:1"] == server.fingerprint)
 
@@ -58,7 +58,7 @@ import Testing
         server.drop(alice, because: .connectionLost)
         guard case .reconnecting(1, let first)? = alice.states.last else { Issue.record("\(alice.states)"); return }
         #expect(alice.timers[.reconnect] == first)
-        #expect(alice.systemLines.last == "The connection to the server was lost. Reconnecting…")
+        #expect(alice.notices.last == .reconnecting(after: .connectionLost))
         server.fire(.reconnect, for: alice)
         #expect(alice.states.last == .connecting)
         server.input(alice, .unreachable(connection: alice.opening.removeFirst(), reason: "connection refused"))
@@ -107,7 +107,7 @@ import Testing
         server.accept(slow)  // the hello is answered with a login…
         let first = try #require(slow.core.currentConnection)
         server.input(slow, .closed(connection: first, nil))  // …that the server hung up on
-        #expect(slow.systemLines.last?.hasPrefix("The server hung up while this device was still preparing the login") == true)
+        #expect(slow.notices.last == .loginRetried)
         #expect(slow.states.suffix(2) == [.loggingIn, .connecting])
         server.accept(slow)
         server.input(slow, .closed(connection: try #require(slow.core.currentConnection), nil))
@@ -283,7 +283,7 @@ import Testing
         server.fire(.reconnect, for: alice)
         server.accept(alice)
         #expect(carol.texts.isEmpty)
-        #expect(alice.systemLines.last?.contains("not sent again: someone new has joined since") == true)
+        #expect(alice.notices.last == .resendWithheld(count: 2))
     }
 
     @Test func resendsWaitForThoseWhoWereHereUntilTheGraceEnds() throws {
@@ -329,13 +329,12 @@ import Testing
         server.connect(alice)
         server.connect(bob)
         server.drop(bob)
-        #expect(alice.systemLines == ["bob joined", "bob left"])
+        #expect(alice.notices == [.joined("bob"), .left("bob")])
         #expect(alice.events.last == .users([Member(name: "alice", fingerprint: alice.identity.fingerprint, trust: .verified, isMe: true)]))
         let connection = try #require(alice.core.currentConnection)
         let ghost = OnlineUser(name: "\u{1B}[2Kroot", staticKey: Array(repeating: 1, count: 32))
         server.input(alice, .record(connection: connection, .presence(Presence(event: .joined, user: ghost, time: 0))))
-        guard case .error(let text)? = alice.events.last else { Issue.record("\(alice.events.last as Any)"); return }
-        #expect(text.hasPrefix("The server listed a member whose name is not allowed"))
+        #expect(alice.events.last == .notice(.invalidListing(.invisibleCharacter)))
     }
 
     @Test func verifyingPinsTheKeyAndAChangedKeyWarns() throws {
@@ -343,19 +342,25 @@ import Testing
         let alice = try server.member("alice"), bob = try server.member("bob")
         server.connect(alice)
         server.connect(bob)
-        #expect(alice.core.verify("nobody", now: server.now) == false)
-        #expect(alice.core.verify("bob", now: server.now))
-        server.settle()
-        #expect(alice.systemLines.last == "You verified bob (\(bob.identity.fingerprint)).")
+        server.input(alice, .verify("nobody"))
+        #expect(alice.notices.last == .notOnline("nobody"))
+        server.input(alice, .verify("bob"))
+        #expect(alice.notices.last == .verified(name: "bob", fingerprint: bob.identity.fingerprint))
         #expect((alice.core.store as! MemoryStore).peers["\(server.fingerprint) bob"]?.verified == true)
-        let info = try #require(alice.core.identityInfo(of: "bob", now: server.now))
-        #expect(info.fingerprint == bob.identity.fingerprint && info.safetyNumber != nil)
+        guard case .users(let listed)? = alice.events.dropLast().last else { Issue.record("\(alice.events)"); return }
+        #expect(listed.first { $0.name == "bob" }?.trust == .verified, "the list shows it at once")
+        server.input(alice, .showIdentity("bob"))
+        guard case .identity("bob", let fingerprint, let safety?)? = alice.events.last else { Issue.record("\(alice.events)"); return }
+        #expect(fingerprint == bob.identity.fingerprint && safety.split(separator: " ").count == 12)
+        server.input(alice, .showIdentity(nil))
+        #expect(alice.events.last == .identity(name: nil, fingerprint: alice.identity.fingerprint, safetyNumber: nil))
 
         // bob comes back with another device's keys: alice is warned, the pin stays.
         server.drop(bob)
         let impostor = try server.member("bob")
         server.connect(impostor)
-        #expect(alice.events.contains(.peerKeyChanged(name: "bob", previous: bob.identity.fingerprint, current: impostor.identity.fingerprint)))
+        #expect(alice.notices.contains(.keyChanged(name: "bob", previous: bob.identity.fingerprint, current: impostor.identity.fingerprint)))
+        #expect(alice.notices.filter { $0.kind == "key-changed" }.count == 1, "said once")
         #expect((alice.core.store as! MemoryStore).peers["\(server.fingerprint) bob"]?.fingerprint == bob.identity.fingerprint)
     }
 

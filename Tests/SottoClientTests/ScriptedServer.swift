@@ -67,7 +67,7 @@ final class ScriptedServer {
         var messages: [ReceivedMessage] { events.compactMap { if case .message(let m) = $0 { m } else { nil } } }
         var texts: [String] { messages.filter { !$0.isOwn }.map(\.text) }
         var states: [ConnectionState] { events.compactMap { if case .state(let s) = $0 { s } else { nil } } }
-        var systemLines: [String] { events.compactMap { if case .system(let s) = $0 { s } else { nil } } }
+        var notices: [ClientNotice] { events.compactMap { if case .notice(let n) = $0 { n } else { nil } } }
     }
 
     var members: [Member] = []

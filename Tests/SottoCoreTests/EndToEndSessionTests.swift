@@ -29,7 +29,8 @@ final class Room {
         }
         var texts: [String] { inbox.compactMap { if case .message(let m) = $0 { String(decoding: m.text, as: UTF8.self) } else { nil } } }
         var rejections: [EndToEndError] { inbox.compactMap { if case .rejected(_, let e) = $0 { e } else { nil } } }
-        var notices: [String] { inbox.compactMap { if case .notice(let n) = $0 { n } else { nil } } }
+        /// What the session asked to tell the person (not shares, messages or rejections).
+        var notices: [EndToEndSession.Event] { inbox.filter(\.isNotice) }
     }
 
     var people: [Person] = []
@@ -183,7 +184,7 @@ final class Room {
         _ = room.resolve(lost)
         let (lostBody, _) = try lost.seal(Array("lost".utf8), to: "", now: room.now)
         #expect(bob.session.open(ChatMessage(sequence: 3, time: 0, from: "alice", to: "", clientMessageID: 3, body: lostBody), now: room.now).isEmpty)
-        #expect(bob.session.expire(now: room.now.addingTimeInterval(11)) == [.notice("1 message from alice could not be decrypted.")])
+        #expect(bob.session.expire(now: room.now.addingTimeInterval(11)) == [.undecryptable(from: "alice", count: 1)])
     }
 
     @Test func skippedMessagesThatNeverArriveBecomeAGapAndTooFarAheadIsRefused() throws {
@@ -196,7 +197,7 @@ final class Room {
         room.relay(messages[14])  // 10 more ahead: refused
         #expect(room.person("bob").rejections == [.tooFarAhead])
         let later = room.now.addingTimeInterval(61)
-        #expect(room.person("bob").session.expire(now: later) == [.notice("3 messages from alice could not be decrypted.")])
+        #expect(room.person("bob").session.expire(now: later) == [.undecryptable(from: "alice", count: 3)])
     }
 
     @Test func whoeverLeavesCannotReadWhatFollowsWithTheKeysTheyKept() throws {
@@ -212,7 +213,7 @@ final class Room {
         // Carol, with everything she held, still believing alice a member:
         carol.inbox = []
         #expect(carol.session.open(after, now: room.now).isEmpty)  // waits for a chain that never comes
-        #expect(carol.session.expire(now: room.now.addingTimeInterval(30)) == [.notice("1 message from alice could not be decrypted.")])
+        #expect(carol.session.expire(now: room.now.addingTimeInterval(30)) == [.undecryptable(from: "alice", count: 1)])
         #expect(carol.texts.isEmpty)
     }
 
@@ -245,7 +246,7 @@ final class Room {
         #expect(room.person("carol").texts.isEmpty)
         #expect(room.person("carol").rejections.count == 1)  // the misaddressed copy
         // The re-addressed copy waits for a chain carol never gets, then counts as lost.
-        #expect(room.person("carol").session.expire(now: room.now.addingTimeInterval(11)) == [.notice("1 message from alice could not be decrypted.")])
+        #expect(room.person("carol").session.expire(now: room.now.addingTimeInterval(11)) == [.undecryptable(from: "alice", count: 1)])
     }
 
     @Test func chainsRotateAfterTheirMessageBudget() throws {
@@ -273,7 +274,7 @@ final class Room {
         alice.trustOverride["bob"] = .changed(previous: "SHA256:old")
         alice.inbox = []
         room.sync()
-        #expect(alice.notices.contains { $0.hasPrefix("WARNING: bob's identity key changed") })
+        #expect(alice.notices.contains(.identityChanged(name: "bob", previous: "SHA256:old", current: newBob.keys.bundle.fingerprint)))
         #expect(throws: EndToEndError.untrustedRecipient("bob")) { try room.say("alice", "secret", to: "bob") }
         room.relay(try room.say("alice", "room message"))
         #expect(newBob.texts.isEmpty)  // no chain was shared with the changed key
@@ -291,7 +292,7 @@ final class Room {
     @Test func invalidIdentitiesAreLeftOutLoudly() throws {
         let room = try Room(["alice"])
         let alice = room.person("alice")
-        let notice = EndToEndSession.Event.notice("eve has no valid end-to-end identity: they cannot read your messages and theirs are refused.")
+        let notice = EndToEndSession.Event.noValidIdentity("eve")
         // Listed without an identity (a client without end-to-end keys).
         let bare = OnlineUser(name: "eve", staticKey: [UInt8](repeating: 1, count: 32))
         #expect(alice.session.updateMembers([alice.user, bare], now: room.now) == [notice])
@@ -339,7 +340,7 @@ final class Room {
         let forged = try KeyShare.seal(chain, from: "alice", to: "dave", recipientSession: dave.sessionNonce,
                                        recipientKEMKey: dave.keys.bundle.kemKey, sender: mallory)
         let events = dave.session.receiveKeyShare(from: "alice", payload: forged.encoded(), now: room.now)
-        #expect(events.contains(.notice("alice has no valid end-to-end identity: they cannot read your messages and theirs are refused.")))
+        #expect(events.contains(.noValidIdentity("alice")))
         #expect(dave.session.members["alice"] == nil)
     }
 
@@ -377,7 +378,7 @@ final class Room {
         let bad = OnlineUser(name: "eve", staticKey: [UInt8](repeating: 1, count: 32))
         let users = room.people.map(\.user) + [bad]
         let first = alice.session.updateMembers(users, now: room.now)
-        #expect(first.filter { if case .notice = $0 { true } else { false } }.count == 1)
+        #expect(first.filter(\.isNotice).count == 1)
         // The same list again (another member joined elsewhere, say): no repeat, no change.
         let bob = alice.session.members["bob"]
         #expect(alice.session.updateMembers(users, now: room.now).isEmpty)
@@ -398,7 +399,6 @@ final class Room {
             events.map { event in
                 switch event {
                 case .keyShare(let to, _): "share to \(to)"
-                case .notice(let text): text
                 default: "\(event)"
                 }
             }
@@ -448,12 +448,21 @@ final class Room {
         // Alice's first room message: the keys she fetches for mallory do not verify.
         let fetched = alice.session.receiveIdentities([IdentityEntry(name: "bob", bundle: room.person("bob").keys.encodedBundle),
                                                        IdentityEntry(name: "mallory", bundle: forged)], now: room.now)
-        #expect(fetched.contains(.notice("mallory has no valid end-to-end identity: they cannot read your messages and theirs are refused.")))
+        #expect(fetched.contains(.noValidIdentity("mallory")))
         let (_, events) = try alice.session.seal(Array("hi".utf8), to: "", now: room.now)
         #expect(events.compactMap { if case .keyShare(let to, _) = $0 { to } else { nil } } == ["bob"])
         #expect(alice.session.members["mallory"] == nil)
         #expect(throws: EndToEndError.invalidIdentity("mallory")) { try alice.session.seal([1], to: "mallory", now: room.now) }
         // The same bytes again are not re-announced.
         #expect(alice.session.updateMembers(room.people.map(\.user) + [user], now: room.now).isEmpty)
+    }
+}
+
+extension EndToEndSession.Event {
+    var isNotice: Bool {
+        switch self {
+        case .identityChanged, .noValidIdentity, .undecryptable: true
+        case .keyShare, .message, .rejected: false
+        }
     }
 }

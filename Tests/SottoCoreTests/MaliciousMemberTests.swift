@@ -123,7 +123,7 @@ struct PatchedMember {
         bob.inbox += bob.session.expire(now: later.addingTimeInterval(60))
         #expect(bob.texts.isEmpty)
         #expect(bob.rejections == [.badSignature], "the share was sealed for bob's earlier session")
-        #expect(bob.notices == ["1 message from alice could not be decrypted."])
+        #expect(bob.notices == [.undecryptable(from: "alice", count: 1)])
     }
 
     @Test func anEvictedChainReSharedInTheSameSessionIsRefused() throws {

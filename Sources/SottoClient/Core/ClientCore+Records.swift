@@ -96,7 +96,7 @@ extension ClientCore {
         case .ack(let id, let sequence):
             if let report = outbox.acknowledged(id: id, sequence: sequence, now: now) { tell(report) }
         case .error(let error):
-            emit(.error(error.text))
+            emit(.notice(.server(error)))
         case .pong:
             break
         }
@@ -108,7 +108,7 @@ extension ClientCore {
     private func showOwnCopy(_ m: ChatMessage) {
         guard let entry = outbox.entries.first(where: { $0.id == m.clientMessageID }) else {
             logger.notice("ignored a message in our name that this device did not send")
-            return emit(.error("The server relayed a message in your name that this device did not send; it was not shown. The server may be misbehaving."))
+            return emit(.notice(.forgedOwnMessage))
         }
         guard shown.insert(from: m.from, id: m.clientMessageID) else { return }
         var copy = m
@@ -128,12 +128,12 @@ extension ClientCore {
         for notice in notices {
             switch notice {
             case .invalidListing(let problem):
-                emit(.error("The server listed a member whose name is not allowed (\(problem)); it was left out. The server may be misbehaving."))
+                emit(.notice(.invalidListing(problem)))
             case .joined(let name):
-                emit(.system("\(name) joined"))
+                emit(.notice(.joined(name)))
                 warnIfLookAlike(name)
             case .left(let name):
-                emit(.system("\(name) left"))
+                emit(.notice(.left(name)))
             }
         }
     }
@@ -150,7 +150,7 @@ extension ClientCore {
     private func warnIfLookAlike(_ name: String) {
         guard case .online(_, _, let session) = phase,
               let other = store.lookAlike(server: session.hello.serverFingerprint, name: name) else { return }
-        emit(.error("WARNING: \(name) looks like \(other), whom you have met here before, but is a different name, and may be someone else passing for them. Compare safety numbers before you trust them."))
+        emit(.notice(.lookAlike(name: name, resembles: other)))
     }
 
     // MARK: Membership
@@ -181,17 +181,10 @@ extension ClientCore {
         let endToEnd = session.endToEnd
         let changed = roster.takeChanges()
         // Only the names that changed are looked at, unless the whole list was replaced.
-        let names = changed ?? Array(Set(endToEnd.members.keys).union(roster.users.keys))
-        let before = Dictionary(names.map { ($0, endToEnd.members[$0]?.digest) }, uniquingKeysWith: { $1 })
         if let changed {
             process(endToEnd.updateMembers(changes: changed.map { ($0, roster.users[$0]) }, now: now), on: connection)
         } else {
             process(endToEnd.updateMembers(Array(roster.users.values), now: now), on: connection)
-        }
-        for name in before.keys.sorted() {
-            if let member = endToEnd.members[name], case .changed(let previous) = member.trust, before[name] != member.digest {
-                emit(.peerKeyChanged(name: name, previous: previous, current: member.fingerprint))
-            }
         }
         publishUsers()
     }
@@ -222,11 +215,15 @@ extension ClientCore {
                 guard shown.insert(from: m.from, id: m.relayed.clientMessageID) else { continue }
                 let text = String(validating: m.text, as: UTF8.self) ?? "(a message that is not valid text)"
                 emit(.message(received(m.relayed, text: text, trust: m.trust)))
-            case .notice(let text):
-                emit(.system(text))
+            case .identityChanged(let name, let previous, let current):
+                emit(.notice(.keyChanged(name: name, previous: previous, current: current)))
+            case .noValidIdentity(let name):
+                emit(.notice(.noValidIdentity(name)))
+            case .undecryptable(let sender, let count):
+                emit(.notice(.undecryptable(from: sender, count: count)))
             case .rejected(let from, let error):
                 logger.notice("rejected an end-to-end message", metadata: ["from": "\(TerminalText.escaped(from))", "reason": "\(error)"])
-                emit(.system("Rejected a message from \(from): \(error)."))
+                emit(.notice(.messageRejected(from: from, error)))
             }
         }
         if wrote { emit(.flush(connection: connection)) }

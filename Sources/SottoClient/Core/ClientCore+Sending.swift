@@ -34,17 +34,17 @@ extension ClientCore {
             // Too long for this server once sealed: refused before it takes a chain index
             // (which receivers would later report as a lost message).
             guard MessageEnvelope.encodedLength(textLength: entry.text.count, direct: !entry.to.isEmpty) <= maxBodyBytes else {
-                refuseNext("the message is too long for this server (its limit is \(maxBodyBytes) bytes, encrypted)")
+                refuseNext(.tooLong(limit: maxBodyBytes))
                 continue
             }
             // Sealed now, under this session's chains; a resend after a reconnect is sealed anew.
             let sealed: (body: [UInt8], events: [EndToEndSession.Event])
             do { sealed = try endToEnd.seal(entry.text, to: entry.to, now: now) } catch {
-                refuseNext("\(error)")
+                refuseNext((error as? EndToEndError).map { .unsealable($0) } ?? .couldNotSeal("\(error)"))
                 continue
             }
             guard sealed.body.count <= maxBodyBytes else {
-                refuseNext("the message is too long for this server (its limit is \(maxBodyBytes) bytes, encrypted)")
+                refuseNext(.tooLong(limit: maxBodyBytes))
                 continue
             }
             outbox.markNextTransmitted()
@@ -56,7 +56,7 @@ extension ClientCore {
         }
         if wrote { emit(.flush(connection: connection)) }
         if withheld > 0 {
-            emit(.system("\(withheld == 1 ? "A message" : "\(withheld) messages") from just before the connection was lost may not have reached everyone, and \(withheld == 1 ? "was" : "were") not sent again: someone new has joined since."))
+            emit(.notice(.resendWithheld(count: withheld)))
         }
         // Waiting for identities: their answer pumps again.
         if outbox.hasUntransmitted, !awaitingIdentities { emit(.schedule(.pump, after: 0)) }
@@ -66,9 +66,9 @@ extension ClientCore {
 
     /// The next entry cannot be sent: the person is told why (unless it was a safety resend
     /// of one delivered once already, whose recipient left).
-    private func refuseNext(_ reason: String) {
+    private func refuseNext(_ reason: ClientNotice.NotSentReason) {
         guard let report = outbox.dropNext(as: ClientCore.rejection) else { return }
-        emit(.error("Not sent: \(reason)."))
+        emit(.notice(.notSent(reason)))
         tell(report)
     }
 
@@ -92,27 +92,33 @@ extension ClientCore {
     // MARK: Asked by the person
 
     /// Your identity fingerprint, or a member's with the safety number you share.
-    public func identityInfo(of name: String?, now: Date) -> (fingerprint: String, safetyNumber: String?)? {
+    func identityInfo(of name: String?, now: Date) -> (fingerprint: String, safetyNumber: String?)? {
         guard let name else { return (identity.fingerprint, nil) }
         applyMembershipChange(now: now)
         guard let endToEnd = endToEndSession, let member = endToEnd.members[name] else { return nil }
         return (member.fingerprint, endToEnd.safetyNumber(with: name))
     }
 
+    /// Answers `.showIdentity`: an `.identity` event, or a notice that they are not online.
+    func showIdentity(of name: String?, now: Date) {
+        guard let info = identityInfo(of: name, now: now) else { return emit(.notice(.notOnline(name ?? ""))) }
+        emit(.identity(name: name, fingerprint: info.fingerprint, safetyNumber: info.safetyNumber))
+    }
+
     /// Marks a member's current identity key as verified (after comparing safety numbers);
-    /// this also accepts a changed key. False if they are not online.
-    public func verify(_ name: String, now: Date) -> Bool {
+    /// this also accepts a changed key. The answer is a notice.
+    func verify(_ name: String, now: Date) {
         applyMembershipChange(now: now)
-        guard case .online(let connection, _, let session) = phase, let member = session.endToEnd.members[name] else { return false }
+        guard case .online(let connection, _, let session) = phase, let member = session.endToEnd.members[name] else {
+            return emit(.notice(.notOnline(name)))
+        }
         do {
             try store.markVerified(server: session.hello.serverFingerprint, name: name, fingerprint: member.fingerprint)
         } catch {
-            emit(.error("Could not save the verification: \(error)"))
-            return false
+            return emit(.notice(.verificationNotSaved(name: name, reason: "\(error)")))
         }
         process(session.endToEnd.updateTrust(of: name, to: .verified, now: now), on: connection)
         publishUsers()
-        emit(.system("You verified \(name) (\(member.fingerprint))."))
-        return true
+        emit(.notice(.verified(name: name, fingerprint: member.fingerprint)))
     }
 }

@@ -13,55 +13,6 @@ import SottoCore
 /// `Roster` (who is online), the end-to-end session (keys, sealing, opening), the store
 /// (trust), and the phase below (connection, login, reconnect).
 public final class ClientCore {
-    public enum Input: Equatable {
-        // From the person.
-        case connect
-        /// The person compared the server's fingerprint and trusts it: connect.
-        case trust(fingerprint: String)
-        case disconnect
-        case send(id: UInt64, to: String, text: String)
-        // From the connection (each names the connection it is about).
-        case connected(connection: Int)
-        case unreachable(connection: Int, reason: String)
-        /// The server's handshake message 2: its key and hello.
-        case hello(connection: Int, ServerHello, serverStatic: [UInt8], handshakeHash: [UInt8])
-        case record(connection: Int, ServerRecord)
-        /// The socket can take writes again.
-        case writable(connection: Int, Bool)
-        /// The connection closed; the reason, when the shell knows one.
-        case closed(connection: Int, ClientFailure?)
-        case timer(Timer)
-    }
-
-    public enum Timer: Hashable, Sendable {
-        /// The next connection attempt after a loss.
-        case reconnect
-        /// Resends stop waiting for the people who were here to come back.
-        case peerGrace
-        /// Once a second while online: the end-to-end layer renews old chains.
-        case expiry
-        /// At once, after what is being handled: the next slice of the outbox.
-        case pump
-        /// At once, after what is being handled: a burst of presence records is applied once.
-        case membership
-    }
-
-    public enum Effect: Equatable {
-        /// Open connection `connection` (a Noise XX handshake as initiator, then message 1).
-        case open(connection: Int, host: String, port: Int)
-        /// Handshake message 3's payload: the login.
-        case sendLogin(connection: Int, [UInt8])
-        /// One encoded `ClientRecord`, not yet flushed.
-        case write(connection: Int, [UInt8])
-        case flush(connection: Int)
-        case close(connection: Int)
-        /// Close, reporting this reason when it has closed.
-        case abort(connection: Int, ClientFailure)
-        case schedule(Timer, after: Double)
-        case cancel(Timer)
-        case event(ClientEvent)
-    }
-
     /// Where the connection stands. Each case carries what holds only in it.
     enum Phase {
         /// Nobody asked for a connection, or it was closed on purpose.
@@ -124,7 +75,7 @@ public final class ClientCore {
         }
     }
 
-    private(set) var configuration: ClientConfiguration
+    var configuration: ClientConfiguration
     let identity: ClientIdentity
     let store: ClientStore
     let random: ClientRandom
@@ -132,10 +83,10 @@ public final class ClientCore {
 
     var phase = Phase.idle
     /// The state the UI was last told (derived from `phase`).
-    private(set) var announcedState = ConnectionState.disconnected
-    private var connectionCount = 0
+    var announcedState = ConnectionState.disconnected
+    var connectionCount = 0
     /// Online at least once: from then on a transient loss reconnects.
-    private(set) var hasBeenOnline = false
+    var hasBeenOnline = false
     var outbox = Outbox()
     var roster = Roster()
     var shown = ShownMessages()
@@ -191,6 +142,10 @@ public final class ClientCore {
             startRun()
         case .disconnect:
             disconnect()
+        case .showIdentity(let name):
+            showIdentity(of: name, now: now)
+        case .verify(let name):
+            verify(name, now: now)
         case .send(let id, let to, let text):
             outbox.enqueue(Outbox.Entry(id: id, to: to, text: Array(text.utf8)))
             emit(.queued(id: id, to: to, text: text))
@@ -246,130 +201,6 @@ public final class ClientCore {
         case .membership:
             applyMembershipChange(now: now)
         }
-    }
-
-    // MARK: Connection lifecycle
-
-    /// Tells the UI when the state it shows changed.
-    func announce() {
-        let state: ConnectionState
-        switch phase {
-        case .idle: state = .disconnected
-        case .connecting: state = .connecting
-        case .handshaking: state = .loggingIn
-        case .online: state = .online
-        case .waitingToReconnect(_, let attempt, let delay): state = .reconnecting(attempt: attempt, delay: delay)
-        case .failed(let failure): state = .failed(failure)
-        }
-        guard state != announcedState else { return }
-        announcedState = state
-        emit(.state(state))
-    }
-
-    private func startRun() {
-        switch phase {
-        case .connecting, .handshaking, .online: return  // already connected or on the way
-        case .idle, .waitingToReconnect, .failed:
-            open(Run())
-        }
-    }
-
-    private func open(_ run: Run) {
-        emit(.cancel(.reconnect))
-        connectionCount += 1
-        phase = .connecting(connection: connectionCount, run)
-        announce()
-        emit(.open(connection: connectionCount, host: configuration.host, port: configuration.port))
-    }
-
-    private func fail(_ failure: ClientFailure) {
-        phase = .failed(failure)
-        announce()
-    }
-
-    /// Says goodbye when online, and closes; nothing reconnects.
-    private func disconnect() {
-        emit(.cancel(.reconnect))
-        switch phase {
-        case .online(let connection, _, _):
-            emit(.write(connection: connection, ClientRecord.bye.encoded()))
-            emit(.flush(connection: connection))
-            emit(.close(connection: connection))
-            endSession(wasOnline: true)
-        case .connecting(let connection, _), .handshaking(let connection, _, _):
-            emit(.close(connection: connection))
-        case .idle, .waitingToReconnect, .failed:
-            break
-        }
-        phase = .idle
-        announce()
-    }
-
-    /// What ends with a session, whatever ends it.
-    private func endSession(wasOnline: Bool) {
-        emit(.cancel(.expiry))
-        emit(.cancel(.peerGrace))
-        if wasOnline, !roster.users.isEmpty { emit(.users([])) }
-        roster.clear()
-    }
-
-    /// The end of one connection attempt or session: reconnect, or report and stop.
-    private func connectionEnded(_ reported: ClientFailure?, now: Date) {
-        let run: Run, heardHello: Bool, wasOnline: Bool
-        switch phase {
-        case .connecting(_, let r): (run, heardHello, wasOnline) = (r, false, false)
-        case .handshaking(_, let r, let handshake): (run, heardHello, wasOnline) = (r, handshake.heardHello, false)
-        case .online(_, let r, _): (run, heardHello, wasOnline) = (r, true, true)
-        case .idle, .waitingToReconnect, .failed: return
-        }
-        let failure = reported ?? (wasOnline ? .connectionLost : .closedDuringLogin)
-        if wasOnline { peersBeforeLoss = roster.names.subtracting([configuration.username]) }
-        outbox.connectionLost(audience: wasOnline ? peersBeforeLoss : nil, now: now)
-        endSession(wasOnline: wasOnline)
-        // The server waits 10 s for a login; on a slow or busy machine, deriving the password
-        // key the first time can take longer, and the server hangs up before reading it. The
-        // key is kept now, so one more attempt is quick.
-        if !hasBeenOnline, heardHello, !run.loginRetried, failure == .closedDuringLogin {
-            var again = run
-            again.loginRetried = true
-            emit(.system("The server hung up while this device was still preparing the login (deriving the password key can take longer than the server waits); logging in again."))
-            return open(again)
-        }
-        if hasBeenOnline, configuration.reconnect, failure.isTransient {
-            var again = run
-            again.reconnects += 1
-            let delay = configuration.backoff(attempt: again.reconnects, jitter: random.jitter())
-            if wasOnline { emit(.system(failure.description + " Reconnecting…")) }
-            phase = .waitingToReconnect(again, attempt: again.reconnects, delay: delay)
-            announce()
-            emit(.schedule(.reconnect, after: delay))
-        } else {
-            fail(failure)
-        }
-    }
-
-    /// Logged in: the session starts.
-    func loggedIn(as name: String, on connection: Int, now: Date) {
-        guard case .handshaking(connection, var run, .loginSent(let hello)) = phase else { return }
-        hasBeenOnline = true
-        run.reconnects = 0
-        configuration.username = name
-        let store = self.store, server = hello.serverFingerprint
-        let endToEnd = EndToEndSession(me: name, identity: identity.keys, sessionNonce: hello.sessionNonce) { peer, fingerprint in
-            store.peerTrust(server: server, name: peer, fingerprint: fingerprint)
-        }
-        let session = Session(hello: hello, endToEnd: endToEnd, waitingForPeers: !peersBeforeLoss.isEmpty)
-        phase = .online(connection: connection, run, session)
-        let ask = outbox.loggedIn(limit: WireLimits.maxRelayedQuery)
-        if !ask.isEmpty {
-            emit(.write(connection: connection, ClientRecord.relayedQuery(ask).encoded()))
-            emit(.flush(connection: connection))
-        }
-        emit(.cancel(.peerGrace))
-        if session.waitingForPeers { emit(.schedule(.peerGrace, after: configuration.peerReturnGrace)) }
-        emit(.schedule(.expiry, after: 1))
-        announce()
-        emit(.welcome(name: name, serverFingerprint: server))
     }
 }
 

@@ -42,7 +42,12 @@ public final class EndToEndSession {
     public enum Event: Equatable, Sendable {
         case keyShare(to: String, payload: [UInt8])
         case message(Message)
-        case notice(String)
+        /// A known person now presents another identity key.
+        case identityChanged(name: String, previous: String, current: String)
+        /// A member without a valid identity: they can neither read nor send.
+        case noValidIdentity(String)
+        /// Messages whose keys never arrived in time.
+        case undecryptable(from: String, count: Int)
         case rejected(from: String, EndToEndError)
     }
 
@@ -143,7 +148,7 @@ public final class EndToEndSession {
             let fingerprint = Fingerprint.of(digest: user.identityDigest)
             let trust = sameIdentity ? previous!.trust : trustOf(name, fingerprint)
             if case .changed(let old) = trust, !sameIdentity {
-                events.append(.notice("WARNING: \(name)'s identity key changed (was \(old), now \(fingerprint)). Their messages are marked unverified and yours are not sent to them until you accept the new key after comparing safety numbers."))
+                events.append(.identityChanged(name: name, previous: old, current: fingerprint))
             }
             let bundle = sameIdentity ? previous?.bundle : nil
             members[name] = Member(name: name, staticKey: user.staticKey, digest: user.identityDigest,
@@ -224,7 +229,7 @@ public final class EndToEndSession {
     }
 
     private func noValidIdentity(_ name: String) -> Event {
-        .notice("\(name) has no valid end-to-end identity: they cannot read your messages and theirs are refused.")
+        .noValidIdentity(name)
     }
 
     private func forget(_ name: String) {
@@ -434,7 +439,7 @@ public final class EndToEndSession {
     }
 
     private func gapNotice(_ n: Int, from sender: String) -> Event {
-        .notice(n == 1 ? "1 message from \(sender) could not be decrypted." : "\(n) messages from \(sender) could not be decrypted.")
+        .undecryptable(from: sender, count: n)
     }
 
     private func reject(_ sender: String, _ error: EndToEndError) -> Event {

@@ -39,13 +39,15 @@ final class TestClient: @unchecked Sendable {
         events.compactMap { if case .message(let m) = $0 { return m } else { return nil } }
     }
 
-    var systemLines: [String] {
-        events.compactMap { if case .system(let s) = $0 { return s } else { return nil } }
+    var notices: [ClientNotice] {
+        events.compactMap { if case .notice(let n) = $0 { return n } else { return nil } }
     }
 
-    var errors: [String] {
-        events.compactMap { if case .error(let s) = $0 { return s } else { return nil } }
-    }
+    /// Every notice as the person reads it (warnings too).
+    var systemLines: [String] { notices.map(\.text) }
+
+    /// What the person would read as a warning.
+    var errors: [String] { notices.filter(\.isWarning).map(\.text) }
 
     var lastUsers: [String]? {
         for event in events.reversed() { if case .users(let u) = event { return u.map(\.name) } }

@@ -1,0 +1,124 @@
+import Foundation
+import SottoCore
+
+/// Something a person should be told, by kind: the window and sotto-cli choose how to show
+/// it (a warning's colour, which conversation, JSON or text) from the kind, never from the
+/// wording. `text` is the English sentence both use unless they say it their own way.
+public enum ClientNotice: Equatable, Sendable {
+    case joined(String)
+    case left(String)
+    /// A newcomer whose name reads as that of someone met here before.
+    case lookAlike(name: String, resembles: String)
+    /// The server listed a name a login would have refused; it was left out.
+    case invalidListing(Username.Problem)
+    /// The server relayed a message in your name that this device did not send.
+    case forgedOwnMessage
+    /// A known person now presents another identity key (possible impersonation).
+    case keyChanged(name: String, previous: String, current: String)
+    /// A member without a valid end-to-end identity: they can neither read nor send.
+    case noValidIdentity(String)
+    /// Messages from this sender whose keys never arrived in time.
+    case undecryptable(from: String, count: Int)
+    /// A message from this sender was refused by the end-to-end layer.
+    case messageRejected(from: String, EndToEndError)
+    case verified(name: String, fingerprint: String)
+    case verificationNotSaved(name: String, reason: String)
+    /// A request about someone who is not online now.
+    case notOnline(String)
+    /// The first login was hung up on while the password key was derived: tried once more.
+    case loginRetried
+    case reconnecting(after: ClientFailure)
+    /// Safety resends withheld because someone joined since the connection was lost.
+    case resendWithheld(count: Int)
+    /// A typed message that was not sent, and why.
+    case notSent(NotSentReason)
+    /// A non-fatal error record from the server.
+    case server(ServerError)
+
+    public enum NotSentReason: Equatable, Sendable {
+        case tooLong(limit: Int)
+        case unsealable(EndToEndError)
+        case couldNotSeal(String)
+    }
+
+    /// Shown as a warning (colour, an error line in the CLI), not as a quiet line.
+    public var isWarning: Bool {
+        switch self {
+        case .joined, .left, .verified, .loginRetried, .reconnecting: return false
+        case .lookAlike, .invalidListing, .forgedOwnMessage, .keyChanged, .noValidIdentity, .undecryptable, .messageRejected,
+             .verificationNotSaved, .notOnline, .resendWithheld, .notSent, .server: return true
+        }
+    }
+
+    /// A stable name for the kind, for scripts (sotto-cli's JSON).
+    public var kind: String {
+        switch self {
+        case .joined: return "joined"
+        case .left: return "left"
+        case .lookAlike: return "look-alike"
+        case .invalidListing: return "invalid-listing"
+        case .forgedOwnMessage: return "forged-own-message"
+        case .keyChanged: return "key-changed"
+        case .noValidIdentity: return "no-valid-identity"
+        case .undecryptable: return "undecryptable"
+        case .messageRejected: return "message-rejected"
+        case .verified: return "verified"
+        case .verificationNotSaved: return "verification-not-saved"
+        case .notOnline: return "not-online"
+        case .loginRetried: return "login-retried"
+        case .reconnecting: return "reconnecting"
+        case .resendWithheld: return "resend-withheld"
+        case .notSent: return "not-sent"
+        case .server: return "server"
+        }
+    }
+
+    /// The person it is about, when it belongs in their conversation.
+    public var person: String? {
+        switch self {
+        case .keyChanged(let name, _, _), .verified(let name, _), .verificationNotSaved(let name, _): return name
+        default: return nil
+        }
+    }
+
+    public var text: String {
+        switch self {
+        case .joined(let name): return "\(name) joined"
+        case .left(let name): return "\(name) left"
+        case .lookAlike(let name, let other):
+            return "WARNING: \(name) looks like \(other), whom you have met here before, but is a different name, and may be someone else passing for them. Compare safety numbers before you trust them."
+        case .invalidListing(let problem):
+            return "The server listed a member whose name is not allowed (\(problem)); it was left out. The server may be misbehaving."
+        case .forgedOwnMessage:
+            return "The server relayed a message in your name that this device did not send; it was not shown. The server may be misbehaving."
+        case .keyChanged(let name, let previous, let current):
+            return "WARNING: \(name)'s identity key changed (was \(previous), now \(current)). Their messages are marked unverified and yours are not sent to them until you accept the new key after comparing safety numbers."
+        case .noValidIdentity(let name):
+            return "\(name) has no valid end-to-end identity: they cannot read your messages and theirs are refused."
+        case .undecryptable(let sender, let count):
+            return count == 1 ? "1 message from \(sender) could not be decrypted." : "\(count) messages from \(sender) could not be decrypted."
+        case .messageRejected(let sender, let error):
+            return "Rejected a message from \(sender): \(error)."
+        case .verified(let name, let fingerprint):
+            return "You verified \(name) (\(fingerprint))."
+        case .verificationNotSaved(let name, let reason):
+            return "Could not save the verification of \(name): \(reason)"
+        case .notOnline(let name):
+            return "\(name) is not online."
+        case .loginRetried:
+            return "The server hung up while this device was still preparing the login (deriving the password key can take longer than the server waits); logging in again."
+        case .reconnecting(let failure):
+            return failure.description + " Reconnecting…"
+        case .resendWithheld(let count):
+            return "\(count == 1 ? "A message" : "\(count) messages") from just before the connection was lost may not have reached everyone, and \(count == 1 ? "was" : "were") not sent again: someone new has joined since."
+        case .notSent(.tooLong(let limit)):
+            return "Not sent: the message is too long for this server (its limit is \(limit) bytes, encrypted)."
+        case .notSent(.unsealable(let error)):
+            return "Not sent: \(error)."
+        case .notSent(.couldNotSeal(let detail)):
+            return "Not sent: \(detail)."
+        case .server(let error):
+            return error.text
+        }
+    }
+}

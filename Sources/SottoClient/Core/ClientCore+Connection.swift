@@ -1,0 +1,127 @@
+import Foundation
+import SottoCore
+
+/// The connection's life: connecting, logging in, online, lost and reconnecting, failed.
+extension ClientCore {
+    /// Tells the UI when the state it shows changed.
+    func announce() {
+        let state: ConnectionState
+        switch phase {
+        case .idle: state = .disconnected
+        case .connecting: state = .connecting
+        case .handshaking: state = .loggingIn
+        case .online: state = .online
+        case .waitingToReconnect(_, let attempt, let delay): state = .reconnecting(attempt: attempt, delay: delay)
+        case .failed(let failure): state = .failed(failure)
+        }
+        guard state != announcedState else { return }
+        announcedState = state
+        emit(.state(state))
+    }
+
+    func startRun() {
+        switch phase {
+        case .connecting, .handshaking, .online: return  // already connected or on the way
+        case .idle, .waitingToReconnect, .failed:
+            open(Run())
+        }
+    }
+
+    func open(_ run: Run) {
+        emit(.cancel(.reconnect))
+        connectionCount += 1
+        phase = .connecting(connection: connectionCount, run)
+        announce()
+        emit(.open(connection: connectionCount, host: configuration.host, port: configuration.port))
+    }
+
+    func fail(_ failure: ClientFailure) {
+        phase = .failed(failure)
+        announce()
+    }
+
+    /// Says goodbye when online, and closes; nothing reconnects.
+    func disconnect() {
+        emit(.cancel(.reconnect))
+        switch phase {
+        case .online(let connection, _, _):
+            emit(.write(connection: connection, ClientRecord.bye.encoded()))
+            emit(.flush(connection: connection))
+            emit(.close(connection: connection))
+            endSession(wasOnline: true)
+        case .connecting(let connection, _), .handshaking(let connection, _, _):
+            emit(.close(connection: connection))
+        case .idle, .waitingToReconnect, .failed:
+            break
+        }
+        phase = .idle
+        announce()
+    }
+
+    /// What ends with a session, whatever ends it.
+    func endSession(wasOnline: Bool) {
+        emit(.cancel(.expiry))
+        emit(.cancel(.peerGrace))
+        if wasOnline, !roster.users.isEmpty { emit(.users([])) }
+        roster.clear()
+    }
+
+    /// The end of one connection attempt or session: reconnect, or report and stop.
+    func connectionEnded(_ reported: ClientFailure?, now: Date) {
+        let run: Run, heardHello: Bool, wasOnline: Bool
+        switch phase {
+        case .connecting(_, let r): (run, heardHello, wasOnline) = (r, false, false)
+        case .handshaking(_, let r, let handshake): (run, heardHello, wasOnline) = (r, handshake.heardHello, false)
+        case .online(_, let r, _): (run, heardHello, wasOnline) = (r, true, true)
+        case .idle, .waitingToReconnect, .failed: return
+        }
+        let failure = reported ?? (wasOnline ? .connectionLost : .closedDuringLogin)
+        if wasOnline { peersBeforeLoss = roster.names.subtracting([configuration.username]) }
+        outbox.connectionLost(audience: wasOnline ? peersBeforeLoss : nil, now: now)
+        endSession(wasOnline: wasOnline)
+        // The server waits 10 s for a login; on a slow or busy machine, deriving the password
+        // key the first time can take longer, and the server hangs up before reading it. The
+        // key is kept now, so one more attempt is quick.
+        if !hasBeenOnline, heardHello, !run.loginRetried, failure == .closedDuringLogin {
+            var again = run
+            again.loginRetried = true
+            emit(.notice(.loginRetried))
+            return open(again)
+        }
+        if hasBeenOnline, configuration.reconnect, failure.isTransient {
+            var again = run
+            again.reconnects += 1
+            let delay = configuration.backoff(attempt: again.reconnects, jitter: random.jitter())
+            if wasOnline { emit(.notice(.reconnecting(after: failure))) }
+            phase = .waitingToReconnect(again, attempt: again.reconnects, delay: delay)
+            announce()
+            emit(.schedule(.reconnect, after: delay))
+        } else {
+            fail(failure)
+        }
+    }
+
+    /// Logged in: the session starts.
+    func loggedIn(as name: String, on connection: Int, now: Date) {
+        guard case .handshaking(connection, var run, .loginSent(let hello)) = phase else { return }
+        hasBeenOnline = true
+        run.reconnects = 0
+        configuration.username = name
+        let store = self.store, server = hello.serverFingerprint
+        let endToEnd = EndToEndSession(me: name, identity: identity.keys, sessionNonce: hello.sessionNonce) { peer, fingerprint in
+            store.peerTrust(server: server, name: peer, fingerprint: fingerprint)
+        }
+        let session = Session(hello: hello, endToEnd: endToEnd, waitingForPeers: !peersBeforeLoss.isEmpty)
+        phase = .online(connection: connection, run, session)
+        let ask = outbox.loggedIn(limit: WireLimits.maxRelayedQuery)
+        if !ask.isEmpty {
+            emit(.write(connection: connection, ClientRecord.relayedQuery(ask).encoded()))
+            emit(.flush(connection: connection))
+        }
+        emit(.cancel(.peerGrace))
+        if session.waitingForPeers { emit(.schedule(.peerGrace, after: configuration.peerReturnGrace)) }
+        emit(.schedule(.expiry, after: 1))
+        announce()
+        emit(.welcome(name: name, serverFingerprint: server))
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import SottoCore
+
+/// What goes into the core and what comes out of it.
+extension ClientCore {
+    public enum Input: Equatable {
+        // From the person.
+        case connect
+        /// The person compared the server's fingerprint and trusts it: connect.
+        case trust(fingerprint: String)
+        case disconnect
+        case send(id: UInt64, to: String, text: String)
+        /// Your fingerprint (nil), or a member's with your safety number: an `.identity` event.
+        case showIdentity(String?)
+        /// The person compared safety numbers with this member: their key is verified.
+        case verify(String)
+        // From the connection (each names the connection it is about).
+        case connected(connection: Int)
+        case unreachable(connection: Int, reason: String)
+        /// The server's handshake message 2: its key and hello.
+        case hello(connection: Int, ServerHello, serverStatic: [UInt8], handshakeHash: [UInt8])
+        case record(connection: Int, ServerRecord)
+        /// The socket can take writes again.
+        case writable(connection: Int, Bool)
+        /// The connection closed; the reason, when the shell knows one.
+        case closed(connection: Int, ClientFailure?)
+        case timer(Timer)
+    }
+
+    public enum Timer: Hashable, Sendable {
+        /// The next connection attempt after a loss.
+        case reconnect
+        /// Resends stop waiting for the people who were here to come back.
+        case peerGrace
+        /// Once a second while online: the end-to-end layer renews old chains.
+        case expiry
+        /// At once, after what is being handled: the next slice of the outbox.
+        case pump
+        /// At once, after what is being handled: a burst of presence records is applied once.
+        case membership
+    }
+
+    public enum Effect: Equatable {
+        /// Open connection `connection` (a Noise XX handshake as initiator, then message 1).
+        case open(connection: Int, host: String, port: Int)
+        /// Handshake message 3's payload: the login.
+        case sendLogin(connection: Int, [UInt8])
+        /// One encoded `ClientRecord`, not yet flushed.
+        case write(connection: Int, [UInt8])
+        case flush(connection: Int)
+        case close(connection: Int)
+        /// Close, reporting this reason when it has closed.
+        case abort(connection: Int, ClientFailure)
+        case schedule(Timer, after: Double)
+        case cancel(Timer)
+        case event(ClientEvent)
+    }
+}
