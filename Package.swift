@@ -113,10 +113,13 @@ let package = Package(
             providers: [.apt(["libsdl2-dev", "libsdl2-ttf-dev"])]
         ),
 
-        // Our immediate-mode toolkit: widgets and layout (no SDL), plus an SDL renderer.
-        .target(name: "SottoUI", dependencies: ["CSDL2"]),
+        // Our immediate-mode toolkit: widgets, layout, text editing, draw lists. No SDL: it
+        // builds and is tested with injected metrics and input alone.
+        .target(name: "SottoUI"),
+        // SDL2 under the toolkit: fonts and text textures, the draw-list renderer, input translation.
+        .target(name: "SottoSDL", dependencies: ["SottoUI", "CSDL2"]),
         // The windowed client's screens, on SottoUI and SottoClient.
-        .target(name: "SottoWindow", dependencies: ["SottoUI", "SottoClient", "CSDL2"], swiftSettings: swift5),
+        .target(name: "SottoWindow", dependencies: ["SottoUI", "SottoSDL", "SottoClient", "CSDL2"], swiftSettings: swift5),
         .executableTarget(
             name: "sotto",
             dependencies: ["SottoWindow", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -125,7 +128,7 @@ let package = Package(
 
         .testTarget(name: "SottoCoreTests", dependencies: ["SottoCore"]),
         .testTarget(name: "SottoUITests", dependencies: ["SottoUI"]),
-        .testTarget(name: "SottoWindowTests", dependencies: ["SottoWindow", "SottoServer"], swiftSettings: swift5),
+        .testTarget(name: "SottoWindowTests", dependencies: ["SottoWindow", "SottoSDL", "SottoServer"], swiftSettings: swift5),
         .testTarget(
             name: "SottoTransportTests",
             dependencies: [

@@ -2,6 +2,7 @@ import CSDL2
 import Foundation
 import SottoClient
 import SottoCore
+import SottoSDL
 import SottoUI
 
 /// The windowed client: one SDL window, an immediate-mode UI redrawn from state when

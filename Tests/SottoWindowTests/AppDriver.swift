@@ -5,6 +5,7 @@ import Logging
 import SottoClient
 import SottoCore
 @testable import SottoServer
+import SottoSDL
 import SottoUI
 @testable import SottoWindow
 

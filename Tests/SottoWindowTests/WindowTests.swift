@@ -2,6 +2,7 @@ import CSDL2
 import Foundation
 import SottoClient
 import SottoCore
+import SottoSDL
 import SottoUI
 import Testing
 @testable import SottoWindow

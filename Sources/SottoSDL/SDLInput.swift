@@ -1,4 +1,5 @@
 import CSDL2
+import SottoUI
 
 /// Translates SDL events into the toolkit's input state. Returns true if the event
 /// changes what the UI shows (so the loop knows to draw a frame).

@@ -1,5 +1,6 @@
 import CSDL2
 import Foundation
+import SottoUI
 
 /// Fonts for each style with a fallback chain (SDL_ttf 2.20 has none of its own): text is
 /// split into runs by the first font that has each character, so accented Latin, CJK and
