@@ -88,8 +88,9 @@ public struct ReceivedMessage: Equatable, Sendable {
     public var trust: PeerTrust
 
     public var isDirect: Bool { !to.isEmpty }
-    /// "room", or the other person of a direct conversation.
-    public var conversation: String { isDirect ? (isOwn ? to : from) : "room" }
+    /// The room, or the direct conversation with the other person (a member may be called
+    /// "room": conversations are never told apart by a name).
+    public var conversation: Conversation { isDirect ? .direct(isOwn ? to : from) : .room }
     /// Every message shown was decrypted end to end and its signature checked.
     public var encryption: String {
         if case .changed = trust { return "end-to-end, sender key changed" }

@@ -41,7 +41,7 @@ public final class ChatApp {
     public internal(set) var keyChangedWarning: (expected: String, actual: String)?
     var focusInputNextFrame = false
     /// The conversation the last command was typed in: its answers are shown there.
-    var answersGoTo: String?
+    var answersGoTo: Conversation?
     var focusFormNextFrame = true
     var dirty = true
     public private(set) var quit = false
@@ -206,12 +206,12 @@ public final class ChatApp {
         switch notice {
         case .keyChanged(let name, _, _):
             model.system(notice.text, warning: true)
-            model.system("\(name)'s identity key changed. Compare safety numbers before trusting what they send.", warning: true, conversation: name)
+            model.system("\(name)'s identity key changed. Compare safety numbers before trusting what they send.", warning: true, conversation: .direct(name))
         case .verified, .verificationNotSaved, .notOnline:
             // Answers to a command: where it was typed.
             model.system(notice.text, warning: notice.isWarning, conversation: answersGoTo ?? model.current)
         default:
-            model.system(notice.text, warning: notice.isWarning, conversation: notice.isWarning ? model.current : "room")
+            model.system(notice.text, warning: notice.isWarning, conversation: notice.isWarning ? model.current : .room)
         }
     }
 
@@ -293,7 +293,7 @@ public final class ChatApp {
             return
         case .text(let text):
             guard let client else { return }
-            client.send(text, to: here == "room" ? "" : here)
+            client.send(text, to: here.recipient)
         case .command(let command):
             run(command, from: here)
         }
@@ -302,7 +302,7 @@ public final class ChatApp {
         draft = ""
     }
 
-    private func run(_ command: ChatCommand, from here: String) {
+    private func run(_ command: ChatCommand, from here: Conversation) {
         let resolve = { (typed: String) in Member.named(typed, in: self.model.members)?.name ?? typed }
         switch command {
         case .directMessage(let typed, let text):
@@ -313,7 +313,7 @@ public final class ChatApp {
             }
             client?.send(text, to: name)
             // The conversation it went to opens, so the person sees where it is.
-            model.open(name)
+            model.open(.direct(name))
         case .users:
             let names = model.members.map { m -> String in
                 m.isMe ? "\(m.name) (you)" : m.trust == .verified ? "\(m.name) ✓" : m.name

@@ -27,9 +27,9 @@ struct ConversationLog {
 
 /// Everything the chat view shows, updated only from client events (on the main thread).
 final class ChatModel {
-    var conversations: [String: ConversationLog] = ["room": ConversationLog()]
-    var order: [String] = ["room"]
-    var current = "room"
+    var conversations: [Conversation: ConversationLog] = [.room: ConversationLog()]
+    var order: [Conversation] = [.room]
+    var current = Conversation.room
     var members: [Member] = []
     var myName = ""
     var state: ConnectionState = .disconnected
@@ -37,9 +37,7 @@ final class ChatModel {
     private var nextKey = 0
     let calendar = Calendar.current
 
-    func conversationName(for m: ReceivedMessage) -> String { m.isDirect ? (m.isOwn ? m.to : m.from) : "room" }
-
-    func append(_ line: ChatLine, to conversation: String) {
+    func append(_ line: ChatLine, to conversation: Conversation) {
         if conversations[conversation] == nil {
             conversations[conversation] = ConversationLog()
             order.append(conversation)
@@ -62,17 +60,17 @@ final class ChatModel {
         conversations[conversation] = log
     }
 
-    func system(_ text: String, warning: Bool = false, conversation: String = "room") {
+    func system(_ text: String, warning: Bool = false, conversation: Conversation = .room) {
         append(ChatLine(key: 0, kind: warning ? .warning : .system, time: Date(), from: "", text: text), to: conversation)
     }
 
     /// A message we sent shows at once as pending, then takes its place in server order.
     func queued(id: UInt64, to: String, text: String) {
-        append(ChatLine(key: 0, kind: .message, time: Date(), from: myName, text: text, isOwn: true, pendingID: id), to: to.isEmpty ? "room" : to)
+        append(ChatLine(key: 0, kind: .message, time: Date(), from: myName, text: text, isOwn: true, pendingID: id), to: Conversation(recipient: to))
     }
 
     func received(_ m: ReceivedMessage) {
-        let conversation = conversationName(for: m)
+        let conversation = m.conversation
         if m.isOwn, var log = conversations[conversation], let index = log.lines.firstIndex(where: { $0.pendingID == m.clientMessageID }) {
             log.lines.remove(at: index)
             conversations[conversation] = log
@@ -93,7 +91,7 @@ final class ChatModel {
 
     var pendingCount: Int { conversations.values.reduce(0) { $0 + $1.lines.filter { $0.pendingID != nil }.count } }
 
-    func open(_ conversation: String) {
+    func open(_ conversation: Conversation) {
         if conversations[conversation] == nil {
             conversations[conversation] = ConversationLog()
             order.append(conversation)

@@ -50,7 +50,7 @@ extension ChatApp {
         let convHeight = min(names.count * 34, r.h / 3)
         let items = names.map { name -> UIContext.ListItem in
             let unread = model.conversations[name]?.unread ?? 0
-            return UIContext.ListItem(title: name == "room" ? "# room" : "@ \(name)", badge: unread > 0 ? "\(unread)" : "")
+            return UIContext.ListItem(title: name.title, badge: unread > 0 ? "\(unread)" : "")
         }
         if let picked = ui.list("conversations", items: items, selected: names.firstIndex(of: model.current), in: r.cutTop(convHeight), rowHeight: 34) {
             model.open(names[picked])
@@ -71,7 +71,7 @@ extension ChatApp {
         if let picked = ui.list("people", items: people, selected: nil, in: r, rowHeight: 42) {
             let member = model.members[picked]
             if !member.isMe {
-                model.open(member.name)
+                model.open(.direct(member.name))
                 focusInputNextFrame = true
             }
         }
@@ -82,11 +82,15 @@ extension ChatApp {
         var r = area
         let header = r.cutTop(44)
         ui.fill(header, t.panelAlt)
-        let title = model.current == "room" ? "# room — everyone online" : "@ \(model.current) — direct, only you two can read it"
+        let title: String
+        switch model.current {
+        case .room: title = "# room — everyone online"
+        case .direct(let name): title = "@ \(name) — direct, only you two can read it"
+        }
         var headerRow = header.inset(x: 14, y: 0)
-        if model.current != "room", let member = model.members.first(where: { $0.name == model.current }), !member.isMe {
+        if case .direct(let name) = model.current, let member = model.members.first(where: { $0.name == name }), !member.isMe {
             if member.trust != .verified, ui.button("Verify…", in: headerRow.cutRight(90).inset(x: 0, y: 8), idLabel: "verify") {
-                answersGoTo = member.name
+                answersGoTo = .direct(member.name)
                 client?.showIdentity(of: member.name)
             }
         }
@@ -96,7 +100,7 @@ extension ChatApp {
         composer = composer.inset(10)
         let sendRect = composer.cutRight(80)
         _ = composer.cutRight(8)
-        let result = ui.textField("message", text: &draft, in: composer, placeholder: "Message \(model.current == "room" ? "everyone" : model.current)  (Enter sends, Shift-Enter new line)", multiline: true)
+        let result = ui.textField("message", text: &draft, in: composer, placeholder: "Message \(model.current == .room ? "everyone" : model.current.recipient)  (Enter sends, Shift-Enter new line)", multiline: true)
         if result.historyStep != 0, !history.isEmpty, draft.isEmpty || historyIndex != nil {
             let index = max(0, min(history.count, (historyIndex ?? history.count) + result.historyStep))
             historyIndex = index < history.count ? index : nil
@@ -114,12 +118,12 @@ extension ChatApp {
         let lines = model.conversations[model.current]?.lines ?? []
         let entries = lines.map(logEntry)
         let logRect = r
-        let result2 = ui.log(model.current, entries: entries, in: logRect, wrapCache: wrapCache)
+        let result2 = ui.log(model.current.logID, entries: entries, in: logRect, wrapCache: wrapCache)
         if result2.newBelow > 0 {
             let button = Rect(x: logRect.maxX - 190, y: logRect.maxY - 44, w: 170, h: 32)
             ui.overlayLayer {
                 if ui.button("\(result2.newBelow) new message\(result2.newBelow == 1 ? "" : "s") ↓", in: button, style: .primary, idLabel: "jump") {
-                    ui.scrollLogToBottom(model.current)
+                    ui.scrollLogToBottom(model.current.logID)
                 }
             }
         }
@@ -143,6 +147,24 @@ extension ChatApp {
             }
             return .init(key: line.key, prefix: "\(line.timeText) \(line.from)", prefixColor: ChatModel.color(for: line.from),
                          text: line.text, textColor: line.pendingID == nil ? nil : t.mutedText, badge: badge)
+        }
+    }
+}
+
+extension Conversation {
+    /// As the conversation list shows it.
+    var title: String {
+        switch self {
+        case .room: return "# room"
+        case .direct(let name): return "@ \(name)"
+        }
+    }
+
+    /// The log widget's id: a member called "room" has a log of their own.
+    var logID: String {
+        switch self {
+        case .room: return "#room"
+        case .direct(let name): return "@" + name
         }
     }
 }

@@ -21,13 +21,13 @@ struct EventPrinter: Sendable {
             if json {
                 var object: [String: Any] = ["type": "message", "from": m.from, "text": m.text,
                                              "time": ISO8601DateFormatter().string(from: m.time), "sequence": m.sequence,
-                                             "conversation": m.conversation, "verified": m.trust == .verified,
+                                             "conversation": m.conversation == .room ? "room" : m.conversation.recipient, "verified": m.trust == .verified,
                                              "encryption": m.encryption]
                 if m.isDirect { object["to"] = m.to }
                 emit(object)
             } else {
                 let who = m.isDirect ? "\(m.from) → \(m.to)" : m.from
-                let mark = m.isOwn || m.trust == .verified ? "" : (m.encryption == "end-to-end" ? "" : " [key changed]")
+                let mark = if case .changed = m.trust, !m.isOwn { " [key changed]" } else { "" }
                 line("[\(Self.clock.string(from: m.time))] <\(who)>\(mark) \(m.text)")
             }
         case .users(let members):

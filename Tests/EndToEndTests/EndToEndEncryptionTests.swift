@@ -47,7 +47,7 @@ final class RelayRecorder: @unchecked Sendable {
         for m in alice.messages where !m.isOwn {
             #expect(m.encryption == "end-to-end" && m.trust == .unverified)
         }
-        #expect(alice.messages.first { $0.isDirect }?.conversation == "carol")
+        #expect(alice.messages.first { $0.isDirect }?.conversation == .direct("carol"))
         // What the server held: three bodies, none readable.
         #expect(recorder.messages.count == 3)
         for m in recorder.messages {

@@ -31,7 +31,7 @@ import Testing
             try driver.until("bob in the list") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
 
             bob.client.send("hi alice, welcome")
-            try driver.until("bob's message") { driver.app.model.conversations["room"]!.lines.contains { $0.text == "hi alice, welcome" } }
+            try driver.until("bob's message") { driver.app.model.conversations[.room]!.lines.contains { $0.text == "hi alice, welcome" } }
             driver.type("hello bob")
             driver.press(SDLK_RETURN)
             try driver.until("bob receives") { bob.texts.contains("hello bob") }
@@ -51,25 +51,25 @@ import Testing
             let carol = try Peer("carol", server: server)
             try driver.until("carol joins the list") { driver.app.model.members.map(\.name) == ["alice", "bob", "carol"] }
             carol.client.send("hello from carol — 你好, zoë ✓")
-            try driver.until("carol's message") { driver.app.model.conversations["room"]!.lines.contains { $0.from == "carol" } }
+            try driver.until("carol's message") { driver.app.model.conversations[.room]!.lines.contains { $0.from == "carol" } }
             bob.client.send("The projector in room 2 is free after three. I booked it until five, so if anyone needs to rehearse the demo, that is the slot — bring your own HDMI adapter, the one there is broken.")
             carol.client.send("thanks! I'll bring mine")
             bob.client.send("also: lunch order closes at 11:45 🍕")
-            try driver.until("busy room") { driver.app.model.conversations["room"]!.lines.filter { $0.kind == .message }.count >= 7 }
+            try driver.until("busy room") { driver.app.model.conversations[.room]!.lines.filter { $0.kind == .message }.count >= 7 }
             driver.screenshot("02-chat")
             carol.client.disconnect()
             try driver.until("carol leaves") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
-            #expect(driver.app.model.conversations["room"]!.lines.contains { $0.text == "carol left" })
+            #expect(driver.app.model.conversations[.room]!.lines.contains { $0.text == "carol left" })
 
             // A direct conversation from the online list.
             let bobRow = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("people") { driver.app.ui.id("row:1") }])
             driver.click(bobRow)
-            #expect(driver.app.model.current == "bob")
+            #expect(driver.app.model.current == .direct("bob"))
             driver.type("just us")
             driver.press(SDLK_RETURN)
             try driver.until("bob gets the DM") { bob.events.contains { if case .message(let m) = $0 { m.text == "just us" && m.isDirect } else { false } } }
             bob.client.send("psst", to: "alice")
-            try driver.until("DM shown") { driver.app.model.conversations["bob"]!.lines.contains { $0.text == "psst" } }
+            try driver.until("DM shown") { driver.app.model.conversations[.direct("bob")]!.lines.contains { $0.text == "psst" } }
             driver.screenshot("03-direct")
             bob.client.shutdown()
             await server.stop()
@@ -84,7 +84,7 @@ import Testing
             driver.type(LocalServer.password)
             driver.press(SDLK_RETURN)
             try driver.until("everyone listed") { driver.app.model.members.map(\.name) == ["alice", "bob", "carol"] }
-            func roomLines() -> [ChatLine] { driver.app.model.conversations["room"]?.lines ?? [] }
+            func roomLines() -> [ChatLine] { driver.app.model.conversations[.room]?.lines ?? [] }
 
             driver.type("/msg Bob this was meant to be private")
             driver.press(SDLK_RETURN)
@@ -92,7 +92,7 @@ import Testing
             try driver.until("bob gets it directly") {
                 bob.events.contains { if case .message(let m) = $0 { m.text == "this was meant to be private" && m.to == "bob" } else { false } }
             }
-            #expect(driver.app.model.current == "bob")
+            #expect(driver.app.model.current == .direct("bob"))
             #expect(driver.app.draft.isEmpty)
             #expect(driver.focusedLabel(["field:message"]) == "field:message")
             driver.press(SDLK_UP)
@@ -103,7 +103,7 @@ import Testing
             // Back in the room: the others commands answer here and send nothing.
             let roomRow = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:0") }])
             driver.click(roomRow)
-            #expect(driver.app.model.current == "room")
+            #expect(driver.app.model.current == .room)
             driver.type("/users")
             driver.press(SDLK_RETURN)
             #expect(roomLines().last?.text == "Online (3): alice (you), bob, carol")
@@ -140,6 +140,25 @@ import Testing
             #expect(bob.texts == ["this was meant to be private", "/etc/hosts is the file"], "bob received \(bob.texts)")
             bob.client.shutdown()
             carol.client.shutdown()
+            await server.stop()
+        }
+
+        /// Conversations were told apart by name, the room's being "room": a member called
+        /// "room" wrote to you privately and it showed in the room, as if said to everyone.
+        @Test func aMemberCalledRoomWritesPrivatelyAndItStaysPrivate() async throws {
+            let server = try await LocalServer()
+            let impostor = try Peer("room", server: server)
+            let driver = try AppDriver(user: "alice", invite: server.invite)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            try driver.until("both listed") { driver.app.model.members.map(\.name) == ["alice", "room"] }
+            impostor.client.send("the meeting moved to 3pm, tell nobody", to: "alice")
+            try driver.until("the direct message") { driver.app.model.conversations[.direct("room")]?.lines.contains { $0.kind == .message } == true }
+            #expect(!(driver.app.model.conversations[.room]?.lines.contains { $0.kind == .message } ?? false))
+            #expect(driver.app.model.order == [.room, .direct("room")])
+            #expect(driver.app.model.conversations[.direct("room")]?.unread == 1)
+            driver.screenshot("10-member-called-room")
+            impostor.client.shutdown()
             await server.stop()
         }
 
@@ -209,7 +228,7 @@ import Testing
             let gina = try Peer("gina", server: restarted)
             try driver.until("back online", timeout: 30) { driver.app.model.state == .online }
             try driver.until("delivered") { driver.app.model.pendingCount == 0 }
-            let mine = driver.app.model.conversations["room"]!.lines.filter { $0.text == "typed while offline" }
+            let mine = driver.app.model.conversations[.room]!.lines.filter { $0.text == "typed while offline" }
             #expect(mine.count == 1 && mine[0].pendingID == nil)
             _ = gina
             await restarted.stop()

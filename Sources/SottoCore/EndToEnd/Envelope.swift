@@ -7,6 +7,17 @@ public enum Conversation: Hashable, Sendable {
     case room
     case direct(String)
 
+    /// Whom a message to it is addressed to on the wire: "" for the room, else the person.
+    public var recipient: String {
+        switch self {
+        case .room: return ""
+        case .direct(let name): return name
+        }
+    }
+
+    /// The conversation a message to `recipient` belongs to ("" is the room).
+    public init(recipient: String) { self = recipient.isEmpty ? .room : .direct(recipient) }
+
     /// On the wire: "" for the room, "dm" for a direct message (the names come from the
     /// relay and are bound into the header).
     var wireName: String {
