@@ -5,7 +5,7 @@ import NIOCore
 import SottoCore
 
 /// A logged-in member as the hub knows them.
-final class Member {
+final class OnlineMember {
     let name: Username
     let staticKey: [UInt8]
     /// The identity bundle (checked at login), handed out on request; its digest is listed.
@@ -48,9 +48,9 @@ final class Hub {
     private let logger: Logger
     private let mailboxes: [ObjectIdentifier: LoopMailbox]
 
-    private var members: [String: Member] = [:]
+    private var members: [String: OnlineMember] = [:]
     /// The same members by the look-alike skeleton of their names as written.
-    private var byDisplayKey: [String: Member] = [:]
+    private var byDisplayKey: [String: OnlineMember] = [:]
     private var sequence: UInt64 = 0
     private var ledger: MessageLedger
     private var throttle: LoginThrottle
@@ -139,7 +139,7 @@ final class Hub {
         lock.withLock { throttle.recordFailure(for: address, now: .now()) }
     }
 
-    enum JoinResult { case joined(Member), nameTaken, shuttingDown }
+    enum JoinResult { case joined(OnlineMember), nameTaken, shuttingDown }
 
     /// Adds a member and sends them the welcome and the online list; the room hears of them
     /// at `announce`. A live session under the same name is refused unless it belongs to
@@ -150,7 +150,7 @@ final class Hub {
         let mailbox = self.mailbox(for: session.loop)
         return lock.withLock {
             if shuttingDown { return .shuttingDown }
-            let member = Member(name: name, staticKey: staticKey, identity: identity, identityDigest: identityDigest,
+            let member = OnlineMember(name: name, staticKey: staticKey, identity: identity, identityDigest: identityDigest,
                                 sessionNonce: sessionNonce, session: session, mailbox: mailbox)
             let replaced = members[name.key]
             if let replaced {
@@ -182,7 +182,7 @@ final class Hub {
     }
 
     /// Tells the room a member joined (once their identity has been checked).
-    func announce(_ member: Member) {
+    func announce(_ member: OnlineMember) {
         lock.withLock {
             guard members[member.name.key] === member, !member.announced else { return }
             member.announced = true
@@ -190,7 +190,7 @@ final class Hub {
         }
     }
 
-    func leave(_ member: Member) {
+    func leave(_ member: OnlineMember) {
         lock.withLock {
             guard members[member.name.key] === member else { return }
             members[member.name.key] = nil
@@ -203,7 +203,7 @@ final class Hub {
     }
 
     /// Caller holds the lock. A `left` presence carries no digest and no session nonce.
-    private func broadcastDeparture(of member: Member, time: UInt64) {
+    private func broadcastDeparture(of member: OnlineMember, time: UInt64) {
         var user = member.onlineUser
         user.identityDigest = []
         user.sessionNonce = []
@@ -212,7 +212,7 @@ final class Hub {
 
     /// The online list in records that each fit one transport message: everyone announced,
     /// and the newcomer it is for.
-    private func userListPages(including newcomer: Member) -> [[UInt8]] {
+    private func userListPages(including newcomer: OnlineMember) -> [[UInt8]] {
         let users = members.values.lazy.filter { $0.announced || $0 === newcomer }.map(\.onlineUser).sorted { $0.name < $1.name }
         return Self.pages(of: users, length: \.encodedLength,
                           record: { ServerRecord.users($0, final: $1) })
@@ -232,7 +232,8 @@ final class Hub {
     /// Splits a list into records that each fit one transport message (`length` is an
     /// entry's encoded size); the last one is marked final, and an empty list is one record.
     private static func pages<Entry>(of entries: [Entry], length: (Entry) -> Int, record: ([Entry], Bool) -> ServerRecord) -> [[UInt8]] {
-        let header = 8, limit = WireLimits.maxRecordLength - 16
+        // What a page costs besides its entries, from the writer itself.
+        let header = record([], true).encoded().count, limit = WireLimits.maxRecordLength - 16
         var pages: [[UInt8]] = []
         var current: [Entry] = []
         var size = header
@@ -252,7 +253,7 @@ final class Hub {
 
     // MARK: Relay
 
-    func relay(from member: Member, _ request: SendRequest) {
+    func relay(from member: OnlineMember, _ request: SendRequest) {
         lock.withLock {
             guard members[member.name.key] === member else {
                 logger.debug("dropped a message from a session that already left", metadata: ["user": "\(member.name.display)"])
@@ -263,7 +264,7 @@ final class Hub {
                 member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: ServerRecord.alreadyRelayed).encoded(), to: [member.session])
                 return
             }
-            var recipient: Member?
+            var recipient: OnlineMember?
             if !request.to.isEmpty {
                 recipient = (try? Username(request.to)).flatMap { members[$0.key] }
                 guard recipient != nil else {
@@ -291,13 +292,13 @@ final class Hub {
     }
 
     /// Which of these ids from this member's identity were relayed already (the ledger's view).
-    func relayedAmong(_ ids: [UInt64], from member: Member) -> [UInt64] {
+    func relayedAmong(_ ids: [UInt64], from member: OnlineMember) -> [UInt64] {
         lock.withLock { ids.filter { ledger.isDuplicate($0, from: member.ledgerIdentity) } }
     }
 
     /// Passes a sealed chain to its one recipient; silently dropped if they are gone (the
     /// sender learns of departures from presence, and starts new chains anyway).
-    func relayKeyShare(from member: Member, to recipientName: String, payload: [UInt8]) {
+    func relayKeyShare(from member: OnlineMember, to recipientName: String, payload: [UInt8]) {
         lock.withLock {
             guard members[member.name.key] === member,
                   let recipient = (try? Username(recipientName)).flatMap({ members[$0.key] }), recipient !== member
@@ -323,7 +324,7 @@ final class Hub {
 
     /// Refuses new logins and tells every member the server is going away.
     func beginShutdown() {
-        let everyone: [Member] = lock.withLock {
+        let everyone: [OnlineMember] = lock.withLock {
             shuttingDown = true
             return Array(members.values)
         }

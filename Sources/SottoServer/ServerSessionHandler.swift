@@ -14,7 +14,7 @@ final class ServerSessionHandler: ChannelDuplexHandler {
         case awaitingHandshake
         case awaitingLogin
         case authenticating
-        case online(Member)
+        case online(OnlineMember)
         case closing
     }
 
@@ -168,7 +168,7 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     /// Runs after the mailbox has sent the welcome (its drain was queued first), so the
     /// costliest login check, an Ed25519 verification, overlaps the newcomer reading it. The
     /// room hears of no one whose bundle does not verify.
-    private func announceOnceVerified(_ member: Member, bundle: IdentityBundle?) {
+    private func announceOnceVerified(_ member: OnlineMember, bundle: IdentityBundle?) {
         guard case .online(let current) = state, current === member else { return }
         if let bundle, (try? bundle.verifySignature()) == nil { return refuseIdentity() }
         hub.announce(member)
@@ -209,7 +209,7 @@ final class ServerSessionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func handle(_ record: ClientRecord, from member: Member) {
+    private func handle(_ record: ClientRecord, from member: OnlineMember) {
         switch record {
         case .send(let request):
             guard request.body.count <= configuration.limits.maxBodyBytes else {

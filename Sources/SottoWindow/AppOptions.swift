@@ -16,9 +16,7 @@ public struct AppOptions {
     public var minimumPasswordHashing = ScryptParameters.floor
 
     public init(configDirectory: URL? = nil) {
-        self.configDirectory = configDirectory
-            ?? ProcessInfo.processInfo.environment["SOTTO_CONFIG_DIR"].map { URL(fileURLWithPath: $0) }
-            ?? XDG.configHome().appendingPathComponent("sotto")
+        self.configDirectory = XDG.sottoConfigDirectory(configDirectory)
     }
 }
 

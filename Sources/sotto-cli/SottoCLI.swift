@@ -79,9 +79,7 @@ struct SottoCLI: ParsableCommand {
             throw ValidationError("Give the server password with --password-file FILE or the SOTTO_PASSWORD environment variable.")
         }
 
-        let directory = configDir.map { URL(fileURLWithPath: $0) }
-            ?? ProcessInfo.processInfo.environment["SOTTO_CONFIG_DIR"].map { URL(fileURLWithPath: $0) }
-            ?? XDG.configHome().appendingPathComponent("sotto")
+        let directory = XDG.sottoConfigDirectory(configDir.map { URL(fileURLWithPath: $0) })
         let identity: ClientIdentity
         do { identity = try ClientIdentity.loadOrCreate(in: directory) } catch {
             printer.fatal("\(error)")

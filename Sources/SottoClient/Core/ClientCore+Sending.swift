@@ -78,9 +78,11 @@ extension ClientCore {
         // As many names as fit one record (long names in other scripts take up to 512
         // bytes each); the rest are asked for once this answer is in.
         var batch: [String] = []
-        var size = ClientRecord.identityRequest([]).encoded().count
+        let empty = ClientRecord.identityRequest([]).encoded().count
+        var size = empty
         for name in names.prefix(WireLimits.maxIdentityRequest) {
-            let entry = 2 + name.utf8.count
+            // An entry's size from the writer: a one-name request less an empty one.
+            let entry = ClientRecord.identityRequest([name]).encoded().count - empty
             guard size + entry <= WireLimits.maxRecordLength else { break }
             batch.append(name)
             size += entry

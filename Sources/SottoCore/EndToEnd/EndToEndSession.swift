@@ -51,7 +51,7 @@ public final class EndToEndSession {
         case rejected(from: String, EndToEndError)
     }
 
-    public struct Member: Equatable, Sendable {
+    public struct Peer: Equatable, Sendable {
         public var name: String
         public var staticKey: [UInt8]
         /// `IdentityBundle.digest`, as the online list announced it.
@@ -75,7 +75,7 @@ public final class EndToEndSession {
     private let trustOf: (String, String) -> PeerTrust
     public var limits: Limits
 
-    public private(set) var members: [String: Member] = [:]
+    public private(set) var members: [String: Peer] = [:]
     /// Members whose bundle we do not have yet: usually empty once a room has talked, so
     /// checking before each message costs nothing in a room of thousands.
     private var withoutBundle: Set<String> = []
@@ -151,7 +151,7 @@ public final class EndToEndSession {
                 events.append(.identityChanged(name: name, previous: old, current: fingerprint))
             }
             let bundle = sameIdentity ? previous?.bundle : nil
-            members[name] = Member(name: name, staticKey: user.staticKey, digest: user.identityDigest,
+            members[name] = Peer(name: name, staticKey: user.staticKey, digest: user.identityDigest,
                                    fingerprint: fingerprint, trust: trust, sessionNonce: user.sessionNonce, bundle: bundle)
             if bundle == nil { withoutBundle.insert(name) } else { withoutBundle.remove(name) }
             if previous != nil, !sameIdentity { departed.append(name) }  // the old identity's chains go
@@ -214,13 +214,13 @@ public final class EndToEndSession {
     }
 
     /// The bundle, if it is the one the list announced for this member and self-signed.
-    private func verifiedBundle(_ bytes: [UInt8], for member: Member) -> IdentityBundle? {
+    private func verifiedBundle(_ bytes: [UInt8], for member: Peer) -> IdentityBundle? {
         guard let bundle = try? IdentityBundle(decoding: bytes), bundle.noiseKey == member.staticKey,
               bundle.digest == member.digest else { return nil }
         return bundle
     }
 
-    private func refuseIdentity(of member: Member) -> Event {
+    private func refuseIdentity(of member: Peer) -> Event {
         members[member.name] = nil
         withoutBundle.remove(member.name)
         invalid[member.name] = member.digest
@@ -270,7 +270,7 @@ public final class EndToEndSession {
         return true
     }
 
-    private func seal(_ chain: SendingChain, conversation: Conversation, to member: Member, kemKey: [UInt8]) throws -> [UInt8] {
+    private func seal(_ chain: SendingChain, conversation: Conversation, to member: Peer, kemKey: [UInt8]) throws -> [UInt8] {
         let content = KeyShare.Chain(conversation: conversation.wireName, chainID: chain.id, chainKey: chain.chainKey,
                                      signingKey: Array(chain.signing.publicKey.rawRepresentation), created: chain.created)
         return try KeyShare.seal(content, from: me, to: member.name, recipientSession: member.sessionNonce,

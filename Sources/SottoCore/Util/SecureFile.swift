@@ -70,6 +70,14 @@ public enum PasswordFile {
 /// XDG base directories (config for clients, data for the server).
 public enum XDG {
     public static func configHome() -> URL { base("XDG_CONFIG_HOME", fallback: ".config") }
+
+    /// Where the clients keep identity, known servers, pins and settings: the one given,
+    /// else `SOTTO_CONFIG_DIR`, else `$XDG_CONFIG_HOME/sotto`.
+    public static func sottoConfigDirectory(_ given: URL? = nil) -> URL {
+        given
+            ?? ProcessInfo.processInfo.environment["SOTTO_CONFIG_DIR"].map { URL(fileURLWithPath: $0) }
+            ?? configHome().appendingPathComponent("sotto")
+    }
     public static func dataHome() -> URL { base("XDG_DATA_HOME", fallback: ".local/share") }
 
     private static func base(_ variable: String, fallback: String) -> URL {
