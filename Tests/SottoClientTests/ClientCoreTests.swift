@@ -164,6 +164,39 @@ import Testing
         #expect(alice.timers[.reconnect] == nil && alice.states.last == .disconnected)
     }
 
+    @Test func disconnectWhileLoggingInClosesWithoutAGoodbye() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice")
+        server.answersLogins = false
+        server.connect(alice)
+        let connection = try #require(alice.core.currentConnection)
+        #expect(alice.states.last == .loggingIn)
+        alice.core.handle(.disconnect, now: server.now)
+        let effects = alice.core.takeEffects()
+        #expect(effects.contains(.close(connection: connection)))
+        #expect(!effects.contains { if case .write = $0 { true } else { false } }, "no bye before the login")
+        #expect(alice.core.state == .disconnected)
+        // The close that follows changes nothing.
+        alice.core.handle(.closed(connection: connection, nil), now: server.now)
+        #expect(alice.core.takeEffects().isEmpty)
+    }
+
+    @Test func connectingWhileWaitingToReconnectGoesAtOnce() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice")
+        server.connect(alice)
+        server.drop(alice, because: .connectionLost)
+        #expect(alice.timers[.reconnect] != nil)
+        server.input(alice, .connect)
+        #expect(alice.timers[.reconnect] == nil, "the pending attempt is replaced")
+        #expect(alice.states.last == .connecting && alice.opening.count == 1)
+        server.accept(alice)
+        #expect(alice.states.last == .online)
+        // A second connect while online is nothing.
+        server.input(alice, .connect)
+        #expect(alice.opening.isEmpty && alice.states.last == .online)
+    }
+
     @Test func inputsAboutAnOldConnectionAreIgnored() throws {
         let server = ScriptedServer()
         let alice = try server.member("alice")
