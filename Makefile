@@ -4,7 +4,7 @@ PORT ?= 8888
 ARTIFACTS ?= test-artifacts
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = frames handshake schema open member
+FUZZ_TARGETS = frames handshake schema open member server-role
 
 .PHONY: setup setup-test run server build release test vectors fuzz fuzz-build clean
 

@@ -91,7 +91,7 @@ let package = Package(
         // binary when built by `make fuzz` (-sanitize=fuzzer -DFUZZING).
         .target(
             name: "SottoFuzzing",
-            dependencies: ["SottoCore", "SottoTransport", "SottoServer", .product(name: "NIOEmbedded", package: "swift-nio")],
+            dependencies: ["SottoCore", "SottoTransport", "SottoServer", "SottoClient", .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: swift5
         ),
         .executableTarget(
@@ -140,7 +140,7 @@ let package = Package(
         .testTarget(
             name: "SottoServerTests",
             dependencies: [
-                "SottoServer", "SottoFuzzing",
+                "SottoServer", "SottoFuzzing", "SottoClient",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swift5

@@ -186,7 +186,8 @@ public final class ChatClient: @unchecked Sendable {
             current.handler.fail(current.channel, failure)
         case .schedule(let timer, let delay):
             timers.removeValue(forKey: timer)?.cancel()
-            if delay <= 0 {
+            if delay <= 0, timer == .pump || timer == .membership {
+                // Turns of the loop, not timers: each re-checks the phase when it runs.
                 loop.execute { self.run(.timer(timer)) }
             } else {
                 timers[timer] = loop.scheduleTask(in: .milliseconds(Int64(delay * 1000))) { [weak self] in

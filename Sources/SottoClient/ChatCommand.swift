@@ -14,38 +14,63 @@ public enum ChatInput: Equatable, Sendable {
     /// Only whitespace.
     case nothing
 
-    public init(parsing line: String) {
-        guard line.contains(where: { !$0.isWhitespace }) else { self = .nothing; return }
-        guard line.hasPrefix("/") else { self = .text(line); return }
-        if line.hasPrefix("//") { self = .text(String(line.dropFirst())); return }
+    /// Characters that read as a slash at the start of a line (an IME's fullwidth ／, the
+    /// division and fraction slashes): followed by a command's name, they are that command,
+    /// so "／msg bob …" is never sent to the room.
+    static let slashLookAlikes: Set<Character> = ["／", "∕", "⁄"]
 
-        let afterSlash = line.dropFirst()
+    /// `members`: the names listed now, so an unquoted name with spaces ("ana maria") is
+    /// taken whole when someone of that name is online.
+    public init(parsing line: String, members: [String] = []) {
+        // What a person cannot see does not decide: leading spaces, tabs, newlines and
+        // invisible characters (a BOM, zero-width spaces) are skipped to find the command.
+        let visible = line.drop { $0.isWhitespace || $0.unicodeScalars.allSatisfy(\.properties.isDefaultIgnorableCodePoint) }
+        guard let first = visible.first else { self = .nothing; return }
+        let isSlash = first == "/"
+        guard isSlash || Self.slashLookAlikes.contains(first) else { self = .text(line); return }
+        if isSlash, visible.dropFirst().first == "/" { self = .text(String(visible.dropFirst())); return }
+
+        let afterSlash = visible.dropFirst()
         let word = afterSlash.prefix { !$0.isWhitespace }
         let rest = afterSlash.dropFirst(word.count).drop { $0 == " " || $0 == "\t" }
-        switch word.lowercased() {
-        case "msg", "m":
-            guard let (name, text) = Self.splitName(rest),
+        guard let name = ChatCommand.Name(typed: word.lowercased()) else {
+            // A look-alike slash before an ordinary word is just text.
+            self = isSlash ? .invalid(.unknown(String(visible.prefix { !$0.isWhitespace }.prefix(40)))) : .text(line)
+            return
+        }
+        // Only a direct message may run over several lines; any other command with more
+        // lines would lose them.
+        if name != .msg, rest.contains(where: \.isNewline) { self = .invalid(.extraLines(name)); return }
+        switch name {
+        case .msg:
+            guard let (to, text) = Self.splitName(rest, members: members),
                   text.contains(where: { !$0.isWhitespace }) else { self = .invalid(.usage(.msg)); return }
-            self = .command(.directMessage(to: name, text: String(text)))
-        case "users", "who":
+            self = .command(.directMessage(to: to, text: String(text)))
+        case .users:
             self = .command(.users)
-        case "fingerprint", "fp":
-            let name = Self.wholeName(rest)
-            self = .command(.fingerprint(of: name))
-        case "verify":
-            guard let name = Self.wholeName(rest) else { self = .invalid(.usage(.verify)); return }
-            self = .command(.verify(name))
-        case "help", "?":
+        case .fingerprint:
+            self = .command(.fingerprint(of: Self.wholeName(rest)))
+        case .verify:
+            guard let target = Self.wholeName(rest) else { self = .invalid(.usage(.verify)); return }
+            self = .command(.verify(target))
+        case .help:
             self = .command(.help)
-        case "quit", "exit":
+        case .quit:
             self = .command(.quit)
-        default:
-            self = .invalid(.unknown(String(line.prefix { !$0.isWhitespace }.prefix(40))))
         }
     }
 
     /// A name then text: `bob text` or, for a name with spaces, `"ana maria" text`.
-    private static func splitName(_ s: Substring) -> (String, Substring)? {
+    private static func splitName(_ s: Substring, members: [String]) -> (String, Substring)? {
+        // The longest listed name the line starts with, whole words, any case.
+        let listed = members.filter { $0.contains(" ") }.sorted { $0.count > $1.count }
+        for member in listed {
+            let candidate = s.prefix(member.count)
+            guard candidate.count == member.count, candidate.lowercased() == member.lowercased() else { continue }
+            let after = s.dropFirst(member.count)
+            guard after.isEmpty || after.first!.isWhitespace else { continue }
+            return (String(candidate), after.isEmpty ? after : after.dropFirst())
+        }
         if s.hasPrefix("\"") {
             let inner = s.dropFirst()
             guard let close = inner.firstIndex(of: "\"") else { return nil }
@@ -82,6 +107,19 @@ public enum ChatCommand: Equatable, Sendable {
     public enum Name: String, CaseIterable, Sendable {
         case msg, users, fingerprint, verify, help, quit
 
+        /// The name as typed (lowercased), or one of its short forms.
+        init?(typed word: String) {
+            switch word {
+            case "msg", "m": self = .msg
+            case "users", "who": self = .users
+            case "fingerprint", "fp": self = .fingerprint
+            case "verify": self = .verify
+            case "help", "?": self = .help
+            case "quit", "exit": self = .quit
+            default: return nil
+            }
+        }
+
         public var usage: String {
             switch self {
             case .msg: return "/msg NAME text"
@@ -115,6 +153,8 @@ public enum CommandProblem: Equatable, Sendable, CustomStringConvertible {
     /// The word typed, such as "/mgs".
     case unknown(String)
     case usage(ChatCommand.Name)
+    /// A command followed by more lines (only /msg takes several).
+    case extraLines(ChatCommand.Name)
 
     public var description: String {
         switch self {
@@ -123,16 +163,54 @@ public enum CommandProblem: Equatable, Sendable, CustomStringConvertible {
             return "Unknown command \(word): nothing was sent. Commands: \(commands). Start a line with // to send it beginning with /."
         case .usage(let name):
             return "Usage: \(name.usage) — \(name.purpose). Nothing was sent."
+        case .extraLines(let name):
+            return "/\(name.rawValue) takes one line; the lines after it were not sent. Send them on their own."
         }
     }
 }
 
 extension Member {
-    /// The listed member a typed name means: exactly as listed, else the one whose name
-    /// reads the same (case, look-alikes: the server's own uniqueness rule).
-    public static func named(_ typed: String, in members: [Member]) -> Member? {
-        if let exact = members.first(where: { $0.name == typed }) { return exact }
-        guard let key = try? Username(typed).key else { return nil }
-        return members.first { (try? Username($0.name).key) == key }
+    /// What a typed name means among the listed members.
+    public enum Match: Equatable, Sendable {
+        /// Listed under this name, as typed or in another case.
+        case member(Member)
+        /// Nobody of that name, but someone whose name reads the same (a look-alike, such
+        /// as a Cyrillic о for o): never taken for the person meant.
+        case lookAlike(Member)
+        case nobody
+    }
+
+    /// Exactly as listed, else the same name in another case (NFC, lowercased). A name that
+    /// only looks the same is a different person: it is reported, not chosen.
+    public static func match(_ typed: String, in members: [Member]) -> Match {
+        if let exact = members.first(where: { $0.name == typed }) { return .member(exact) }
+        let folded = typed.precomposedStringWithCanonicalMapping.lowercased()
+        if let sameCase = members.first(where: { $0.name.precomposedStringWithCanonicalMapping.lowercased() == folded }) {
+            return .member(sameCase)
+        }
+        guard let key = try? Username(typed).key else { return .nobody }
+        if let similar = members.first(where: { (try? Username($0.name).key) == key }) { return .lookAlike(similar) }
+        return .nobody
+    }
+}
+
+extension Member.Match {
+    /// The name to act on (as listed, or as typed for someone not online), or why not.
+    public func name(typed: String) -> Result<String, LookAlikeRefusal> {
+        switch self {
+        case .member(let m): return .success(m.name)
+        case .nobody: return .success(typed)
+        case .lookAlike(let m): return .failure(LookAlikeRefusal(typed: typed, listed: m.name))
+        }
+    }
+}
+
+/// A typed name that matched only someone whose name looks like it.
+public struct LookAlikeRefusal: Error, Equatable, Sendable, CustomStringConvertible {
+    public let typed: String
+    public let listed: String
+
+    public var description: String {
+        "Nobody called \(typed) is online. \(listed) is a different name that looks like it, and may be someone passing for them: nothing was done. Type the name exactly as the list shows it if you mean them."
     }
 }

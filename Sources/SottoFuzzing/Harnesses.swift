@@ -20,6 +20,9 @@ public enum Harness: String, CaseIterable, Sendable {
     /// A legitimate member with a patched client: correctly sealed and signed shares and
     /// envelopes whose every field the input chooses (indices, ids, keys, times, texts).
     case member
+    /// A hostile server facing a client that logged in for real: every record it receives,
+    /// their order, timers, drops and what the person types (ServerRoleHarness.swift).
+    case serverRole = "server-role"
 
     public func run(_ data: [UInt8]) {
         switch self {
@@ -28,6 +31,7 @@ public enum Harness: String, CaseIterable, Sendable {
         case .schema: Self.schema(data)
         case .open: Self.open(data)
         case .member: _ = Self.member(data)
+        case .serverRole: _ = Self.serverRole(data)
         }
     }
 

@@ -203,15 +203,22 @@ public final class ChatApp {
 
     /// Where each kind of notice goes, and how it looks: decided by its kind.
     func show(_ notice: ClientNotice) {
+        // Names in notices come from the server: controls are shown, not obeyed.
+        let text = TerminalText.escaped(notice.text)
         switch notice {
         case .keyChanged(let name, _, _):
-            model.system(notice.text, warning: true)
+            model.system(text, warning: true)
             model.system("\(name)'s identity key changed. Compare safety numbers before trusting what they send.", warning: true, conversation: .direct(name))
         case .verified, .verificationNotSaved, .notOnline:
             // Answers to a command: where it was typed.
-            model.system(notice.text, warning: notice.isWarning, conversation: answersGoTo ?? model.current)
+            model.system(text, warning: notice.isWarning, conversation: answersGoTo ?? model.current)
+        case .notSent:
+            // About what the person just typed: where they are.
+            model.system(text, warning: true, conversation: model.current)
         default:
-            model.system(notice.text, warning: notice.isWarning, conversation: notice.isWarning ? model.current : .room)
+            // About the room, its members or the server: never inside a direct conversation,
+            // whose header says only the two of you can read it.
+            model.system(text, warning: notice.isWarning, conversation: .room)
         }
     }
 
@@ -284,7 +291,7 @@ public final class ChatApp {
     func submitDraft() {
         let typed = draft.trimmingCharacters(in: .whitespacesAndNewlines)
         let here = model.current
-        switch ChatInput(parsing: typed) {
+        switch ChatInput(parsing: typed, members: model.members.map(\.name)) {
         case .nothing:
             return
         case .invalid(let problem):
@@ -295,21 +302,31 @@ public final class ChatApp {
             guard let client else { return }
             client.send(text, to: here.recipient)
         case .command(let command):
-            run(command, from: here)
+            // Refused (a look-alike name): the line stays in the composer to be corrected.
+            guard run(command, from: here) else { return }
         }
         history.append(typed)
         historyIndex = nil
         draft = ""
     }
 
-    private func run(_ command: ChatCommand, from here: Conversation) {
-        let resolve = { (typed: String) in Member.named(typed, in: self.model.members)?.name ?? typed }
+    /// Carries out a command; false if it was refused.
+    private func run(_ command: ChatCommand, from here: Conversation) -> Bool {
+        // A name as listed (any case); one that only looks like a listed name is refused.
+        func resolve(_ typed: String) -> String? {
+            switch Member.match(typed, in: model.members).name(typed: typed) {
+            case .success(let name): return name
+            case .failure(let refusal):
+                model.system(refusal.description, warning: true, conversation: here)
+                return nil
+            }
+        }
         switch command {
         case .directMessage(let typed, let text):
-            let name = resolve(typed)
+            guard let name = resolve(typed) else { return false }
             guard name != model.myName else {
                 model.system("That is you: a direct message needs someone else.", warning: true, conversation: here)
-                return
+                return false
             }
             client?.send(text, to: name)
             // The conversation it went to opens, so the person sees where it is.
@@ -319,17 +336,23 @@ public final class ChatApp {
                 m.isMe ? "\(m.name) (you)" : m.trust == .verified ? "\(m.name) ✓" : m.name
             }
             model.system("Online (\(names.count)): " + names.joined(separator: ", "), conversation: here)
-        case .fingerprint(let typed):
+        case .fingerprint(nil):
+            answersGoTo = here
+            client?.showIdentity(of: nil)
+        case .fingerprint(let typed?):
             // Answered by an event (the network thread has the keys): the line goes here.
+            guard let name = resolve(typed) else { return false }
             answersGoTo = here
-            client?.showIdentity(of: typed.map(resolve))
+            client?.showIdentity(of: name)
         case .verify(let typed):
+            guard let name = resolve(typed) else { return false }
             answersGoTo = here
-            client?.verify(resolve(typed))
+            client?.verify(name)
         case .help:
             for line in ChatCommand.helpLines { model.system(line, conversation: here) }
         case .quit:
             quit = true
         }
+        return true
     }
 }

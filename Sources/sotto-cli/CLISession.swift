@@ -38,7 +38,8 @@ final class CLISession: @unchecked Sendable {
     }
 
     func submit(_ line: String) -> Submission {
-        switch ChatInput(parsing: line) {
+        lock.lock(); let list = users; lock.unlock()
+        switch ChatInput(parsing: line, members: list.map(\.name)) {
         case .nothing:
             return .command
         case .text(let text):
@@ -48,9 +49,15 @@ final class CLISession: @unchecked Sendable {
             printer.warning(problem.description)
             return .command
         case .command(let command):
-            lock.lock(); let list = users; lock.unlock()
-            // Names as listed, whatever case or look-alike spelling was typed.
-            let resolve = { (typed: String) in Member.named(typed, in: list)?.name ?? typed }
+            // A name as listed (any case); one that only looks like a listed name is refused.
+            func resolve(_ typed: String) -> String? {
+                switch Member.match(typed, in: list).name(typed: typed) {
+                case .success(let name): return name
+                case .failure(let refusal):
+                    printer.warning(refusal.description)
+                    return nil
+                }
+            }
             switch command {
             case .quit:
                 return .quit
@@ -59,12 +66,17 @@ final class CLISession: @unchecked Sendable {
             case .users:
                 printer.print(.users(list))
             case .directMessage(let to, let text):
-                client?.send(text, to: resolve(to))
+                guard let name = resolve(to) else { return .command }
+                client?.send(text, to: name)
                 return .sent
-            case .fingerprint(let typed):
-                client?.showIdentity(of: typed.map(resolve))  // answered by an event
+            case .fingerprint(nil):
+                client?.showIdentity(of: nil)  // answered by an event
+            case .fingerprint(let typed?):
+                guard let name = resolve(typed) else { return .command }
+                client?.showIdentity(of: name)
             case .verify(let typed):
-                client?.verify(resolve(typed))  // answered by a notice
+                guard let name = resolve(typed) else { return .command }
+                client?.verify(name)  // answered by a notice
             }
             return .command
         }

@@ -23,7 +23,7 @@ struct EventPrinter: Sendable {
                                              "time": ISO8601DateFormatter().string(from: m.time), "sequence": m.sequence,
                                              "conversation": m.conversation == .room ? "room" : m.conversation.recipient, "verified": m.trust == .verified,
                                              "encryption": m.encryption]
-                if m.isDirect { object["to"] = m.to }
+                if m.isDirect { object["to"] = m.to; object["direct"] = true }
                 emit(object)
             } else {
                 let who = m.isDirect ? "\(m.from) → \(m.to)" : m.from

@@ -46,14 +46,44 @@ import Testing
         #expect(ChatCommand.helpLines.count == ChatCommand.Name.allCases.count + 1)
     }
 
-    @Test func aTypedNameMeansTheMemberItReadsAs() {
+    @Test func aTypedNameMeansTheListedMemberInAnyCaseButNeverALookAlike() {
         let members = [Member(name: "alice", fingerprint: "a", isMe: true), Member(name: "Bob", fingerprint: "b"),
-                       Member(name: "ana maria", fingerprint: "c")]
-        #expect(Member.named("Bob", in: members)?.fingerprint == "b")
-        #expect(Member.named("bob", in: members)?.fingerprint == "b")
-        #expect(Member.named("BOB", in: members)?.fingerprint == "b")
-        #expect(Member.named("Ana Maria", in: members)?.fingerprint == "c")
-        #expect(Member.named("carol", in: members) == nil)
-        #expect(Member.named("\u{1B}[2K", in: members) == nil)
+                       Member(name: "ana maria", fingerprint: "c"), Member(name: "\u{0430}\u{0441}\u{0435}", fingerprint: "d")]  // Cyrillic асе
+        #expect(Member.match("Bob", in: members) == .member(members[1]))
+        #expect(Member.match("bob", in: members) == .member(members[1]))
+        #expect(Member.match("BOB", in: members) == .member(members[1]))
+        #expect(Member.match("Ana Maria", in: members) == .member(members[2]))
+        #expect(Member.match("carol", in: members) == .nobody)
+        #expect(Member.match("\u{1B}[2K", in: members) == .nobody)
+        // "ace" typed in Latin letters is not the Cyrillic асе: refused, with the reason.
+        #expect(Member.match("ace", in: members) == .lookAlike(members[3]))
+        guard case .failure(let refusal) = Member.match("ace", in: members).name(typed: "ace") else { Issue.record("taken"); return }
+        #expect(refusal.description.hasPrefix("Nobody called ace is online. \u{0430}\u{0441}\u{0435} is a different name"))
+        #expect(Member.match("\u{0430}\u{0441}\u{0435}", in: members) == .member(members[3]))
+    }
+
+    @Test func anUnquotedNameWithSpacesIsTakenWholeWhenSomeoneHasIt() {
+        let online = ["ana", "ana maria", "bob"]
+        #expect(ChatInput(parsing: "/msg ana maria hola", members: online) == .command(.directMessage(to: "ana maria", text: "hola")))
+        #expect(ChatInput(parsing: "/msg Ana Maria hola", members: online) == .command(.directMessage(to: "Ana Maria", text: "hola")))
+        #expect(ChatInput(parsing: "/msg ana mariana", members: online) == .command(.directMessage(to: "ana", text: "mariana")))
+        #expect(ChatInput(parsing: "/msg ana hola", members: online) == .command(.directMessage(to: "ana", text: "hola")))
+        #expect(ChatInput(parsing: "/msg ana maria", members: online) == .invalid(.usage(.msg)))
+    }
+
+    @Test func whatCannotBeSeenDoesNotHideACommand() {
+        #expect(ChatInput(parsing: "  /msg bob secret") == .command(.directMessage(to: "bob", text: "secret")))
+        #expect(ChatInput(parsing: "\t/msg bob secret") == .command(.directMessage(to: "bob", text: "secret")))
+        #expect(ChatInput(parsing: "\u{FEFF}/msg bob secret") == .command(.directMessage(to: "bob", text: "secret")))
+        #expect(ChatInput(parsing: "\u{200B}/users") == .command(.users))
+        // An IME's fullwidth slash, or a division slash, before a command is that command…
+        #expect(ChatInput(parsing: "／msg bob secret") == .command(.directMessage(to: "bob", text: "secret")))
+        #expect(ChatInput(parsing: "∕msg bob secret") == .command(.directMessage(to: "bob", text: "secret")))
+        // …and before anything else it is text.
+        #expect(ChatInput(parsing: "／ということ") == .text("／ということ"))
+        // A command with lines after it would lose them: refused (a direct message may run on).
+        #expect(ChatInput(parsing: "/users\nhello all") == .invalid(.extraLines(.users)))
+        #expect(ChatInput(parsing: "/fp bob\nmy password") == .invalid(.extraLines(.fingerprint)))
+        #expect(ChatInput(parsing: "/msg bob one\ntwo") == .command(.directMessage(to: "bob", text: "one\ntwo")))
     }
 }

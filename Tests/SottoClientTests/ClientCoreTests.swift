@@ -234,6 +234,56 @@ import Testing
         #expect(effects.contains(.abort(connection: connection, .protocolError("the server's online list has more than \(WireLimits.maxListedMembers) members"))))
     }
 
+    @Test func endlessArrivalsAreCutOffLikeAnEndlessList() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice")
+        server.connect(alice)
+        let connection = try #require(alice.core.currentConnection)
+        var effects: [ClientCore.Effect] = []
+        var arrived = 0
+        while !effects.contains(where: { if case .abort = $0 { true } else { false } }), arrived <= WireLimits.maxListedMembers {
+            let user = OnlineUser(name: "m\(arrived)", staticKey: Array(repeating: 1, count: 32))
+            alice.core.handle(.record(connection: connection, .presence(Presence(event: .joined, user: user, time: 0))), now: server.now)
+            effects = alice.core.takeEffects()
+            arrived += 1
+        }
+        #expect(arrived == WireLimits.maxListedMembers, "alice is listed too: the list is full after \(WireLimits.maxListedMembers - 1) arrivals")
+    }
+
+    /// A server that answers identity requests without the names asked for: those members are
+    /// left out (said once), and the client does not ask again and again.
+    @Test func identitiesLeftOutOfAnAnswerAreNotAskedForAgain() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice"), bob = try server.member("bob")
+        server.connect(alice)
+        server.connect(bob)
+        server.omitsIdentities = true
+        server.input(alice, .send(id: 1, to: "", text: "hello"))
+        let requests = alice.written.filter { if case .identityRequest = $0 { true } else { false } }
+        #expect(requests.count == 1)
+        #expect(alice.notices.contains(.noValidIdentity("bob")))
+        #expect(bob.texts.isEmpty)
+    }
+
+    /// Written, not acknowledged, then the person disconnects: after connecting again the
+    /// server is asked before anything is sealed twice.
+    @Test func aDisconnectLeavesWrittenMessagesToBeAskedAbout() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice"), bob = try server.member("bob")
+        server.connect(alice)
+        server.connect(bob)
+        server.relaying = false
+        server.input(alice, .send(id: 1, to: "", text: "in flight"))
+        server.relayForTesting(0, ackTo: false)
+        server.relaying = true
+        server.input(alice, .disconnect)
+        server.connect(alice)
+        #expect(alice.written.contains(.relayedQuery([1])))
+        #expect(bob.texts == ["in flight"])
+        #expect(alice.events.filter { $0 == .delivered(id: 1) }.count == 1)
+        #expect(alice.written.filter { if case .send = $0 { true } else { false } }.count == 1, "not sealed again")
+    }
+
     // MARK: The outbox, exactly once
 
     /// Race fixed in 73c9705: a flush that reported writability while the outbox was being

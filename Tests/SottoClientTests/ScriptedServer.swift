@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Testing
 import SottoCore
 @testable import SottoClient
 
@@ -80,6 +81,8 @@ final class ScriptedServer {
     /// When true, relayed queries wait for `answerRelayedQueries` (a busy server).
     var holdsRelayedQueries = false
     private var heldQueries: [(member: Member, ids: [UInt64])] = []
+    /// When true, identity requests are answered with no entries (a lying server).
+    var omitsIdentities = false
     /// When false, logins go unanswered (a server that hangs up on slow logins).
     var answersLogins = true
 
@@ -142,7 +145,11 @@ final class ScriptedServer {
 
     func settle() {
         var quiet = false
+        var rounds = 0
         while !quiet {
+            rounds += 1
+            // Cores that keep each other busy forever (asking again and again) are a bug.
+            guard rounds < 10_000 else { Issue.record("the cores never went quiet"); return }
             quiet = true
             for member in members {
                 let effects = member.core.takeEffects()
@@ -221,7 +228,7 @@ final class ScriptedServer {
             guard let recipient = onlineMembers.first(where: { $0.name == to }) else { return }
             recipient.core.handle(.record(connection: recipient.connection!, .keyShare(from: member.name, payload: payload)), now: now)
         case .identityRequest(let names):
-            let entries = names.compactMap { name in
+            let entries = omitsIdentities ? [] : names.compactMap { name in
                 onlineMembers.first { $0.name == name }.map { IdentityEntry(name: name, bundle: $0.identity.keys.encodedBundle) }
             }
             member.core.handle(.record(connection: member.connection!, .identities(entries, final: true)), now: now)

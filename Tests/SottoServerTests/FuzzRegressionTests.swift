@@ -1,4 +1,5 @@
 import Foundation
+import SottoClient
 import Testing
 @testable import SottoFuzzing
 
@@ -44,5 +45,16 @@ import Testing
     @Test func theMemberHarnessReachesTheRatchet() throws {
         let seed = try [UInt8](Data(contentsOf: Self.corpus.appendingPathComponent("member/share-message-time")))
         #expect(Harness.member(seed) == 1)
+    }
+
+    /// The server-role harness's seed logs in for real, has a message delivered, is dropped,
+    /// comes back and is asked about what it sent: the fuzzer starts past the login.
+    @Test func theServerRoleHarnessGetsPastTheLogin() throws {
+        let seed = try [UInt8](Data(contentsOf: Self.corpus.appendingPathComponent("server-role/login-send-ack-drop-return")))
+        let events = Harness.serverRole(seed)
+        #expect(events.filter { if case .state(.online) = $0 { true } else { false } }.count == 2, "\(events.map { "\($0)".prefix(60) })")
+        #expect(events.contains { if case .delivered = $0 { true } else { false } })
+        #expect(events.contains { if case .users(let list) = $0 { list.map(\.name) == ["me", "peer"] } else { false } })
+        #expect(events.contains { if case .notice(.joined("Peer")) = $0 { true } else { false } })
     }
 }

@@ -116,6 +116,16 @@ import Testing
             driver.press(SDLK_RETURN)
             try driver.until("nobody is not online") { roomLines().last?.text == "nobody is not online." }
             #expect(roomLines().last?.kind == .warning)
+            // A name that only looks like someone's is refused, not taken for them.
+            let lookAlike = try Peer("\u{0430}\u{0441}\u{0435}", server: server)  // Cyrillic асе
+            try driver.until("асе listed") { driver.app.model.members.count == 4 }
+            driver.type("/msg ace for ace only")
+            driver.press(SDLK_RETURN)
+            #expect(roomLines().last?.text.hasPrefix("Nobody called ace is online.") == true)
+            #expect(driver.app.model.current == .room)
+            #expect(driver.app.draft == "/msg ace for ace only", "kept to be corrected")
+            driver.press(SDLK_a, control: true)
+            driver.press(SDLK_BACKSPACE)
             driver.type("/mgs bob typo")
             driver.press(SDLK_RETURN)
             #expect(roomLines().last?.kind == .warning)
@@ -136,6 +146,8 @@ import Testing
             // nothing else that was typed can still be on its way to her.
             try driver.until("carol gets the literal slash") { carol.texts.contains("/etc/hosts is the file") }
             #expect(carol.texts == ["/etc/hosts is the file"], "carol received \(carol.texts)")
+            try driver.until("асе gets the room's") { lookAlike.texts.contains("/etc/hosts is the file") }
+            #expect(lookAlike.texts == ["/etc/hosts is the file"], "the look-alike received \(lookAlike.texts)")
             try driver.until("bob gets the literal slash") { bob.texts.contains("/etc/hosts is the file") }
             #expect(bob.texts == ["this was meant to be private", "/etc/hosts is the file"], "bob received \(bob.texts)")
             bob.client.shutdown()

@@ -48,6 +48,8 @@ extension ClientCore {
             emit(.write(connection: connection, ClientRecord.bye.encoded()))
             emit(.flush(connection: connection))
             emit(.close(connection: connection))
+            // Written and not acknowledged: asked about before sealing them again next time.
+            outbox.closedOnPurpose()
             endSession(wasOnline: true)
         case .connecting(let connection, _), .handshaking(let connection, _, _):
             emit(.close(connection: connection))

@@ -65,7 +65,9 @@ extension ClientCore {
             }
         case .presence(let presence):
             guard case .online = phase else { return }
-            let (changed, notices) = roster.receivePresence(presence.user, joined: presence.event == .joined, me: configuration.username)
+            guard let (changed, notices) = try? roster.receivePresence(presence.user, joined: presence.event == .joined, me: configuration.username) else {
+                return emit(.abort(connection: connection, .protocolError("the server's online list has more than \(WireLimits.maxListedMembers) members")))
+            }
             tell(notices)
             if changed { noteMembershipChange() }
         case .message(let m):
@@ -88,7 +90,18 @@ extension ClientCore {
         case .identities(let entries, let final):
             guard case .online(_, _, let session) = phase else { return }
             applyMembershipChange(now: now)
-            process(session.endToEnd.receiveIdentities(entries, now: now), on: connection)
+            var answered = entries
+            if final {
+                // A name asked for and not answered is answered "no identity": a server that
+                // leaves names out must not make the client ask again and again.
+                let named = Set(entries.map(\.name)).union(session.identitiesAnswered)
+                answered += session.identitiesAsked.filter { !named.contains($0) }.map { IdentityEntry(name: $0, bundle: []) }
+                session.identitiesAsked = []
+                session.identitiesAnswered = []
+            } else {
+                session.identitiesAnswered.formUnion(entries.map(\.name))
+            }
+            process(session.endToEnd.receiveIdentities(answered, now: now), on: connection)
             if final {
                 session.identityRequestInFlight = false
                 pump(now: now)

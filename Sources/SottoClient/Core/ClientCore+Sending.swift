@@ -87,6 +87,7 @@ extension ClientCore {
             batch.append(name)
             size += entry
         }
+        session.identitiesAsked = batch
         emit(.write(connection: connection, ClientRecord.identityRequest(batch).encoded()))
         emit(.flush(connection: connection))
     }

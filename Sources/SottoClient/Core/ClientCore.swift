@@ -67,6 +67,9 @@ public final class ClientCore {
         var waitingForPeers: Bool
         /// One identity request at a time: its answer is bounded (≤ 256 bundles).
         var identityRequestInFlight = false
+        /// The names of the request in flight, and those answered so far.
+        var identitiesAsked: [String] = []
+        var identitiesAnswered: Set<String> = []
 
         init(hello: Hello, endToEnd: EndToEndSession, waitingForPeers: Bool) {
             self.hello = hello
@@ -133,7 +136,9 @@ public final class ClientCore {
     public func handle(_ input: Input, now: Date) {
         switch input {
         case .connect:
+            guard phase.connection == nil else { return }  // already connected or on the way
             if let problem = store.problem() {
+                emit(.cancel(.reconnect))
                 return fail(.invalidSetting("Your pinned contact keys cannot be used: \(problem). Sotto does not start over silently, as that would forget every key you verified: fix the file, or move it away to start again."))
             }
             startRun()

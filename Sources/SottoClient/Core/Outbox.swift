@@ -103,6 +103,14 @@ struct Outbox {
         awaitingRelayedAnswer = false
     }
 
+    /// The person disconnected: what was written may or may not have been relayed. Nothing
+    /// is requeued (the server did not fail), but the next login asks before sealing again.
+    mutating func closedOnPurpose() {
+        uncertain.formUnion(entries.prefix(transmitted).map(\.id))
+        transmitted = 0
+        awaitingRelayedAnswer = false
+    }
+
     /// A new login: the ids to ask the server about (at most `limit`), if any.
     mutating func loggedIn(limit: Int) -> [UInt64] {
         transmitted = 0

@@ -48,12 +48,13 @@ struct Roster {
     }
 
     /// Someone joined or left; `me` is not announced to myself. `changed`: the list is
-    /// not what it was.
-    mutating func receivePresence(_ user: OnlineUser, joined: Bool, me: String) -> (changed: Bool, notices: [Notice]) {
+    /// not what it was. Arrivals are bounded like the list: a server cannot grow it without end.
+    mutating func receivePresence(_ user: OnlineUser, joined: Bool, me: String) throws(Failure) -> (changed: Bool, notices: [Notice]) {
         var notices: [Notice] = []
         guard Self.accept(user, &notices) else { return (false, notices) }
         if joined {
             let previous = users[user.name]
+            if previous == nil, users.count >= WireLimits.maxListedMembers { throw .listTooLong }
             users[user.name] = user
             if previous == user { return (false, notices) }
             if previous == nil {
