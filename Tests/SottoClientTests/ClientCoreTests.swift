@@ -234,20 +234,17 @@ import Testing
         #expect(effects.contains(.abort(connection: connection, .protocolError("the server's online list has more than \(WireLimits.maxListedMembers) members"))))
     }
 
+    /// The bound on arrivals, with a small limit (the core's is `WireLimits.maxListedMembers`).
     @Test func endlessArrivalsAreCutOffLikeAnEndlessList() throws {
-        let server = ScriptedServer()
-        let alice = try server.member("alice")
-        server.connect(alice)
-        let connection = try #require(alice.core.currentConnection)
-        var effects: [ClientCore.Effect] = []
-        var arrived = 0
-        while !effects.contains(where: { if case .abort = $0 { true } else { false } }), arrived <= WireLimits.maxListedMembers {
-            let user = OnlineUser(name: "m\(arrived)", staticKey: Array(repeating: 1, count: 32))
-            alice.core.handle(.record(connection: connection, .presence(Presence(event: .joined, user: user, time: 0))), now: server.now)
-            effects = alice.core.takeEffects()
-            arrived += 1
-        }
-        #expect(arrived == WireLimits.maxListedMembers, "alice is listed too: the list is full after \(WireLimits.maxListedMembers - 1) arrivals")
+        var roster = Roster(limit: 3)
+        func user(_ name: String) -> OnlineUser { OnlineUser(name: name, staticKey: Array(repeating: 1, count: 32)) }
+        _ = try roster.receiveListPart([user("me"), user("a")], final: true)
+        _ = try roster.receivePresence(user("b"), joined: true, me: "me")
+        _ = try roster.receivePresence(user("b"), joined: true, me: "me")  // the same again costs nothing
+        #expect(throws: Roster.Failure.listTooLong) { try roster.receivePresence(user("c"), joined: true, me: "me") }
+        _ = try roster.receivePresence(user("a"), joined: false, me: "me")
+        #expect(try roster.receivePresence(user("c"), joined: true, me: "me").changed)
+        #expect(roster.names == ["me", "b", "c"])
     }
 
     /// A server that answers identity requests without the names asked for: those members are

@@ -28,13 +28,17 @@ struct Roster {
     private var parts: [OnlineUser] = []
     /// The first whole list of this session has arrived: who to share keys with is known.
     private(set) var isComplete = false
+    /// The most members listed at once, by list or by arrivals.
+    let limit: Int
+
+    init(limit: Int = WireLimits.maxListedMembers) { self.limit = limit }
 
     var names: Set<String> { Set(users.keys) }
 
     /// One part of the list sent at login; the last has `final`.
     mutating func receiveListPart(_ part: [OnlineUser], final: Bool) throws(Failure) -> [Notice] {
         // A hostile server could send parts without end.
-        guard parts.count + part.count <= WireLimits.maxListedMembers else { throw .listTooLong }
+        guard parts.count + part.count <= limit else { throw .listTooLong }
         var notices: [Notice] = []
         parts += part.filter { Self.accept($0, &notices) }
         if final {
@@ -54,7 +58,7 @@ struct Roster {
         guard Self.accept(user, &notices) else { return (false, notices) }
         if joined {
             let previous = users[user.name]
-            if previous == nil, users.count >= WireLimits.maxListedMembers { throw .listTooLong }
+            if previous == nil, users.count >= limit { throw .listTooLong }
             users[user.name] = user
             if previous == user { return (false, notices) }
             if previous == nil {
