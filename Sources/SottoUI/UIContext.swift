@@ -31,6 +31,9 @@ public final class UIContext {
     private var commands: [DrawCommand] = []
     private var overlay: [DrawCommand] = []
     private var inOverlay = false
+    /// Where an overlay widget will be drawn this frame: widgets beneath ignore the mouse
+    /// there, so a click on a floating button never reaches the row under it.
+    private var overlayRects: [Rect] = []
     private var focusOrder: [ID] = []
     private var idStack: [ID] = [14_695_981_039_346_656_037]
     private var clipStack: [Rect] = []
@@ -54,6 +57,7 @@ public final class UIContext {
         self.time = time
         commands = []
         overlay = []
+        overlayRects = []
         focusOrder = []
         clipStack = []
         nextHot = nil
@@ -163,8 +167,15 @@ public final class UIContext {
     // MARK: Interaction
 
     private func mouseOver(_ r: Rect) -> Bool {
-        inputEnabled && r.contains(input.mouseX, input.mouseY) && (clipStack.last?.contains(input.mouseX, input.mouseY) ?? true)
+        guard inputEnabled, r.contains(input.mouseX, input.mouseY), clipStack.last?.contains(input.mouseX, input.mouseY) ?? true else { return false }
+        return inOverlay || !overlayRects.contains { $0.contains(input.mouseX, input.mouseY) }
     }
+
+    /// Declares, before what lies beneath is drawn, where an overlay widget will be.
+    public func reserveOverlay(_ r: Rect) { overlayRects.append(r) }
+
+    /// Whether a log shows its newest entry (follows what arrives).
+    public func isLogFollowing(_ idLabel: String) -> Bool { logState[id("log:" + idLabel)]?.following ?? true }
 
     /// Hot/active bookkeeping; returns true when the widget was clicked (pressed and released over it).
     private func interact(_ id: ID, _ r: Rect) -> (hovered: Bool, pressed: Bool, clicked: Bool) {
@@ -555,14 +566,17 @@ public final class UIContext {
 
 /// Wrapped lines per log entry and width, so a long history is wrapped once, not per frame.
 public final class LogWrapCache {
-    private var cache: [Int: (width: Int, lines: [String])] = [:]
+    private var cache: [Int: (width: Int, full: String, badged: Bool, lines: [String])] = [:]
     public init() {}
 
+    /// Keyed by entry and width, and checked against the text: a line whose text changes
+    /// under the same key (a message marked "(not sent)") is wrapped again.
     func lines(for entry: UIContext.LogEntry, width: Int, metrics: TextMeasuring) -> [String] {
-        if let hit = cache[entry.key], hit.width == width { return hit.lines }
         let full = entry.prefix.isEmpty ? entry.text : entry.prefix + " " + entry.text
-        let lines = TextWrap.lines(full, width: width - (entry.badge.isEmpty ? 0 : 30), metrics: metrics)
-        cache[entry.key] = (width, lines)
+        let badged = !entry.badge.isEmpty
+        if let hit = cache[entry.key], hit.width == width, hit.badged == badged, hit.full == full { return hit.lines }
+        let lines = TextWrap.lines(full, width: width - (badged ? 30 : 0), metrics: metrics)
+        cache[entry.key] = (width, full, badged, lines)
         return lines
     }
 

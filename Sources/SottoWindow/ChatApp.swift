@@ -42,6 +42,10 @@ public final class ChatApp {
     var focusInputNextFrame = false
     /// The conversation the last command was typed in: its answers are shown there.
     var answersGoTo: Conversation?
+    /// The count the jump button showed last frame (its place is reserved before the log).
+    var jumpShownFor = 0
+    /// The window title last set (it carries the unread count).
+    var shownTitle = ""
     var focusFormNextFrame = true
     var dirty = true
     public private(set) var quit = false
@@ -158,6 +162,7 @@ public final class ChatApp {
         case .chat: chatScreen()
         }
         let commands = ui.endFrame()
+        updateTitle()
         painter.render(commands)
         SDL_RenderPresent(renderer)
         framesDrawn += 1
@@ -301,6 +306,8 @@ public final class ChatApp {
         case .text(let text):
             guard let client else { return }
             client.send(text, to: here.recipient)
+            // What you write is what you want to see: the log goes to the bottom.
+            ui.scrollLogToBottom(here.logID)
         case .command(let command):
             // Refused (a look-alike name): the line stays in the composer to be corrected.
             guard run(command, from: here) else { return }
@@ -329,8 +336,9 @@ public final class ChatApp {
                 return false
             }
             client?.send(text, to: name)
-            // The conversation it went to opens, so the person sees where it is.
+            // The conversation it went to opens, at its newest line, so the person sees where it is.
             model.open(.direct(name))
+            ui.scrollLogToBottom(Conversation.direct(name).logID)
         case .users:
             let names = model.members.map { m -> String in
                 m.isMe ? "\(m.name) (you)" : m.trust == .verified ? "\(m.name) ✓" : m.name
@@ -354,5 +362,17 @@ public final class ChatApp {
             quit = true
         }
         return true
+    }
+
+    /// "(3) Sotto — # room": the unread count of every conversation, and where you are.
+    func updateTitle() {
+        var title = "Sotto"
+        if screen == .chat {
+            let unread = model.conversations.values.reduce(0) { $0 + $1.unread }
+            title = (unread > 0 ? "(\(unread)) " : "") + "Sotto — " + model.current.title
+        }
+        guard title != shownTitle else { return }
+        shownTitle = title
+        SDL_SetWindowTitle(window, title)
     }
 }

@@ -118,11 +118,19 @@ extension ChatApp {
         let lines = model.conversations[model.current]?.lines ?? []
         let entries = lines.map(logEntry)
         let logRect = r
+        // The jump button floats over the log: its place is reserved before the log is
+        // drawn, so clicking it never selects the row beneath. It is as wide as its label.
+        let jumpLabel = { (n: Int) in "\(n) new message\(n == 1 ? "" : "s") ↓" }
+        let jumpRect = { (n: Int) -> Rect in
+            let w = max(170, self.fonts.width(jumpLabel(n), style: .bold) + 32)
+            return Rect(x: logRect.maxX - w - 20, y: logRect.maxY - 44, w: w, h: 32)
+        }
+        if jumpShownFor > 0 { ui.reserveOverlay(jumpRect(jumpShownFor)) }
         let result2 = ui.log(model.current.logID, entries: entries, in: logRect, wrapCache: wrapCache)
+        jumpShownFor = result2.newBelow
         if result2.newBelow > 0 {
-            let button = Rect(x: logRect.maxX - 190, y: logRect.maxY - 44, w: 170, h: 32)
             ui.overlayLayer {
-                if ui.button("\(result2.newBelow) new message\(result2.newBelow == 1 ? "" : "s") ↓", in: button, style: .primary, idLabel: "jump") {
+                if ui.button(jumpLabel(result2.newBelow), in: jumpRect(result2.newBelow), style: .primary, idLabel: "jump") {
                     ui.scrollLogToBottom(model.current.logID)
                 }
             }

@@ -174,6 +174,43 @@ import Testing
             await server.stop()
         }
 
+        /// Issue 13.5, 13.6, 13.15: your own line while scrolled up jumps to the bottom; the
+        /// jump button is as wide as its count; the title carries the unread count.
+        @Test func scrolledUpTheJumpButtonFitsAndYourOwnLineTakesYouDown() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver(user: "alice", invite: server.invite)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            try driver.until("bob listed") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
+            func messages() -> Int { driver.app.model.conversations[.room]?.lines.filter { $0.kind == .message }.count ?? 0 }
+            for i in 0..<60 { bob.client.send("earlier \(i)") }
+            try driver.until("60 lines") { messages() == 60 }
+            driver.press(SDLK_PAGEUP)
+            driver.press(SDLK_PAGEUP)
+            #expect(!driver.app.ui.isLogFollowing(Conversation.room.logID))
+            for i in 0..<120 { bob.client.send("while you read \(i)") }
+            try driver.until("120 new below") { messages() == 180 && driver.app.jumpShownFor == 120 }
+            driver.app.step()
+            let jump = try #require(driver.rect("jump"))
+            let label = "120 new messages ↓"
+            #expect(jump.w >= driver.app.fonts.width(label, style: .bold) + 16, "the label overflows the button")
+            driver.screenshot("11-jump-button")
+            // Your own line: the log follows again, nothing counted below.
+            driver.type("mine")
+            driver.press(SDLK_RETURN)
+            driver.app.step()
+            #expect(driver.app.ui.isLogFollowing(Conversation.room.logID))
+            #expect(driver.app.jumpShownFor == 0)
+            #expect(driver.focusedLabel(["field:message"]) == "field:message")
+            // Unread elsewhere shows in the title.
+            #expect(String(cString: SDL_GetWindowTitle(driver.app.window)) == "Sotto — # room")
+            bob.client.send("psst", to: "alice")
+            try driver.until("title counts it") { String(cString: SDL_GetWindowTitle(driver.app.window)) == "(1) Sotto — # room" }
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         @Test func wrongPasswordAndUnreachableServerAreSentencesInTheForm() async throws {
             let server = try await LocalServer()
             let driver = try AppDriver(user: "dora", invite: server.invite)
