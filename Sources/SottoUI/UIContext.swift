@@ -87,7 +87,10 @@ public final class UIContext {
         // A focused widget that was not drawn this frame loses focus.
         if let f = focused, !focusOrder.contains(f) { focused = nil }
         lastFocusOrder = focusOrder
-        needsAnotherFrame = focused != focusBefore || hot != nextHot
+        // Input can change state after the widget that shows it was drawn (a history step,
+        // a dialog closed by Escape): the frame after any input draws it. Idle frames stay free.
+        let hadInput = input.mousePressed || input.mouseReleased || input.wheel != 0 || !input.keys.isEmpty || !input.text.isEmpty
+        needsAnotherFrame = focused != focusBefore || hot != nextHot || hadInput
         hot = nextHot
         if input.mouseReleased { active = nil }
         input.nextFrame()
@@ -113,6 +116,12 @@ public final class UIContext {
     }
 
     public func focus(_ id: ID) { pendingFocus = id }
+
+    /// Focuses a text field with its whole text selected (to be retyped).
+    public func focusSelectingAll(_ id: ID) {
+        pendingFocus = id
+        if var e = edits[id] { e.selectAll(); edits[id] = e }
+    }
     public func isFocused(_ id: ID) -> Bool { focused == id }
 
     // MARK: Drawing
@@ -193,6 +202,14 @@ public final class UIContext {
 
     private func registerFocusable(_ id: ID) { if inputEnabled { focusOrder.append(id) } }
 
+    /// A clicked button or checkbox takes the focus only from another button: typing
+    /// belongs in the text field, so a click never leaves keystrokes with nowhere to go
+    /// (Tab still reaches buttons for the keyboard).
+    private func takeFocusOnClick(_ id: ID) {
+        if let f = focused, edits[f] != nil, focusOrder.contains(f) || lastFocusOrder.contains(f) { return }
+        focused = id
+    }
+
     // MARK: Widgets
 
     public enum ButtonStyle { case normal, primary, danger, link }
@@ -203,7 +220,7 @@ public final class UIContext {
         let id = self.id(idLabel ?? "button:" + title)
         registerFocusable(id)
         let (over, pressed, clicked) = enabled ? interact(id, r) : (false, false, false)
-        if pressed { focused = id }
+        if pressed { takeFocusOnClick(id) }
         let keyed = enabled && inputEnabled && focused == id && (input.pressed(.enter) || input.text == " ")
         var bg: Color, fg: Color
         switch style {
@@ -224,7 +241,7 @@ public final class UIContext {
         let id = self.id("checkbox:" + title)
         registerFocusable(id)
         let (_, pressed, clicked) = interact(id, r)
-        if pressed { focused = id }
+        if pressed { takeFocusOnClick(id) }
         let toggled = clicked || (inputEnabled && focused == id && input.text == " ")
         if toggled { value.toggle() }
         let box = Rect(x: r.x, y: r.y + (r.h - 16) / 2, w: 16, h: 16)

@@ -239,7 +239,25 @@ public final class ChatApp {
                 model.system(failure.description, warning: true)
             } else {
                 formError = failure.description
+                // The field the server refused is marked, focused and selected, to be retyped.
+                if let field = Self.field(blamedFor: failure) {
+                    fieldErrors.insert(field)
+                    ui.focusSelectingAll(ui.id("field:" + field))
+                }
             }
+        }
+    }
+
+    /// The login form's field a failure is about, if one.
+    static func field(blamedFor failure: ClientFailure) -> String? {
+        guard case .server(let error) = failure else {
+            if case .unreachable = failure { return "server" }
+            return nil
+        }
+        switch error.code {
+        case .wrongPassword: return "password"
+        case .nameTaken, .invalidName: return "username"
+        default: return nil
         }
     }
 

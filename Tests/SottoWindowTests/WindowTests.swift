@@ -97,6 +97,12 @@ import Testing
             #expect(driver.focusedLabel(["field:message"]) == "field:message")
             driver.press(SDLK_UP)
             #expect(driver.app.draft == "/msg Bob this was meant to be private")
+            // Issue 13.4: the history step changes the draft after the field was drawn; the
+            // loop must draw the next frame at once, not at the next caret blink.
+            #expect(driver.app.dirty)
+            // Issue 13.3: clicking Verify… leaves the focus where typing belongs.
+            driver.click(try #require(driver.rect("verify")))
+            #expect(driver.focusedLabel(["field:message", "verify"]) == "field:message")
             driver.press(SDLK_a, control: true)
             driver.press(SDLK_BACKSPACE)
 
@@ -217,14 +223,27 @@ import Testing
             driver.press(SDLK_RETURN)
             #expect(driver.app.formError == "Enter the server password.")
             driver.type("not the password")
+            // Issue 13.3: clicking Show took the focus, and Enter no longer submitted.
+            driver.click(try #require(driver.rect("checkbox:Show")))
+            #expect(driver.app.showPassword)
+            #expect(driver.focusedLabel(["field:password", "checkbox:Show"]) == "field:password")
             driver.press(SDLK_RETURN)
             try driver.until("wrong password") { driver.app.formError == "Wrong server password." }
+            // Issue 13.13: the refused field is marked, focused and selected: typing replaces it.
+            driver.app.step()
+            #expect(driver.app.fieldErrors == ["password"])
+            #expect(driver.focusedLabel(["field:username", "field:server", "field:port", "field:password"]) == "field:password")
             driver.screenshot("04-wrong-password")
+            driver.type("retyped")
+            #expect(driver.app.password == "retyped")
             let port = server.port
             await server.stop()
             driver.press(SDLK_RETURN)
             try driver.until("unreachable") { driver.app.formError?.hasPrefix("Cannot reach a Sotto server at 127.0.0.1:\(port)") == true }
             #expect(driver.app.screen == .login)
+            driver.app.step()
+            #expect(driver.app.fieldErrors.contains("server"))
+            #expect(driver.focusedLabel(["field:username", "field:server", "field:port", "field:password"]) == "field:server")
         }
 
         @Test func anUnknownServerAsksForTrustAndAChangedKeyCannotBeWavedThrough() async throws {
