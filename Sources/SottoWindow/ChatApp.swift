@@ -190,7 +190,9 @@ public final class ChatApp {
                 focusInputNextFrame = true
                 form.save(to: options.configDirectory)
             }
-        case .users(let members): model.members = members
+        case .users(let members):
+            model.members = members
+            model.assignColors(present: members.map(\.name))
         case .message(let m): model.received(m)
         case .notice(let notice): show(notice)
         case .identity(let name, let fingerprint, let safety):

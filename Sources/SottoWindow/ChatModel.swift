@@ -106,12 +106,39 @@ final class ChatModel {
         return f
     }()
 
-    /// Stable colours per name: the same person is the same colour on every screen.
-    static let palette: [Color] = [Color(255, 138, 101), Color(129, 199, 132), Color(100, 181, 246), Color(255, 213, 79),
-                                   Color(186, 104, 200), Color(77, 208, 225), Color(240, 98, 146), Color(174, 213, 129)]
-    static func color(for name: String) -> Color {
+    /// Twelve sender colours, spread round the colour wheel, each at least 4.5:1 against the
+    /// log's background (WCAG AA for text; `ChatModelTests` checks it).
+    static let palette: [Color] = [
+        Color(255, 138, 101), Color(255, 171, 64), Color(255, 213, 79), Color(220, 231, 117),
+        Color(129, 199, 132), Color(105, 240, 174), Color(77, 208, 225), Color(100, 181, 246),
+        Color(179, 157, 219), Color(206, 147, 216), Color(244, 143, 177), Color(240, 98, 146),
+    ]
+
+    /// Each name's colour: its own preferred one (a hash of the name, the same everywhere)
+    /// unless someone in the room has it already; then the next free one. People in the room
+    /// differ as long as there are no more of them than colours; a person keeps theirs.
+    private(set) var colorIndex: [String: Int] = [:]
+
+    static func preferredColor(of name: String) -> Int {
         var hash: UInt32 = 2_166_136_261
         for b in name.lowercased().utf8 { hash = (hash ^ UInt32(b)) &* 16_777_619 }
-        return palette[Int(hash % UInt32(palette.count))]
+        return Int(hash % UInt32(palette.count))
     }
+
+    func assignColors(present names: [String]) {
+        var used: Set<Int> = []
+        var waiting: [String] = []
+        for name in names.sorted() {
+            if let index = colorIndex[name], !used.contains(index) { used.insert(index) } else { waiting.append(name) }
+        }
+        for name in waiting {
+            let preferred = Self.preferredColor(of: name)
+            let free = (0..<Self.palette.count).map { (preferred + $0) % Self.palette.count }.first { !used.contains($0) }
+            let index = free ?? preferred
+            colorIndex[name] = index
+            used.insert(index)
+        }
+    }
+
+    func color(for name: String) -> Color { Self.palette[colorIndex[name] ?? Self.preferredColor(of: name)] }
 }

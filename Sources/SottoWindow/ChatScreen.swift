@@ -66,7 +66,7 @@ extension ChatApp {
             case .unverified?: mark = "not verified"
             case nil: mark = "no end-to-end key"
             }
-            return UIContext.ListItem(title: m.name, detail: "\(mark) · \(m.fingerprint.prefix(19))…", color: ChatModel.color(for: m.name))
+            return UIContext.ListItem(title: m.name, detail: "\(mark) · \(m.fingerprint.prefix(19))…", color: model.color(for: m.name))
         }
         if let picked = ui.list("people", items: people, selected: nil, in: r, rowHeight: 42) {
             let member = model.members[picked]
@@ -153,7 +153,7 @@ extension ChatApp {
             case .changed: badge = "⚠"
             default: badge = line.pendingID == nil ? "e2e" : "…"
             }
-            return .init(key: line.key, prefix: "\(line.timeText) \(line.from)", prefixColor: ChatModel.color(for: line.from),
+            return .init(key: line.key, prefix: "\(line.timeText) \(line.from)", prefixColor: model.color(for: line.from),
                          text: line.text, textColor: line.pendingID == nil ? nil : t.mutedText, badge: badge)
         }
     }
