@@ -211,6 +211,8 @@ public struct LookAlikeRefusal: Error, Equatable, Sendable, CustomStringConverti
     public let listed: String
 
     public var description: String {
-        "Nobody called \(typed) is online. \(listed) is a different name that looks like it, and may be someone passing for them: nothing was done. Type the name exactly as the list shows it if you mean them."
+        // The two may be drawn alike: say which characters the listed one is made of.
+        let spelled = listed.unicodeScalars.map { String(format: "U+%04X", $0.value) }.joined(separator: " ")
+        return "Nobody called \(typed) is online. \(listed) (\(spelled)) is a different name that looks like it, and may be someone passing for them: nothing was done. Type the name exactly as the list shows it if you mean them."
     }
 }

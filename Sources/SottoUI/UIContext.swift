@@ -141,7 +141,11 @@ public final class UIContext {
     public enum Alignment { case leading, center, trailing }
 
     /// Draws one line of text vertically centred in `r`, clipped to it.
-    public func label(_ s: String, in r: Rect, color: Color? = nil, style: FontStyle = .regular, align: Alignment = .leading) {
+    public func label(_ text: String, in r: Rect, color: Color? = nil, style: FontStyle = .regular, align: Alignment = .leading) {
+        // What does not fit (the rect, or what is visible of it) ends in an ellipsis rather
+        // than being cut mid-character.
+        let visible = (clipStack.last ?? Rect(x: 0, y: 0, w: width, h: height)).intersection(r)
+        let s = fitted(text, width: max(0, visible.w), style: style)
         let w = metrics.width(s, style: style)
         let x: Int
         switch align {
@@ -152,6 +156,18 @@ public final class UIContext {
         pushClip(r)
         drawText(s, x: x, y: r.y + (r.h - metrics.lineHeight(style)) / 2, color: color, style: style)
         popClip()
+    }
+
+    /// The text, or as much of it as fits with "…" after it (by whole characters).
+    public func fitted(_ text: String, width available: Int, style: FontStyle) -> String {
+        guard metrics.width(text, style: style) > available else { return text }
+        let characters = Array(text)
+        var low = 0, high = characters.count
+        while low < high {
+            let mid = (low + high + 1) / 2
+            if metrics.width(String(characters[..<mid]) + "…", style: style) <= available { low = mid } else { high = mid - 1 }
+        }
+        return low == 0 ? "" : String(characters[..<low]).trimmingTrailingSpaces + "…"
     }
 
     public func pushClip(_ r: Rect) {
@@ -598,4 +614,12 @@ public final class LogWrapCache {
     }
 
     public func invalidate() { cache = [:] }
+}
+
+extension String {
+    var trimmingTrailingSpaces: String {
+        var s = self
+        while s.last == " " { s.removeLast() }
+        return s
+    }
 }

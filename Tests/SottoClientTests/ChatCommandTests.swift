@@ -58,7 +58,7 @@ import Testing
         // "ace" typed in Latin letters is not the Cyrillic асе: refused, with the reason.
         #expect(Member.match("ace", in: members) == .lookAlike(members[3]))
         guard case .failure(let refusal) = Member.match("ace", in: members).name(typed: "ace") else { Issue.record("taken"); return }
-        #expect(refusal.description.hasPrefix("Nobody called ace is online. \u{0430}\u{0441}\u{0435} is a different name"))
+        #expect(refusal.description.hasPrefix("Nobody called ace is online. \u{0430}\u{0441}\u{0435} (U+0430 U+0441 U+0435) is a different name"))
         #expect(Member.match("\u{0430}\u{0441}\u{0435}", in: members) == .member(members[3]))
     }
 

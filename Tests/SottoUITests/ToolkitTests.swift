@@ -218,6 +218,26 @@ import Testing
         #expect(!result.selectedText.isEmpty)
     }
 
+    /// Issue 13.9: fingerprints were cut mid-character; every clipped text gets an ellipsis.
+    @Test func aLabelThatDoesNotFitEndsInAnEllipsis() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        let advance = MonospaceMetrics().width("x", style: .regular)
+        let fingerprint = "not verified · SHA256:FYvfiWwuXmQ0k3…"
+        var commands = frame(ui) { ui.label(fingerprint, in: Rect(x: 0, y: 0, w: advance * 20, h: 20)) }
+        var texts = commands.compactMap { if case .text(let s, _, _, _, _) = $0 { s } else { nil } }
+        #expect(texts == ["not verified · SHA2…"], "\(texts)")
+        // Clipped by what encloses it, too (a sidebar narrower than the row).
+        commands = frame(ui) {
+            ui.pushClip(Rect(x: 0, y: 0, w: advance * 10, h: 100))
+            ui.label(fingerprint, in: Rect(x: 0, y: 0, w: advance * 40, h: 20))
+            ui.popClip()
+        }
+        texts = commands.compactMap { if case .text(let s, _, _, _, _) = $0 { s } else { nil } }
+        #expect(texts == ["not verif…"], "\(texts)")
+        commands = frame(ui) { ui.label("fits", in: Rect(x: 0, y: 0, w: advance * 20, h: 20)) }
+        #expect(commands.contains { if case .text("fits", _, _, _, _) = $0 { true } else { false } })
+    }
+
     @Test func aModalDialogTakesTheInputFromWhatIsBehindIt() {
         let ui = UIContext(metrics: MonospaceMetrics())
         var behind = ""
