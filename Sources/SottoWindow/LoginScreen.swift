@@ -5,6 +5,8 @@ extension ChatApp {
     static let formFields = ["username", "server", "port", "password"]
 
     func loginScreen() {
+        // While a dialog is drawn the form takes no input (nor the focus): it waits a frame.
+        let dialogDrawn = trustPrompt != nil || keyChangedWarning != nil
         dialogs()
         let t = ui.theme
         let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, 436 + (expectedFingerprint == nil ? 0 : 40) + (formError == nil ? 0 : 76)))
@@ -56,7 +58,7 @@ extension ChatApp {
         if ui.button(connecting ? "Connecting…" : "Connect", in: button, style: .primary, enabled: !connecting) || (submitted && !connecting) {
             connect()
         }
-        if focusFormNextFrame {
+        if focusFormNextFrame, !dialogDrawn {
             focusFormNextFrame = false
             let values = [form.username, form.server, form.port, password]
             let first = Self.formFields[values.firstIndex { $0.isEmpty } ?? 3]
@@ -77,17 +79,24 @@ extension ChatApp {
                 _ = r.cutTop(8)
                 ui.label(fingerprint, in: r.cutTop(24), color: t.warning, style: .bold)
                 var buttons = r.cutBottom(38)
-                if ui.button("Cancel", in: buttons.cutRight(110), idLabel: "trust-cancel") { dismissed = true }
+                let cancelRect = buttons.cutRight(110)
                 _ = buttons.cutRight(10)
-                if ui.button("Trust and connect", in: buttons.cutRight(170), style: .primary, idLabel: "trust-accept") {
+                let trustRect = buttons.cutRight(170)
+                // The primary action is first in Tab order, but nothing has the focus when the
+                // dialog opens: the Enter that sent the form (or one pressed out of habit)
+                // never trusts a key. Trusting takes a click, or Tab then Enter: a deliberate
+                // act, as ssh's typed "yes" is. Escape cancels.
+                if ui.button("Trust and connect", in: trustRect, style: .primary, idLabel: "trust-accept") {
                     trustPrompt = nil
                     connecting = true
                     client?.trustServer(fingerprint: fingerprint)
                 }
+                if ui.button("Cancel", in: cancelRect, idLabel: "trust-cancel") { dismissed = true }
             }
             if dismissed {
                 trustPrompt = nil
                 formError = "Not connected: the server's key was not trusted."
+                focusFormNextFrame = true  // back where typing belongs
             }
         }
         if let warning = keyChangedWarning {
@@ -111,6 +120,7 @@ extension ChatApp {
             if dismissed {
                 keyChangedWarning = nil
                 formError = "Not connected: the server's key has changed."
+                focusFormNextFrame = true
             }
         }
     }

@@ -256,6 +256,25 @@ import Testing
             // Typing behind the dialog goes nowhere.
             driver.type("x")
             #expect(driver.app.password == LocalServer.password)
+            // Issue 13.12: Enter alone never trusts a key; Escape cancels.
+            driver.press(SDLK_RETURN)
+            #expect(driver.app.trustPrompt == server.fingerprint && driver.app.screen == .login)
+            driver.press(SDLK_ESCAPE)
+            #expect(driver.app.trustPrompt == nil)
+            #expect(driver.app.formError == "Not connected: the server's key was not trusted.")
+            #expect((KnownServers(url: KnownServers.defaultURL(in: driver.configDirectory)).fingerprint(host: "127.0.0.1", port: server.port)) == nil)
+            // The loop draws the next frame at once (input came), and the focus is back in the form.
+            #expect(driver.app.dirty)
+            driver.app.step()
+            #expect(driver.focusedLabel(["field:username", "field:server", "field:port", "field:password"]) == "field:password", "the focus is back in the form")
+            driver.press(SDLK_RETURN)
+            try driver.until("trust dialog again") { driver.app.trustPrompt == server.fingerprint }
+            // Tab starts on the primary action.
+            driver.press(SDLK_TAB)
+            #expect(driver.focusedLabel(["trust-accept", "trust-cancel"]) == "trust-accept")
+            driver.press(SDLK_TAB)
+            #expect(driver.focusedLabel(["trust-accept", "trust-cancel"]) == "trust-cancel")
+            driver.press(SDLK_TAB, shift: true)
             driver.click(try #require(driver.rect("trust-accept")))
             try driver.until("online after trust") { driver.app.screen == .chat }
             let pinned = KnownServers(url: KnownServers.defaultURL(in: driver.configDirectory)).fingerprint(host: "127.0.0.1", port: server.port)
