@@ -10,6 +10,8 @@ public final class SDLFonts: TextMeasuring {
         let font: OpaquePointer
         /// Bitmap fonts (colour emoji) come in one size; their glyphs are scaled to fit.
         let scale: Double
+        /// The colour emoji font: emoji go to it first, whatever the text font has.
+        var isColorEmoji = false
     }
 
     public let pixelScale: Double
@@ -52,7 +54,7 @@ public final class SDLFonts: TextMeasuring {
                 guard let f = TTF_OpenFont(path, px) else { continue }
                 // A bitmap face ignores the size: measure it and scale its glyphs to our height.
                 let natural = Double(TTF_FontHeight(f)), wanted = Double(TTF_FontHeight(chain[0].font))
-                chain.append(Face(font: f, scale: natural > wanted * 1.5 ? wanted / natural : 1))
+                chain.append(Face(font: f, scale: natural > wanted * 1.5 ? wanted / natural : 1, isColorEmoji: path.contains("ColorEmoji")))
             }
             faces[style] = chain
         }
@@ -65,13 +67,23 @@ public final class SDLFonts: TextMeasuring {
     /// Splits text into runs, each drawn with one face of the chain.
     func runs(_ text: String, style: FontStyle) -> [(text: String, face: Face)] {
         let chain = faces[style]!
+        let emoji = chain.firstIndex(where: \.isColorEmoji)
+        let scalars = Array(text.unicodeScalars)
         var out: [(String, Int)] = []
-        for scalar in text.unicodeScalars {
+        for (i, scalar) in scalars.enumerated() {
             var index = 0
             if scalar.value > 0x7f {
-                index = chain.firstIndex { TTF_GlyphIsProvided32($0.font, scalar.value) != 0 } ?? 0
-                // Variation selectors and joiners stay with the run they belong to.
-                if scalar.properties.isVariationSelector || scalar.value == 0x200D, let last = out.last { index = last.1 }
+                // An emoji (drawn as one by default, or asked to be by VS16) goes to the colour
+                // font first: DejaVu has monochrome outlines of some (😀) and not of others.
+                let wantsEmoji = scalar.properties.isEmojiPresentation || (i + 1 < scalars.count && scalars[i + 1].value == 0xFE0F)
+                if wantsEmoji, let emoji, TTF_GlyphIsProvided32(chain[emoji].font, scalar.value) != 0 {
+                    index = emoji
+                } else {
+                    index = chain.firstIndex { TTF_GlyphIsProvided32($0.font, scalar.value) != 0 } ?? 0
+                }
+                // Variation selectors, joiners and skin tones stay with the run they belong to.
+                if scalar.properties.isVariationSelector || scalar.value == 0x200D || scalar.properties.isEmojiModifier,
+                   let last = out.last { index = last.1 }
             }
             if let last = out.last, last.1 == index {
                 out[out.count - 1].0.unicodeScalars.append(scalar)

@@ -1,5 +1,6 @@
 import CSDL2
 import Foundation
+@testable import SottoSDL
 import Testing
 
 /// SDL2 + SDL2_ttf from Swift, headless: the dummy video driver with the software
@@ -57,4 +58,22 @@ extension SDLTests {
         }
     }
 }
+
+    /// Issue 13.8: 😀 was drawn with DejaVu's monochrome outline while 👋 and 🙂 were in
+    /// colour. Emoji go to the colour font first, whatever the text font has.
+    @Test func emojiAreDrawnFromTheColourFontWhateverTheTextFontHas() throws {
+        #expect(TTF_Init() == 0)
+        defer { TTF_Quit() }
+        let fonts = try SDLFonts(pixelScale: 1)
+        guard FileManager.default.fileExists(atPath: "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf") else {
+            Issue.record("fonts-noto-color-emoji is not installed (tools/setup installs it)"); return
+        }
+        for emoji in ["😀", "👋", "🙂", "👍🏽", "❤️", "👩‍💻"] {
+            let runs = fonts.runs("hi \(emoji) there", style: .regular)
+            #expect(runs.map(\.text) == ["hi ", emoji, " there"], "\(emoji): \(runs.map(\.text))")
+            #expect(runs.count == 3 && runs[1].face.isColorEmoji, "\(emoji) is not drawn in colour")
+        }
+        // Text symbols that are not emoji by default stay in the text font.
+        #expect(fonts.runs("✓ done", style: .regular).allSatisfy { !$0.face.isColorEmoji })
+    }
 }
