@@ -476,6 +476,13 @@ public final class UIContext {
     struct LogState {
         var offset = 0
         var following = true
+        /// The entry at the top of the view and how far above the view's top it starts:
+        /// after a resize re-wraps everything, the same entry is put back at the top.
+        var topKey: Int?
+        var topDelta = 0
+        var lastWidth = 0
+        /// A drag of the scrollbar's thumb in progress: where it started.
+        var drag: (mouseY: Int, offset: Int)?
         var seenCount = 0
         var newBelow = 0
         var selected: Set<Int> = []
@@ -515,6 +522,30 @@ public final class UIContext {
         let heights = entries.map { wrapCache.lines(for: $0, width: textWidth, metrics: metrics).count * lineHeight + 2 }
         let total = heights.reduce(0, +)
         let maxOffset = max(0, total - r.h)
+        // Resized while reading: the entry that was at the top stays at the top.
+        if textWidth != state.lastWidth, state.lastWidth != 0, !state.following, let key = state.topKey,
+           let index = entries.firstIndex(where: { $0.key == key }) {
+            state.offset = heights[..<index].reduce(0, +) + state.topDelta
+        }
+        state.lastWidth = textWidth
+        // The scrollbar: a thumb proportional to what is visible, dragged to scroll.
+        let track = Rect(x: r.maxX - 8, y: r.y, w: 6, h: r.h)
+        let thumbHeight = total > r.h ? max(24, r.h * r.h / max(1, total)) : 0
+        let thumbY = { (offset: Int) in track.y + (maxOffset == 0 ? 0 : (track.h - thumbHeight) * offset / maxOffset) }
+        if thumbHeight > 0 {
+            let thumbID = self.id("log-thumb:" + idLabel)
+            let (_, pressed, _) = interact(thumbID, Rect(x: track.x - 4, y: thumbY(state.offset), w: track.w + 8, h: thumbHeight))
+            if pressed { state.drag = (input.mouseY, state.offset) }
+            if let drag = state.drag {
+                if input.mouseDown || input.mousePressed {
+                    let travel = max(1, track.h - thumbHeight)
+                    state.offset = drag.offset + (input.mouseY - drag.mouseY) * maxOffset / travel
+                    state.following = false
+                } else {
+                    state.drag = nil
+                }
+            }
+        }
         if entries.count < state.seenCount { state.seenCount = 0 }
         let added = entries.count - state.seenCount
         state.seenCount = entries.count
@@ -536,6 +567,14 @@ public final class UIContext {
         }
         if state.following { state.newBelow = 0 }
 
+        // Where the view's top is now, for the next resize.
+        var top = 0
+        state.topKey = nil
+        for (i, h) in heights.enumerated() {
+            if top + h > state.offset { state.topKey = entries[i].key; state.topDelta = state.offset - top; break }
+            top += h
+        }
+
         fill(r, theme.panel)
         pushClip(r)
         var y = r.y - state.offset
@@ -545,7 +584,8 @@ public final class UIContext {
             guard y + h > r.y, y < r.maxY else { continue }
             let row = Rect(x: r.x, y: y, w: r.w, h: h)
             let rowID = withID(idLabel) { self.id("entry:\(entry.key)") }
-            let (_, pressed, _) = interact(rowID, row.intersection(r))
+            // Not under the scrollbar: a press there drags the thumb, it selects nothing.
+            let (_, pressed, _) = interact(rowID, Rect(x: row.x, y: row.y, w: row.w - 10, h: row.h).intersection(r))
             if pressed {
                 let extend = input.keys.contains { $0.1.contains(.shift) }
                 if extend, let anchor = state.anchor {
@@ -572,11 +612,15 @@ public final class UIContext {
                     drawText(line, x: r.x + 10, y: ly, color: entry.textColor)
                 }
                 if n == 0, !entry.badge.isEmpty {
-                    label(entry.badge, in: Rect(x: r.maxX - 30, y: ly, w: 20, h: lineHeight), color: theme.success, style: .small, align: .center)
+                    label(entry.badge, in: Rect(x: r.maxX - 38, y: ly, w: 28, h: lineHeight), color: theme.success, style: .small, align: .center)
                 }
             }
         }
         popClip()
+        if thumbHeight > 0 {
+            fill(track, theme.panelAlt)
+            fill(Rect(x: track.x, y: thumbY(state.offset), w: track.w, h: thumbHeight), state.drag == nil ? theme.border : theme.mutedText)
+        }
         var selectedText = ""
         if !state.selected.isEmpty {
             selectedText = state.selected.sorted().compactMap { $0 < entries.count ? entries[$0] : nil }

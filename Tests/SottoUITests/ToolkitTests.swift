@@ -238,6 +238,59 @@ import Testing
         #expect(commands.contains { if case .text("fits", _, _, _, _) = $0 { true } else { false } })
     }
 
+    func visibleTexts(_ commands: [DrawCommand]) -> [String] {
+        commands.compactMap { if case .text(let s, _, _, _, _) = $0 { s } else { nil } }
+    }
+
+    /// Issue 13.14: a resize re-wrapped everything and the view jumped; the entry at the top
+    /// stays at the top.
+    @Test func resizingKeepsTheEntryAtTheTopAtTheTop() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        let cache = LogWrapCache()
+        let entries = (0..<300).map { UIContext.LogEntry(key: $0, text: "entry \($0) " + String(repeating: "word ", count: $0 % 7 * 4)) }
+        var r = Rect(x: 0, y: 0, w: 300, h: 200)
+        _ = frame(ui) { _ = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        for _ in 0..<10 {
+            ui.input.keys = [(.pageUp, [])]
+            _ = frame(ui) { _ = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        }
+        var commands = frame(ui) { _ = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        let topBefore = visibleTexts(commands).first { $0.hasPrefix("entry ") }
+        #expect(topBefore != nil && topBefore != "entry 0 ")
+        for width in [380, 240, 300] {
+            r.w = width
+            commands = frame(ui) { _ = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+            let top = visibleTexts(commands).first { $0.hasPrefix("entry ") }
+            #expect(top?.split(separator: " ").prefix(2) == topBefore?.split(separator: " ").prefix(2), "at \(width): \(top ?? "-") vs \(topBefore ?? "-")")
+        }
+    }
+
+    /// Issue 13.14: the log has a scrollbar you can drag.
+    @Test func theScrollbarsThumbDragsTheLog() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        let cache = LogWrapCache()
+        let entries = (0..<500).map { UIContext.LogEntry(key: $0, text: "line \($0)") }
+        let r = Rect(x: 0, y: 0, w: 300, h: 200)
+        var result: UIContext.LogResult!
+        var commands = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        #expect(result.atBottom)
+        // The thumb sits at the bottom of the track; press it and drag to the top.
+        ui.input.mouseX = r.maxX - 5; ui.input.mouseY = r.maxY - 5
+        ui.input.mousePressed = true; ui.input.mouseDown = true
+        _ = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        ui.input.mouseY = -500
+        commands = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        #expect(!result.atBottom)
+        #expect(visibleTexts(commands).contains("line 0"), "\(visibleTexts(commands).prefix(3))")
+        #expect(result.selectedText.isEmpty, "a press on the scrollbar selects no row")
+        // Released: the log stays where it was dragged.
+        ui.input.mouseReleased = true; ui.input.mouseDown = false
+        _ = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        ui.input.mouseY = 100
+        commands = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        #expect(visibleTexts(commands).contains("line 0"))
+    }
+
     @Test func aModalDialogTakesTheInputFromWhatIsBehindIt() {
         let ui = UIContext(metrics: MonospaceMetrics())
         var behind = ""
