@@ -41,11 +41,26 @@ public enum SDLInput {
                 String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
             }
             return true
+        case SDL_KEYUP.rawValue:
+            // A modifier let go (the event carries the state including it; it is gone now).
+            var mods = modifiers(event.key.keysym.mod)
+            switch Int(event.key.keysym.sym) {
+            case Int(SDLK_LSHIFT.rawValue), Int(SDLK_RSHIFT.rawValue): mods.remove(.shift)
+            case Int(SDLK_LCTRL.rawValue), Int(SDLK_RCTRL.rawValue), Int(SDLK_LGUI.rawValue), Int(SDLK_RGUI.rawValue): mods.remove(.control)
+            default: break
+            }
+            input.modifiers = mods
+            return false
         case SDL_KEYDOWN.rawValue:
-            let mod = UInt32(event.key.keysym.mod)
-            var mods: Modifiers = []
-            if mod & UInt32(KMOD_SHIFT.rawValue) != 0 { mods.insert(.shift) }
-            if mod & UInt32(KMOD_CTRL.rawValue) != 0 || mod & UInt32(KMOD_GUI.rawValue) != 0 { mods.insert(.control) }
+            let mods = modifiers(event.key.keysym.mod)
+            // Held modifiers live in the input state, Shift alone too.
+            input.modifiers = mods
+            switch Int(event.key.keysym.sym) {
+            case Int(SDLK_LSHIFT.rawValue): input.modifiers.insert(.shift)
+            case Int(SDLK_RSHIFT.rawValue): input.modifiers.insert(.shift)
+            case Int(SDLK_LCTRL.rawValue), Int(SDLK_RCTRL.rawValue): input.modifiers.insert(.control)
+            default: break
+            }
             let key: Key?
             switch Int(event.key.keysym.sym) {
             case Int(SDLK_TAB.rawValue): key = .tab
@@ -74,5 +89,13 @@ public enum SDLInput {
         default:
             return false
         }
+    }
+
+    private static func modifiers(_ raw: UInt16) -> Modifiers {
+        let mod = UInt32(raw)
+        var mods: Modifiers = []
+        if mod & UInt32(KMOD_SHIFT.rawValue) != 0 { mods.insert(.shift) }
+        if mod & UInt32(KMOD_CTRL.rawValue) != 0 || mod & UInt32(KMOD_GUI.rawValue) != 0 { mods.insert(.control) }
+        return mods
     }
 }

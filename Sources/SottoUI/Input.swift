@@ -19,6 +19,9 @@ public struct InputState: Sendable {
     public var clickCount = 0
     public var wheel = 0
     public var keys: [(Key, Modifiers)] = []
+    /// The modifier keys held now (kept across frames, as the mouse button is): a
+    /// Shift-click works however long ago Shift went down.
+    public var modifiers: Modifiers = []
     public var text = ""
     /// IME composition in progress (shown, not yet committed).
     public var composition = ""

@@ -485,8 +485,12 @@ public final class UIContext {
         var drag: (mouseY: Int, offset: Int)?
         var seenCount = 0
         var newBelow = 0
-        var selected: Set<Int> = []
-        var anchor: Int?
+        /// A selection by characters, from where the press was to where the mouse went
+        /// (or a Shift-click); empty when the two are the same point.
+        var selectionAnchor: LogPoint?
+        var selectionFocus: LogPoint?
+        /// The button is held after a press in the log: moving extends the selection.
+        var selecting = false
     }
 
     public struct LogEntry {
@@ -512,8 +516,8 @@ public final class UIContext {
     }
 
     /// A scrollable, word-wrapped log that follows new entries only when already at the
-    /// bottom. Only the visible lines produce draw commands. Click selects an entry,
-    /// Shift-click extends, Ctrl-C copies the selection.
+    /// bottom. Only the visible lines produce draw commands. Drag selects characters across
+    /// entries, a double click a word, Shift-click extends; Ctrl-C copies the selection.
     public func log(_ idLabel: String, entries: [LogEntry], in r: Rect, wrapCache: LogWrapCache) -> LogResult {
         let id = self.id("log:" + idLabel)
         var state = logState[id] ?? LogState()
@@ -577,6 +581,14 @@ public final class UIContext {
 
         fill(r, theme.panel)
         pushClip(r)
+        if state.selecting, !input.mouseDown, !input.mousePressed { state.selecting = false }
+        // The selection as (entry index, offset) bounds, for highlighting.
+        var bounds: (lo: (Int, Int), hi: (Int, Int))?
+        if let a = state.selectionAnchor, let b = state.selectionFocus, a != b,
+           let ia = entries.firstIndex(where: { $0.key == a.key }), let ib = entries.firstIndex(where: { $0.key == b.key }) {
+            bounds = (ia, a.offset) <= (ib, b.offset) ? ((ia, a.offset), (ib, b.offset)) : ((ib, b.offset), (ia, a.offset))
+        }
+        var firstVisible: (key: Int, count: Int)?, lastVisible: (key: Int, count: Int)?
         var y = r.y - state.offset
         for (i, entry) in entries.enumerated() {
             let h = heights[i]
@@ -586,20 +598,46 @@ public final class UIContext {
             let rowID = withID(idLabel) { self.id("entry:\(entry.key)") }
             // Not under the scrollbar: a press there drags the thumb, it selects nothing.
             let (_, pressed, _) = interact(rowID, Rect(x: row.x, y: row.y, w: row.w - 10, h: row.h).intersection(r))
-            if pressed {
-                let extend = input.keys.contains { $0.1.contains(.shift) }
-                if extend, let anchor = state.anchor {
-                    state.selected = Set(min(anchor, i)...max(anchor, i))
-                } else {
-                    state.selected = [i]
-                    state.anchor = i
-                }
-            }
-            if state.selected.contains(i) { fill(row, theme.selection) }
             let lines = wrapCache.lines(for: entry, width: textWidth, metrics: metrics)
+            let layout = LogEntryLayout(entry, lines: lines)
+            if firstVisible == nil { firstVisible = (entry.key, 0) }
+            lastVisible = (entry.key, layout.full.count)
+            // Where the mouse is in this entry, if on it: the line under it, the character nearest.
+            let mouseLine = min(max(0, (input.mouseY - y - 2) / lineHeight), lines.count - 1)
+            let onRow = input.mouseY >= y && input.mouseY < y + h
+            func mousePoint() -> LogPoint {
+                LogPoint(key: entry.key, offset: entry.centered ? 0 : layout.offset(atX: input.mouseX - r.x - 10, inLine: mouseLine, metrics: metrics))
+            }
+            if pressed {
+                let point = mousePoint()
+                if input.modifiers.contains(.shift), state.selectionAnchor != nil {
+                    state.selectionFocus = point
+                } else if input.clickCount >= 2 {
+                    let word = layout.word(at: point.offset)
+                    state.selectionAnchor = LogPoint(key: entry.key, offset: word.lowerBound)
+                    state.selectionFocus = LogPoint(key: entry.key, offset: word.upperBound)
+                } else {
+                    state.selectionAnchor = point
+                    state.selectionFocus = point
+                }
+                state.selecting = input.clickCount < 2
+            } else if state.selecting, onRow, input.mouseDown {
+                state.selectionFocus = mousePoint()
+            }
             for (n, line) in lines.enumerated() {
                 let ly = y + 2 + n * lineHeight
                 guard ly + lineHeight > r.y, ly < r.maxY else { continue }
+                // The selected part of this line, highlighted behind its text.
+                if let bounds, !entry.centered {
+                    let lineStart = layout.starts[n], lineEnd = layout.starts[n] + line.count
+                    let lo = (i, lineStart) < bounds.lo ? (i == bounds.lo.0 ? bounds.lo.1 : Int.max) : lineStart
+                    let hi = (i, lineEnd) > bounds.hi ? (i == bounds.hi.0 ? bounds.hi.1 : Int.min) : lineEnd
+                    if (i, lineEnd) >= bounds.lo, (i, lineStart) <= bounds.hi, lo < hi {
+                        let x0 = layout.x(ofCharacter: lo - lineStart, inLine: n, metrics: metrics)
+                        let x1 = layout.x(ofCharacter: hi - lineStart, inLine: n, metrics: metrics)
+                        fill(Rect(x: r.x + 10 + x0, y: ly, w: max(2, x1 - x0), h: lineHeight), theme.selection)
+                    }
+                }
                 if entry.centered {
                     label(line, in: Rect(x: r.x, y: ly, w: r.w, h: lineHeight), color: entry.textColor ?? theme.mutedText, style: .small, align: .center)
                     continue
@@ -616,23 +654,28 @@ public final class UIContext {
                 }
             }
         }
+        // Dragged above or below the log: the selection runs to the first or last line shown.
+        if state.selecting, input.mouseDown {
+            if input.mouseY < r.y, let first = firstVisible { state.selectionFocus = LogPoint(key: first.key, offset: 0) }
+            if input.mouseY >= r.maxY, let last = lastVisible { state.selectionFocus = LogPoint(key: last.key, offset: last.count) }
+        }
         popClip()
         if thumbHeight > 0 {
             fill(track, theme.panelAlt)
             fill(Rect(x: track.x, y: thumbY(state.offset), w: track.w, h: thumbHeight), state.drag == nil ? theme.border : theme.mutedText)
         }
+        if input.pressed(.escape) { state.selectionAnchor = nil; state.selectionFocus = nil }
         var selectedText = ""
-        if !state.selected.isEmpty {
-            selectedText = state.selected.sorted().compactMap { $0 < entries.count ? entries[$0] : nil }
-                .map { $0.prefix.isEmpty ? $0.text : "\($0.prefix) \($0.text)" }.joined(separator: "\n")
-            if inputEnabled, input.pressed(.c, .control), focusedIsNotAField { setClipboard(selectedText) }
+        if let a = state.selectionAnchor, let b = state.selectionFocus, a != b {
+            selectedText = Self.text(from: a, to: b, in: entries)
+            // Whenever the log has a selection, Ctrl-C copies it, wherever the focus is (the
+            // composer's own copy, drawn before, is overridden).
+            if inputEnabled, input.pressed(.c, .control), !selectedText.isEmpty { setClipboard(selectedText) }
         }
-        if input.pressed(.escape) { state.selected = []; state.anchor = nil }
         logState[id] = state
         return LogResult(atBottom: state.following, newBelow: state.newBelow, selectedText: selectedText)
     }
 
-    private var focusedIsNotAField: Bool { focused.map { edits[$0] == nil } ?? true }
 
     /// Jumps a log to its newest entry (the "N new messages ↓" button).
     public func scrollLogToBottom(_ idLabel: String) {

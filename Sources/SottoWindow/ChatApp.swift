@@ -46,6 +46,8 @@ public final class ChatApp {
     var jumpShownFor = 0
     /// The window title last set (it carries the unread count).
     var shownTitle = ""
+    /// What the last frame drew (tests find text on screen by it).
+    var lastCommandsForTesting: [DrawCommand] = []
     var focusFormNextFrame = true
     var dirty = true
     public private(set) var quit = false
@@ -162,6 +164,7 @@ public final class ChatApp {
         case .chat: chatScreen()
         }
         let commands = ui.endFrame()
+        lastCommandsForTesting = commands
         updateTitle()
         painter.render(commands)
         SDL_RenderPresent(renderer)

@@ -211,9 +211,9 @@ import Testing
         draw()
         #expect(clicked)
         #expect(result.selectedText.isEmpty, "the row under the button was selected: \(result.selectedText)")
-        // Beside the button, the same click selects the row.
-        ui.input.mouseX = 50
-        ui.input.mousePressed = true; ui.input.mouseDown = true
+        // Beside the button, the same (double) click selects a word of the row.
+        ui.input.mouseX = 10
+        ui.input.mousePressed = true; ui.input.mouseDown = true; ui.input.clickCount = 2
         draw()
         #expect(!result.selectedText.isEmpty)
     }
@@ -289,6 +289,67 @@ import Testing
         ui.input.mouseY = 100
         commands = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
         #expect(visibleTexts(commands).contains("line 0"))
+    }
+
+    /// Issue 13.2: selection was by whole messages only, Shift-click worked only when Shift
+    /// went down in the same frame, and Ctrl+C copied nothing while the composer had focus.
+    @Test func dragSelectsCharactersAcrossLinesAndCtrlCCopiesItWhereverTheFocusIs() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        var clipboard = ""
+        ui.setClipboard = { clipboard = $0 }
+        let cache = LogWrapCache()
+        let advance = MonospaceMetrics().width("x", style: .regular)
+        let lineHeight = MonospaceMetrics().lineHeight(.regular) + 4
+        let r = Rect(x: 0, y: 0, w: 400, h: 200)
+        let entries = [UIContext.LogEntry(key: 1, text: "first line here"),
+                       UIContext.LogEntry(key: 2, text: "second line here"),
+                       UIContext.LogEntry(key: 3, text: "third line here")]
+        var result: UIContext.LogResult!
+        var draft = "typing"
+        func draw() {
+            _ = frame(ui) {
+                ui.textField("message", text: &draft, in: Rect(x: 0, y: 250, w: 200, h: 30))
+                result = ui.log("chat", entries: entries, in: r, wrapCache: cache)
+            }
+        }
+        ui.focus(ui.id("field:message"))
+        draw()
+        func at(_ column: Int, row: Int) -> (Int, Int) { (10 + column * advance + advance / 4, row * (lineHeight + 2) + 2 + lineHeight / 2) }
+        // Press on "line" of the first entry (column 6), drag to after "second" (column 6 of row 1).
+        (ui.input.mouseX, ui.input.mouseY) = at(6, row: 0)
+        ui.input.mousePressed = true; ui.input.mouseDown = true; ui.input.clickCount = 1
+        draw()
+        #expect(result.selectedText.isEmpty, "a click alone selects nothing")
+        (ui.input.mouseX, ui.input.mouseY) = at(6, row: 1)
+        draw()
+        ui.input.mouseReleased = true; ui.input.mouseDown = false
+        draw()
+        #expect(result.selectedText == "line here\nsecond")
+        #expect(ui.isFocused(ui.id("field:message")), "the composer keeps the focus")
+        ui.input.keys = [(.c, .control)]
+        draw()
+        #expect(clipboard == "line here\nsecond")
+        // Shift held since an earlier frame: a click extends the selection.
+        ui.input.modifiers = [.shift]
+        draw()
+        (ui.input.mouseX, ui.input.mouseY) = at(5, row: 2)
+        ui.input.mousePressed = true; ui.input.mouseDown = true
+        draw()
+        ui.input.mouseReleased = true; ui.input.mouseDown = false
+        draw()
+        #expect(result.selectedText == "line here\nsecond line here\nthird")
+        ui.input.modifiers = []
+        // A double click selects a word.
+        (ui.input.mouseX, ui.input.mouseY) = at(8, row: 1)
+        ui.input.mousePressed = true; ui.input.mouseDown = true; ui.input.clickCount = 2
+        draw()
+        ui.input.mouseReleased = true; ui.input.mouseDown = false
+        draw()
+        #expect(result.selectedText == "line")
+        // Escape clears it; then Ctrl+C is the composer's again.
+        ui.input.keys = [(.escape, [])]
+        draw()
+        #expect(result.selectedText.isEmpty)
     }
 
     @Test func aModalDialogTakesTheInputFromWhatIsBehindIt() {

@@ -83,6 +83,38 @@ final class AppDriver {
         app.step()
     }
 
+    /// Presses the left button at `from`, moves to `to` with it held, releases there.
+    func drag(from: (Int, Int), to: (Int, Int)) {
+        func mouse(_ type: SDL_EventType, _ p: (Int, Int)) {
+            var e = SDL_Event()
+            e.type = type.rawValue
+            if type == SDL_MOUSEMOTION {
+                e.motion.x = Int32(p.0); e.motion.y = Int32(p.1)
+            } else {
+                e.button.button = UInt8(SDL_BUTTON_LEFT)
+                e.button.x = Int32(p.0); e.button.y = Int32(p.1)
+                e.button.clicks = 1
+            }
+            SDL_PushEvent(&e)
+            app.step()
+        }
+        mouse(SDL_MOUSEMOTION, from)
+        mouse(SDL_MOUSEBUTTONDOWN, from)
+        mouse(SDL_MOUSEMOTION, ((from.0 + to.0) / 2, (from.1 + to.1) / 2))
+        mouse(SDL_MOUSEMOTION, to)
+        mouse(SDL_MOUSEBUTTONUP, to)
+    }
+
+    /// A key held down or let go on its own (Shift alone, say).
+    func key(_ key: SDL_KeyCode, down: Bool, shift: Bool = false) {
+        var event = SDL_Event()
+        event.type = (down ? SDL_KEYDOWN : SDL_KEYUP).rawValue
+        event.key.keysym.sym = Int32(key.rawValue)
+        event.key.keysym.mod = shift ? UInt16(KMOD_LSHIFT.rawValue) : 0
+        SDL_PushEvent(&event)
+        app.step()
+    }
+
     func rect(_ label: String) -> Rect? { app.ui.widgetRects[app.ui.id(label)] }
 
     func focusedLabel(_ candidates: [String]) -> String? {

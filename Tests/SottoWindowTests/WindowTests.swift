@@ -217,6 +217,51 @@ import Testing
             await server.stop()
         }
 
+        /// Issue 13.2: a person drags across words of a message, Ctrl+C copies them while the
+        /// composer keeps the focus; Shift pressed alone earlier makes a later click extend.
+        @Test func dragToSelectWordsOfAMessageAndCopyThem() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver(user: "alice", invite: server.invite)
+            var copied = ""
+            driver.app.ui.setClipboard = { copied = $0 }
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            try driver.until("bob listed") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
+            bob.client.send("please copy the code 4711-0815 from here")
+            bob.client.send("and this second line too")
+            try driver.until("both lines") { (driver.app.model.conversations[.room]?.lines.filter { $0.kind == .message }.count ?? 0) == 2 }
+            driver.app.step()
+            // Find where "4711-0815" is drawn, as a person finds it on screen.
+            let commands = driver.app.lastCommandsForTesting
+            guard let drawn = commands.first(where: { if case .text(let t, _, _, _, _) = $0 { t.hasPrefix("please copy") } else { false } }),
+                  case .text(let text, let x, let y, _, let style) = drawn else { Issue.record("message not drawn"); return }
+            let fonts = driver.app.fonts
+            let start = x + fonts.width(String(text.prefix(while: { $0 != "4" })), style: style)
+            let end = start + fonts.width("4711-0815", style: style)
+            driver.drag(from: (start + 1, y + 8), to: (end - 1, y + 8))
+            #expect(driver.focusedLabel(["field:message"]) == "field:message")
+            driver.press(SDLK_c, control: true)
+            #expect(copied == "4711-0815", "copied \(copied.debugDescription)")
+            driver.screenshot("12-selection")
+            // Shift alone, held; a click on the next line extends the selection to there.
+            driver.key(SDLK_LSHIFT, down: true, shift: true)
+            let second = commands.first(where: { if case .text(let t, _, _, _, _) = $0 { t.hasPrefix("and this") } else { false } })
+            guard case .text(let t2, let x2, let y2, _, let s2)? = second else { Issue.record("second line not drawn"); return }
+            driver.drag(from: (x2 + fonts.width("and this", style: s2), y2 + 8), to: (x2 + fonts.width("and this", style: s2), y2 + 8))
+            driver.key(SDLK_LSHIFT, down: false)
+            driver.press(SDLK_c, control: true)
+            #expect(copied.hasPrefix("4711-0815 from here\n") && copied.hasSuffix("and this"), "copied \(copied.debugDescription) (\(t2))")
+            // With nothing selected in the log, Ctrl+C is the composer's.
+            driver.press(SDLK_ESCAPE)
+            driver.type("mine")
+            driver.press(SDLK_a, control: true)
+            driver.press(SDLK_c, control: true)
+            #expect(copied == "mine")
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         @Test func wrongPasswordAndUnreachableServerAreSentencesInTheForm() async throws {
             let server = try await LocalServer()
             let driver = try AppDriver(user: "dora", invite: server.invite)
