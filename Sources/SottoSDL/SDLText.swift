@@ -17,7 +17,7 @@ public final class SDLFonts: TextMeasuring {
     public let pixelScale: Double
     private var faces: [FontStyle: [Face]] = [:]
     private var widthCache: [String: Int] = [:]
-    private let pointSizes: [FontStyle: Int] = [.regular: 15, .bold: 15, .small: 12]
+    private let pointSizes: [FontStyle: Int] = [.regular: 15, .bold: 15, .small: 12, .mono: 14]
 
     /// Where the shipped fonts are; falls back to the system's DejaVu.
     public static func assetsDirectory() -> URL? {
@@ -41,10 +41,10 @@ public final class SDLFonts: TextMeasuring {
         self.pixelScale = pixelScale
         if TTF_WasInit() == 0 { TTF_Init() }
         let assets = Self.assetsDirectory()
-        for style in [FontStyle.regular, .bold, .small] {
+        for style in [FontStyle.regular, .bold, .small, .mono] {
             let px = Int32((Double(pointSizes[style]!) * pixelScale).rounded())
             var chain: [Face] = []
-            let primaryName = style == .bold ? "DejaVuSans-Bold.ttf" : "DejaVuSans.ttf"
+            let primaryName = style == .bold ? "DejaVuSans-Bold.ttf" : style == .mono ? "DejaVuSansMono.ttf" : "DejaVuSans.ttf"
             let primaryPaths = [assets?.appendingPathComponent("fonts/\(primaryName)").path, "/usr/share/fonts/truetype/dejavu/\(primaryName)"].compactMap { $0 }
             for path in primaryPaths where chain.isEmpty {
                 if let f = TTF_OpenFont(path, px) { chain.append(Face(font: f, scale: 1)) }

@@ -1,4 +1,5 @@
-public enum FontStyle: Hashable, Sendable { case regular, bold, small }
+/// `mono`: fingerprints and safety numbers, where l and I, 0 and O must not be confused.
+public enum FontStyle: Hashable, Sendable { case regular, bold, small, mono }
 
 /// What a frame draws, in order. A tiny renderer replays it; tests read it.
 public enum DrawCommand: Equatable, Sendable {

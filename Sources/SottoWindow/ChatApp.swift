@@ -42,6 +42,12 @@ public final class ChatApp {
     var focusInputNextFrame = false
     /// The conversation the last command was typed in: its answers are shown there.
     var answersGoTo: Conversation?
+    /// The member whose Verify… button asked for their identity: its answer opens the dialog.
+    var verifyRequestedFor: String?
+    /// The verification dialog: both fingerprints and the safety number, to compare.
+    public internal(set) var verifyDialog: (name: String, theirs: String, safetyNumber: String)?
+    /// A dialog was drawn this frame: nothing behind it takes the focus yet.
+    var dialogDrawn = false
     /// The count the jump button showed last frame (its place is reserved before the log).
     var jumpShownFor = 0
     /// The window title last set (it carries the unread count).
@@ -198,6 +204,9 @@ public final class ChatApp {
             model.assignColors(present: members.map(\.name))
         case .message(let m): model.received(m)
         case .notice(let notice): show(notice)
+        case .identity(let name?, let fingerprint, let safety?) where name == verifyRequestedFor:
+            verifyRequestedFor = nil
+            verifyDialog = (name, fingerprint, safety)
         case .identity(let name, let fingerprint, let safety):
             let here = answersGoTo ?? model.current
             if let name, let safety {

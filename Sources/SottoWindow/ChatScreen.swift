@@ -5,6 +5,9 @@ import SottoUI
 
 extension ChatApp {
     func chatScreen() {
+        // First: an open dialog owns the input (and the focus waits for the frame after it).
+        dialogDrawn = verifyDialog != nil
+        verificationDialog()
         let t = ui.theme
         var r = Rect(x: 0, y: 0, w: ui.width, h: ui.height)
         let status = r.cutBottom(26)
@@ -91,6 +94,7 @@ extension ChatApp {
         if case .direct(let name) = model.current, let member = model.members.first(where: { $0.name == name }), !member.isMe {
             if member.trust != .verified, ui.button("Verify…", in: headerRow.cutRight(90).inset(x: 0, y: 8), idLabel: "verify") {
                 answersGoTo = .direct(member.name)
+                verifyRequestedFor = member.name
                 client?.showIdentity(of: member.name)
             }
         }
@@ -110,7 +114,7 @@ extension ChatApp {
             submitDraft()
             focusInputNextFrame = true
         }
-        if focusInputNextFrame {
+        if focusInputNextFrame, !dialogDrawn {
             focusInputNextFrame = false
             ui.focus(ui.id("field:message"))
         }
@@ -155,6 +159,50 @@ extension ChatApp {
             }
             return .init(key: line.key, prefix: "\(line.timeText) \(line.from)", prefixColor: model.color(for: line.from),
                          text: line.text, textColor: line.pendingID == nil ? nil : t.mutedText, badge: badge)
+        }
+    }
+}
+
+extension ChatApp {
+    /// Both fingerprints and the safety number in a monospace font (l and I, 0 and O differ),
+    /// "They match" and "Cancel". As with the trust dialog, nothing is focused when it opens:
+    /// confirming takes a click, or Tab then Enter; Escape cancels.
+    func verificationDialog() {
+        guard let dialog = verifyDialog else { return }
+        let t = ui.theme
+        var dismissed = false
+        var confirmed = false
+        ui.dialog {
+            var r = ui.modal(title: "Verify \(dialog.name)", width: 640, height: 380, dismissed: &dismissed)
+            for line in TextWrap.lines("Compare these with \(dialog.name) in person or on a call, not in this chat. If all of it matches on both screens, their key is really theirs.", width: r.w, metrics: ui.metrics) {
+                ui.label(line, in: r.cutTop(20))
+            }
+            _ = r.cutTop(10)
+            ui.label("Your fingerprint", in: r.cutTop(18), color: t.mutedText, style: .small)
+            ui.label(client?.fingerprint ?? "", in: r.cutTop(22), style: .mono)
+            _ = r.cutTop(6)
+            ui.label("\(dialog.name)'s fingerprint", in: r.cutTop(18), color: t.mutedText, style: .small)
+            ui.label(dialog.theirs, in: r.cutTop(22), style: .mono)
+            _ = r.cutTop(6)
+            ui.label("Safety number (the same on both screens)", in: r.cutTop(18), color: t.mutedText, style: .small)
+            let groups = dialog.safetyNumber.split(separator: " ")
+            for row in stride(from: 0, to: groups.count, by: 4) {
+                ui.label(groups[row..<min(row + 4, groups.count)].joined(separator: "  "), in: r.cutTop(22), color: t.warning, style: .mono)
+            }
+            var buttons = r.cutBottom(38)
+            let cancelRect = buttons.cutRight(110)
+            _ = buttons.cutRight(10)
+            if ui.button("They match", in: buttons.cutRight(150), style: .primary, idLabel: "verify-match") { confirmed = true }
+            if ui.button("Cancel", in: cancelRect, idLabel: "verify-cancel") { dismissed = true }
+        }
+        if confirmed {
+            // The confirmation is a notice, shown in their conversation, where it started.
+            answersGoTo = .direct(dialog.name)
+            client?.verify(dialog.name)
+        }
+        if confirmed || dismissed {
+            verifyDialog = nil
+            focusInputNextFrame = true
         }
     }
 }

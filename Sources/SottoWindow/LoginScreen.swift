@@ -77,7 +77,7 @@ extension ChatApp {
                     ui.label(line, in: r.cutTop(20))
                 }
                 _ = r.cutTop(8)
-                ui.label(fingerprint, in: r.cutTop(24), color: t.warning, style: .bold)
+                ui.label(fingerprint, in: r.cutTop(24), color: t.warning, style: .mono)
                 var buttons = r.cutBottom(38)
                 let cancelRect = buttons.cutRight(110)
                 _ = buttons.cutRight(10)
@@ -107,8 +107,8 @@ extension ChatApp {
                     ui.label(line, in: r.cutTop(20), color: t.danger)
                 }
                 _ = r.cutTop(8)
-                ui.label("Expected  \(warning.expected)", in: r.cutTop(22), color: t.mutedText, style: .small)
-                ui.label("Presented \(warning.actual)", in: r.cutTop(22), color: t.warning, style: .small)
+                ui.label("Expected  \(warning.expected)", in: r.cutTop(22), color: t.mutedText, style: .mono)
+                ui.label("Presented \(warning.actual)", in: r.cutTop(22), color: t.warning, style: .mono)
                 _ = r.cutTop(6)
                 for line in TextWrap.lines("If the operator really re-created the server, check the new fingerprint with them and remove the old one from known_servers.", width: r.w, style: .small, metrics: ui.metrics) {
                     ui.label(line, in: r.cutTop(18), color: t.mutedText, style: .small)

@@ -103,6 +103,11 @@ import Testing
             // Issue 13.3: clicking Verify… leaves the focus where typing belongs.
             driver.click(try #require(driver.rect("verify")))
             #expect(driver.focusedLabel(["field:message", "verify"]) == "field:message")
+            try driver.until("the verification dialog") { driver.app.verifyDialog != nil }
+            driver.press(SDLK_ESCAPE)
+            #expect(driver.app.verifyDialog == nil)
+            driver.app.step()
+            #expect(driver.focusedLabel(["field:message"]) == "field:message", "the focus is back in the composer")
             driver.press(SDLK_a, control: true)
             driver.press(SDLK_BACKSPACE)
 
@@ -258,6 +263,43 @@ import Testing
             driver.press(SDLK_a, control: true)
             driver.press(SDLK_c, control: true)
             #expect(copied == "mine")
+            bob.client.shutdown()
+            await server.stop()
+        }
+
+        /// Issue 13.11: verifying printed a grey line and asked to type /verify; a dialog shows
+        /// both fingerprints and the safety number in a monospace font, "They match" / "Cancel",
+        /// and the confirmation appears in the conversation where it started.
+        @Test func verifyingSomeoneComparesBothFingerprintsInADialog() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver(user: "alice", invite: server.invite)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            try driver.until("bob listed") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
+            let bobRow = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("people") { driver.app.ui.id("row:1") }])
+            driver.click(bobRow)
+            #expect(driver.app.model.current == .direct("bob"))
+            driver.click(try #require(driver.rect("verify")))
+            try driver.until("the dialog") { driver.app.verifyDialog != nil }
+            let dialog = try #require(driver.app.verifyDialog)
+            #expect(dialog.name == "bob" && dialog.theirs == bob.client.fingerprint)
+            #expect(dialog.safetyNumber.split(separator: " ").count == 12)
+            driver.app.step()
+            let monospace = driver.app.lastCommandsForTesting.compactMap { if case .text(let t, _, _, _, .mono) = $0 { t } else { nil } }
+            #expect(monospace.contains(bob.client.fingerprint) && monospace.contains(driver.app.client!.fingerprint), "\(monospace)")
+            driver.screenshot("13-verify-dialog")
+            // Enter alone confirms nothing.
+            driver.press(SDLK_RETURN)
+            #expect(driver.app.verifyDialog != nil)
+            driver.click(try #require(driver.rect("verify-match")))
+            #expect(driver.app.verifyDialog == nil)
+            try driver.until("verified") { driver.app.model.members.first { $0.name == "bob" }?.trust == .verified }
+            try driver.until("said in bob's conversation") {
+                driver.app.model.conversations[.direct("bob")]?.lines.contains { $0.text.hasPrefix("You verified bob") } == true
+            }
+            driver.app.step()
+            #expect(driver.focusedLabel(["field:message"]) == "field:message")
             bob.client.shutdown()
             await server.stop()
         }
