@@ -215,3 +215,15 @@ final class Peer: @unchecked Sendable {
     var texts: [String] { events.compactMap { if case .message(let m) = $0, !m.isOwn { m.text } else { nil } } }
     var online: Bool { events.contains(.state(.online)) }
 }
+
+extension AppDriver {
+    /// A window logged in as `user` through its form (the invite fills the rest, the
+    /// password is typed, Enter pressed), once the online list reads `listed`.
+    static func loggedIn(_ user: String, on server: LocalServer, listed: [String]) throws -> AppDriver {
+        let driver = try AppDriver(user: user, invite: server.invite)
+        driver.type(LocalServer.password)
+        driver.press(SDLK_RETURN)
+        try driver.until("the list reads \(listed)") { driver.app.model.members.map(\.name) == listed }
+        return driver
+    }
+}

@@ -80,10 +80,7 @@ import Testing
             let server = try await LocalServer()
             let bob = try Peer("bob", server: server)
             let carol = try Peer("carol", server: server)
-            let driver = try AppDriver(user: "alice", invite: server.invite)
-            driver.type(LocalServer.password)
-            driver.press(SDLK_RETURN)
-            try driver.until("everyone listed") { driver.app.model.members.map(\.name) == ["alice", "bob", "carol"] }
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob", "carol"])
             func roomLines() -> [ChatLine] { driver.app.model.conversations[.room]?.lines ?? [] }
 
             driver.type("/msg Bob this was meant to be private")
@@ -171,10 +168,7 @@ import Testing
         @Test func aMemberCalledRoomWritesPrivatelyAndItStaysPrivate() async throws {
             let server = try await LocalServer()
             let impostor = try Peer("room", server: server)
-            let driver = try AppDriver(user: "alice", invite: server.invite)
-            driver.type(LocalServer.password)
-            driver.press(SDLK_RETURN)
-            try driver.until("both listed") { driver.app.model.members.map(\.name) == ["alice", "room"] }
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "room"])
             impostor.client.send("the meeting moved to 3pm, tell nobody", to: "alice")
             try driver.until("the direct message") { driver.app.model.conversations[.direct("room")]?.lines.contains { $0.kind == .message } == true }
             #expect(!(driver.app.model.conversations[.room]?.lines.contains { $0.kind == .message } ?? false))
@@ -190,10 +184,7 @@ import Testing
         @Test func scrolledUpTheJumpButtonFitsAndYourOwnLineTakesYouDown() async throws {
             let server = try await LocalServer()
             let bob = try Peer("bob", server: server)
-            let driver = try AppDriver(user: "alice", invite: server.invite)
-            driver.type(LocalServer.password)
-            driver.press(SDLK_RETURN)
-            try driver.until("bob listed") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"])
             func messages() -> Int { driver.app.model.conversations[.room]?.lines.filter { $0.kind == .message }.count ?? 0 }
             for i in 0..<60 { bob.client.send("earlier \(i)") }
             try driver.until("60 lines") { messages() == 60 }
@@ -273,10 +264,7 @@ import Testing
         @Test func verifyingSomeoneComparesBothFingerprintsInADialog() async throws {
             let server = try await LocalServer()
             let bob = try Peer("bob", server: server)
-            let driver = try AppDriver(user: "alice", invite: server.invite)
-            driver.type(LocalServer.password)
-            driver.press(SDLK_RETURN)
-            try driver.until("bob listed") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"])
             let bobRow = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("people") { driver.app.ui.id("row:1") }])
             driver.click(bobRow)
             #expect(driver.app.model.current == .direct("bob"))
