@@ -339,7 +339,7 @@ public final class UIContext {
         pushClip(inner)
         let lineHeight = metrics.lineHeight(.regular)
         if state.text.isEmpty && (focused != id || input.composition.isEmpty) {
-            drawText(placeholder, x: inner.x, y: multiline ? inner.y : inner.y + (inner.h - lineHeight) / 2, color: theme.mutedText)
+            drawText(fitted(placeholder, width: inner.w, style: .regular), x: inner.x, y: multiline ? inner.y : inner.y + (inner.h - lineHeight) / 2, color: theme.mutedText)
         }
         let lines = display(state.text).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let top = multiline ? inner.y : inner.y + (inner.h - lineHeight) / 2

@@ -234,6 +234,11 @@ import Testing
         }
         texts = commands.compactMap { if case .text(let s, _, _, _, _) = $0 { s } else { nil } }
         #expect(texts == ["not verif…"], "\(texts)")
+        // A placeholder too.
+        var empty = ""
+        commands = frame(ui) { ui.textField("f", text: &empty, in: Rect(x: 0, y: 0, w: advance * 14, h: 30), placeholder: "Message everyone (Enter sends)") }
+        texts = commands.compactMap { if case .text(let s, _, _, _, _) = $0 { s } else { nil } }
+        #expect(texts.contains { $0.hasSuffix("…") && $0.count < 14 }, "\(texts)")
         commands = frame(ui) { ui.label("fits", in: Rect(x: 0, y: 0, w: advance * 20, h: 20)) }
         #expect(commands.contains { if case .text("fits", _, _, _, _) = $0 { true } else { false } })
     }
