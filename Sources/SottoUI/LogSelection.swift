@@ -18,7 +18,7 @@ struct LogEntryLayout {
     init(_ entry: UIContext.LogEntry, lines: [String]) {
         self.entry = entry
         self.lines = lines
-        full = Array(entry.prefix.isEmpty ? entry.text : entry.prefix + " " + entry.text)
+        full = Array(entry.fullText)
         var starts: [Int] = []
         var position = 0
         for line in lines {
@@ -76,7 +76,7 @@ extension UIContext {
         let (start, end) = (ia, a.offset) <= (ib, b.offset) ? ((ia, a.offset), (ib, b.offset)) : ((ib, b.offset), (ia, a.offset))
         var parts: [String] = []
         for i in start.0...end.0 {
-            let full = Array(entries[i].prefix.isEmpty ? entries[i].text : entries[i].prefix + " " + entries[i].text)
+            let full = Array(entries[i].fullText)
             let lo = i == start.0 ? min(start.1, full.count) : 0
             let hi = i == end.0 ? min(end.1, full.count) : full.count
             parts.append(lo < hi ? String(full[lo..<hi]) : "")

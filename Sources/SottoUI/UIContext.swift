@@ -506,6 +506,9 @@ public final class UIContext {
             self.key = key; self.prefix = prefix; self.prefixColor = prefixColor; self.text = text
             self.textColor = textColor; self.badge = badge; self.centered = centered
         }
+
+        /// What is drawn, wrapped, selected and copied: the prefix, a space, the text.
+        public var fullText: String { prefix.isEmpty ? text : prefix + " " + text }
     }
 
     public struct LogResult {
@@ -599,21 +602,27 @@ public final class UIContext {
             // Not under the scrollbar: a press there drags the thumb, it selects nothing.
             let (_, pressed, _) = interact(rowID, Rect(x: row.x, y: row.y, w: row.w - 10, h: row.h).intersection(r))
             let lines = wrapCache.lines(for: entry, width: textWidth, metrics: metrics)
-            let layout = LogEntryLayout(entry, lines: lines)
-            if firstVisible == nil { firstVisible = (entry.key, 0) }
-            lastVisible = (entry.key, layout.full.count)
+            // Character positions are worked out only where a selection is made or drawn:
+            // a frame that only shows the log measures nothing more.
+            let inSelection = bounds.map { i >= $0.lo.0 && i <= $0.hi.0 } ?? false
+            let layout = pressed || state.selecting || inSelection ? LogEntryLayout(entry, lines: lines) : nil
+            if state.selecting {
+                if firstVisible == nil { firstVisible = (entry.key, 0) }
+                lastVisible = (entry.key, entry.fullText.count)
+            }
             // Where the mouse is in this entry, if on it: the line under it, the character nearest.
             let mouseLine = min(max(0, (input.mouseY - y - 2) / lineHeight), lines.count - 1)
             let onRow = input.mouseY >= y && input.mouseY < y + h
             func mousePoint() -> LogPoint {
-                LogPoint(key: entry.key, offset: entry.centered ? 0 : layout.offset(atX: input.mouseX - r.x - 10, inLine: mouseLine, metrics: metrics))
+                guard let layout else { return LogPoint(key: entry.key, offset: 0) }
+                return LogPoint(key: entry.key, offset: entry.centered ? 0 : layout.offset(atX: input.mouseX - r.x - 10, inLine: mouseLine, metrics: metrics))
             }
             if pressed {
                 let point = mousePoint()
                 if input.modifiers.contains(.shift), state.selectionAnchor != nil {
                     state.selectionFocus = point
                 } else if input.clickCount >= 2 {
-                    let word = layout.word(at: point.offset)
+                    let word = layout?.word(at: point.offset) ?? 0..<0
                     state.selectionAnchor = LogPoint(key: entry.key, offset: word.lowerBound)
                     state.selectionFocus = LogPoint(key: entry.key, offset: word.upperBound)
                 } else {
@@ -628,7 +637,7 @@ public final class UIContext {
                 let ly = y + 2 + n * lineHeight
                 guard ly + lineHeight > r.y, ly < r.maxY else { continue }
                 // The selected part of this line, highlighted behind its text.
-                if let bounds, !entry.centered {
+                if let bounds, let layout, !entry.centered {
                     let lineStart = layout.starts[n], lineEnd = layout.starts[n] + line.count
                     let lo = (i, lineStart) < bounds.lo ? (i == bounds.lo.0 ? bounds.lo.1 : Int.max) : lineStart
                     let hi = (i, lineEnd) > bounds.hi ? (i == bounds.hi.0 ? bounds.hi.1 : Int.min) : lineEnd
@@ -692,7 +701,7 @@ public final class LogWrapCache {
     /// Keyed by entry and width, and checked against the text: a line whose text changes
     /// under the same key (a message marked "(not sent)") is wrapped again.
     func lines(for entry: UIContext.LogEntry, width: Int, metrics: TextMeasuring) -> [String] {
-        let full = entry.prefix.isEmpty ? entry.text : entry.prefix + " " + entry.text
+        let full = entry.fullText
         let badged = !entry.badge.isEmpty
         if let hit = cache[entry.key], hit.width == width, hit.badged == badged, hit.full == full { return hit.lines }
         let lines = TextWrap.lines(full, width: width - (badged ? 30 : 0), metrics: metrics)
