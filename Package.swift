@@ -97,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "sotto-bench",
             dependencies: [
-                "SottoClient", "SottoCore",
+                "SottoClient", "SottoCore", "SottoWindow",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

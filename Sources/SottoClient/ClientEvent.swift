@@ -87,6 +87,12 @@ public struct ReceivedMessage: Equatable, Sendable {
     /// How the sender's identity stands: verified, unverified, or changed (a warning).
     public var trust: PeerTrust
 
+    public init(sequence: UInt64, time: Date, from: String, to: String, text: String, isOwn: Bool,
+                clientMessageID: UInt64, trust: PeerTrust) {
+        self.sequence = sequence; self.time = time; self.from = from; self.to = to; self.text = text
+        self.isOwn = isOwn; self.clientMessageID = clientMessageID; self.trust = trust
+    }
+
     public var isDirect: Bool { !to.isEmpty }
     /// The room, or the direct conversation with the other person (a member may be called
     /// "room": conversations are never told apart by a name).

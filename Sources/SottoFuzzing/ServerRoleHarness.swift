@@ -14,6 +14,8 @@ extension Harness {
     static let serverRoleNames = ["me", "peer", "Peer", "pееr", "", "room", "a\u{1B}[2Kb", String(repeating: "x", count: 40)]
     static let serverRoleKey = try! Curve25519.KeyAgreement.PrivateKey(rawRepresentation: [UInt8](repeating: 0x61, count: 32))
     static let serverRoleIdentity = ClientIdentity(keys: me)
+    /// scrypt is deterministic: one derivation for the whole run, not one per execution.
+    static let serverRolePasswordKeys = PasswordKeyCache()
 
     /// A store in memory that trusts the harness's server.
     final class MemoryStore: ClientStore, @unchecked Sendable {
@@ -37,6 +39,7 @@ extension Harness {
         var configuration = ClientConfiguration(host: "fuzz", port: 1, username: "me", password: password,
                                                 trust: TrustPolicy(vouched: Fingerprint.of(publicKey: Array(serverRoleKey.publicKey.rawRepresentation))))
         configuration.minimumPasswordHashing = .testing
+        configuration.sharedPasswordKeys = serverRolePasswordKeys
         let core = ClientCore(configuration: configuration, identity: serverRoleIdentity, store: MemoryStore(),
                               random: ClientRandom { Array(repeating: 7, count: $0) })
         var f = Fields(bytes: data)

@@ -190,6 +190,10 @@ public final class SDLCommandRenderer {
 
     public var textureMisses: Int { cache.misses }
 
+    /// Frees the text textures; call before the renderer is destroyed (its textures go
+    /// with it, and destroying one afterwards would touch freed memory).
+    public func release() { cache.removeAll() }
+
     private func px(_ v: Int) -> Int32 { Int32((Double(v) * fonts.pixelScale).rounded()) }
     private func px(_ r: Rect) -> SDL_Rect { SDL_Rect(x: px(r.x), y: px(r.y), w: px(r.w), h: px(r.h)) }
 

@@ -68,15 +68,13 @@ struct LogEntryLayout {
 }
 
 extension UIContext {
-    /// The selected text from `a` to `b` (either order) across `entries`, entries joined by
-    /// newlines.
-    static func text(from a: LogPoint, to b: LogPoint, in entries: [LogEntry]) -> String {
-        guard let ia = entries.firstIndex(where: { $0.key == a.key }),
-              let ib = entries.firstIndex(where: { $0.key == b.key }) else { return "" }
+    /// The selected text from `a` to `b` (either order), entries joined by newlines.
+    static func text(from a: LogPoint, to b: LogPoint, in source: LogSource) -> String {
+        guard let ia = source.index(ofKey: a.key), let ib = source.index(ofKey: b.key) else { return "" }
         let (start, end) = (ia, a.offset) <= (ib, b.offset) ? ((ia, a.offset), (ib, b.offset)) : ((ib, b.offset), (ia, a.offset))
         var parts: [String] = []
         for i in start.0...end.0 {
-            let full = Array(entries[i].fullText)
+            let full = Array(source.entry(i).fullText)
             let lo = i == start.0 ? min(start.1, full.count) : 0
             let hi = i == end.0 ? min(end.1, full.count) : full.count
             parts.append(lo < hi ? String(full[lo..<hi]) : "")

@@ -23,7 +23,7 @@ public final class UIContext {
     private var scrollOffsets: [ID: Int] = [:]
     private var edits: [ID: TextEditState] = [:]
     private var lastFocusOrder: [ID] = []
-    private var logState: [ID: LogState] = [:]
+    var logState: [ID: LogState] = [:]
     /// Where each interactive widget was last drawn (tests click through these).
     public private(set) var widgetRects: [ID: Rect] = [:]
 
@@ -44,6 +44,20 @@ public final class UIContext {
     public var inputEnabled = true
     /// Set by widgets when something will change without new input (caret blink).
     public private(set) var wantsTimer = false
+    /// The focused field's caret: drawn apart from the frame's commands, so a blink repaints
+    /// only the caret over the frame as it was (nothing is laid out again for a blink).
+    public struct Caret: Equatable, Sendable {
+        public var rect: Rect
+        public var clip: Rect
+        public var color: Color
+    }
+    public private(set) var caret: Caret?
+    /// When the person last typed or clicked: the caret is solid then and blinks from there,
+    /// and stops blinking (solid) after `caretBlinkTimeout`, as GTK's does.
+    public private(set) var lastInputTime: Double = 0
+    private var focusAtLastFrame: ID?
+    public static let caretBlinkPeriod = 1.0
+    public static let caretBlinkTimeout = 10.0
     /// The frame changed state it did not show yet (focus moved): draw one more.
     public private(set) var needsAnotherFrame = false
 
@@ -62,11 +76,38 @@ public final class UIContext {
         clipStack = []
         nextHot = nil
         wantsTimer = false
+        caret = nil
+        // Typing, clicking or a focus move shows the caret solid and restarts its blinking.
+        if input.mousePressed || !input.keys.isEmpty || !input.text.isEmpty || focused != focusAtLastFrame { lastInputTime = time }
+        focusAtLastFrame = focused
         inputEnabled = true
         tabRequest = 0
         if input.pressed(.tab) { tabRequest = 1 }
         if input.pressed(.tab, .shift) { tabRequest = -1 }
         commands.append(.rect(Rect(x: 0, y: 0, w: width, h: height), theme.background))
+    }
+
+    /// Whether the caret is drawn at `time`: solid after input, then half a period off and
+    /// half on, solid again once it has blinked for `caretBlinkTimeout`.
+    public func caretVisible(at time: Double) -> Bool {
+        let since = time - lastInputTime
+        guard since < Self.caretBlinkTimeout else { return true }
+        return since.truncatingRemainder(dividingBy: Self.caretBlinkPeriod) < Self.caretBlinkPeriod / 2
+    }
+
+    /// Seconds from `time` until the caret next changes (nil: it will not, by itself).
+    public func secondsToNextCaretChange(after time: Double) -> Double? {
+        guard caret != nil, wantsTimer else { return nil }
+        let since = time - lastInputTime
+        guard since < Self.caretBlinkTimeout else { return nil }
+        let half = Self.caretBlinkPeriod / 2
+        return half - since.truncatingRemainder(dividingBy: half)
+    }
+
+    /// The caret's draw commands at `time` (empty while it blinks off or with none).
+    public func caretCommands(at time: Double) -> [DrawCommand] {
+        guard let caret, caretVisible(at: time) else { return [] }
+        return [.clip(caret.clip), .rect(caret.rect, caret.color), .clip(nil)]
     }
 
     /// Finishes the frame: resolves Tab focus moves, returns what to draw.
@@ -191,7 +232,7 @@ public final class UIContext {
 
     // MARK: Interaction
 
-    private func mouseOver(_ r: Rect) -> Bool {
+    func mouseOver(_ r: Rect) -> Bool {
         guard inputEnabled, r.contains(input.mouseX, input.mouseY), clipStack.last?.contains(input.mouseX, input.mouseY) ?? true else { return false }
         return inOverlay || !overlayRects.contains { $0.contains(input.mouseX, input.mouseY) }
     }
@@ -203,7 +244,7 @@ public final class UIContext {
     public func isLogFollowing(_ idLabel: String) -> Bool { logState[id("log:" + idLabel)]?.following ?? true }
 
     /// Hot/active bookkeeping; returns true when the widget was clicked (pressed and released over it).
-    private func interact(_ id: ID, _ r: Rect) -> (hovered: Bool, pressed: Bool, clicked: Bool) {
+    func interact(_ id: ID, _ r: Rect) -> (hovered: Bool, pressed: Bool, clicked: Bool) {
         widgetRects[id] = r
         let over = mouseOver(r)
         if over { nextHot = id }
@@ -300,7 +341,7 @@ public final class UIContext {
             state.placeCaret(index, selecting: input.keys.contains { $0.1.contains(.shift) })
         }
         if focused == id && inputEnabled {
-            wantsTimer = true
+            wantsTimer = time - lastInputTime < Self.caretBlinkTimeout
             let before = state.text
             for (key, mods) in input.keys {
                 let word = mods.contains(.control), select = mods.contains(.shift)
@@ -375,8 +416,9 @@ public final class UIContext {
                 let w = metrics.width(input.composition, style: .regular)
                 drawText(input.composition, x: cx, y: top + caretLine * lineHeight - dy, color: theme.accent)
                 fill(Rect(x: cx, y: top + (caretLine + 1) * lineHeight - dy - 1, w: w, h: 1), theme.accent)
-            } else if Int(time * 2) % 2 == 0 {
-                fill(Rect(x: cx, y: top + caretLine * lineHeight - dy, w: 1, h: lineHeight), theme.text)
+            } else {
+                caret = Caret(rect: Rect(x: cx, y: top + caretLine * lineHeight - dy, w: 1, h: lineHeight),
+                              clip: clipStack.last ?? inner, color: theme.text)
             }
         }
         popClip()
@@ -470,246 +512,6 @@ public final class UIContext {
             _ = rest.cutLeft(18)
         }
     }
-
-    // MARK: Log
-
-    struct LogState {
-        var offset = 0
-        var following = true
-        /// The entry at the top of the view and how far above the view's top it starts:
-        /// after a resize re-wraps everything, the same entry is put back at the top.
-        var topKey: Int?
-        var topDelta = 0
-        var lastWidth = 0
-        /// A drag of the scrollbar's thumb in progress: where it started.
-        var drag: (mouseY: Int, offset: Int)?
-        var seenCount = 0
-        var newBelow = 0
-        /// A selection by characters, from where the press was to where the mouse went
-        /// (or a Shift-click); empty when the two are the same point.
-        var selectionAnchor: LogPoint?
-        var selectionFocus: LogPoint?
-        /// The button is held after a press in the log: moving extends the selection.
-        var selecting = false
-    }
-
-    public struct LogEntry {
-        public var key: Int
-        public var prefix: String
-        public var prefixColor: Color
-        public var text: String
-        public var textColor: Color?
-        public var badge: String
-        public var centered: Bool
-        public init(key: Int, prefix: String = "", prefixColor: Color = Color(140, 147, 163), text: String,
-                    textColor: Color? = nil, badge: String = "", centered: Bool = false) {
-            self.key = key; self.prefix = prefix; self.prefixColor = prefixColor; self.text = text
-            self.textColor = textColor; self.badge = badge; self.centered = centered
-        }
-
-        /// What is drawn, wrapped, selected and copied: the prefix, a space, the text.
-        public var fullText: String { prefix.isEmpty ? text : prefix + " " + text }
-    }
-
-    public struct LogResult {
-        public var atBottom: Bool
-        /// Entries that arrived while scrolled up (the "N new messages" count).
-        public var newBelow: Int
-        public var selectedText: String
-    }
-
-    /// A scrollable, word-wrapped log that follows new entries only when already at the
-    /// bottom. Only the visible lines produce draw commands. Drag selects characters across
-    /// entries, a double click a word, Shift-click extends; Ctrl-C copies the selection.
-    public func log(_ idLabel: String, entries: [LogEntry], in r: Rect, wrapCache: LogWrapCache) -> LogResult {
-        let id = self.id("log:" + idLabel)
-        var state = logState[id] ?? LogState()
-        let lineHeight = metrics.lineHeight(.regular) + 4
-        let textWidth = r.w - 20
-        let heights = entries.map { wrapCache.lines(for: $0, width: textWidth, metrics: metrics).count * lineHeight + 2 }
-        let total = heights.reduce(0, +)
-        let maxOffset = max(0, total - r.h)
-        // Resized while reading: the entry that was at the top stays at the top.
-        if textWidth != state.lastWidth, state.lastWidth != 0, !state.following, let key = state.topKey,
-           let index = entries.firstIndex(where: { $0.key == key }) {
-            state.offset = heights[..<index].reduce(0, +) + state.topDelta
-        }
-        state.lastWidth = textWidth
-        // The scrollbar: a thumb proportional to what is visible, dragged to scroll.
-        let track = Rect(x: r.maxX - 8, y: r.y, w: 6, h: r.h)
-        let thumbHeight = total > r.h ? max(24, r.h * r.h / max(1, total)) : 0
-        let thumbY = { (offset: Int) in track.y + (maxOffset == 0 ? 0 : (track.h - thumbHeight) * offset / maxOffset) }
-        if thumbHeight > 0 {
-            let thumbID = self.id("log-thumb:" + idLabel)
-            let (_, pressed, _) = interact(thumbID, Rect(x: track.x - 4, y: thumbY(state.offset), w: track.w + 8, h: thumbHeight))
-            if pressed { state.drag = (input.mouseY, state.offset) }
-            if let drag = state.drag {
-                if input.mouseDown || input.mousePressed {
-                    let travel = max(1, track.h - thumbHeight)
-                    state.offset = drag.offset + (input.mouseY - drag.mouseY) * maxOffset / travel
-                    state.following = false
-                } else {
-                    state.drag = nil
-                }
-            }
-        }
-        if entries.count < state.seenCount { state.seenCount = 0 }
-        let added = entries.count - state.seenCount
-        state.seenCount = entries.count
-        if mouseOver(r), input.wheel != 0 {
-            state.offset -= input.wheel * lineHeight * 3
-            state.following = false
-        }
-        // Page keys scroll the log wherever the focus is (text fields do not use them).
-        if inputEnabled {
-            if input.pressed(.pageUp) { state.offset -= r.h - lineHeight; state.following = false }
-            if input.pressed(.pageDown) { state.offset += r.h - lineHeight }
-        }
-        if state.following {
-            state.offset = maxOffset
-        } else {
-            state.offset = max(0, min(state.offset, maxOffset))
-            if state.offset >= maxOffset { state.following = true }
-            else if added > 0 { state.newBelow += added }
-        }
-        if state.following { state.newBelow = 0 }
-
-        // Where the view's top is now, for the next resize.
-        var top = 0
-        state.topKey = nil
-        for (i, h) in heights.enumerated() {
-            if top + h > state.offset { state.topKey = entries[i].key; state.topDelta = state.offset - top; break }
-            top += h
-        }
-
-        fill(r, theme.panel)
-        pushClip(r)
-        if state.selecting, !input.mouseDown, !input.mousePressed { state.selecting = false }
-        // The selection as (entry index, offset) bounds, for highlighting.
-        var bounds: (lo: (Int, Int), hi: (Int, Int))?
-        if let a = state.selectionAnchor, let b = state.selectionFocus, a != b,
-           let ia = entries.firstIndex(where: { $0.key == a.key }), let ib = entries.firstIndex(where: { $0.key == b.key }) {
-            bounds = (ia, a.offset) <= (ib, b.offset) ? ((ia, a.offset), (ib, b.offset)) : ((ib, b.offset), (ia, a.offset))
-        }
-        var firstVisible: (key: Int, count: Int)?, lastVisible: (key: Int, count: Int)?
-        var y = r.y - state.offset
-        for (i, entry) in entries.enumerated() {
-            let h = heights[i]
-            defer { y += h }
-            guard y + h > r.y, y < r.maxY else { continue }
-            let row = Rect(x: r.x, y: y, w: r.w, h: h)
-            let rowID = withID(idLabel) { self.id("entry:\(entry.key)") }
-            // Not under the scrollbar: a press there drags the thumb, it selects nothing.
-            let (_, pressed, _) = interact(rowID, Rect(x: row.x, y: row.y, w: row.w - 10, h: row.h).intersection(r))
-            let lines = wrapCache.lines(for: entry, width: textWidth, metrics: metrics)
-            // Character positions are worked out only where a selection is made or drawn:
-            // a frame that only shows the log measures nothing more.
-            let inSelection = bounds.map { i >= $0.lo.0 && i <= $0.hi.0 } ?? false
-            let layout = pressed || state.selecting || inSelection ? LogEntryLayout(entry, lines: lines) : nil
-            if state.selecting {
-                if firstVisible == nil { firstVisible = (entry.key, 0) }
-                lastVisible = (entry.key, entry.fullText.count)
-            }
-            // Where the mouse is in this entry, if on it: the line under it, the character nearest.
-            let mouseLine = min(max(0, (input.mouseY - y - 2) / lineHeight), lines.count - 1)
-            let onRow = input.mouseY >= y && input.mouseY < y + h
-            func mousePoint() -> LogPoint {
-                guard let layout else { return LogPoint(key: entry.key, offset: 0) }
-                return LogPoint(key: entry.key, offset: entry.centered ? 0 : layout.offset(atX: input.mouseX - r.x - 10, inLine: mouseLine, metrics: metrics))
-            }
-            if pressed {
-                let point = mousePoint()
-                if input.modifiers.contains(.shift), state.selectionAnchor != nil {
-                    state.selectionFocus = point
-                } else if input.clickCount >= 2 {
-                    let word = layout?.word(at: point.offset) ?? 0..<0
-                    state.selectionAnchor = LogPoint(key: entry.key, offset: word.lowerBound)
-                    state.selectionFocus = LogPoint(key: entry.key, offset: word.upperBound)
-                } else {
-                    state.selectionAnchor = point
-                    state.selectionFocus = point
-                }
-                state.selecting = input.clickCount < 2
-            } else if state.selecting, onRow, input.mouseDown {
-                state.selectionFocus = mousePoint()
-            }
-            for (n, line) in lines.enumerated() {
-                let ly = y + 2 + n * lineHeight
-                guard ly + lineHeight > r.y, ly < r.maxY else { continue }
-                // The selected part of this line, highlighted behind its text.
-                if let bounds, let layout, !entry.centered {
-                    let lineStart = layout.starts[n], lineEnd = layout.starts[n] + line.count
-                    let lo = (i, lineStart) < bounds.lo ? (i == bounds.lo.0 ? bounds.lo.1 : Int.max) : lineStart
-                    let hi = (i, lineEnd) > bounds.hi ? (i == bounds.hi.0 ? bounds.hi.1 : Int.min) : lineEnd
-                    if (i, lineEnd) >= bounds.lo, (i, lineStart) <= bounds.hi, lo < hi {
-                        let x0 = layout.x(ofCharacter: lo - lineStart, inLine: n, metrics: metrics)
-                        let x1 = layout.x(ofCharacter: hi - lineStart, inLine: n, metrics: metrics)
-                        fill(Rect(x: r.x + 10 + x0, y: ly, w: max(2, x1 - x0), h: lineHeight), theme.selection)
-                    }
-                }
-                if entry.centered {
-                    label(line, in: Rect(x: r.x, y: ly, w: r.w, h: lineHeight), color: entry.textColor ?? theme.mutedText, style: .small, align: .center)
-                    continue
-                }
-                if n == 0, !entry.prefix.isEmpty {
-                    drawText(entry.prefix, x: r.x + 10, y: ly, color: entry.prefixColor, style: .bold)
-                    let px = metrics.width(entry.prefix, style: .bold) + metrics.width(" ", style: .regular)
-                    drawText(String(line.dropFirst(entry.prefix.count + 1)), x: r.x + 10 + px, y: ly, color: entry.textColor)
-                } else {
-                    drawText(line, x: r.x + 10, y: ly, color: entry.textColor)
-                }
-                if n == 0, !entry.badge.isEmpty {
-                    label(entry.badge, in: Rect(x: r.maxX - 38, y: ly, w: 28, h: lineHeight), color: theme.success, style: .small, align: .center)
-                }
-            }
-        }
-        // Dragged above or below the log: the selection runs to the first or last line shown.
-        if state.selecting, input.mouseDown {
-            if input.mouseY < r.y, let first = firstVisible { state.selectionFocus = LogPoint(key: first.key, offset: 0) }
-            if input.mouseY >= r.maxY, let last = lastVisible { state.selectionFocus = LogPoint(key: last.key, offset: last.count) }
-        }
-        popClip()
-        if thumbHeight > 0 {
-            fill(track, theme.panelAlt)
-            fill(Rect(x: track.x, y: thumbY(state.offset), w: track.w, h: thumbHeight), state.drag == nil ? theme.border : theme.mutedText)
-        }
-        if input.pressed(.escape) { state.selectionAnchor = nil; state.selectionFocus = nil }
-        var selectedText = ""
-        if let a = state.selectionAnchor, let b = state.selectionFocus, a != b {
-            selectedText = Self.text(from: a, to: b, in: entries)
-            // Whenever the log has a selection, Ctrl-C copies it, wherever the focus is (the
-            // composer's own copy, drawn before, is overridden).
-            if inputEnabled, input.pressed(.c, .control), !selectedText.isEmpty { setClipboard(selectedText) }
-        }
-        logState[id] = state
-        return LogResult(atBottom: state.following, newBelow: state.newBelow, selectedText: selectedText)
-    }
-
-
-    /// Jumps a log to its newest entry (the "N new messages ↓" button).
-    public func scrollLogToBottom(_ idLabel: String) {
-        let id = self.id("log:" + idLabel)
-        logState[id, default: LogState()].following = true
-    }
-}
-
-/// Wrapped lines per log entry and width, so a long history is wrapped once, not per frame.
-public final class LogWrapCache {
-    private var cache: [Int: (width: Int, full: String, badged: Bool, lines: [String])] = [:]
-    public init() {}
-
-    /// Keyed by entry and width, and checked against the text: a line whose text changes
-    /// under the same key (a message marked "(not sent)") is wrapped again.
-    func lines(for entry: UIContext.LogEntry, width: Int, metrics: TextMeasuring) -> [String] {
-        let full = entry.fullText
-        let badged = !entry.badge.isEmpty
-        if let hit = cache[entry.key], hit.width == width, hit.badged == badged, hit.full == full { return hit.lines }
-        let lines = TextWrap.lines(full, width: width - (badged ? 30 : 0), metrics: metrics)
-        cache[entry.key] = (width, full, badged, lines)
-        return lines
-    }
-
-    public func invalidate() { cache = [:] }
 }
 
 extension String {

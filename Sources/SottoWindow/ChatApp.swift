@@ -15,9 +15,9 @@ public final class ChatApp {
     let renderer: OpaquePointer
     let fonts: SDLFonts
     let painter: SDLCommandRenderer
+    let frameCache: SDLFrameCache
     public let ui: UIContext
     let queue = ClientEventQueue()
-    let startTime = Date()
 
     // State
     let options: AppOptions
@@ -58,6 +58,10 @@ public final class ChatApp {
     var dirty = true
     public private(set) var quit = false
     public private(set) var framesDrawn = 0
+    /// Blinks presented from the frame cache (no layout).
+    public private(set) var caretFramesPresented = 0
+    /// Whether the caret is on screen now (a blink presents only when this changes).
+    var caretShown = false
     /// SIGTERM and SIGINT close the window as its close button does. SDL's own handlers only
     /// flag a signal for the next event pump, and the signal can land on the network thread
     /// while this one sleeps in SDL_WaitEventTimeout; a pushed SDL_QUIT wakes it at once.
@@ -65,6 +69,8 @@ public final class ChatApp {
 
     public init(options: AppOptions) throws {
         self.options = options
+        let opened = Date()
+        clock = { Date().timeIntervalSince(opened) }
         if options.headless {
             // The dummy driver: a window is plain memory for the software renderer. The
             // offscreen driver loads Mesa's EGL and unloads it at SDL_Quit while Mesa's
@@ -106,6 +112,7 @@ public final class ChatApp {
         let scale = ww > 0 ? max(1, Double(pw) / Double(ww)) : 1
         fonts = try SDLFonts(pixelScale: scale)
         painter = SDLCommandRenderer(renderer: renderer, fonts: fonts)
+        frameCache = SDLFrameCache(renderer: renderer)
         ui = UIContext(metrics: fonts)
         ui.getClipboard = { SDL_HasClipboardText() == SDL_TRUE ? String(cString: SDL_GetClipboardText()) : "" }
         ui.setClipboard = { SDL_SetClipboardText($0) }
@@ -120,6 +127,8 @@ public final class ChatApp {
 
     deinit {
         client?.shutdown()
+        frameCache.release()
+        painter.release()
         SDL_DestroyRenderer(renderer)
         SDL_DestroyWindow(window)
         SDL_Quit()
@@ -128,19 +137,35 @@ public final class ChatApp {
     // MARK: Loop
 
     /// Runs until the window closes. Sleeps in SDL_WaitEventTimeout: an idle window wakes
-    /// only for input, for client events, and twice a second while a caret blinks.
-    public func run() {
-        while !quit {
+    /// only for input, for client events, and when the caret blinks; a blink presents the
+    /// cached frame with the caret over it (no layout, no drawing of the rest).
+    public func run() { run(for: .infinity) }
+
+    /// The same loop for a while (benchmarks run it in phases); false once the window closed.
+    @discardableResult
+    public func run(for seconds: Double) -> Bool {
+        let end = now + seconds
+        while !quit, now < end {
             // A frame that changed state it has not shown yet is followed at once.
-            let timeout: Int32 = dirty ? 0 : (ui.wantsTimer ? 500 : 60_000)
+            let untilCaret = ui.secondsToNextCaretChange(after: now)
+            let wake = min(untilCaret.map { $0 + 0.001 } ?? 60, end - now)
+            let timeout: Int32 = dirty ? 0 : Int32(max(0, (wake * 1000).rounded(.up)))
             var event = SDL_Event()
-            if SDL_WaitEventTimeout(&event, timeout) != 0 {
-                handle(event)
-                while SDL_PollEvent(&event) != 0 { handle(event) }
-            } else if ui.wantsTimer {
-                dirty = true
-            }
-            if dirty { drawFrame() }
+            if SDL_WaitEventTimeout(&event, timeout) != 0 { handle(event) }
+            turn()
+        }
+        return !quit
+    }
+
+    /// One turn of the loop once awake: what is queued is handled, then what changed is
+    /// drawn: a whole frame, or only the caret over the cached frame, or nothing.
+    public func turn() {
+        var event = SDL_Event()
+        while SDL_PollEvent(&event) != 0 { handle(event) }
+        if dirty {
+            drawFrame()
+        } else if ui.caret != nil, ui.caretVisible(at: now) != caretShown {
+            presentCaret()
         }
     }
 
@@ -151,6 +176,27 @@ public final class ChatApp {
         drawFrame()
     }
 
+    /// Seconds since the window opened (tests set the time to drive the caret).
+    public var clock: () -> Double
+    var now: Double { clock() }
+
+    /// Hands the window an event as the network thread does (from any thread).
+    public func post(_ event: ClientEvent) { queue.post(event) }
+
+    /// Closes the window as its close button does (from any thread).
+    public static func requestQuit() {
+        var quit = SDL_Event()
+        quit.type = SDL_QUIT.rawValue
+        SDL_PushEvent(&quit)
+    }
+
+    /// The SDL renderer in use ("software", "opengl", …).
+    public var rendererName: String {
+        var info = SDL_RendererInfo()
+        guard SDL_GetRendererInfo(renderer, &info) == 0, let name = info.name else { return "?" }
+        return String(cString: name)
+    }
+
     func handle(_ event: SDL_Event) {
         if event.type == SDL_QUIT.rawValue { quit = true; return }
         if event.type == queue.wakeType {
@@ -158,24 +204,61 @@ public final class ChatApp {
             dirty = true
             return
         }
+        if event.type == SDL_RENDER_TARGETS_RESET.rawValue || event.type == SDL_RENDER_DEVICE_RESET.rawValue {
+            frameCache.invalidate()
+            dirty = true
+        }
         if SDLInput.apply(event, to: &ui.input, pixelScale: fonts.pixelScale) { dirty = true }
     }
 
     func drawFrame() {
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { recordFrame(DispatchTime.now().uptimeNanoseconds - started) }
         var w: Int32 = 0, h: Int32 = 0
         SDL_GetWindowSize(window, &w, &h)
-        ui.beginFrame(width: Int(w), height: Int(h), time: Date().timeIntervalSince(startTime))
+        let time = now
+        ui.beginFrame(width: Int(w), height: Int(h), time: time)
         switch screen {
         case .login: loginScreen()
         case .chat: chatScreen()
         }
         let commands = ui.endFrame()
-        lastCommandsForTesting = commands
+        lastCommandsForTesting = commands + ui.caretCommands(at: time)
         updateTitle()
-        painter.render(commands)
+        // Drawn into the frame cache (then copied to the window), or to the window directly.
+        if frameCache.begin() {
+            painter.render(commands)
+            frameCache.end()
+        } else {
+            painter.render(commands)
+        }
+        painter.render(ui.caretCommands(at: time))
+        caretShown = ui.caret != nil && ui.caretVisible(at: time)
         SDL_RenderPresent(renderer)
         framesDrawn += 1
         dirty = ui.needsAnotherFrame
+    }
+
+    /// How long the last frames took to lay out, draw and present, in milliseconds (the
+    /// newest `frameTimesKept`; benchmarks read them).
+    public private(set) var frameTimes: [Double] = []
+    static let frameTimesKept = 8_192
+
+    private func recordFrame(_ nanoseconds: UInt64) {
+        if frameTimes.count >= Self.frameTimesKept { frameTimes.removeFirst(frameTimes.count / 2) }
+        frameTimes.append(Double(nanoseconds) / 1e6)
+    }
+
+    public func resetFrameTimes() { frameTimes = [] }
+
+    /// The caret changed and nothing else did: the cached frame with the caret as it is now.
+    func presentCaret() {
+        guard frameCache.isValid, frameCache.copyToWindow() else { drawFrame(); return }
+        let time = now
+        painter.render(ui.caretCommands(at: time))
+        caretShown = ui.caretVisible(at: time)
+        SDL_RenderPresent(renderer)
+        caretFramesPresented += 1
     }
 
     // MARK: Client

@@ -37,27 +37,26 @@ final class ChatModel {
     private var nextKey = 0
     let calendar = Calendar.current
 
+    /// Appends in place: the conversation's lines are never copied (a log of 100,000 lines
+    /// would be, on every message, if taken out of the dictionary and put back).
     func append(_ line: ChatLine, to conversation: Conversation) {
         if conversations[conversation] == nil {
             conversations[conversation] = ConversationLog()
             order.append(conversation)
         }
-        var log = conversations[conversation]!
         let day = calendar.dateComponents([.year, .month, .day], from: line.time)
-        if line.kind != .daySeparator, log.lastDay != day {
-            log.lastDay = day
+        if line.kind != .daySeparator, conversations[conversation]!.lastDay != day {
+            conversations[conversation]!.lastDay = day
             nextKey += 1
-            let f = DateFormatter()
-            f.dateFormat = "EEEE d MMMM yyyy"
-            log.lines.append(ChatLine(key: nextKey, kind: .daySeparator, time: line.time, from: "", text: f.string(from: line.time)))
+            conversations[conversation]!.lines.append(ChatLine(key: nextKey, kind: .daySeparator, time: line.time, from: "",
+                                                               text: Self.dayFormat.string(from: line.time)))
         }
         nextKey += 1
         var line = line
         line = ChatLine(key: nextKey, kind: line.kind, time: line.time, from: line.from, text: line.text, isOwn: line.isOwn,
                         pendingID: line.pendingID, trust: line.trust, timeText: Self.clock.string(from: line.time))
-        log.lines.append(line)
-        if conversation != current, line.kind == .message, !line.isOwn { log.unread += 1 }
-        conversations[conversation] = log
+        conversations[conversation]!.lines.append(line)
+        if conversation != current, line.kind == .message, !line.isOwn { conversations[conversation]!.unread += 1 }
     }
 
     func system(_ text: String, warning: Bool = false, conversation: Conversation = .room) {
@@ -71,21 +70,19 @@ final class ChatModel {
 
     func received(_ m: ReceivedMessage) {
         let conversation = m.conversation
-        if m.isOwn, var log = conversations[conversation], let index = log.lines.firstIndex(where: { $0.pendingID == m.clientMessageID }) {
-            log.lines.remove(at: index)
-            conversations[conversation] = log
+        // Our own line waiting as pending is near the end: looked for from there.
+        if m.isOwn, let index = conversations[conversation]?.lines.lastIndex(where: { $0.pendingID == m.clientMessageID }) {
+            conversations[conversation]!.lines.remove(at: index)
         }
         append(ChatLine(key: 0, kind: .message, time: m.time, from: m.from, text: m.text, isOwn: m.isOwn, trust: m.trust), to: conversation)
     }
 
     func rejected(id: UInt64) {
-        for (name, var log) in conversations {
-            if let index = log.lines.firstIndex(where: { $0.pendingID == id }) {
-                log.lines[index].pendingID = nil
-                log.lines[index].kind = .warning
-                log.lines[index].text = "(not sent) " + log.lines[index].text
-                conversations[name] = log
-            }
+        for name in conversations.keys {
+            guard let index = conversations[name]!.lines.lastIndex(where: { $0.pendingID == id }) else { continue }
+            conversations[name]!.lines[index].pendingID = nil
+            conversations[name]!.lines[index].kind = .warning
+            conversations[name]!.lines[index].text = "(not sent) " + conversations[name]!.lines[index].text
         }
     }
 
@@ -99,6 +96,12 @@ final class ChatModel {
         current = conversation
         conversations[conversation]!.unread = 0
     }
+
+    static let dayFormat: DateFormatter = {
+        let f = DateFormatter()
+        f.dateFormat = "EEEE d MMMM yyyy"
+        return f
+    }()
 
     static let clock: DateFormatter = {
         let f = DateFormatter()

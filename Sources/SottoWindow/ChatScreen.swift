@@ -119,8 +119,9 @@ extension ChatApp {
             ui.focus(ui.id("field:message"))
         }
 
+        // Only the entries on screen are made into log entries (a frame costs what it shows).
         let lines = model.conversations[model.current]?.lines ?? []
-        let entries = lines.map(logEntry)
+        let source = UIContext.LogSource(count: lines.count, entry: { self.logEntry(lines[$0]) }, key: { lines[$0].key })
         let logRect = r
         // The jump button floats over the log: its place is reserved before the log is
         // drawn, so clicking it never selects the row beneath. It is as wide as its label.
@@ -130,7 +131,7 @@ extension ChatApp {
             return Rect(x: logRect.maxX - w - 20, y: logRect.maxY - 44, w: w, h: 32)
         }
         if jumpShownFor > 0 { ui.reserveOverlay(jumpRect(jumpShownFor)) }
-        let result2 = ui.log(model.current.logID, entries: entries, in: logRect, wrapCache: wrapCache)
+        let result2 = ui.log(model.current.logID, source: source, in: logRect, wrapCache: wrapCache)
         jumpShownFor = result2.newBelow
         if result2.newBelow > 0 {
             ui.overlayLayer {

@@ -374,4 +374,93 @@ import Testing
         // The dialog is drawn last, on top.
         #expect(commands.last { if case .text = $0 { true } else { false } } == .text("Sure?", x: 116, y: 122, Color(225, 228, 235), .bold))
     }
+
+    /// Issue 13 (costs): the log was handed every entry, each made and measured every frame,
+    /// so a frame cost the whole log. It asks only for the entries it shows (and those it
+    /// scrolls across), whether the log holds a hundred entries or a million.
+    @Test func theLogAsksOnlyForTheEntriesItShows() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        let cache = LogWrapCache()
+        let r = Rect(x: 0, y: 0, w: 300, h: 200)  // 20 pt lines: 10 visible
+        var asked = 0
+        var count = 1_000_000
+        func source() -> UIContext.LogSource {
+            UIContext.LogSource(count: count, entry: { i in
+                asked += 1
+                return UIContext.LogEntry(key: i, text: "message \(i) " + String(repeating: "word ", count: i % 9))
+            }, key: { $0 })
+        }
+        var result: UIContext.LogResult!
+        func draw() -> (asked: Int, texts: [String]) {
+            asked = 0
+            let commands = frame(ui) { result = ui.log("big", source: source(), in: r, wrapCache: cache) }
+            return (asked, visibleTexts(commands))
+        }
+        var shown = draw()
+        #expect(result.atBottom && shown.texts.contains { $0.hasPrefix("message 999999") })
+        #expect(shown.asked <= 30, "at the bottom: \(shown.asked) entries asked for")
+        // Fifty messages arrive, one frame each: each frame asks for what it shows.
+        for _ in 0..<50 {
+            count += 1
+            shown = draw()
+            #expect(shown.asked <= 30, "a new message: \(shown.asked)")
+        }
+        // Page up, the wheel, a resize, the scrollbar dragged to the middle.
+        ui.input.keys = [(.pageUp, [])]
+        shown = draw()
+        #expect(!result.atBottom && shown.asked <= 40, "page up: \(shown.asked)")
+        ui.input.mouseX = 50; ui.input.mouseY = 50; ui.input.wheel = 3
+        shown = draw()
+        #expect(shown.asked <= 40, "wheel: \(shown.asked)")
+        shown = draw()
+        let thumb = ui.widgetRects[ui.id("log-thumb:big")]!
+        ui.input.mouseX = thumb.x + 2; ui.input.mouseY = thumb.y + 2
+        ui.input.mousePressed = true; ui.input.mouseDown = true
+        _ = draw()
+        ui.input.mouseY = r.h / 2
+        shown = draw()
+        #expect(shown.asked <= 40, "thumb drag: \(shown.asked)")
+        let middle = shown.texts.compactMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } }.first ?? -1
+        #expect((300_000...700_000).contains(middle), "the middle of the log is shown: \(middle)")
+        ui.input.mouseReleased = true; ui.input.mouseDown = false
+        _ = draw()
+        asked = 0
+        _ = frame(ui) { result = ui.log("big", source: source(), in: Rect(x: 0, y: 0, w: 260, h: 200), wrapCache: cache) }
+        #expect(asked <= 40, "resize: \(asked)")
+    }
+
+    /// Issue 13 (costs): a blink re-laid-out and redrew the whole window. The caret is kept
+    /// apart from the frame: the frame's commands do not change while it blinks, and it stops
+    /// blinking (solid) after ten seconds without input, so an idle window sleeps.
+    @Test func theCaretBlinksApartFromTheFrameAndStopsAfterTenSeconds() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        var text = "hello"
+        func draw(at time: Double, typing: String = "") -> [DrawCommand] {
+            ui.input.text = typing
+            ui.beginFrame(width: 400, height: 300, time: time)
+            ui.textField("message", text: &text, in: Rect(x: 0, y: 0, w: 300, h: 30))
+            return ui.endFrame()
+        }
+        ui.focus(ui.id("field:message"))
+        _ = draw(at: 99)
+        let frame = draw(at: 100)
+        #expect(ui.caret != nil)
+        // The frame at any later moment is the same: only the caret changes.
+        #expect(draw(at: 100.7) == frame)
+        _ = draw(at: 100, typing: "!")
+        let since = ui.lastInputTime
+        #expect(ui.caretVisible(at: since) && ui.caretVisible(at: since + 0.4))
+        #expect(!ui.caretVisible(at: since + 0.6))
+        #expect(ui.caretVisible(at: since + 1.1))
+        #expect(!ui.caretCommands(at: since).isEmpty && ui.caretCommands(at: since + 0.6).isEmpty)
+        #expect(abs((ui.secondsToNextCaretChange(after: since + 0.2) ?? 0) - 0.3) < 1e-9)
+        // Ten seconds after the last key, solid, and nothing more to wake for.
+        #expect(ui.caretVisible(at: since + 10.6))
+        #expect(ui.secondsToNextCaretChange(after: since + 10.1) == nil)
+        _ = draw(at: since + 11)
+        #expect(!ui.wantsTimer)
+        // Typing again: solid at once, blinking again.
+        _ = draw(at: since + 20, typing: "?")
+        #expect(ui.wantsTimer && ui.caretVisible(at: since + 20) && !ui.caretVisible(at: since + 20.6))
+    }
 }

@@ -1,0 +1,73 @@
+import CSDL2
+import Foundation
+import SottoClient
+import SottoUI
+import Testing
+@testable import SottoWindow
+
+extension SDLTests {
+    /// What the window costs when nothing but time passes.
+    @Suite struct Costs {
+        /// The window's pixels as presented.
+        static func pixels(_ app: ChatApp) -> (pixels: [UInt32], width: Int32) {
+            var w: Int32 = 0, h: Int32 = 0
+            SDL_GetRendererOutputSize(app.renderer, &w, &h)
+            var pixels = [UInt32](repeating: 0, count: Int(w * h))
+            SDL_RenderReadPixels(app.renderer, nil, SDL_PIXELFORMAT_ARGB8888.rawValue, &pixels, w * 4)
+            return (pixels, w)
+        }
+
+        /// Issue 13 (costs): each blink laid out and drew the whole window (1.6 % of a core
+        /// idle). A blink now presents the cached frame with the caret over it: no frame is
+        /// made, and the pixels that change are the caret's alone.
+        @Test func aBlinkPresentsTheCachedFrameAndOnlyTheCaretChanges() throws {
+            let driver = try AppDriver(server: "127.0.0.1", port: 1, user: "")
+            let app = driver.app
+            var time = 1_000.0
+            app.clock = { time }
+            driver.type("alice")  // typing restarts the blink: the caret is on
+            while app.dirty { app.turn() }  // the frame after input is drawn, then it settles
+            #expect(driver.focusedLabel(["field:username"]) == "field:username")
+            let caret = try #require(app.ui.caret)
+            let typedAt = app.ui.lastInputTime
+            #expect(app.ui.caretVisible(at: time))
+            let framesBefore = app.framesDrawn
+            let on = Self.pixels(app)
+
+            // Half a period later the caret is off: one present from the cache, no frame.
+            time = typedAt + 0.6
+            app.turn()
+            #expect(app.framesDrawn == framesBefore, "a blink laid out and drew a whole frame")
+            #expect(app.caretFramesPresented == 1)
+            let off = Self.pixels(app)
+            var changed: [(x: Int, y: Int)] = []
+            for (i, (a, b)) in zip(on.pixels, off.pixels).enumerated() where a != b {
+                changed.append((i % Int(on.width), i / Int(on.width)))
+            }
+            #expect(!changed.isEmpty, "the caret did not go off")
+            // Pixels, in points × density: the caret's column and no other.
+            let scale = Double(on.width) / Double(app.ui.width)
+            let inCaret = changed.allSatisfy { p in
+                Double(p.x) >= Double(caret.rect.x) * scale - 1 && Double(p.x) <= Double(caret.rect.maxX) * scale + 1
+                    && Double(p.y) >= Double(caret.rect.y) * scale - 1 && Double(p.y) <= Double(caret.rect.maxY) * scale + 1
+            }
+            #expect(inCaret, "pixels outside the caret changed: \(changed.prefix(5))")
+
+            // Nothing changed: nothing is presented.
+            app.turn()
+            #expect(app.caretFramesPresented == 1)
+            // On again, as it was.
+            time = typedAt + 1.1
+            app.turn()
+            #expect(app.caretFramesPresented == 2 && app.framesDrawn == framesBefore)
+            #expect(Self.pixels(app).pixels == on.pixels)
+            // After ten seconds the caret is solid and the loop has nothing to wake for.
+            time = typedAt + 10.2
+            app.turn()
+            #expect(app.ui.secondsToNextCaretChange(after: time) == nil)
+            // A key is a new frame again.
+            driver.type("x")
+            #expect(app.framesDrawn > framesBefore)
+        }
+    }
+}
