@@ -18,7 +18,8 @@ public final class ChatServer {
         self.configuration = configuration
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
-        hub = Hub(limits: configuration.limits, loops: Array(group.makeIterator()), logger: logger)
+        hub = Hub(limits: configuration.limits, loops: Array(group.makeIterator()), logger: logger,
+                  members: configuration.members, blocking: BlockingWork(threads: 2))
     }
 
     /// The address actually bound (useful with port 0).
@@ -106,5 +107,6 @@ public final class ChatServer {
         try? await channel?.close().get()
         if told { try await Task.sleep(nanoseconds: UInt64(max(0, grace.nanoseconds))) }
         try await group.shutdownGracefully()
+        await hub.blocking.shutdown()
     }
 }

@@ -67,9 +67,15 @@ final class Hub {
     /// (a recording, tampering, replaying or reordering server). Called under the lock.
     var relayHook: ((ChatMessage) -> [ChatMessage])?
 
-    init(limits: ServerLimits, loops: [EventLoop], logger: Logger) {
+    /// Registered members, and where calls to them run (off the loops).
+    let memberStore: MemberStore
+    let blocking: BlockingWork
+
+    init(limits: ServerLimits, loops: [EventLoop], logger: Logger, members: MemberStore, blocking: BlockingWork) {
         self.limits = limits
         self.logger = logger
+        memberStore = members
+        self.blocking = blocking
         var boxes: [ObjectIdentifier: LoopMailbox] = [:]
         for loop in loops { boxes[ObjectIdentifier(loop)] = LoopMailbox(loop: loop) }
         mailboxes = boxes
@@ -139,6 +145,14 @@ final class Hub {
         lock.withLock { throttle.recordFailure(for: address, now: .now()) }
     }
 
+    /// Binds the name to this identity at its first login, or checks it is theirs: on the
+    /// blocking pool; the answer comes back on `loop`. `verifies` runs there too, and only
+    /// when the name would be bound.
+    func claim(_ name: Username, identity: [UInt8], on loop: EventLoop, verifies: @escaping @Sendable () -> Bool) -> EventLoopFuture<MemberClaim> {
+        let store = memberStore
+        return blocking.run(on: loop) { try store.claim(name, identity: identity, at: Self.now(), verifies: verifies) }
+    }
+
     enum JoinResult { case joined(OnlineMember), nameTaken, shuttingDown }
 
     /// Adds a member and sends them the welcome and the online list; the room hears of them
@@ -199,6 +213,12 @@ final class Hub {
             membershipChanges &+= 1
             guard member.announced else { return }
             broadcastDeparture(of: member, time: Self.now())
+        }
+        let store = memberStore, name = member.name, logger = self.logger
+        blocking.detach {
+            do { try store.noteSeen(name, at: Self.now()) } catch {
+                logger.warning("could not note when a member was last seen", metadata: ["error": "\(error)"])
+            }
         }
     }
 

@@ -14,7 +14,8 @@ public final class InMemoryServer {
         self.configuration = configuration
         var logger = Logger(label: "sotto.in-memory")
         logger.logLevel = .critical
-        hub = Hub(limits: configuration.limits, loops: [loop], logger: logger)
+        hub = Hub(limits: configuration.limits, loops: [loop], logger: logger,
+                  members: configuration.members, blocking: BlockingWork(threads: nil))
     }
 
     /// A new connection, already accepted; write inbound bytes, read outbound frames.

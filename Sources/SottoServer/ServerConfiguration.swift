@@ -15,12 +15,15 @@ public struct ServerConfiguration: Sendable {
     public var limits: ServerLimits
     /// Event loop threads; defaults to one per core.
     public var threads: Int
+    /// Who holds which name. `sotto-server` keeps them in its database; by default (tests,
+    /// fuzzing) for the life of the process.
+    public var members: MemberStore
 
     public init(
         host: String = "0.0.0.0", port: Int = 8888, serverName: String = "Sotto",
         staticKey: Curve25519.KeyAgreement.PrivateKey, password: String, passwordSalt: [UInt8],
         scrypt: ScryptParameters = .standard, limits: ServerLimits = ServerLimits(),
-        threads: Int = System.coreCount
+        threads: Int = System.coreCount, members: MemberStore = InMemoryMemberStore()
     ) throws {
         self.host = host
         self.port = port
@@ -31,6 +34,7 @@ public struct ServerConfiguration: Sendable {
         self.passwordKey = SymmetricKey(data: try PasswordKey.derive(password: password, salt: passwordSalt, parameters: scrypt))
         self.limits = limits
         self.threads = max(1, threads)
+        self.members = members
     }
 
     public var fingerprint: String { Fingerprint.of(publicKey: Array(staticKey.publicKey.rawRepresentation)) }

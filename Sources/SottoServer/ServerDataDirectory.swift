@@ -3,7 +3,7 @@ import Foundation
 import SottoCore
 
 /// The server's persistent state: its Noise static key, its password salt and, when it
-/// generated one, its password. All files are 0600 in a 0700 directory.
+/// generated one, its password; its database. All files are 0600 in a 0700 directory.
 public struct ServerDataDirectory {
     public let url: URL
 
@@ -14,6 +14,8 @@ public struct ServerDataDirectory {
     public var keyURL: URL { url.appendingPathComponent("server.key") }
     public var passwordURL: URL { url.appendingPathComponent("password") }
     public var saltURL: URL { url.appendingPathComponent("password.salt") }
+    /// Registered members (SQLite, WAL).
+    public var databaseURL: URL { url.appendingPathComponent("server.sqlite") }
 
     public func loadOrCreateStaticKey() throws -> Curve25519.KeyAgreement.PrivateKey {
         try SecureFile.ensurePrivateDirectory(url)

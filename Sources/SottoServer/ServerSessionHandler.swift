@@ -112,7 +112,9 @@ final class ServerSessionHandler: ChannelDuplexHandler {
                 close(ServerError(.tooManyAttempts, "The server is receiving too many logins right now; try again in a moment.", fatal: true),
                       reason: "login budget")
             }
-        case (.online, .record(let bytes)):
+        case (.online, .record(let bytes)), (.authenticating, .record(let bytes)):
+            // Records that came with message 3 wait while the login is checked (off the loop);
+            // no further read is issued while they wait.
             let record: ClientRecord
             do { record = try ClientRecord(decoding: bytes) } catch { return violation("record: \(error)") }
             backlog.append(record)
@@ -148,6 +150,35 @@ final class ServerSessionHandler: ChannelDuplexHandler {
             }
             bundle = decoded
         }
+        // A name is bound to the identity that first logs in with it (its bundle's digest, or
+        // the device key of a client without one); the check runs off the loop.
+        let binding = bundle?.digest ?? staticKey, checked = bundle
+        hub.claim(name, identity: binding, on: loop, verifies: { checked.map { (try? $0.verifySignature()) != nil } ?? true })
+            .whenComplete { result in
+                // The connection may have closed or timed out meanwhile.
+                guard case .authenticating = self.state else { return }
+                switch result {
+                case .failure(let error):
+                    self.logger.error("member store failed", metadata: ["error": "\(error)"])
+                    self.close(ServerError(.other, "The server could not check its list of members; try again later.", fatal: true),
+                               reason: "member store failed")
+                case .success(.heldByAnother(let holder)):
+                    self.logger.notice("login refused: name registered to another identity", metadata: ["user": "\(name.display)"])
+                    let text = (try? Username(holder))?.key == name.key
+                        ? "The name \(name.display) belongs to another member of this server (another device or identity)."
+                        : "The name \(name.display) reads like \(holder), the name of another member of this server."
+                    self.close(ServerError(.nameTaken, text + " Choose another name, or ask the server's operator to release it (sotto-server members release NAME).", fatal: true),
+                               reason: "name registered to another identity")
+                case .success(.unverifiedIdentity):
+                    self.refuseIdentity()
+                case .success(let claim):
+                    if claim == .registered { self.logger.info("registered a new member", metadata: ["user": "\(name.display)"]) }
+                    self.join(name, staticKey: staticKey, login: login, bundle: bundle)
+                }
+            }
+    }
+
+    private func join(_ name: Username, staticKey: [UInt8], login: LoginRequest, bundle: IdentityBundle?) {
         switch hub.join(name: name, staticKey: staticKey, identity: login.identity, identityDigest: bundle?.digest ?? [],
                         sessionNonce: login.sessionNonce, session: self, address: address) {
         case .nameTaken:

@@ -12,9 +12,18 @@ struct SottoServerCommand: AsyncParsableCommand {
         commandName: "sotto-server",
         abstract: "Host a password-protected, end-to-end encrypted Sotto chat on this network.",
         discussion: """
-        The password comes from --password, --password-file or SOTTO_PASSWORD, in that order; \
-        with none of them, one is generated on first start and kept in the data directory.
-        """)
+        Without a subcommand it serves. The password comes from --password, --password-file or \
+        SOTTO_PASSWORD, in that order; with none of them, one is generated on first start and \
+        kept in the data directory.
+        """,
+        subcommands: [Serve.self, MembersCommand.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Host a password-protected, end-to-end encrypted Sotto chat on this network (the default).")
 
     @Option(help: "Address to listen on (0.0.0.0 = every IPv4 address of this machine).")
     var host = "0.0.0.0"
@@ -106,6 +115,11 @@ struct SottoServerCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
 
+        let members: SQLiteMemberStore
+        do { members = SQLiteMemberStore(try ServerDatabase(url: data.databaseURL)) } catch let error as SecureFile.Failure {
+            throw ValidationError(error.description)
+        }
+
         var limits = ServerLimits()
         limits.maxConnections = maxConnections
         limits.maxConnectionsPerAddress = maxConnectionsPerAddress
@@ -117,7 +131,8 @@ struct SottoServerCommand: AsyncParsableCommand {
         do {
             configuration = try ServerConfiguration(
                 host: host, port: port, serverName: name, staticKey: try data.loadOrCreateStaticKey(),
-                password: password, passwordSalt: try data.loadOrCreateSalt(), limits: limits, threads: threads)
+                password: password, passwordSalt: try data.loadOrCreateSalt(), limits: limits, threads: threads,
+                members: members)
         } catch let error as SecureFile.Failure {
             throw ValidationError(error.description)
         }

@@ -62,6 +62,8 @@ import Testing
         }
         guard case .presence(let joined)? = try watcher.readUntil(presence(.joined)) else { Issue.record("no join"); return }
         #expect(joined.user.identityDigest == old.bundle.digest)
+        // The name is bound to the old identity until the operator releases it.
+        _ = try server.server.configuration.members.release(Username("dana"))
         let second = try RawConnection(port: server.port)
         let (_, answer) = try second.attemptLogin(name: "dana", identity: old.noiseStatic, bundle: renewed.encodedBundle)
         guard case .welcome? = answer else { Issue.record("not welcomed: \(String(describing: answer))"); return }

@@ -25,7 +25,7 @@ import Testing
         let failure = try await second.waitForFailure()
         guard case .server(let error) = failure else { Issue.record("unexpected \(failure)"); return }
         #expect(error.code == .nameTaken)
-        #expect(failure.description.contains("already in use"))
+        #expect(failure.description.contains("The name alice belongs to another member of this server"))
         #expect(first.state == .online)
         first.stop(); second.stop()
         await server.stop()

@@ -119,7 +119,7 @@ import Testing
         var (code, err) = try await status(base + ["--trust", fingerprint], env: ["SOTTO_PASSWORD": "nope"])
         #expect(code == 4 && err.contains("Wrong server password."))
         (code, err) = try await status(["--host", "127.0.0.1", "--port", "\(port)", "--user", "listener", "--trust", fingerprint], env: ["SOTTO_PASSWORD": password])
-        #expect(code == 5 && err.contains("already in use"))
+        #expect(code == 5 && err.contains("belongs to another member"))
         (code, err) = try await status(base, env: ["SOTTO_PASSWORD": password])
         #expect(code == 7 && err.contains(fingerprint))
         (code, err) = try await status(base + ["--trust", "SHA256:" + String(repeating: "Q", count: 43)], env: ["SOTTO_PASSWORD": password])

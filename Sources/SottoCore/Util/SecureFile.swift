@@ -45,6 +45,21 @@ public enum SecureFile {
         }
     }
 
+    /// A database file: created 0600 (empty) before SQLite opens it, since SQLite gives its
+    /// -wal and -shm files the database's mode; an existing one open to others is refused,
+    /// as key files are.
+    public static func ensurePrivateFile(_ url: URL) throws {
+        try ensurePrivateDirectory(url.deletingLastPathComponent())
+        let fd = open(url.path, O_RDONLY | O_CREAT, 0o600)
+        guard fd >= 0 else { throw Failure(description: "cannot create \(url.path): \(String(cString: strerror(errno)))") }
+        close(fd)
+        var info = stat()
+        guard stat(url.path, &info) == 0 else { throw Failure(description: "cannot stat \(url.path)") }
+        if info.st_mode & 0o077 != 0 {
+            throw Failure(description: "\(url.path) is readable by other users; run: chmod 600 \(url.path)")
+        }
+    }
+
     /// Reads a secret file, refusing one that others can read (as ssh does for private keys).
     public static func read(_ url: URL) throws -> Data? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
@@ -78,6 +93,14 @@ public enum XDG {
             ?? ProcessInfo.processInfo.environment["SOTTO_CONFIG_DIR"].map { URL(fileURLWithPath: $0) }
             ?? configHome().appendingPathComponent("sotto")
     }
+    /// Where the clients keep what they collect (history): the one given, else
+    /// `SOTTO_DATA_DIR`, else `$XDG_DATA_HOME/sotto`.
+    public static func sottoDataDirectory(_ given: URL? = nil) -> URL {
+        given
+            ?? ProcessInfo.processInfo.environment["SOTTO_DATA_DIR"].map { URL(fileURLWithPath: $0) }
+            ?? dataHome().appendingPathComponent("sotto")
+    }
+
     public static func dataHome() -> URL { base("XDG_DATA_HOME", fallback: ".local/share") }
 
     private static func base(_ variable: String, fallback: String) -> URL {

@@ -1,0 +1,60 @@
+import SottoCore
+
+/// A registered member: a name bound to the identity that first logged in with it.
+public struct RegisteredMember: Equatable, Sendable {
+    /// The name as first logged in with (NFC); its owner may log in as "ALICE" too, but
+    /// look-alikes are judged against the name as registered.
+    public var name: String
+    /// `Username.key` and `Username.displayKey` of `name`: what uniqueness is decided on.
+    public var key: String
+    public var displayKey: String
+    /// The identity bundle's digest (or, for a client without one, its Noise static key).
+    public var identity: [UInt8]
+    /// Milliseconds since 1970.
+    public var registeredAt: UInt64
+    public var lastSeen: UInt64
+
+    public init(name: String, key: String, displayKey: String, identity: [UInt8], registeredAt: UInt64, lastSeen: UInt64) {
+        self.name = name; self.key = key; self.displayKey = displayKey
+        self.identity = identity; self.registeredAt = registeredAt; self.lastSeen = lastSeen
+    }
+
+    public var fingerprint: String {
+        identity.count == 32 ? Fingerprint.of(digest: identity) : Fingerprint.of(publicKey: identity)
+    }
+}
+
+/// What a login's name turned out to be.
+public enum MemberClaim: Equatable, Sendable {
+    /// Free until now: registered to this identity from this login on.
+    case registered
+    /// Already this identity's.
+    case returning
+    /// Registered to another identity: this name, or one that reads as it (`holder` says which).
+    case heldByAnother(holder: String)
+    /// Free, but the identity did not verify: nobody is bound to a bundle that is not its own.
+    case unverifiedIdentity
+
+    /// The one rule both stores follow. `existing`: the registered members whose key or
+    /// display key equals the name's (at most a few).
+    static func decide(_ name: Username, identity: [UInt8], existing: [RegisteredMember], verifies: () -> Bool) -> MemberClaim {
+        if let other = existing.first(where: { $0.identity != identity }) { return .heldByAnother(holder: other.name) }
+        if existing.contains(where: { $0.key == name.key }) { return .returning }
+        return verifies() ? .registered : .unverifiedIdentity
+    }
+}
+
+/// Where the server keeps its registered members. Calls block (a database), so the server
+/// makes them off its event loops; implementations are safe to call from any thread.
+public protocol MemberStore: AnyObject, Sendable {
+    /// Binds `name` to `identity` if nobody holds it (or a name that reads as it) and
+    /// `verifies()` (asked only then: the identity's signature, checked once per binding),
+    /// and notes the time for a returning member; says who holds it otherwise.
+    func claim(_ name: Username, identity: [UInt8], at time: UInt64, verifies: () -> Bool) throws -> MemberClaim
+    /// Every registered member, by name.
+    func members() throws -> [RegisteredMember]
+    /// Frees a name (and its look-alikes held by the same identity); nil if nobody held it.
+    func release(_ name: Username) throws -> RegisteredMember?
+    /// Notes when a member was last online (at logout).
+    func noteSeen(_ name: Username, at time: UInt64) throws
+}

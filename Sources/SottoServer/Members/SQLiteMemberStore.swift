@@ -1,0 +1,59 @@
+import Foundation
+import GRDB
+import SottoCore
+
+/// Registered members in the server's SQLite database (`server.sqlite` in the data
+/// directory, WAL, 0600 in a 0700 directory). `sotto-server members` opens the same file
+/// while the server runs: WAL lets both read and write, and the server reads a name's row at
+/// each login, so a release takes effect at the next one.
+public final class SQLiteMemberStore: MemberStore, @unchecked Sendable {
+    private let database: ServerDatabase
+
+    public init(_ database: ServerDatabase) { self.database = database }
+
+    public func claim(_ name: Username, identity: [UInt8], at time: UInt64, verifies: () -> Bool) throws -> MemberClaim {
+        try database.pool.write { db in
+            let existing = try Row.fetchAll(db, sql: "SELECT * FROM member WHERE key = ? OR displayKey = ?",
+                                            arguments: [name.key, name.displayKey]).map(Self.member)
+            let claim = MemberClaim.decide(name, identity: identity, existing: existing, verifies: verifies)
+            switch claim {
+            case .registered:
+                try db.execute(sql: """
+                    INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen) VALUES (?, ?, ?, ?, ?, ?)
+                    """, arguments: [name.key, name.displayKey, name.display, Data(identity), Int64(clamping: time), Int64(clamping: time)])
+            case .returning:
+                try db.execute(sql: "UPDATE member SET lastSeen = ? WHERE key = ?", arguments: [Int64(clamping: time), name.key])
+            case .heldByAnother, .unverifiedIdentity:
+                break
+            }
+            return claim
+        }
+    }
+
+    public func members() throws -> [RegisteredMember] {
+        try database.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM member ORDER BY name").map(Self.member)
+        }
+    }
+
+    public func release(_ name: Username) throws -> RegisteredMember? {
+        try database.pool.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM member WHERE key = ?", arguments: [name.key]) else { return nil }
+            try db.execute(sql: "DELETE FROM member WHERE key = ?", arguments: [name.key])
+            return Self.member(row)
+        }
+    }
+
+    public func noteSeen(_ name: Username, at time: UInt64) throws {
+        try database.pool.write { db in
+            try db.execute(sql: "UPDATE member SET lastSeen = max(lastSeen, ?) WHERE key = ?", arguments: [Int64(clamping: time), name.key])
+        }
+    }
+
+    private static func member(_ row: Row) -> RegisteredMember {
+        let data: Data = row["identity"]
+        let registered: Int64 = row["registeredAt"], seen: Int64 = row["lastSeen"]
+        return RegisteredMember(name: row["name"], key: row["key"], displayKey: row["displayKey"], identity: Array(data),
+                                registeredAt: UInt64(clamping: registered), lastSeen: UInt64(clamping: seen))
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import GRDB
+import SottoCore
+
+/// The server's SQLite database, `server.sqlite` in its data directory: WAL, 0600 in a
+/// 0700 directory, its schema versioned by named migrations (never edited once released,
+/// only added to).
+public final class ServerDatabase: Sendable {
+    public let url: URL
+    let pool: DatabasePool
+
+    public init(url: URL) throws {
+        self.url = url
+        try SecureFile.ensurePrivateFile(url)
+        var configuration = Configuration()
+        // The server and `sotto-server members` may write at the same moment.
+        configuration.busyMode = .timeout(5)
+        configuration.label = "sotto-server"
+        do {
+            pool = try DatabasePool(path: url.path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw SecureFile.Failure(description: "cannot open the server database \(url.path): \(error)")
+        }
+    }
+
+    /// Versions of the schema, in order.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("1: members") { db in
+            try db.create(table: "member") { t in
+                t.primaryKey("key", .text)
+                t.column("displayKey", .text).notNull().indexed()
+                t.column("name", .text).notNull()
+                t.column("identity", .blob).notNull()
+                t.column("registeredAt", .integer).notNull()
+                t.column("lastSeen", .integer).notNull()
+            }
+        }
+        return migrator
+    }
+
+    /// The applied migrations, oldest first.
+    public func appliedMigrations() throws -> [String] {
+        try pool.read { db in try Self.migrator.appliedIdentifiers(db) }.sorted()
+    }
+}

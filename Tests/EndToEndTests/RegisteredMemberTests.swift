@@ -1,0 +1,98 @@
+import Foundation
+import SottoClient
+import SottoCore
+import Testing
+
+/// A name is a member's from its first login: a stranger with the password cannot take it
+/// while its owner is offline.
+@Suite struct RegisteredMemberTests {
+    /// The attacker: someone who knows the server password, on a client of their own (a new
+    /// identity), logging in as alice, or as a name that reads as hers, while she is away.
+    @Test func aStrangerWithThePasswordCannotTakeAnOfflineMembersName() async throws {
+        let server = try await TestServer(limits: relaxedLimits())
+        let identity = try ClientIdentity.generate()
+        let alice = try TestClient("alice", server: server, identity: identity)
+        try await alice.connectAndWait()
+        alice.stop()
+        try await eventually("alice gone") { server.server.onlineCount == 0 }
+
+        let port = server.port
+        let answers = try await onOwnThread {
+            try ["alice", "ALICE", "aIice"].map { name in UncheckedBox(try RawConnection(port: port).attemptLogin(name: name).1) }
+        }.map(\.value)
+        for (name, answer) in zip(["alice", "ALICE", "aIice"], answers) {
+            guard case .error(let error)? = answer else { Issue.record("\(name) was let in: \(String(describing: answer))"); continue }
+            #expect(error.code == .nameTaken, "\(name)")
+            #expect(error.text.contains("another member of this server"), "\(name): \(error.text)")
+        }
+        if case .error(let e)? = answers.last { #expect(e.text.contains("reads like alice")) }
+
+        // Alice herself, from her own device, comes back under her name.
+        let back = try TestClient("alice", server: server, identity: identity)
+        try await back.connectAndWait()
+        back.stop()
+        await server.stop()
+    }
+
+    /// A login whose bundle does not verify is refused and binds nothing: the name's owner
+    /// can still register it afterwards.
+    @Test func aForgedIdentityCannotSquatAName() async throws {
+        let server = try await TestServer(limits: relaxedLimits())
+        let keys = try IdentityKeys()
+        var forged = keys.encodedBundle
+        forged[forged.count - 1] ^= 1  // the signature is the last field
+        let port = server.port
+        let answer = try await onOwnThread { () -> UncheckedBox<ServerRecord?> in
+            let squatter = try RawConnection(port: port)
+            return UncheckedBox(try squatter.loginWithPayload(identity: keys.noiseStatic, { hello, hash in
+                try squatter.loginPayload(name: "carol", bundle: forged, hello: hello, handshakeHash: hash)
+            }, thenSend: []))
+        }.value
+        #expect(answer == .error(ServerError(.invalidIdentity, fatal: true)))
+        let carol = try TestClient("carol", server: server)
+        try await carol.connectAndWait()
+        carol.stop()
+        await server.stop()
+    }
+}
+
+/// The operator's side, with the real executables: `sotto-server members list|release`
+/// working on the data directory while the server runs.
+@Suite struct MembersCommandTests {
+    @Test func theOperatorListsAndReleasesANameWhileTheServerRuns() async throws {
+        let data = temporaryDirectory("server-members")
+        let (server, port, fingerprint, password) = try await ProcessTests.startServer(dataDir: data)
+        let cli = Products.url("sotto-cli")
+        func login(_ directory: URL) async throws -> (Int32?, String) {
+            let client = try ChildProcess(cli, ["--host", "127.0.0.1", "--port", "\(port)", "--user", "alice", "--trust", fingerprint],
+                                          environment: ["SOTTO_CONFIG_DIR": directory.path, "SOTTO_PASSWORD": password])
+            client.closeInput()  // logs in, then leaves: nothing to send
+            return (await client.waitForExit(timeout: 60), client.stdout + client.stderr)
+        }
+        let owner = temporaryDirectory("cli-owner"), newcomer = temporaryDirectory("cli-newcomer")
+        #expect(try await login(owner).0 == 0)
+        let (refused, said) = try await login(newcomer)
+        #expect(refused == 5, "\(said)")
+        #expect(said.contains("belongs to another member of this server"), "\(said)")
+
+        func members(_ arguments: [String]) async throws -> (Int32?, String) {
+            let run = try ChildProcess(Products.url("sotto-server"), ["members"] + arguments + ["--data-dir", data.path])
+            return (await run.waitForExit(), run.stdout + run.stderr)
+        }
+        let ownerFingerprint = try ClientIdentity.loadOrCreate(in: owner).fingerprint
+        let (listed, list) = try await members(["list"])
+        #expect(listed == 0)
+        #expect(list.hasPrefix("alice\t\(ownerFingerprint)\tregistered "), "\(list)")
+        let (released, release) = try await members(["release", "ALICE"])
+        #expect(released == 0)
+        #expect(release.contains("Released alice (was \(ownerFingerprint))"), "\(release)")
+        let (again, _) = try await members(["release", "alice"])
+        #expect(again != 0)
+
+        // Free from the next login on: the newcomer takes it, and the old owner is refused.
+        #expect(try await login(newcomer).0 == 0)
+        #expect(try await login(owner).0 == 5)
+        server.signal(SIGTERM)
+        #expect(await server.waitForExit() == 0)
+    }
+}
