@@ -53,6 +53,17 @@ public enum ChatInput: Equatable, Sendable {
         case .verify:
             guard let target = Self.wholeName(rest) else { self = .invalid(.usage(.verify)); return }
             self = .command(.verify(target))
+        case .history:
+            let count = rest.trimmingCharacters(in: .whitespaces)
+            if count.isEmpty { self = .command(.history(count: ChatCommand.defaultHistoryCount)); return }
+            guard let n = Int(count), (1...ChatCommand.maxHistoryCount).contains(n) else { self = .invalid(.usage(.history)); return }
+            self = .command(.history(count: n))
+        case .search:
+            let words = rest.trimmingCharacters(in: .whitespaces)
+            guard words.contains(where: { $0.isLetter || $0.isNumber }) else { self = .invalid(.usage(.search)); return }
+            self = .command(.search(words))
+        case .forget:
+            self = .command(.forget)
         case .help:
             self = .command(.help)
         case .quit:
@@ -101,11 +112,20 @@ public enum ChatCommand: Equatable, Sendable {
     case fingerprint(of: String?)
     /// Marks a member's current key as verified (after comparing safety numbers).
     case verify(String)
+    /// The last messages of the open conversation, from the local history.
+    case history(count: Int)
+    /// Messages in the local history containing these words.
+    case search(String)
+    /// Deletes the open conversation's local history.
+    case forget
     case help
     case quit
 
+    public static let defaultHistoryCount = 20
+    public static let maxHistoryCount = 10_000
+
     public enum Name: String, CaseIterable, Sendable {
-        case msg, users, fingerprint, verify, help, quit
+        case msg, users, fingerprint, verify, history, search, forget, help, quit
 
         /// The name as typed (lowercased), or one of its short forms.
         init?(typed word: String) {
@@ -114,6 +134,9 @@ public enum ChatCommand: Equatable, Sendable {
             case "users", "who": self = .users
             case "fingerprint", "fp": self = .fingerprint
             case "verify": self = .verify
+            case "history": self = .history
+            case "search", "find": self = .search
+            case "forget": self = .forget
             case "help", "?": self = .help
             case "quit", "exit": self = .quit
             default: return nil
@@ -126,6 +149,9 @@ public enum ChatCommand: Equatable, Sendable {
             case .users: return "/users"
             case .fingerprint: return "/fingerprint [NAME]"
             case .verify: return "/verify NAME"
+            case .history: return "/history [N]"
+            case .search: return "/search WORDS"
+            case .forget: return "/forget"
             case .help: return "/help"
             case .quit: return "/quit"
             }
@@ -137,6 +163,9 @@ public enum ChatCommand: Equatable, Sendable {
             case .users: return "who is online"
             case .fingerprint: return "your key's fingerprint, or NAME's with your safety number"
             case .verify: return "mark NAME's key as verified once the safety numbers match"
+            case .history: return "the last N messages of this conversation kept on this device (20; at most \(ChatCommand.maxHistoryCount))"
+            case .search: return "messages kept on this device that contain every word"
+            case .forget: return "delete this conversation's history from this device"
             case .help: return "this list"
             case .quit: return "leave"
             }

@@ -8,6 +8,10 @@ public struct AppOptions {
     public var user: String?
     public var invite: String?
     public var configDirectory: URL
+    /// Where the history is kept, one database per server (`$XDG_DATA_HOME/sotto`).
+    public var dataDirectory: URL
+    /// Off: nothing is kept on this device (`--no-history`).
+    public var keepHistory = true
     public var windowWidth = 1000
     public var windowHeight = 680
     /// Offscreen video driver and software renderer (tests).
@@ -15,8 +19,9 @@ public struct AppOptions {
     /// The cheapest password hashing accepted from a server (tests of cheap servers lower it).
     public var minimumPasswordHashing = ScryptParameters.floor
 
-    public init(configDirectory: URL? = nil) {
+    public init(configDirectory: URL? = nil, dataDirectory: URL? = nil) {
         self.configDirectory = XDG.sottoConfigDirectory(configDirectory)
+        self.dataDirectory = XDG.sottoDataDirectory(dataDirectory)
     }
 }
 

@@ -30,6 +30,8 @@ public final class ChatApp {
     var fieldErrors: Set<String> = []
     public internal(set) var connecting = false
     var client: ChatClient?
+    /// The local history of the server logged in to (nil when it is off).
+    var recorder: HistoryRecorder?
     let model = ChatModel()
     var draft = ""
     var history: [String] = []
@@ -127,6 +129,7 @@ public final class ChatApp {
 
     deinit {
         client?.shutdown()
+        recorder?.flush()
         frameCache.release()
         painter.release()
         SDL_DestroyRenderer(renderer)
@@ -200,7 +203,12 @@ public final class ChatApp {
     func handle(_ event: SDL_Event) {
         if event.type == SDL_QUIT.rawValue { quit = true; return }
         if event.type == queue.wakeType {
-            for e in queue.drain() { apply(e) }
+            for input in queue.drain() {
+                switch input {
+                case .client(let e): apply(e)
+                case .history(let answer): apply(answer)
+                }
+            }
             dirty = true
             return
         }
@@ -281,6 +289,7 @@ public final class ChatApp {
                 screen = .chat
                 focusInputNextFrame = true
                 form.save(to: options.configDirectory)
+                loadKept(Self.keptOnOpening)
             }
         case .users(let members):
             model.members = members
@@ -396,13 +405,18 @@ public final class ChatApp {
             return
         }
         let queue = self.queue
+        recorder?.flush()
+        let recorder = options.keepHistory
+            ? HistoryRecorder(dataDirectory: options.dataDirectory, onFailure: { queue.post(.history(HistoryAnswer(conversation: .room, kind: .problem($0)))) })
+            : nil
+        self.recorder = recorder
         var configuration = ClientConfiguration(host: form.server.trimmingCharacters(in: .whitespaces), port: port,
                                                 username: form.username, password: password,
                                                 trust: TrustPolicy(vouched: expectedFingerprint))
         configuration.minimumPasswordHashing = options.minimumPasswordHashing
         client = ChatClient(configuration: configuration, identity: identity,
                             knownServers: KnownServers(url: KnownServers.defaultURL(in: options.configDirectory)),
-                            onEvent: { queue.post($0) })
+                            onEvent: { recorder?.record($0); queue.post($0) })
         client?.connect()
     }
 
@@ -471,6 +485,12 @@ public final class ChatApp {
             guard let name = resolve(typed) else { return false }
             answersGoTo = here
             client?.verify(name)
+        case .history(let count):
+            loadKept(count, in: [here])
+        case .search(let words):
+            askHistory(here) { store in .found(words: words, try store.search(words, limit: Self.searchResults)) }
+        case .forget:
+            askHistory(here) { store in .forgotten(count: try store.forget(here)) }
         case .help:
             for line in ChatCommand.helpLines { model.system(line, conversation: here) }
         case .quit:

@@ -16,6 +16,9 @@ struct ChatLine {
     var trust: PeerTrust = .unverified
     /// "HH:mm", formatted once when the line is added (never per frame).
     var timeText = ""
+    /// A message's sender and client message id: the same message from the history and
+    /// live is shown once.
+    var messageID: String?
 }
 
 /// A conversation: the room, or a direct one with one person.
@@ -54,7 +57,7 @@ final class ChatModel {
         nextKey += 1
         var line = line
         line = ChatLine(key: nextKey, kind: line.kind, time: line.time, from: line.from, text: line.text, isOwn: line.isOwn,
-                        pendingID: line.pendingID, trust: line.trust, timeText: Self.clock.string(from: line.time))
+                        pendingID: line.pendingID, trust: line.trust, timeText: Self.clock.string(from: line.time), messageID: line.messageID)
         conversations[conversation]!.lines.append(line)
         if conversation != current, line.kind == .message, !line.isOwn { conversations[conversation]!.unread += 1 }
     }
@@ -74,7 +77,42 @@ final class ChatModel {
         if m.isOwn, let index = conversations[conversation]?.lines.lastIndex(where: { $0.pendingID == m.clientMessageID }) {
             conversations[conversation]!.lines.remove(at: index)
         }
-        append(ChatLine(key: 0, kind: .message, time: m.time, from: m.from, text: m.text, isOwn: m.isOwn, trust: m.trust), to: conversation)
+        append(ChatLine(key: 0, kind: .message, time: m.time, from: m.from, text: m.text, isOwn: m.isOwn, trust: m.trust,
+                        messageID: Self.messageID(from: m.from, m.clientMessageID)), to: conversation)
+    }
+
+    static func messageID(from sender: String, _ id: UInt64) -> String { "\(sender)\u{0}\(id)" }
+
+    /// Kept messages go above what the conversation shows now (what arrived since the login),
+    /// each once; they count as read.
+    func showKept(_ kept: [StoredMessage], in conversation: Conversation) {
+        let now = conversations[conversation]?.lines ?? []
+        let shown = Set(now.compactMap(\.messageID))
+        let earlier = kept.filter { !shown.contains(Self.messageID(from: $0.from, $0.clientMessageID)) }
+        guard !earlier.isEmpty else {
+            if now.allSatisfy({ $0.kind != .message }) {
+                system("Nothing is kept on this device for this conversation yet: it is kept from your first login on, and nothing from before you joined can be read.", conversation: conversation)
+            }
+            return
+        }
+        let unread = conversations[conversation]?.unread ?? 0
+        if conversations[conversation] == nil { order.append(conversation) }
+        conversations[conversation] = ConversationLog()
+        for m in earlier {
+            append(ChatLine(key: 0, kind: .message, time: m.time, from: m.from, text: m.text, isOwn: m.isOwn,
+                            trust: m.keyChanged ? .changed(previous: "") : .unverified,
+                            messageID: Self.messageID(from: m.from, m.clientMessageID)), to: conversation)
+        }
+        for line in now where line.kind != .daySeparator { append(line, to: conversation) }
+        conversations[conversation]!.unread = unread
+    }
+
+    /// Empties a conversation's log (its history was deleted from this device).
+    func forget(_ conversation: Conversation) {
+        guard conversations[conversation] != nil else { return }
+        let pending = conversations[conversation]!.lines.filter { $0.pendingID != nil }
+        conversations[conversation] = ConversationLog()
+        for line in pending { append(line, to: conversation) }
     }
 
     func rejected(id: UInt64) {
@@ -100,6 +138,12 @@ final class ChatModel {
     static let dayFormat: DateFormatter = {
         let f = DateFormatter()
         f.dateFormat = "EEEE d MMMM yyyy"
+        return f
+    }()
+
+    static let dateAndClock: DateFormatter = {
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm"
         return f
     }()
 

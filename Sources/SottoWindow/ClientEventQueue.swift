@@ -1,17 +1,42 @@
 import CSDL2
 import Foundation
 import SottoClient
+import SottoCore
 
-/// Network thread → render loop: events are appended under a lock and an SDL user event
-/// wakes the loop from SDL_WaitEventTimeout. The network thread never touches anything else of SDL.
+/// What reaches the render loop from other threads: the client's events, and the history's
+/// answers (read on its own queue, never in a frame).
+enum WindowInput: Sendable {
+    case client(ClientEvent)
+    case history(HistoryAnswer)
+}
+
+/// Read from the local history for one conversation.
+struct HistoryAnswer: Sendable {
+    enum Kind: Sendable {
+        /// The conversation's last kept messages, shown above what arrived since.
+        case kept([StoredMessage])
+        /// Search results, listed where the search was typed.
+        case found(words: String, [StoredMessage])
+        case forgotten(count: Int)
+        case problem(String)
+    }
+    var conversation: Conversation
+    var kind: Kind
+}
+
+/// Network and history threads → render loop: inputs are appended under a lock and an SDL
+/// user event wakes the loop from SDL_WaitEventTimeout. Those threads never touch anything
+/// else of SDL.
 final class ClientEventQueue: @unchecked Sendable {
     private let lock = NSLock()
-    private var events: [ClientEvent] = []
+    private var events: [WindowInput] = []
     let wakeType: UInt32
 
     init() { wakeType = SDL_RegisterEvents(1) }
 
-    func post(_ event: ClientEvent) {
+    func post(_ event: ClientEvent) { post(.client(event)) }
+
+    func post(_ event: WindowInput) {
         let wasEmpty: Bool = lock.withLock {
             events.append(event)
             return events.count == 1
@@ -23,7 +48,7 @@ final class ClientEventQueue: @unchecked Sendable {
         }
     }
 
-    func drain() -> [ClientEvent] {
+    func drain() -> [WindowInput] {
         lock.withLock {
             defer { events = [] }
             return events

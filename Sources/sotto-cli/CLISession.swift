@@ -13,11 +13,18 @@ final class CLISession: @unchecked Sendable {
     private var state = ConnectionState.disconnected
     private var pending = 0
     private var users: [Member] = []
+    private var welcomed = false
     weak var client: ChatClient?
+    /// nil with --no-history.
+    let history: HistoryRecorder?
 
-    init(printer: EventPrinter) { self.printer = printer }
+    init(printer: EventPrinter, history: HistoryRecorder?) {
+        self.printer = printer
+        self.history = history
+    }
 
     func handle(_ event: ClientEvent) {
+        history?.record(event)
         printer.print(event)
         lock.lock()
         defer { lock.unlock() }
@@ -31,6 +38,7 @@ final class CLISession: @unchecked Sendable {
         case .queued: pending += 1
         case .delivered, .rejected: pending -= 1
         case .users(let list): users = list
+        case .welcome: welcomed = true
         default: break
         }
         checkDone()
@@ -77,8 +85,38 @@ final class CLISession: @unchecked Sendable {
             case .verify(let typed):
                 guard let name = resolve(typed) else { return .command }
                 client?.verify(name)  // answered by a notice
+            case .history(let count):
+                kept { store in
+                    let messages = try store.recent(in: .room, limit: count)
+                    if messages.isEmpty { printer.info("Nothing kept for this conversation yet.") }
+                    for m in messages { printer.message(m.received, marks: ["history": true]) }
+                }
+            case .search(let words):
+                kept { store in
+                    let found = try store.search(words, limit: 100)
+                    printer.info(found.isEmpty ? "No kept message contains \(words)." : "\(found.count == 100 ? "The newest 100" : "\(found.count)") kept message\(found.count == 1 ? "" : "s") containing \(words), newest first:")
+                    for m in found { printer.message(m.received, marks: ["history": true, "search": true]) }
+                }
+            case .forget:
+                kept { store in
+                    let n = try store.forget(.room)
+                    printer.info("Deleted \(n) kept message\(n == 1 ? "" : "s") of this conversation from this device.")
+                }
             }
             return .command
+        }
+    }
+
+    /// Runs a history command on the history's own queue, after the writes before it.
+    private func kept(_ work: (HistoryStore) throws -> Void) {
+        guard let history else { return printer.warning("History is off (--no-history): nothing is kept on this device.") }
+        // The history is the server's: a command typed (or piped) before the login waits for it.
+        lock.lock()
+        while !welcomed && exitCode == nil { lock.wait() }
+        lock.unlock()
+        history.withStore { store in
+            guard let store else { return printer.warning("Nothing is kept yet: history starts once you are logged in.") }
+            do { try work(store) } catch { printer.warning("The history could not be read: \(error)") }
         }
     }
 

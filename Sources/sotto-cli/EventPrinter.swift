@@ -18,18 +18,7 @@ struct EventPrinter: Sendable {
     func print(_ event: ClientEvent) {
         switch event {
         case .message(let m):
-            if json {
-                var object: [String: Any] = ["type": "message", "from": m.from, "text": m.text,
-                                             "time": ISO8601DateFormatter().string(from: m.time), "sequence": m.sequence,
-                                             "conversation": m.conversation == .room ? "room" : m.conversation.recipient, "verified": m.trust == .verified,
-                                             "encryption": m.encryption]
-                if m.isDirect { object["to"] = m.to; object["direct"] = true }
-                emit(object)
-            } else {
-                let who = m.isDirect ? "\(m.from) → \(m.to)" : m.from
-                let mark = if case .changed = m.trust, !m.isOwn { " [key changed]" } else { "" }
-                line("[\(Self.clock.string(from: m.time))] <\(who)>\(mark) \(m.text)")
-            }
+            message(m, marks: [:])
         case .users(let members):
             if json {
                 emit(["type": "users", "users": members.map { ["name": $0.name, "fingerprint": $0.fingerprint, "verified": $0.isVerified] as [String: Any] }])
@@ -64,6 +53,31 @@ struct EventPrinter: Sendable {
             break
         }
     }
+
+    /// A message as received live, or from the local history (`marks`: "history", "search").
+    func message(_ m: ReceivedMessage, marks: [String: Bool]) {
+        if json {
+            var object: [String: Any] = ["type": "message", "from": m.from, "text": m.text,
+                                         "time": ISO8601DateFormatter().string(from: m.time), "sequence": m.sequence,
+                                         "conversation": m.conversation == .room ? "room" : m.conversation.recipient, "verified": m.trust == .verified,
+                                         "encryption": m.encryption]
+            if m.isDirect { object["to"] = m.to; object["direct"] = true }
+            for (mark, value) in marks { object[mark] = value }
+            emit(object)
+        } else {
+            let who = m.isDirect ? "\(m.from) → \(m.to)" : m.from
+            let mark = if case .changed = m.trust, !m.isOwn { " [key changed]" } else { "" }
+            // Kept messages may be from another day: they carry the date.
+            let clock = marks.isEmpty ? Self.clock : Self.dateAndClock
+            line("[\(clock.string(from: m.time))] <\(who)>\(mark) \(m.text)")
+        }
+    }
+
+    private static let dateAndClock: DateFormatter = {
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm"
+        return f
+    }()
 
     /// A line of sotto-cli's own (help, a command's answer).
     func info(_ text: String) {

@@ -13,7 +13,8 @@ struct SottoCLI: ParsableCommand {
         (--json: one JSON object per line with a "type" of message, users, system or error). \
         Lines starting with / are commands: /msg NAME text, /users, /fingerprint [NAME] \
         (yours, or theirs with your safety number), /verify NAME (after comparing safety \
-        numbers; also accepts a changed key), /quit.
+        numbers; also accepts a changed key), /history [N], /search WORDS, /forget (the history kept \
+        on this device, one SQLite database per server under --data-dir), /quit.
         Exit status: 0 done, 3 server unreachable, 4 wrong password, 5 name taken or invalid, \
         6 server key changed or not as vouched, 7 server key not trusted yet, 1 other failures.
         """)
@@ -44,6 +45,12 @@ struct SottoCLI: ParsableCommand {
 
     @Option(help: "Where identity and known servers live (default: $XDG_CONFIG_HOME/sotto, or SOTTO_CONFIG_DIR).")
     var configDir: String?
+
+    @Option(help: "Where the message history is kept, one database per server (default: $XDG_DATA_HOME/sotto, or SOTTO_DATA_DIR).")
+    var dataDir: String?
+
+    @Flag(help: "Keep no history on this device (/history and /search then have nothing to show).")
+    var noHistory = false
 
     func validate() throws {
         if invite == nil, host == nil { throw ValidationError("Give --host (and --port), or an --invite link.") }
@@ -85,7 +92,9 @@ struct SottoCLI: ParsableCommand {
             printer.fatal("\(error)")
             throw ExitCode(1)
         }
-        let session = CLISession(printer: printer)
+        let history = noHistory ? nil : HistoryRecorder(dataDirectory: XDG.sottoDataDirectory(dataDir.map { URL(fileURLWithPath: $0) }),
+                                                        onFailure: { printer.warning($0) })
+        let session = CLISession(printer: printer, history: history)
         let client = ChatClient(
             configuration: ClientConfiguration(host: host, port: port, username: user, password: password, trust: policy),
             identity: identity, knownServers: KnownServers(url: KnownServers.defaultURL(in: directory)),
@@ -102,6 +111,7 @@ struct SottoCLI: ParsableCommand {
         input.start()
         let code = session.waitForExit()
         client.shutdown()
+        history?.flush()
         if code != 0 { throw ExitCode(code) }
     }
 }

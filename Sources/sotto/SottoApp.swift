@@ -23,12 +23,19 @@ struct SottoApp: ParsableCommand {
     @Option(help: "Where identity, known servers and settings live (default: $XDG_CONFIG_HOME/sotto).")
     var configDir: String?
 
+    @Option(help: "Where the message history is kept, one database per server (default: $XDG_DATA_HOME/sotto, or SOTTO_DATA_DIR).")
+    var dataDir: String?
+
+    @Flag(help: "Keep no history on this device.")
+    var noHistory = false
+
     func validate() throws {
         if let port, !(1...65535).contains(port) { throw ValidationError("--port must be a number from 1 to 65535.") }
     }
 
     func run() throws {
-        var options = AppOptions(configDirectory: configDir.map { URL(fileURLWithPath: $0) })
+        var options = AppOptions(configDirectory: configDir.map { URL(fileURLWithPath: $0) }, dataDirectory: dataDir.map { URL(fileURLWithPath: $0) })
+        options.keepHistory = !noHistory
         options.server = server
         options.port = port
         options.user = user

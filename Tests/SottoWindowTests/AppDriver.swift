@@ -17,7 +17,7 @@ final class AppDriver {
     init(server: String? = nil, port: Int? = nil, user: String? = nil, invite: String? = nil, configDirectory: URL? = nil) throws {
         self.configDirectory = configDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.configDirectory, withIntermediateDirectories: true)
-        var options = AppOptions(configDirectory: self.configDirectory)
+        var options = AppOptions(configDirectory: self.configDirectory, dataDirectory: self.configDirectory.appendingPathComponent("data"))
         options.minimumPasswordHashing = .testing  // LocalServer's cheap parameters
         options.headless = true
         options.server = server

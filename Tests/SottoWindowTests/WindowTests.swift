@@ -163,6 +163,49 @@ import Testing
             await server.stop()
         }
 
+        /// Issue 15: closing the window no longer erases the conversation. It opens again on
+        /// what was kept on this device (each message once, direct ones in their own
+        /// conversation), /search finds it there, and /forget deletes it.
+        @Test func theWindowOpensOnWhatWasKeptAndSearchesIt() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let config = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-kept-\(UUID().uuidString)")
+            do {
+                let first = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
+                first.type(LocalServer.password)
+                first.press(SDLK_RETURN)
+                try first.until("bob listed") { first.app.model.members.map(\.name) == ["alice", "bob"] }
+                bob.client.send("the build is green")
+                bob.client.send("psst", to: "alice")
+                try first.until("both shown") { first.app.model.conversations[.direct("bob")]?.lines.contains { $0.text == "psst" } == true }
+                first.type("see you tomorrow")
+                first.press(SDLK_RETURN)
+                try first.until("bob receives") { bob.texts.contains("see you tomorrow") }
+                try first.until("own line shown") { first.app.model.conversations[.room]!.lines.contains { $0.text == "see you tomorrow" && $0.pendingID == nil } }
+            }  // the window is closed
+            let again = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
+            again.type(LocalServer.password)
+            again.press(SDLK_RETURN)
+            func messages(_ c: Conversation) -> [String] { again.app.model.conversations[c]?.lines.filter { $0.kind == .message }.map(\.text) ?? [] }
+            try again.until("the room as it was") { messages(.room) == ["the build is green", "see you tomorrow"] }
+            try again.until("the direct conversation") { messages(.direct("bob")) == ["psst"] }
+            #expect(again.app.model.order.contains(.direct("bob")))
+            #expect(again.app.model.conversations[.direct("bob")]?.unread == 0)  // read last time
+            bob.client.send("welcome back")
+            try again.until("live after kept") { messages(.room) == ["the build is green", "see you tomorrow", "welcome back"] }
+            again.type("/search GREEN")
+            again.press(SDLK_RETURN)
+            try again.until("found") { again.app.model.conversations[.room]!.lines.contains { $0.kind == .system && $0.text.hasSuffix("bob: the build is green") } }
+            #expect(again.app.model.conversations[.room]!.lines.contains { $0.text == "1 kept message containing GREEN, newest first:" })
+            again.screenshot("14-kept-and-searched")
+            again.type("/forget")
+            again.press(SDLK_RETURN)
+            try again.until("forgotten") { messages(.room).isEmpty }
+            #expect(again.app.model.conversations[.room]!.lines.contains { $0.text == "Deleted 3 messages of this conversation from this device." })
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// Conversations were told apart by name, the room's being "room": a member called
         /// "room" wrote to you privately and it showed in the room, as if said to everyone.
         @Test func aMemberCalledRoomWritesPrivatelyAndItStaysPrivate() async throws {

@@ -23,7 +23,7 @@ struct WindowBench: ParsableCommand {
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-bench-\(getpid())")
         try FileManager.default.createDirectory(at: config, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: config) }
-        let app = try ChatApp(options: AppOptions(configDirectory: config))
+        let app = try ChatApp(options: AppOptions(configDirectory: config, dataDirectory: config.appendingPathComponent("data")))
         app.run(for: 1)
         let rssLogin = residentKiB()
 

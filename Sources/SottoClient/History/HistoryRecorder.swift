@@ -1,0 +1,87 @@
+import Foundation
+import Logging
+import SottoCore
+
+/// Keeps what a client shows: fed its events on the network thread, it writes messages to
+/// the server's `HistoryStore` on a queue of its own, whatever arrived meanwhile in one
+/// transaction (a burst of a hundred messages is one commit, not a hundred), so the network
+/// thread never waits for the disk.
+public final class HistoryRecorder: @unchecked Sendable {
+    private let dataDirectory: URL
+    private let queue = DispatchQueue(label: "sotto.history")
+    private let logger: Logger
+    private let lock = NSLock()
+    /// Guarded by `lock`.
+    private var pending: [ReceivedMessage] = []
+    private var flushScheduled = false
+    /// Touched on `queue` only.
+    private var store: HistoryStore?
+    private var storeFingerprint: String?
+    /// Told, once, on the history queue, when history cannot be kept (a sentence for a person).
+    private let onFailure: @Sendable (String) -> Void
+    private var failed = false
+
+    /// `dataDirectory`: Sotto's data directory (`$XDG_DATA_HOME/sotto`); one database per
+    /// server key below it.
+    public init(dataDirectory: URL, logger: Logger = Logger(label: "sotto.history"), onFailure: @escaping @Sendable (String) -> Void) {
+        self.dataDirectory = dataDirectory
+        self.logger = logger
+        self.onFailure = onFailure
+    }
+
+    /// Call with every event, in order, from the thread that receives them.
+    public func record(_ event: ClientEvent) {
+        switch event {
+        case .welcome(_, let fingerprint):
+            queue.async { self.open(fingerprint) }
+        case .message(let message):
+            lock.lock()
+            pending.append(message)
+            let schedule = !flushScheduled
+            flushScheduled = true
+            lock.unlock()
+            if schedule { queue.async { self.write() } }
+        default:
+            break
+        }
+    }
+
+    /// Blocks until everything handed over is written (at exit, and for tests).
+    public func flush() {
+        queue.sync { self.write() }
+    }
+
+    /// Runs `work` with the current server's store on the history queue (nil before a login,
+    /// or if it could not be opened); for reads that must follow the writes before them.
+    public func withStore<T>(_ work: (HistoryStore?) throws -> T) rethrows -> T {
+        try queue.sync { write(); return try work(store) }
+    }
+
+    private func open(_ fingerprint: String) {
+        guard fingerprint != storeFingerprint else { return }
+        do {
+            store = try HistoryStore(url: HistoryStore.url(in: dataDirectory, serverFingerprint: fingerprint))
+            storeFingerprint = fingerprint
+        } catch {
+            store = nil
+            report("History is not being kept: \(error)")
+        }
+    }
+
+    private func write() {
+        lock.lock()
+        let batch = pending
+        pending.removeAll(keepingCapacity: true)
+        flushScheduled = false
+        lock.unlock()
+        guard !batch.isEmpty, let store else { return }
+        do { try store.append(batch) } catch { report("History could not be written: \(error)") }
+    }
+
+    private func report(_ text: String) {
+        logger.error("\(text)")
+        guard !failed else { return }
+        failed = true
+        onFailure(text)
+    }
+}

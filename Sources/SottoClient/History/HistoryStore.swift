@@ -1,0 +1,166 @@
+import Foundation
+import GRDB
+import SottoCore
+
+/// A message as kept in the local history: what was shown, nothing more.
+public struct StoredMessage: Equatable, Sendable {
+    /// The row's id: increases with storage order, and pages the history ("older than id").
+    public var id: Int64
+    public var conversation: Conversation
+    public var from: String
+    public var to: String
+    public var text: String
+    public var time: Date
+    public var isOwn: Bool
+    public var sequence: UInt64
+    public var clientMessageID: UInt64
+    /// Whether the sender's key had changed when it arrived (shown with a warning then).
+    public var keyChanged: Bool
+
+    /// As the event it was stored from, for code that shows both alike.
+    public var received: ReceivedMessage {
+        ReceivedMessage(sequence: sequence, time: time, from: from, to: to, text: text, isOwn: isOwn,
+                        clientMessageID: clientMessageID, trust: keyChanged ? .changed(previous: "") : .unverified)
+    }
+}
+
+/// The local history of one server (by its key), in SQLite: `history/<server>.sqlite` under
+/// Sotto's XDG data directory, 0600 in 0700 directories, WAL, full-text search over the
+/// text (FTS5). Calls block: callers make them off the network thread and off the frame
+/// (`HistoryRecorder` writes on a queue of its own).
+public final class HistoryStore: Sendable {
+    public let url: URL
+    private let pool: DatabasePool
+
+    /// The file for a server, named by its key's fingerprint (file-name safe).
+    public static func url(in dataDirectory: URL, serverFingerprint: String) -> URL {
+        let name = serverFingerprint.replacingOccurrences(of: "SHA256:", with: "")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "+", with: "-")
+        return dataDirectory.appendingPathComponent("history").appendingPathComponent("\(name).sqlite")
+    }
+
+    public init(url: URL) throws {
+        self.url = url
+        try SecureFile.ensurePrivateFile(url)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.label = "sotto-history"
+        do {
+            pool = try DatabasePool(path: url.path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw SecureFile.Failure(description: "cannot open the history \(url.path): \(error)")
+        }
+    }
+
+    /// Versions of the schema, in order; released ones are never edited, only added to.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("1: messages and search") { db in
+            try db.create(table: "message") { t in
+                t.autoIncrementedPrimaryKey("id")
+                // "" for the room; the other person's name for a direct conversation.
+                t.column("peer", .text).notNull()
+                t.column("direct", .boolean).notNull()
+                t.column("sender", .text).notNull()
+                t.column("recipient", .text).notNull()
+                t.column("text", .text).notNull()
+                t.column("time", .integer).notNull()
+                t.column("own", .boolean).notNull()
+                t.column("sequence", .integer).notNull()
+                t.column("clientMessageID", .integer).notNull()
+                t.column("keyChanged", .boolean).notNull()
+                // Exactly once: a message shown again (a resend after a reconnect) is one row.
+                t.uniqueKey(["sender", "clientMessageID"])
+            }
+            try db.create(index: "message_by_conversation", on: "message", columns: ["direct", "peer", "id"])
+            try db.create(virtualTable: "message_text", using: FTS5()) { t in
+                t.synchronize(withTable: "message")
+                t.tokenizer = .unicode61()
+                t.column("text")
+            }
+        }
+        return migrator
+    }
+
+    public func appliedMigrations() throws -> [String] {
+        try pool.read { db in try Self.migrator.appliedIdentifiers(db) }.sorted()
+    }
+
+    /// Stores what was shown, in one transaction; a message stored already is skipped.
+    public func append(_ messages: [ReceivedMessage]) throws {
+        guard !messages.isEmpty else { return }
+        try pool.write { db in
+            let insert = try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO message (peer, direct, sender, recipient, text, time, own, sequence, clientMessageID, keyChanged)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for m in messages {
+                let peer = m.conversation.recipient
+                let keyChanged = if case .changed = m.trust { true } else { false }
+                try insert.execute(arguments: [peer, m.isDirect, m.from, m.to, m.text, Int64(m.time.timeIntervalSince1970 * 1000),
+                                               m.isOwn, Int64(bitPattern: m.sequence), Int64(bitPattern: m.clientMessageID), keyChanged])
+            }
+        }
+    }
+
+    /// The last `limit` messages of a conversation before the row `before` (nil: the newest),
+    /// oldest first.
+    public func recent(in conversation: Conversation, limit: Int, before: Int64? = nil) throws -> [StoredMessage] {
+        let (direct, peer) = Self.key(conversation)
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM message WHERE direct = ? AND peer = ? AND id < ? ORDER BY id DESC LIMIT ?
+                """, arguments: [direct, peer, before ?? Int64.max, max(0, limit)]).map(Self.message).reversed()
+        }
+    }
+
+    /// Messages in any conversation containing every word (prefixes match: "deplo" finds
+    /// "deployed"), newest first. What a person types is never FTS5 syntax.
+    public func search(_ words: String, limit: Int) throws -> [StoredMessage] {
+        guard let pattern = FTS5Pattern(matchingAllPrefixesIn: words) else { return [] }
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT message.* FROM message JOIN message_text ON message_text.rowid = message.id
+                WHERE message_text MATCH ? ORDER BY message.id DESC LIMIT ?
+                """, arguments: [pattern, max(0, limit)]).map(Self.message)
+        }
+    }
+
+    /// Deletes a conversation's history; returns how many messages were deleted.
+    @discardableResult
+    public func forget(_ conversation: Conversation) throws -> Int {
+        let (direct, peer) = Self.key(conversation)
+        return try pool.write { db in
+            try db.execute(sql: "DELETE FROM message WHERE direct = ? AND peer = ?", arguments: [direct, peer])
+            return db.changesCount
+        }
+    }
+
+    /// The people with a direct conversation kept, most recent first.
+    public func directConversations(limit: Int) throws -> [Conversation] {
+        try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT peer FROM message WHERE direct GROUP BY peer ORDER BY max(id) DESC LIMIT ?",
+                                arguments: [max(0, limit)])
+        }.map { .direct($0) }
+    }
+
+    public func count() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM message") ?? 0 }
+    }
+
+    private static func key(_ conversation: Conversation) -> (Bool, String) {
+        switch conversation {
+        case .room: return (false, "")
+        case .direct(let name): return (true, name)
+        }
+    }
+
+    private static func message(_ row: Row) -> StoredMessage {
+        let direct: Bool = row["direct"], peer: String = row["peer"]
+        let time: Int64 = row["time"], sequence: Int64 = row["sequence"], id: Int64 = row["clientMessageID"]
+        return StoredMessage(id: row["id"], conversation: direct ? .direct(peer) : .room, from: row["sender"], to: row["recipient"],
+                             text: row["text"], time: Date(timeIntervalSince1970: Double(time) / 1000), isOwn: row["own"],
+                             sequence: UInt64(bitPattern: sequence), clientMessageID: UInt64(bitPattern: id), keyChanged: row["keyChanged"])
+    }
+}

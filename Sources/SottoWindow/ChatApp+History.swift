@@ -1,0 +1,73 @@
+import Foundation
+import SottoClient
+import SottoCore
+
+/// The local history in the window: read on the recorder's queue, never in a frame; the
+/// answers come back through the event queue.
+extension ChatApp {
+    /// Messages shown from the history when the chat opens, per conversation.
+    static let keptOnOpening = 200
+    static let searchResults = 100
+    /// Direct conversations reopened from the history at login, most recent first.
+    static let conversationsOnOpening = 20
+
+    /// Shows the last `count` kept messages of each conversation (the room and the most
+    /// recent direct ones unless `conversations` names them).
+    func loadKept(_ count: Int, in conversations: [Conversation]? = nil) {
+        guard let recorder else {
+            return model.system("History is off on this device (--no-history): nothing is kept.", warning: true, conversation: model.current)
+        }
+        let queue = self.queue
+        DispatchQueue.global(qos: .userInitiated).async {
+            recorder.withStore { store in
+                guard let store else { return }
+                do {
+                    let which = try conversations ?? [.room] + store.directConversations(limit: Self.conversationsOnOpening)
+                    for conversation in which {
+                        queue.post(.history(HistoryAnswer(conversation: conversation, kind: .kept(try store.recent(in: conversation, limit: count)))))
+                    }
+                } catch {
+                    queue.post(.history(HistoryAnswer(conversation: .room, kind: .problem("The history could not be read: \(error)"))))
+                }
+            }
+        }
+    }
+
+    /// Runs a question on the history, off the frame; its answer is shown in `conversation`.
+    func askHistory(_ conversation: Conversation, _ question: @escaping @Sendable (HistoryStore) throws -> HistoryAnswer.Kind) {
+        guard let recorder else {
+            return model.system("History is off on this device (--no-history): nothing is kept.", warning: true, conversation: conversation)
+        }
+        let queue = self.queue
+        DispatchQueue.global(qos: .userInitiated).async {
+            let kind: HistoryAnswer.Kind = recorder.withStore { store in
+                guard let store else { return .problem("Nothing is kept yet: history starts once you are logged in.") }
+                do { return try question(store) } catch { return .problem("The history could not be read: \(error)") }
+            }
+            queue.post(.history(HistoryAnswer(conversation: conversation, kind: kind)))
+        }
+    }
+
+    func apply(_ answer: HistoryAnswer) {
+        let here = answer.conversation
+        switch answer.kind {
+        case .kept(let messages):
+            model.showKept(messages, in: here)
+            ui.scrollLogToBottom(here.logID)
+        case .found(let words, let found):
+            let shown = TerminalText.escaped(words)
+            model.system(found.isEmpty ? "No message kept on this device contains \(shown)."
+                                       : "\(found.count) kept message\(found.count == 1 ? "" : "s") containing \(shown), newest first:", conversation: here)
+            for m in found {
+                let place = m.conversation == .room ? "room" : "with \(m.conversation.recipient)"
+                model.system("\(ChatModel.dateAndClock.string(from: m.time)) · \(place) · \(m.from): \(m.text)", conversation: here)
+            }
+            ui.scrollLogToBottom(here.logID)
+        case .forgotten(let count):
+            model.forget(here)
+            model.system("Deleted \(count) message\(count == 1 ? "" : "s") of this conversation from this device.", conversation: here)
+        case .problem(let text):
+            model.system(text, warning: true, conversation: here)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import SottoClient
+import SottoCore
+import Testing
+
+/// The local history: what was shown is kept once, paged, searched and forgotten.
+@Suite struct HistoryStoreTests {
+    static func directory() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("sotto-history-\(UUID().uuidString)")
+    }
+
+    static func message(_ text: String, from: String = "alice", to: String = "", id: UInt64, own: Bool = false, at seconds: Double = 0) -> ReceivedMessage {
+        ReceivedMessage(sequence: id, time: Date(timeIntervalSince1970: 1_800_000_000 + seconds), from: from, to: to, text: text,
+                        isOwn: own, clientMessageID: id, trust: .unverified)
+    }
+
+    @Test func keepsEachMessageOnceAndPagesAConversation() throws {
+        let store = try HistoryStore(url: Self.directory().appendingPathComponent("h.sqlite"))
+        try store.append((1...50).map { Self.message("room line \($0)", id: UInt64($0)) })
+        // A resend shown again after a reconnect, and a direct message in between.
+        try store.append([Self.message("room line 50", id: 50), Self.message("psst", from: "bob", to: "me", id: 7)])
+        #expect(try store.count() == 51)
+        let last = try store.recent(in: .room, limit: 10)
+        #expect(last.map(\.text) == (41...50).map { "room line \($0)" })
+        let before = try store.recent(in: .room, limit: 5, before: last.first!.id)
+        #expect(before.map(\.text) == (36...40).map { "room line \($0)" })
+        #expect(try store.recent(in: .direct("bob"), limit: 10).map(\.text) == ["psst"])
+        #expect(try store.directConversations(limit: 5) == [.direct("bob")])
+        let back = try #require(try store.recent(in: .direct("bob"), limit: 1).first)
+        #expect(back.received.from == "bob" && back.received.to == "me" && back.received.clientMessageID == 7)
+        #expect(back.time == Date(timeIntervalSince1970: 1_800_000_000))
+    }
+
+    @Test func searchFindsWordsAndPrefixesAndTreatsTypingAsWords() throws {
+        let store = try HistoryStore(url: Self.directory().appendingPathComponent("h.sqlite"))
+        try store.append([
+            Self.message("we deployed the release on friday", id: 1),
+            Self.message("Déployé ce matin", from: "chloé", id: 2),
+            Self.message("lunch?", from: "bob", to: "alice", id: 3),
+            Self.message("the release notes are in the wiki", id: 4),
+        ])
+        #expect(try store.search("release", limit: 10).map(\.clientMessageID) == [4, 1])
+        // Prefixes, any case, accents or not.
+        #expect(try store.search("deplo", limit: 10).map(\.clientMessageID) == [2, 1])
+        #expect(try store.search("DÉPLOYED", limit: 10).map(\.clientMessageID) == [1])
+        #expect(try store.search("RELEASE wiki", limit: 10).map(\.clientMessageID) == [4])
+        #expect(try store.search("lunch", limit: 10).first?.conversation == .direct("bob"))
+        // FTS5 syntax typed by a person is searched for as words, never parsed.
+        for typed in ["\"release", "release AND", "NEAR(release", "rel*ase", "col:release", "(", "-release"] {
+            _ = try store.search(typed, limit: 10)
+        }
+        #expect(try store.search("   ", limit: 10).isEmpty)
+    }
+
+    @Test func forgettingAConversationLeavesTheOthers() throws {
+        let store = try HistoryStore(url: Self.directory().appendingPathComponent("h.sqlite"))
+        try store.append([Self.message("hello room", id: 1), Self.message("secret plan", from: "bob", to: "me", id: 2)])
+        #expect(try store.forget(.direct("bob")) == 1)
+        #expect(try store.search("secret", limit: 10).isEmpty)  // gone from the search index too
+        #expect(try store.recent(in: .room, limit: 10).map(\.text) == ["hello room"])
+    }
+
+    @Test func theFileIsPrivateAndVersioned() throws {
+        let directory = Self.directory()
+        let url = HistoryStore.url(in: directory, serverFingerprint: "SHA256:ab/c+d")
+        #expect(url.lastPathComponent == "ab_c-d.sqlite")
+        let store = try HistoryStore(url: url)
+        try store.append([Self.message("x", id: 1)])
+        #expect(try store.appliedMigrations() == ["1: messages and search"])
+        func mode(_ path: String) -> mode_t? {
+            var info = stat()
+            return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil
+        }
+        #expect(mode(directory.path) == 0o700 && mode(url.deletingLastPathComponent().path) == 0o700)
+        for file in [url.path, url.path + "-wal", url.path + "-shm"] { #expect(mode(file) == 0o600, "\(file)") }
+        #expect(try HistoryStore(url: url).count() == 1)
+    }
+
+    /// The recorder writes what arrives in bursts as few transactions, per server, off the
+    /// caller's thread; a flush makes everything handed over durable.
+    @Test func theRecorderKeepsEveryMessageShownForTheServerLoggedIn() throws {
+        let directory = Self.directory()
+        let recorder = HistoryRecorder(dataDirectory: directory, onFailure: { Issue.record("\($0)") })
+        recorder.record(.welcome(name: "me", serverFingerprint: "SHA256:server-one"))
+        for i in 1...1000 { recorder.record(.message(Self.message("line \(i)", id: UInt64(i)))) }
+        recorder.record(.notice(.verified(name: "bob", fingerprint: "SHA256:x")))  // not a message: not kept
+        recorder.flush()
+        let store = try HistoryStore(url: HistoryStore.url(in: directory, serverFingerprint: "SHA256:server-one"))
+        #expect(try store.count() == 1000)
+        #expect(try recorder.withStore { try $0?.recent(in: .room, limit: 1).first?.text } == "line 1000")
+    }
+
+    @Test func aHistoryThatCannotBeOpenedIsSaidOnce() throws {
+        let blocked = Self.directory()
+        try Data().write(to: blocked)  // a file where the directory should be
+        let said = NSLockedStrings()
+        let recorder = HistoryRecorder(dataDirectory: blocked, onFailure: { said.append($0) })
+        recorder.record(.welcome(name: "me", serverFingerprint: "SHA256:s"))
+        recorder.record(.message(Self.message("lost", id: 1)))
+        recorder.flush()
+        #expect(said.values.count == 1)
+        #expect(said.values.first?.hasPrefix("History is not being kept") == true)
+    }
+}
+
+final class NSLockedStrings: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [String] = []
+    func append(_ s: String) { lock.withLock { stored.append(s) } }
+    var values: [String] { lock.withLock { stored } }
+}
