@@ -153,6 +153,15 @@ final class Hub {
         return blocking.run(on: loop) { try store.claim(name, identity: identity, at: Self.now(), verifies: verifies) }
     }
 
+    func withdraw(_ name: Username, identity: [UInt8]) {
+        let store = memberStore, logger = self.logger
+        blocking.detach {
+            do { try store.withdraw(name, identity: identity) } catch {
+                logger.warning("could not withdraw a refused registration", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
     enum JoinResult { case joined(OnlineMember), nameTaken, shuttingDown }
 
     /// Adds a member and sends them the welcome and the online list; the room hears of them

@@ -171,18 +171,30 @@ final class ServerSessionHandler: ChannelDuplexHandler {
                                reason: "name registered to another identity")
                 case .success(.unverifiedIdentity):
                     self.refuseIdentity()
+                case .success(.tooManyNames):
+                    self.logger.notice("login refused: identity holds too many names", metadata: ["user": "\(name.display)"])
+                    self.close(ServerError(.nameTaken, "This device already holds as many names as this server allows; log in under one of them, or ask the server's operator to release one.", fatal: true),
+                               reason: "too many names")
+                case .success(.full):
+                    self.logger.warning("login refused: the member list is full")
+                    self.close(ServerError(.serverFull, "This server has as many members as it allows; ask its operator to release a name.", fatal: true),
+                               reason: "member list full")
                 case .success(let claim):
                     if claim == .registered { self.logger.info("registered a new member", metadata: ["user": "\(name.display)"]) }
-                    self.join(name, staticKey: staticKey, login: login, bundle: bundle)
+                    self.join(name, staticKey: staticKey, login: login, bundle: bundle, registered: claim == .registered ? binding : nil)
                 }
             }
     }
 
-    private func join(_ name: Username, staticKey: [UInt8], login: LoginRequest, bundle: IdentityBundle?) {
+    /// `registered`: the identity this login just bound the name to, withdrawn if the hub
+    /// refuses the login after all (someone else of that name is online: the operator
+    /// released it while they were).
+    private func join(_ name: Username, staticKey: [UInt8], login: LoginRequest, bundle: IdentityBundle?, registered: [UInt8]?) {
         switch hub.join(name: name, staticKey: staticKey, identity: login.identity, identityDigest: bundle?.digest ?? [],
                         sessionNonce: login.sessionNonce, session: self, address: address) {
         case .nameTaken:
             logger.notice("login refused: name taken", metadata: ["user": "\(name.display)"])
+            if let registered { hub.withdraw(name, identity: registered) }
             close(ServerError(.nameTaken, "The name \(name.display) is already in use on this server.", fatal: true), reason: "name taken")
         case .shuttingDown:
             close(ServerError(.shuttingDown, fatal: true), reason: "shutting down")
@@ -215,7 +227,11 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     /// Handles backlogged records while tokens last; otherwise waits for the next token.
     private func drainBacklog() {
         while !backlog.isEmpty {
-            guard case .online(let member) = state else { return backlog.removeAll() }
+            guard case .online(let member) = state else {
+                // Records that came with message 3 wait for the login's answer.
+                if case .authenticating = state { return }
+                return backlog.removeAll()
+            }
             guard announced else { return }  // announceOnceVerified drains it
             let wait = bucket.wait(now: .now())
             if wait > .zero {

@@ -15,6 +15,8 @@ extension ChatApp {
     /// recent direct ones unless `conversations` names them).
     func loadKept(_ count: Int, in conversations: [Conversation]? = nil) {
         guard let recorder else {
+            // Opening the chat with history off says nothing; /history says why it is empty.
+            guard conversations != nil else { return }
             return model.system("History is off on this device (--no-history): nothing is kept.", warning: true, conversation: model.current)
         }
         let queue = self.queue
@@ -55,12 +57,17 @@ extension ChatApp {
             model.showKept(messages, in: here)
             ui.scrollLogToBottom(here.logID)
         case .found(let words, let found):
+            // Results are system lines: what others wrote is escaped (a newline in a message
+            // would otherwise draw a result line of its own, attributed to anyone).
             let shown = TerminalText.escaped(words)
             model.system(found.isEmpty ? "No message kept on this device contains \(shown)."
                                        : "\(found.count) kept message\(found.count == 1 ? "" : "s") containing \(shown), newest first:", conversation: here)
             for m in found {
                 let place = m.conversation == .room ? "room" : "with \(m.conversation.recipient)"
-                model.system("\(ChatModel.dateAndClock.string(from: m.time)) · \(place) · \(m.from): \(m.text)", conversation: here)
+                // One line per result: a message's own line breaks are drawn as ↵.
+                let text = TerminalText.escaped(m.text.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ↵ "))
+                model.system("\(ChatModel.dateAndClock.string(from: m.time)) · \(TerminalText.escaped(place)) · \(TerminalText.escaped(m.from)): \(text)",
+                             conversation: here)
             }
             ui.scrollLogToBottom(here.logID)
         case .forgotten(let count):

@@ -405,9 +405,10 @@ public final class ChatApp {
             return
         }
         let queue = self.queue
-        recorder?.flush()
+        // The previous recorder finishes its writes on its own queue; this frame does not wait.
         let recorder = options.keepHistory
-            ? HistoryRecorder(dataDirectory: options.dataDirectory, onFailure: { queue.post(.history(HistoryAnswer(conversation: .room, kind: .problem($0)))) })
+            ? HistoryRecorder(dataDirectory: options.dataDirectory, identityFingerprint: identity.fingerprint,
+                              onFailure: { queue.post(.history(HistoryAnswer(conversation: .room, kind: .problem($0)))) })
             : nil
         self.recorder = recorder
         var configuration = ClientConfiguration(host: form.server.trimmingCharacters(in: .whitespaces), port: port,

@@ -93,7 +93,7 @@ struct SottoCLI: ParsableCommand {
             throw ExitCode(1)
         }
         let history = noHistory ? nil : HistoryRecorder(dataDirectory: XDG.sottoDataDirectory(dataDir.map { URL(fileURLWithPath: $0) }),
-                                                        onFailure: { printer.warning($0) })
+                                                        identityFingerprint: identity.fingerprint, onFailure: { printer.warning($0) })
         let session = CLISession(printer: printer, history: history)
         let client = ChatClient(
             configuration: ClientConfiguration(host: host, port: port, username: user, password: password, trust: policy),

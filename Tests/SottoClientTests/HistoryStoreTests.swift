@@ -60,10 +60,34 @@ import Testing
         #expect(try store.recent(in: .room, limit: 10).map(\.text) == ["hello room"])
     }
 
+    /// Review finding: deleted rows stayed readable in SQLite's free pages and its WAL.
+    @Test func forgottenTextIsGoneFromTheFiles() throws {
+        let url = Self.directory().appendingPathComponent("h.sqlite")
+        let store = try HistoryStore(url: url)
+        try store.append((1...200).map { Self.message("the zebra-\($0)-marker plan", from: "bob", to: "me", id: UInt64($0)) })
+        try store.append([Self.message("kept in the room", id: 1000)])
+        _ = try store.forget(.direct("bob"))
+        for file in [url.path, url.path + "-wal"] {
+            let bytes = (try? Data(contentsOf: URL(fileURLWithPath: file))) ?? Data()
+            #expect(bytes.range(of: Data("zebra-".utf8)) == nil, "\(file) still holds forgotten text")
+        }
+        #expect(try store.count() == 1)
+    }
+
+    /// A journal file left readable by others is refused like the database itself.
+    @Test func aLooseJournalIsRefused() throws {
+        let url = Self.directory().appendingPathComponent("h.sqlite")
+        _ = try HistoryStore(url: url)
+        FileManager.default.createFile(atPath: url.path + "-wal", contents: Data(), attributes: [.posixPermissions: 0o644])
+        chmod(url.path + "-wal", 0o644)
+        #expect { try HistoryStore(url: url) } throws: { "\($0)".contains("chmod 600 \(url.path)-wal") }
+    }
+
     @Test func theFileIsPrivateAndVersioned() throws {
         let directory = Self.directory()
-        let url = HistoryStore.url(in: directory, serverFingerprint: "SHA256:ab/c+d")
-        #expect(url.lastPathComponent == "ab_c-d.sqlite")
+        let url = HistoryStore.url(in: directory, serverFingerprint: "SHA256:ab/c+d", identityFingerprint: "SHA256:me")
+        #expect(url.path.hasSuffix("/history/ab_c-d/me.sqlite"))
+        #expect(HistoryStore.url(in: directory, serverFingerprint: "SHA256:ab/c+d", identityFingerprint: "SHA256:other") != url)
         let store = try HistoryStore(url: url)
         try store.append([Self.message("x", id: 1)])
         #expect(try store.appliedMigrations() == ["1: messages and search"])
@@ -72,6 +96,7 @@ import Testing
             return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil
         }
         #expect(mode(directory.path) == 0o700 && mode(url.deletingLastPathComponent().path) == 0o700)
+        #expect(mode(url.deletingLastPathComponent().deletingLastPathComponent().path) == 0o700)
         for file in [url.path, url.path + "-wal", url.path + "-shm"] { #expect(mode(file) == 0o600, "\(file)") }
         #expect(try HistoryStore(url: url).count() == 1)
     }
@@ -80,12 +105,12 @@ import Testing
     /// caller's thread; a flush makes everything handed over durable.
     @Test func theRecorderKeepsEveryMessageShownForTheServerLoggedIn() throws {
         let directory = Self.directory()
-        let recorder = HistoryRecorder(dataDirectory: directory, onFailure: { Issue.record("\($0)") })
+        let recorder = HistoryRecorder(dataDirectory: directory, identityFingerprint: "SHA256:me", onFailure: { Issue.record("\($0)") })
         recorder.record(.welcome(name: "me", serverFingerprint: "SHA256:server-one"))
         for i in 1...1000 { recorder.record(.message(Self.message("line \(i)", id: UInt64(i)))) }
         recorder.record(.notice(.verified(name: "bob", fingerprint: "SHA256:x")))  // not a message: not kept
         recorder.flush()
-        let store = try HistoryStore(url: HistoryStore.url(in: directory, serverFingerprint: "SHA256:server-one"))
+        let store = try HistoryStore(url: HistoryStore.url(in: directory, serverFingerprint: "SHA256:server-one", identityFingerprint: "SHA256:me"))
         #expect(try store.count() == 1000)
         #expect(try recorder.withStore { try $0?.recent(in: .room, limit: 1).first?.text } == "line 1000")
     }
@@ -94,7 +119,7 @@ import Testing
         let blocked = Self.directory()
         try Data().write(to: blocked)  // a file where the directory should be
         let said = NSLockedStrings()
-        let recorder = HistoryRecorder(dataDirectory: blocked, onFailure: { said.append($0) })
+        let recorder = HistoryRecorder(dataDirectory: blocked, identityFingerprint: "SHA256:me", onFailure: { said.append($0) })
         recorder.record(.welcome(name: "me", serverFingerprint: "SHA256:s"))
         recorder.record(.message(Self.message("lost", id: 1)))
         recorder.flush()

@@ -48,6 +48,36 @@ import Testing
         #expect(try store.claim(Username("carol"), identity: alice, at: 2, verifies: { true }) == .registered)
     }
 
+    /// One password holder cannot reserve every name, nor grow the table without end.
+    @Test(arguments: [true, false])
+    func namesPerIdentityAndMembersInAllAreBounded(sqlite: Bool) throws {
+        let limits = MemberLimits(namesPerIdentity: 2, maxMembers: 3)
+        let store: MemberStore = sqlite
+            ? SQLiteMemberStore(try ServerDatabase(url: Self.temporaryDirectory().appendingPathComponent("s.sqlite")), limits: limits)
+            : InMemoryMemberStore(limits: limits)
+        #expect(try store.claim(Username("one"), identity: mallory, at: 1, verifies: { true }) == .registered)
+        #expect(try store.claim(Username("two"), identity: mallory, at: 1, verifies: { true }) == .registered)
+        #expect(try store.claim(Username("three"), identity: mallory, at: 1, verifies: { true }) == .tooManyNames)
+        #expect(try store.claim(Username("one"), identity: mallory, at: 2, verifies: { true }) == .returning)
+        #expect(try store.claim(Username("alice"), identity: alice, at: 1, verifies: { true }) == .registered)
+        #expect(try store.claim(Username("bob"), identity: [UInt8](repeating: 3, count: 32), at: 1, verifies: { true }) == .full)
+        #expect(try store.members().count == 3)
+    }
+
+    /// Releasing a name frees the look-alikes its identity holds too, and a withdrawn
+    /// registration (a login refused after all) frees only that identity's row.
+    @Test(arguments: try stores())
+    func releaseTakesLookAlikesAndWithdrawOnlyItsOwn(store: MemberStore) throws {
+        _ = try store.claim(Username("alice"), identity: alice, at: 1, verifies: { true })
+        #expect(try store.claim(Username("aIice"), identity: alice, at: 1, verifies: { true }) == .registered)
+        #expect(try store.release(Username("alice"))?.name == "alice")
+        #expect(try store.claim(Username("alice"), identity: mallory, at: 2, verifies: { true }) == .registered)
+        try store.withdraw(Username("alice"), identity: alice)  // not alice's any more: nothing happens
+        #expect(try store.members().map(\.identity) == [mallory])
+        try store.withdraw(Username("alice"), identity: mallory)
+        #expect(try store.members().isEmpty)
+    }
+
     /// `sotto-server members release` opens the database while the server has it open.
     @Test func aSecondOpeningSeesAndReleasesWhileTheFirstIsOpen() throws {
         let url = Self.temporaryDirectory().appendingPathComponent("server.sqlite")

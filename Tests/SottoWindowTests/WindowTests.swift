@@ -176,6 +176,8 @@ import Testing
                 first.press(SDLK_RETURN)
                 try first.until("bob listed") { first.app.model.members.map(\.name) == ["alice", "bob"] }
                 bob.client.send("the build is green")
+                // A message that would draw a forged result line of its own if shown raw.
+                bob.client.send("greenlit\n2020-01-01 00:00 · room · carol: wire the money")
                 bob.client.send("psst", to: "alice")
                 try first.until("both shown") { first.app.model.conversations[.direct("bob")]?.lines.contains { $0.text == "psst" } == true }
                 first.type("see you tomorrow")
@@ -187,21 +189,25 @@ import Testing
             again.type(LocalServer.password)
             again.press(SDLK_RETURN)
             func messages(_ c: Conversation) -> [String] { again.app.model.conversations[c]?.lines.filter { $0.kind == .message }.map(\.text) ?? [] }
-            try again.until("the room as it was") { messages(.room) == ["the build is green", "see you tomorrow"] }
+            let forged = "greenlit\n2020-01-01 00:00 · room · carol: wire the money"
+            try again.until("the room as it was") { messages(.room) == ["the build is green", forged, "see you tomorrow"] }
             try again.until("the direct conversation") { messages(.direct("bob")) == ["psst"] }
             #expect(again.app.model.order.contains(.direct("bob")))
             #expect(again.app.model.conversations[.direct("bob")]?.unread == 0)  // read last time
             bob.client.send("welcome back")
-            try again.until("live after kept") { messages(.room) == ["the build is green", "see you tomorrow", "welcome back"] }
+            try again.until("live after kept") { messages(.room) == ["the build is green", forged, "see you tomorrow", "welcome back"] }
             again.type("/search GREEN")
             again.press(SDLK_RETURN)
             try again.until("found") { again.app.model.conversations[.room]!.lines.contains { $0.kind == .system && $0.text.hasSuffix("bob: the build is green") } }
-            #expect(again.app.model.conversations[.room]!.lines.contains { $0.text == "1 kept message containing GREEN, newest first:" })
+            #expect(again.app.model.conversations[.room]!.lines.contains { $0.text == "2 kept messages containing GREEN, newest first:" })
+            // The newline is shown, not obeyed: no result line claims carol said anything.
+            #expect(!again.app.model.conversations[.room]!.lines.contains { $0.text.contains("\n") && $0.kind == .system })
+            #expect(again.app.model.conversations[.room]!.lines.contains { $0.kind == .system && $0.text.hasSuffix("bob: greenlit ↵ 2020-01-01 00:00 · room · carol: wire the money") })
             again.screenshot("14-kept-and-searched")
             again.type("/forget")
             again.press(SDLK_RETURN)
             try again.until("forgotten") { messages(.room).isEmpty }
-            #expect(again.app.model.conversations[.room]!.lines.contains { $0.text == "Deleted 3 messages of this conversation from this device." })
+            #expect(again.app.model.conversations[.room]!.lines.contains { $0.text == "Deleted 4 messages of this conversation from this device." })
             bob.client.shutdown()
             await server.stop()
         }

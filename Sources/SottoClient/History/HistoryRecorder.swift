@@ -8,6 +8,7 @@ import SottoCore
 /// thread never waits for the disk.
 public final class HistoryRecorder: @unchecked Sendable {
     private let dataDirectory: URL
+    private let identityFingerprint: String
     private let queue = DispatchQueue(label: "sotto.history")
     private let logger: Logger
     private let lock = NSLock()
@@ -22,9 +23,11 @@ public final class HistoryRecorder: @unchecked Sendable {
     private var failed = false
 
     /// `dataDirectory`: Sotto's data directory (`$XDG_DATA_HOME/sotto`); one database per
-    /// server key below it.
-    public init(dataDirectory: URL, logger: Logger = Logger(label: "sotto.history"), onFailure: @escaping @Sendable (String) -> Void) {
+    /// server key and identity below it.
+    public init(dataDirectory: URL, identityFingerprint: String, logger: Logger = Logger(label: "sotto.history"),
+                onFailure: @escaping @Sendable (String) -> Void) {
         self.dataDirectory = dataDirectory
+        self.identityFingerprint = identityFingerprint
         self.logger = logger
         self.onFailure = onFailure
     }
@@ -60,7 +63,7 @@ public final class HistoryRecorder: @unchecked Sendable {
     private func open(_ fingerprint: String) {
         guard fingerprint != storeFingerprint else { return }
         do {
-            store = try HistoryStore(url: HistoryStore.url(in: dataDirectory, serverFingerprint: fingerprint))
+            store = try HistoryStore(url: HistoryStore.url(in: dataDirectory, serverFingerprint: fingerprint, identityFingerprint: identityFingerprint))
             storeFingerprint = fingerprint
         } catch {
             store = nil

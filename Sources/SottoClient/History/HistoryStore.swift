@@ -32,11 +32,15 @@ public final class HistoryStore: Sendable {
     public let url: URL
     private let pool: DatabasePool
 
-    /// The file for a server, named by its key's fingerprint (file-name safe).
-    public static func url(in dataDirectory: URL, serverFingerprint: String) -> URL {
-        let name = serverFingerprint.replacingOccurrences(of: "SHA256:", with: "")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "+", with: "-")
-        return dataDirectory.appendingPathComponent("history").appendingPathComponent("\(name).sqlite")
+    /// The file for one identity on one server: `history/<server key>/<identity>.sqlite`,
+    /// named by fingerprints (file-name safe). Two identities of one person on one server
+    /// (two config directories) never share a history.
+    public static func url(in dataDirectory: URL, serverFingerprint: String, identityFingerprint: String) -> URL {
+        func safe(_ fingerprint: String) -> String {
+            fingerprint.replacingOccurrences(of: "SHA256:", with: "").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "+", with: "-")
+        }
+        return dataDirectory.appendingPathComponent("history").appendingPathComponent(safe(serverFingerprint))
+            .appendingPathComponent("\(safe(identityFingerprint)).sqlite")
     }
 
     public init(url: URL) throws {
@@ -45,6 +49,8 @@ public final class HistoryStore: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.label = "sotto-history"
+        // What /forget deletes is overwritten, not left in free pages.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
         do {
             pool = try DatabasePool(path: url.path, configuration: configuration)
             try Self.migrator.migrate(pool)
@@ -120,9 +126,12 @@ public final class HistoryStore: Sendable {
     public func search(_ words: String, limit: Int) throws -> [StoredMessage] {
         guard let pattern = FTS5Pattern(matchingAllPrefixesIn: words) else { return [] }
         return try pool.read { db in
+            // FTS5 walks its index newest first and stops at the limit: a word in a hundred
+            // thousand messages costs no more than a rare one.
             try Row.fetchAll(db, sql: """
-                SELECT message.* FROM message JOIN message_text ON message_text.rowid = message.id
-                WHERE message_text MATCH ? ORDER BY message.id DESC LIMIT ?
+                SELECT * FROM message WHERE id IN
+                    (SELECT rowid FROM message_text WHERE message_text MATCH ? ORDER BY rowid DESC LIMIT ?)
+                ORDER BY id DESC
                 """, arguments: [pattern, max(0, limit)]).map(Self.message)
         }
     }
@@ -131,10 +140,13 @@ public final class HistoryStore: Sendable {
     @discardableResult
     public func forget(_ conversation: Conversation) throws -> Int {
         let (direct, peer) = Self.key(conversation)
-        return try pool.write { db in
+        let count = try pool.write { db in
             try db.execute(sql: "DELETE FROM message WHERE direct = ? AND peer = ?", arguments: [direct, peer])
             return db.changesCount
         }
+        // Nor left in the write-ahead log.
+        try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        return count
     }
 
     /// The people with a direct conversation kept, most recent first.

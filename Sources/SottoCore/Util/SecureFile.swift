@@ -53,10 +53,16 @@ public enum SecureFile {
         let fd = open(url.path, O_RDONLY | O_CREAT, 0o600)
         guard fd >= 0 else { throw Failure(description: "cannot create \(url.path): \(String(cString: strerror(errno)))") }
         close(fd)
-        var info = stat()
-        guard stat(url.path, &info) == 0 else { throw Failure(description: "cannot stat \(url.path)") }
-        if info.st_mode & 0o077 != 0 {
-            throw Failure(description: "\(url.path) is readable by other users; run: chmod 600 \(url.path)")
+        // Its journal files too, if a crash left them (SQLite reuses them as they are).
+        for path in [url.path, url.path + "-wal", url.path + "-shm"] {
+            var info = stat()
+            guard stat(path, &info) == 0 else {
+                if path == url.path { throw Failure(description: "cannot stat \(path)") }
+                continue
+            }
+            if info.st_mode & 0o077 != 0 {
+                throw Failure(description: "\(path) is readable by other users; run: chmod 600 \(path)")
+            }
         }
     }
 

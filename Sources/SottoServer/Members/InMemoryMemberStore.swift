@@ -5,20 +5,23 @@ import SottoCore
 public final class InMemoryMemberStore: MemberStore, @unchecked Sendable {
     private let lock = NIOLock()
     private var byKey: [String: RegisteredMember] = [:]
+    private let limits: MemberLimits
 
-    public init() {}
+    public init(limits: MemberLimits = MemberLimits()) { self.limits = limits }
 
     public func claim(_ name: Username, identity: [UInt8], at time: UInt64, verifies: () -> Bool) throws -> MemberClaim {
         lock.withLock {
             let existing = byKey.values.filter { $0.key == name.key || $0.displayKey == name.displayKey }
-            let claim = MemberClaim.decide(name, identity: identity, existing: existing, verifies: verifies)
+            let claim = MemberClaim.decide(name, identity: identity, existing: existing,
+                                           namesHeld: byKey.values.lazy.filter { $0.identity == identity }.count, members: byKey.count,
+                                           limits: limits, verifies: verifies)
             switch claim {
             case .registered:
                 byKey[name.key] = RegisteredMember(name: name.display, key: name.key, displayKey: name.displayKey,
                                                    identity: identity, registeredAt: time, lastSeen: time)
             case .returning:
                 byKey[name.key]?.lastSeen = time
-            case .heldByAnother, .unverifiedIdentity:
+            case .heldByAnother, .unverifiedIdentity, .tooManyNames, .full:
                 break
             }
             return claim
@@ -30,7 +33,15 @@ public final class InMemoryMemberStore: MemberStore, @unchecked Sendable {
     }
 
     public func release(_ name: Username) throws -> RegisteredMember? {
-        lock.withLock { byKey.removeValue(forKey: name.key) }
+        lock.withLock {
+            guard let released = byKey.removeValue(forKey: name.key) else { return nil }
+            byKey = byKey.filter { $0.value.displayKey != released.displayKey || $0.value.identity != released.identity }
+            return released
+        }
+    }
+
+    public func withdraw(_ name: Username, identity: [UInt8]) throws {
+        lock.withLock { if byKey[name.key]?.identity == identity { byKey[name.key] = nil } }
     }
 
     public func noteSeen(_ name: Username, at time: UInt64) throws {

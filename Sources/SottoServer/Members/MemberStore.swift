@@ -34,13 +34,36 @@ public enum MemberClaim: Equatable, Sendable {
     case heldByAnother(holder: String)
     /// Free, but the identity did not verify: nobody is bound to a bundle that is not its own.
     case unverifiedIdentity
+    /// Free, but this identity holds `MemberLimits.namesPerIdentity` names already.
+    case tooManyNames
+    /// Free, but the server has `MemberLimits.maxMembers` members.
+    case full
 
     /// The one rule both stores follow. `existing`: the registered members whose key or
     /// display key equals the name's (at most a few).
-    static func decide(_ name: Username, identity: [UInt8], existing: [RegisteredMember], verifies: () -> Bool) -> MemberClaim {
+    /// `namesHeld`: by this identity; `members`: in all.
+    static func decide(_ name: Username, identity: [UInt8], existing: [RegisteredMember], namesHeld: Int, members: Int,
+                       limits: MemberLimits, verifies: () -> Bool) -> MemberClaim {
         if let other = existing.first(where: { $0.identity != identity }) { return .heldByAnother(holder: other.name) }
         if existing.contains(where: { $0.key == name.key }) { return .returning }
+        // Bounded, so that one password holder cannot reserve every name, or grow the table
+        // (and `members list`) without end.
+        if namesHeld >= limits.namesPerIdentity { return .tooManyNames }
+        if members >= limits.maxMembers { return .full }
         return verifies() ? .registered : .unverifiedIdentity
+    }
+}
+
+/// How many names a store binds.
+public struct MemberLimits: Sendable {
+    /// Names one identity may hold (a person who renames keeps the old one until released).
+    public var namesPerIdentity = 4
+    /// Members in all: the longest list a client accepts.
+    public var maxMembers = WireLimits.maxListedMembers
+
+    public init(namesPerIdentity: Int = 4, maxMembers: Int = WireLimits.maxListedMembers) {
+        self.namesPerIdentity = namesPerIdentity
+        self.maxMembers = maxMembers
     }
 }
 
@@ -55,6 +78,8 @@ public protocol MemberStore: AnyObject, Sendable {
     func members() throws -> [RegisteredMember]
     /// Frees a name (and its look-alikes held by the same identity); nil if nobody held it.
     func release(_ name: Username) throws -> RegisteredMember?
+    /// Undoes a registration this identity just made (its login was refused after all).
+    func withdraw(_ name: Username, identity: [UInt8]) throws
     /// Notes when a member was last online (at logout).
     func noteSeen(_ name: Username, at time: UInt64) throws
 }

@@ -8,14 +8,21 @@ import SottoCore
 /// each login, so a release takes effect at the next one.
 public final class SQLiteMemberStore: MemberStore, @unchecked Sendable {
     private let database: ServerDatabase
+    private let limits: MemberLimits
 
-    public init(_ database: ServerDatabase) { self.database = database }
+    public init(_ database: ServerDatabase, limits: MemberLimits = MemberLimits()) {
+        self.database = database
+        self.limits = limits
+    }
 
     public func claim(_ name: Username, identity: [UInt8], at time: UInt64, verifies: () -> Bool) throws -> MemberClaim {
         try database.pool.write { db in
             let existing = try Row.fetchAll(db, sql: "SELECT * FROM member WHERE key = ? OR displayKey = ?",
                                             arguments: [name.key, name.displayKey]).map(Self.member)
-            let claim = MemberClaim.decide(name, identity: identity, existing: existing, verifies: verifies)
+            let held = try Int.fetchOne(db, sql: "SELECT count(*) FROM member WHERE identity = ?", arguments: [Data(identity)]) ?? 0
+            let members = try Int.fetchOne(db, sql: "SELECT count(*) FROM member") ?? 0
+            let claim = MemberClaim.decide(name, identity: identity, existing: existing, namesHeld: held, members: members,
+                                           limits: limits, verifies: verifies)
             switch claim {
             case .registered:
                 try db.execute(sql: """
@@ -23,7 +30,7 @@ public final class SQLiteMemberStore: MemberStore, @unchecked Sendable {
                     """, arguments: [name.key, name.displayKey, name.display, Data(identity), Int64(clamping: time), Int64(clamping: time)])
             case .returning:
                 try db.execute(sql: "UPDATE member SET lastSeen = ? WHERE key = ?", arguments: [Int64(clamping: time), name.key])
-            case .heldByAnother, .unverifiedIdentity:
+            case .heldByAnother, .unverifiedIdentity, .tooManyNames, .full:
                 break
             }
             return claim
@@ -39,8 +46,18 @@ public final class SQLiteMemberStore: MemberStore, @unchecked Sendable {
     public func release(_ name: Username) throws -> RegisteredMember? {
         try database.pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM member WHERE key = ?", arguments: [name.key]) else { return nil }
-            try db.execute(sql: "DELETE FROM member WHERE key = ?", arguments: [name.key])
-            return Self.member(row)
+            let released = Self.member(row)
+            // Look-alikes the same identity holds go too: otherwise they would still refuse
+            // the next person to take the name ("reads like aIice").
+            try db.execute(sql: "DELETE FROM member WHERE key = ? OR (displayKey = ? AND identity = ?)",
+                           arguments: [name.key, released.displayKey, Data(released.identity)])
+            return released
+        }
+    }
+
+    public func withdraw(_ name: Username, identity: [UInt8]) throws {
+        try database.pool.write { db in
+            try db.execute(sql: "DELETE FROM member WHERE key = ? AND identity = ?", arguments: [name.key, Data(identity)])
         }
     }
 

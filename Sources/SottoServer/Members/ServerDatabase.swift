@@ -32,7 +32,7 @@ public final class ServerDatabase: Sendable {
                 t.primaryKey("key", .text)
                 t.column("displayKey", .text).notNull().indexed()
                 t.column("name", .text).notNull()
-                t.column("identity", .blob).notNull()
+                t.column("identity", .blob).notNull().indexed()
                 t.column("registeredAt", .integer).notNull()
                 t.column("lastSeen", .integer).notNull()
             }
