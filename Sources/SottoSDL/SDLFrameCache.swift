@@ -30,6 +30,9 @@ public final class SDLFrameCache {
         if texture == nil || w != width || h != height {
             if let texture { SDL_DestroyTexture(texture) }
             texture = SDL_CreateTexture(renderer, SDL_PIXELFORMAT_ARGB8888.rawValue, Int32(SDL_TEXTUREACCESS_TARGET.rawValue), w, h)
+            // A whole opaque frame is copied, not blended (an alpha format defaults to BLEND,
+            // which costs the software renderer a division per channel per pixel).
+            if let texture { SDL_SetTextureBlendMode(texture, SDL_BLENDMODE_NONE) }
             (width, height) = (w, h)
         }
         guard let texture, SDL_SetRenderTarget(renderer, texture) == 0 else { return false }

@@ -197,15 +197,29 @@ public final class SDLCommandRenderer {
     private func px(_ v: Int) -> Int32 { Int32((Double(v) * fonts.pixelScale).rounded()) }
     private func px(_ r: Rect) -> SDL_Rect { SDL_Rect(x: px(r.x), y: px(r.y), w: px(r.w), h: px(r.h)) }
 
+    /// Opaque colours are drawn without blending: SDL's software renderer blends every pixel
+    /// of a fill in BLEND mode (a division per channel) even at full alpha, and that was most
+    /// of a frame's cost.
+    private var blending = true
+
+    private func setColor(_ c: Color) {
+        let blend = c.a != 255
+        if blend != blending {
+            SDL_SetRenderDrawBlendMode(renderer, blend ? SDL_BLENDMODE_BLEND : SDL_BLENDMODE_NONE)
+            blending = blend
+        }
+        SDL_SetRenderDrawColor(renderer, c.r, c.g, c.b, c.a)
+    }
+
     public func render(_ commands: [DrawCommand]) {
         for command in commands {
             switch command {
             case .rect(let r, let c):
-                SDL_SetRenderDrawColor(renderer, c.r, c.g, c.b, c.a)
+                setColor(c)
                 var rect = px(r)
                 SDL_RenderFillRect(renderer, &rect)
             case .border(let r, let c):
-                SDL_SetRenderDrawColor(renderer, c.r, c.g, c.b, c.a)
+                setColor(c)
                 var rect = px(r)
                 SDL_RenderDrawRect(renderer, &rect)
             case .clip(let r):

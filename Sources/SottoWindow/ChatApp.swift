@@ -103,8 +103,19 @@ public final class ChatApp {
         }
         self.window = window
         SDL_SetWindowMinimumSize(window, 640, 420)
+        // SDL's software renderer puts its frames on the window directly (X11 shared memory),
+        // not through an OpenGL texture: under a software OpenGL that upload cost more than
+        // the drawing.
+        SDL_SetHint(SDL_HINT_FRAMEBUFFER_ACCELERATION, "0")
         let rendererFlags = options.headless ? SDL_RENDERER_SOFTWARE.rawValue : SDL_RENDERER_ACCELERATED.rawValue | SDL_RENDERER_PRESENTVSYNC.rawValue
-        guard let renderer = SDL_CreateRenderer(window, -1, rendererFlags) ?? SDL_CreateRenderer(window, -1, SDL_RENDERER_SOFTWARE.rawValue) else {
+        var created = SDL_CreateRenderer(window, -1, rendererFlags)
+        if let gl = created, Self.isSoftwareOpenGL(gl) {
+            // OpenGL emulated on the CPU (Mesa's llvmpipe: Xvfb, a VM, no GPU driver) draws
+            // this UI several times slower than SDL's own software renderer.
+            SDL_DestroyRenderer(gl)
+            created = nil
+        }
+        guard let renderer = created ?? SDL_CreateRenderer(window, -1, SDL_RENDERER_SOFTWARE.rawValue) else {
             throw SDLError.last("SDL_CreateRenderer")
         }
         self.renderer = renderer
@@ -125,6 +136,19 @@ public final class ChatApp {
         if let server = options.server { form.server = server }
         if let port = options.port { form.port = String(port) }
         if let invite = options.invite { applyInvite(invite) }
+    }
+
+    /// Whether an OpenGL renderer runs on a software rasterizer (llvmpipe, softpipe, swrast).
+    static func isSoftwareOpenGL(_ renderer: OpaquePointer) -> Bool {
+        var info = SDL_RendererInfo()
+        guard SDL_GetRendererInfo(renderer, &info) == 0, let name = info.name, String(cString: name).hasPrefix("opengl"),
+              let address = SDL_GL_GetProcAddress("glGetString") else { return false }
+        typealias GetString = @convention(c) (UInt32) -> UnsafePointer<UInt8>?
+        let glGetString = unsafeBitCast(address, to: GetString.self)
+        let GL_RENDERER: UInt32 = 0x1F01
+        guard let text = glGetString(GL_RENDERER) else { return false }
+        let description = String(cString: text).lowercased()
+        return ["llvmpipe", "softpipe", "software rasterizer", "swrast"].contains { description.contains($0) }
     }
 
     deinit {

@@ -72,7 +72,7 @@ struct HistoryBench: ParsableCommand {
         print("  an older page of 100 (scrolling up): \(page.text)")
         print("  search, a unique word: \(rare.text)")
         print("  search, a word in ~\(messages / 50_000 * 4 / 3) messages: \(word.text)")
-        print("  search, a word in ~1 message in 10: \(frequent.text)")
+        print("  search, a frequent word (in about a third of messages): \(frequent.text)")
         print("  search, a prefix: \(prefix.text)")
         print("  search, two frequent words: \(two.text)")
         if let json {
