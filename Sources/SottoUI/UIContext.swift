@@ -60,6 +60,8 @@ public final class UIContext {
     public static let caretBlinkTimeout = 10.0
     /// The frame changed state it did not show yet (focus moved): draw one more.
     public private(set) var needsAnotherFrame = false
+    /// The widget under the mouse changed during the frame: the next one shows it.
+    public private(set) var hoverChanged = false
 
     public init(metrics: TextMeasuring) { self.metrics = metrics }
 
@@ -131,7 +133,8 @@ public final class UIContext {
         // Input can change state after the widget that shows it was drawn (a history step,
         // a dialog closed by Escape): the frame after any input draws it. Idle frames stay free.
         let hadInput = input.mousePressed || input.mouseReleased || input.wheel != 0 || !input.keys.isEmpty || !input.text.isEmpty
-        needsAnotherFrame = focused != focusBefore || hot != nextHot || hadInput
+        needsAnotherFrame = focused != focusBefore || hadInput
+        hoverChanged = hot != nextHot
         hot = nextHot
         if input.mouseReleased { active = nil }
         input.nextFrame()

@@ -57,7 +57,13 @@ public final class ChatApp {
     /// What the last frame drew (tests find text on screen by it).
     var lastCommandsForTesting: [DrawCommand] = []
     var focusFormNextFrame = true
+    /// Something the person did (or the frame after it) is waiting to be drawn: at once.
     var dirty = true
+    /// Content changed by what arrived (messages, presence, answers): drawn at most every
+    /// `updateInterval`, so a stream of 50 messages a second costs 25 frames, not 50 or more.
+    var pendingUpdate = false
+    var lastFrameTime = -Double.infinity
+    static let updateInterval = 0.04
     public private(set) var quit = false
     public private(set) var framesDrawn = 0
     /// Blinks presented from the frame cache (no layout).
@@ -175,7 +181,8 @@ public final class ChatApp {
         while !quit, now < end {
             // A frame that changed state it has not shown yet is followed at once.
             let untilCaret = ui.secondsToNextCaretChange(after: now)
-            let wake = min(untilCaret.map { $0 + 0.001 } ?? 60, end - now)
+            let untilUpdate = pendingUpdate ? max(0, lastFrameTime + Self.updateInterval - now) : nil
+            let wake = min(untilCaret.map { $0 + 0.001 } ?? 60, untilUpdate ?? 60, end - now)
             let timeout: Int32 = dirty ? 0 : Int32(max(0, (wake * 1000).rounded(.up)))
             var event = SDL_Event()
             if SDL_WaitEventTimeout(&event, timeout) != 0 { handle(event) }
@@ -189,7 +196,7 @@ public final class ChatApp {
     public func turn() {
         var event = SDL_Event()
         while SDL_PollEvent(&event) != 0 { handle(event) }
-        if dirty {
+        if dirty || (pendingUpdate && now >= lastFrameTime + Self.updateInterval) {
             drawFrame()
         } else if ui.caret != nil, ui.caretVisible(at: now) != caretShown {
             presentCaret()
@@ -233,7 +240,7 @@ public final class ChatApp {
                 case .history(let answer): apply(answer)
                 }
             }
-            dirty = true
+            pendingUpdate = true
             return
         }
         if event.type == SDL_RENDER_TARGETS_RESET.rawValue || event.type == SDL_RENDER_DEVICE_RESET.rawValue {
@@ -249,6 +256,7 @@ public final class ChatApp {
         var w: Int32 = 0, h: Int32 = 0
         SDL_GetWindowSize(window, &w, &h)
         let time = now
+        let fromInput = dirty
         ui.beginFrame(width: Int(w), height: Int(h), time: time)
         switch screen {
         case .login: loginScreen()
@@ -268,7 +276,11 @@ public final class ChatApp {
         caretShown = ui.caret != nil && ui.caretVisible(at: time)
         SDL_RenderPresent(renderer)
         framesDrawn += 1
-        dirty = ui.needsAnotherFrame
+        lastFrameTime = time
+        // A hover that changed under a moving mouse is shown at once; one that changed
+        // because the content moved under a still one waits like the content did.
+        dirty = ui.needsAnotherFrame || (ui.hoverChanged && fromInput)
+        pendingUpdate = ui.hoverChanged && !fromInput
     }
 
     /// How long the last frames took to lay out, draw and present, in milliseconds (the

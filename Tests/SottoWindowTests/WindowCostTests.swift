@@ -69,5 +69,41 @@ extension SDLTests {
             driver.type("x")
             #expect(app.framesDrawn > framesBefore)
         }
+
+        /// Issue 13 (costs): every arriving message drew a frame at once, and the hover that
+        /// changed as lines moved under a still mouse one more: 92 frames a second for 50
+        /// messages a second. What arrives is now drawn at most every `updateInterval`, never
+        /// later; what the person does is still drawn at once.
+        @Test func aStreamOfMessagesIsDrawnAtMostEveryUpdateInterval() throws {
+            let driver = try AppDriver(server: "127.0.0.1", port: 1, user: "")
+            let app = driver.app
+            var time = 1_000.0
+            app.clock = { time }
+            app.post(.welcome(name: "me", serverFingerprint: "SHA256:x"))
+            app.turn()
+            #expect(app.screen == .chat)
+            while app.dirty { app.turn() }
+            let before = app.framesDrawn
+            for i in 0..<50 {  // one second at 50 a second
+                time += 0.02
+                app.post(.message(ReceivedMessage(sequence: UInt64(i + 1), time: Date(), from: "bob", to: "", text: "line \(i)",
+                                                  isOwn: false, clientMessageID: UInt64(i + 1), trust: .unverified)))
+                app.turn()
+            }
+            time += ChatApp.updateInterval
+            app.turn()
+            let frames = app.framesDrawn - before
+            #expect((20...26).contains(frames), "\(frames) frames for 50 messages in a second")
+            #expect(app.lastCommandsForTesting.contains { if case .text(let s, _, _, _, _) = $0 { s.contains("line 49") } else { false } },
+                    "the last message was not drawn within the interval")
+            // Typing is drawn at once, whatever the interval.
+            let typed = app.framesDrawn
+            var event = SDL_Event()
+            event.type = SDL_TEXTINPUT.rawValue
+            withUnsafeMutableBytes(of: &event.text.text) { $0[0] = UInt8(ascii: "a"); $0[1] = 0 }
+            SDL_PushEvent(&event)
+            app.turn()
+            #expect(app.framesDrawn == typed + 1 && app.draft == "a")
+        }
     }
 }
