@@ -139,9 +139,18 @@ final class TextTextureCache {
     private var entries: [Key: Entry] = [:]
     private var clock: UInt64 = 0
     let capacity: Int
+    /// Pixels' bytes held: a stream of long lines filled 1,500 textures with ~45 MB; a few
+    /// screens' worth is what a frame can reuse (the renderer raises it for a large window).
+    var maxBytes: Int
+    private(set) var bytes = 0
     private(set) var misses = 0
 
-    init(capacity: Int = 1_500) { self.capacity = capacity }
+    init(capacity: Int = 1_500, maxBytes: Int = 12 << 20) {
+        self.capacity = capacity
+        self.maxBytes = maxBytes
+    }
+
+    private static func size(_ e: Entry) -> Int { Int(e.w) * Int(e.h) * 4 }
 
     func texture(_ key: Key, renderer: OpaquePointer, make: () -> UnsafeMutablePointer<SDL_Surface>?) -> Entry? {
         clock += 1
@@ -156,14 +165,18 @@ final class TextTextureCache {
         guard let texture = SDL_CreateTextureFromSurface(renderer, surface) else { return nil }
         let entry = Entry(texture: texture, w: surface.pointee.w, h: surface.pointee.h, lastUsed: clock)
         entries[key] = entry
-        if entries.count > capacity { evict() }
+        bytes += Self.size(entry)
+        if entries.count > capacity || bytes > maxBytes { evict() }
         return entry
     }
 
+    /// Least recently used first, down to three quarters of both bounds (amortized: one
+    /// sort per quarter of the cache).
     private func evict() {
-        let victims = entries.sorted { $0.value.lastUsed < $1.value.lastUsed }.prefix(entries.count - capacity * 3 / 4)
-        for (key, entry) in victims {
+        for (key, entry) in entries.sorted(by: { $0.value.lastUsed < $1.value.lastUsed }) {
+            guard entries.count > capacity * 3 / 4 || bytes > maxBytes * 3 / 4 else { break }
             SDL_DestroyTexture(entry.texture)
+            bytes -= Self.size(entry)
             entries[key] = nil
         }
     }
@@ -171,6 +184,7 @@ final class TextTextureCache {
     func removeAll() {
         for entry in entries.values { SDL_DestroyTexture(entry.texture) }
         entries = [:]
+        bytes = 0
     }
 
     deinit { removeAll() }
@@ -189,6 +203,9 @@ public final class SDLCommandRenderer {
     }
 
     public var textureMisses: Int { cache.misses }
+    /// Bytes of pixels the text textures hold (bounded).
+    public var textureBytes: Int { cache.bytes }
+    public var textureBytesBound: Int { cache.maxBytes }
 
     /// Frees the text textures; call before the renderer is destroyed (its textures go
     /// with it, and destroying one afterwards would touch freed memory).
@@ -212,6 +229,9 @@ public final class SDLCommandRenderer {
     }
 
     public func render(_ commands: [DrawCommand]) {
+        var w: Int32 = 0, h: Int32 = 0
+        SDL_GetRendererOutputSize(renderer, &w, &h)
+        cache.maxBytes = max(12 << 20, 3 * Int(w) * Int(h) * 4)
         for command in commands {
             switch command {
             case .rect(let r, let c):

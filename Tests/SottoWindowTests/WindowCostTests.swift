@@ -70,6 +70,19 @@ extension SDLTests {
             #expect(app.framesDrawn > framesBefore)
         }
 
+        /// Issue 13 (RSS): 1,500 textures of long lines held ~45 MB after a stream; the text
+        /// cache is bounded by bytes too.
+        @Test func textTexturesAreBoundedByBytes() throws {
+            let driver = try AppDriver(server: "127.0.0.1", port: 1, user: "")
+            let painter = driver.app.painter
+            let line = String(repeating: "the quick brown fox jumps over a lazy dog ", count: 3)
+            for i in 0..<1_200 {
+                painter.render([.text("\(i) \(line)", x: 0, y: 0, Color(200, 200, 200), .regular)])
+            }
+            #expect(painter.textureBytes > 0 && painter.textureBytes <= painter.textureBytesBound,
+                    "\(painter.textureBytes) bytes of text textures, bound \(painter.textureBytesBound)")
+        }
+
         /// Issue 13 (costs): every arriving message drew a frame at once, and the hover that
         /// changed as lines moved under a still mouse one more: 92 frames a second for 50
         /// messages a second. What arrives is now drawn at most every `updateInterval`, never
