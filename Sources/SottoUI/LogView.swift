@@ -15,7 +15,9 @@ extension UIContext {
         var fits = true
         /// A drag of the scrollbar's thumb in progress: where it started.
         var drag: (mouseY: Int, index: Int)?
-        var seenCount = 0
+        /// The newest entry's key at the last frame: entries after it are new (entries put
+        /// before the first, older history, are not).
+        var lastSeenKey: Int?
         var newBelow = 0
         /// A selection by characters, from where the press was to where the mouse went
         /// (or a Shift-click); empty when the two are the same point.
@@ -78,6 +80,9 @@ extension UIContext {
 
     public struct LogResult {
         public var atBottom: Bool
+        /// The first entry is shown from its start (older ones may be loaded above it: the
+        /// view keeps its place, anchored by key).
+        public var atTop: Bool
         /// Entries that arrived while scrolled up (the "N new messages" count).
         public var newBelow: Int
         public var selectedText: String
@@ -204,9 +209,8 @@ extension UIContext {
         state.topKey = count > 0 ? source.key(top) : nil
         state.topDelta = delta
 
-        if count < state.seenCount { state.seenCount = 0 }
-        let added = count - state.seenCount
-        state.seenCount = count
+        let added = state.lastSeenKey.map { count - source.lowerBound($0 &+ 1) } ?? count
+        state.lastSeenKey = count > 0 ? source.key(count - 1) : state.lastSeenKey
         if state.following { state.newBelow = 0 } else if added > 0 { state.newBelow += added }
 
         fill(r, theme.panel)
@@ -313,7 +317,7 @@ extension UIContext {
             state.selectionText = nil
         }
         logState[id] = state
-        return LogResult(atBottom: state.following, newBelow: state.newBelow, selectedText: selectedText)
+        return LogResult(atBottom: state.following, atTop: count > 0 && top == 0 && delta == 0, newBelow: state.newBelow, selectedText: selectedText)
     }
 
     /// Jumps a log to its newest entry (the "N new messages ↓" button).

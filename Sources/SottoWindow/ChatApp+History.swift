@@ -10,6 +10,8 @@ extension ChatApp {
     static let searchResults = 100
     /// Direct conversations reopened from the history at login, most recent first.
     static let conversationsOnOpening = 20
+    /// Loaded above the first line when the log is scrolled to its top.
+    static let olderPage = 100
 
     /// Shows the last `count` kept messages of each conversation (the room and the most
     /// recent direct ones unless `conversations` names them).
@@ -26,13 +28,22 @@ extension ChatApp {
                 do {
                     let which = try conversations ?? [.room] + store.directConversations(limit: Self.conversationsOnOpening)
                     for conversation in which {
-                        queue.post(.history(HistoryAnswer(conversation: conversation, kind: .kept(try store.recent(in: conversation, limit: count)))))
+                        let kept = try store.recent(in: conversation, limit: count)
+                        queue.post(.history(HistoryAnswer(conversation: conversation, kind: .kept(kept, requested: count))))
                     }
                 } catch {
                     queue.post(.history(HistoryAnswer(conversation: .room, kind: .problem("The history could not be read: \(error)"))))
                 }
             }
         }
+    }
+
+    /// The page before the oldest kept line, once the log shows its top (one at a time).
+    func loadOlder(_ conversation: Conversation) {
+        guard model.wantsOlder(conversation), let before = model.conversations[conversation]?.oldestKept else { return }
+        model.conversations[conversation]!.loadingOlder = true
+        let page = Self.olderPage
+        askHistory(conversation) { store in .kept(try store.recent(in: conversation, limit: page, before: before), requested: page) }
     }
 
     /// Runs a question on the history, off the frame; its answer is shown in `conversation`.
@@ -53,9 +64,12 @@ extension ChatApp {
     func apply(_ answer: HistoryAnswer) {
         let here = answer.conversation
         switch answer.kind {
-        case .kept(let messages):
-            model.showKept(messages, in: here)
-            ui.scrollLogToBottom(here.logID)
+        case .kept(let messages, let requested):
+            let opening = model.conversations[here]?.oldestKept == nil
+            model.prependKept(messages, requested: requested, in: here)
+            if opening, messages.isEmpty, here == .room {
+                model.system("Nothing is kept on this device for this conversation yet: it is kept from your first login on, and nothing from before you joined can be read.", conversation: here)
+            }
         case .found(let words, let found):
             // Results are system lines: what others wrote is escaped (a newline in a message
             // would otherwise draw a result line of its own, attributed to anyone).

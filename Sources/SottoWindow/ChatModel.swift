@@ -26,6 +26,11 @@ struct ConversationLog {
     var lines: [ChatLine] = []
     var unread = 0
     var lastDay: DateComponents?
+    /// The history's row id of the oldest kept message shown; older pages load before it.
+    var oldestKept: Int64?
+    /// Nothing older is kept (a page came back short), or a page is on its way.
+    var olderExhausted = false
+    var loadingOlder = false
 }
 
 /// Everything the chat view shows, updated only from client events (on the main thread).
@@ -38,6 +43,9 @@ final class ChatModel {
     var state: ConnectionState = .disconnected
     var serverFingerprint = ""
     private var nextKey = 0
+    /// Keys of lines put above the first (older history) count down, so keys stay in the
+    /// order lines are shown and the log keeps its place, anchored by key, as pages load.
+    private var nextOlderKey = 0
     let calendar = Calendar.current
 
     /// Appends in place: the conversation's lines are never copied (a log of 100,000 lines
@@ -83,28 +91,54 @@ final class ChatModel {
 
     static func messageID(from sender: String, _ id: UInt64) -> String { "\(sender)\u{0}\(id)" }
 
-    /// Kept messages go above what the conversation shows now (what arrived since the login),
-    /// each once; they count as read.
-    func showKept(_ kept: [StoredMessage], in conversation: Conversation) {
-        let now = conversations[conversation]?.lines ?? []
-        let shown = Set(now.compactMap(\.messageID))
-        let earlier = kept.filter { !shown.contains(Self.messageID(from: $0.from, $0.clientMessageID)) }
-        guard !earlier.isEmpty else {
-            if now.allSatisfy({ $0.kind != .message }) {
-                system("Nothing is kept on this device for this conversation yet: it is kept from your first login on, and nothing from before you joined can be read.", conversation: conversation)
+    /// A page of kept messages (oldest first) goes above what the conversation shows, each
+    /// message once (one that arrived live since the login is not repeated), with its day
+    /// separators; `requested`: a shorter page means nothing older is kept.
+    func prependKept(_ kept: [StoredMessage], requested: Int, in conversation: Conversation) {
+        if conversations[conversation] == nil {
+            conversations[conversation] = ConversationLog()
+            order.append(conversation)
+        }
+        var log = conversations[conversation]!
+        log.loadingOlder = false
+        log.olderExhausted = kept.count < requested
+        if let first = kept.first { log.oldestKept = first.id }
+        let shown = Set(log.lines.compactMap(\.messageID))
+        var block: [ChatLine] = []
+        var day: DateComponents?
+        for m in kept where !shown.contains(Self.messageID(from: m.from, m.clientMessageID)) {
+            let d = calendar.dateComponents([.year, .month, .day], from: m.time)
+            if d != day {
+                day = d
+                block.append(ChatLine(key: 0, kind: .daySeparator, time: m.time, from: "", text: Self.dayFormat.string(from: m.time)))
             }
+            block.append(ChatLine(key: 0, kind: .message, time: m.time, from: m.from, text: m.text, isOwn: m.isOwn,
+                                  trust: m.keyChanged ? .changed(previous: "") : .unverified, timeText: Self.clock.string(from: m.time),
+                                  messageID: Self.messageID(from: m.from, m.clientMessageID)))
+        }
+        guard !block.isEmpty else {
+            conversations[conversation] = log
             return
         }
-        let unread = conversations[conversation]?.unread ?? 0
-        if conversations[conversation] == nil { order.append(conversation) }
-        conversations[conversation] = ConversationLog()
-        for m in earlier {
-            append(ChatLine(key: 0, kind: .message, time: m.time, from: m.from, text: m.text, isOwn: m.isOwn,
-                            trust: m.keyChanged ? .changed(previous: "") : .unverified,
-                            messageID: Self.messageID(from: m.from, m.clientMessageID)), to: conversation)
+        // The same day continues below: its separator is the block's.
+        if let first = log.lines.first, first.kind == .daySeparator, calendar.dateComponents([.year, .month, .day], from: first.time) == day {
+            log.lines.removeFirst()
         }
-        for line in now where line.kind != .daySeparator { append(line, to: conversation) }
-        conversations[conversation]!.unread = unread
+        if log.lines.isEmpty { log.lastDay = day }
+        for index in block.indices.reversed() {
+            nextOlderKey -= 1
+            block[index] = ChatLine(key: nextOlderKey, kind: block[index].kind, time: block[index].time, from: block[index].from,
+                                    text: block[index].text, isOwn: block[index].isOwn, trust: block[index].trust,
+                                    timeText: block[index].timeText, messageID: block[index].messageID)
+        }
+        log.lines.insert(contentsOf: block, at: 0)
+        conversations[conversation] = log
+    }
+
+    /// Whether an older page should be asked for now (the view reached the top).
+    func wantsOlder(_ conversation: Conversation) -> Bool {
+        guard let log = conversations[conversation], let _ = log.oldestKept else { return false }
+        return !log.olderExhausted && !log.loadingOlder
     }
 
     /// Empties a conversation's log (its history was deleted from this device).

@@ -133,6 +133,8 @@ extension ChatApp {
         if jumpShownFor > 0 { ui.reserveOverlay(jumpRect(jumpShownFor)) }
         let result2 = ui.log(model.current.logID, source: source, in: logRect, wrapCache: wrapCache)
         jumpShownFor = result2.newBelow
+        // Scrolled to the top: the page before it comes from the history (the view keeps its place).
+        if result2.atTop { loadOlder(model.current) }
         if result2.newBelow > 0 {
             ui.overlayLayer {
                 if ui.button(jumpLabel(result2.newBelow), in: jumpRect(result2.newBelow), style: .primary, idLabel: "jump") {

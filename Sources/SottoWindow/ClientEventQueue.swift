@@ -13,8 +13,9 @@ enum WindowInput: Sendable {
 /// Read from the local history for one conversation.
 struct HistoryAnswer: Sendable {
     enum Kind: Sendable {
-        /// The conversation's last kept messages, shown above what arrived since.
-        case kept([StoredMessage])
+        /// Kept messages (oldest first), shown above what the conversation shows; a page
+        /// shorter than `requested` means nothing older is kept.
+        case kept([StoredMessage], requested: Int)
         /// Search results, listed where the search was typed.
         case found(words: String, [StoredMessage])
         case forgotten(count: Int)

@@ -212,6 +212,54 @@ import Testing
             await server.stop()
         }
 
+        /// Issue 15: a long history opens on its last messages and loads older ones as the
+        /// log is scrolled up, a page at a time, each message once, with one separator per
+        /// day, and the view keeps its place while a page is put above it.
+        @Test func scrollingUpLoadsOlderKeptMessagesAndKeepsThePlace() async throws {
+            let server = try await LocalServer()
+            let config = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-pages-\(UUID().uuidString)")
+            let identity = try ClientIdentity.loadOrCreate(in: config)
+            let store = try HistoryStore(url: HistoryStore.url(in: config.appendingPathComponent("data"), serverFingerprint: server.fingerprint,
+                                                               identityFingerprint: identity.fingerprint))
+            // 450 kept messages over three days, 150 a day.
+            let start = Date(timeIntervalSince1970: 1_790_000_000)
+            var messages: [ReceivedMessage] = []
+            for i in 0..<450 {
+                let offset: Double = Double(i / 150) * 86_400 + Double(i % 150) * 60
+                messages.append(ReceivedMessage(sequence: UInt64(i + 1), time: start.addingTimeInterval(offset), from: "bob", to: "",
+                                                text: "kept \(i)", isOwn: false, clientMessageID: UInt64(i + 1), trust: .unverified))
+            }
+            try store.append(messages)
+            let driver = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            func kept() -> [String] { driver.app.model.conversations[.room]?.lines.filter { $0.kind == .message }.map(\.text) ?? [] }
+            try driver.until("the last 200") { kept().count == 200 }
+            #expect(kept().first == "kept 250" && kept().last == "kept 449")
+            // Page up to the top: the next 100 come above, then the last 150.
+            func topText() -> String? {
+                driver.app.lastCommandsForTesting.compactMap { if case .text(let s, _, _, _, _) = $0, s.hasPrefix("kept ") { s } else { nil } }.first
+            }
+            var pages = 0
+            while kept().count < 450, pages < 200 {
+                driver.press(SDLK_PAGEUP)
+                pages += 1
+                if driver.app.model.conversations[.room]?.loadingOlder == true {
+                    let before = topText()
+                    try driver.until("a page") { driver.app.model.conversations[.room]?.loadingOlder == false }
+                    driver.app.step()
+                    #expect(topText() == before, "the view jumped when a page was put above it")
+                }
+            }
+            #expect(kept() == (0..<450).map { "kept \($0)" })
+            let days = driver.app.model.conversations[.room]!.lines.filter { $0.kind == .daySeparator }.count
+            #expect(days == 3, "one separator per kept day: \(days)")
+            #expect(driver.app.model.conversations[.room]?.olderExhausted == true)
+            #expect(driver.app.jumpShownFor == 0, "older messages counted as new ones")
+            driver.screenshot("15-older-pages")
+            await server.stop()
+        }
+
         /// Conversations were told apart by name, the room's being "room": a member called
         /// "room" wrote to you privately and it showed in the room, as if said to everyone.
         @Test func aMemberCalledRoomWritesPrivatelyAndItStaysPrivate() async throws {
