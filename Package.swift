@@ -35,6 +35,11 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
+        // How Sotto opens its SQLite databases (GRDB): private files, WAL, migrations.
+        .target(
+            name: "SottoStorage",
+            dependencies: ["SottoCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // SwiftNIO glue shared by server and client: frame decoder, Noise channel handler.
         .target(
             name: "SottoTransport",
@@ -47,7 +52,7 @@ let package = Package(
         .target(
             name: "SottoServer",
             dependencies: [
-                "SottoCore", "SottoTransport",
+                "SottoCore", "SottoTransport", "SottoStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -70,7 +75,7 @@ let package = Package(
         .target(
             name: "SottoClient",
             dependencies: [
-                "SottoCore", "SottoTransport",
+                "SottoCore", "SottoTransport", "SottoStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

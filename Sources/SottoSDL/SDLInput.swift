@@ -78,6 +78,7 @@ public enum SDLInput {
             case Int(SDLK_PAGEDOWN.rawValue): key = .pageDown
             case Int(SDLK_a.rawValue): key = .a
             case Int(SDLK_c.rawValue): key = .c
+            case Int(SDLK_f.rawValue): key = .f
             case Int(SDLK_v.rawValue): key = .v
             case Int(SDLK_x.rawValue): key = .x
             default: key = nil

@@ -1,6 +1,6 @@
 public enum Key: Hashable, Sendable {
     case tab, enter, escape, backspace, delete, left, right, up, down, home, end, pageUp, pageDown
-    case a, c, v, x
+    case a, c, f, v, x
 }
 
 public struct Modifiers: OptionSet, Hashable, Sendable {

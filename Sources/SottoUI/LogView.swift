@@ -320,6 +320,16 @@ extension UIContext {
         return LogResult(atBottom: state.following, atTop: count > 0 && top == 0 && delta == 0, newBelow: state.newBelow, selectedText: selectedText)
     }
 
+    /// Shows the entry with this key at the top of a log (a search result jumped to).
+    public func scrollLog(_ idLabel: String, toKey key: Int) {
+        let id = self.id("log:" + idLabel)
+        var state = logState[id, default: LogState()]
+        state.following = false
+        state.topKey = key
+        state.topDelta = 0
+        logState[id] = state
+    }
+
     /// Jumps a log to its newest entry (the "N new messages ↓" button).
     public func scrollLogToBottom(_ idLabel: String) {
         let id = self.id("log:" + idLabel)

@@ -84,6 +84,11 @@ extension ChatApp {
                              conversation: here)
             }
             ui.scrollLogToBottom(here.logID)
+        case .panel(let words, let found):
+            searchResults = (words, found)
+        case .upTo(let target, let messages):
+            model.prependKept(messages, requested: 0, in: here)
+            showMessage(target, in: here)
         case .forgotten(let count):
             model.forget(here)
             model.system("Deleted \(count) message\(count == 1 ? "" : "s") of this conversation from this device.", conversation: here)

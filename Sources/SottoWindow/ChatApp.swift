@@ -42,6 +42,11 @@ public final class ChatApp {
     /// A changed server key: a blocking warning.
     public internal(set) var keyChangedWarning: (expected: String, actual: String)?
     var focusInputNextFrame = false
+    /// The search panel (Ctrl+F): what is typed, and what was found for which words.
+    public internal(set) var searchOpen = false
+    var searchQuery = ""
+    var searchResults: (words: String, found: [StoredMessage])?
+    var focusSearchNextFrame = false
     /// The conversation the last command was typed in: its answers are shown there.
     var answersGoTo: Conversation?
     /// The member whose Verify… button asked for their identity: its answer opens the dialog.

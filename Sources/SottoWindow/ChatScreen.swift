@@ -119,6 +119,14 @@ extension ChatApp {
             ui.focus(ui.id("field:message"))
         }
 
+        if ui.input.pressed(.f, .control), !dialogDrawn {
+            searchOpen = true
+            focusSearchNextFrame = true
+        }
+        if searchOpen {
+            searchPanel(in: r)
+            return
+        }
         // Only the entries on screen are made into log entries (a frame costs what it shows).
         let lines = model.conversations[model.current]?.lines ?? []
         let source = UIContext.LogSource(count: lines.count, entry: { self.logEntry(lines[$0]) }, key: { lines[$0].key })

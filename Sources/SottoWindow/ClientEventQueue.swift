@@ -18,6 +18,11 @@ struct HistoryAnswer: Sendable {
         case kept([StoredMessage], requested: Int)
         /// Search results, listed where the search was typed.
         case found(words: String, [StoredMessage])
+        /// Search results for the search panel.
+        case panel(words: String, [StoredMessage])
+        /// Everything from a search result up to the oldest line shown, then the log jumps
+        /// to the result (`target`: its message id).
+        case upTo(target: String, [StoredMessage])
         case forgotten(count: Int)
         case problem(String)
     }

@@ -217,6 +217,22 @@ final class Peer: @unchecked Sendable {
 }
 
 extension AppDriver {
+    /// A config directory whose identity has `count` messages from bob kept for `server`'s
+    /// room: `message(i)` gives each one's seconds after a fixed start, and its text.
+    static func keptHistory(on server: LocalServer, count: Int, _ message: (Int) -> (seconds: Double, text: String)) throws -> URL {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-kept-\(UUID().uuidString)")
+        let identity = try ClientIdentity.loadOrCreate(in: config)
+        let store = try HistoryStore(url: HistoryStore.url(in: config.appendingPathComponent("data"), serverFingerprint: server.fingerprint,
+                                                           identityFingerprint: identity.fingerprint))
+        let start = Date(timeIntervalSince1970: 1_790_000_000)
+        try store.append((0..<count).map { i in
+            let (seconds, text) = message(i)
+            return ReceivedMessage(sequence: UInt64(i + 1), time: start.addingTimeInterval(seconds), from: "bob", to: "", text: text,
+                                   isOwn: false, clientMessageID: UInt64(i + 1), trust: .unverified)
+        })
+        return config
+    }
+
     /// A window logged in as `user` through its form (the invite fills the rest, the
     /// password is typed, Enter pressed), once the online list reads `listed`.
     static func loggedIn(_ user: String, on server: LocalServer, listed: [String]) throws -> AppDriver {

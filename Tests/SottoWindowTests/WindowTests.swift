@@ -217,19 +217,10 @@ import Testing
         /// day, and the view keeps its place while a page is put above it.
         @Test func scrollingUpLoadsOlderKeptMessagesAndKeepsThePlace() async throws {
             let server = try await LocalServer()
-            let config = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-pages-\(UUID().uuidString)")
-            let identity = try ClientIdentity.loadOrCreate(in: config)
-            let store = try HistoryStore(url: HistoryStore.url(in: config.appendingPathComponent("data"), serverFingerprint: server.fingerprint,
-                                                               identityFingerprint: identity.fingerprint))
             // 450 kept messages over three days, 150 a day.
-            let start = Date(timeIntervalSince1970: 1_790_000_000)
-            var messages: [ReceivedMessage] = []
-            for i in 0..<450 {
-                let offset: Double = Double(i / 150) * 86_400 + Double(i % 150) * 60
-                messages.append(ReceivedMessage(sequence: UInt64(i + 1), time: start.addingTimeInterval(offset), from: "bob", to: "",
-                                                text: "kept \(i)", isOwn: false, clientMessageID: UInt64(i + 1), trust: .unverified))
+            let config = try AppDriver.keptHistory(on: server, count: 450) { i in
+                (Double(i / 150) * 86_400 + Double(i % 150) * 60, "kept \(i)")
             }
-            try store.append(messages)
             let driver = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
             driver.type(LocalServer.password)
             driver.press(SDLK_RETURN)
@@ -257,6 +248,44 @@ import Testing
             #expect(driver.app.model.conversations[.room]?.olderExhausted == true)
             #expect(driver.app.jumpShownFor == 0, "older messages counted as new ones")
             driver.screenshot("15-older-pages")
+            await server.stop()
+        }
+
+        /// Issue 15: Ctrl+F searches every kept conversation from a panel; a result far older
+        /// than what is shown opens its conversation at that message.
+        @Test func ctrlFSearchesAndAClickOpensTheConversationAtTheMessage() async throws {
+            let server = try await LocalServer()
+            let config = try AppDriver.keptHistory(on: server, count: 450) { i in (Double(i) * 60, i == 30 ? "kept 30 zanzibar" : "kept \(i)") }
+            let driver = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            func lines() -> [String] { driver.app.model.conversations[.room]?.lines.filter { $0.kind == .message }.map(\.text) ?? [] }
+            try driver.until("the last 200") { lines().count == 200 }
+            driver.press(SDLK_f, control: true)
+            driver.app.step()
+            #expect(driver.app.searchOpen)
+            #expect(driver.focusedLabel(["field:search", "field:message"]) == "field:search")
+            driver.type("ZANZI")
+            driver.press(SDLK_RETURN)
+            try driver.until("one result") { driver.app.searchResults?.found.count == 1 }
+            driver.app.step()
+            driver.screenshot("16-search-panel")
+            let row = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("search-results") { driver.app.ui.id("row:0") }])
+            driver.click(row)
+            #expect(!driver.app.searchOpen)
+            try driver.until("loaded up to it") { lines().first == "kept 30 zanzibar" }
+            driver.app.step()
+            driver.app.step()
+            let top = driver.app.lastCommandsForTesting.compactMap { if case .text(let s, _, _, _, _) = $0, s.hasPrefix("kept ") { s } else { nil } }.first
+            #expect(top == "kept 30 zanzibar", "the log does not open at the result: \(String(describing: top))")
+            #expect(lines().count == 420 && Set(lines()).count == 420)
+            #expect(driver.focusedLabel(["field:search", "field:message"]) == "field:message")
+            // Escape closes the panel, and typing goes to the composer again.
+            driver.press(SDLK_f, control: true)
+            driver.press(SDLK_ESCAPE)
+            #expect(!driver.app.searchOpen)
+            driver.type("back")
+            #expect(driver.app.draft == "back")
             await server.stop()
         }
 

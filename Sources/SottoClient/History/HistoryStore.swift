@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SottoCore
+import SottoStorage
 
 /// A message as kept in the local history: what was shown, nothing more.
 public struct StoredMessage: Equatable, Sendable {
@@ -45,18 +46,9 @@ public final class HistoryStore: Sendable {
 
     public init(url: URL) throws {
         self.url = url
-        try SecureFile.ensurePrivateFile(url)
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
-        configuration.label = "sotto-history"
         // What /forget deletes is overwritten, not left in free pages.
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
-        do {
-            pool = try DatabasePool(path: url.path, configuration: configuration)
-            try Self.migrator.migrate(pool)
-        } catch {
-            throw SecureFile.Failure(description: "cannot open the history \(url.path): \(error)")
-        }
+        pool = try PrivateDatabase.open(url, label: "sotto-history", what: "the history", migrator: Self.migrator,
+                                        prepare: { db in try db.execute(sql: "PRAGMA secure_delete = ON") })
     }
 
     /// Versions of the schema, in order; released ones are never edited, only added to.
@@ -89,9 +81,7 @@ public final class HistoryStore: Sendable {
         return migrator
     }
 
-    public func appliedMigrations() throws -> [String] {
-        try pool.read { db in try Self.migrator.appliedIdentifiers(db) }.sorted()
-    }
+    public func appliedMigrations() throws -> [String] { try PrivateDatabase.appliedMigrations(pool, Self.migrator) }
 
     /// Stores what was shown, in one transaction; a message stored already is skipped.
     public func append(_ messages: [ReceivedMessage]) throws {
@@ -118,6 +108,16 @@ public final class HistoryStore: Sendable {
             try Row.fetchAll(db, sql: """
                 SELECT * FROM message WHERE direct = ? AND peer = ? AND id < ? ORDER BY id DESC LIMIT ?
                 """, arguments: [direct, peer, before ?? Int64.max, max(0, limit)]).map(Self.message).reversed()
+        }
+    }
+
+    /// A conversation's messages from the row `from` (included) up to the row `before`,
+    /// oldest first: what lies between a search result and the oldest page shown.
+    public func range(in conversation: Conversation, from: Int64, before: Int64) throws -> [StoredMessage] {
+        let (direct, peer) = Self.key(conversation)
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM message WHERE direct = ? AND peer = ? AND id >= ? AND id < ? ORDER BY id",
+                             arguments: [direct, peer, from, before]).map(Self.message)
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SottoCore
+import SottoStorage
 
 /// The server's SQLite database, `server.sqlite` in its data directory: WAL, 0600 in a
 /// 0700 directory, its schema versioned by named migrations (never edited once released,
@@ -11,17 +12,7 @@ public final class ServerDatabase: Sendable {
 
     public init(url: URL) throws {
         self.url = url
-        try SecureFile.ensurePrivateFile(url)
-        var configuration = Configuration()
-        // The server and `sotto-server members` may write at the same moment.
-        configuration.busyMode = .timeout(5)
-        configuration.label = "sotto-server"
-        do {
-            pool = try DatabasePool(path: url.path, configuration: configuration)
-            try Self.migrator.migrate(pool)
-        } catch {
-            throw SecureFile.Failure(description: "cannot open the server database \(url.path): \(error)")
-        }
+        pool = try PrivateDatabase.open(url, label: "sotto-server", what: "the server database", migrator: Self.migrator)
     }
 
     /// Versions of the schema, in order.
@@ -41,7 +32,5 @@ public final class ServerDatabase: Sendable {
     }
 
     /// The applied migrations, oldest first.
-    public func appliedMigrations() throws -> [String] {
-        try pool.read { db in try Self.migrator.appliedIdentifiers(db) }.sorted()
-    }
+    public func appliedMigrations() throws -> [String] { try PrivateDatabase.appliedMigrations(pool, Self.migrator) }
 }

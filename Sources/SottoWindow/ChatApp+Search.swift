@@ -1,0 +1,73 @@
+import Foundation
+import SottoClient
+import SottoCore
+import SottoUI
+
+/// The search panel (Ctrl+F): every kept conversation searched off the frame, the results
+/// listed, and a click that opens the conversation at the message.
+extension ChatApp {
+    /// A search result chosen in the panel: its conversation opens at it, loading what lies
+    /// between it and the oldest line shown first if it is not shown yet.
+    func jump(to result: StoredMessage) {
+        let conversation = result.conversation
+        let target = ChatModel.messageID(from: result.from, result.clientMessageID)
+        searchOpen = false
+        model.open(conversation)
+        // Focused from the next frame's start: a key typed right after is not lost.
+        ui.focus(ui.id("field:message"))
+        if showMessage(target, in: conversation) { return }
+        let before = model.conversations[conversation]?.oldestKept ?? Int64.max
+        askHistory(conversation) { store in .upTo(target: target, try store.range(in: conversation, from: result.id, before: before)) }
+    }
+
+    /// Puts the line of this message at the top of its conversation's log; false if not loaded.
+    @discardableResult
+    func showMessage(_ messageID: String, in conversation: Conversation) -> Bool {
+        guard let line = model.conversations[conversation]?.lines.first(where: { $0.messageID == messageID }) else { return false }
+        ui.scrollLog(conversation.logID, toKey: line.key)
+        return true
+    }
+
+    /// The search panel, in place of the log while open: a field (Enter searches every kept
+    /// conversation, off the frame) and the results, newest first; Escape closes it.
+    func searchPanel(in area: Rect) {
+        let t = ui.theme
+        var r = area
+        var bar = r.cutTop(48).inset(x: 10, y: 8)
+        if ui.button("Close", in: bar.cutRight(80), idLabel: "search-close") || ui.input.pressed(.escape) {
+            searchOpen = false
+            ui.focus(ui.id("field:message"))
+            return
+        }
+        _ = bar.cutRight(8)
+        let field = ui.textField("search", text: &searchQuery, in: bar, placeholder: "Search messages kept on this device…")
+        if focusSearchNextFrame {
+            focusSearchNextFrame = false
+            ui.focusSelectingAll(ui.id("field:search"))
+        }
+        let words = searchQuery.trimmingCharacters(in: .whitespaces)
+        if field.submitted, words.contains(where: { $0.isLetter || $0.isNumber }) {
+            askHistory(model.current) { store in .panel(words: words, try store.search(words, limit: Self.searchResults)) }
+        }
+        ui.fill(r, t.panel)
+        guard let results = searchResults else {
+            ui.label("Type words and press Enter: every conversation kept on this device is searched.", in: r.cutTop(40).inset(x: 14, y: 0),
+                     color: t.mutedText, style: .small)
+            return
+        }
+        let shownWords = TerminalText.escaped(results.words)
+        ui.label(results.found.isEmpty ? "No kept message contains \(shownWords)."
+                                       : "\(results.found.count) kept message\(results.found.count == 1 ? "" : "s") containing \(shownWords), newest first — click one to go to it:",
+                 in: r.cutTop(32).inset(x: 14, y: 0), color: t.mutedText, style: .small)
+        let items = results.found.map { m -> UIContext.ListItem in
+            let place = m.conversation == .room ? "# room" : "@ \(m.conversation.recipient)"
+            // What others wrote, on one line, controls shown not obeyed.
+            let text = TerminalText.escaped(m.text.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ↵ "))
+            return UIContext.ListItem(title: "\(TerminalText.escaped(m.from)) · \(TerminalText.escaped(place)) · \(ChatModel.dateAndClock.string(from: m.time))",
+                                      detail: text, color: model.color(for: m.from))
+        }
+        if let picked = ui.list("search-results", items: items, selected: nil, in: r, rowHeight: 44) {
+            jump(to: results.found[picked])
+        }
+    }
+}
