@@ -106,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "sotto-bench",
             dependencies: [
-                "SottoClient", "SottoCore", "SottoWindow",
+                "SottoClient", "SottoCore", "SottoWindow", "CSDL2",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -46,6 +46,19 @@ extension ChatApp {
         askHistory(conversation) { store in .kept(try store.recent(in: conversation, limit: page, before: before), requested: page) }
     }
 
+    /// Keeps and reads the history of this identity on this server without a client
+    /// (benchmarks fill a history, then post the welcome a client would).
+    public func useHistory(in dataDirectory: URL, identityFingerprint: String, serverFingerprint: String) {
+        let queue = self.queue
+        let recorder = HistoryRecorder(dataDirectory: dataDirectory, identityFingerprint: identityFingerprint,
+                                       onFailure: { queue.post(.history(HistoryAnswer(conversation: .room, kind: .problem($0)))) })
+        recorder.record(.welcome(name: "", serverFingerprint: serverFingerprint))
+        self.recorder = recorder
+    }
+
+    /// Messages the room's log holds now (benchmarks wait for kept ones to be shown).
+    public var roomMessageCount: Int { model.conversations[.room]?.lines.lazy.filter { $0.kind == .message }.count ?? 0 }
+
     /// Runs a question on the history, off the frame; its answer is shown in `conversation`.
     func askHistory(_ conversation: Conversation, _ question: @escaping @Sendable (HistoryStore) throws -> HistoryAnswer.Kind) {
         guard let recorder else {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import SottoClient
+import CSDL2
+import SottoCore
 import SottoWindow
 
 /// The window's own costs, in this process: the real ChatApp and its real loop (under Xvfb
@@ -17,9 +19,11 @@ struct WindowBench: ParsableCommand {
     @Option(help: "Seconds idle after the caret stopped blinking.") var idleAfter = 20.0
     @Option(help: "SDL render driver (software, opengl, …); default: SDL's choice, as the app makes it.") var renderer: String?
     @Option(help: "Write every figure to this JSON file.") var json: String?
+    @Option(help: "Instead: a room with this many messages kept on the device; time the window's opening on it and paging up through it.") var kept: Int?
 
     func run() throws {
         if let renderer { setenv("SDL_RENDER_DRIVER", renderer, 1) }
+        if let kept { return try openKept(kept) }
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-bench-\(getpid())")
         try FileManager.default.createDirectory(at: config, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: config) }
@@ -82,6 +86,62 @@ struct WindowBench: ParsableCommand {
         }
         print(String(format: "summary: window renderer=%@ log=%d idle=%.3f%% stream=%.2f%% p99=%.2fms rss=%.0fMiB",
                      app.rendererName, messages, idlePercent, streamPercent, frames.p99, rssEnd / 1024))
+    }
+
+    /// A long kept conversation: from the welcome to the first frame that shows its last page,
+    /// then PageUp through older pages as a person scrolls (each page read off the frame).
+    func openKept(_ count: Int) throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-kept-bench-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: config) }
+        let data = config.appendingPathComponent("data")
+        let store = try HistoryStore(url: HistoryStore.url(in: data, serverFingerprint: "SHA256:bench", identityFingerprint: "SHA256:me"))
+        var stored = 0
+        while stored < count {
+            let n = min(1_000, count - stored)
+            var page: [ReceivedMessage] = []
+            let senders = ["alice", "bob", "carol"]
+            for i in stored..<(stored + n) {
+                let time = Date(timeIntervalSince1970: 1_790_000_000 + Double(i) * 30)
+                page.append(ReceivedMessage(sequence: UInt64(i + 1), time: time, from: senders[i % 3], to: "",
+                                            text: "kept message \(i): the quick brown fox jumps over the lazy dog", isOwn: false,
+                                            clientMessageID: UInt64(i + 1), trust: .unverified))
+            }
+            try store.append(page)
+            stored += n
+        }
+        let app = try ChatApp(options: AppOptions(configDirectory: config, dataDirectory: data))
+        app.useHistory(in: data, identityFingerprint: "SHA256:me", serverFingerprint: "SHA256:bench")
+        app.run(for: 0.5)
+        let t0 = nowNanos()
+        app.post(.welcome(name: "me", serverFingerprint: "SHA256:bench"))
+        while app.roomMessageCount < 200, nowNanos() - t0 < 10_000_000_000 { app.run(for: 0.001) }
+        let frames = app.framesDrawn
+        while app.framesDrawn == frames, nowNanos() - t0 < 10_000_000_000 { app.run(for: 0.001) }
+        let firstFrame = Double(nowNanos() - t0) / 1e6
+
+        // Page up through ten pages of older messages.
+        app.resetFrameTimes()
+        let pagingStart = nowNanos()
+        var presses = 0
+        while app.roomMessageCount < 1_200, presses < 2_000 {
+            var event = SDL_Event()
+            event.type = SDL_KEYDOWN.rawValue
+            event.key.keysym.sym = Int32(SDLK_PAGEUP.rawValue)
+            SDL_PushEvent(&event)
+            app.run(for: 0.02)
+            presses += 1
+        }
+        let paging = Percentiles(app.frameTimes)
+        print("window, kept history: \(count) messages in the room, renderer \(app.rendererName)")
+        print(String(format: "  welcome → first frame showing the last 200: %.1f ms", firstFrame))
+        print(String(format: "  paging up to 1,200 messages (%d PageUp, %.1f s): frames %@", presses, Double(nowNanos() - pagingStart) / 1e9, paging.text))
+        if let json {
+            let figures: [String: Any] = ["mode": "window-kept", "kept": count, "renderer": app.rendererName, "first_frame_ms": firstFrame,
+                                          "paging_frame_p50_ms": paging.p50, "paging_frame_p99_ms": paging.p99, "paging_frame_max_ms": paging.max,
+                                          "loaded": app.roomMessageCount]
+            try JSONSerialization.data(withJSONObject: figures, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
+        }
+        print(String(format: "summary: window-kept kept=%d first_frame=%.1fms paging_max=%.1fms loaded=%d", count, firstFrame, paging.max, app.roomMessageCount))
     }
 
     /// This process's CPU time (user + system) spent in `body`.
