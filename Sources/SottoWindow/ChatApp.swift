@@ -64,7 +64,7 @@ public final class ChatApp {
     var focusFormNextFrame = true
     /// Something the person did (or the frame after it) is waiting to be drawn: at once.
     var dirty = true
-    /// Content changed by what arrived (messages, presence, answers): drawn at most every
+    /// Content changed by what arrived (messages, presence, notices): drawn at most every
     /// `updateInterval`, so a stream of 50 messages a second costs 25 frames, not 50 or more.
     var pendingUpdate = false
     var lastFrameTime = -Double.infinity
@@ -241,11 +241,16 @@ public final class ChatApp {
         if event.type == queue.wakeType {
             for input in queue.drain() {
                 switch input {
-                case .client(let e): apply(e)
-                case .history(let answer): apply(answer)
+                case .client(let e):
+                    apply(e)
+                    pendingUpdate = true
+                case .history(let answer):
+                    // What the person asked for (the chat opening, a page up, a search) is
+                    // shown at once; what others send is paced.
+                    apply(answer)
+                    dirty = true
                 }
             }
-            pendingUpdate = true
             return
         }
         if event.type == SDL_RENDER_TARGETS_RESET.rawValue || event.type == SDL_RENDER_DEVICE_RESET.rawValue {

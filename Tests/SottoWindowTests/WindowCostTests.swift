@@ -109,6 +109,11 @@ extension SDLTests {
             #expect((20...26).contains(frames), "\(frames) frames for 50 messages in a second")
             #expect(app.lastCommandsForTesting.contains { if case .text(let s, _, _, _, _) = $0 { s.contains("line 49") } else { false } },
                     "the last message was not drawn within the interval")
+            // History the person asked for (a page up, the chat opening) is drawn at once too.
+            let asked = app.framesDrawn
+            app.queue.post(.history(HistoryAnswer(conversation: .room, kind: .problem("shown at once"))))
+            app.turn()
+            #expect(app.framesDrawn == asked + 1, "a history answer waited for the pace of arriving messages")
             // Typing is drawn at once, whatever the interval.
             let typed = app.framesDrawn
             var event = SDL_Event()
