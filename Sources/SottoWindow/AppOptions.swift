@@ -30,6 +30,10 @@ struct Settings: Codable, Equatable {
     var username = ""
     var server = ""
     var port = "8888"
+    /// nil (settings written before it existed): kept.
+    var keepHistory: Bool?
+
+    var keepsHistory: Bool { keepHistory ?? true }
 
     static func load(from directory: URL) -> Settings {
         guard let data = try? Data(contentsOf: directory.appendingPathComponent("settings.json")),

@@ -147,6 +147,7 @@ public final class ChatApp {
         if let server = options.server { form.server = server }
         if let port = options.port { form.port = String(port) }
         if let invite = options.invite { applyInvite(invite) }
+        if !options.keepHistory { form.keepHistory = false }  // --no-history
     }
 
     /// Whether an OpenGL renderer runs on a software rasterizer (llvmpipe, softpipe, swrast).
@@ -452,7 +453,7 @@ public final class ChatApp {
         }
         let queue = self.queue
         // The previous recorder finishes its writes on its own queue; this frame does not wait.
-        let recorder = options.keepHistory
+        let recorder = form.keepsHistory
             ? HistoryRecorder(dataDirectory: options.dataDirectory, identityFingerprint: identity.fingerprint,
                               onFailure: { queue.post(.history(HistoryAnswer(conversation: .room, kind: .problem($0)))) })
             : nil

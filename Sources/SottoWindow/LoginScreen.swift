@@ -9,7 +9,7 @@ extension ChatApp {
         let dialogDrawn = trustPrompt != nil || keyChangedWarning != nil
         dialogs()
         let t = ui.theme
-        let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, 436 + (expectedFingerprint == nil ? 0 : 40) + (formError == nil ? 0 : 76)))
+        let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, 466 + (expectedFingerprint == nil ? 0 : 40) + (formError == nil ? 0 : 76)))
         ui.fill(card, t.panel)
         ui.stroke(card, t.border)
         var r = card.inset(28)
@@ -47,7 +47,10 @@ extension ChatApp {
         if result.submitted { submitted = true }
         if result.changed { fieldErrors.remove("password") }
         ui.checkbox("Show", value: &showPassword, in: toggleRect.inset(x: 10, y: 0))
-        _ = r.cutTop(12)
+        _ = r.cutTop(8)
+        var keep = form.keepsHistory
+        if ui.checkbox("Keep history on this device", value: &keep, in: r.cutTop(24)) { form.keepHistory = keep }
+        _ = r.cutTop(10)
 
         if let error = formError {
             let lines = TextWrap.lines(error, width: r.w, style: .small, metrics: ui.metrics)

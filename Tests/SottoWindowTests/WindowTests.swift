@@ -289,6 +289,33 @@ import Testing
             await server.stop()
         }
 
+        /// Issue 15: a setting in the window turns keeping history off; it is remembered.
+        @Test func keepingHistoryIsASettingOfTheLoginForm() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let config = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-nokeep-\(UUID().uuidString)")
+            do {
+                let driver = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
+                #expect(driver.app.form.keepsHistory)
+                let box = try #require(driver.rect("checkbox:Keep history on this device"))
+                driver.click(box)
+                #expect(!driver.app.form.keepsHistory)
+                // The click left the focus where typing belongs: the password is typed, Enter logs in.
+                driver.type(LocalServer.password)
+                driver.press(SDLK_RETURN)
+                try driver.until("bob listed") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
+                bob.client.send("not to be kept")
+                try driver.until("shown") { driver.app.model.conversations[.room]!.lines.contains { $0.text == "not to be kept" } }
+                #expect(driver.app.recorder == nil)
+            }
+            let history = config.appendingPathComponent("data").appendingPathComponent("history")
+            #expect(!FileManager.default.fileExists(atPath: history.path), "history was kept with the setting off")
+            let again = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
+            #expect(!again.app.form.keepsHistory, "the setting was not remembered")
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// Conversations were told apart by name, the room's being "room": a member called
         /// "room" wrote to you privately and it showed in the room, as if said to everyone.
         @Test func aMemberCalledRoomWritesPrivatelyAndItStaysPrivate() async throws {
