@@ -86,11 +86,13 @@ public struct ReceivedMessage: Equatable, Sendable {
     public var clientMessageID: UInt64
     /// How the sender's identity stands: verified, unverified, or changed (a warning).
     public var trust: PeerTrust
+    /// The sender's identity fingerprint when the message was opened ("" if not known).
+    public var senderFingerprint: String
 
     public init(sequence: UInt64, time: Date, from: String, to: String, text: String, isOwn: Bool,
-                clientMessageID: UInt64, trust: PeerTrust) {
+                clientMessageID: UInt64, trust: PeerTrust, senderFingerprint: String = "") {
         self.sequence = sequence; self.time = time; self.from = from; self.to = to; self.text = text
-        self.isOwn = isOwn; self.clientMessageID = clientMessageID; self.trust = trust
+        self.isOwn = isOwn; self.clientMessageID = clientMessageID; self.trust = trust; self.senderFingerprint = senderFingerprint
     }
 
     public var isDirect: Bool { !to.isEmpty }

@@ -113,7 +113,7 @@ final class ChatModel {
                 block.append(ChatLine(key: 0, kind: .daySeparator, time: m.time, from: "", text: Self.dayFormat.string(from: m.time)))
             }
             block.append(ChatLine(key: 0, kind: .message, time: m.time, from: m.from, text: m.text, isOwn: m.isOwn,
-                                  trust: m.keyChanged ? .changed(previous: "") : .unverified, timeText: Self.clock.string(from: m.time),
+                                  trust: m.trust, timeText: Self.clock.string(from: m.time),
                                   messageID: Self.messageID(from: m.from, m.clientMessageID)))
         }
         guard !block.isEmpty else {

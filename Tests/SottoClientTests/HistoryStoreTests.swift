@@ -31,6 +31,23 @@ import Testing
         #expect(back.time == Date(timeIntervalSince1970: 1_800_000_000))
     }
 
+    /// Review finding: kept messages lost who sent them (verified, or a changed key), so a
+    /// name that passed to another identity read as one continuous conversation.
+    @Test func theSendersIdentityAndTrustAreKeptWithEachMessage() throws {
+        let store = try HistoryStore(url: Self.directory().appendingPathComponent("h.sqlite"))
+        var verified = Self.message("from a verified key", id: 1)
+        verified.trust = .verified
+        verified.senderFingerprint = "SHA256:old"
+        var changed = Self.message("from a changed key", id: 2)
+        changed.trust = .changed(previous: "SHA256:old")
+        changed.senderFingerprint = "SHA256:new"
+        try store.append([verified, changed])
+        let kept = try store.recent(in: .room, limit: 5)
+        #expect(kept.map(\.trust) == [.verified, .changed(previous: "SHA256:old")])
+        #expect(kept.map(\.senderFingerprint) == ["SHA256:old", "SHA256:new"])
+        #expect(kept.map(\.received) == [verified, changed])
+    }
+
     @Test func searchFindsWordsAndPrefixesAndTreatsTypingAsWords() throws {
         let store = try HistoryStore(url: Self.directory().appendingPathComponent("h.sqlite"))
         try store.append([

@@ -185,6 +185,13 @@ import Testing
                 try first.until("bob receives") { bob.texts.contains("see you tomorrow") }
                 try first.until("own line shown") { first.app.model.conversations[.room]!.lines.contains { $0.text == "see you tomorrow" && $0.pendingID == nil } }
             }  // the window is closed
+            // Each kept message carries its sender's identity as it was: bob's, and alice's own (verified).
+            let me = try ClientIdentity.loadOrCreate(in: config)
+            let kept = try HistoryStore(url: HistoryStore.url(in: config.appendingPathComponent("data"), serverFingerprint: server.fingerprint,
+                                                              identityFingerprint: me.fingerprint)).recent(in: .room, limit: 10)
+            #expect(kept.filter { $0.from == "bob" }.allSatisfy { $0.senderFingerprint == bob.client.fingerprint && $0.trust == .unverified })
+            #expect(kept.filter { $0.from == "alice" }.map(\.senderFingerprint) == [me.fingerprint])
+            #expect(kept.filter { $0.from == "alice" }.map(\.trust) == [.verified])
             let again = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
             again.type(LocalServer.password)
             again.press(SDLK_RETURN)

@@ -126,15 +126,16 @@ extension ClientCore {
         guard shown.insert(from: m.from, id: m.clientMessageID) else { return }
         var copy = m
         copy.to = entry.to
-        emit(.message(received(copy, text: String(decoding: entry.text, as: UTF8.self), trust: .verified)))
+        emit(.message(received(copy, text: String(decoding: entry.text, as: UTF8.self), trust: .verified, senderFingerprint: identity.fingerprint)))
     }
 
-    func received(_ m: ChatMessage, text: String, trust: PeerTrust) -> ReceivedMessage {
+    func received(_ m: ChatMessage, text: String, trust: PeerTrust, senderFingerprint: String) -> ReceivedMessage {
         // The server's clock, clamped to year 9999: a lying server cannot push a date where
         // calendars and formatters misbehave.
         let millis = min(m.time, 253_402_300_799_000)
         return ReceivedMessage(sequence: m.sequence, time: Date(timeIntervalSince1970: Double(millis) / 1000), from: m.from, to: m.to,
-                               text: text, isOwn: m.from == configuration.username, clientMessageID: m.clientMessageID, trust: trust)
+                               text: text, isOwn: m.from == configuration.username, clientMessageID: m.clientMessageID, trust: trust,
+                               senderFingerprint: senderFingerprint)
     }
 
     private func tell(_ notices: [Roster.Notice]) {
@@ -227,7 +228,7 @@ extension ClientCore {
                 // Shown once, even if a restarted server relays a resend again.
                 guard shown.insert(from: m.from, id: m.relayed.clientMessageID) else { continue }
                 let text = String(validating: m.text, as: UTF8.self) ?? "(a message that is not valid text)"
-                emit(.message(received(m.relayed, text: text, trust: m.trust)))
+                emit(.message(received(m.relayed, text: text, trust: m.trust, senderFingerprint: m.senderFingerprint)))
             case .identityChanged(let name, let previous, let current):
                 emit(.notice(.keyChanged(name: name, previous: previous, current: current)))
             case .noValidIdentity(let name):

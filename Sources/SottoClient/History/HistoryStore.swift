@@ -15,13 +15,19 @@ public struct StoredMessage: Equatable, Sendable {
     public var isOwn: Bool
     public var sequence: UInt64
     public var clientMessageID: UInt64
-    /// Whether the sender's key had changed when it arrived (shown with a warning then).
-    public var keyChanged: Bool
+    /// How the sender's identity stood when it arrived: a message from a verified key stays
+    /// verified, one from a changed key stays marked.
+    public var trust: PeerTrust
+    /// The sender's identity fingerprint then: a name that passed to another identity (a
+    /// released name, a new device) shows where the key changed.
+    public var senderFingerprint: String
+
+    public var keyChanged: Bool { if case .changed = trust { true } else { false } }
 
     /// As the event it was stored from, for code that shows both alike.
     public var received: ReceivedMessage {
         ReceivedMessage(sequence: sequence, time: time, from: from, to: to, text: text, isOwn: isOwn,
-                        clientMessageID: clientMessageID, trust: keyChanged ? .changed(previous: "") : .unverified)
+                        clientMessageID: clientMessageID, trust: trust, senderFingerprint: senderFingerprint)
     }
 }
 
@@ -67,7 +73,10 @@ public final class HistoryStore: Sendable {
                 t.column("own", .boolean).notNull()
                 t.column("sequence", .integer).notNull()
                 t.column("clientMessageID", .integer).notNull()
-                t.column("keyChanged", .boolean).notNull()
+                // 0 unverified, 1 verified, 2 changed (with the fingerprint it changed from).
+                t.column("trust", .integer).notNull()
+                t.column("previousFingerprint", .text).notNull()
+                t.column("senderFingerprint", .text).notNull()
                 // Exactly once: a message shown again (a resend after a reconnect) is one row.
                 t.uniqueKey(["sender", "clientMessageID"])
             }
@@ -88,14 +97,21 @@ public final class HistoryStore: Sendable {
         guard !messages.isEmpty else { return }
         try pool.write { db in
             let insert = try db.cachedStatement(sql: """
-                INSERT OR IGNORE INTO message (peer, direct, sender, recipient, text, time, own, sequence, clientMessageID, keyChanged)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT OR IGNORE INTO message (peer, direct, sender, recipient, text, time, own, sequence, clientMessageID,
+                                               trust, previousFingerprint, senderFingerprint)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for m in messages {
                 let peer = m.conversation.recipient
-                let keyChanged = if case .changed = m.trust { true } else { false }
+                let (trust, previous): (Int, String)
+                switch m.trust {
+                case .unverified: (trust, previous) = (0, "")
+                case .verified: (trust, previous) = (1, "")
+                case .changed(let was): (trust, previous) = (2, was)
+                }
                 try insert.execute(arguments: [peer, m.isDirect, m.from, m.to, m.text, Int64(m.time.timeIntervalSince1970 * 1000),
-                                               m.isOwn, Int64(bitPattern: m.sequence), Int64(bitPattern: m.clientMessageID), keyChanged])
+                                               m.isOwn, Int64(bitPattern: m.sequence), Int64(bitPattern: m.clientMessageID),
+                                               trust, previous, m.senderFingerprint])
             }
         }
     }
@@ -171,8 +187,15 @@ public final class HistoryStore: Sendable {
     private static func message(_ row: Row) -> StoredMessage {
         let direct: Bool = row["direct"], peer: String = row["peer"]
         let time: Int64 = row["time"], sequence: Int64 = row["sequence"], id: Int64 = row["clientMessageID"]
+        let trustCode: Int = row["trust"]
+        let trust: PeerTrust = switch trustCode {
+        case 1: .verified
+        case 2: .changed(previous: row["previousFingerprint"])
+        default: .unverified
+        }
         return StoredMessage(id: row["id"], conversation: direct ? .direct(peer) : .room, from: row["sender"], to: row["recipient"],
                              text: row["text"], time: Date(timeIntervalSince1970: Double(time) / 1000), isOwn: row["own"],
-                             sequence: UInt64(bitPattern: sequence), clientMessageID: UInt64(bitPattern: id), keyChanged: row["keyChanged"])
+                             sequence: UInt64(bitPattern: sequence), clientMessageID: UInt64(bitPattern: id), trust: trust,
+                             senderFingerprint: row["senderFingerprint"])
     }
 }

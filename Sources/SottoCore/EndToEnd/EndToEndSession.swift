@@ -37,6 +37,8 @@ public final class EndToEndSession {
         public var text: [UInt8]
         public var trust: PeerTrust
         public var relayed: ChatMessage
+        /// The sender's identity fingerprint when it was opened (kept with the history).
+        public var senderFingerprint: String = ""
     }
 
     public enum Event: Equatable, Sendable {
@@ -346,7 +348,8 @@ public final class EndToEndSession {
             let messageKey = try chain.key(for: envelope.index, maxSkip: limits.maxSkip, now: now)
             receiving[key] = chain
             let text = try messageKey.open(envelope.ciphertext, header: header)
-            return .message(Message(from: relayed.from, conversation: conversation, text: text, trust: member.trust, relayed: relayed))
+            return .message(Message(from: relayed.from, conversation: conversation, text: text, trust: member.trust, relayed: relayed,
+                                    senderFingerprint: member.fingerprint))
         } catch let error as EndToEndError {
             return reject(relayed.from, error)
         } catch {
