@@ -100,7 +100,8 @@ let package = Package(
         // binary when built by `make fuzz` (-sanitize=fuzzer -DFUZZING).
         .target(
             name: "SottoFuzzing",
-            dependencies: ["SottoCore", "SottoTransport", "SottoServer", "SottoClient", .product(name: "NIOEmbedded", package: "swift-nio")],
+            dependencies: ["SottoCore", "SottoTransport", "SottoServer", "SottoClient", .product(name: "NIOEmbedded", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: swift5
         ),
         .executableTarget(

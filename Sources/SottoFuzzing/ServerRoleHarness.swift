@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Logging
 import SottoClient
 import SottoCore
 
@@ -16,6 +17,13 @@ extension Harness {
     static let serverRoleIdentity = ClientIdentity(keys: me)
     /// scrypt is deterministic: one derivation for the whole run, not one per execution.
     static let serverRolePasswordKeys = PasswordKeyCache()
+    /// Silent: the client's notices for every hostile record filled 110 MB of log in eight
+    /// minutes and slowed the fuzzer.
+    static let serverRoleLogger: Logger = {
+        var logger = Logger(label: "sotto.fuzz.client")
+        logger.logLevel = .critical
+        return logger
+    }()
 
     /// A store in memory that trusts the harness's server.
     final class MemoryStore: ClientStore, @unchecked Sendable {
@@ -41,7 +49,7 @@ extension Harness {
         configuration.minimumPasswordHashing = .testing
         configuration.sharedPasswordKeys = serverRolePasswordKeys
         let core = ClientCore(configuration: configuration, identity: serverRoleIdentity, store: MemoryStore(),
-                              random: ClientRandom { Array(repeating: 7, count: $0) })
+                              random: ClientRandom { Array(repeating: 7, count: $0) }, logger: serverRoleLogger)
         var f = Fields(bytes: data)
         var now = memberNow
         var connection: Int?
