@@ -155,7 +155,7 @@ let package = Package(
             ],
             swiftSettings: swift5
         ),
-        .testTarget(name: "SottoClientTests", dependencies: ["SottoClient"], swiftSettings: swift5),
+        .testTarget(name: "SottoClientTests", dependencies: ["SottoClient", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swift5),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["SottoServer", "SottoClient", .product(name: "NIOPosix", package: "swift-nio")],

@@ -155,6 +155,7 @@ final class Hub {
 
     func withdraw(_ name: Username, identity: [UInt8]) {
         let store = memberStore, logger = self.logger
+        logger.info("withdrew the registration of a refused login", metadata: ["user": "\(name.display)"])
         blocking.detach {
             do { try store.withdraw(name, identity: identity) } catch {
                 logger.warning("could not withdraw a refused registration", metadata: ["error": "\(error)"])

@@ -164,11 +164,12 @@ final class ServerSessionHandler: ChannelDuplexHandler {
                                reason: "member store failed")
                 case .success(.heldByAnother(let holder)):
                     self.logger.notice("login refused: name registered to another identity", metadata: ["user": "\(name.display)"])
+                    // The two may be drawn alike (aIice and alice): a look-alike is spelled out.
+                    let spelled = name.display.unicodeScalars.map { String(format: "U+%04X", $0.value) }.joined(separator: " ")
                     let text = (try? Username(holder))?.key == name.key
-                        ? "The name \(name.display) belongs to another member of this server (another device or identity)."
-                        : "The name \(name.display) reads like \(holder), the name of another member of this server."
-                    self.close(ServerError(.nameTaken, text + " Choose another name, or ask the server's operator to release it (sotto-server members release NAME).", fatal: true),
-                               reason: "name registered to another identity")
+                        ? "The name \(name.display) belongs to another member of this server, registered from another device (another identity). If it is yours on a new device, or after your keys were reset, ask the server's operator to release it (sotto-server members release \(holder)); otherwise choose another name."
+                        : "The name \(name.display) (\(spelled)) reads like \(holder), the name of another member of this server: choose a name that does not pass for someone else's."
+                    self.close(ServerError(.nameTaken, text, fatal: true), reason: "name registered to another identity")
                 case .success(.unverifiedIdentity):
                     self.refuseIdentity()
                 case .success(.tooManyNames):
@@ -202,7 +203,8 @@ final class ServerSessionHandler: ChannelDuplexHandler {
             state = .online(member)
             loginTimeout?.cancel()
             logger[metadataKey: "user"] = "\(name.display)"
-            logger.info("logged in", metadata: ["fingerprint": "\(Fingerprint.of(publicKey: staticKey))"])
+            // The identity's fingerprint, as clients and `sotto-server members list` show it.
+            logger.info("logged in", metadata: ["fingerprint": "\(bundle.map { Fingerprint.of(digest: $0.digest) } ?? Fingerprint.of(publicKey: staticKey))"])
             startIdleCheck()
             loop.execute { self.announceOnceVerified(member, bundle: bundle) }
         }

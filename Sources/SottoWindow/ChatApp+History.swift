@@ -29,7 +29,7 @@ extension ChatApp {
                     let which = try conversations ?? [.room] + store.directConversations(limit: Self.conversationsOnOpening)
                     for conversation in which {
                         let kept = try store.recent(in: conversation, limit: count)
-                        queue.post(.history(HistoryAnswer(conversation: conversation, kind: .kept(kept, requested: count))))
+                        queue.post(.history(HistoryAnswer(conversation: conversation, kind: .kept(kept, requested: count, announce: conversations != nil))))
                     }
                 } catch {
                     queue.post(.history(HistoryAnswer(conversation: .room, kind: .problem("The history could not be read: \(error)"))))
@@ -77,9 +77,16 @@ extension ChatApp {
     func apply(_ answer: HistoryAnswer) {
         let here = answer.conversation
         switch answer.kind {
-        case .kept(let messages, let requested):
+        case .kept(let messages, let requested, let announce):
             let opening = model.conversations[here]?.oldestKept == nil
             model.prependKept(messages, requested: requested, in: here)
+            if announce, let first = messages.first {
+                // /history N: the log goes to the oldest of them, and says so.
+                showMessage(ChatModel.messageID(from: first.from, first.clientMessageID), in: here, context: 0)
+                model.system("The last \(messages.count) kept message\(messages.count == 1 ? "" : "s") of this conversation start at the top; scroll up for older ones.",
+                             conversation: here)
+                return
+            }
             if opening, messages.isEmpty, here == .room {
                 model.system("Nothing is kept on this device for this conversation yet: it is kept from your first login on, and nothing from before you joined can be read.", conversation: here)
             }

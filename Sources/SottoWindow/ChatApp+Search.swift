@@ -6,6 +6,9 @@ import SottoUI
 /// The search panel (Ctrl+F): every kept conversation searched off the frame, the results
 /// listed, and a click that opens the conversation at the message.
 extension ChatApp {
+    /// Lines shown above a search result, so what led to it shows too.
+    static let resultContext = 3
+
     /// A search result chosen in the panel: its conversation opens at it, loading what lies
     /// between it and the oldest line shown first if it is not shown yet.
     func jump(to result: StoredMessage) {
@@ -17,14 +20,18 @@ extension ChatApp {
         ui.focus(ui.id("field:message"))
         if showMessage(target, in: conversation) { return }
         let before = model.conversations[conversation]?.oldestKept ?? Int64.max
-        askHistory(conversation) { store in .upTo(target: target, try store.range(in: conversation, from: result.id, before: before)) }
+        askHistory(conversation) { store in
+            .upTo(target: target, try store.range(in: conversation, from: result.id, before: before, context: Self.resultContext))
+        }
     }
 
-    /// Puts the line of this message at the top of its conversation's log; false if not loaded.
+    /// Puts the line of this message near the top of its conversation's log, `context` lines
+    /// below the top so what led to it shows too; false if it is not loaded.
     @discardableResult
-    func showMessage(_ messageID: String, in conversation: Conversation) -> Bool {
-        guard let line = model.conversations[conversation]?.lines.first(where: { $0.messageID == messageID }) else { return false }
-        ui.scrollLog(conversation.logID, toKey: line.key)
+    func showMessage(_ messageID: String, in conversation: Conversation, context: Int = resultContext) -> Bool {
+        guard let lines = model.conversations[conversation]?.lines,
+              let index = lines.firstIndex(where: { $0.messageID == messageID }) else { return false }
+        ui.scrollLog(conversation.logID, toKey: lines[max(0, index - context)].key)
         return true
     }
 

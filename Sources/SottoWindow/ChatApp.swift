@@ -34,6 +34,10 @@ public final class ChatApp {
     var recorder: HistoryRecorder?
     let model = ChatModel()
     var draft = ""
+    /// Each conversation keeps what was typed in it: a private draft must never follow the
+    /// person into the room, where Enter would send it to everyone.
+    var drafts: [Conversation: String] = [:]
+    var draftConversation = Conversation.room
     var history: [String] = []
     var historyIndex: Int?
     let wrapCache = LogWrapCache()

@@ -5,6 +5,12 @@ import SottoUI
 
 extension ChatApp {
     func chatScreen() {
+        if model.current != draftConversation {
+            drafts[draftConversation] = draft.isEmpty ? nil : draft
+            draft = drafts.removeValue(forKey: model.current) ?? ""
+            draftConversation = model.current
+            historyIndex = nil
+        }
         // First: an open dialog owns the input (and the focus waits for the frame after it).
         dialogDrawn = verifyDialog != nil
         verificationDialog()

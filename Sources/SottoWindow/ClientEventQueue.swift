@@ -15,7 +15,8 @@ struct HistoryAnswer: Sendable {
     enum Kind: Sendable {
         /// Kept messages (oldest first), shown above what the conversation shows; a page
         /// shorter than `requested` means nothing older is kept.
-        case kept([StoredMessage], requested: Int)
+        /// `announce`: asked for with /history, so the answer says what it shows.
+        case kept([StoredMessage], requested: Int, announce: Bool = false)
         /// Search results, listed where the search was typed.
         case found(words: String, [StoredMessage])
         /// Search results for the search panel.

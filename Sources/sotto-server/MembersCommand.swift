@@ -30,7 +30,7 @@ struct MembersCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Registered members: name, identity fingerprint, registered, last seen.")
+        static let configuration = CommandConfiguration(abstract: "Registered members: name, identity fingerprint, registered, last seen (the last login or logout).")
         @OptionGroup var location: Location
 
         func run() throws {
@@ -54,7 +54,9 @@ struct MembersCommand: ParsableCommand {
             let username: Username
             do { username = try Username(name) } catch { throw ValidationError("\(name) is not a valid name: \(error).") }
             guard let released = try location.store().release(username) else {
-                throw ValidationError("Nobody is registered as \(TerminalText.escaped(username.display)).")
+                // Not a usage mistake: said once, without the usage text.
+                FileHandle.standardError.write(Data("sotto-server: nobody is registered as \(TerminalText.escaped(username.display)).\n".utf8))
+                throw ExitCode(1)
             }
             print("Released \(TerminalText.escaped(released.name)) (was \(released.fingerprint)).")
         }

@@ -1,5 +1,6 @@
 import Foundation
-import SottoClient
+import GRDB
+@testable import SottoClient
 import SottoCore
 import Testing
 
@@ -91,6 +92,32 @@ import Testing
         #expect(try store.count() == 1)
     }
 
+    /// A history written by the first schema (no sender identity) opens under the current
+    /// one: the newcomer's build crashed on it when the first migration had been edited.
+    @Test func aHistoryOfTheFirstSchemaIsMigrated() throws {
+        let url = Self.directory().appendingPathComponent("h.sqlite")
+        try SecureFile.ensurePrivateFile(url)
+        let old = try DatabaseQueue(path: url.path)
+        try HistoryStore.migrator.migrate(old, upTo: "1: messages and search")
+        try old.write { db in
+            for (id, changed) in [(1, false), (2, true)] {
+                try db.execute(sql: """
+                    INSERT INTO message (peer, direct, sender, recipient, text, time, own, sequence, clientMessageID, keyChanged)
+                    VALUES ('', 0, 'bob', '', ?, 1800000000000, 0, ?, ?, ?)
+                    """, arguments: ["old \(id)", id, id, changed])
+            }
+        }
+        try old.close()
+        let store = try HistoryStore(url: url)
+        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust"])
+        let kept = try store.recent(in: .room, limit: 5)
+        #expect(kept.map(\.text) == ["old 1", "old 2"])
+        #expect(kept.map(\.keyChanged) == [false, true])
+        #expect(try store.search("old", limit: 5).count == 2)
+        try store.append([Self.message("new", id: 3)])
+        #expect(try store.count() == 3)
+    }
+
     /// A journal file left readable by others is refused like the database itself.
     @Test func aLooseJournalIsRefused() throws {
         let url = Self.directory().appendingPathComponent("h.sqlite")
@@ -107,7 +134,7 @@ import Testing
         #expect(HistoryStore.url(in: directory, serverFingerprint: "SHA256:ab/c+d", identityFingerprint: "SHA256:other") != url)
         let store = try HistoryStore(url: url)
         try store.append([Self.message("x", id: 1)])
-        #expect(try store.appliedMigrations() == ["1: messages and search"])
+        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust"])
         func mode(_ path: String) -> mode_t? {
             var info = stat()
             return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil

@@ -211,6 +211,12 @@ import Testing
             #expect(!again.app.model.conversations[.room]!.lines.contains { $0.text.contains("\n") && $0.kind == .system })
             #expect(again.app.model.conversations[.room]!.lines.contains { $0.kind == .system && $0.text.hasSuffix("bob: greenlit ↵ 2020-01-01 00:00 · room · carol: wire the money") })
             again.screenshot("14-kept-and-searched")
+            // /history N answers even when those messages are on screen already (it did nothing visible).
+            again.type("/history 2")
+            again.press(SDLK_RETURN)
+            try again.until("history answered") {
+                again.app.model.conversations[.room]!.lines.contains { $0.text.hasPrefix("The last 2 kept messages of this conversation start at the top") }
+            }
             again.type("/forget")
             again.press(SDLK_RETURN)
             try again.until("forgotten") { messages(.room).isEmpty }
@@ -280,12 +286,13 @@ import Testing
             let row = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("search-results") { driver.app.ui.id("row:0") }])
             driver.click(row)
             #expect(!driver.app.searchOpen)
-            try driver.until("loaded up to it") { lines().first == "kept 30 zanzibar" }
+            try driver.until("loaded up to it") { lines().first == "kept 27" }
             driver.app.step()
             driver.app.step()
-            let top = driver.app.lastCommandsForTesting.compactMap { if case .text(let s, _, _, _, _) = $0, s.hasPrefix("kept ") { s } else { nil } }.first
-            #expect(top == "kept 30 zanzibar", "the log does not open at the result: \(String(describing: top))")
-            #expect(lines().count == 420 && Set(lines()).count == 420)
+            let shown = driver.app.lastCommandsForTesting.compactMap { if case .text(let s, _, _, _, _) = $0, s.hasPrefix("kept ") { s } else { nil } }
+            // The result near the top, with what led to it above.
+            #expect(Array(shown.prefix(4)) == ["kept 27", "kept 28", "kept 29", "kept 30 zanzibar"], "the log does not open at the result: \(shown.prefix(5))")
+            #expect(lines().count == 423 && Set(lines()).count == 423)
             #expect(driver.focusedLabel(["field:search", "field:message"]) == "field:message")
             // Escape closes the panel, and typing goes to the composer again.
             driver.press(SDLK_f, control: true)
@@ -320,6 +327,40 @@ import Testing
             let again = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
             #expect(!again.app.form.keepsHistory, "the setting was not remembered")
             bob.client.shutdown()
+            await server.stop()
+        }
+
+        /// From a newcomer's hour: text typed in @bob was still in the composer after switching
+        /// to the room, where Enter would have sent a private draft to everyone. Each
+        /// conversation keeps its own draft.
+        @Test func aDraftStaysInTheConversationItWasTypedIn() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let carol = try Peer("carol", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob", "carol"])
+            let bobRow = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("people") { driver.app.ui.id("row:1") }])
+            driver.click(bobRow)
+            #expect(driver.app.model.current == .direct("bob"))
+            driver.type("the salary figures are attached")
+            let roomRow = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:0") }])
+            driver.click(roomRow)
+            driver.app.step()
+            #expect(driver.app.model.current == .room)
+            #expect(driver.app.draft == "", "the private draft followed into the room")
+            driver.press(SDLK_RETURN)
+            driver.type("hello all")
+            let bobConversation = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:1") }])
+            driver.click(bobConversation)
+            driver.app.step()
+            #expect(driver.app.draft == "the salary figures are attached")
+            driver.click(roomRow)
+            driver.app.step()
+            #expect(driver.app.draft == "hello all")
+            driver.press(SDLK_RETURN)
+            try driver.until("carol hears the room") { carol.texts.contains("hello all") }
+            #expect(!carol.texts.contains { $0.contains("salary") } && !bob.texts.contains { $0.contains("salary") })
+            bob.client.shutdown()
+            carol.client.shutdown()
             await server.stop()
         }
 

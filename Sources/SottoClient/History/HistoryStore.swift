@@ -73,10 +73,7 @@ public final class HistoryStore: Sendable {
                 t.column("own", .boolean).notNull()
                 t.column("sequence", .integer).notNull()
                 t.column("clientMessageID", .integer).notNull()
-                // 0 unverified, 1 verified, 2 changed (with the fingerprint it changed from).
-                t.column("trust", .integer).notNull()
-                t.column("previousFingerprint", .text).notNull()
-                t.column("senderFingerprint", .text).notNull()
+                t.column("keyChanged", .boolean).notNull()
                 // Exactly once: a message shown again (a resend after a reconnect) is one row.
                 t.uniqueKey(["sender", "clientMessageID"])
             }
@@ -86,6 +83,15 @@ public final class HistoryStore: Sendable {
                 t.tokenizer = .unicode61()
                 t.column("text")
             }
+        }
+        migrator.registerMigration("2: sender identity and trust") { db in
+            try db.alter(table: "message") { t in
+                // 0 unverified, 1 verified, 2 changed (with the fingerprint it changed from).
+                t.add(column: "trust", .integer).notNull().defaults(to: 0)
+                t.add(column: "previousFingerprint", .text).notNull().defaults(to: "")
+                t.add(column: "senderFingerprint", .text).notNull().defaults(to: "")
+            }
+            try db.execute(sql: "UPDATE message SET trust = 2 WHERE keyChanged")
         }
         return migrator
     }
@@ -98,8 +104,8 @@ public final class HistoryStore: Sendable {
         try pool.write { db in
             let insert = try db.cachedStatement(sql: """
                 INSERT OR IGNORE INTO message (peer, direct, sender, recipient, text, time, own, sequence, clientMessageID,
-                                               trust, previousFingerprint, senderFingerprint)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                               keyChanged, trust, previousFingerprint, senderFingerprint)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for m in messages {
                 let peer = m.conversation.recipient
@@ -111,7 +117,7 @@ public final class HistoryStore: Sendable {
                 }
                 try insert.execute(arguments: [peer, m.isDirect, m.from, m.to, m.text, Int64(m.time.timeIntervalSince1970 * 1000),
                                                m.isOwn, Int64(bitPattern: m.sequence), Int64(bitPattern: m.clientMessageID),
-                                               trust, previous, m.senderFingerprint])
+                                               trust == 2, trust, previous, m.senderFingerprint])
             }
         }
     }
@@ -127,11 +133,13 @@ public final class HistoryStore: Sendable {
         }
     }
 
-    /// A conversation's messages from the row `from` (included) up to the row `before`,
-    /// oldest first: what lies between a search result and the oldest page shown.
-    public func range(in conversation: Conversation, from: Int64, before: Int64) throws -> [StoredMessage] {
+    /// A conversation's messages from the row `from` (included, with the `context` messages
+    /// before it) up to the row `before`, oldest first: what lies between a search result and
+    /// the oldest page shown.
+    public func range(in conversation: Conversation, from: Int64, before: Int64, context: Int = 0) throws -> [StoredMessage] {
         let (direct, peer) = Self.key(conversation)
-        return try pool.read { db in
+        let leading = try recent(in: conversation, limit: context, before: from)
+        return try leading + pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM message WHERE direct = ? AND peer = ? AND id >= ? AND id < ? ORDER BY id",
                              arguments: [direct, peer, from, before]).map(Self.message)
         }
