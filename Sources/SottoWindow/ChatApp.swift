@@ -38,6 +38,8 @@ public final class ChatApp {
     /// person into the room, where Enter would send it to everyone.
     var drafts: [Conversation: String] = [:]
     var draftConversation = Conversation.room
+    /// Key changes already shown (name and new fingerprint).
+    var warnedKeyChanges: Set<String> = []
     var history: [String] = []
     var historyIndex: Int?
     let wrapCache = LogWrapCache()
@@ -368,7 +370,9 @@ public final class ChatApp {
         // Names in notices come from the server: controls are shown, not obeyed.
         let text = TerminalText.escaped(notice.text)
         switch notice {
-        case .keyChanged(let name, _, _):
+        case .keyChanged(let name, _, let current):
+            // Said once per new key: every reconnect reported the same change again.
+            guard warnedKeyChanges.insert("\(name)\u{0}\(current)").inserted else { return }
             model.system(text, warning: true)
             model.system("\(name)'s identity key changed. Compare safety numbers before trusting what they send.", warning: true, conversation: .direct(name))
         case .verified, .verificationNotSaved, .notOnline:

@@ -24,8 +24,13 @@ extension ChatApp {
             ui.label(String(format: "Reconnecting… (attempt %d, next try in %.0f s). Messages you send now are kept and sent when the connection is back.", attempt, max(1, delay)),
                      in: banner.inset(x: 12, y: 0), color: Color(30, 30, 30), style: .small)
         } else if case .failed(let failure) = model.state {
-            let banner = r.cutTop(30)
+            var banner = r.cutTop(30)
             ui.fill(banner, t.danger)
+            // Nothing reconnects by itself after a failure that needs a person (this session
+            // replaced by another, an error of the server's): they choose to.
+            if ui.button("Reconnect", in: banner.cutRight(110).inset(x: 8, y: 3), idLabel: "reconnect") {
+                client?.connect()
+            }
             ui.label(failure.description, in: banner.inset(x: 12, y: 0), color: t.accentText, style: .small)
         }
         let sidebar = r.cutLeft(230)

@@ -364,6 +364,37 @@ import Testing
             await server.stop()
         }
 
+        /// From a newcomer's hour: after "You logged in again from this device; this older
+        /// session was closed" the window had no way back but a relaunch, and every reconnect
+        /// repeated the same key-changed warning. A Reconnect button; a change is said once.
+        @Test func aReplacedSessionCanReconnectAndAKeyChangeIsSaidOnce() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice"])
+            // The same device logs in again elsewhere (a second window on the same config).
+            var configuration = ClientConfiguration(host: "127.0.0.1", port: server.port, username: "alice", password: LocalServer.password,
+                                                    trust: TrustPolicy(vouched: server.fingerprint), reconnect: false)
+            configuration.minimumPasswordHashing = .testing
+            let dir = driver.configDirectory
+            let other = ChatClient(configuration: configuration, identity: try ClientIdentity.loadOrCreate(in: dir),
+                                   knownServers: KnownServers(url: KnownServers.defaultURL(in: dir)), onEvent: { _ in })
+            other.connect()
+            try driver.until("replaced") { if case .failed(.server(let e)) = driver.app.model.state { e.code == .replaced } else { false } }
+            let button = try #require(driver.rect("reconnect"))
+            other.shutdown()
+            driver.click(button)
+            try driver.until("online again") { driver.app.model.state == .online }
+            #expect(driver.focusedLabel(["field:message"]) == "field:message")
+
+            // The same key change reported twice (as after a reconnect) is one warning.
+            let change = ClientEvent.notice(.keyChanged(name: "bob", previous: "SHA256:a", current: "SHA256:b"))
+            driver.app.post(change)
+            driver.app.post(change)
+            driver.app.step()
+            let warnings = driver.app.model.conversations[.room]!.lines.filter { $0.kind == .warning && $0.text.contains("bob's identity key changed") }
+            #expect(warnings.count == 1)
+            await server.stop()
+        }
+
         /// Conversations were told apart by name, the room's being "room": a member called
         /// "room" wrote to you privately and it showed in the room, as if said to everyone.
         @Test func aMemberCalledRoomWritesPrivatelyAndItStaysPrivate() async throws {
