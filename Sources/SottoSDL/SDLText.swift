@@ -166,14 +166,16 @@ final class TextTextureCache {
         let entry = Entry(texture: texture, w: surface.pointee.w, h: surface.pointee.h, lastUsed: clock)
         entries[key] = entry
         bytes += Self.size(entry)
-        if entries.count > capacity || bytes > maxBytes { evict() }
+        if entries.count > capacity || bytes > maxBytes { evict(keeping: key) }
         return entry
     }
 
     /// Least recently used first, down to three quarters of both bounds (amortized: one
     /// sort per quarter of the cache).
-    private func evict() {
-        for (key, entry) in entries.sorted(by: { $0.value.lastUsed < $1.value.lastUsed }) {
+    /// `keeping`: the entry just made, about to be drawn (one larger than the whole budget,
+    /// a pasted line of thousands of characters, would otherwise be destroyed before its use).
+    private func evict(keeping newest: Key) {
+        for (key, entry) in entries.sorted(by: { $0.value.lastUsed < $1.value.lastUsed }) where key != newest {
             guard entries.count > capacity * 3 / 4 || bytes > maxBytes * 3 / 4 else { break }
             SDL_DestroyTexture(entry.texture)
             bytes -= Self.size(entry)
@@ -195,6 +197,9 @@ public final class SDLCommandRenderer {
     public let renderer: OpaquePointer
     public let fonts: SDLFonts
     private let cache = TextTextureCache()
+
+    /// The least the text textures may hold; the renderer raises it to three screens' worth.
+    public var textureBudget = 12 << 20
 
     public init(renderer: OpaquePointer, fonts: SDLFonts) {
         self.renderer = renderer
@@ -231,7 +236,7 @@ public final class SDLCommandRenderer {
     public func render(_ commands: [DrawCommand]) {
         var w: Int32 = 0, h: Int32 = 0
         SDL_GetRendererOutputSize(renderer, &w, &h)
-        cache.maxBytes = max(12 << 20, 3 * Int(w) * Int(h) * 4)
+        cache.maxBytes = max(textureBudget, 3 * Int(w) * Int(h) * 4)
         for command in commands {
             switch command {
             case .rect(let r, let c):

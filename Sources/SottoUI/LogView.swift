@@ -209,7 +209,9 @@ extension UIContext {
         state.topKey = count > 0 ? source.key(top) : nil
         state.topDelta = delta
 
-        let added = state.lastSeenKey.map { count - source.lowerBound($0 &+ 1) } ?? count
+        // A log seen for the first time has nothing new in it (it may open scrolled up, at a
+        // search result).
+        let added = state.lastSeenKey.map { count - source.lowerBound($0 &+ 1) } ?? 0
         state.lastSeenKey = count > 0 ? source.key(count - 1) : state.lastSeenKey
         if state.following { state.newBelow = 0 } else if added > 0 { state.newBelow += added }
 

@@ -97,11 +97,13 @@ extension ChatApp {
             model.system(found.isEmpty ? "No message kept on this device contains \(shown)."
                                        : "\(found.count) kept message\(found.count == 1 ? "" : "s") containing \(shown), newest first:", conversation: here)
             for m in found {
-                let place = m.conversation == .room ? "room" : "with \(m.conversation.recipient)"
-                // One line per result: a message's own line breaks are drawn as ↵.
+                let place = m.conversation == .room ? "# room" : "@ \(m.conversation.recipient)"
+                // One entry per result, drawn like a message: the sender's name in colour after
+                // where and when; a message's own line breaks are drawn as ↵.
                 let text = TerminalText.escaped(m.text.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ↵ "))
-                model.system("\(ChatModel.dateAndClock.string(from: m.time)) · \(TerminalText.escaped(place)) · \(TerminalText.escaped(m.from)): \(text)",
-                             conversation: here)
+                model.append(ChatLine(key: 0, kind: .found, time: Date(), from: TerminalText.escaped(m.from),
+                                      text: text, timeText: "\(ChatModel.dateAndClock.string(from: m.time)) · \(TerminalText.escaped(place)) ·"),
+                             to: here)
             }
             ui.scrollLogToBottom(here.logID)
         case .panel(let words, let found):
@@ -110,9 +112,9 @@ extension ChatApp {
             model.prependKept(messages, requested: 0, in: here)
             showMessage(target, in: here)
         case .forgotten(let count):
-            model.forget(here)
             model.system("Deleted \(count) message\(count == 1 ? "" : "s") of this conversation from this device.", conversation: here)
         case .problem(let text):
+            model.conversations[here]?.loadingOlder = false
             model.system(text, warning: true, conversation: here)
         }
     }

@@ -123,7 +123,10 @@ public final class ChatApp {
         // SDL's software renderer puts its frames on the window directly (X11 shared memory),
         // not through an OpenGL texture: under a software OpenGL that upload cost more than
         // the drawing.
-        SDL_SetHint(SDL_HINT_FRAMEBUFFER_ACCELERATION, "0")
+        // Only on X11: under Wayland the software renderer has no other way to the screen.
+        if let driver = SDL_GetCurrentVideoDriver(), String(cString: driver) == "x11" {
+            SDL_SetHint(SDL_HINT_FRAMEBUFFER_ACCELERATION, "0")
+        }
         let rendererFlags = options.headless ? SDL_RENDERER_SOFTWARE.rawValue : SDL_RENDERER_ACCELERATED.rawValue | SDL_RENDERER_PRESENTVSYNC.rawValue
         var created = SDL_CreateRenderer(window, -1, rendererFlags)
         if let gl = created, Self.isSoftwareOpenGL(gl) {
@@ -153,7 +156,6 @@ public final class ChatApp {
         if let server = options.server { form.server = server }
         if let port = options.port { form.port = String(port) }
         if let invite = options.invite { applyInvite(invite) }
-        if !options.keepHistory { form.keepHistory = false }  // --no-history
     }
 
     /// Whether an OpenGL renderer runs on a software rasterizer (llvmpipe, softpipe, swrast).
@@ -375,7 +377,11 @@ public final class ChatApp {
             guard warnedKeyChanges.insert("\(name)\u{0}\(current)").inserted else { return }
             model.system(text, warning: true)
             model.system("\(name)'s identity key changed. Compare safety numbers before trusting what they send.", warning: true, conversation: .direct(name))
-        case .verified, .verificationNotSaved, .notOnline:
+        case .verified(let name, _):
+            // A later change of this person's key is news again.
+            warnedKeyChanges = warnedKeyChanges.filter { !$0.hasPrefix(name + "\u{0}") }
+            model.system(text, warning: notice.isWarning, conversation: answersGoTo ?? model.current)
+        case .verificationNotSaved, .notOnline:
             // Answers to a command: where it was typed.
             model.system(text, warning: notice.isWarning, conversation: answersGoTo ?? model.current)
         case .notSent:
@@ -461,7 +467,7 @@ public final class ChatApp {
         }
         let queue = self.queue
         // The previous recorder finishes its writes on its own queue; this frame does not wait.
-        let recorder = form.keepsHistory
+        let recorder = form.keepsHistory && options.keepHistory
             ? HistoryRecorder(dataDirectory: options.dataDirectory, identityFingerprint: identity.fingerprint,
                               onFailure: { queue.post(.history(HistoryAnswer(conversation: .room, kind: .problem($0)))) })
             : nil
@@ -472,7 +478,9 @@ public final class ChatApp {
         configuration.minimumPasswordHashing = options.minimumPasswordHashing
         client = ChatClient(configuration: configuration, identity: identity,
                             knownServers: KnownServers(url: KnownServers.defaultURL(in: options.configDirectory)),
-                            onEvent: { recorder?.record($0); queue.post($0) })
+                            // Shown first, kept second: an opening read of the history that
+                            // includes a message then comes after it, and is not shown twice.
+                            onEvent: { queue.post($0); recorder?.record($0) })
         client?.connect()
     }
 
@@ -480,7 +488,9 @@ public final class ChatApp {
     /// carried out here (the same parser as sotto-cli's), and nothing else is ever sent.
     func submitDraft() {
         let typed = draft.trimmingCharacters(in: .whitespacesAndNewlines)
-        let here = model.current
+        // The conversation this draft was typed in (a click elsewhere in the same batch of
+        // events has not swapped drafts yet).
+        let here = draftConversation
         switch ChatInput(parsing: typed, members: model.members.map(\.name)) {
         case .nothing:
             return
@@ -546,6 +556,8 @@ public final class ChatApp {
         case .search(let words):
             askHistory(here) { store in .found(words: words, try store.search(words, limit: Self.searchResults)) }
         case .forget:
+            // Cleared now: what arrives while the delete runs is kept and shown.
+            model.forget(here)
             askHistory(here) { store in .forgotten(count: try store.forget(here)) }
         case .help:
             for line in ChatCommand.helpLines { model.system(line, conversation: here) }

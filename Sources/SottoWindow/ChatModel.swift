@@ -5,7 +5,9 @@ import SottoUI
 
 /// One line of a conversation as the log shows it.
 struct ChatLine {
-    enum Kind { case message, system, warning, daySeparator }
+    /// `found`: a search result listed by /search, drawn like a message (its sender's name in
+    /// colour, where it was said as its prefix), never like a system line a message could forge.
+    enum Kind { case message, system, warning, daySeparator, found }
     let key: Int
     var kind: Kind
     var time: Date
@@ -65,7 +67,8 @@ final class ChatModel {
         nextKey += 1
         var line = line
         line = ChatLine(key: nextKey, kind: line.kind, time: line.time, from: line.from, text: line.text, isOwn: line.isOwn,
-                        pendingID: line.pendingID, trust: line.trust, timeText: Self.clock.string(from: line.time), messageID: line.messageID)
+                        pendingID: line.pendingID, trust: line.trust,
+                        timeText: line.kind == .found ? line.timeText : Self.clock.string(from: line.time), messageID: line.messageID)
         conversations[conversation]!.lines.append(line)
         if conversation != current, line.kind == .message, !line.isOwn { conversations[conversation]!.unread += 1 }
     }

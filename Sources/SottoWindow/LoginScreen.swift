@@ -48,8 +48,12 @@ extension ChatApp {
         if result.changed { fieldErrors.remove("password") }
         ui.checkbox("Show", value: &showPassword, in: toggleRect.inset(x: 10, y: 0))
         _ = r.cutTop(8)
-        var keep = form.keepsHistory
-        if ui.checkbox("Keep history on this device", value: &keep, in: r.cutTop(24)) { form.keepHistory = keep }
+        // --no-history wins for this run, and is not saved as the setting.
+        var keep = form.keepsHistory && options.keepHistory
+        if ui.checkbox(options.keepHistory ? "Keep history on this device" : "Keep history on this device (off: --no-history)", value: &keep,
+                       in: r.cutTop(24)), options.keepHistory {
+            form.keepHistory = keep
+        }
         _ = r.cutTop(10)
 
         if let error = formError {

@@ -81,6 +81,14 @@ extension SDLTests {
             }
             #expect(painter.textureBytes > 0 && painter.textureBytes <= painter.textureBytesBound,
                     "\(painter.textureBytes) bytes of text textures, bound \(painter.textureBytesBound)")
+            // Review finding: one texture larger than the budget (a pasted line of thousands of
+            // characters) evicted everything, itself included, and was then drawn freed.
+            let huge = String(repeating: "pasted text that goes on and on ", count: 620)
+            painter.render([.text(huge, x: 0, y: 0, Color(200, 200, 200), .regular)])
+            let misses = painter.textureMisses
+            #expect(painter.textureBytes > 4 << 20, "the texture just made was evicted")
+            painter.render([.text(huge, x: 0, y: 0, Color(200, 200, 200), .regular)])
+            #expect(painter.textureMisses == misses, "drawn again from scratch: it had been evicted")
         }
 
         /// Issue 13 (costs): every arriving message drew a frame at once, and the hover that
