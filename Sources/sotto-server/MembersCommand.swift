@@ -30,7 +30,7 @@ struct MembersCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Registered members: name, identity fingerprint, registered, last seen (the last login or logout).")
+        static let configuration = CommandConfiguration(abstract: "Registered members: name, identity fingerprint, registered, last seen (when they last logged out).")
         @OptionGroup var location: Location
 
         func run() throws {

@@ -85,6 +85,9 @@ final class BenchClient: @unchecked Sendable {
         var tap: ((ChatMessage) -> Void)?
     }
 
+    /// Forgets that it was online, so that a reconnect is timed afresh.
+    func forgetOnline() { lock.withLock { online = false; onlineAtNanos = nil } }
+
     private func arrived(from: String, id: UInt64) {
         let now = nowNanos()
         lock.withLock { arrivals.append(Arrival(from: from, id: id, at: now)) }

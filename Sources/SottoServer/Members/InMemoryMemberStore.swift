@@ -19,9 +19,7 @@ public final class InMemoryMemberStore: MemberStore, @unchecked Sendable {
             case .registered:
                 byKey[name.key] = RegisteredMember(name: name.display, key: name.key, displayKey: name.displayKey,
                                                    identity: identity, registeredAt: time, lastSeen: time)
-            case .returning:
-                byKey[name.key]?.lastSeen = time
-            case .heldByAnother, .unverifiedIdentity, .tooManyNames, .full:
+            case .returning, .heldByAnother, .unverifiedIdentity, .tooManyNames, .full:
                 break
             }
             return claim

@@ -12,6 +12,7 @@ public struct RegisteredMember: Equatable, Sendable {
     public var identity: [UInt8]
     /// Milliseconds since 1970.
     public var registeredAt: UInt64
+    /// When they last logged out (or registered).
     public var lastSeen: UInt64
 
     public init(name: String, key: String, displayKey: String, identity: [UInt8], registeredAt: UInt64, lastSeen: UInt64) {
@@ -71,8 +72,8 @@ public struct MemberLimits: Sendable {
 /// makes them off its event loops; implementations are safe to call from any thread.
 public protocol MemberStore: AnyObject, Sendable {
     /// Binds `name` to `identity` if nobody holds it (or a name that reads as it) and
-    /// `verifies()` (asked only then: the identity's signature, checked once per binding),
-    /// and notes the time for a returning member; says who holds it otherwise.
+    /// `verifies()` (asked only then: the identity's signature, checked once per binding);
+    /// says who holds it otherwise. A returning member's login writes nothing.
     func claim(_ name: Username, identity: [UInt8], at time: UInt64, verifies: () -> Bool) throws -> MemberClaim
     /// Every registered member, by name.
     func members() throws -> [RegisteredMember]

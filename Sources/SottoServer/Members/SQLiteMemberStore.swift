@@ -16,9 +16,15 @@ public final class SQLiteMemberStore: MemberStore, @unchecked Sendable {
     }
 
     public func claim(_ name: Username, identity: [UInt8], at time: UInt64, verifies: () -> Bool) throws -> MemberClaim {
-        try database.pool.write { db in
-            let existing = try Row.fetchAll(db, sql: "SELECT * FROM member WHERE key = ? OR displayKey = ?",
-                                            arguments: [name.key, name.displayKey]).map(Self.member)
+        // Most logins are a member's return: a read, no write (a commit's fsync on every login
+        // added a millisecond to connecting). Only a registration writes.
+        let known = try database.pool.read { db in try Self.holders(of: name, db) }
+        if !known.isEmpty {
+            let claim = MemberClaim.decide(name, identity: identity, existing: known, namesHeld: 0, members: 0, limits: limits, verifies: { false })
+            if claim != .unverifiedIdentity && claim != .registered { return claim }
+        }
+        return try database.pool.write { db in
+            let existing = try Self.holders(of: name, db)
             let held = try Int.fetchOne(db, sql: "SELECT count(*) FROM member WHERE identity = ?", arguments: [Data(identity)]) ?? 0
             let members = try Int.fetchOne(db, sql: "SELECT count(*) FROM member") ?? 0
             let claim = MemberClaim.decide(name, identity: identity, existing: existing, namesHeld: held, members: members,
@@ -28,9 +34,7 @@ public final class SQLiteMemberStore: MemberStore, @unchecked Sendable {
                 try db.execute(sql: """
                     INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen) VALUES (?, ?, ?, ?, ?, ?)
                     """, arguments: [name.key, name.displayKey, name.display, Data(identity), Int64(clamping: time), Int64(clamping: time)])
-            case .returning:
-                try db.execute(sql: "UPDATE member SET lastSeen = ? WHERE key = ?", arguments: [Int64(clamping: time), name.key])
-            case .heldByAnother, .unverifiedIdentity, .tooManyNames, .full:
+            case .returning, .heldByAnother, .unverifiedIdentity, .tooManyNames, .full:
                 break
             }
             return claim
@@ -65,6 +69,11 @@ public final class SQLiteMemberStore: MemberStore, @unchecked Sendable {
         try database.pool.write { db in
             try db.execute(sql: "UPDATE member SET lastSeen = max(lastSeen, ?) WHERE key = ?", arguments: [Int64(clamping: time), name.key])
         }
+    }
+
+    /// Registered members whose name is this one, or reads as it.
+    private static func holders(of name: Username, _ db: Database) throws -> [RegisteredMember] {
+        try Row.fetchAll(db, sql: "SELECT * FROM member WHERE key = ? OR displayKey = ?", arguments: [name.key, name.displayKey]).map(member)
     }
 
     private static func member(_ row: Row) -> RegisteredMember {
