@@ -35,8 +35,10 @@ import Testing
         let r = try await bench(["connect", "--n", "3", "--newcomers", "2", "--samples", "4"])
         #expect(r.status == 0, "\(r.output)")
         #expect(r.summary.hasPrefix("summary: connect n=3 samples=4"))
-        #expect(r.output.contains("connect into a room of 4: ") && r.output.contains("(n=4)"), "\(r.output)")
+        #expect(r.output.contains("connect into a room of 4, a member's return: ") && r.output.contains("(n=4)"), "\(r.output)")
+        #expect(r.output.contains("connect into a room of 4, first login (registers the name): "), "\(r.output)")
         #expect(((r.figures["connect_ms"] as? [String: Double])?["p50"] ?? 0) > 0)
+        #expect(((r.figures["first_connect_ms"] as? [String: Double])?["p50"] ?? 0) > 0)
         let read = r.figures["newcomer_can_read_ms"] as? [String: Double]
         #expect((read?["p50"] ?? 0) > 0)
     }
