@@ -17,6 +17,13 @@ public final class ChatClient: @unchecked Sendable {
     private let identity: ClientIdentity
     private let store: ClientStore
     private let onEvent: @Sendable (ClientEvent) -> Void
+    /// The end-to-end state kept between runs, read and written on `keyQueue`, never here.
+    private let keyStore: KeyStateStore
+    private let keyQueue = DispatchQueue(label: "sotto.keys")
+    /// Runs on `keyQueue` before each store: whatever the app keeps of the events handed to
+    /// it so far (its history) is written first, so a confirmed position never outruns it.
+    private let beforeStore: (@Sendable () -> Void)?
+    private let logger: Logger
 
     // Confined to `loop`.
     private let core: ClientCore
@@ -37,7 +44,11 @@ public final class ChatClient: @unchecked Sendable {
     /// threads, as the benchmark does); otherwise the client owns one network thread.
     public init(configuration: ClientConfiguration, identity: ClientIdentity, knownServers: KnownServers,
                 peerKeys: PeerKeys? = nil, group sharedGroup: EventLoopGroup? = nil,
+                keyStore: KeyStateStore = InMemoryKeyStateStore(), beforeStore: (@Sendable () -> Void)? = nil,
                 logger: Logger = Logger(label: "sotto.client"), onEvent: @escaping @Sendable (ClientEvent) -> Void) {
+        self.keyStore = keyStore
+        self.beforeStore = beforeStore
+        self.logger = logger
         let peerKeys = peerKeys ?? PeerKeys(url: knownServers.url.deletingLastPathComponent().appendingPathComponent("peers.json"))
         self.identity = identity
         store = FileClientStore(knownServers: knownServers, peerKeys: peerKeys)
@@ -197,6 +208,31 @@ public final class ChatClient: @unchecked Sendable {
             }
         case .cancel(let timer):
             timers.removeValue(forKey: timer)?.cancel()
+        case .loadKeyState(let number, let server):
+            let store = keyStore, keys = identity.keys
+            keyQueue.async {
+                let result = Result { try store.load(server: server, identity: keys, policy: PrekeyPolicy(), now: Date()) }
+                self.loop.execute {
+                    switch result {
+                    case .success(let state): self.run(.keyState(connection: number, state))
+                    case .failure(let error):
+                        guard let current = self.channel, current.number == number else { return }
+                        current.handler.fail(current.channel, ClientFailure.invalidSetting("Sotto cannot open this device's key store: \(error)"))
+                    }
+                }
+            }
+        case .storeKeyState(let number, let server, let changes, let position):
+            let store = keyStore, before = beforeStore, logger = self.logger
+            keyQueue.async {
+                before?()
+                do {
+                    try store.save(server: server, changes, through: position)
+                    self.loop.execute { self.run(.stored(connection: number, position: position)) }
+                } catch {
+                    // Not confirmed: the server hands it over again next time.
+                    logger.error("could not store the end-to-end state", metadata: ["error": "\(error)"])
+                }
+            }
         case .event(let event):
             onEvent(event)
         }

@@ -64,12 +64,18 @@ public struct Member: Equatable, Sendable {
     /// nil: no valid end-to-end identity (they can neither read nor send to the room).
     public var trust: PeerTrust?
     public var isMe: Bool
+    /// Online now; otherwise a member who is away (what is sent to them waits for them).
+    public var online: Bool
+    /// When an away member was last online, if the server knows.
+    public var lastSeen: Date?
 
-    public init(name: String, fingerprint: String, trust: PeerTrust? = nil, isMe: Bool = false) {
+    public init(name: String, fingerprint: String, trust: PeerTrust? = nil, isMe: Bool = false, online: Bool = true, lastSeen: Date? = nil) {
         self.name = name
         self.fingerprint = fingerprint
         self.trust = trust
         self.isMe = isMe
+        self.online = online
+        self.lastSeen = lastSeen
     }
 
     public var isVerified: Bool { trust == .verified }
@@ -111,6 +117,8 @@ public enum ClientEvent: Equatable, Sendable {
     /// Logged in under this name (normalized by the server).
     case welcome(name: String, serverFingerprint: String)
     case users([Member])
+    /// What waited on the server for us has been handed over: what follows is live.
+    case caughtUp
     case message(ReceivedMessage)
     /// Something to tell the person, by kind (`ClientNotice.text` says it in English).
     case notice(ClientNotice)

@@ -34,6 +34,12 @@ public enum ClientNotice: Equatable, Sendable {
     case notSent(NotSentReason)
     /// A non-fatal error record from the server.
     case server(ServerError)
+    /// No longer a member of this server (the operator released the name).
+    case removed(String)
+    /// Messages that waited on the server for us were removed by its retention first.
+    case droppedWhileAway(count: UInt64)
+    /// A member has no current prekey: what we send cannot reach them until they return.
+    case noCurrentPrekey(String)
 
     public enum NotSentReason: Equatable, Sendable {
         case tooLong(limit: Int)
@@ -44,9 +50,9 @@ public enum ClientNotice: Equatable, Sendable {
     /// Shown as a warning (colour, an error line in the CLI), not as a quiet line.
     public var isWarning: Bool {
         switch self {
-        case .joined, .left, .verified, .loginRetried, .reconnecting: return false
+        case .joined, .left, .removed, .verified, .loginRetried, .reconnecting: return false
         case .lookAlike, .invalidListing, .forgedOwnMessage, .keyChanged, .noValidIdentity, .undecryptable, .messageRejected,
-             .verificationNotSaved, .notOnline, .resendWithheld, .notSent, .server: return true
+             .verificationNotSaved, .notOnline, .resendWithheld, .notSent, .server, .droppedWhileAway, .noCurrentPrekey: return true
         }
     }
 
@@ -70,6 +76,9 @@ public enum ClientNotice: Equatable, Sendable {
         case .resendWithheld: return "resend-withheld"
         case .notSent: return "not-sent"
         case .server: return "server"
+        case .removed: return "removed"
+        case .droppedWhileAway: return "dropped-while-away"
+        case .noCurrentPrekey: return "no-current-prekey"
         }
     }
 
@@ -83,8 +92,8 @@ public enum ClientNotice: Equatable, Sendable {
 
     public var text: String {
         switch self {
-        case .joined(let name): return "\(name) joined"
-        case .left(let name): return "\(name) left"
+        case .joined(let name): return "\(name) is online"
+        case .left(let name): return "\(name) went offline"
         case .lookAlike(let name, let other):
             return "WARNING: \(name) looks like \(other), whom you have met here before, but is a different name, and may be someone else passing for them. Compare safety numbers before you trust them."
         case .invalidListing(let problem):
@@ -119,6 +128,12 @@ public enum ClientNotice: Equatable, Sendable {
             return "Not sent: \(detail)."
         case .server(let error):
             return error.text
+        case .removed(let name):
+            return "\(name) is no longer a member of this server: what you send from now on is not for them"
+        case .droppedWhileAway(let count):
+            return "\(count) \(count == 1 ? "message" : "messages") sent while you were away expired on the server before you came back (its retention) and cannot be shown."
+        case .noCurrentPrekey(let name):
+            return "\(name) has been away longer than their keys last (or uses an older client): what you send now cannot reach them until they log in again."
         }
     }
 }

@@ -152,20 +152,23 @@ public enum Harness: String, CaseIterable, Sendable {
 
     static let me = try! IdentityKeys()
     static let peer = try! IdentityKeys()
+    /// Prekeys made at the harnesses' clock (fixed for a run: a share sealed to one opens).
+    static let mePrekey = try! PrekeyPair.generate(now: memberNow, identity: me)
+    static let peerPrekey = try! PrekeyPair.generate(now: memberNow, identity: peer)
     static let session: EndToEndSession = {
-        let s = EndToEndSession(me: "me", identity: me, sessionNonce: [UInt8](repeating: 1, count: WireLimits.sessionNonceLength)) { _, _ in .unverified }
+        let s = EndToEndSession(me: "me", identity: me, restored: KeyState(prekeys: [mePrekey])) { _, _ in .unverified }
         _ = s.updateMembers([
             OnlineUser(name: "me", staticKey: Array(me.noiseStatic.publicKey.rawRepresentation), identityDigest: me.bundle.digest,
                        sessionNonce: [UInt8](repeating: 1, count: WireLimits.sessionNonceLength)),
             OnlineUser(name: "peer", staticKey: Array(peer.noiseStatic.publicKey.rawRepresentation), identityDigest: peer.bundle.digest,
                        sessionNonce: [UInt8](repeating: 2, count: WireLimits.sessionNonceLength)),
         ], now: Date(timeIntervalSince1970: 0))
-        _ = s.receiveIdentities([IdentityEntry(name: "peer", bundle: peer.encodedBundle)], now: Date(timeIntervalSince1970: 0))
+        _ = s.receiveIdentities([IdentityEntry(name: "peer", bundle: peer.encodedBundle, prekey: peerPrekey.signed.encoded())], now: memberNow)
         return s
     }()
 
     static func open(_ data: [UInt8]) {
-        let now = Date(timeIntervalSince1970: 0)
+        let now = memberNow
         let to = data.first.map { $0 % 2 == 0 ? "" : "me" } ?? ""
         _ = session.open(ChatMessage(sequence: 1, time: 0, from: "peer", to: to, clientMessageID: 1, body: data), now: now)
         _ = session.receiveKeyShare(from: "peer", payload: data, now: now)
@@ -195,7 +198,7 @@ public enum Harness: String, CaseIterable, Sendable {
     /// Returns how many messages were read (the seed corpus must reach the ratchet).
     @discardableResult
     public static func member(_ data: [UInt8]) -> Int {
-        let session = EndToEndSession(me: "me", identity: me, sessionNonce: memberNonce) { _, _ in .unverified }
+        let session = EndToEndSession(me: "me", identity: me, restored: KeyState(prekeys: [mePrekey])) { _, _ in .unverified }
         _ = session.updateMembers([
             OnlineUser(name: "me", staticKey: Array(me.noiseStatic.publicKey.rawRepresentation), identityDigest: me.bundle.digest, sessionNonce: memberNonce),
             OnlineUser(name: "peer", staticKey: Array(peer.noiseStatic.publicKey.rawRepresentation), identityDigest: peer.bundle.digest,
@@ -218,8 +221,7 @@ public enum Harness: String, CaseIterable, Sendable {
                 let age = TimeInterval(Int32(bitPattern: f.u32()))
                 let chain = KeyShare.Chain(conversation: conversation, chainID: id, chainKey: ChainKey(key: key, index: index),
                                            signingKey: Array(signer.publicKey.rawRepresentation), created: now.addingTimeInterval(-age))
-                guard let share = try? KeyShare.seal(chain, from: "peer", to: "me", recipientSession: memberNonce,
-                                                     recipientKEMKey: me.bundle.kemKey, sender: peer) else { continue }
+                guard let share = try? KeyShare.seal(chain, from: "peer", to: "me", prekey: mePrekey.signed, sender: peer) else { continue }
                 chainIDs.append(id)
                 _ = session.receiveKeyShare(from: "peer", payload: share.encoded(), now: now)
             case 1, 2:  // an envelope on a chain it chose, signed, sealed with a key it chose

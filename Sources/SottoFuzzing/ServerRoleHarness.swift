@@ -15,6 +15,8 @@ extension Harness {
     static let serverRoleNames = ["me", "peer", "Peer", "pееr", "", "room", "a\u{1B}[2Kb", String(repeating: "x", count: 40)]
     static let serverRoleKey = try! Curve25519.KeyAgreement.PrivateKey(rawRepresentation: [UInt8](repeating: 0x61, count: 32))
     static let serverRoleIdentity = ClientIdentity(keys: me)
+    /// What the client kept of earlier sessions: its prekey (so shares sealed to it open).
+    static let serverRoleKeyState = KeyState(prekeys: [mePrekey])
     /// scrypt is deterministic: one derivation for the whole run, not one per execution.
     static let serverRolePasswordKeys = PasswordKeyCache()
     /// Silent: the client's notices for every hostile record filled 110 MB of log in eight
@@ -74,6 +76,10 @@ extension Harness {
                                                 passwordSalt: Array("fuzz-salt-012345".utf8), scrypt: .testing)
                         core.handle(.hello(connection: c, hello, serverStatic: Array(serverRoleKey.publicKey.rawRepresentation),
                                            handshakeHash: Array(repeating: 9, count: 32)), now: now)
+                    case .loadKeyState(let c, _):
+                        core.handle(.keyState(connection: c, serverRoleKeyState), now: now)
+                    case .storeKeyState(let c, _, _, let position):
+                        core.handle(.stored(connection: c, position: position), now: now)
                     case .close(let c), .abort(let c, _):
                         core.handle(.closed(connection: c, nil), now: now)
                     case .schedule(let timer, let delay) where delay <= 0:
@@ -105,11 +111,12 @@ extension Harness {
                 let count = Int(f.u8() % 3)
                 let entries = (0..<count).map { _ in
                     IdentityEntry(name: serverRoleNames[Int(f.u8()) % serverRoleNames.count],
-                                  bundle: f.u8() % 3 == 0 ? f.take(Int(f.u8())) : [me, peer][Int(f.u8()) % 2].encodedBundle)
+                                  bundle: f.u8() % 3 == 0 ? f.take(Int(f.u8())) : [me, peer][Int(f.u8()) % 2].encodedBundle,
+                                  prekey: f.u8() % 3 == 0 ? [] : [mePrekey, peerPrekey][Int(f.u8()) % 2].signed.encoded())
                 }
                 core.handle(.record(connection: c, .identities(entries, final: f.u8() % 2 == 0)), now: now)
             case 5:
-                core.handle(.record(connection: c, .keyShare(from: serverRoleNames[Int(f.u8()) % serverRoleNames.count], payload: f.take(Int(f.u8()) * 8))), now: now)
+                core.handle(.record(connection: c, .keyShare(from: serverRoleNames[Int(f.u8()) % serverRoleNames.count], payload: f.take(Int(f.u8()) * 8), position: UInt64(f.u32()))), now: now)
             case 6:
                 let from = serverRoleNames[Int(f.u8()) % serverRoleNames.count]
                 let id = f.u8() % 2 == 0 && !sent.isEmpty ? sent[Int(f.u8()) % sent.count] : UInt64(f.u32())
@@ -138,7 +145,7 @@ extension Harness {
                 let to = f.u8() % 3 == 0 ? serverRoleNames[Int(f.u8()) % serverRoleNames.count] : ""
                 core.handle(.send(id: nextID, to: to, text: String(decoding: f.take(Int(f.u8() % 80)), as: UTF8.self)), now: now)
             case 12:
-                let timers: [ClientCore.Timer] = [.reconnect, .peerGrace, .expiry, .pump, .membership]
+                let timers: [ClientCore.Timer] = [.reconnect, .peerGrace, .expiry, .pump, .membership, .checkpoint]
                 core.handle(.timer(timers[Int(f.u8()) % timers.count]), now: now)
             case 13:
                 core.handle(.writable(connection: c, f.u8() % 2 == 0), now: now)

@@ -13,13 +13,16 @@ public final class ChatServer {
     private let logger: Logger
     private var channel: Channel?
     private var trimmer: MemoryTrimmer?
+    private var pruning: RepeatedTask?
 
-    public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "sotto.server")) {
+    /// Throws if the delivery log cannot be read (the server must not start without what it stored).
+    public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "sotto.server")) throws {
         self.configuration = configuration
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
-        hub = Hub(limits: configuration.limits, loops: Array(group.makeIterator()), logger: logger,
-                  members: configuration.members, blocking: BlockingWork(threads: 2))
+        hub = try Hub(limits: configuration.limits, loops: Array(group.makeIterator()), logger: logger,
+                      members: configuration.members, deliveries: configuration.deliveries, retention: configuration.retention,
+                      blocking: BlockingWork(threads: 2))
     }
 
     /// The address actually bound (useful with port 0).
@@ -33,6 +36,9 @@ public final class ChatServer {
         set { hub.relayHook = newValue }
     }
     public var connectionCount: Int { hub.connectionCount }
+
+    /// Test builds only: notice released names now rather than within a minute.
+    func syncMembers() { hub.syncMembers() }
 
     public enum StartError: Error, CustomStringConvertible {
         case portInUse(host: String, port: Int)
@@ -69,6 +75,11 @@ public final class ChatServer {
         }
         MemoryTrimmer.padHeapTop()
         trimmer = MemoryTrimmer(loop: group.next(), logger: logger) { hub.churn }
+        // What everyone confirmed, and what retention no longer keeps, leaves the log.
+        pruning = group.next().scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(60)) { _ in
+            hub.syncMembers()
+            hub.prune()
+        }
         logger.info("listening", metadata: ["address": "\(channel?.localAddress?.description ?? "?")"])
     }
 
@@ -104,6 +115,7 @@ public final class ChatServer {
         let told = hub.connectionCount > 0
         hub.beginShutdown()
         trimmer?.cancel()
+        pruning?.cancel()
         try? await channel?.close().get()
         if told { try await Task.sleep(nanoseconds: UInt64(max(0, grace.nanoseconds))) }
         try await group.shutdownGracefully()

@@ -11,8 +11,10 @@ final class OnlineMember {
     /// The identity bundle (checked at login), handed out on request; its digest is listed.
     let identity: [UInt8]
     let identityDigest: [UInt8]
-    /// Chosen by the member's client for this session; listed so shares can be bound to it.
+    /// Chosen by the member's client for this session; listed so a new session is told apart.
     let sessionNonce: [UInt8]
+    /// Their current signed prekey (checked at login), handed out with their bundle.
+    let prekey: [UInt8]
     /// The static key as the message ledger looks it up.
     let ledgerIdentity: MessageLedger.Identity
     let session: ServerSessionHandler
@@ -20,9 +22,18 @@ final class OnlineMember {
     /// Whether the room has been told of this member (guarded by the hub's lock). Until then
     /// they are left out of lists and directory answers, and leave without a word.
     var announced = false
+    /// Whether what waited for them has been handed over (guarded by the hub's lock): from
+    /// then on new entries of their stream are posted to them as they are stored.
+    var live = false
+    /// Whether handing over their stream has begun (once per session).
+    var streaming = false
+    /// Acks of messages they sent while catching up: their own copies come with the stream,
+    /// so the acks follow it (an ack before its copy would make the copy look forged).
+    var deferredAcks: [[UInt8]] = []
 
-    init(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], sessionNonce: [UInt8],
+    init(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], sessionNonce: [UInt8], prekey: [UInt8],
          session: ServerSessionHandler, mailbox: LoopMailbox) {
+        self.prekey = prekey
         self.name = name
         self.staticKey = staticKey
         self.identity = identity
@@ -36,12 +47,22 @@ final class OnlineMember {
     var onlineUser: OnlineUser {
         OnlineUser(name: name.display, staticKey: staticKey, identityDigest: identityDigest, sessionNonce: sessionNonce)
     }
+
+    var directoryEntry: DirectoryEntry {
+        DirectoryEntry(key: name.key, name: name.display, staticKey: staticKey, bundle: identity, digest: identityDigest, prekey: prekey, lastSeen: 0)
+    }
 }
 
-/// The shared state of one server: who is online, admission counts, login throttling and
-/// the relay. Everything that orders output (sequence numbers, presence) happens under one
-/// lock, and posting to loop mailboxes under that lock keeps every recipient's view in the
-/// same server order.
+/// The shared state of one server: its members and who is online, admission counts, login
+/// throttling and the relay. Everything that orders output (positions, presence) happens
+/// under one lock, and posting to loop mailboxes under that lock keeps every recipient's view
+/// in the same server order.
+///
+/// What is relayed to members is stored first: each message and key share gets the next
+/// position of the delivery log, the writer commits whatever piled up in one transaction (on
+/// its own thread), and only then are the entries posted to the members who are live and the
+/// sender acknowledged. A member who logs in is handed what waited for them from the log,
+/// page by page, and becomes live once they have caught up with what is committed.
 final class Hub {
     private let lock = NIOLock()
     private let limits: ServerLimits
@@ -70,18 +91,53 @@ final class Hub {
     /// Registered members, and where calls to them run (off the loops).
     let memberStore: MemberStore
     let blocking: BlockingWork
+    /// The delivery log, written by `writer` alone (one thread: commits in position order).
+    let deliveries: DeliveryStore
+    private let writer: DispatchQueue?
+    let retention: Retention
+    /// Registered members the list shows, by `Username.key` (loaded at start, kept here).
+    private var directory: [String: DirectoryEntry] = [:]
+    /// Positions are durable through here.
+    private var committed: UInt64 = 0
+    /// What the next commit writes, and what is posted once it is durable.
+    private var batch = DeliveryBatch()
+    private var afterCommit: [AfterCommit] = []
+    private var writeScheduled = false
 
-    init(limits: ServerLimits, loops: [EventLoop], logger: Logger, members: MemberStore, blocking: BlockingWork) {
+    private enum AfterCommit {
+        /// A stored entry: to every live member (nil) or to one, by key.
+        case entry([UInt8], recipient: String?)
+        case ack(OnlineMember, [UInt8])
+    }
+
+    /// A catch-up page: at most this many entries, or this many bytes (a whole page fits the
+    /// per-connection queue with room to spare).
+    static let pageEntries = 256
+    static let pageBytes = 256 * 1024
+
+    init(limits: ServerLimits, loops: [EventLoop], logger: Logger, members: MemberStore, deliveries: DeliveryStore,
+         retention: Retention = Retention(), blocking: BlockingWork) throws {
         self.limits = limits
         self.logger = logger
         memberStore = members
+        self.deliveries = deliveries
+        self.retention = retention
         self.blocking = blocking
+        writer = blocking.isInline ? nil : DispatchQueue(label: "sotto.delivery-writer")
         var boxes: [ObjectIdentifier: LoopMailbox] = [:]
         for loop in loops { boxes[ObjectIdentifier(loop)] = LoopMailbox(loop: loop) }
         mailboxes = boxes
         ledger = MessageLedger(maxIdentities: limits.maxConnections * 2)
         throttle = LoginThrottle(limits: limits)
         loginBudget = TokenBucket(rate: limits.loginsPerSecond, capacity: limits.loginBurst, now: .now())
+        let startup = try deliveries.startup()
+        committed = startup.lastPosition
+        sequence = startup.lastPosition
+        for entry in startup.directory { directory[entry.key] = entry }
+        // What was relayed before a restart is still known: a resend is acknowledged, not relayed twice.
+        for sent in startup.sent {
+            ledger.record(UInt64(sent.epoch) << 32 | UInt64(sent.highest), from: MessageLedger.Identity(sent.sender))
+        }
     }
 
     /// Milliseconds since 1970; a clock set before 1970 reads as 0 rather than trapping.
@@ -169,13 +225,13 @@ final class Hub {
     /// at `announce`. A live session under the same name is refused unless it belongs to
     /// the same client identity, in which case the new session replaces the stale one (and
     /// is announced already unless its identity changed).
-    func join(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], sessionNonce: [UInt8],
+    func join(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], sessionNonce: [UInt8], prekey: [UInt8],
               session: ServerSessionHandler, address: String) -> JoinResult {
         let mailbox = self.mailbox(for: session.loop)
         return lock.withLock {
             if shuttingDown { return .shuttingDown }
             let member = OnlineMember(name: name, staticKey: staticKey, identity: identity, identityDigest: identityDigest,
-                                sessionNonce: sessionNonce, session: session, mailbox: mailbox)
+                                      sessionNonce: sessionNonce, prekey: prekey, session: session, mailbox: mailbox)
             let replaced = members[name.key]
             if let replaced {
                 guard replaced.staticKey == staticKey else { return .nameTaken }
@@ -196,6 +252,7 @@ final class Hub {
             if let old = replaced, byDisplayKey[old.name.displayKey] === old { byDisplayKey[old.name.displayKey] = nil }
             byDisplayKey[name.displayKey] = member
             roomTargetsStale = true
+            liveTargetsStale = true
             membershipChanges &+= 1
             // The room knows this identity already when it replaces its own stale session.
             member.announced = replaced?.announced == true && replaced?.identityDigest == identityDigest
@@ -205,13 +262,208 @@ final class Hub {
         }
     }
 
-    /// Tells the room a member joined (once their identity has been checked).
+    /// Tells the room a member is online (once their identity has been checked), keeps their
+    /// keys for the member list, and starts handing them what waited for them.
     func announce(_ member: OnlineMember) {
-        lock.withLock {
-            guard members[member.name.key] === member, !member.announced else { return }
+        let first: Bool = lock.withLock {
+            guard members[member.name.key] === member, !member.streaming else { return false }
+            member.streaming = true
+            // A session replacing its own stale one was announced already.
+            guard !member.announced else { return true }
             member.announced = true
+            var entry = member.directoryEntry
+            if let known = directory[member.name.key] {
+                entry.lastSeen = known.lastSeen
+                // A prekey belongs to the identity that signed it.
+                if entry.prekey.isEmpty, known.digest == entry.digest { entry.prekey = known.prekey }
+            }
+            if directory[member.name.key] != entry {
+                directory[member.name.key] = entry
+                batch.entries.append(entry)
+                scheduleWrite()
+            }
             broadcast(ServerRecord.presence(Presence(event: .joined, user: member.onlineUser, time: Self.now())).encoded())
+            return true
         }
+        kickWriter()
+        if first { startStream(member) }
+    }
+
+    // MARK: A member's stream
+
+    /// Where the member's stream stands (a new member's starts now), then what waited.
+    private func startStream(_ member: OnlineMember) {
+        let store = deliveries, key = member.name.key
+        blocking.run(on: member.session.loop) { try store.stream(of: key) }.whenComplete { result in
+            switch result {
+            case .failure(let error):
+                self.logger.error("delivery log failed", metadata: ["error": "\(error)"])
+                member.session.closeFromHub(ServerError(.other, "The server could not read what waited for you; try again later.", fatal: true))
+            case .success(let (position, dropped)):
+                guard let position else {
+                    // Registered just now: nothing before this moment is theirs.
+                    let start: UInt64 = self.lock.withLock {
+                        self.batch.positions[key] = self.committed
+                        self.scheduleWrite()
+                        return self.committed
+                    }
+                    self.kickWriter()
+                    return self.catchUp(member, after: start, dropped: 0)
+                }
+                self.catchUp(member, after: position, dropped: dropped)
+            }
+        }
+    }
+
+    /// One page of what is committed and not yet handed over; then, once nothing more was
+    /// committed meanwhile, the member is live. Pages wait for the member to read the last.
+    private func catchUp(_ member: OnlineMember, after position: UInt64, dropped: UInt64) {
+        let store = deliveries, key = member.name.key
+        let through = lock.withLock { committed }
+        blocking.run(on: member.session.loop) {
+            try store.pending(for: key, after: position, through: through, limit: Self.pageEntries, maxBytes: Self.pageBytes)
+        }.whenComplete { result in
+            switch result {
+            case .failure(let error):
+                self.logger.error("delivery log failed", metadata: ["error": "\(error)"])
+                member.session.closeFromHub(ServerError(.other, "The server could not read what waited for you; try again later.", fatal: true))
+            case .success(let page):
+                let stillHere = self.lock.withLock { self.members[key] === member }
+                guard stillHere else { return }
+                for entry in page.entries { member.mailbox.post(entry.record, to: [member.session]) }
+                if !page.complete, let last = page.entries.last {
+                    return member.session.whenDrained { self.catchUp(member, after: last.position, dropped: dropped) }
+                }
+                let live: Bool = self.lock.withLock {
+                    guard self.members[key] === member else { return true }
+                    guard self.committed == through else { return false }
+                    member.live = true
+                    member.mailbox.post(ServerRecord.caughtUp(position: through, dropped: dropped).encoded(), to: [member.session])
+                    for ack in member.deferredAcks { member.mailbox.post(ack, to: [member.session]) }
+                    member.deferredAcks = []
+                    self.liveTargetsStale = true
+                    if dropped > 0 {
+                        self.batch.droppedReported.insert(key)
+                        self.scheduleWrite()
+                    }
+                    return true
+                }
+                self.kickWriter()
+                if !live { self.catchUp(member, after: through, dropped: dropped) }
+            }
+        }
+    }
+
+    /// The member's client stored its stream through `position`: the log may let go of it.
+    func confirm(_ member: OnlineMember, through position: UInt64) {
+        lock.withLock {
+            guard members[member.name.key] === member else { return }
+            // Nobody confirms what was never committed.
+            let position = min(position, committed)
+            let key = member.name.key
+            guard position > batch.positions[key] ?? 0 else { return }
+            batch.positions[key] = position
+            scheduleWrite()
+        }
+        kickWriter()
+    }
+
+    // MARK: The writer
+
+    /// Caller holds the lock: a commit will run (`kickWriter` starts it, after unlocking).
+    private func scheduleWrite() {
+        guard !writeScheduled else { return }
+        writeScheduled = true
+        needsKick = true
+    }
+    private var needsKick = false
+
+    /// Starts the writer if `scheduleWrite` asked for it. Never called under the lock.
+    private func kickWriter() {
+        let start: Bool = lock.withLock {
+            defer { needsKick = false }
+            return needsKick
+        }
+        guard start else { return }
+        if let writer { writer.async { self.writeBatches() } } else { writeBatches() }
+    }
+
+    /// Commits what piled up, posts it, and again while more came meanwhile.
+    private func writeBatches() {
+        while true {
+            let taken: (batch: DeliveryBatch, posts: [AfterCommit])? = lock.withLock {
+                guard !batch.isEmpty || !afterCommit.isEmpty else {
+                    writeScheduled = false
+                    return nil
+                }
+                defer { batch = DeliveryBatch(); afterCommit = [] }
+                return (batch, afterCommit)
+            }
+            guard let (next, posts) = taken else { return }
+            var failed = false
+            do { try deliveries.commit(next) } catch {
+                failed = true
+                logger.critical("could not store to the delivery log: messages are refused", metadata: ["error": "\(error)"])
+            }
+            lock.withLock {
+                if !failed, let last = next.deliveries.last?.position { committed = max(committed, last) }
+                for post in posts {
+                    switch post {
+                    case .entry(let record, let recipient):
+                        guard !failed else { continue }
+                        if let recipient {
+                            if let m = members[recipient], m.live { m.mailbox.post(record, to: [m.session]) }
+                        } else {
+                            broadcastLive(record)
+                        }
+                    case .ack(let sender, let ack):
+                        guard members[sender.name.key] === sender else { continue }
+                        let record = failed ? ServerRecord.ack(clientMessageID: Self.ackID(ack), sequence: 0).encoded() : ack
+                        if sender.live { sender.mailbox.post(record, to: [sender.session]) } else { sender.deferredAcks.append(record) }
+                    }
+                }
+            }
+        }
+    }
+
+    private static func ackID(_ ack: [UInt8]) -> UInt64 {
+        if case .ack(let id, _)? = try? ServerRecord(decoding: ack) { return id }
+        return 0
+    }
+
+    /// Names the operator released (`sotto-server members release`, perhaps from another
+    /// process) leave the member list: the room is told, so every member starts new chains
+    /// for those who remain, and what waited for them is dropped. A member online keeps their
+    /// session until it ends.
+    func syncMembers() {
+        let store = memberStore, logger = self.logger
+        blocking.detach {
+            let registered: Set<String>
+            do { registered = Set(try store.members().map(\.key)) } catch {
+                return logger.warning("could not read the members", metadata: ["error": "\(error)"])
+            }
+            self.lock.withLock {
+                for (key, entry) in self.directory where !registered.contains(key) && self.members[key] == nil {
+                    self.directory[key] = nil
+                    self.batch.released.insert(key)
+                    self.scheduleWrite()
+                    logger.info("a released member left the room", metadata: ["user": "\(entry.name)"])
+                    let user = OnlineUser(name: entry.name, staticKey: entry.staticKey, online: false, lastSeen: entry.lastSeen)
+                    self.broadcast(ServerRecord.presence(Presence(event: .removed, user: user, time: Self.now())).encoded())
+                }
+            }
+            self.kickWriter()
+        }
+    }
+
+    /// Drops what every member confirmed and what retention no longer keeps (on the writer).
+    func prune() {
+        let work = {
+            do { try self.deliveries.prune(now: Self.now(), retention: self.retention) } catch {
+                self.logger.warning("could not prune the delivery log", metadata: ["error": "\(error)"])
+            }
+        }
+        if let writer { writer.async(execute: work) } else { work() }
     }
 
     func leave(_ member: OnlineMember) {
@@ -220,9 +472,12 @@ final class Hub {
             members[member.name.key] = nil
             if byDisplayKey[member.name.displayKey] === member { byDisplayKey[member.name.displayKey] = nil }
             roomTargetsStale = true
+            liveTargetsStale = true
             membershipChanges &+= 1
             guard member.announced else { return }
-            broadcastDeparture(of: member, time: Self.now())
+            let now = Self.now()
+            directory[member.name.key]?.lastSeen = now
+            broadcastDeparture(of: member, time: now)
         }
         let store = memberStore, name = member.name, logger = self.logger
         blocking.detach {
@@ -232,28 +487,43 @@ final class Hub {
         }
     }
 
-    /// Caller holds the lock. A `left` presence carries no digest and no session nonce.
+    /// Caller holds the lock. Going offline is not leaving: the member stays listed, away
+    /// since `time` (no session nonce: that session is over).
     private func broadcastDeparture(of member: OnlineMember, time: UInt64) {
         var user = member.onlineUser
-        user.identityDigest = []
         user.sessionNonce = []
+        user.online = false
+        user.lastSeen = time
         broadcast(ServerRecord.presence(Presence(event: .left, user: user, time: time)).encoded())
     }
 
-    /// The online list in records that each fit one transport message: everyone announced,
-    /// and the newcomer it is for.
+    /// The member list in records that each fit one transport message: every registered
+    /// member, online (announced, and the newcomer it is for) or away.
     private func userListPages(including newcomer: OnlineMember) -> [[UInt8]] {
-        let users = members.values.lazy.filter { $0.announced || $0 === newcomer }.map(\.onlineUser).sorted { $0.name < $1.name }
+        var users: [OnlineUser] = []
+        var listed = Set<String>()
+        for m in members.values where m.announced || m === newcomer {
+            users.append(m.onlineUser)
+            listed.insert(m.name.key)
+        }
+        for entry in directory.values where !listed.contains(entry.key) {
+            users.append(OnlineUser(name: entry.name, staticKey: entry.staticKey, identityDigest: entry.digest, sessionNonce: [],
+                                    online: false, lastSeen: entry.lastSeen))
+        }
+        users.sort { $0.name < $1.name }
         return Self.pages(of: users, length: \.encodedLength,
                           record: { ServerRecord.users($0, final: $1) })
     }
 
-    /// Identity bundles of the named members (empty for anyone not online), in records that
-    /// each fit one transport message, the last marked final.
+    /// Identity bundles and prekeys of the named members, online or away (empty for anyone
+    /// who is not a member), in records that each fit one transport message, the last final.
     func identityPages(for names: [String]) -> [[UInt8]] {
         let entries: [IdentityEntry] = lock.withLock {
             names.map { name in
-                IdentityEntry(name: name, bundle: (try? Username(name)).flatMap { members[$0.key] }.flatMap { $0.announced ? $0.identity : nil } ?? [])
+                guard let key = (try? Username(name))?.key, let entry = directory[key] else { return IdentityEntry(name: name, bundle: []) }
+                // An online session of another identity not yet announced: not listed yet.
+                if let online = members[key], !online.announced, online.identityDigest != entry.digest { return IdentityEntry(name: name, bundle: []) }
+                return IdentityEntry(name: name, bundle: entry.bundle, prekey: entry.prekey)
             }
         }
         return Self.pages(of: entries, length: \.encodedLength, record: { ServerRecord.identities($0, final: $1) })
@@ -283,6 +553,8 @@ final class Hub {
 
     // MARK: Relay
 
+    /// Stores a message for everyone it is for (the room's members, or one member and the
+    /// sender's own copy), online or away; it is delivered and acknowledged once durable.
     func relay(from member: OnlineMember, _ request: SendRequest) {
         lock.withLock {
             guard members[member.name.key] === member else {
@@ -291,34 +563,55 @@ final class Hub {
             }
             if ledger.isDuplicate(request.clientMessageID, from: member.ledgerIdentity) {
                 logger.debug("acknowledged a resent message without relaying it", metadata: ["user": "\(member.name.display)", "id": "\(request.clientMessageID & 0xffff_ffff)"])
-                member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: ServerRecord.alreadyRelayed).encoded(), to: [member.session])
+                let ack = ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: ServerRecord.alreadyRelayed).encoded()
+                // Behind whatever of theirs is still being stored.
+                afterCommit.append(.ack(member, ack))
+                scheduleWrite()
                 return
             }
-            var recipient: OnlineMember?
+            var recipient: DirectoryEntry?
             if !request.to.isEmpty {
-                recipient = (try? Username(request.to)).flatMap { members[$0.key] }
+                recipient = (try? Username(request.to)).flatMap { directory[$0.key] }
                 guard recipient != nil else {
-                    member.mailbox.post(ServerRecord.error(ServerError(.unknownRecipient, "\(request.to) is not online.", fatal: false)).encoded(), to: [member.session])
+                    member.mailbox.post(ServerRecord.error(ServerError(.unknownRecipient, "\(request.to) is not a member of this server.", fatal: false)).encoded(), to: [member.session])
                     member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: 0).encoded(), to: [member.session])
                     return
                 }
             }
-            sequence += 1
             ledger.record(request.clientMessageID, from: member.ledgerIdentity)
+            let time = Self.now()
             let message = ChatMessage(
-                sequence: sequence, time: Self.now(), from: member.name.display, to: recipient?.name.display ?? "",
+                sequence: sequence &+ 1, time: time, from: member.name.display, to: recipient?.name ?? "",
                 clientMessageID: request.clientMessageID, body: request.body)
-            for message in relayHook?(message) ?? [message] {
-                let record = ServerRecord.message(message).encoded()
+            var first: UInt64 = 0
+            for var message in relayHook?(message) ?? [message] {
                 if let recipient {
-                    recipient.mailbox.post(record, to: [recipient.session])
-                    if recipient !== member { member.mailbox.post(record, to: [member.session]) }
+                    message.sequence = store(message, for: recipient.key, time: time, sender: member)
+                    if recipient.key != member.name.key {
+                        // The sender's own copy is part of their stream too (it shows the message in server order).
+                        _ = store(message, for: member.name.key, time: time, sender: nil)
+                    }
                 } else {
-                    broadcast(record)
+                    message.sequence = store(message, for: nil, time: time, sender: member)
                 }
+                if first == 0 { first = message.sequence }
             }
-            member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: sequence).encoded(), to: [member.session])
+            afterCommit.append(.ack(member, ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: first).encoded()))
+            scheduleWrite()
         }
+        kickWriter()
+    }
+
+    /// Caller holds the lock. The message at the next position, for one member or (nil) all.
+    private func store(_ message: ChatMessage, for recipient: String?, time: UInt64, sender: OnlineMember?) -> UInt64 {
+        sequence += 1
+        var message = message
+        message.sequence = sequence
+        let record = ServerRecord.message(message).encoded()
+        batch.deliveries.append(StoredDelivery(position: sequence, recipient: recipient, time: time, sender: sender?.staticKey,
+                                               clientMessageID: sender == nil ? nil : message.clientMessageID, record: record))
+        afterCommit.append(.entry(record, recipient: recipient))
+        return sequence
     }
 
     /// Which of these ids from this member's identity were relayed already (the ledger's view).
@@ -326,15 +619,19 @@ final class Hub {
         lock.withLock { ids.filter { ledger.isDuplicate($0, from: member.ledgerIdentity) } }
     }
 
-    /// Passes a sealed chain to its one recipient; silently dropped if they are gone (the
-    /// sender learns of departures from presence, and starts new chains anyway).
+    /// Stores a sealed chain for its one recipient, online or away; dropped if they are not a
+    /// member (the sender learns of that from the member list).
     func relayKeyShare(from member: OnlineMember, to recipientName: String, payload: [UInt8]) {
         lock.withLock {
-            guard members[member.name.key] === member,
-                  let recipient = (try? Username(recipientName)).flatMap({ members[$0.key] }), recipient !== member
-            else { return }
-            recipient.mailbox.post(ServerRecord.keyShare(from: member.name.display, payload: payload).encoded(), to: [recipient.session])
+            guard members[member.name.key] === member, let key = (try? Username(recipientName))?.key, directory[key] != nil,
+                  key != member.name.key else { return }
+            sequence += 1
+            let record = ServerRecord.keyShare(from: member.name.display, payload: payload, position: sequence).encoded()
+            batch.deliveries.append(StoredDelivery(position: sequence, recipient: key, time: Self.now(), sender: nil, clientMessageID: nil, record: record))
+            afterCommit.append(.entry(record, recipient: key))
+            scheduleWrite()
         }
+        kickWriter()
     }
 
     /// Caller holds the lock.
@@ -348,6 +645,22 @@ final class Hub {
             roomTargetsStale = false
         }
         for (mailbox, sessions) in roomTargets { mailbox.post(record, to: sessions) }
+    }
+
+    private var liveTargets: [(LoopMailbox, [ServerSessionHandler])] = []
+    private var liveTargetsStale = true
+
+    /// Caller holds the lock. To every member who has caught up (the others read it from the log).
+    private func broadcastLive(_ record: [UInt8]) {
+        if liveTargetsStale {
+            var grouped: [ObjectIdentifier: (LoopMailbox, [ServerSessionHandler])] = [:]
+            for m in members.values where m.live {
+                grouped[ObjectIdentifier(m.mailbox), default: (m.mailbox, [])].1.append(m.session)
+            }
+            liveTargets = Array(grouped.values)
+            liveTargetsStale = false
+        }
+        for (mailbox, sessions) in liveTargets { mailbox.post(record, to: sessions) }
     }
 
     // MARK: Shutdown

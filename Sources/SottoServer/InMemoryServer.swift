@@ -14,8 +14,10 @@ public final class InMemoryServer {
         self.configuration = configuration
         var logger = Logger(label: "sotto.in-memory")
         logger.logLevel = .critical
-        hub = Hub(limits: configuration.limits, loops: [loop], logger: logger,
-                  members: configuration.members, blocking: BlockingWork(threads: nil))
+        // An in-memory log cannot fail to open.
+        hub = try! Hub(limits: configuration.limits, loops: [loop], logger: logger,
+                       members: configuration.members, deliveries: configuration.deliveries, retention: configuration.retention,
+                       blocking: BlockingWork(threads: nil))
     }
 
     /// A new connection, already accepted; write inbound bytes, read outbound frames.

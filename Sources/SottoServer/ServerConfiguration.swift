@@ -18,13 +18,19 @@ public struct ServerConfiguration: Sendable {
     /// Who holds which name. `sotto-server` keeps them in its database; by default (tests,
     /// fuzzing) for the life of the process.
     public var members: MemberStore
+    /// What waits for members (the delivery log) and how long it is kept.
+    public var deliveries: DeliveryStore
+    public var retention: Retention
 
     public init(
         host: String = "0.0.0.0", port: Int = 8888, serverName: String = "Sotto",
         staticKey: Curve25519.KeyAgreement.PrivateKey, password: String, passwordSalt: [UInt8],
         scrypt: ScryptParameters = .standard, limits: ServerLimits = ServerLimits(),
-        threads: Int = System.coreCount, members: MemberStore = InMemoryMemberStore()
+        threads: Int = System.coreCount, members: MemberStore = InMemoryMemberStore(),
+        deliveries: DeliveryStore = InMemoryDeliveryStore(), retention: Retention = Retention()
     ) throws {
+        self.deliveries = deliveries
+        self.retention = retention
         self.host = host
         self.port = port
         self.serverName = serverName

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import SottoCore
@@ -150,6 +151,11 @@ final class ServerSessionHandler: ChannelDuplexHandler {
             }
             bundle = decoded
         }
+        // A prekey is its identity's: signed by it, made within its lifetime, not in the future.
+        if !login.prekey.isEmpty {
+            guard let bundle, let prekey = try? SignedPrekey(decoding: login.prekey, signingKey: bundle.signingKey),
+                  !PrekeyPolicy().isExpired(prekey.created, now: Date(), skew: 600) else { return refuseIdentity() }
+        }
         // A name is bound to the identity that first logs in with it (its bundle's digest, or
         // the device key of a client without one); the check runs off the loop.
         let binding = bundle?.digest ?? staticKey, checked = bundle
@@ -192,7 +198,7 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     /// released it while they were).
     private func join(_ name: Username, staticKey: [UInt8], login: LoginRequest, bundle: IdentityBundle?, registered: [UInt8]?) {
         switch hub.join(name: name, staticKey: staticKey, identity: login.identity, identityDigest: bundle?.digest ?? [],
-                        sessionNonce: login.sessionNonce, session: self, address: address) {
+                        sessionNonce: login.sessionNonce, prekey: login.prekey, session: self, address: address) {
         case .nameTaken:
             logger.notice("login refused: name taken", metadata: ["user": "\(name.display)"])
             if let registered { hub.withdraw(name, identity: registered) }
@@ -290,6 +296,18 @@ final class ServerSessionHandler: ChannelDuplexHandler {
             for page in pages { mailbox.post(page, to: [self]) }
         case .relayedQuery(let ids):
             send(.relayed(hub.relayedAmong(ids, from: member)))
+        case .confirm(let position):
+            hub.confirm(member, through: position)
+        }
+    }
+
+    /// Runs `work` on this loop once what waits to be sent to this client is small again
+    /// (a catch-up page is read before the next is fetched); never if the connection closes.
+    func whenDrained(_ work: @escaping () -> Void) {
+        loop.execute {
+            guard self.context != nil, !self.isClosing else { return }
+            if self.transport.waitingBytes <= Hub.pageBytes { return work() }
+            self.loop.scheduleTask(in: .milliseconds(10)) { self.whenDrained(work) }
         }
     }
 

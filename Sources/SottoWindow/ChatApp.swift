@@ -362,7 +362,7 @@ public final class ChatApp {
                 model.system("\(name.map { "\($0)'s" } ?? "Your") fingerprint: \(fingerprint)", conversation: here)
             }
         case .queued(let id, let to, let text): model.queued(id: id, to: to, text: text)
-        case .delivered: break
+        case .delivered, .caughtUp: break
         case .rejected(let id): model.rejected(id: id)
         }
     }
@@ -478,6 +478,8 @@ public final class ChatApp {
         configuration.minimumPasswordHashing = options.minimumPasswordHashing
         client = ChatClient(configuration: configuration, identity: identity,
                             knownServers: KnownServers(url: KnownServers.defaultURL(in: options.configDirectory)),
+                            keyStore: SQLiteKeyStateStore(dataDirectory: options.dataDirectory, identityFingerprint: identity.fingerprint),
+                            beforeStore: { recorder?.flush() },
                             // Shown first, kept second: an opening read of the history that
                             // includes a message then comes after it, and is not shown twice.
                             onEvent: { queue.post($0); recorder?.record($0) })

@@ -71,8 +71,12 @@ extension ChatApp {
             focusInputNextFrame = true
         }
         _ = r.cutTop(8)
-        ui.label("ONLINE (\(model.members.count))", in: r.cutTop(30).inset(x: 12, y: 0), color: t.mutedText, style: .small)
-        let people = model.members.map { m -> UIContext.ListItem in
+        // Online first, then those away: a member stays one while offline (messages wait for them).
+        let shown = model.members.filter(\.online) + model.members.filter { !$0.online }
+        let online = shown.count { $0.online }
+        ui.label(online == shown.count ? "ONLINE (\(online))" : "MEMBERS (\(online) ONLINE, \(shown.count - online) AWAY)",
+                 in: r.cutTop(30).inset(x: 12, y: 0), color: t.mutedText, style: .small)
+        let people = shown.map { m -> UIContext.ListItem in
             let mark: String
             switch m.trust {
             case .verified?: mark = m.isMe ? "you" : "✓ verified"
@@ -80,15 +84,26 @@ extension ChatApp {
             case .unverified?: mark = "not verified"
             case nil: mark = "no end-to-end key"
             }
+            guard m.online else {
+                return UIContext.ListItem(title: m.name, detail: "\(Self.away(since: m.lastSeen)) · \(mark)", color: t.mutedText)
+            }
             return UIContext.ListItem(title: m.name, detail: "\(mark) · \(m.fingerprint.prefix(19))…", color: model.color(for: m.name))
         }
         if let picked = ui.list("people", items: people, selected: nil, in: r, rowHeight: 42) {
-            let member = model.members[picked]
+            let member = shown[picked]
             if !member.isMe {
                 model.open(.direct(member.name))
                 focusInputNextFrame = true
             }
         }
+    }
+
+    /// "away since 14:05" today, "away since 2 Dec" before.
+    static func away(since date: Date?) -> String {
+        guard let date else { return "away" }
+        let formatter = DateFormatter()
+        formatter.dateFormat = Calendar.current.isDateInToday(date) ? "HH:mm" : "d MMM"
+        return "away since \(formatter.string(from: date))"
     }
 
     func conversationView(in area: Rect) {
@@ -98,7 +113,7 @@ extension ChatApp {
         ui.fill(header, t.panelAlt)
         let title: String
         switch model.current {
-        case .room: title = "# room — everyone online"
+        case .room: title = "# room — every member, online or away"
         case .direct(let name): title = "@ \(name) — direct, only you two can read it"
         }
         var headerRow = header.inset(x: 14, y: 0)

@@ -21,10 +21,18 @@ struct EventPrinter: Sendable {
             message(m, marks: [:])
         case .users(let members):
             if json {
-                emit(["type": "users", "users": members.map { ["name": $0.name, "fingerprint": $0.fingerprint, "verified": $0.isVerified] as [String: Any] }])
+                emit(["type": "users", "users": members.map {
+                    var entry: [String: Any] = ["name": $0.name, "fingerprint": $0.fingerprint, "verified": $0.isVerified, "online": $0.online]
+                    if let seen = $0.lastSeen { entry["lastSeen"] = Int64(seen.timeIntervalSince1970 * 1000) }
+                    return entry
+                }])
             } else {
-                line("* online: " + (members.isEmpty ? "(nobody)" : members.map(\.name).joined(separator: ", ")))
+                let online = members.filter(\.online).map(\.name), away = members.filter { !$0.online }.map(\.name)
+                line("* online: " + (online.isEmpty ? "(nobody)" : online.joined(separator: ", "))
+                     + (away.isEmpty ? "" : "; away: " + away.joined(separator: ", ")))
             }
+        case .caughtUp:
+            if json { emit(["type": "system", "kind": "caught-up", "text": "caught up with what waited for you"]) }
         case .notice(let notice):
             let text: String
             switch notice {

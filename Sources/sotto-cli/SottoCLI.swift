@@ -92,12 +92,16 @@ struct SottoCLI: ParsableCommand {
             printer.fatal("\(error)")
             throw ExitCode(1)
         }
-        let history = noHistory ? nil : HistoryRecorder(dataDirectory: XDG.sottoDataDirectory(dataDir.map { URL(fileURLWithPath: $0) }),
+        let dataDirectory = XDG.sottoDataDirectory(dataDir.map { URL(fileURLWithPath: $0) })
+        let history = noHistory ? nil : HistoryRecorder(dataDirectory: dataDirectory,
                                                         identityFingerprint: identity.fingerprint, onFailure: { printer.warning($0) })
         let session = CLISession(printer: printer, history: history)
         let client = ChatClient(
             configuration: ClientConfiguration(host: host, port: port, username: user, password: password, trust: policy),
             identity: identity, knownServers: KnownServers(url: KnownServers.defaultURL(in: directory)),
+            // Kept even without history: what waited on the server is read with it.
+            keyStore: SQLiteKeyStateStore(dataDirectory: dataDirectory, identityFingerprint: identity.fingerprint),
+            beforeStore: { history?.flush() },
             onEvent: { session.handle($0) })
         session.client = client
         client.connect()

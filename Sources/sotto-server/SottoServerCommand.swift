@@ -40,6 +40,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Where the server key, password salt and generated password live (default: $XDG_DATA_HOME/sotto-server).")
     var dataDir: String?
 
+    @Option(help: "Days that messages wait on the server for a member who is away, before they are dropped (they are kept as ciphertext).")
+    var retentionDays = 30.0
+
+    @Option(help: "Most bytes of waiting messages the server keeps in all; past it the oldest are dropped.")
+    var retentionBytes = Retention().maxTotalBytes
+
     @Option(help: "Name shown to clients.")
     var name = "Sotto"
 
@@ -115,9 +121,16 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
 
-        let members: SQLiteMemberStore
-        do { members = SQLiteMemberStore(try ServerDatabase(url: data.databaseURL)) } catch let error as SecureFile.Failure {
+        let members: SQLiteMemberStore, deliveries: SQLiteDeliveryStore
+        do {
+            let database = try ServerDatabase(url: data.databaseURL)
+            members = SQLiteMemberStore(database)
+            deliveries = SQLiteDeliveryStore(database)
+        } catch let error as SecureFile.Failure {
             throw ValidationError(error.description)
+        }
+        guard retentionDays > 0, retentionDays.isFinite, retentionBytes > 0 else {
+            throw ValidationError("--retention-days and --retention-bytes must be positive.")
         }
 
         var limits = ServerLimits()
@@ -132,12 +145,17 @@ struct Serve: AsyncParsableCommand {
             configuration = try ServerConfiguration(
                 host: host, port: port, serverName: name, staticKey: try data.loadOrCreateStaticKey(),
                 password: password, passwordSalt: try data.loadOrCreateSalt(), limits: limits, threads: threads,
-                members: members)
+                members: members, deliveries: deliveries,
+                retention: Retention(maxAge: retentionDays * 86_400, maxTotalBytes: retentionBytes))
         } catch let error as SecureFile.Failure {
             throw ValidationError(error.description)
         }
 
-        let server = ChatServer(configuration: configuration)
+        let server: ChatServer
+        do { server = try ChatServer(configuration: configuration) } catch {
+            FileHandle.standardError.write(Data("sotto-server: cannot read the delivery log in \(data.databaseURL.path): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         do {
             try await server.start()
         } catch let error as ChatServer.StartError {

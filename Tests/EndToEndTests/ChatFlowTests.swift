@@ -26,9 +26,9 @@ import Testing
         clients[2].client.disconnect()
         for c in clients[0..<2] {
             try await c.waitForUsers(["alice", "bob"])
-            try await eventually("leave notice") { c.systemLines.contains("carol left") }
+            try await eventually("leave notice") { c.systemLines.contains("carol went offline") }
         }
-        #expect(clients[0].systemLines.contains("bob joined"))
+        #expect(clients[0].systemLines.contains("bob is online"))
         for c in clients { c.stop() }
         await server.stop()
     }

@@ -65,17 +65,35 @@ final class RelayRecorder: @unchecked Sendable {
         await server.stop()
     }
 
-    @Test func aMemberWhoLeftCannotReadWhatFollowsWithTheKeysTheyKept() async throws {
+    @Test func aMemberAwayReadsWhatWaitedAndOneReleasedCannotReadWhatFollows() async throws {
         let (server, recorder, clients) = try await start(["alice", "bob", "carol"])
         let (alice, bob, carol) = (clients[0], clients[1], clients[2])
         alice.client.send("while carol is here")
         try await carol.waitForMessages(1)
+        carol.client.disconnect()
+        try await alice.waitForUsers(["alice", "bob"])
+        // Away is not gone: what is said now waits for carol on the server, sealed to her prekey.
+        alice.client.send("while carol is away")
+        alice.client.send("for carol, while she is away", to: "carol")
+        try await bob.waitForMessages(2)
+        try await eventually("stored") { alice.client.pendingCount() == 0 }
+        carol.client.connect()
+        try await carol.waitForMessages(3)
+        #expect(carol.messages.map(\.text) == ["while carol is here", "while carol is away", "for carol, while she is away"])
+        #expect(carol.errors.isEmpty, "\(carol.errors)")
+
+        // Then the operator releases her name while she is away: she leaves the room, and
+        // what follows is sealed under new chains she is not given.
         let kept = try #require(carol.client.endToEndSessionForTesting())
         carol.client.disconnect()
         try await alice.waitForUsers(["alice", "bob"])
+        _ = try server.server.configuration.members.release(try Username("carol"))
+        server.server.syncMembers()
+        try await eventually("alice is told") { alice.notices.contains(.removed("carol")) }
+        #expect(alice.lastMembers?.map(\.name) == ["alice", "bob"])
         alice.client.send("after carol left")
         alice.client.send("for bob only", to: "bob")
-        try await bob.waitForMessages(3)
+        try await bob.waitForMessages(4)
         let later = recorder.messages.suffix(2)
         #expect(later.count == 2)
         // Carol's session still holds alice's old chain and believes alice a member.

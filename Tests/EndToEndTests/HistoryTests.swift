@@ -44,11 +44,11 @@ import Testing
         #expect(lines.contains { ($0["text"] as? String)?.hasPrefix("Deleted 2 kept messages") == true }, "\(back.stdout)")
         #expect(lines.contains { ($0["text"] as? String)?.hasPrefix("Nothing kept") == true })
         // The direct message stays kept in its own conversation; the file is private.
-        let file = try #require(FileManager.default.enumerator(atPath: listenerDirs["SOTTO_DATA_DIR"]!)?.compactMap { $0 as? String }.first { $0.hasSuffix(".sqlite") })
+        let file = try #require(FileManager.default.enumerator(atPath: listenerDirs["SOTTO_DATA_DIR"]!)?.compactMap { $0 as? String }.first { $0.hasPrefix("history/") && $0.hasSuffix(".sqlite") })
         let store = try HistoryStore(url: URL(fileURLWithPath: listenerDirs["SOTTO_DATA_DIR"]!).appendingPathComponent(file))
         #expect(try store.recent(in: .direct("talker"), limit: 5).map(\.text) == ["only for you"])
 
-        // --no-history keeps nothing and says so.
+        // --no-history keeps no history and says so.
         let never = temporaryDirectory("hist-qd").appendingPathComponent("never")
         let quiet = try ChildProcess(cli, base + ["--user", "quiet", "--no-history"],
                                      environment: ["SOTTO_CONFIG_DIR": temporaryDirectory("hist-qc").path, "SOTTO_PASSWORD": password,
@@ -57,7 +57,9 @@ import Testing
         quiet.closeInput()
         #expect(await quiet.waitForExit(timeout: 60) == 0)
         #expect(quiet.stdout.contains("History is off (--no-history)"))
-        #expect(!FileManager.default.fileExists(atPath: never.path))
+        // Only this device's keys are kept (what waits on the server is read with them): no history.
+        #expect(!FileManager.default.fileExists(atPath: never.appendingPathComponent("history").path))
+        #expect(FileManager.default.fileExists(atPath: never.appendingPathComponent("keys").path))
         server.signal(SIGTERM)
         _ = await server.waitForExit()
     }

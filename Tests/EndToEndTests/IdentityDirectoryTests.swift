@@ -120,11 +120,12 @@ import Testing
         let count = WireLimits.maxIdentityRequest + 44
         let port = server.port
         let members = try await onOwnThread {
-            try (0..<count).map { i -> (RawConnection, IdentityKeys) in
+            try (0..<count).map { i -> (RawConnection, PrekeyPair) in
                 let keys = try IdentityKeys()
                 let raw = try RawConnection(port: port)
-                try raw.login(name: "m\(i)", identity: keys.noiseStatic, bundle: keys.encodedBundle)
-                return (raw, keys)
+                let prekey = try PrekeyPair.generate(now: Date(), identity: keys)
+                try raw.login(name: "m\(i)", identity: keys.noiseStatic, bundle: keys.encodedBundle, prekey: prekey.signed.encoded())
+                return (raw, prekey)
             }
         }
         let sender = try TestClient("sender", server: server)
@@ -135,12 +136,12 @@ import Testing
         // Each member got a key share from the sender before the message, and can open it.
         let problems = try await onOwnThread {
             try members.enumerated().compactMap { i, member -> String? in
-                let (raw, keys) = member
-                guard case .keyShare(let from, let payload)? = try raw.readUntil({ if case .keyShare = $0 { true } else { false } }),
+                let (raw, prekey) = member
+                guard case .keyShare(let from, let payload, _)? = try raw.readUntil({ if case .keyShare = $0 { true } else { false } }),
                       from == "sender" else { return "m\(i): no key share" }
                 let share = try KeyShare(decoding: payload)
                 let carried = try IdentityBundle(decoding: share.senderBundle)
-                _ = try share.open(from: "sender", to: "m\(i)", session: raw.sessionNonce, senderSigningKey: carried.signingKey, recipient: keys.kem)
+                _ = try share.open(from: "sender", to: "m\(i)", senderSigningKey: carried.signingKey, prekey: { _ in prekey.privateKey })
                 guard case .message(let m)? = try raw.readUntil({ if case .message = $0 { true } else { false } }),
                       m.from == "sender" else { return "m\(i): no message" }
                 return nil

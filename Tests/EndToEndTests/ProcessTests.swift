@@ -107,7 +107,7 @@ import Testing
         #expect(messages.map { $0["conversation"] as? String } == ["room", "talker"])
         #expect(messages.allSatisfy { $0["encryption"] as? String == "end-to-end" && $0["verified"] as? Bool == false })
         #expect(objects.contains { $0["type"] as? String == "users" && ($0["users"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["listener", "talker"] })
-        #expect(objects.contains { $0["type"] as? String == "system" && $0["text"] as? String == "talker joined" })
+        #expect(objects.contains { $0["type"] as? String == "system" && $0["text"] as? String == "talker is online" })
 
         func status(_ args: [String], env: [String: String]) async throws -> (Int32?, String) {
             let p = try ChildProcess(cli, args, environment: env.merging(["SOTTO_CONFIG_DIR": temporaryDirectory("cli-x").path]) { $1 })

@@ -242,9 +242,10 @@ import Testing
         _ = try roster.receivePresence(user("b"), joined: true, me: "me")
         _ = try roster.receivePresence(user("b"), joined: true, me: "me")  // the same again costs nothing
         #expect(throws: Roster.Failure.listTooLong) { try roster.receivePresence(user("c"), joined: true, me: "me") }
+        // Gone away is still a member: still counted.
         _ = try roster.receivePresence(user("a"), joined: false, me: "me")
-        #expect(try roster.receivePresence(user("c"), joined: true, me: "me").changed)
-        #expect(roster.names == ["me", "b", "c"])
+        #expect(throws: Roster.Failure.listTooLong) { try roster.receivePresence(user("c"), joined: true, me: "me") }
+        #expect(roster.names == ["me", "b"] && roster.users.count == 3)
     }
 
     /// A server that answers identity requests without the names asked for: those members are
@@ -410,7 +411,9 @@ import Testing
         server.connect(bob)
         server.drop(bob)
         #expect(alice.notices == [.joined("bob"), .left("bob")])
-        #expect(alice.events.last == .users([Member(name: "alice", fingerprint: alice.identity.fingerprint, trust: .verified, isMe: true)]))
+        // Gone offline, still a member: listed as away.
+        #expect(alice.events.last == .users([Member(name: "alice", fingerprint: alice.identity.fingerprint, trust: .verified, isMe: true),
+                                             Member(name: "bob", fingerprint: bob.identity.fingerprint, trust: .unverified, online: false)]))
         let connection = try #require(alice.core.currentConnection)
         let ghost = OnlineUser(name: "\u{1B}[2Kroot", staticKey: Array(repeating: 1, count: 32))
         server.input(alice, .record(connection: connection, .presence(Presence(event: .joined, user: ghost, time: 0))))

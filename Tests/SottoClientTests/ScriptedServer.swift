@@ -58,6 +58,10 @@ final class ScriptedServer {
         var opening: [Int] = []
         /// Records it wrote, decoded, in order.
         var written: [ClientRecord] = []
+        /// What its device keeps between sessions (prekeys, chains, its stream's position).
+        let keyStore = InMemoryKeyStateStore()
+        /// Its signed prekey as published.
+        var prekey: [UInt8] = []
 
         init(core: ClientCore, name: String, identity: ClientIdentity) {
             self.core = core
@@ -184,6 +188,12 @@ final class ScriptedServer {
             if connection == member.connection { leave(member) }
             member.opening.removeAll { $0 == connection }
             member.core.handle(.closed(connection: connection, failure), now: now)
+        case .loadKeyState(let connection, let server):
+            let state = try! member.keyStore.load(server: server, identity: member.identity.keys, policy: PrekeyPolicy(), now: now)
+            member.core.handle(.keyState(connection: connection, state), now: now)
+        case .storeKeyState(let connection, let server, let changes, let position):
+            try! member.keyStore.save(server: server, changes, through: position)
+            member.core.handle(.stored(connection: connection, position: position), now: now)
         case .schedule(let timer, let delay):
             member.timers[timer] = delay
         case .cancel(let timer):
@@ -200,6 +210,7 @@ final class ScriptedServer {
                               identityDigest: member.identity.bundle.digest, sessionNonce: login.sessionNonce)
         member.connection = connection
         member.user = user
+        member.prekey = login.prekey
         member.core.handle(.record(connection: connection, .welcome(name: login.username, time: millis)), now: now)
         for other in onlineMembers {
             other.core.handle(.record(connection: other.connection!, .presence(Presence(event: .joined, user: user, time: millis))), now: now)
@@ -226,10 +237,11 @@ final class ScriptedServer {
             relay(request, from: member)
         case .keyShare(let to, let payload):
             guard let recipient = onlineMembers.first(where: { $0.name == to }) else { return }
-            recipient.core.handle(.record(connection: recipient.connection!, .keyShare(from: member.name, payload: payload)), now: now)
+            sequence += 1
+            recipient.core.handle(.record(connection: recipient.connection!, .keyShare(from: member.name, payload: payload, position: sequence)), now: now)
         case .identityRequest(let names):
             let entries = omitsIdentities ? [] : names.compactMap { name in
-                onlineMembers.first { $0.name == name }.map { IdentityEntry(name: name, bundle: $0.identity.keys.encodedBundle) }
+                onlineMembers.first { $0.name == name }.map { IdentityEntry(name: name, bundle: $0.identity.keys.encodedBundle, prekey: $0.prekey) }
             }
             member.core.handle(.record(connection: member.connection!, .identities(entries, final: true)), now: now)
         case .relayedQuery(let ids):
@@ -240,6 +252,8 @@ final class ScriptedServer {
             leave(member)
         case .ping(let token):
             member.core.handle(.record(connection: member.connection!, .pong(token)), now: now)
+        case .confirm:
+            break
         }
     }
 

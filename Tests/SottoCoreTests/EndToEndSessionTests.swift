@@ -14,13 +14,45 @@ final class Room {
         var trustOverride: [String: PeerTrust] = [:]
         var session: EndToEndSession!
         var inbox: [EndToEndSession.Event] = []
+        /// The signed prekey this person's device published (shares are sealed to it).
+        let prekey: PrekeyPair
+        /// What this person's device stored of its sessions (as the client's key store does).
+        var stored: KeyState
+        let limits: EndToEndSession.Limits
 
         init(_ name: String, limits: EndToEndSession.Limits = .init()) throws {
             self.name = name
+            self.limits = limits
             keys = try IdentityKeys()
-            session = EndToEndSession(me: name, identity: keys, sessionNonce: sessionNonce, limits: limits) { [unowned self] peer, _ in
+            prekey = try PrekeyPair.generate(now: Room.clock, identity: keys)
+            stored = KeyState(prekeys: [prekey])
+            session = makeSession()
+        }
+
+        func makeSession() -> EndToEndSession {
+            EndToEndSession(me: name, identity: keys, restored: stored, limits: limits) { [unowned self] peer, _ in
                 self.trustOverride[peer] ?? .unverified
             }
+        }
+
+        /// The device stores what the session changed (as the client does at each checkpoint).
+        func store() {
+            let changes = session.takeChanges()
+            for removed in changes.removedChains { stored.chains.removeAll { $0.sender == removed.sender && $0.chainID == removed.chainID } }
+            for chain in changes.chains {
+                stored.chains.removeAll { $0.sender == chain.sender && $0.chainID == chain.chainID }
+                stored.chains.append(chain)
+            }
+            stored.accepted += changes.accepted
+        }
+
+        /// The app restarts: a new session (and nonce) from what the device stored, or from
+        /// nothing but its prekey if `keepingState` is false (a device that lost its store).
+        func restart(keepingState: Bool = true) {
+            if keepingState { store() } else { stored = KeyState(prekeys: [prekey]) }
+            sessionNonce = (0..<WireLimits.sessionNonceLength).map { _ in UInt8.random(in: 0...255) }
+            session = makeSession()
+            inbox = []
         }
 
         var user: OnlineUser {
@@ -35,7 +67,8 @@ final class Room {
 
     var people: [Person] = []
     var sequence: UInt64 = 0
-    let now = Date(timeIntervalSince1970: 1_800_000_000)
+    static let clock = Date(timeIntervalSince1970: 1_800_000_000)
+    let now = Room.clock
 
     func person(_ name: String) -> Person { people.first { $0.name == name }! }
 
@@ -64,7 +97,10 @@ final class Room {
     func resolve(_ session: EndToEndSession, for recipient: String = "") -> [EndToEndSession.Event] {
         let needed = session.identitiesNeeded(for: recipient)
         guard !needed.isEmpty else { return [] }
-        let entries = needed.map { name in IdentityEntry(name: name, bundle: people.first { $0.name == name }?.keys.encodedBundle ?? []) }
+        let entries = needed.map { name in
+            let person = people.first { $0.name == name }
+            return IdentityEntry(name: name, bundle: person?.keys.encodedBundle ?? [], prekey: person?.prekey.signed.encoded() ?? [])
+        }
         return session.receiveIdentities(entries, now: now)
     }
 
@@ -166,7 +202,7 @@ final class Room {
         #expect(try alice.session.seal(Array("again".utf8), to: "", now: room.now).events.isEmpty)
         let m = ChatMessage(sequence: 1, time: 0, from: "alice", to: "", clientMessageID: 1, body: body)
         // A new chain from a fresh session: bob has never seen it (its share is held back).
-        let fresh = EndToEndSession(me: "alice", identity: alice.keys, sessionNonce: alice.sessionNonce) { _, _ in .unverified }
+        let fresh = EndToEndSession(me: "alice", identity: alice.keys, restored: alice.stored) { _, _ in .unverified }
         #expect(fresh.updateMembers([alice.user, bob.user], now: room.now).isEmpty)  // nothing to share before a first message
         #expect(room.resolve(fresh).isEmpty)
         let (freshBody, shares) = try fresh.seal(Array("waiting".utf8), to: "", now: room.now)
@@ -179,7 +215,7 @@ final class Room {
         }
         #expect(bob.texts == ["waiting"])
         // Another message on a chain that never comes: after the timeout, a visible gap.
-        let lost = EndToEndSession(me: "alice", identity: alice.keys, sessionNonce: alice.sessionNonce) { _, _ in .unverified }
+        let lost = EndToEndSession(me: "alice", identity: alice.keys, restored: alice.stored) { _, _ in .unverified }
         _ = lost.updateMembers([alice.user, bob.user], now: room.now)
         _ = room.resolve(lost)
         let (lostBody, _) = try lost.seal(Array("lost".utf8), to: "", now: room.now)
@@ -303,7 +339,7 @@ final class Room {
         let eveUser = OnlineUser(name: "eve", staticKey: Array(eve.noiseStatic.publicKey.rawRepresentation), identityDigest: eve.bundle.digest,
                                  sessionNonce: [UInt8](repeating: 5, count: 16))
         for wrong in [imposter.encodedBundle, []] {
-            let fresh = EndToEndSession(me: "alice", identity: alice.keys, sessionNonce: alice.sessionNonce) { _, _ in .unverified }
+            let fresh = EndToEndSession(me: "alice", identity: alice.keys, restored: alice.stored) { _, _ in .unverified }
             #expect(fresh.updateMembers([alice.user, eveUser], now: room.now).isEmpty)
             #expect(fresh.identitiesNeeded(for: "") == ["eve"])
             #expect(fresh.receiveIdentities([IdentityEntry(name: "eve", bundle: wrong)], now: room.now) == [notice])
@@ -311,7 +347,7 @@ final class Room {
             #expect(throws: EndToEndError.invalidIdentity("eve")) { try fresh.seal([1], to: "eve", now: room.now) }
         }
         let rebound = OnlineUser(name: "eve", staticKey: [UInt8](repeating: 1, count: 32), identityDigest: eve.bundle.digest)
-        let fresh = EndToEndSession(me: "alice", identity: alice.keys, sessionNonce: alice.sessionNonce) { _, _ in .unverified }
+        let fresh = EndToEndSession(me: "alice", identity: alice.keys, restored: alice.stored) { _, _ in .unverified }
         _ = fresh.updateMembers([alice.user, rebound], now: room.now)
         #expect(fresh.receiveIdentities([IdentityEntry(name: "eve", bundle: eve.encodedBundle)], now: room.now) == [notice])
     }
@@ -337,8 +373,7 @@ final class Room {
         let chain = KeyShare.Chain(conversation: "", chainID: [UInt8](repeating: 1, count: 16),
                                    chainKey: ChainKey(key: [UInt8](repeating: 2, count: 32), index: 0), signingKey: [UInt8](repeating: 3, count: 32),
                                    created: room.now)
-        let forged = try KeyShare.seal(chain, from: "alice", to: "dave", recipientSession: dave.sessionNonce,
-                                       recipientKEMKey: dave.keys.bundle.kemKey, sender: mallory)
+        let forged = try KeyShare.seal(chain, from: "alice", to: "dave", prekey: dave.prekey.signed, sender: mallory)
         let events = dave.session.receiveKeyShare(from: "alice", payload: forged.encoded(), now: room.now)
         #expect(events.contains(.noValidIdentity("alice")))
         #expect(dave.session.members["alice"] == nil)
@@ -393,7 +428,7 @@ final class Room {
     @Test func changesOneByOneEqualTheWholeList() throws {
         let room = try Room(["alice", "bob", "carol"])
         let alice = room.person("alice")
-        let twin = EndToEndSession(me: "alice", identity: alice.keys, sessionNonce: alice.sessionNonce) { peer, _ in alice.trustOverride[peer] ?? .unverified }
+        let twin = EndToEndSession(me: "alice", identity: alice.keys, restored: alice.stored) { peer, _ in alice.trustOverride[peer] ?? .unverified }
         var listed: [String: OnlineUser] = [:]
         func shape(_ events: [EndToEndSession.Event]) -> [String] {
             events.map { event in
@@ -446,7 +481,8 @@ final class Room {
         // Listed by digest: no cost, no notice.
         #expect(alice.session.updateMembers(room.people.map(\.user) + [user], now: room.now).isEmpty)
         // Alice's first room message: the keys she fetches for mallory do not verify.
-        let fetched = alice.session.receiveIdentities([IdentityEntry(name: "bob", bundle: room.person("bob").keys.encodedBundle),
+        let fetched = alice.session.receiveIdentities([IdentityEntry(name: "bob", bundle: room.person("bob").keys.encodedBundle,
+                                                                     prekey: room.person("bob").prekey.signed.encoded()),
                                                        IdentityEntry(name: "mallory", bundle: forged)], now: room.now)
         #expect(fetched.contains(.noValidIdentity("mallory")))
         let (_, events) = try alice.session.seal(Array("hi".utf8), to: "", now: room.now)
@@ -461,7 +497,7 @@ final class Room {
 extension EndToEndSession.Event {
     var isNotice: Bool {
         switch self {
-        case .identityChanged, .noValidIdentity, .undecryptable: true
+        case .identityChanged, .noValidIdentity, .undecryptable, .noCurrentPrekey: true
         case .keyShare, .message, .rejected: false
         }
     }

@@ -82,28 +82,67 @@ enum FrozenVectors {
 }
 
 @Suite struct KeyShareTests {
-    @Test func sealedToOneRecipientSignedByTheSender() throws {
+    @Test func sealedToOneRecipientsPrekeySignedByTheSender() throws {
         let alice = try IdentityKeys(), bob = try IdentityKeys(), carol = try IdentityKeys()
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let bobPrekey = try PrekeyPair.generate(now: now, identity: bob), carolPrekey = try PrekeyPair.generate(now: now, identity: carol)
         let chain = KeyShare.Chain(conversation: "", chainID: [UInt8](repeating: 3, count: 16),
                                    chainKey: ChainKey(key: [UInt8](repeating: 9, count: 32), index: 42), signingKey: [UInt8](repeating: 4, count: 32),
-                                   created: Date(timeIntervalSince1970: 1_800_000_000))
-        let session = [UInt8](repeating: 6, count: WireLimits.sessionNonceLength)
-        let share = try KeyShare.seal(chain, from: "alice", to: "bob", recipientSession: session, recipientKEMKey: bob.bundle.kemKey, sender: alice)
+                                   created: now)
+        let share = try KeyShare.seal(chain, from: "alice", to: "bob", prekey: bobPrekey.signed, sender: alice)
         let wire = share.encoded()
         #expect(wire.count <= KeyShare.maxLength && KeyShare.maxLength <= WireLimits.maxKeyShareBytes)
         #expect(share.senderBundle == alice.encodedBundle && alice.encodedBundle.count == IdentityBundle.encodedLength)
+        #expect(share.prekeyID == bobPrekey.signed.id)
         let decoded = try KeyShare(decoding: wire)
-        #expect(try decoded.open(from: "alice", to: "bob", session: session, senderSigningKey: alice.bundle.signingKey, recipient: bob.kem) == chain)
-        // Not for carol; not from carol; not re-addressed.
-        #expect(throws: EndToEndError.decryptionFailed) { try decoded.open(from: "alice", to: "bob", session: session, senderSigningKey: alice.bundle.signingKey, recipient: carol.kem) }
-        #expect(throws: EndToEndError.badSignature) { try decoded.open(from: "alice", to: "bob", session: session, senderSigningKey: carol.bundle.signingKey, recipient: bob.kem) }
-        #expect(throws: EndToEndError.badSignature) { try decoded.open(from: "alice", to: "carol", session: session, senderSigningKey: alice.bundle.signingKey, recipient: bob.kem) }
-        // Not for another session of bob's (a share recorded earlier and replayed).
-        #expect(throws: EndToEndError.badSignature) {
-            try decoded.open(from: "alice", to: "bob", session: [UInt8](repeating: 7, count: 16), senderSigningKey: alice.bundle.signingKey, recipient: bob.kem)
+        let bobs: ([UInt8]) -> XWingMLKEM768X25519.PrivateKey? = { $0 == bobPrekey.signed.id ? bobPrekey.privateKey : nil }
+        #expect(try decoded.open(from: "alice", to: "bob", senderSigningKey: alice.bundle.signingKey, prekey: bobs) == chain)
+        // Not with the long-term key: only the prekey opens it (deleted after rotation, nothing does).
+        #expect(throws: EndToEndError.decryptionFailed) {
+            try decoded.open(from: "alice", to: "bob", senderSigningKey: alice.bundle.signingKey, prekey: { _ in bob.kem })
         }
+        #expect(throws: EndToEndError.unknownPrekey) {
+            try decoded.open(from: "alice", to: "bob", senderSigningKey: alice.bundle.signingKey, prekey: { _ in nil })
+        }
+        // Not for carol; not from carol; not re-addressed.
+        #expect(throws: EndToEndError.decryptionFailed) {
+            try decoded.open(from: "alice", to: "bob", senderSigningKey: alice.bundle.signingKey, prekey: { _ in carolPrekey.privateKey })
+        }
+        #expect(throws: EndToEndError.badSignature) { try decoded.open(from: "alice", to: "bob", senderSigningKey: carol.bundle.signingKey, prekey: bobs) }
+        #expect(throws: EndToEndError.badSignature) { try decoded.open(from: "alice", to: "carol", senderSigningKey: alice.bundle.signingKey, prekey: bobs) }
+        // Another prekey named: the signature covers which.
+        var renamed = decoded
+        renamed.prekeyID = carolPrekey.signed.id
+        #expect(throws: EndToEndError.badSignature) { try renamed.open(from: "alice", to: "bob", senderSigningKey: alice.bundle.signingKey, prekey: bobs) }
         var tampered = decoded
         tampered.sealed[0] ^= 1
-        #expect(throws: EndToEndError.badSignature) { try tampered.open(from: "alice", to: "bob", session: session, senderSigningKey: alice.bundle.signingKey, recipient: bob.kem) }
+        #expect(throws: EndToEndError.badSignature) { try tampered.open(from: "alice", to: "bob", senderSigningKey: alice.bundle.signingKey, prekey: bobs) }
+    }
+
+    @Test func aPrekeyIsSignedByItsOwnerAndRotatesAndIsDeletedAfterItsGrace() throws {
+        let bob = try IdentityKeys(), mallory = try IdentityKeys()
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let prekey = try PrekeyPair.generate(now: now, identity: bob)
+        #expect(try SignedPrekey(decoding: prekey.signed.encoded(), signingKey: bob.bundle.signingKey) == prekey.signed)
+        #expect(prekey.signed.encoded().count == SignedPrekey.encodedLength)
+        #expect(throws: WireError.self) { try SignedPrekey(decoding: prekey.signed.encoded(), signingKey: mallory.bundle.signingKey) }
+        var moved = prekey.signed.encoded()
+        moved[moved.count - 70] ^= 1  // its creation time
+        #expect(throws: WireError.self) { try SignedPrekey(decoding: moved, signingKey: bob.bundle.signingKey) }
+        // Stored and read back: the same key.
+        let again = try PrekeyPair(seed: prekey.seed, signed: prekey.signed.encoded(), identity: bob)
+        #expect(again.privateKey.publicKey.rawRepresentation == prekey.privateKey.publicKey.rawRepresentation)
+
+        let policy = PrekeyPolicy()
+        #expect(policy.plan([], now: now).rotate)
+        #expect(!policy.plan([prekey.signed], now: now.addingTimeInterval(6 * 86_400)).rotate)
+        #expect(policy.plan([prekey.signed], now: now.addingTimeInterval(7 * 86_400)).rotate)
+        let next = try PrekeyPair.generate(now: now.addingTimeInterval(7 * 86_400), identity: bob)
+        // The old one stays for the grace after its successor, then goes; the newest never does.
+        #expect(policy.plan([prekey.signed, next.signed], now: now.addingTimeInterval(36 * 86_400)).delete.isEmpty)
+        #expect(policy.plan([next.signed, prekey.signed], now: now.addingTimeInterval(38 * 86_400)).delete == [prekey.signed.id])
+        #expect(policy.isExpired(prekey.signed.created, now: now.addingTimeInterval(31 * 86_400), skew: 600))
+        #expect(!policy.isExpired(prekey.signed.created, now: now.addingTimeInterval(29 * 86_400), skew: 600))
+        #expect(policy.isExpired(prekey.signed.created, now: now.addingTimeInterval(-601), skew: 600))
     }
 }

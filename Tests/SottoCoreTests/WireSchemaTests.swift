@@ -11,13 +11,14 @@ import Testing
         .users([], final: true),
         .users([user, OnlineUser(name: "bob", staticKey: Array(repeating: 1, count: 32))], final: false),
         .presence(Presence(event: .joined, user: user, time: 5)),
-        .presence(Presence(event: .left, user: OnlineUser(name: "bob", staticKey: Array(repeating: 1, count: 32)), time: 6)),
+        .presence(Presence(event: .left, user: OnlineUser(name: "bob", staticKey: Array(repeating: 1, count: 32), online: false, lastSeen: 6), time: 6)),
         .message(ChatMessage(sequence: 42, time: 7, from: "a", to: "", clientMessageID: 9, body: Array("hi".utf8))),
         .message(ChatMessage(sequence: 43, time: 8, from: "a", to: "b", clientMessageID: .max, body: [])),
         .ack(clientMessageID: 1, sequence: 2),
         .pong(77),
-        .keyShare(from: "ann", payload: [1, 2, 3]),
-        .identities([IdentityEntry(name: "ann", bundle: [1, 2]), IdentityEntry(name: "gone", bundle: [])], final: true),
+        .keyShare(from: "ann", payload: [1, 2, 3], position: 44),
+        .caughtUp(position: 45, dropped: 3),
+        .identities([IdentityEntry(name: "ann", bundle: [1, 2], prekey: [3]), IdentityEntry(name: "gone", bundle: [])], final: true),
         .identities([], final: false),
         .relayed([]),
         .relayed([1, .max]),
@@ -28,6 +29,7 @@ import Testing
         .send(SendRequest(clientMessageID: 2, to: "bob", body: [UInt8](repeating: 0xff, count: WireLimits.maxBodyBytes))),
         .ping(3),
         .bye,
+        .confirm(46),
         .keyShare(to: "bob", payload: [UInt8](repeating: 9, count: WireLimits.maxKeyShareBytes)),
         .identityRequest(["ann"]),
         .relayedQuery([7]),
@@ -107,8 +109,10 @@ import Testing
         var login = LoginRequest(username: "a", proof: Array(repeating: 0, count: 32), sessionNonce: Array(repeating: 0, count: 16)).encoded()
         login[0] = 2  // the version before login proofs and session nonces
         #expect(throws: WireError.unsupportedVersion(2)) { try LoginRequest(decoding: login) }
-        login[0] = 4
-        #expect(throws: WireError.unsupportedVersion(4)) { try LoginRequest(decoding: login) }
+        login[0] = 3  // the version before the delivery log and prekeys
+        #expect(throws: WireError.unsupportedVersion(3)) { try LoginRequest(decoding: login) }
+        login[0] = 5
+        #expect(throws: WireError.unsupportedVersion(5)) { try LoginRequest(decoding: login) }
         var hello = ServerHello(serverName: "s", maxBodyBytes: 10, passwordSalt: Array(repeating: 0, count: 16), scrypt: ScryptParameters(log2N: 30, r: 8, p: 1))
         #expect(throws: WireError.invalid("scrypt parameters out of bounds")) { try ServerHello(decoding: hello.encoded()) }
         hello.scrypt = .standard

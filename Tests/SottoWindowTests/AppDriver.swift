@@ -177,7 +177,7 @@ final class LocalServer {
         var limits = ServerLimits()
         limits.recordsPerSecond = 10_000
         limits.recordBurst = 10_000
-        server = ChatServer(configuration: try ServerConfiguration(
+        server = try ChatServer(configuration: try ServerConfiguration(
             host: "127.0.0.1", port: port, staticKey: key, password: Self.password,
             passwordSalt: Array("window-salt-0123".utf8), scrypt: .testing, limits: limits, threads: 1), logger: logger)
         try await server.start()

@@ -58,8 +58,9 @@ import Testing
             try driver.until("busy room") { driver.app.model.conversations[.room]!.lines.filter { $0.kind == .message }.count >= 7 }
             driver.screenshot("02-chat")
             carol.client.disconnect()
-            try driver.until("carol leaves") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
-            #expect(driver.app.model.conversations[.room]!.lines.contains { $0.text == "carol left" })
+            try driver.until("carol goes offline") { driver.app.model.members.filter(\.online).map(\.name) == ["alice", "bob"] }
+            #expect(driver.app.model.members.map(\.name) == ["alice", "bob", "carol"], "still a member, away")
+            #expect(driver.app.model.conversations[.room]!.lines.contains { $0.text == "carol went offline" })
 
             // A direct conversation from the online list.
             let bobRow = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("people") { driver.app.ui.id("row:1") }])

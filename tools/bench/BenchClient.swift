@@ -106,7 +106,8 @@ final class BenchClient: @unchecked Sendable {
             }
         case .users(let members):
             let now = nowNanos()
-            lock.withLock { memberCount = members.count; membersChangedAt = now }
+            // Who is online (members away stay listed).
+            lock.withLock { memberCount = members.count { $0.online }; membersChangedAt = now }
         case .message(let m) where !m.isOwn:
             arrived(from: m.from, id: m.clientMessageID)
         case .rejected:

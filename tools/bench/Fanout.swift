@@ -126,7 +126,7 @@ struct Fanout: ParsableCommand {
     /// The body a person's client sends for `size` bytes of text: sealed for a room once.
     static func sealedBody(of size: Int) throws -> [UInt8] {
         let me = try IdentityKeys()
-        let session = EndToEndSession(me: "me", identity: me, sessionNonce: [UInt8](repeating: 0, count: WireLimits.sessionNonceLength)) { _, _ in .unverified }
+        let session = EndToEndSession(me: "me", identity: me, restored: KeyState()) { _, _ in .unverified }
         return try session.seal([UInt8](repeating: 0x78, count: size), to: "", now: Date()).body
     }
 }

@@ -13,7 +13,7 @@ import argparse, base64, hashlib, hmac, json, os, socket, struct, sys
 
 from noise.connection import Keypair, NoiseConnection
 
-RECORD_NAMES = {0x81: "welcome", 0x82: "error", 0x83: "users", 0x84: "presence", 0x85: "message", 0x86: "ack", 0x87: "pong"}
+RECORD_NAMES = {0x81: "welcome", 0x82: "error", 0x83: "users", 0x84: "presence", 0x85: "message", 0x86: "ack", 0x87: "pong", 0x8b: "caught-up"}
 
 
 def read_exact(sock, n):
@@ -111,7 +111,7 @@ def main():
     transcript = noise.noise_protocol.handshake_state.symmetric_state.h
     proof = hmac.new(key, b"sotto/3 login proof" + transcript, hashlib.sha256).digest()
     session_nonce = os.urandom(16)
-    login = bytes([version]) + u16_bytes(args.user.encode()) + u16_bytes(proof) + u16_bytes(b"") + u16_bytes(session_nonce)
+    login = bytes([version]) + u16_bytes(args.user.encode()) + u16_bytes(proof) + u16_bytes(b"") + u16_bytes(session_nonce) + u16_bytes(b"")  # no identity, no prekey
     write_frame(sock, noise.write_message(login))
     if not noise.handshake_finished:
         print("FAIL handshake not finished after message 3")

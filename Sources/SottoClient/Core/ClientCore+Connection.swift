@@ -110,10 +110,13 @@ extension ClientCore {
         run.reconnects = 0
         configuration.username = name
         let store = self.store, server = hello.serverFingerprint
-        let endToEnd = EndToEndSession(me: name, identity: identity.keys, sessionNonce: hello.sessionNonce) { peer, fingerprint in
+        let keyState = loadedKeyState ?? KeyState()
+        loadedKeyState = nil
+        let endToEnd = EndToEndSession(me: name, identity: identity.keys, restored: keyState) { peer, fingerprint in
             store.peerTrust(server: server, name: peer, fingerprint: fingerprint)
         }
-        let session = Session(hello: hello, endToEnd: endToEnd, waitingForPeers: !peersBeforeLoss.isEmpty)
+        let session = Session(hello: hello, endToEnd: endToEnd, waitingForPeers: !peersBeforeLoss.isEmpty,
+                              storedPosition: keyState.storedPosition)
         phase = .online(connection: connection, run, session)
         let ask = outbox.loggedIn(limit: WireLimits.maxRelayedQuery)
         if !ask.isEmpty {

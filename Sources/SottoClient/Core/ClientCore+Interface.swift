@@ -24,6 +24,11 @@ extension ClientCore {
         case writable(connection: Int, Bool)
         /// The connection closed; the reason, when the shell knows one.
         case closed(connection: Int, ClientFailure?)
+        /// What this device stored of earlier sessions with the server (`loadKeyState`); its
+        /// prekeys rotated as `PrekeyPolicy` says.
+        case keyState(connection: Int, KeyState)
+        /// `storeKeyState` is on disk through this position of our stream.
+        case stored(connection: Int, position: UInt64)
         case timer(Timer)
     }
 
@@ -38,6 +43,8 @@ extension ClientCore {
         case pump
         /// At once, after what is being handled: a burst of presence records is applied once.
         case membership
+        /// Shortly after records of our stream arrived: what they changed is stored, then confirmed.
+        case checkpoint
     }
 
     public enum Effect: Equatable {
@@ -51,6 +58,12 @@ extension ClientCore {
         case close(connection: Int)
         /// Close, reporting this reason when it has closed.
         case abort(connection: Int, ClientFailure)
+        /// Load what this device keeps for this server (rotating its prekeys), off the
+        /// network thread; answer with `.keyState`.
+        case loadKeyState(connection: Int, server: String)
+        /// Store these changes, and that our stream is handled through `through`, after
+        /// everything handed to the UI before it (the history); answer with `.stored`.
+        case storeKeyState(connection: Int, server: String, KeyStateChanges, through: UInt64)
         case schedule(Timer, after: Double)
         case cancel(Timer)
         case event(ClientEvent)

@@ -3,8 +3,8 @@ import SottoCore
 
 /// The login, and what the server's records do to the client.
 extension ClientCore {
-    /// Message 2 arrived: check the server key, then build the login for message 3.
-    func login(answering hello: ServerHello, serverStatic: [UInt8], handshakeHash: [UInt8]) throws -> (Hello, LoginRequest) {
+    /// Message 2 arrived: is this the server we mean? Its fingerprint if so.
+    func checkServer(_ hello: ServerHello, serverStatic: [UInt8]) throws -> String {
         let fingerprint = Fingerprint.of(publicKey: serverStatic)
         let host = configuration.host, port = configuration.port
         switch configuration.trust.decide(pinned: store.pinnedServer(host: host, port: port), actual: fingerprint) {
@@ -21,6 +21,11 @@ extension ClientCore {
         case .unknown(let actual):
             throw ClientFailure.serverKeyUnknown(host: host, port: port, fingerprint: actual)
         }
+        return fingerprint
+    }
+
+    /// The login for message 3, once the server is trusted and this device's keys for it are loaded.
+    func login(answering hello: ServerHello, serverFingerprint fingerprint: String, handshakeHash: [UInt8], prekey: [UInt8]) throws -> (Hello, LoginRequest) {
         guard hello.scrypt.isAtLeast(configuration.minimumPasswordHashing) else {
             throw ClientFailure.protocolError("the server asks for password hashing weaker than this client accepts (scrypt N=2^\(hello.scrypt.log2N), r=\(hello.scrypt.r), p=\(hello.scrypt.p))")
         }
@@ -28,7 +33,7 @@ extension ClientCore {
         let facts = Hello(serverFingerprint: fingerprint, maxBodyBytes: Int(hello.maxBodyBytes),
                           sessionNonce: random.bytes(WireLimits.sessionNonceLength))
         let login = LoginRequest(username: configuration.username, proof: PasswordKey.proof(key: key, handshakeHash: handshakeHash),
-                                 identity: identity.keys.encodedBundle, sessionNonce: facts.sessionNonce)
+                                 identity: identity.keys.encodedBundle, sessionNonce: facts.sessionNonce, prekey: prekey)
         return (facts, login)
     }
 
@@ -65,6 +70,12 @@ extension ClientCore {
             }
         case .presence(let presence):
             guard case .online = phase else { return }
+            if presence.event == .removed {
+                let (changed, notices) = roster.receiveRemoval(presence.user, me: configuration.username)
+                tell(notices)
+                if changed { noteMembershipChange() }
+                return
+            }
             guard let (changed, notices) = try? roster.receivePresence(presence.user, joined: presence.event == .joined, me: configuration.username) else {
                 return emit(.abort(connection: connection, .protocolError("the server's online list has more than \(WireLimits.maxListedMembers) members")))
             }
@@ -72,6 +83,9 @@ extension ClientCore {
             if changed { noteMembershipChange() }
         case .message(let m):
             guard case .online(_, _, let session) = phase else { return }
+            // Handed over again after a confirmation that was lost: its effects are stored.
+            guard m.sequence > session.storedPosition else { return }
+            defer { handled(m.sequence, session: session) }
             if m.from == configuration.username {
                 showOwnCopy(m)
             } else if let tap = configuration.relayedMessageTap, !tap(m) {
@@ -80,10 +94,16 @@ extension ClientCore {
                 applyMembershipChange(now: now)
                 process(session.endToEnd.open(m, now: now), on: connection)
             }
-        case .keyShare(let from, let payload):
-            guard case .online(_, _, let session) = phase else { return }
+        case .keyShare(let from, let payload, let position):
+            guard case .online(_, _, let session) = phase, position > session.storedPosition else { return }
             applyMembershipChange(now: now)
             process(session.endToEnd.receiveKeyShare(from: from, payload: payload, now: now), on: connection)
+            handled(position, session: session)
+        case .caughtUp(let position, let dropped):
+            guard case .online(_, _, let session) = phase else { return }
+            if dropped > 0 { emit(.notice(.droppedWhileAway(count: dropped))) }
+            if position > session.storedPosition { handled(position, session: session) }
+            emit(.caughtUp)
         case .relayed(let ids):
             for report in outbox.relayedAnswer(ids) { tell(report) }
             pump(now: now)
@@ -148,6 +168,8 @@ extension ClientCore {
                 warnIfLookAlike(name)
             case .left(let name):
                 emit(.notice(.left(name)))
+            case .removed(let name):
+                emit(.notice(.removed(name)))
             }
         }
     }
@@ -165,6 +187,39 @@ extension ClientCore {
         guard case .online(_, _, let session) = phase,
               let other = store.lookAlike(server: session.hello.serverFingerprint, name: name) else { return }
         emit(.notice(.lookAlike(name: name, resembles: other)))
+    }
+
+    // MARK: Our stream, stored and confirmed
+
+    /// A record of our stream was handled: what it changed is stored shortly (records that
+    /// arrive together are stored together), then confirmed to the server.
+    func handled(_ position: UInt64, session: Session) {
+        session.handledPosition = max(session.handledPosition, position)
+        guard !session.checkpointScheduled else { return }
+        session.checkpointScheduled = true
+        emit(.schedule(.checkpoint, after: Self.checkpointDelay))
+    }
+
+    /// Records arriving within this long are stored in one transaction.
+    static let checkpointDelay = 0.05
+
+    func checkpoint(_ session: Session, on connection: Int) {
+        guard !session.storing, session.handledPosition > session.storedPosition else { return }
+        session.storing = true
+        emit(.storeKeyState(connection: connection, server: session.hello.serverFingerprint, session.endToEnd.takeChanges(), through: session.handledPosition))
+    }
+
+    func stored(through position: UInt64, session: Session, on connection: Int, now: Date) {
+        session.storing = false
+        guard position > session.storedPosition else { return }
+        session.storedPosition = position
+        emit(.write(connection: connection, ClientRecord.confirm(position).encoded()))
+        emit(.flush(connection: connection))
+        // More arrived while that was stored.
+        if session.handledPosition > position, !session.checkpointScheduled {
+            session.checkpointScheduled = true
+            emit(.schedule(.checkpoint, after: Self.checkpointDelay))
+        }
     }
 
     // MARK: Membership
@@ -209,10 +264,11 @@ extension ClientCore {
             if user.name == configuration.username {
                 return Member(name: user.name, fingerprint: identity.fingerprint, trust: .verified, isMe: true)
             }
+            let lastSeen = user.lastSeen == 0 ? nil : Date(timeIntervalSince1970: Double(min(user.lastSeen, 253_402_300_799_000)) / 1000)
             guard let member = members[user.name] else {
-                return Member(name: user.name, fingerprint: Fingerprint.of(publicKey: user.staticKey))
+                return Member(name: user.name, fingerprint: Fingerprint.of(publicKey: user.staticKey), online: user.online, lastSeen: lastSeen)
             }
-            return Member(name: user.name, fingerprint: member.fingerprint, trust: member.trust)
+            return Member(name: user.name, fingerprint: member.fingerprint, trust: member.trust, online: user.online, lastSeen: lastSeen)
         }))
     }
 
@@ -235,6 +291,8 @@ extension ClientCore {
                 emit(.notice(.noValidIdentity(name)))
             case .undecryptable(let sender, let count):
                 emit(.notice(.undecryptable(from: sender, count: count)))
+            case .noCurrentPrekey(let name):
+                emit(.notice(.noCurrentPrekey(name)))
             case .rejected(let from, let error):
                 logger.notice("rejected an end-to-end message", metadata: ["from": "\(TerminalText.escaped(from))", "reason": "\(error)"])
                 emit(.notice(.messageRejected(from: from, error)))

@@ -35,6 +35,8 @@ public final class ClientCore {
 
     enum Handshake: Equatable {
         case awaitingHello
+        /// The server's key is trusted; what this device keeps for it is being loaded.
+        case awaitingKeyState(ServerHello, serverFingerprint: String, handshakeHash: [UInt8])
         /// The hello was heard and refused (its key, its hashing): the connection is closing.
         case refused
         /// The login went out in message 3; the welcome is awaited.
@@ -70,11 +72,20 @@ public final class ClientCore {
         /// The names of the request in flight, and those answered so far.
         var identitiesAsked: [String] = []
         var identitiesAnswered: Set<String> = []
+        /// Our stream: stored on this device through `storedPosition` (what the server hands
+        /// over again up to there is skipped), handled through `handledPosition`.
+        var storedPosition: UInt64
+        var handledPosition: UInt64
+        /// A store of `handledPosition` is on its way (one at a time).
+        var storing = false
+        var checkpointScheduled = false
 
-        init(hello: Hello, endToEnd: EndToEndSession, waitingForPeers: Bool) {
+        init(hello: Hello, endToEnd: EndToEndSession, waitingForPeers: Bool, storedPosition: UInt64) {
             self.hello = hello
             self.endToEnd = endToEnd
             self.waitingForPeers = waitingForPeers
+            self.storedPosition = storedPosition
+            handledPosition = storedPosition
         }
     }
 
@@ -94,6 +105,8 @@ public final class ClientCore {
     var roster = Roster()
     var shown = ShownMessages()
     var passwordKeyCache: (salt: [UInt8], scrypt: ScryptParameters, key: [UInt8])?
+    /// What this device keeps for the server being logged in to, from `.keyState` until the welcome.
+    var loadedKeyState: KeyState?
     /// Who was here when the connection was lost: resends wait for them.
     var peersBeforeLoss: Set<String> = []
     var writable = true
@@ -166,13 +179,28 @@ public final class ClientCore {
         case .hello(let connection, let hello, let serverStatic, let hash):
             guard case .handshaking(connection, let run, .awaitingHello) = phase else { return }
             do {
-                let (facts, login) = try self.login(answering: hello, serverStatic: serverStatic, handshakeHash: hash)
+                let fingerprint = try checkServer(hello, serverStatic: serverStatic)
+                phase = .handshaking(connection: connection, run, .awaitingKeyState(hello, serverFingerprint: fingerprint, handshakeHash: hash))
+                emit(.loadKeyState(connection: connection, server: fingerprint))
+            } catch {
+                phase = .handshaking(connection: connection, run, .refused)
+                emit(.abort(connection: connection, (error as? ClientFailure) ?? .protocolError("\(error)")))
+            }
+        case .keyState(let connection, let state):
+            guard case .handshaking(connection, let run, .awaitingKeyState(let hello, let fingerprint, let hash)) = phase else { return }
+            do {
+                let (facts, login) = try self.login(answering: hello, serverFingerprint: fingerprint, handshakeHash: hash,
+                                                    prekey: state.prekeys.last?.signed.encoded() ?? [])
+                loadedKeyState = state
                 phase = .handshaking(connection: connection, run, .loginSent(facts))
                 emit(.sendLogin(connection: connection, login.encoded()))
             } catch {
                 phase = .handshaking(connection: connection, run, .refused)
                 emit(.abort(connection: connection, (error as? ClientFailure) ?? .protocolError("\(error)")))
             }
+        case .stored(let connection, let position):
+            guard case .online(connection, _, let session) = phase else { return }
+            stored(through: position, session: session, on: connection, now: now)
         case .record(let connection, let record):
             guard phase.connection == connection else { return }
             received(record, on: connection, now: now)
@@ -205,6 +233,10 @@ public final class ClientCore {
             pump(now: now)
         case .membership:
             applyMembershipChange(now: now)
+        case .checkpoint:
+            guard case .online(let connection, _, let session) = phase else { return }
+            session.checkpointScheduled = false
+            checkpoint(session, on: connection)
         }
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 import SottoCore
 
-/// Who the server says is online, as this client accepts it: names held to the server's
+/// The room's members and who of them is online, as the server says and this client
+/// accepts it: names held to the server's
 /// own rules (a lying server cannot list a control character), a list bounded in size, and
 /// the changes since the end-to-end layer last heard, in order.
 ///
@@ -12,6 +13,7 @@ struct Roster {
         case invalidListing(Username.Problem)
         case joined(String)
         case left(String)
+        case removed(String)
     }
 
     enum Failure: Error, Equatable {
@@ -33,7 +35,8 @@ struct Roster {
 
     init(limit: Int = WireLimits.maxListedMembers) { self.limit = limit }
 
-    var names: Set<String> { Set(users.keys) }
+    /// Who is online now.
+    var names: Set<String> { Set(users.values.lazy.filter(\.online).map(\.name)) }
 
     /// One part of the list sent at login; the last has `final`.
     mutating func receiveListPart(_ part: [OnlineUser], final: Bool) throws(Failure) -> [Notice] {
@@ -51,27 +54,36 @@ struct Roster {
         return notices
     }
 
-    /// Someone joined or left; `me` is not announced to myself. `changed`: the list is
-    /// not what it was. Arrivals are bounded like the list: a server cannot grow it without end.
+    /// Someone came online or went away (they stay a member: `user.online` says which);
+    /// `me` is not announced to myself. `changed`: the list is not what it was. Arrivals are
+    /// bounded like the list: a server cannot grow it without end.
     mutating func receivePresence(_ user: OnlineUser, joined: Bool, me: String) throws(Failure) -> (changed: Bool, notices: [Notice]) {
         var notices: [Notice] = []
         guard Self.accept(user, &notices) else { return (false, notices) }
-        if joined {
-            let previous = users[user.name]
-            if previous == nil, users.count >= limit { throw .listTooLong }
-            users[user.name] = user
-            if previous == user { return (false, notices) }
-            if previous == nil {
-                sortKeys[user.name] = Self.sortKey(user.name)
-                if user.name != me { notices.append(.joined(user.name)) }
-            }
-        } else {
-            users[user.name] = nil
-            sortKeys[user.name] = nil
-            notices.append(.left(user.name))
+        return (try receivePresence(user, joined: joined, me: me, notices: &notices), notices)
+    }
+
+    /// A member is no longer one (their name was released): they leave the list.
+    mutating func receiveRemoval(_ user: OnlineUser, me: String) -> (changed: Bool, notices: [Notice]) {
+        guard users.removeValue(forKey: user.name) != nil, user.name != me else { return (false, []) }
+        sortKeys[user.name] = nil
+        changed?.append(user.name)
+        return (true, [.removed(user.name)])
+    }
+
+    private mutating func receivePresence(_ user: OnlineUser, joined: Bool, me: String, notices: inout [Notice]) throws(Failure) -> Bool {
+        var user = user
+        user.online = joined
+        let previous = users[user.name]
+        if previous == nil, users.count >= limit { throw .listTooLong }
+        users[user.name] = user
+        if previous == user { return false }
+        if previous == nil { sortKeys[user.name] = Self.sortKey(user.name) }
+        if user.name != me, previous?.online != user.online || previous == nil {
+            notices.append(joined ? .joined(user.name) : .left(user.name))
         }
         changed?.append(user.name)
-        return (true, notices)
+        return true
     }
 
     /// What changed since the last call: names in order, or nil for "everything".
@@ -89,7 +101,7 @@ struct Roster {
         isComplete = false
     }
 
-    /// Everyone online, in the order people read a list (case-insensitive).
+    /// Every member, in the order people read a list (case-insensitive).
     var sorted: [OnlineUser] {
         users.values.map { (key: sortKeys[$0.name] ?? Self.sortKey($0.name), user: $0) }.sorted { $0.key < $1.key }.map(\.user)
     }

@@ -78,6 +78,10 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
     case noSuchRecipient(String)
     case invalidIdentity(String)
     case identityNotFetched(String)
+    /// A share sealed to a prekey this device does not have (deleted after rotation, or not ours).
+    case unknownPrekey
+    /// The recipient has no current signed prekey to seal to.
+    case noPrekey(String)
 
     public var description: String {
         switch self {
@@ -88,7 +92,7 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
         case .beforeJoining: return "it was sealed before they knew you were here (their next ones will arrive)"
         case .tooFarAhead: return "a message is too far ahead of its chain"
         case .chainExhausted: return "a sender key reached the end of its life (index out of range)"
-        case .replayedChain: return "a sender key it already had this session was delivered again (replayed)"
+        case .replayedChain: return "a sender key this device accepted before was delivered again (replayed)"
         case .staleChain: return "a sender key is older than any still in use, or dated in the future (replayed or a wrong clock)"
         case .tooManyChains: return "more new sender keys than any client makes"
         case .unknownChain: return "a message's sender key never arrived"
@@ -97,6 +101,8 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
         case .noSuchRecipient(let name): return "\(name) is not online"
         case .invalidIdentity(let name): return "\(name) has no valid end-to-end identity"
         case .identityNotFetched(let name): return "\(name)'s identity keys have not arrived yet"
+        case .unknownPrekey: return "a sender key was sealed to a prekey this device no longer has (deleted after rotation) or never had"
+        case .noPrekey(let name): return "\(name) has no current prekey (away longer than prekeys last, or an older client): they cannot be sent to until they log in again"
         }
     }
 }

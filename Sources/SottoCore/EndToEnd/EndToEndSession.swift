@@ -2,16 +2,18 @@ import Crypto
 import Foundation
 
 /// The end-to-end layer of one connection, as a state machine with no I/O: membership
-/// and received records go in, sealed bodies, key shares and decrypted messages come out.
+/// and received records go in, sealed bodies, key shares and decrypted messages come out,
+/// and what must outlive the connection is taken out with `takeChanges()` to be stored.
 ///
 /// Sender keys as in Signal's groups: each member has a sending chain per conversation,
-/// delivered to each current member sealed with HPKE (X-Wing) and signed by the member's
-/// identity key. A chain is made and shared when its first message is sealed (so a join
-/// costs nothing end to end in a room where nobody speaks), and given to each newcomer
-/// while it lasts. A newcomer gets chains at their current position, never earlier keys;
-/// when anyone leaves, every member starts a new chain and gives it only to those who
-/// remain; chains also end with the connection and after `Limits.chainMessages` messages
-/// or `Limits.chainAge`.
+/// delivered to each member, online or away, sealed with HPKE to their current signed X-Wing
+/// prekey and signed by the sender's identity key. A chain is made and shared when its first
+/// message is sealed (so a join costs nothing end to end in a room where nobody speaks), and
+/// given to each newcomer while it lasts. A newcomer gets chains at their current position,
+/// never earlier keys; when anyone leaves the room (is no longer listed) or comes back with
+/// another identity, every member starts a new chain and gives it only to those who remain.
+/// Going offline is not leaving: the server keeps what they miss. Chains also end with the
+/// connection and after `Limits.chainMessages` messages or `Limits.chainAge`.
 public final class EndToEndSession {
     public struct Limits: Sendable {
         public var maxSkip = 256
@@ -28,6 +30,9 @@ public final class EndToEndSession {
         /// Chain ids remembered per sender, to refuse one delivered again (a sender starts a
         /// chain per conversation at most per message, and they age out after `chainAge`).
         public var chainsRememberedPerSender = 1_024
+        /// Prekey lifetime: also how old a chain may be when its share arrives (it may have
+        /// waited on the server while we were away).
+        public var prekeys = PrekeyPolicy()
         public init() {}
     }
 
@@ -50,6 +55,9 @@ public final class EndToEndSession {
         case noValidIdentity(String)
         /// Messages whose keys never arrived in time.
         case undecryptable(from: String, count: Int)
+        /// A member without a current prekey: nothing can be shared with them until they
+        /// return (said once per session of theirs).
+        case noCurrentPrekey(String)
         case rejected(from: String, EndToEndError)
     }
 
@@ -67,20 +75,28 @@ public final class EndToEndSession {
         /// from their first key share. Always checked against `digest`, `staticKey` and
         /// its self-signature before it is stored here.
         public var bundle: IdentityBundle?
+        /// Their current signed prekey (checked against `bundle`), fetched with it.
+        public var prekey: SignedPrekey?
+        public var online: Bool = true
     }
 
     public let me: String
     private let identity: IdentityKeys
-    /// Ours for this session: a share is accepted only if it was sealed for it.
-    private let sessionNonce: [UInt8]
+    /// Ours, by id: shares are sealed to them. The newest is the one published.
+    private var prekeys: [[UInt8]: PrekeyPair] = [:]
     private let myDigest: [UInt8]
     private let trustOf: (String, String) -> PeerTrust
     public var limits: Limits
 
     public private(set) var members: [String: Peer] = [:]
-    /// Members whose bundle we do not have yet: usually empty once a room has talked, so
-    /// checking before each message costs nothing in a room of thousands.
+    /// Members whose bundle or prekey we do not have yet: usually empty once a room has
+    /// talked, so checking before each message costs nothing in a room of thousands.
     private var withoutBundle: Set<String> = []
+    /// Members the server had no current prekey for (not asked again until they return).
+    private var withoutPrekey: Set<String> = []
+    /// What changed since `takeChanges()`: chains by receiving key, removed chains, accepted ids.
+    private var changedChains: Set<[UInt8]> = []
+    private var changes = KeyStateChanges()
     /// Members without a usable identity, by the digest that failed (not re-announced).
     private var invalid: [String: [UInt8]] = [:]
     private var sending: [Conversation: SendingChain] = [:]
@@ -94,14 +110,48 @@ public final class EndToEndSession {
     public private(set) var rejections: [String: Int] = [:]
 
     /// `trustOf(name, fingerprint)` says whether a member's identity is new, pinned or changed.
-    public init(me: String, identity: IdentityKeys, sessionNonce: [UInt8], limits: Limits = Limits(),
+    /// `restored`: what this device stored of earlier sessions with this server.
+    public init(me: String, identity: IdentityKeys, restored: KeyState, limits: Limits = Limits(),
                 trustOf: @escaping (String, String) -> PeerTrust) {
         self.me = me
         self.identity = identity
-        self.sessionNonce = sessionNonce
         self.limits = limits
         self.trustOf = trustOf
         myDigest = identity.bundle.digest
+        for prekey in restored.prekeys { prekeys[prekey.signed.id] = prekey }
+        for stored in restored.chains {
+            guard let signingKey = try? Curve25519.Signing.PublicKey(rawRepresentation: stored.signingKey),
+                  stored.chainKey.count == 32, stored.chainID.count == MessageEnvelope.chainIDLength else { continue }
+            let key = chainKey(stored.sender, stored.chainID)
+            receiving[key] = ReceivingChain(sender: stored.sender, conversation: stored.conversation == "dm" ? .direct(stored.sender) : .room,
+                                            id: stored.chainID, chainKey: ChainKey(key: stored.chainKey, index: stored.index),
+                                            signingKey: signingKey, firstIndex: stored.firstIndex)
+            chainArrival[stored.sender, default: []].append(key)
+        }
+        for accepted in restored.accepted {
+            acceptedChains[accepted.sender, default: [:]][accepted.chainID] = Date(timeIntervalSince1970: Double(accepted.createdMillis) / 1000)
+        }
+    }
+
+    /// Everything to store since the last call: chains that moved, chains let go, chains accepted.
+    public func takeChanges() -> KeyStateChanges {
+        var out = changes
+        for key in changedChains {
+            guard let chain = receiving[key] else { continue }
+            out.chains.append(StoredChain(sender: chain.sender, conversation: chain.conversation.wireName, chainID: chain.id,
+                                          chainKey: chain.chainKey.key, index: chain.chainKey.index, firstIndex: chain.firstIndex,
+                                          signingKey: Array(chain.signingKey.rawRepresentation)))
+        }
+        changedChains = []
+        changes = KeyStateChanges()
+        return out
+    }
+
+    private func dropChain(_ key: [UInt8]) -> ReceivingChain? {
+        guard let chain = receiving.removeValue(forKey: key) else { return nil }
+        changedChains.remove(key)
+        changes.removedChains.append(.init(sender: chain.sender, chainID: chain.id))
+        return chain
     }
 
     // MARK: Membership
@@ -115,11 +165,16 @@ public final class EndToEndSession {
         for user in users where user.name != me {
             listed.insert(user.name)
             if let m = members[user.name], m.digest == user.identityDigest, m.staticKey == user.staticKey,
-               m.sessionNonce == user.sessionNonce { continue }
+               m.sessionNonce == user.sessionNonce, m.online == user.online { continue }
             changes.append((user.name, user))
         }
         for name in members.keys.sorted() where !listed.contains(name) { changes.append((name, nil)) }
         invalid = invalid.filter { listed.contains($0.key) }
+        // Chains kept from earlier sessions of someone no longer a member go with them.
+        for (sender, keys) in chainArrival where !listed.contains(sender) && members[sender] == nil {
+            for key in keys { _ = dropChain(key) }
+            chainArrival[sender] = nil
+        }
         return updateMembers(changes: changes, now: now)
     }
 
@@ -137,7 +192,10 @@ public final class EndToEndSession {
                 continue
             }
             if let previous, previous.digest == user.identityDigest, previous.staticKey == user.staticKey,
-               previous.sessionNonce == user.sessionNonce { continue }
+               previous.sessionNonce == user.sessionNonce {
+                members[name]!.online = user.online
+                continue
+            }
             if invalid[name] == user.identityDigest { continue }  // said so already
             guard user.identityDigest.count == WireLimits.identityDigestLength else {
                 events.append(noValidIdentity(name))
@@ -153,15 +211,16 @@ public final class EndToEndSession {
                 events.append(.identityChanged(name: name, previous: old, current: fingerprint))
             }
             let bundle = sameIdentity ? previous?.bundle : nil
+            // A new session may have published a new prekey: fetched again when next needed
+            // (the old one stays usable while it is current).
+            let newSession = !user.sessionNonce.isEmpty && previous?.sessionNonce != user.sessionNonce
+            let prekey = sameIdentity && !newSession ? previous?.prekey : nil
             members[name] = Peer(name: name, staticKey: user.staticKey, digest: user.identityDigest,
-                                   fingerprint: fingerprint, trust: trust, sessionNonce: user.sessionNonce, bundle: bundle)
-            if bundle == nil { withoutBundle.insert(name) } else { withoutBundle.remove(name) }
+                                 fingerprint: fingerprint, trust: trust, sessionNonce: user.sessionNonce, bundle: bundle,
+                                 prekey: prekey, online: user.online)
+            if newSession { withoutPrekey.remove(name) }
+            if bundle == nil || (prekey == nil && !withoutPrekey.contains(name)) { withoutBundle.insert(name) } else { withoutBundle.remove(name) }
             if previous != nil, !sameIdentity { departed.append(name) }  // the old identity's chains go
-            if let previous, sameIdentity, previous.sessionNonce != user.sessionNonce {
-                // Same person, new session: what we shared went to the old one, so they get
-                // our chains again (bound to the new session); theirs start anew.
-                forget(name)
-            }
             arrived.append(name)
         }
         for name in departed { forget(name) }
@@ -176,6 +235,7 @@ public final class EndToEndSession {
     private func remove(_ name: String, departed: inout [String]) {
         members[name] = nil
         withoutBundle.remove(name)
+        withoutPrekey.remove(name)
         departed.append(name)
     }
 
@@ -192,24 +252,38 @@ public final class EndToEndSession {
     /// chain only later, past the messages they should have read.
     public func identitiesNeeded(for recipient: String) -> [String] {
         if !recipient.isEmpty {
-            guard let member = members[recipient], member.bundle == nil, isSendable(member.trust) else { return [] }
+            guard let member = members[recipient], withoutBundle.contains(recipient), isSendable(member.trust) else { return [] }
             return [recipient]
         }
         return withoutBundle.filter { members[$0].map { isSendable($0.trust) } ?? false }.sorted()
     }
 
-    /// Bundles the server sent for `identitiesNeeded`. Each must hash to the announced
-    /// digest, carry the member's device key and be self-signed; one that does not (or is
-    /// missing for someone still listed) leaves that member out, loudly.
+    /// Bundles and prekeys the server sent for `identitiesNeeded`. Each bundle must hash to
+    /// the announced digest, carry the member's device key and be self-signed; one that does
+    /// not (or is missing for someone still listed) leaves that member out, loudly. A prekey
+    /// must be signed by the bundle's key and current; without one the member cannot be
+    /// shared with until they publish another (they are told apart, once).
     public func receiveIdentities(_ entries: [IdentityEntry], now: Date) -> [Event] {
         var events: [Event] = []
         for entry in entries {
-            guard let member = members[entry.name], member.bundle == nil else { continue }
-            if let bundle = verifiedBundle(entry.bundle, for: member) {
-                members[entry.name]!.bundle = bundle
-                withoutBundle.remove(entry.name)
+            guard let member = members[entry.name], withoutBundle.contains(entry.name) else { continue }
+            var bundle = member.bundle
+            if bundle == nil {
+                guard let verified = verifiedBundle(entry.bundle, for: member) else {
+                    events.append(refuseIdentity(of: member))
+                    continue
+                }
+                bundle = verified
+                members[entry.name]!.bundle = verified
+            }
+            withoutBundle.remove(entry.name)
+            if let prekey = try? SignedPrekey(decoding: entry.prekey, signingKey: bundle!.signingKey),
+               !limits.prekeys.isExpired(prekey.created, now: now, skew: limits.clockSkew) {
+                members[entry.name]!.prekey = prekey
             } else {
-                events.append(refuseIdentity(of: member))
+                members[entry.name]!.prekey = nil
+                withoutPrekey.insert(entry.name)
+                events.append(.noCurrentPrekey(entry.name))
             }
         }
         return events + shareChains(now: now)
@@ -225,6 +299,7 @@ public final class EndToEndSession {
     private func refuseIdentity(of member: Peer) -> Event {
         members[member.name] = nil
         withoutBundle.remove(member.name)
+        withoutPrekey.remove(member.name)
         invalid[member.name] = member.digest
         forget(member.name)
         return noValidIdentity(member.name)
@@ -236,8 +311,8 @@ public final class EndToEndSession {
 
     private func forget(_ name: String) {
         sending[.direct(name)] = nil
-        for key in chainArrival.removeValue(forKey: name) ?? [] { receiving[key] = nil }
-        acceptedChains[name] = nil
+        for key in chainArrival.removeValue(forKey: name) ?? [] { _ = dropChain(key) }
+        // Accepted ids are kept: a departed identity's chains must not be accepted again.
         pending.removeAll { $0.message.from == name }
         for conv in sending.keys { sending[conv]?.holders.remove(name) }
     }
@@ -256,9 +331,9 @@ public final class EndToEndSession {
             for name in recipients where sending[conversation]?.holders.contains(name) == false {
                 // Without their keys yet: they get the chain once fetched (the caller holds
                 // new messages until then).
-                guard let member = members[name], let bundle = member.bundle, isSendable(member.trust),
-                      member.sessionNonce.count == WireLimits.sessionNonceLength else { continue }
-                if let share = try? seal(sending[conversation]!, conversation: conversation, to: member, kemKey: bundle.kemKey) {
+                guard let member = members[name], member.bundle != nil, let prekey = member.prekey, isSendable(member.trust),
+                      !limits.prekeys.isExpired(prekey.created, now: now, skew: limits.clockSkew) else { continue }
+                if let share = try? seal(sending[conversation]!, conversation: conversation, to: member, prekey: prekey) {
                     events.append(.keyShare(to: name, payload: share))
                     sending[conversation]!.holders.insert(name)
                 }
@@ -272,11 +347,10 @@ public final class EndToEndSession {
         return true
     }
 
-    private func seal(_ chain: SendingChain, conversation: Conversation, to member: Peer, kemKey: [UInt8]) throws -> [UInt8] {
+    private func seal(_ chain: SendingChain, conversation: Conversation, to member: Peer, prekey: SignedPrekey) throws -> [UInt8] {
         let content = KeyShare.Chain(conversation: conversation.wireName, chainID: chain.id, chainKey: chain.chainKey,
                                      signingKey: Array(chain.signing.publicKey.rawRepresentation), created: chain.created)
-        return try KeyShare.seal(content, from: me, to: member.name, recipientSession: member.sessionNonce,
-                                 recipientKEMKey: kemKey, sender: identity).encoded()
+        return try KeyShare.seal(content, from: me, to: member.name, prekey: prekey, sender: identity).encoded()
     }
 
     // MARK: Sending
@@ -290,6 +364,9 @@ public final class EndToEndSession {
             guard let member = members[peer] else { throw EndToEndError.noSuchRecipient(peer) }
             guard isSendable(member.trust) else { throw EndToEndError.untrustedRecipient(peer) }
             guard member.bundle != nil else { throw EndToEndError.identityNotFetched(peer) }
+            guard let prekey = member.prekey, !limits.prekeys.isExpired(prekey.created, now: now, skew: limits.clockSkew) else {
+                throw EndToEndError.noPrekey(peer)
+            }
         }
         var events: [Event] = []
         if let chain = sending[conversation],
@@ -347,6 +424,7 @@ public final class EndToEndSession {
         do {
             let messageKey = try chain.key(for: envelope.index, maxSkip: limits.maxSkip, now: now)
             receiving[key] = chain
+            changedChains.insert(key)
             let text = try messageKey.open(envelope.ciphertext, header: header)
             return .message(Message(from: relayed.from, conversation: conversation, text: text, trust: member.trust, relayed: relayed,
                                     senderFingerprint: member.fingerprint))
@@ -372,11 +450,10 @@ public final class EndToEndSession {
                     return [refuseIdentity(of: member), reject(sender, .notAMember)]
                 }
                 members[sender]!.bundle = carried
-                withoutBundle.remove(sender)
                 bundle = carried
-                events += shareChains(now: now)  // and now we can give them ours, if we have one
             }
-            content = try share.open(from: sender, to: me, session: sessionNonce, senderSigningKey: bundle!.signingKey, recipient: identity.kem)
+            let prekeys = self.prekeys
+            content = try share.open(from: sender, to: me, senderSigningKey: bundle!.signingKey, prekey: { prekeys[$0]?.privateKey })
         } catch let error as EndToEndError {
             return [reject(sender, error)]
         } catch {
@@ -391,10 +468,11 @@ public final class EndToEndSession {
         receiving[key] = ReceivingChain(sender: sender, conversation: content.conversation == "dm" ? .direct(sender) : .room,
                                         id: content.chainID, chainKey: content.chainKey, signingKey: signingKey,
                                         firstIndex: content.chainKey.index)
+        changedChains.insert(key)
         chainArrival[sender, default: []].append(key)
         if chainArrival[sender]!.count > limits.chainsKeptPerSender {
             let evicted = chainArrival[sender]!.removeFirst()
-            if let old = receiving.removeValue(forKey: evicted), !old.skipped.isEmpty {
+            if let old = dropChain(evicted), !old.skipped.isEmpty {
                 events.append(gapNotice(old.skipped.count, from: sender))
             }
         }
@@ -406,20 +484,26 @@ public final class EndToEndSession {
         return events
     }
 
-    /// Whether a chain may be accepted now: never one accepted before in this session (even
-    /// once evicted), never one made longer ago than a chain may live (or in the future,
-    /// beyond the clocks' skew). Remembers it if so; nil means accepted.
+    /// How long ago a chain may have been made when its share arrives: it may have waited
+    /// on the server while we were away, as long as the prekey it was sealed to was current.
+    private var acceptanceWindow: TimeInterval { limits.prekeys.maxAge + limits.chainAge + limits.clockSkew }
+
+    /// Whether a chain may be accepted now: never one this device accepted before (even once
+    /// evicted, even in an earlier run: the accepted ids are stored), never one made longer
+    /// ago than the acceptance window (or in the future, beyond the clocks' skew). Remembers
+    /// it if so; nil means accepted.
     private func acceptChain(_ content: KeyShare.Chain, from sender: String, now: Date) -> EndToEndError? {
         let age = now.timeIntervalSince(content.created)
-        guard age <= limits.chainAge + limits.clockSkew, age >= -limits.clockSkew else { return .staleChain }
+        guard age <= acceptanceWindow, age >= -limits.clockSkew else { return .staleChain }
         var seen = acceptedChains[sender, default: [:]]
         if seen[content.chainID] != nil { return .replayedChain }
         if seen.count >= limits.chainsRememberedPerSender {
-            seen = seen.filter { now.timeIntervalSince($0.value) <= limits.chainAge + limits.clockSkew }
+            seen = seen.filter { now.timeIntervalSince($0.value) <= acceptanceWindow }
             guard seen.count < limits.chainsRememberedPerSender else { return .tooManyChains }
         }
         seen[content.chainID] = content.created
         acceptedChains[sender] = seen
+        changes.accepted.append(AcceptedChain(sender: sender, chainID: content.chainID, createdMillis: content.createdMillis))
         return nil
     }
 
@@ -460,7 +544,8 @@ public final class EndToEndSession {
         case .tooManyChains: kind = "too many chains"
         case .unknownChain: kind = "unknown chain"
         case .notAMember: kind = "not a member"
-        case .untrustedRecipient, .noSuchRecipient, .invalidIdentity, .identityNotFetched: kind = "other"
+        case .unknownPrekey: kind = "unknown prekey"
+        case .untrustedRecipient, .noSuchRecipient, .invalidIdentity, .identityNotFetched, .noPrekey: kind = "other"
         }
         rejections[kind, default: 0] += 1
         return .rejected(from: sender, error)

@@ -96,17 +96,17 @@ public struct MessageEnvelope: Equatable, Sendable {
     }
 }
 
-/// A sender chain as handed to one recipient: sealed to their X-Wing key with HPKE
-/// (RFC 9180, base mode) and signed by the sender's identity key, bound to the recipient's
-/// current session (the nonce their client published at login) so that a share recorded
-/// by the server cannot be replayed into a later session, and carrying the chain's
-/// creation time so that a stale one is refused.
-/// Payload of a key-share record: `u8 version=3, u8 kind=2, bytes16 senderBundle,
-/// bytes16 encapsulatedKey, bytes16 sealed, bytes16 signature(64)`. The sender's bundle rides
-/// along so a recipient never has to fetch it: it checks the bundle against the digest the
-/// online list announced, and its self-signature, before trusting the key that signed this.
+/// A sender chain as handed to one recipient: sealed with HPKE (RFC 9180, base mode) to
+/// the recipient's current signed X-Wing prekey (never to the long-term key, so a share is
+/// unreadable once that prekey is deleted) and signed by the sender's identity key, naming
+/// the prekey, and carrying the chain's creation time so that a stale one is refused.
+/// Payload of a key-share record: `u8 version=4, u8 kind=2, bytes16 senderBundle,
+/// bytes16 prekeyID(32), bytes16 encapsulatedKey, bytes16 sealed, bytes16 signature(64)`. The
+/// sender's bundle rides along so a recipient never has to fetch it: it checks the bundle
+/// against the digest the member list announced, and its self-signature, before trusting the
+/// key that signed this.
 public struct KeyShare: Equatable, Sendable {
-    public static let version: UInt8 = 3
+    public static let version: UInt8 = 4
     static let kind: UInt8 = 2
     public static let ciphersuite = HPKE.Ciphersuite.XWingMLKEM768X25519_SHA256_AES_GCM_256
     static let info = Data("sotto/1 sender chain".utf8)
@@ -140,7 +140,7 @@ public struct KeyShare: Equatable, Sendable {
         }
 
         /// A date as wire milliseconds, clamped (a clock before 1970 or a NaN is 0, never a trap).
-        static func millis(_ date: Date) -> UInt64 {
+        public static func millis(_ date: Date) -> UInt64 {
             let ms = date.timeIntervalSince1970 * 1000
             return ms.isFinite && ms > 0 ? UInt64(min(ms, 1e18)) : 0
         }
@@ -162,40 +162,44 @@ public struct KeyShare: Equatable, Sendable {
     }
 
     public var senderBundle: [UInt8]
+    /// `SignedPrekey.id` of the recipient's prekey it is sealed to.
+    public var prekeyID: [UInt8]
     public var encapsulatedKey: [UInt8]
     public var sealed: [UInt8]
     public var signature: [UInt8]
 
-    static func associatedData(from: String, to: String, recipientSession: [UInt8]) -> [UInt8] {
+    static func associatedData(from: String, to: String, prekeyID: [UInt8]) -> [UInt8] {
         var w = WireWriter()
-        w.string16("sotto/3 key share")
+        w.string16("sotto/4 key share")
         w.string16(from)
         w.string16(to)
-        w.bytes16(recipientSession)
+        w.bytes16(prekeyID)
         return w.bytes
     }
 
-    /// `recipientSession`: the session nonce the online list gives for the recipient.
-    public static func seal(_ chain: Chain, from: String, to: String, recipientSession: [UInt8], recipientKEMKey: [UInt8],
-                            sender: IdentityKeys) throws -> KeyShare {
+    /// `prekey`: the recipient's current signed prekey, its signature checked by the caller.
+    public static func seal(_ chain: Chain, from: String, to: String, prekey: SignedPrekey, sender: IdentityKeys) throws -> KeyShare {
         let signer = sender.signing
-        let recipient = try XWingMLKEM768X25519.PublicKey(rawRepresentation: recipientKEMKey)
+        let recipient = try XWingMLKEM768X25519.PublicKey(rawRepresentation: prekey.kemKey)
         var hpke = try HPKE.Sender(recipientKey: recipient, ciphersuite: ciphersuite, info: info)
-        let ad = associatedData(from: from, to: to, recipientSession: recipientSession)
+        let prekeyID = prekey.id
+        let ad = associatedData(from: from, to: to, prekeyID: prekeyID)
         let sealed = Array(try hpke.seal(chain.encoded(), authenticating: ad))
         let encapsulated = Array(hpke.encapsulatedKey)
         let signature = Array(try signer.signature(for: ad + encapsulated + sealed))
-        return KeyShare(senderBundle: sender.encodedBundle, encapsulatedKey: encapsulated, sealed: sealed, signature: signature)
+        return KeyShare(senderBundle: sender.encodedBundle, prekeyID: prekeyID, encapsulatedKey: encapsulated, sealed: sealed,
+                        signature: signature)
     }
 
-    /// Checks the sender's signature first, then opens with our KEM key. `session` is our own
-    /// session nonce: a share sealed for another session of ours fails its signature.
-    public func open(from: String, to: String, session: [UInt8], senderSigningKey: [UInt8],
-                     recipient: XWingMLKEM768X25519.PrivateKey) throws -> Chain {
-        let ad = Self.associatedData(from: from, to: to, recipientSession: session)
+    /// Checks the sender's signature first, then opens with the private half of the prekey it
+    /// names (`prekey(id)`: nil once deleted, or if it was never ours).
+    public func open(from: String, to: String, senderSigningKey: [UInt8],
+                     prekey: ([UInt8]) -> XWingMLKEM768X25519.PrivateKey?) throws -> Chain {
+        let ad = Self.associatedData(from: from, to: to, prekeyID: prekeyID)
         guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: senderSigningKey),
               key.isValidSignature(signature, for: ad + encapsulatedKey + sealed)
         else { throw EndToEndError.badSignature }
+        guard let recipient = prekey(prekeyID) else { throw EndToEndError.unknownPrekey }
         do {
             var receiver = try HPKE.Recipient(privateKey: recipient, ciphersuite: Self.ciphersuite, info: Self.info, encapsulatedKey: Data(encapsulatedKey))
             return try Chain(decoding: Array(try receiver.open(sealed, authenticating: ad)))
@@ -206,8 +210,9 @@ public struct KeyShare: Equatable, Sendable {
         }
     }
 
-    public init(senderBundle: [UInt8], encapsulatedKey: [UInt8], sealed: [UInt8], signature: [UInt8]) {
+    public init(senderBundle: [UInt8], prekeyID: [UInt8], encapsulatedKey: [UInt8], sealed: [UInt8], signature: [UInt8]) {
         self.senderBundle = senderBundle
+        self.prekeyID = prekeyID
         self.encapsulatedKey = encapsulatedKey
         self.sealed = sealed
         self.signature = signature
@@ -218,6 +223,7 @@ public struct KeyShare: Equatable, Sendable {
         w.u8(Self.version)
         w.u8(Self.kind)
         w.bytes16(senderBundle)
+        w.bytes16(prekeyID)
         w.bytes16(encapsulatedKey)
         w.bytes16(sealed)
         w.bytes16(signature)
@@ -229,6 +235,7 @@ public struct KeyShare: Equatable, Sendable {
         try r.version(Self.version, "key share version")
         guard try r.u8("key share kind") == Self.kind else { throw WireError.invalid("not a key share") }
         senderBundle = try r.bytes16("sender bundle", max: IdentityBundle.encodedLength)
+        prekeyID = try r.fixed16("prekey id", count: SignedPrekey.idLength)
         encapsulatedKey = try r.fixed16("encapsulated key", count: 1120)
         sealed = try r.bytes16("sealed chain", max: 256)
         signature = try r.fixed16("key share signature", count: 64)
@@ -236,5 +243,5 @@ public struct KeyShare: Equatable, Sendable {
     }
 
     /// Bound on a key-share payload on the wire.
-    public static let maxLength = 2 + 2 + IdentityBundle.encodedLength + 2 + 1120 + 2 + 256 + 2 + 64
+    public static let maxLength = 2 + 2 + IdentityBundle.encodedLength + 2 + SignedPrekey.idLength + 2 + 1120 + 2 + 256 + 2 + 64
 }

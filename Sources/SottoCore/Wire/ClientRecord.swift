@@ -28,8 +28,11 @@ public enum ClientRecord: Equatable, Sendable {
     /// server relay already? Asked before sealing them again, so a message the server would
     /// drop as a resend never takes an index on the new chain (receivers would see a gap).
     case relayedQuery([UInt64])
+    /// Everything of this client's stream through `position` is stored on the device: the
+    /// server may let go of it (and starts there at the next login).
+    case confirm(UInt64)
 
-    enum Kind: UInt8 { case send = 0x01, ping = 0x02, bye = 0x03, keyShare = 0x04, identityRequest = 0x05, relayedQuery = 0x06 }
+    enum Kind: UInt8 { case send = 0x01, ping = 0x02, bye = 0x03, keyShare = 0x04, identityRequest = 0x05, relayedQuery = 0x06, confirm = 0x07 }
 
     public func encoded() -> [UInt8] {
         var w = WireWriter()
@@ -56,6 +59,9 @@ public enum ClientRecord: Equatable, Sendable {
             w.u8(Kind.relayedQuery.rawValue)
             w.u16(UInt16(ids.count))
             for id in ids { w.u64(id) }
+        case .confirm(let position):
+            w.u8(Kind.confirm.rawValue)
+            w.u64(position)
         }
         return w.bytes
     }
@@ -84,6 +90,8 @@ public enum ClientRecord: Equatable, Sendable {
             let count = Int(try r.u16("id count"))
             guard (1...WireLimits.maxRelayedQuery).contains(count) else { throw WireError.invalid("relayed query for \(count) ids") }
             self = .relayedQuery(try r.entries(count, minLength: 8, "ids") { try $0.u64("client message id") })
+        case .confirm:
+            self = .confirm(try r.u64("position"))
         case nil:
             throw WireError.unknownRecordType(type)
         }

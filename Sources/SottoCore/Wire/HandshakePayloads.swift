@@ -82,12 +82,17 @@ public struct LoginRequest: Equatable, Sendable {
     public var identity: [UInt8]
     /// Fresh random bytes for this session, listed with the member (`OnlineUser.sessionNonce`).
     public var sessionNonce: [UInt8]
+    /// The device's current signed prekey (`SignedPrekey`, empty without an identity): listed
+    /// with the member from the moment the room hears of them, so whoever shares a chain with
+    /// them then, or while they are away, can seal it.
+    public var prekey: [UInt8]
 
-    public init(username: String, proof: [UInt8], identity: [UInt8] = [], sessionNonce: [UInt8]) {
+    public init(username: String, proof: [UInt8], identity: [UInt8] = [], sessionNonce: [UInt8], prekey: [UInt8] = []) {
         self.username = username
         self.proof = proof
         self.identity = identity
         self.sessionNonce = sessionNonce
+        self.prekey = prekey
     }
 
     public func encoded() -> [UInt8] {
@@ -97,6 +102,7 @@ public struct LoginRequest: Equatable, Sendable {
         w.bytes16(proof)
         w.bytes16(identity)
         w.bytes16(sessionNonce)
+        w.bytes16(prekey)
         return w.bytes
     }
 
@@ -107,6 +113,7 @@ public struct LoginRequest: Equatable, Sendable {
         proof = try r.fixed16("login proof", count: WireLimits.loginProofLength)
         identity = try r.bytes16("identity", max: WireLimits.maxIdentityBytes)
         sessionNonce = try r.fixed16("session nonce", count: WireLimits.sessionNonceLength)
+        prekey = try r.bytes16("prekey", max: WireLimits.maxPrekeyBytes)
         try r.expectEnd("login")
     }
 }

@@ -1,6 +1,6 @@
-/// A member as the online list shows them. The list carries a digest of each member's
-/// identity bundle, not the bundle: 80 bytes a member instead of 1,400 keeps joining a room
-/// of thousands cheap, and a client fetches the bundles it needs (`identityRequest`).
+/// A member as the member list shows them, online or not. The list carries a digest of each
+/// member's identity bundle, not the bundle: 90 bytes a member instead of 1,400 keeps joining
+/// a room of thousands cheap, and a client fetches the bundles it needs (`identityRequest`).
 public struct OnlineUser: Equatable, Sendable {
     public var name: String
     /// The member's Noise static public key (their device on the transport).
@@ -11,33 +11,44 @@ public struct OnlineUser: Equatable, Sendable {
     /// presence): key shares to them must be bound to it, so none recorded in an earlier
     /// session can be replayed into this one.
     public var sessionNonce: [UInt8]
+    /// Online now; otherwise a registered member who is away (their messages wait for them).
+    public var online: Bool
+    /// When they were last online (ms since 1970, the server's clock); 0 if never known.
+    public var lastSeen: UInt64
 
-    public init(name: String, staticKey: [UInt8], identityDigest: [UInt8] = [], sessionNonce: [UInt8] = []) {
+    public init(name: String, staticKey: [UInt8], identityDigest: [UInt8] = [], sessionNonce: [UInt8] = [],
+                online: Bool = true, lastSeen: UInt64 = 0) {
         self.name = name
         self.staticKey = staticKey
         self.identityDigest = identityDigest
         self.sessionNonce = sessionNonce
+        self.online = online
+        self.lastSeen = lastSeen
     }
 
-    /// Bytes a member occupies in a `users` record: four length-prefixed fields.
-    public var encodedLength: Int { 4 * 2 + name.utf8.count + staticKey.count + identityDigest.count + sessionNonce.count }
+    /// Bytes a member occupies in a `users` record: four length-prefixed fields, the
+    /// presence byte and the time last seen.
+    public var encodedLength: Int { 4 * 2 + name.utf8.count + staticKey.count + identityDigest.count + sessionNonce.count + 1 + 8 }
     /// The shortest a listed member can be: an empty name (refused), a static key, nothing else.
-    static let minEncodedLength = 4 * 2 + WireLimits.noiseKeyLength
+    static let minEncodedLength = 4 * 2 + WireLimits.noiseKeyLength + 1 + 8
 }
 
-/// One member's identity bundle, as the server answers an `identityRequest`; `bundle` is
-/// empty if they are not online (or have none).
+/// One member's identity bundle and current signed prekey, as the server answers an
+/// `identityRequest`; `bundle` is empty if they are not a member (or have none), `prekey`
+/// if they have published none.
 public struct IdentityEntry: Equatable, Sendable {
     public var name: String
     public var bundle: [UInt8]
+    public var prekey: [UInt8]
 
-    public init(name: String, bundle: [UInt8]) {
+    public init(name: String, bundle: [UInt8], prekey: [UInt8] = []) {
         self.name = name
         self.bundle = bundle
+        self.prekey = prekey
     }
 
     /// Bytes an entry occupies in an `identities` record.
-    public var encodedLength: Int { 4 + name.utf8.count + bundle.count }
+    public var encodedLength: Int { 6 + name.utf8.count + bundle.count + prekey.count }
 }
 
 /// A relayed chat message, stamped by the server.
@@ -62,9 +73,11 @@ public struct ChatMessage: Equatable, Sendable {
     }
 }
 
-/// One member joined or left. Joins carry the whole member so lists update incrementally.
+/// A member came online, went away, or is no longer a member (their name was released).
+/// Each carries the whole member so lists update incrementally; going away is not leaving
+/// the room (a member stays one until released).
 public struct Presence: Equatable, Sendable {
-    public enum Event: UInt8, Sendable { case joined = 1, left = 2 }
+    public enum Event: UInt8, Sendable { case joined = 1, left = 2, removed = 3 }
     public var event: Event
     public var user: OnlineUser
     public var time: UInt64
@@ -101,8 +114,13 @@ public enum ServerRecord: Equatable, Sendable {
     /// A `SendRequest` was relayed (or was a duplicate of one already relayed).
     case ack(clientMessageID: UInt64, sequence: UInt64)
     case pong(UInt64)
-    /// A sealed sender chain from one member to this client.
-    case keyShare(from: String, payload: [UInt8])
+    /// A sealed sender chain from one member to this client, at this position of the
+    /// client's stream (like a message's `sequence`).
+    case keyShare(from: String, payload: [UInt8], position: UInt64)
+    /// What waited for this member has been handed over, through `position` of its stream;
+    /// from here on deliveries are live. `dropped`: entries the server's retention removed
+    /// before this member could fetch them.
+    case caughtUp(position: UInt64, dropped: UInt64)
     /// Identity bundles asked for, in parts that each fit one record; `final` ends the answer.
     case identities([IdentityEntry], final: Bool)
     /// The answer to a `relayedQuery`: those of its ids the server relayed already.
@@ -113,7 +131,7 @@ public enum ServerRecord: Equatable, Sendable {
     public static let alreadyRelayed = UInt64.max
 
     enum Kind: UInt8 {
-        case welcome = 0x81, error = 0x82, users = 0x83, presence = 0x84, message = 0x85, ack = 0x86, pong = 0x87, keyShare = 0x88, identities = 0x89, relayed = 0x8a
+        case welcome = 0x81, error = 0x82, users = 0x83, presence = 0x84, message = 0x85, ack = 0x86, pong = 0x87, keyShare = 0x88, identities = 0x89, relayed = 0x8a, caughtUp = 0x8b
     }
 
     public func encoded() -> [UInt8] {
@@ -153,10 +171,15 @@ public enum ServerRecord: Equatable, Sendable {
         case .pong(let token):
             w.u8(Kind.pong.rawValue)
             w.u64(token)
-        case .keyShare(let from, let payload):
+        case .keyShare(let from, let payload, let position):
             w.u8(Kind.keyShare.rawValue)
             w.string16(from)
             w.bytes16(payload)
+            w.u64(position)
+        case .caughtUp(let position, let dropped):
+            w.u8(Kind.caughtUp.rawValue)
+            w.u64(position)
+            w.u64(dropped)
         case .identities(let entries, let final):
             w.u8(Kind.identities.rawValue)
             w.bool(final)
@@ -164,6 +187,7 @@ public enum ServerRecord: Equatable, Sendable {
             for e in entries {
                 w.string16(e.name)
                 w.bytes16(e.bundle)
+                w.bytes16(e.prekey)
             }
         case .relayed(let ids):
             w.u8(Kind.relayed.rawValue)
@@ -205,13 +229,17 @@ public enum ServerRecord: Equatable, Sendable {
             self = .pong(try r.u64("pong token"))
         case .keyShare:
             self = .keyShare(from: try r.string16("sender", max: WireLimits.maxUsernameBytes),
-                             payload: try r.bytes16("key share", max: WireLimits.maxKeyShareBytes))
+                             payload: try r.bytes16("key share", max: WireLimits.maxKeyShareBytes),
+                             position: try r.u64("position"))
+        case .caughtUp:
+            self = .caughtUp(position: try r.u64("position"), dropped: try r.u64("dropped"))
         case .identities:
             let final = try r.bool("final")
             let count = Int(try r.u16("identity count"))
-            let entries = try r.entries(count, minLength: 4, "identities") {
+            let entries = try r.entries(count, minLength: 6, "identities") {
                 IdentityEntry(name: try $0.string16("name", max: WireLimits.maxUsernameBytes),
-                              bundle: try $0.bytes16("identity", max: WireLimits.maxIdentityBytes))
+                              bundle: try $0.bytes16("identity", max: WireLimits.maxIdentityBytes),
+                              prekey: try $0.bytes16("prekey", max: WireLimits.maxPrekeyBytes))
             }
             self = .identities(entries, final: final)
         case .relayed:
@@ -231,6 +259,8 @@ extension WireWriter {
         bytes16(u.staticKey)
         bytes16(u.identityDigest)
         bytes16(u.sessionNonce)
+        bool(u.online)
+        u64(u.lastSeen)
     }
 }
 
@@ -254,6 +284,8 @@ extension WireReader {
             name: try string16("name", max: WireLimits.maxUsernameBytes),
             staticKey: try fixed16("static key", count: WireLimits.noiseKeyLength),
             identityDigest: try digest16("identity digest"),
-            sessionNonce: try nonce16("session nonce"))
+            sessionNonce: try nonce16("session nonce"),
+            online: try bool("online"),
+            lastSeen: try u64("last seen"))
     }
 }

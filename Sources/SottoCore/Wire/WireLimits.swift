@@ -1,7 +1,7 @@
 /// Hard bounds on every size in the schema. Readers enforce them before allocating.
 public enum WireLimits {
     /// The schema version this build speaks (bumped on any incompatible change).
-    public static let schemaVersion: UInt8 = 3
+    public static let schemaVersion: UInt8 = 4
     /// A username is 1–32 characters; in UTF-8 that is at most 32 × 4 scalars of 4 bytes.
     public static let maxUsernameBytes = 512
     /// Absolute ceiling on a chat body; servers announce their own (smaller) limit.
@@ -28,6 +28,8 @@ public enum WireLimits {
     public static let loginProofLength = 32
     /// The fresh random value a member publishes at each login; key shares to them are bound to it.
     public static let sessionNonceLength = 16
+    /// A signed prekey (`SignedPrekey`): an X-Wing public key, its creation time, a signature.
+    public static let maxPrekeyBytes = SignedPrekey.encodedLength
     public static let noiseKeyLength = 32
     public static let maxSaltLength = 64
     public static let minSaltLength = 16

@@ -18,6 +18,9 @@ final class BlockingWork: Sendable {
         }
     }
 
+    /// Runs work inline, on the caller's thread (embedded loops).
+    var isInline: Bool { pool == nil }
+
     func run<T: Sendable>(on loop: EventLoop, _ work: @escaping @Sendable () throws -> T) -> EventLoopFuture<T> {
         guard let pool else { return loop.makeCompletedFuture(Result { try work() }) }
         return pool.runIfActive(eventLoop: loop, work)

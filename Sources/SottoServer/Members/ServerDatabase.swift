@@ -12,7 +12,10 @@ public final class ServerDatabase: Sendable {
 
     public init(url: URL) throws {
         self.url = url
-        pool = try PrivateDatabase.open(url, label: "sotto-server", what: "the server database", migrator: Self.migrator)
+        // WAL with synchronous=NORMAL: a commit is durable once it returns, against the
+        // process being killed (what the delivery log promises); not against a power cut.
+        pool = try PrivateDatabase.open(url, label: "sotto-server", what: "the server database", migrator: Self.migrator,
+                                        prepare: { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") })
     }
 
     /// Versions of the schema, in order.
@@ -26,6 +29,34 @@ public final class ServerDatabase: Sendable {
                 t.column("identity", .blob).notNull().indexed()
                 t.column("registeredAt", .integer).notNull()
                 t.column("lastSeen", .integer).notNull()
+            }
+        }
+        migrator.registerMigration("2: delivery log") { db in
+            // A member's stream: confirmed through (NULL: not started), dropped unseen, and the
+            // keys others need to write to them while they are away.
+            try db.alter(table: "member") { t in
+                t.add(column: "confirmed", .integer)
+                t.add(column: "dropped", .integer).notNull().defaults(to: 0)
+                t.add(column: "staticKey", .blob)
+                t.add(column: "bundle", .blob)
+                t.add(column: "prekey", .blob)
+            }
+            try db.create(table: "delivery") { t in
+                t.primaryKey("position", .integer)
+                t.column("recipient", .text)
+                t.column("time", .integer).notNull()
+                t.column("sender", .blob)
+                t.column("clientMessageID", .integer)
+                t.column("record", .blob).notNull()
+            }
+            try db.create(index: "delivery_by_recipient", on: "delivery", columns: ["recipient", "position"])
+            try db.create(index: "delivery_by_time", on: "delivery", columns: ["time"])
+            try db.create(table: "sent") { t in
+                t.column("sender", .blob).notNull()
+                t.column("epoch", .integer).notNull()
+                t.column("highest", .integer).notNull()
+                t.column("time", .integer).notNull()
+                t.primaryKey(["sender", "epoch"])
             }
         }
         return migrator

@@ -148,8 +148,9 @@ final class RawConnection {
 
     /// Completes the Noise handshake and logs in. Returns the server hello.
     @discardableResult
-    func login(name: String, password: String = TestServer.password, identity: DHPrivateKey = DHPrivateKey(), bundle: [UInt8] = []) throws -> ServerHello {
-        let (hello, answer) = try attemptLogin(name: name, password: password, identity: identity, bundle: bundle)
+    func login(name: String, password: String = TestServer.password, identity: DHPrivateKey = DHPrivateKey(), bundle: [UInt8] = [],
+               prekey: [UInt8] = []) throws -> ServerHello {
+        let (hello, answer) = try attemptLogin(name: name, password: password, identity: identity, bundle: bundle, prekey: prekey)
         guard case .welcome? = answer else { throw Failure(description: "not welcomed") }
         return hello
     }
@@ -167,14 +168,15 @@ final class RawConnection {
     }
 
     /// Logs in and returns the server's answer: `welcome`, or the `error` it closed with.
-    func attemptLogin(name: String, password: String = TestServer.password, identity: DHPrivateKey = DHPrivateKey(), bundle: [UInt8] = []) throws -> (ServerHello, ServerRecord?) {
+    func attemptLogin(name: String, password: String = TestServer.password, identity: DHPrivateKey = DHPrivateKey(), bundle: [UInt8] = [],
+                      prekey: [UInt8] = []) throws -> (ServerHello, ServerRecord?) {
         var hs = try HandshakeState(initiator: true, prologue: sottoPrologue, localStatic: identity)
         try sendFrame(try hs.writeMessage(payload: []))
         guard let m2 = try readFrame() else { throw Failure(description: "closed during handshake") }
         let hello = try ServerHello(decoding: try hs.readMessage(m2))
         let key = try Self.passwordKey(password, hello)
         let proof = PasswordKey.proof(key: key, handshakeHash: hs.handshakeHash)
-        try sendFrame(try hs.writeMessage(payload: LoginRequest(username: name, proof: proof, identity: bundle, sessionNonce: sessionNonce).encoded()))
+        try sendFrame(try hs.writeMessage(payload: LoginRequest(username: name, proof: proof, identity: bundle, sessionNonce: sessionNonce, prekey: prekey).encoded()))
         transport = try hs.split()
         var before: [ServerRecord] = []
         let answer = try readUntil { record in

@@ -49,8 +49,15 @@ final class TestClient: @unchecked Sendable {
     /// What the person would read as a warning.
     var errors: [String] { notices.filter(\.isWarning).map(\.text) }
 
+    /// Who the last member list shows online.
     var lastUsers: [String]? {
-        for event in events.reversed() { if case .users(let u) = event { return u.map(\.name) } }
+        for event in events.reversed() { if case .users(let u) = event { return u.filter(\.online).map(\.name) } }
+        return nil
+    }
+
+    /// Every member the last list shows, online or away.
+    var lastMembers: [SottoClient.Member]? {
+        for event in events.reversed() { if case .users(let u) = event { return u } }
         return nil
     }
 

@@ -20,7 +20,7 @@ final class TestServer {
         let configuration = try ServerConfiguration(
             host: host, port: port, serverName: "test", staticKey: staticKey, password: Self.password,
             passwordSalt: Array("0123456789abcdef".utf8), scrypt: scrypt, limits: limits, threads: 2)
-        server = ChatServer(configuration: configuration, logger: logger)
+        server = try ChatServer(configuration: configuration, logger: logger)
         try await server.start()
     }
 

@@ -1,0 +1,79 @@
+import NIOConcurrencyHelpers
+import SottoCore
+
+/// The delivery log kept for the life of the process: tests, fuzzing and `InMemoryServer`.
+public final class InMemoryDeliveryStore: DeliveryStore, @unchecked Sendable {
+    private let lock = NIOLock()
+    private var log: [StoredDelivery] = []
+    private var positions: [String: UInt64] = [:]
+    private var dropped: [String: UInt64] = [:]
+    private var directory: [String: DirectoryEntry] = [:]
+    private var sent: [MessageLedger.Identity: (sender: [UInt8], epochs: [UInt32: UInt32])] = [:]
+
+    public init() {}
+
+    public func startup() throws -> DeliveryStartup {
+        lock.withLock {
+            DeliveryStartup(lastPosition: log.last?.position ?? 0, directory: Array(directory.values),
+                            sent: sent.values.flatMap { entry in entry.epochs.map { (entry.sender, $0.key, $0.value) } })
+        }
+    }
+
+    public func commit(_ batch: DeliveryBatch) throws {
+        lock.withLock {
+            log += batch.deliveries
+            for d in batch.deliveries {
+                guard let sender = d.sender, let id = d.clientMessageID else { continue }
+                let (epoch, counter) = MessageLedger.split(id)
+                let identity = MessageLedger.Identity(sender)
+                var entry = sent[identity] ?? (sender, [:])
+                entry.epochs[epoch] = max(entry.epochs[epoch] ?? 0, counter)
+                sent[identity] = entry
+            }
+            for (member, position) in batch.positions {
+                positions[member] = max(positions[member] ?? 0, position)
+                log.removeAll { $0.recipient == member && $0.position <= position }
+            }
+            for member in batch.droppedReported { dropped[member] = nil }
+            for entry in batch.entries { directory[entry.key] = entry }
+            for member in batch.released {
+                log.removeAll { $0.recipient == member }
+                positions[member] = nil
+                dropped[member] = nil
+                directory[member] = nil
+            }
+        }
+    }
+
+    public func stream(of member: String) throws -> (position: UInt64?, dropped: UInt64) {
+        lock.withLock { (positions[member], dropped[member] ?? 0) }
+    }
+
+    public func pending(for member: String, after: UInt64, through: UInt64, limit: Int, maxBytes: Int) throws -> DeliveryPage {
+        lock.withLock {
+            DeliveryPage.take(log.lazy.filter { $0.position > after && $0.position <= through && ($0.recipient == nil || $0.recipient == member) },
+                              limit: limit, maxBytes: maxBytes)
+        }
+    }
+
+    public func prune(now: UInt64, retention: Retention) throws {
+        lock.withLock {
+            let horizon = now &- UInt64(max(0, retention.maxAge * 1000))
+            var cut = log.last(where: { $0.time < horizon })?.position ?? 0
+            var total = log.reduce(0) { $0 + $1.record.count }
+            for d in log where total > retention.maxTotalBytes {
+                total -= d.record.count
+                cut = max(cut, d.position)
+            }
+            if cut > 0 {
+                for (member, position) in positions where position < cut {
+                    let lost = log.lazy.filter { $0.position > position && $0.position <= cut && $0.clientMessageID != nil && ($0.recipient == nil || $0.recipient == member) }.count
+                    dropped[member, default: 0] += UInt64(lost)
+                    positions[member] = cut
+                }
+            }
+            let everyone = positions.values.min() ?? 0
+            log.removeAll { $0.position <= max(cut, everyone) }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import GRDB
+import SottoCore
+
+/// The delivery log in the server's SQLite database (`server.sqlite`, WAL): table `delivery`
+/// (position, recipient, time, sender, client message id, the record as relayed), each
+/// member's confirmed position, dropped count and keys in `member`, and the highest message
+/// relayed per sender and epoch in `sent`. Commits are synchronous=NORMAL in WAL mode:
+/// durable against the process being killed at any point (the WAL is written before
+/// `commit` returns), not against the machine losing power.
+public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
+    private let database: ServerDatabase
+
+    public init(_ database: ServerDatabase) { self.database = database }
+
+    public func startup() throws -> DeliveryStartup {
+        try database.pool.read { db in
+            let last = try Int64.fetchOne(db, sql: "SELECT max(position) FROM delivery") ?? 0
+            let highest = max(last, try Int64.fetchOne(db, sql: "SELECT max(confirmed) FROM member") ?? 0)
+            let directory = try Row.fetchAll(db, sql: "SELECT * FROM member WHERE staticKey IS NOT NULL").map { row in
+                DirectoryEntry(key: row["key"], name: row["name"], staticKey: Array(row["staticKey"] as Data),
+                               bundle: Array((row["bundle"] as Data?) ?? Data()), digest: Array(row["identity"] as Data),
+                               prekey: Array((row["prekey"] as Data?) ?? Data()), lastSeen: UInt64(clamping: row["lastSeen"] as Int64))
+            }
+            let sent = try Row.fetchAll(db, sql: "SELECT sender, epoch, highest FROM sent").map { row in
+                (sender: Array(row["sender"] as Data), epoch: UInt32(truncatingIfNeeded: row["epoch"] as Int64),
+                 highest: UInt32(truncatingIfNeeded: row["highest"] as Int64))
+            }
+            return DeliveryStartup(lastPosition: UInt64(clamping: highest), directory: directory, sent: sent)
+        }
+    }
+
+    public func commit(_ batch: DeliveryBatch) throws {
+        guard !batch.isEmpty else { return }
+        try database.pool.write { db in
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO delivery (position, recipient, time, sender, clientMessageID, record) VALUES (?, ?, ?, ?, ?, ?)
+                """)
+            let sent = try db.cachedStatement(sql: """
+                INSERT INTO sent (sender, epoch, highest, time) VALUES (?, ?, ?, ?)
+                ON CONFLICT (sender, epoch) DO UPDATE SET highest = max(highest, excluded.highest), time = excluded.time
+                """)
+            for d in batch.deliveries {
+                try insert.execute(arguments: [Int64(clamping: d.position), d.recipient, Int64(clamping: d.time), d.sender.map { Data($0) },
+                                               d.clientMessageID.map { Int64(bitPattern: $0) }, Data(d.record)])
+                if let sender = d.sender, let id = d.clientMessageID {
+                    let (epoch, counter) = MessageLedger.split(id)
+                    try sent.execute(arguments: [Data(sender), Int64(epoch), Int64(counter), Int64(clamping: d.time)])
+                }
+            }
+            for (member, position) in batch.positions {
+                try db.execute(sql: "UPDATE member SET confirmed = max(coalesce(confirmed, 0), ?) WHERE key = ?",
+                               arguments: [Int64(clamping: position), member])
+                // What was for this member alone is theirs now.
+                try db.execute(sql: "DELETE FROM delivery WHERE recipient = ? AND position <= ?", arguments: [member, Int64(clamping: position)])
+            }
+            for member in batch.droppedReported {
+                try db.execute(sql: "UPDATE member SET dropped = 0 WHERE key = ?", arguments: [member])
+            }
+            for member in batch.released {
+                try db.execute(sql: "DELETE FROM delivery WHERE recipient = ?", arguments: [member])
+            }
+            for entry in batch.entries {
+                try db.execute(sql: "UPDATE member SET staticKey = ?, bundle = ?, prekey = ? WHERE key = ?",
+                               arguments: [Data(entry.staticKey), Data(entry.bundle), entry.prekey.isEmpty ? nil : Data(entry.prekey), entry.key])
+            }
+        }
+    }
+
+    public func stream(of member: String) throws -> (position: UInt64?, dropped: UInt64) {
+        try database.pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT confirmed, dropped FROM member WHERE key = ?", arguments: [member]) else {
+                return (nil, 0)
+            }
+            let confirmed: Int64? = row["confirmed"]
+            return (confirmed.map { UInt64(clamping: $0) }, UInt64(clamping: row["dropped"] as Int64))
+        }
+    }
+
+    public func pending(for member: String, after: UInt64, through: UInt64, limit: Int, maxBytes: Int) throws -> DeliveryPage {
+        try database.pool.read { db in
+            // One more than a page: whether anything is left is known without another query.
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT * FROM delivery WHERE position > ? AND position <= ? AND (recipient IS NULL OR recipient = ?)
+                ORDER BY position LIMIT ?
+                """, arguments: [Int64(clamping: after), Int64(clamping: through), member, limit + 1]).map(Self.delivery)
+            return DeliveryPage.take(rows, limit: limit, maxBytes: maxBytes)
+        }
+    }
+
+    public func prune(now: UInt64, retention: Retention) throws {
+        try database.pool.write { db in
+            let horizon = Int64(clamping: now) - Int64(max(0, retention.maxAge * 1000))
+            var cut = try Int64.fetchOne(db, sql: "SELECT max(position) FROM delivery WHERE time < ?", arguments: [horizon]) ?? 0
+            let total = try Int64.fetchOne(db, sql: "SELECT coalesce(sum(length(record)), 0) FROM delivery") ?? 0
+            if total > retention.maxTotalBytes {
+                // The oldest entries whose removal brings the log under its bound.
+                let excess = total - Int64(retention.maxTotalBytes)
+                let bySize = try Int64.fetchOne(db, sql: """
+                    SELECT min(position) FROM (SELECT position, sum(length(record)) OVER (ORDER BY position) AS running FROM delivery)
+                    WHERE running >= ?
+                    """, arguments: [excess]) ?? 0
+                cut = max(cut, bySize)
+            }
+            if cut > 0 {
+                // Messages a member had not confirmed are counted as dropped for them.
+                try db.execute(sql: """
+                    UPDATE member SET dropped = dropped + (
+                        SELECT count(*) FROM delivery d WHERE d.position > member.confirmed AND d.position <= ?
+                        AND d.clientMessageID IS NOT NULL AND (d.recipient IS NULL OR d.recipient = member.key)),
+                        confirmed = ?
+                    WHERE confirmed IS NOT NULL AND confirmed < ?
+                    """, arguments: [cut, cut, cut])
+            }
+            let everyone = try Int64.fetchOne(db, sql: "SELECT min(confirmed) FROM member WHERE confirmed IS NOT NULL") ?? 0
+            try db.execute(sql: "DELETE FROM delivery WHERE position <= ?", arguments: [max(cut, everyone)])
+            try db.execute(sql: "DELETE FROM sent WHERE time < ?", arguments: [horizon])
+        }
+    }
+
+    private static func delivery(_ row: Row) -> StoredDelivery {
+        let sender: Data? = row["sender"], id: Int64? = row["clientMessageID"]
+        return StoredDelivery(position: UInt64(clamping: row["position"] as Int64), recipient: row["recipient"],
+                              time: UInt64(clamping: row["time"] as Int64), sender: sender.map { Array($0) },
+                              clientMessageID: id.map { UInt64(bitPattern: $0) }, record: Array(row["record"] as Data))
+    }
+}
