@@ -150,8 +150,9 @@ let package = Package(
         .testTarget(
             name: "SottoServerTests",
             dependencies: [
-                "SottoServer", "SottoFuzzing", "SottoClient",
+                "SottoServer", "SottoFuzzing", "SottoClient", "SottoStorage",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swift5
         ),

@@ -402,6 +402,39 @@ import Testing
         #expect(alice.events.contains(.rejected(id: 6)) && bob.texts.isEmpty)
     }
 
+    // MARK: Our stream, stored then confirmed
+
+    /// The server may let go of what a device received only once the device stored it: a
+    /// confirmation follows the store, never the arrival. What the server hands over again
+    /// because a confirmation was lost (or a server replays) is skipped after a restart, not
+    /// handled twice: neither shown again nor met as a replay.
+    @Test func aPositionIsConfirmedOnlyOnceStoredAndWhatWasStoredIsNotHandledAgain() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice"), bob = try server.member("bob")
+        server.connect(alice)
+        server.connect(bob)
+        server.holdsStores = true
+        server.input(alice, .send(id: 1, to: "", text: "one"))
+        #expect(bob.texts == ["one"])
+        server.fire(.checkpoint, for: bob)
+        func confirms(_ m: ScriptedServer.Member) -> [UInt64] { m.written.compactMap { if case .confirm(let p) = $0 { p } else { nil } } }
+        #expect(confirms(bob).isEmpty, "shown, not yet stored: nothing confirmed")
+        server.finishStores()
+        let position = try #require(server.log.last?.sequence)
+        #expect(confirms(bob) == [position])
+
+        // Bob's app restarts; the server (its confirmation lost, or lying) hands the message over again.
+        server.drop(bob)
+        let again = try server.member("bob", restarting: bob)
+        server.holdsStores = false
+        server.connect(again)
+        server.deliver(.message(try #require(server.log.last)), to: again)
+        #expect(again.texts.isEmpty && again.notices.isEmpty, "\(again.events)")
+        // What follows is read with the chain the device stored.
+        server.input(alice, .send(id: 2, to: "", text: "two"))
+        #expect(again.texts == ["two"] && again.notices.isEmpty, "\(again.events)")
+    }
+
     // MARK: Membership and trust
 
     @Test func joinsAndLeavesAreToldAndListedNamesAreHeldToTheServersRules() throws {

@@ -59,14 +59,15 @@ final class ScriptedServer {
         /// Records it wrote, decoded, in order.
         var written: [ClientRecord] = []
         /// What its device keeps between sessions (prekeys, chains, its stream's position).
-        let keyStore = InMemoryKeyStateStore()
+        let keyStore: InMemoryKeyStateStore
         /// Its signed prekey as published.
         var prekey: [UInt8] = []
 
-        init(core: ClientCore, name: String, identity: ClientIdentity) {
+        init(core: ClientCore, name: String, identity: ClientIdentity, keyStore: InMemoryKeyStateStore = InMemoryKeyStateStore()) {
             self.core = core
             self.name = name
             self.identity = identity
+            self.keyStore = keyStore
         }
 
         var messages: [ReceivedMessage] { events.compactMap { if case .message(let m) = $0 { m } else { nil } } }
@@ -79,6 +80,8 @@ final class ScriptedServer {
     private var sequence: UInt64 = 0
     /// What the relay has relayed, by sender and client message id (its ledger).
     private(set) var relayed: [String: Set<UInt64>] = [:]
+    /// Every message relayed, as relayed (for a server that hands them over again).
+    private(set) var log: [ChatMessage] = []
     /// When false, sends are held instead of relayed (a server about to crash).
     var relaying = true
     var held: [(from: String, request: SendRequest)] = []
@@ -87,18 +90,23 @@ final class ScriptedServer {
     private var heldQueries: [(member: Member, ids: [UInt64])] = []
     /// When true, identity requests are answered with no entries (a lying server).
     var omitsIdentities = false
+    /// Devices' stores of their key state wait until the test lets them finish (`finishStores`).
+    var holdsStores = false
+    private var heldStores: [(member: Member, connection: Int, server: String, changes: KeyStateChanges, position: UInt64)] = []
     /// When false, logins go unanswered (a server that hangs up on slow logins).
     var answersLogins = true
 
-    /// A core for `name`, not connected.
-    func member(_ name: String, configure: (inout ClientConfiguration) -> Void = { _ in }) throws -> Member {
+    /// A core for `name`, not connected. `restarting`: the same device's app started again
+    /// (its identity and key store, a new core with nothing in memory).
+    func member(_ name: String, restarting device: Member? = nil, configure: (inout ClientConfiguration) -> Void = { _ in }) throws -> Member {
         var configuration = ClientConfiguration(host: "scripted", port: 1, username: name, password: Self.password,
                                                 trust: TrustPolicy(vouched: fingerprint))
         configuration.minimumPasswordHashing = .testing
         configure(&configuration)
-        let identity = try ClientIdentity.generate()
+        let identity = try device?.identity ?? ClientIdentity.generate()
         let member = Member(core: ClientCore(configuration: configuration, identity: identity, store: MemoryStore(), random: countingRandom()),
-                            name: name, identity: identity)
+                            name: name, identity: identity, keyStore: device?.keyStore ?? InMemoryKeyStateStore())
+        if let device { members.removeAll { $0 === device } }
         members.append(member)
         return member
     }
@@ -192,6 +200,7 @@ final class ScriptedServer {
             let state = try! member.keyStore.load(server: server, identity: member.identity.keys, policy: PrekeyPolicy(), now: now)
             member.core.handle(.keyState(connection: connection, state), now: now)
         case .storeKeyState(let connection, let server, let changes, let position):
+            guard !holdsStores else { return heldStores.append((member, connection, server, changes, position)) }
             try! member.keyStore.save(server: server, changes, through: position)
             member.core.handle(.stored(connection: connection, position: position), now: now)
         case .schedule(let timer, let delay):
@@ -204,6 +213,24 @@ final class ScriptedServer {
     }
 
     private var onlineMembers: [Member] { members.filter(\.online) }
+
+    /// The held stores complete now, in order (or are lost, as in a crash: `finish` false).
+    func finishStores(_ finish: Bool = true) {
+        let stores = heldStores
+        heldStores = []
+        guard finish else { return }
+        for s in stores {
+            try! s.member.keyStore.save(server: s.server, s.changes, through: s.position)
+            s.member.core.handle(.stored(connection: s.connection, position: s.position), now: now)
+        }
+        settle()
+    }
+
+    /// Hands a record to a member's current connection, as a (possibly lying) server would.
+    func deliver(_ record: ServerRecord, to member: Member) {
+        member.core.handle(.record(connection: member.connection!, record), now: now)
+        settle()
+    }
 
     private func logIn(_ member: Member, _ login: LoginRequest, connection: Int) {
         let user = OnlineUser(name: login.username, staticKey: Array(member.identity.noiseStatic.publicKey.rawRepresentation),
@@ -266,6 +293,7 @@ final class ScriptedServer {
         sequence += 1
         let message = ChatMessage(sequence: sequence, time: millis, from: member.name, to: request.to,
                                   clientMessageID: request.clientMessageID, body: request.body)
+        log.append(message)
         for recipient in onlineMembers where request.to.isEmpty || recipient.name == request.to || recipient === member {
             recipient.core.handle(.record(connection: recipient.connection!, .message(message)), now: now)
         }

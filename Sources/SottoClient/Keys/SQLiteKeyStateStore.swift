@@ -74,13 +74,15 @@ public final class SQLiteKeyStateStore: KeyStateStore, @unchecked Sendable {
 
     public func load(server: String, identity: IdentityKeys, policy: PrekeyPolicy, now: Date) throws -> KeyState {
         let pool = try pool(server)
-        return try pool.write { db in
+        var deleted = false
+        let state = try pool.write { db -> KeyState in
             var prekeys = try Row.fetchAll(db, sql: "SELECT seed, signed FROM prekey ORDER BY created").compactMap { row -> PrekeyPair? in
                 let seed: Data = row["seed"], signed: Data = row["signed"]
                 return try? PrekeyPair(seed: Array(seed), signed: Array(signed), identity: identity)
             }
             let plan = policy.plan(prekeys.map(\.signed), now: now)
             for id in plan.delete { try db.execute(sql: "DELETE FROM prekey WHERE id = ?", arguments: [Data(id)]) }
+            deleted = !plan.delete.isEmpty
             prekeys.removeAll { plan.delete.contains($0.signed.id) }
             if plan.rotate {
                 // Stored before it is published: a share sealed to it can always be opened.
@@ -102,6 +104,10 @@ public final class SQLiteKeyStateStore: KeyStateStore, @unchecked Sendable {
             let stored = try Int64.fetchOne(db, sql: "SELECT stored FROM stream WHERE id = 1") ?? 0
             return KeyState(prekeys: prekeys, chains: chains, accepted: accepted, storedPosition: UInt64(clamping: stored))
         }
+        // A deleted prekey's private half is overwritten in the database (secure_delete); its
+        // earlier copies in the write-ahead log go too.
+        if deleted { try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) } }
+        return state
     }
 
     public func save(server: String, _ changes: KeyStateChanges, through position: UInt64) throws {

@@ -64,6 +64,10 @@ public struct KeyStateChanges: Equatable, Sendable {
     public struct ChainRef: Equatable, Sendable {
         public var sender: String
         public var chainID: [UInt8]
+        public init(sender: String, chainID: [UInt8]) {
+            self.sender = sender
+            self.chainID = chainID
+        }
     }
     public var chains: [StoredChain] = []
     public var removedChains: [ChainRef] = []

@@ -58,7 +58,8 @@ public final class InMemoryDeliveryStore: DeliveryStore, @unchecked Sendable {
 
     public func prune(now: UInt64, retention: Retention) throws {
         lock.withLock {
-            let horizon = now &- UInt64(max(0, retention.maxAge * 1000))
+            let age = UInt64(max(0, min(retention.maxAge * 1000, 1e18)))
+            let horizon = now > age ? now - age : 0
             var cut = log.last(where: { $0.time < horizon })?.position ?? 0
             var total = log.reduce(0) { $0 + $1.record.count }
             for d in log where total > retention.maxTotalBytes {

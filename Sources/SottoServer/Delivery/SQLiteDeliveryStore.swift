@@ -90,7 +90,7 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
 
     public func prune(now: UInt64, retention: Retention) throws {
         try database.pool.write { db in
-            let horizon = Int64(clamping: now) - Int64(max(0, retention.maxAge * 1000))
+            let horizon = Int64(clamping: now) - Int64(min(max(0, retention.maxAge * 1000), 9e18))
             var cut = try Int64.fetchOne(db, sql: "SELECT max(position) FROM delivery WHERE time < ?", arguments: [horizon]) ?? 0
             let total = try Int64.fetchOne(db, sql: "SELECT coalesce(sum(length(record)), 0) FROM delivery") ?? 0
             if total > retention.maxTotalBytes {

@@ -1,0 +1,90 @@
+import Foundation
+import SottoClient
+import SottoCore
+import Testing
+
+/// Messages for a member who is away wait on the real server, as ciphertext, and reach them
+/// at their next login exactly once and in order: across a SIGKILL of the server, and with
+/// the member's app started afresh (its state read back from its key store).
+@Suite struct OfflineDeliveryTests {
+    /// A person's app: its own config and data directories, its key store on disk.
+    static func app(_ name: String, port: Int, fingerprint: String, password: String, directory: URL)
+        throws -> (ChatClient, EventLog, Counter) {
+        var configuration = ClientConfiguration(host: "127.0.0.1", port: port, username: name, password: password,
+                                                trust: TrustPolicy(vouched: fingerprint))
+        configuration.backoffBase = 0.1
+        configuration.backoffMax = 0.5
+        let identity = try ClientIdentity.loadOrCreate(in: directory)
+        let log = EventLog(), counter = Counter()
+        let client = ChatClient(configuration: configuration, identity: identity, knownServers: KnownServers(url: KnownServers.defaultURL(in: directory)),
+                                keyStore: SQLiteKeyStateStore(dataDirectory: directory.appendingPathComponent("data"), identityFingerprint: identity.fingerprint)) { event in
+            log.append(event)
+            if case .message(let m) = event, !m.isOwn { counter.add(m.text) }
+        }
+        return (client, log, counter)
+    }
+
+    @Test func whatWaitsSurvivesASIGKILLAndArrivesOnceInOrderAndTheServerNeverHoldsItsText() async throws {
+        let data = temporaryDirectory("offline-server")
+        let extra = ["--records-per-second", "100000", "--record-burst", "100000"]
+        let (first, port, fingerprint, password) = try await ProcessTests.startServer(dataDir: data, extra: extra)
+        let bobHome = temporaryDirectory("offline-bob"), aliceHome = temporaryDirectory("offline-alice")
+        // Bob registers, then goes away.
+        do {
+            let (bob, bobLog, _) = try Self.app("bob", port: port, fingerprint: fingerprint, password: password, directory: bobHome)
+            bob.connect()
+            try await CrashRecoveryTests.setup("bob registers", ["bob": bobLog]) { bobLog.contains(.caughtUp) }
+            bob.shutdown()
+        }
+        let (alice, aliceLog, _) = try Self.app("alice", port: port, fingerprint: fingerprint, password: password, directory: aliceHome)
+        alice.connect()
+        try await CrashRecoveryTests.setup("alice sees bob away", ["alice": aliceLog]) {
+            aliceLog.snapshot.contains { if case .users(let u) = $0 { u.contains { $0.name == "bob" && !$0.online } } else { false } }
+        }
+        // Markers nobody could guess: if any reaches the server's files, it holds plaintext.
+        let marker = UUID().uuidString
+        var sent: [String] = []
+        for i in 0..<40 {
+            let text = "\(marker) room \(i)"
+            alice.send(text)
+            sent.append(text)
+            if i % 8 == 0 {
+                let direct = "\(marker) for bob \(i)"
+                alice.send(direct, to: "bob")
+                sent.append(direct)
+            }
+        }
+        try await eventually("all stored", timeout: 60) { alice.pendingCount() == 0 }
+
+        // The server is killed (no shutdown, no flush) and started again on its data.
+        first.signal(SIGKILL)
+        _ = await first.waitForExit()
+        for file in try FileManager.default.contentsOfDirectory(atPath: data.path) {
+            let bytes = try Data(contentsOf: data.appendingPathComponent(file))
+            #expect(bytes.range(of: Data(marker.utf8)) == nil, "\(file) holds message text")
+        }
+        let restarted = try ChildProcess(Products.url("sotto-server"), ["--host", "127.0.0.1", "--data-dir", data.path, "--port", "\(port)"] + extra)
+        defer { restarted.signal(SIGTERM) }
+        try await eventually("restarted", timeout: 20) { restarted.stdout.contains("Waiting for connections...") }
+
+        // Bob's app starts again: everything that waited, once, in the order it was sent.
+        let (bob, bobLog, received) = try Self.app("bob", port: port, fingerprint: fingerprint, password: password, directory: bobHome)
+        bob.connect()
+        try await CrashRecoveryTests.setup("bob catches up", ["bob": bobLog]) { received.count >= sent.count }
+        try await eventually("alice is back", timeout: 30) { aliceLog.onlineCount >= 2 }
+        try await Task.sleep(nanoseconds: 500_000_000)
+        #expect(received.all == sent)
+        #expect(!bobLog.snapshot.contains { if case .notice(let n) = $0 { n.isWarning } else { false } }, "\(bobLog.history)")
+        // And once bob has confirmed, a third start hands him nothing again.
+        try await eventually("bob confirmed") { bobLog.contains(.caughtUp) }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        bob.shutdown()
+        let (bob3, bob3Log, again) = try Self.app("bob", port: port, fingerprint: fingerprint, password: password, directory: bobHome)
+        bob3.connect()
+        try await CrashRecoveryTests.setup("bob back again", ["bob": bob3Log]) { bob3Log.contains(.caughtUp) }
+        alice.send("\(marker) live")
+        try await eventually("live") { again.count >= 1 }
+        #expect(again.all == ["\(marker) live"])
+        alice.shutdown(); bob3.shutdown()
+    }
+}

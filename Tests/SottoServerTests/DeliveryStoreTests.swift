@@ -1,0 +1,123 @@
+import Foundation
+import GRDB
+import SottoCore
+import SottoStorage
+@testable import SottoServer
+import Testing
+
+/// The delivery log's rules, the same in memory and in SQLite: what waits for whom, what a
+/// confirmation lets go, what retention drops (and counts), what a release removes.
+@Suite struct DeliveryStoreTests {
+    /// Each store with its members registered (the SQLite log keeps positions on members' rows).
+    static func stores() throws -> [(DeliveryStore, String)] {
+        let url = MemberStoreTests.temporaryDirectory().appendingPathComponent("server.sqlite")
+        let database = try ServerDatabase(url: url)
+        let members = SQLiteMemberStore(database)
+        for (i, name) in ["alice", "bob", "carol"].enumerated() {
+            _ = try members.claim(Username(name), identity: [UInt8](repeating: UInt8(i + 1), count: 32), at: 1, verifies: { true })
+        }
+        return [(InMemoryDeliveryStore(), "memory"), (SQLiteDeliveryStore(database), "sqlite")]
+    }
+
+    static func entry(_ position: UInt64, to recipient: String?, time: UInt64 = 1_000, message: Bool = true, bytes: Int = 10) -> StoredDelivery {
+        StoredDelivery(position: position, recipient: recipient, time: time, sender: message ? [UInt8](repeating: 9, count: 32) : nil,
+                       clientMessageID: message ? (7 << 32 | position) : nil, record: [UInt8](repeating: UInt8(truncatingIfNeeded: position), count: bytes))
+    }
+
+    @Test(arguments: try stores())
+    func eachMemberGetsTheRoomAndWhatIsTheirsInOrderAndAConfirmationLetsGo(_ store: DeliveryStore, _ kind: String) throws {
+        var start = DeliveryBatch()
+        start.positions = ["alice": 0, "bob": 0]
+        try store.commit(start)
+        var batch = DeliveryBatch()
+        batch.deliveries = [Self.entry(1, to: nil), Self.entry(2, to: "bob"), Self.entry(3, to: "alice", message: false), Self.entry(4, to: nil)]
+        try store.commit(batch)
+        #expect(try store.pending(for: "bob", after: 0, through: 4, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [1, 2, 4], "\(kind)")
+        #expect(try store.pending(for: "alice", after: 0, through: 4, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [1, 3, 4])
+        // Bounded pages, in order; never past `through` (what is not committed yet).
+        let page = try store.pending(for: "bob", after: 0, through: 4, limit: 2, maxBytes: 1 << 20)
+        #expect(page.entries.map(\.position) == [1, 2] && !page.complete)
+        #expect(try store.pending(for: "bob", after: 2, through: 4, limit: 2, maxBytes: 1 << 20).complete)
+        #expect(try store.pending(for: "bob", after: 0, through: 2, limit: 10, maxBytes: 15).entries.map(\.position) == [1])
+        #expect(try store.pending(for: "bob", after: 0, through: 1, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [1])
+        // Bob confirms: what was his alone is gone; the room's stays for alice.
+        var confirm = DeliveryBatch()
+        confirm.positions = ["bob": 4]
+        try store.commit(confirm)
+        #expect(try store.stream(of: "bob").position == 4)
+        #expect(try store.pending(for: "bob", after: 0, through: 4, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [1, 4])
+        try store.prune(now: 2_000, retention: Retention())
+        #expect(try store.pending(for: "alice", after: 0, through: 4, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [1, 3, 4])
+        // A confirmation never moves back.
+        confirm.positions = ["bob": 2]
+        try store.commit(confirm)
+        #expect(try store.stream(of: "bob").position == 4)
+        // Once everyone has confirmed, the log lets go of the room's messages too.
+        confirm.positions = ["alice": 4]
+        try store.commit(confirm)
+        try store.prune(now: 2_000, retention: Retention())
+        #expect(try store.pending(for: "carol", after: 0, through: 4, limit: 10, maxBytes: 1 << 20).entries.isEmpty)
+        // What was relayed per sender is kept for the ledger.
+        #expect(try store.startup().sent.contains { $0.epoch == 7 && $0.highest == 4 })
+    }
+
+    @Test(arguments: try stores())
+    func retentionDropsTheOldestAndCountsWhatEachMemberLost(_ store: DeliveryStore, _ kind: String) throws {
+        var start = DeliveryBatch()
+        start.positions = ["alice": 0, "bob": 1]
+        try store.commit(start)
+        var batch = DeliveryBatch()
+        batch.deliveries = [Self.entry(1, to: nil, time: 1_000), Self.entry(2, to: "alice", time: 1_000),
+                            Self.entry(3, to: "alice", time: 1_000, message: false), Self.entry(4, to: nil, time: 90_000)]
+        try store.commit(batch)
+        // Older than a minute at 100 s: positions 1–3 go; alice had seen none (2 messages, one share), bob had seen 1.
+        try store.prune(now: 100_000, retention: Retention(maxAge: 60, maxTotalBytes: 1 << 20))
+        #expect(try store.stream(of: "alice").dropped == 2, "\(kind)")
+        #expect(try store.stream(of: "bob").dropped == 0)
+        #expect(try store.pending(for: "alice", after: 0, through: 4, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [4])
+        // By size: the log over its bound loses its oldest.
+        batch.deliveries = [Self.entry(5, to: nil, time: 99_000, bytes: 100), Self.entry(6, to: nil, time: 99_000, bytes: 100)]
+        try store.commit(batch)
+        try store.prune(now: 100_000, retention: Retention(maxAge: 60, maxTotalBytes: 150))
+        #expect(try store.pending(for: "bob", after: 1, through: 6, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [6])
+        #expect(try store.stream(of: "bob").dropped == 2)
+        // Told once: the count starts over.
+        var told = DeliveryBatch()
+        told.droppedReported = ["bob"]
+        try store.commit(told)
+        #expect(try store.stream(of: "bob").dropped == 0)
+    }
+
+    @Test(arguments: try stores())
+    func aReleasedMembersWaitingEntriesGo(_ store: DeliveryStore, _ kind: String) throws {
+        var batch = DeliveryBatch()
+        batch.positions = ["carol": 0]
+        batch.deliveries = [Self.entry(1, to: "carol"), Self.entry(2, to: "carol", message: false)]
+        try store.commit(batch)
+        var release = DeliveryBatch()
+        release.released = ["carol"]
+        try store.commit(release)
+        #expect(try store.pending(for: "carol", after: 0, through: 2, limit: 10, maxBytes: 1 << 20).entries.isEmpty, "\(kind)")
+    }
+
+    /// A database of the first schema (members only) gains the log and keeps its members.
+    @Test func theServerDatabaseMigratesFromTheFirstSchema() throws {
+        let url = MemberStoreTests.temporaryDirectory().appendingPathComponent("server.sqlite")
+        do {
+            try SecureFile.ensurePrivateFile(url)
+            let pool = try DatabaseQueue(path: url.path)
+            try ServerDatabase.migrator.migrate(pool, upTo: "1: members")
+            try pool.write { db in
+                try db.execute(sql: "INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen) VALUES ('alice', 'alice', 'alice', ?, 1, 2)",
+                               arguments: [Data(repeating: 1, count: 32)])
+            }
+        }
+        let database = try ServerDatabase(url: url)
+        #expect(try database.appliedMigrations() == ["1: members", "2: delivery log"])
+        #expect(try SQLiteMemberStore(database).members().map(\.name) == ["alice"])
+        let deliveries = SQLiteDeliveryStore(database)
+        #expect(try deliveries.stream(of: "alice").position == nil)  // starts at the next login
+        let startup = try deliveries.startup()
+        #expect(startup.lastPosition == 0 && startup.directory.isEmpty)  // listed once they log in with keys
+    }
+}
