@@ -221,16 +221,16 @@ public final class ChatClient: @unchecked Sendable {
                     }
                 }
             }
-        case .storeKeyState(let number, let server, let changes, let position):
+        case .storeKeyState(let number, let server, let changes, let stream, let position):
             let store = keyStore, before = beforeStore, logger = self.logger
             keyQueue.async {
                 before?()
                 do {
-                    try store.save(server: server, changes, through: position)
+                    try store.save(server: server, changes, stream: stream, through: position)
                     self.loop.execute { self.run(.stored(connection: number, position: position)) }
                 } catch {
-                    // Not confirmed: the server hands it over again next time.
                     logger.error("could not store the end-to-end state", metadata: ["error": "\(error)"])
+                    self.loop.execute { self.run(.storeFailed(connection: number, "\(error)")) }
                 }
             }
         case .event(let event):

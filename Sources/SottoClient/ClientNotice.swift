@@ -36,6 +36,8 @@ public enum ClientNotice: Equatable, Sendable {
     case server(ServerError)
     /// No longer a member of this server (the operator released the name).
     case removed(String)
+    /// This device's end-to-end state could not be saved: what arrived is not confirmed.
+    case keysNotSaved(String)
     /// Messages that waited on the server for us were removed by its retention first.
     case droppedWhileAway(count: UInt64)
     /// A member has no current prekey: what we send cannot reach them until they return.
@@ -52,7 +54,7 @@ public enum ClientNotice: Equatable, Sendable {
         switch self {
         case .joined, .left, .removed, .verified, .loginRetried, .reconnecting: return false
         case .lookAlike, .invalidListing, .forgedOwnMessage, .keyChanged, .noValidIdentity, .undecryptable, .messageRejected,
-             .verificationNotSaved, .notOnline, .resendWithheld, .notSent, .server, .droppedWhileAway, .noCurrentPrekey: return true
+             .verificationNotSaved, .notOnline, .resendWithheld, .notSent, .server, .droppedWhileAway, .noCurrentPrekey, .keysNotSaved: return true
         }
     }
 
@@ -77,6 +79,7 @@ public enum ClientNotice: Equatable, Sendable {
         case .notSent: return "not-sent"
         case .server: return "server"
         case .removed: return "removed"
+        case .keysNotSaved: return "keys-not-saved"
         case .droppedWhileAway: return "dropped-while-away"
         case .noCurrentPrekey: return "no-current-prekey"
         }
@@ -128,6 +131,8 @@ public enum ClientNotice: Equatable, Sendable {
             return "Not sent: \(detail)."
         case .server(let error):
             return error.text
+        case .keysNotSaved(let reason):
+            return "This device's keys could not be saved (\(reason)): what arrived is shown but the server keeps it, and hands it over again next time."
         case .removed(let name):
             return "\(name) is no longer a member of this server: what you send from now on is not for them"
         case .droppedWhileAway(let count):

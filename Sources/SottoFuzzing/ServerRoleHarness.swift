@@ -78,7 +78,7 @@ extension Harness {
                                            handshakeHash: Array(repeating: 9, count: 32)), now: now)
                     case .loadKeyState(let c, _):
                         core.handle(.keyState(connection: c, serverRoleKeyState), now: now)
-                    case .storeKeyState(let c, _, _, let position):
+                    case .storeKeyState(let c, _, _, _, let position):
                         core.handle(.stored(connection: c, position: position), now: now)
                     case .close(let c), .abort(let c, _):
                         core.handle(.closed(connection: c, nil), now: now)

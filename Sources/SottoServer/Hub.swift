@@ -99,10 +99,19 @@ final class Hub {
     private var directory: [String: DirectoryEntry] = [:]
     /// Positions are durable through here.
     private var committed: UInt64 = 0
+    /// The delivery log's id, told in the welcome.
+    private let log: [UInt8]
     /// What the next commit writes, and what is posted once it is durable.
     private var batch = DeliveryBatch()
     private var afterCommit: [AfterCommit] = []
     private var writeScheduled = false
+    /// The last entries committed, in position order: a member whose last page was read while
+    /// more was committed is handed those from here, and goes live without another read
+    /// (under steady traffic, another read would find more again, and again).
+    private var recent = CircularBuffer<(position: UInt64, recipient: String?, record: [UInt8])>()
+    private var recentBytes = 0
+    static let recentEntries = 4_096
+    static let recentMaxBytes = 8 << 20
 
     private enum AfterCommit {
         /// A stored entry: to every live member (nil) or to one, by key.
@@ -131,6 +140,7 @@ final class Hub {
         throttle = LoginThrottle(limits: limits)
         loginBudget = TokenBucket(rate: limits.loginsPerSecond, capacity: limits.loginBurst, now: .now())
         let startup = try deliveries.startup()
+        log = startup.log
         committed = startup.lastPosition
         sequence = startup.lastPosition
         for entry in startup.directory { directory[entry.key] = entry }
@@ -204,9 +214,34 @@ final class Hub {
     /// Binds the name to this identity at its first login, or checks it is theirs: on the
     /// blocking pool; the answer comes back on `loop`. `verifies` runs there too, and only
     /// when the name would be bound.
-    func claim(_ name: Username, identity: [UInt8], on loop: EventLoop, verifies: @escaping @Sendable () -> Bool) -> EventLoopFuture<MemberClaim> {
+    func claim(_ name: Username, identity: [UInt8], address: String, on loop: EventLoop,
+               verifies: @escaping @Sendable () -> Bool) -> EventLoopFuture<MemberClaim> {
         let store = memberStore
-        return blocking.run(on: loop) { try store.claim(name, identity: identity, at: Self.now(), verifies: verifies) }
+        return blocking.run(on: loop) {
+            try store.claim(name, identity: identity, at: Self.now(), mayRegister: { self.mayRegister(from: address) }, verifies: verifies)
+        }
+    }
+
+    /// Registrations per source (an address, or an IPv6 /64): a few at once, then one every
+    /// `registrationInterval`; the member list every login receives cannot be grown by one
+    /// password holder minting identities.
+    private var registrations: [String: TokenBucket] = [:]
+    private func mayRegister(from address: String) -> Bool {
+        let now = NIODeadline.now(), source = LoginThrottle.source(address)
+        return lock.withLock {
+            var bucket = registrations[source] ?? TokenBucket(rate: 1 / limits.registrationInterval, capacity: Double(limits.registrationBurst), now: now)
+            guard bucket.wait(now: now) == .zero else { return false }
+            bucket.take(now: now)
+            registrations[source] = bucket
+            // Forget full buckets now and then: sources come and go.
+            if registrations.count > 4_096 {
+                registrations = registrations.filter { entry in
+                    var bucket = entry.value
+                    return bucket.wait(now: now) > .zero || entry.key == source
+                }
+            }
+            return true
+        }
     }
 
     func withdraw(_ name: Username, identity: [UInt8]) {
@@ -256,7 +291,7 @@ final class Hub {
             membershipChanges &+= 1
             // The room knows this identity already when it replaces its own stale session.
             member.announced = replaced?.announced == true && replaced?.identityDigest == identityDigest
-            mailbox.post(ServerRecord.welcome(name: name.display, time: now).encoded(), to: [session])
+            mailbox.post(ServerRecord.welcome(name: name.display, time: now, log: log).encoded(), to: [session])
             for page in userListPages(including: member) { mailbox.post(page, to: [session]) }
             return .joined(member)
         }
@@ -336,9 +371,14 @@ final class Hub {
                 }
                 let live: Bool = self.lock.withLock {
                     guard self.members[key] === member else { return true }
-                    guard self.committed == through else { return false }
+                    if self.committed != through {
+                        guard let oldest = self.recent.first?.position, oldest <= through + 1 else { return false }
+                        for entry in self.recent where entry.position > through && (entry.recipient == nil || entry.recipient == key) {
+                            member.mailbox.post(entry.record, to: [member.session])
+                        }
+                    }
                     member.live = true
-                    member.mailbox.post(ServerRecord.caughtUp(position: through, dropped: dropped).encoded(), to: [member.session])
+                    member.mailbox.post(ServerRecord.caughtUp(position: self.committed, dropped: dropped).encoded(), to: [member.session])
                     for ack in member.deferredAcks { member.mailbox.post(ack, to: [member.session]) }
                     member.deferredAcks = []
                     self.liveTargetsStale = true
@@ -406,7 +446,16 @@ final class Hub {
                 logger.critical("could not store to the delivery log: messages are refused", metadata: ["error": "\(error)"])
             }
             lock.withLock {
-                if !failed, let last = next.deliveries.last?.position { committed = max(committed, last) }
+                if !failed, let last = next.deliveries.last?.position {
+                    committed = max(committed, last)
+                    for d in next.deliveries {
+                        recent.append((d.position, d.recipient, d.record))
+                        recentBytes += d.record.count
+                    }
+                    while recent.count > Self.recentEntries || recentBytes > Self.recentMaxBytes, let oldest = recent.popFirst() {
+                        recentBytes -= oldest.record.count
+                    }
+                }
                 for post in posts {
                     switch post {
                     case .entry(let record, let recipient):

@@ -52,7 +52,9 @@ struct MessageLedger {
     let epochsPerIdentity: Int
     let maxIdentities: Int
 
-    init(epochsPerIdentity: Int = 8, maxIdentities: Int) {
+    static let defaultEpochsPerIdentity = 8
+
+    init(epochsPerIdentity: Int = defaultEpochsPerIdentity, maxIdentities: Int) {
         self.epochsPerIdentity = max(1, epochsPerIdentity)
         self.maxIdentities = max(1, maxIdentities)
     }

@@ -28,6 +28,12 @@ public struct ServerLimits: Sendable {
     /// restarted server's members all come back at once); past it, error 4 at once.
     public var loginsPerSecond: Double = 200
     public var loginBurst: Double = 5_000
+    /// New names registered from one source (an address, an IPv6 /64): this many at once,
+    /// then one every `registrationInterval` seconds (20 an hour). Every login receives the
+    /// whole member list: one password holder minting identities must not grow it past what
+    /// a login can read.
+    public var registrationBurst: Int = 20
+    public var registrationInterval: Double = 180
     public var listenBacklog: Int32 = 4_096
 
     public init() {}

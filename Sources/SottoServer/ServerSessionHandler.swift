@@ -159,7 +159,7 @@ final class ServerSessionHandler: ChannelDuplexHandler {
         // A name is bound to the identity that first logs in with it (its bundle's digest, or
         // the device key of a client without one); the check runs off the loop.
         let binding = bundle?.digest ?? staticKey, checked = bundle
-        hub.claim(name, identity: binding, on: loop, verifies: { checked.map { (try? $0.verifySignature()) != nil } ?? true })
+        hub.claim(name, identity: binding, address: address, on: loop, verifies: { checked.map { (try? $0.verifySignature()) != nil } ?? true })
             .whenComplete { result in
                 // The connection may have closed or timed out meanwhile.
                 guard case .authenticating = self.state else { return }
@@ -182,6 +182,10 @@ final class ServerSessionHandler: ChannelDuplexHandler {
                     self.logger.notice("login refused: identity holds too many names", metadata: ["user": "\(name.display)"])
                     self.close(ServerError(.nameTaken, "This device already holds as many names as this server allows; log in under one of them, or ask the server's operator to release one.", fatal: true),
                                reason: "too many names")
+                case .success(.tooManyRegistrations):
+                    self.logger.notice("login refused: too many registrations from this address")
+                    self.close(ServerError(.tooManyAttempts, "Too many new names were registered from your address recently; log in under a name you have, or try again in an hour.", fatal: true),
+                               reason: "too many registrations")
                 case .success(.full):
                     self.logger.warning("login refused: the member list is full")
                     self.close(ServerError(.serverFull, "This server has as many members as it allows; ask its operator to release a name.", fatal: true),

@@ -46,6 +46,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most bytes of waiting messages the server keeps in all; past it the oldest are dropped.")
     var retentionBytes = Retention().maxTotalBytes
 
+    @Option(help: "New names that may be registered from one address (or IPv6 /64) per hour.")
+    var registrationsPerHour = 20
+
     @Option(help: "Name shown to clients.")
     var name = "Sotto"
 
@@ -140,6 +143,9 @@ struct Serve: AsyncParsableCommand {
         limits.recordsPerSecond = recordsPerSecond
         limits.recordBurst = recordBurst
         limits.maxQueuedBytes = maxQueuedBytes
+        guard registrationsPerHour > 0 else { throw ValidationError("--registrations-per-hour must be positive.") }
+        limits.registrationBurst = registrationsPerHour
+        limits.registrationInterval = 3_600 / Double(registrationsPerHour)
         let configuration: ServerConfiguration
         do {
             configuration = try ServerConfiguration(

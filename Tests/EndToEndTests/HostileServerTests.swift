@@ -89,6 +89,8 @@ import Testing
                 ServerRecord.welcome(name: "alice", time: 0).encoded(),
                 ServerRecord.users(users, final: true).encoded(),
                 ServerRecord.presence(Presence(event: .joined, user: OnlineUser(name: "mal\u{1B}[2K", staticKey: key(3), sessionNonce: nonce), time: 0)).encoded(),
+                // Live from here: a copy "from alice" that this device did not send is an invention.
+                ServerRecord.caughtUp(position: 0, dropped: 0).encoded(),
                 ServerRecord.message(ChatMessage(sequence: 1, time: 0, from: "alice", to: "bob", clientMessageID: 77, body: [1, 2, 3])).encoded(),
             ])
             // Then list parts that never end: past the bound, the client hangs up.

@@ -7,7 +7,7 @@ import Testing
 
 @Suite struct LimitTests {
     @Test func aConnectionThatNeverLogsInIsClosedAtTheLoginTimeout() async throws {
-        var limits = ServerLimits()
+        var limits = TestServer.limits
         limits.loginTimeout = .milliseconds(300)
         let server = try await TestServer(limits: limits)
         let silent = try RawConnection(port: server.port)
@@ -19,7 +19,7 @@ import Testing
     }
 
     @Test func anIdleMemberIsToldAndClosedButPingsKeepOneAlive() async throws {
-        var limits = ServerLimits()
+        var limits = TestServer.limits
         limits.idleTimeout = .milliseconds(600)
         let server = try await TestServer(limits: limits)
         let idle = try RawConnection(port: server.port)
@@ -65,7 +65,7 @@ import Testing
     }
 
     @Test func aFloodingSenderIsPacedAndLosesNothing() async throws {
-        var limits = ServerLimits()
+        var limits = TestServer.limits
         limits.recordsPerSecond = 20
         limits.recordBurst = 5
         let server = try await TestServer(limits: limits)
@@ -83,7 +83,7 @@ import Testing
     }
 
     @Test func connectionLimitsPerAddressAndInTotal() async throws {
-        var limits = ServerLimits()
+        var limits = TestServer.limits
         limits.maxConnections = 4
         limits.maxConnectionsPerAddress = 2
         // The held connections never log in: under a loaded test run the default 10 s

@@ -18,7 +18,8 @@ import Testing
     @Test func membersThatRequestAndNeverReadAreCutOffAndTheServerStaysSmall() async throws {
         let data = temporaryDirectory("server-leeches")
         let (server, port, _, password) = try await ProcessTests.startServer(
-            dataDir: data, extra: ["--records-per-second", "100000", "--record-burst", "100000", "--max-connections-per-address", "200"])
+            dataDir: data, extra: ["--records-per-second", "100000", "--record-burst", "100000", "--max-connections-per-address", "200",
+                                   "--registrations-per-hour", "1000"])
         defer { server.signal(SIGKILL) }
         let pid = server.process.processIdentifier
         // A room of 64 members with identity bundles (1.4 KB each).

@@ -81,6 +81,30 @@ import Testing
 
     /// A login whose bundle does not verify is refused and binds nothing: the name's owner
     /// can still register it afterwards.
+    /// A password holder minting identities to register names by the thousand (every login
+    /// receives the whole member list: 20,000 names would make it too long to read) registers
+    /// a few, then is told to wait; members already registered log in as before.
+    @Test func registrationsFromOneAddressAreBudgeted() async throws {
+        var limits = relaxedLimits()
+        limits.registrationBurst = 3
+        limits.registrationInterval = 3_600
+        let server = try await TestServer(limits: limits)
+        let port = server.port
+        let keys = (0..<5).map { _ in DHPrivateKey() }
+        let answers = try await onOwnThread {
+            try (0..<5).map { i in UncheckedBox(try RawConnection(port: port).attemptLogin(name: "minted\(i)", identity: keys[i]).1) }
+        }.map(\.value)
+        #expect(answers.prefix(3).allSatisfy { if case .welcome? = $0 { true } else { false } }, "\(answers)")
+        for answer in answers.suffix(2) {
+            guard case .error(let e)? = answer else { Issue.record("\(String(describing: answer))"); continue }
+            #expect(e.code == .tooManyAttempts && e.text.contains("Too many new names were registered from your address"))
+        }
+        // A member returns: no registration, no budget spent.
+        let back = try await onOwnThread { UncheckedBox(try RawConnection(port: port).attemptLogin(name: "minted0", identity: keys[0]).1) }.value
+        #expect({ if case .welcome? = back { true } else { false } }(), "\(String(describing: back))")
+        await server.stop()
+    }
+
     @Test func aForgedIdentityCannotSquatAName() async throws {
         let server = try await TestServer(limits: relaxedLimits())
         let keys = try IdentityKeys()

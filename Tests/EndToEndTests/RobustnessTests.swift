@@ -48,7 +48,7 @@ import Testing
     }
 
     @Test func aMemberThatStopsReadingIsCutOffWhileTheOthersGetEverything() async throws {
-        var limits = ServerLimits()
+        var limits = TestServer.limits
         limits.recordsPerSecond = 2_000
         limits.recordBurst = 200
         limits.maxQueuedBytes = 256 * 1024

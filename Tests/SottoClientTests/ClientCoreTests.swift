@@ -435,6 +435,25 @@ import Testing
         #expect(again.texts == ["two"] && again.notices.isEmpty, "\(again.events)")
     }
 
+    /// Positions count in one log: a server whose database started afresh (same key, positions
+    /// from 1 again) is not met with "stored already", and nothing it sends is skipped.
+    @Test func aServerWhoseLogStartedAfreshIsNotSkipped() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice"), bob = try server.member("bob")
+        server.connect(alice)
+        server.connect(bob)
+        for (i, text) in ["one", "two", "three"].enumerated() { server.input(alice, .send(id: UInt64(i + 1), to: "", text: text)) }
+        server.fire(.checkpoint, for: bob)
+        #expect(bob.texts == ["one", "two", "three"])
+        server.drop(alice)
+        server.drop(bob)
+        server.resetLog()
+        server.connect(alice)
+        server.connect(bob)
+        server.input(alice, .send(id: 4, to: "", text: "after the reset"))
+        #expect(bob.texts == ["one", "two", "three", "after the reset"], "\(bob.events)")
+    }
+
     // MARK: Membership and trust
 
     @Test func joinsAndLeavesAreToldAndListedNamesAreHeldToTheServersRules() throws {

@@ -20,7 +20,7 @@ import Testing
     func whatIsStoredComesBackAndPrekeysRotate(_ store: KeyStateStore, _ kind: String) throws {
         let me = try IdentityKeys()
         let first = try store.load(server: Self.server, identity: me, policy: PrekeyPolicy(), now: start)
-        #expect(first.prekeys.count == 1 && first.storedPosition == 0 && first.chains.isEmpty, "\(kind)")
+        #expect(first.prekeys.count == 1 && first.streams.isEmpty && first.chains.isEmpty, "\(kind)")
         // Loaded again the same week: the same prekey.
         #expect(try store.load(server: Self.server, identity: me, policy: PrekeyPolicy(), now: start.addingTimeInterval(86_400)).prekeys == first.prekeys)
         var changes = KeyStateChanges()
@@ -28,14 +28,15 @@ import Testing
                                 index: 5, firstIndex: 3, signingKey: Array(Curve25519.Signing.PrivateKey().publicKey.rawRepresentation))
         changes.chains = [chain]
         changes.accepted = [AcceptedChain(sender: "alice", chainID: chain.chainID, createdMillis: 1_800_000_000_000)]
-        try store.save(server: Self.server, changes, through: 42)
+        try store.save(server: Self.server, changes, stream: "log/me", through: 42)
         var moved = chain
         moved.index = 9
         changes = KeyStateChanges()
         changes.chains = [moved]
-        try store.save(server: Self.server, changes, through: 40)  // a position never moves back
+        try store.save(server: Self.server, changes, stream: "log/me", through: 40)  // a position never moves back
+        try store.save(server: Self.server, KeyStateChanges(), stream: "log/my-other-name", through: 7)
         let again = try store.load(server: Self.server, identity: me, policy: PrekeyPolicy(), now: start.addingTimeInterval(86_400))
-        #expect(again.chains == [moved] && again.storedPosition == 42)
+        #expect(again.chains == [moved] && again.streams == ["log/me": 42, "log/my-other-name": 7])
         #expect(again.accepted == [AcceptedChain(sender: "alice", chainID: chain.chainID, createdMillis: 1_800_000_000_000)])
         // Another server's state is another's.
         #expect(try store.load(server: "SHA256:other", identity: me, policy: PrekeyPolicy(), now: start).chains.isEmpty)
@@ -49,7 +50,7 @@ import Testing
         #expect(later.accepted.isEmpty)
         changes = KeyStateChanges()
         changes.removedChains = [.init(sender: "alice", chainID: chain.chainID)]
-        try store.save(server: Self.server, changes, through: 43)
+        try store.save(server: Self.server, changes, stream: "log/me", through: 43)
         #expect(try store.load(server: Self.server, identity: me, policy: PrekeyPolicy(), now: start.addingTimeInterval(38 * 86_400)).chains.isEmpty)
     }
 

@@ -82,6 +82,8 @@ final class ScriptedServer {
     private(set) var relayed: [String: Set<UInt64>] = [:]
     /// Every message relayed, as relayed (for a server that hands them over again).
     private(set) var log: [ChatMessage] = []
+    /// The relay's log id (a crash that loses the log would change it).
+    var logID = [UInt8](repeating: 3, count: 16)
     /// When false, sends are held instead of relayed (a server about to crash).
     var relaying = true
     var held: [(from: String, request: SendRequest)] = []
@@ -92,7 +94,7 @@ final class ScriptedServer {
     var omitsIdentities = false
     /// Devices' stores of their key state wait until the test lets them finish (`finishStores`).
     var holdsStores = false
-    private var heldStores: [(member: Member, connection: Int, server: String, changes: KeyStateChanges, position: UInt64)] = []
+    private var heldStores: [(member: Member, connection: Int, server: String, changes: KeyStateChanges, stream: String, position: UInt64)] = []
     /// When false, logins go unanswered (a server that hangs up on slow logins).
     var answersLogins = true
 
@@ -199,9 +201,9 @@ final class ScriptedServer {
         case .loadKeyState(let connection, let server):
             let state = try! member.keyStore.load(server: server, identity: member.identity.keys, policy: PrekeyPolicy(), now: now)
             member.core.handle(.keyState(connection: connection, state), now: now)
-        case .storeKeyState(let connection, let server, let changes, let position):
-            guard !holdsStores else { return heldStores.append((member, connection, server, changes, position)) }
-            try! member.keyStore.save(server: server, changes, through: position)
+        case .storeKeyState(let connection, let server, let changes, let stream, let position):
+            guard !holdsStores else { return heldStores.append((member, connection, server, changes, stream, position)) }
+            try! member.keyStore.save(server: server, changes, stream: stream, through: position)
             member.core.handle(.stored(connection: connection, position: position), now: now)
         case .schedule(let timer, let delay):
             member.timers[timer] = delay
@@ -214,13 +216,21 @@ final class ScriptedServer {
 
     private var onlineMembers: [Member] { members.filter(\.online) }
 
+    /// The server's database started afresh (its key kept): positions count from 1 again, in
+    /// a log with another id.
+    func resetLog() {
+        sequence = 0
+        log = []
+        logID = [UInt8](repeating: logID[0] &+ 1, count: 16)
+    }
+
     /// The held stores complete now, in order (or are lost, as in a crash: `finish` false).
     func finishStores(_ finish: Bool = true) {
         let stores = heldStores
         heldStores = []
         guard finish else { return }
         for s in stores {
-            try! s.member.keyStore.save(server: s.server, s.changes, through: s.position)
+            try! s.member.keyStore.save(server: s.server, s.changes, stream: s.stream, through: s.position)
             s.member.core.handle(.stored(connection: s.connection, position: s.position), now: now)
         }
         settle()
@@ -238,7 +248,7 @@ final class ScriptedServer {
         member.connection = connection
         member.user = user
         member.prekey = login.prekey
-        member.core.handle(.record(connection: connection, .welcome(name: login.username, time: millis)), now: now)
+        member.core.handle(.record(connection: connection, .welcome(name: login.username, time: millis, log: logID)), now: now)
         for other in onlineMembers {
             other.core.handle(.record(connection: other.connection!, .presence(Presence(event: .joined, user: user, time: millis))), now: now)
         }

@@ -113,7 +113,7 @@ import Testing
             }
         }
         let database = try ServerDatabase(url: url)
-        #expect(try database.appliedMigrations() == ["1: members", "2: delivery log"])
+        #expect(try database.appliedMigrations() == ["1: members", "2: delivery log", "3: log identity"])
         #expect(try SQLiteMemberStore(database).members().map(\.name) == ["alice"])
         let deliveries = SQLiteDeliveryStore(database)
         #expect(try deliveries.stream(of: "alice").position == nil)  // starts at the next login

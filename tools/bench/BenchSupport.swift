@@ -51,7 +51,7 @@ final class ServerUnderTest {
         let p = Process()
         var arguments = ["--host", "127.0.0.1", "--port", "0", "--data-dir", data.path, "--records-per-second", "1000000",
                        "--record-burst", "1000000", "--max-connections", "20000", "--max-connections-per-address", "20000",
-                       "--log-level", "notice"]
+                       "--log-level", "notice", "--registrations-per-hour", "1000000"]
         if let maxQueuedBytes { arguments += ["--max-queued-bytes", "\(maxQueuedBytes)"] }
         if let threads { arguments += ["--threads", "\(threads)"] }
         if let cpus {

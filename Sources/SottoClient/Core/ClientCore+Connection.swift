@@ -104,7 +104,7 @@ extension ClientCore {
     }
 
     /// Logged in: the session starts.
-    func loggedIn(as name: String, on connection: Int, now: Date) {
+    func loggedIn(as name: String, log: [UInt8], on connection: Int, now: Date) {
         guard case .handshaking(connection, var run, .loginSent(let hello)) = phase else { return }
         hasBeenOnline = true
         run.reconnects = 0
@@ -115,8 +115,9 @@ extension ClientCore {
         let endToEnd = EndToEndSession(me: name, identity: identity.keys, restored: keyState) { peer, fingerprint in
             store.peerTrust(server: server, name: peer, fingerprint: fingerprint)
         }
+        let stream = KeyState.streamKey(log: log, name: name)
         let session = Session(hello: hello, endToEnd: endToEnd, waitingForPeers: !peersBeforeLoss.isEmpty,
-                              storedPosition: keyState.storedPosition)
+                              stream: stream, storedPosition: keyState.streams[stream] ?? 0)
         phase = .online(connection: connection, run, session)
         let ask = outbox.loggedIn(limit: WireLimits.maxRelayedQuery)
         if !ask.isEmpty {

@@ -29,6 +29,8 @@ extension ClientCore {
         case keyState(connection: Int, KeyState)
         /// `storeKeyState` is on disk through this position of our stream.
         case stored(connection: Int, position: UInt64)
+        /// `storeKeyState` failed (the reason for the person): nothing is confirmed.
+        case storeFailed(connection: Int, String)
         case timer(Timer)
     }
 
@@ -63,7 +65,7 @@ extension ClientCore {
         case loadKeyState(connection: Int, server: String)
         /// Store these changes, and that our stream is handled through `through`, after
         /// everything handed to the UI before it (the history); answer with `.stored`.
-        case storeKeyState(connection: Int, server: String, KeyStateChanges, through: UInt64)
+        case storeKeyState(connection: Int, server: String, KeyStateChanges, stream: String, through: UInt64)
         case schedule(Timer, after: Double)
         case cancel(Timer)
         case event(ClientEvent)

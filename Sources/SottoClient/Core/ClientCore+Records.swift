@@ -54,8 +54,8 @@ extension ClientCore {
 
     func received(_ record: ServerRecord, on connection: Int, now: Date) {
         switch record {
-        case .welcome(let name, _):
-            loggedIn(as: name, on: connection, now: now)
+        case .welcome(let name, _, let log):
+            loggedIn(as: name, log: log, on: connection, now: now)
         case .users(let part, let final):
             guard case .online = phase else { return }
             let notices: [Roster.Notice]
@@ -87,7 +87,7 @@ extension ClientCore {
             guard m.sequence > session.storedPosition else { return }
             defer { handled(m.sequence, session: session) }
             if m.from == configuration.username {
-                showOwnCopy(m)
+                showOwnCopy(m, session: session)
             } else if let tap = configuration.relayedMessageTap, !tap(m) {
                 return
             } else {
@@ -103,6 +103,7 @@ extension ClientCore {
             guard case .online(_, _, let session) = phase else { return }
             if dropped > 0 { emit(.notice(.droppedWhileAway(count: dropped))) }
             if position > session.storedPosition { handled(position, session: session) }
+            session.caughtUp = true
             emit(.caughtUp)
         case .relayed(let ids):
             for report in outbox.relayedAnswer(ids) { tell(report) }
@@ -138,8 +139,11 @@ extension ClientCore {
     /// Our own copy, in server order: we know what we wrote, and to whom (its key is already
     /// gone). One this device did not send is the server's invention (no other session of
     /// ours can be online with our name): not shown.
-    private func showOwnCopy(_ m: ChatMessage) {
+    private func showOwnCopy(_ m: ChatMessage, session: Session) {
         guard let entry = outbox.entries.first(where: { $0.id == m.clientMessageID }) else {
+            // What this device sent before it last quit, handed over with what waited: its
+            // key is gone with that run (its text is in the history, if kept).
+            guard session.caughtUp else { return }
             logger.notice("ignored a message in our name that this device did not send")
             return emit(.notice(.forgedOwnMessage))
         }
@@ -206,7 +210,8 @@ extension ClientCore {
     func checkpoint(_ session: Session, on connection: Int) {
         guard !session.storing, session.handledPosition > session.storedPosition else { return }
         session.storing = true
-        emit(.storeKeyState(connection: connection, server: session.hello.serverFingerprint, session.endToEnd.takeChanges(), through: session.handledPosition))
+        emit(.storeKeyState(connection: connection, server: session.hello.serverFingerprint, session.endToEnd.takeChanges(),
+                            stream: session.stream, through: session.handledPosition))
     }
 
     func stored(through position: UInt64, session: Session, on connection: Int, now: Date) {

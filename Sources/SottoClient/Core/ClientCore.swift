@@ -72,18 +72,24 @@ public final class ClientCore {
         /// The names of the request in flight, and those answered so far.
         var identitiesAsked: [String] = []
         var identitiesAnswered: Set<String> = []
-        /// Our stream: stored on this device through `storedPosition` (what the server hands
-        /// over again up to there is skipped), handled through `handledPosition`.
+        /// Our stream (`KeyState.streamKey`): stored on this device through `storedPosition`
+        /// (what the server hands over again up to there is skipped), handled through
+        /// `handledPosition`.
+        let stream: String
         var storedPosition: UInt64
         var handledPosition: UInt64
+        /// What waited for us has been handed over (`caughtUp`): from then on our own copy of
+        /// a message this device did not send is the server's invention.
+        var caughtUp = false
         /// A store of `handledPosition` is on its way (one at a time).
         var storing = false
         var checkpointScheduled = false
 
-        init(hello: Hello, endToEnd: EndToEndSession, waitingForPeers: Bool, storedPosition: UInt64) {
+        init(hello: Hello, endToEnd: EndToEndSession, waitingForPeers: Bool, stream: String, storedPosition: UInt64) {
             self.hello = hello
             self.endToEnd = endToEnd
             self.waitingForPeers = waitingForPeers
+            self.stream = stream
             self.storedPosition = storedPosition
             handledPosition = storedPosition
         }
@@ -201,6 +207,11 @@ public final class ClientCore {
         case .stored(let connection, let position):
             guard case .online(connection, _, let session) = phase else { return }
             stored(through: position, session: session, on: connection, now: now)
+        case .storeFailed(let connection, let reason):
+            guard case .online(connection, _, let session) = phase else { return }
+            // Not confirmed: the server keeps it and hands it over again next time.
+            session.storing = false
+            emit(.notice(.keysNotSaved(reason)))
         case .record(let connection, let record):
             guard phase.connection == connection else { return }
             received(record, on: connection, now: now)

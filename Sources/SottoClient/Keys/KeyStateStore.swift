@@ -10,8 +10,8 @@ public protocol KeyStateStore: AnyObject, Sendable {
     /// and kept before it is returned, those past their grace deleted) and forgetting
     /// accepted chains too old to be offered again.
     func load(server: String, identity: IdentityKeys, policy: PrekeyPolicy, now: Date) throws -> KeyState
-    /// Stores changes and the position they bring the stream to, in one transaction.
-    func save(server: String, _ changes: KeyStateChanges, through position: UInt64) throws
+    /// Stores changes and the position they bring one stream to (`KeyState.streamKey`), in one transaction.
+    func save(server: String, _ changes: KeyStateChanges, stream: String, through position: UInt64) throws
 }
 
 extension KeyStateStore {
@@ -42,7 +42,7 @@ public final class InMemoryKeyStateStore: KeyStateStore, @unchecked Sendable {
         }
     }
 
-    public func save(server: String, _ changes: KeyStateChanges, through position: UInt64) throws {
+    public func save(server: String, _ changes: KeyStateChanges, stream: String, through position: UInt64) throws {
         lock.withLock {
             var state = states[server] ?? KeyState()
             for removed in changes.removedChains {
@@ -56,7 +56,7 @@ public final class InMemoryKeyStateStore: KeyStateStore, @unchecked Sendable {
                 }
             }
             state.accepted += changes.accepted
-            state.storedPosition = max(state.storedPosition, position)
+            state.streams[stream] = max(state.streams[stream] ?? 0, position)
             states[server] = state
         }
     }

@@ -58,6 +58,15 @@ public final class SQLiteKeyStateStore: KeyStateStore, @unchecked Sendable {
                 t.column("stored", .integer).notNull()
             }
         }
+        migrator.registerMigration("2: a position per log and name") { db in
+            // One position for the whole server could not tell a server's new log (its database
+            // started afresh) from the old, nor one name of this identity from another.
+            try db.drop(table: "stream")
+            try db.create(table: "streams") { t in
+                t.primaryKey("key", .text)
+                t.column("stored", .integer).notNull()
+            }
+        }
         return migrator
     }
 
@@ -101,8 +110,11 @@ public final class SQLiteKeyStateStore: KeyStateStore, @unchecked Sendable {
             let accepted = try Row.fetchAll(db, sql: "SELECT * FROM accepted").map { row in
                 AcceptedChain(sender: row["sender"], chainID: Array(row["chainID"] as Data), createdMillis: UInt64(clamping: row["created"] as Int64))
             }
-            let stored = try Int64.fetchOne(db, sql: "SELECT stored FROM stream WHERE id = 1") ?? 0
-            return KeyState(prekeys: prekeys, chains: chains, accepted: accepted, storedPosition: UInt64(clamping: stored))
+            var streams: [String: UInt64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, stored FROM streams") {
+                streams[row["key"]] = UInt64(clamping: row["stored"] as Int64)
+            }
+            return KeyState(prekeys: prekeys, chains: chains, accepted: accepted, streams: streams)
         }
         // A deleted prekey's private half is overwritten in the database (secure_delete); its
         // earlier copies in the write-ahead log go too.
@@ -110,7 +122,7 @@ public final class SQLiteKeyStateStore: KeyStateStore, @unchecked Sendable {
         return state
     }
 
-    public func save(server: String, _ changes: KeyStateChanges, through position: UInt64) throws {
+    public func save(server: String, _ changes: KeyStateChanges, stream: String, through position: UInt64) throws {
         try pool(server).write { db in
             for removed in changes.removedChains {
                 try db.execute(sql: "DELETE FROM chain WHERE sender = ? AND chainID = ?", arguments: [removed.sender, Data(removed.chainID)])
@@ -128,8 +140,8 @@ public final class SQLiteKeyStateStore: KeyStateStore, @unchecked Sendable {
                                arguments: [accepted.sender, Data(accepted.chainID), Int64(clamping: accepted.createdMillis)])
             }
             try db.execute(sql: """
-                INSERT INTO stream (id, stored) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET stored = max(stored, excluded.stored)
-                """, arguments: [Int64(clamping: position)])
+                INSERT INTO streams (key, stored) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET stored = max(stored, excluded.stored)
+                """, arguments: [stream, Int64(clamping: position)])
         }
     }
 }

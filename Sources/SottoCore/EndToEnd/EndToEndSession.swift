@@ -27,9 +27,10 @@ public final class EndToEndSession {
         /// How far a sender's clock may be ahead of ours, or behind it beyond `chainAge`,
         /// before a share's creation time is refused as stale.
         public var clockSkew: TimeInterval = 600
-        /// Chain ids remembered per sender, to refuse one delivered again (a sender starts a
-        /// chain per conversation at most per message, and they age out after `chainAge`).
-        public var chainsRememberedPerSender = 1_024
+        /// Chain ids remembered per sender, to refuse one delivered again. They age out after
+        /// the acceptance window (30 days and an hour): an honest sender makes a few a day per
+        /// conversation (an hour's chain, a new one per connection), far fewer than this.
+        public var chainsRememberedPerSender = 16_384
         /// Prekey lifetime: also how old a chain may be when its share arrives (it may have
         /// waited on the server while we were away).
         public var prekeys = PrekeyPolicy()

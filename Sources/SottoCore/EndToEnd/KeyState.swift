@@ -11,15 +11,22 @@ public struct KeyState: Equatable, Sendable {
     public var chains: [StoredChain]
     /// Every chain accepted within the window a share may be accepted in.
     public var accepted: [AcceptedChain]
-    /// The last position of this device's stream whose effects are stored here: what the
-    /// server hands over again at or below it (its confirmation was lost) is skipped.
-    public var storedPosition: UInt64
+    /// Per stream (`streamKey`: the server's log and the name logged in as), the last
+    /// position whose effects are stored here: what the server hands over again at or below
+    /// it (its confirmation was lost) is skipped.
+    public var streams: [String: UInt64]
 
-    public init(prekeys: [PrekeyPair] = [], chains: [StoredChain] = [], accepted: [AcceptedChain] = [], storedPosition: UInt64 = 0) {
+    public init(prekeys: [PrekeyPair] = [], chains: [StoredChain] = [], accepted: [AcceptedChain] = [], streams: [String: UInt64] = [:]) {
         self.prekeys = prekeys
         self.chains = chains
         self.accepted = accepted
-        self.storedPosition = storedPosition
+        self.streams = streams
+    }
+
+    /// One stream: positions count in one log (a server whose database started afresh has
+    /// another) for one name (an identity may hold several, each with its stream).
+    public static func streamKey(log: [UInt8], name: String) -> String {
+        Hex.encode(log) + "/" + name
     }
 }
 

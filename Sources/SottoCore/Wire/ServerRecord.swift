@@ -104,8 +104,10 @@ public struct ServerError: Equatable, Sendable, Error {
 
 /// Records the server sends after the handshake (types 0x81–0xff).
 public enum ServerRecord: Equatable, Sendable {
-    /// Login accepted, under this (normalized) name.
-    case welcome(name: String, time: UInt64)
+    /// Login accepted, under this (normalized) name. `log`: the server's delivery log's random
+    /// id (16 bytes): positions count in it, and a new log (its database started afresh)
+    /// has a new one.
+    case welcome(name: String, time: UInt64, log: [UInt8] = [])
     case error(ServerError)
     /// The online list, in parts that each fit one record; `final` marks the last part.
     case users([OnlineUser], final: Bool)
@@ -137,10 +139,11 @@ public enum ServerRecord: Equatable, Sendable {
     public func encoded() -> [UInt8] {
         var w = WireWriter()
         switch self {
-        case .welcome(let name, let time):
+        case .welcome(let name, let time, let log):
             w.u8(Kind.welcome.rawValue)
             w.string16(name)
             w.u64(time)
+            w.bytes16(log)
         case .error(let e):
             w.u8(Kind.error.rawValue)
             w.u16(e.code.rawValue)
@@ -202,7 +205,8 @@ public enum ServerRecord: Equatable, Sendable {
         let type = try r.u8("record type")
         switch Kind(rawValue: type) {
         case .welcome:
-            self = .welcome(name: try r.string16("name", max: WireLimits.maxUsernameBytes), time: try r.u64("time"))
+            self = .welcome(name: try r.string16("name", max: WireLimits.maxUsernameBytes), time: try r.u64("time"),
+                            log: try r.nonce16("log id"))
         case .error:
             let raw = try r.u16("error code")
             let text = try r.string16("error text", max: WireLimits.maxTextBytes)

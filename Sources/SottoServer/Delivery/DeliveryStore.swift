@@ -70,6 +70,9 @@ public struct DeliveryPage: Sendable {
 
 /// What a server starts from.
 public struct DeliveryStartup: Sendable {
+    /// The log's random id (16 bytes): told to members in the welcome.
+    public var log: [UInt8]
+    /// The highest position ever given: the next is above it.
     public var lastPosition: UInt64
     public var directory: [DirectoryEntry]
     /// Per sender identity and epoch, the highest client message counter relayed.

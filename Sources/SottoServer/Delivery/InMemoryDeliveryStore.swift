@@ -9,12 +9,14 @@ public final class InMemoryDeliveryStore: DeliveryStore, @unchecked Sendable {
     private var dropped: [String: UInt64] = [:]
     private var directory: [String: DirectoryEntry] = [:]
     private var sent: [MessageLedger.Identity: (sender: [UInt8], epochs: [UInt32: UInt32])] = [:]
+    private let log16 = (0..<16).map { _ in UInt8.random(in: 0...255) }
+    private var highest: UInt64 = 0
 
     public init() {}
 
     public func startup() throws -> DeliveryStartup {
         lock.withLock {
-            DeliveryStartup(lastPosition: log.last?.position ?? 0, directory: Array(directory.values),
+            DeliveryStartup(log: log16, lastPosition: highest, directory: Array(directory.values),
                             sent: sent.values.flatMap { entry in entry.epochs.map { (entry.sender, $0.key, $0.value) } })
         }
     }
@@ -22,6 +24,7 @@ public final class InMemoryDeliveryStore: DeliveryStore, @unchecked Sendable {
     public func commit(_ batch: DeliveryBatch) throws {
         lock.withLock {
             log += batch.deliveries
+            highest = max(highest, batch.deliveries.last?.position ?? 0)
             for d in batch.deliveries {
                 guard let sender = d.sender, let id = d.clientMessageID else { continue }
                 let (epoch, counter) = MessageLedger.split(id)

@@ -15,8 +15,8 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
 
     public func startup() throws -> DeliveryStartup {
         try database.pool.read { db in
-            let last = try Int64.fetchOne(db, sql: "SELECT max(position) FROM delivery") ?? 0
-            let highest = max(last, try Int64.fetchOne(db, sql: "SELECT max(confirmed) FROM member") ?? 0)
+            let log = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'log'") ?? Data()
+            let highest = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'lastPosition'") ?? 0
             let directory = try Row.fetchAll(db, sql: "SELECT * FROM member WHERE staticKey IS NOT NULL").map { row in
                 DirectoryEntry(key: row["key"], name: row["name"], staticKey: Array(row["staticKey"] as Data),
                                bundle: Array((row["bundle"] as Data?) ?? Data()), digest: Array(row["identity"] as Data),
@@ -26,7 +26,7 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
                 (sender: Array(row["sender"] as Data), epoch: UInt32(truncatingIfNeeded: row["epoch"] as Int64),
                  highest: UInt32(truncatingIfNeeded: row["highest"] as Int64))
             }
-            return DeliveryStartup(lastPosition: UInt64(clamping: highest), directory: directory, sent: sent)
+            return DeliveryStartup(log: Array(log), lastPosition: UInt64(clamping: highest), directory: directory, sent: sent)
         }
     }
 
@@ -47,6 +47,17 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
                     let (epoch, counter) = MessageLedger.split(id)
                     try sent.execute(arguments: [Data(sender), Int64(epoch), Int64(counter), Int64(clamping: d.time)])
                 }
+            }
+            // As the ledger in memory: the newest epochs of each sender (a client chooses its
+            // epoch, and could otherwise add a row per message).
+            for sender in Set(batch.deliveries.compactMap(\.sender)) {
+                try db.execute(sql: """
+                    DELETE FROM sent WHERE sender = ? AND epoch NOT IN
+                        (SELECT epoch FROM sent WHERE sender = ? ORDER BY time DESC, epoch DESC LIMIT ?)
+                    """, arguments: [Data(sender), Data(sender), MessageLedger.defaultEpochsPerIdentity])
+            }
+            if let last = batch.deliveries.last?.position {
+                try db.execute(sql: "UPDATE meta SET value = max(value, ?) WHERE key = 'lastPosition'", arguments: [Int64(clamping: last)])
             }
             for (member, position) in batch.positions {
                 try db.execute(sql: "UPDATE member SET confirmed = max(coalesce(confirmed, 0), ?) WHERE key = ?",

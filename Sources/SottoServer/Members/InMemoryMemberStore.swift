@@ -9,17 +9,17 @@ public final class InMemoryMemberStore: MemberStore, @unchecked Sendable {
 
     public init(limits: MemberLimits = MemberLimits()) { self.limits = limits }
 
-    public func claim(_ name: Username, identity: [UInt8], at time: UInt64, verifies: () -> Bool) throws -> MemberClaim {
+    public func claim(_ name: Username, identity: [UInt8], at time: UInt64, mayRegister: () -> Bool, verifies: () -> Bool) throws -> MemberClaim {
         lock.withLock {
             let existing = byKey.values.filter { $0.key == name.key || $0.displayKey == name.displayKey }
             let claim = MemberClaim.decide(name, identity: identity, existing: existing,
                                            namesHeld: byKey.values.lazy.filter { $0.identity == identity }.count, members: byKey.count,
-                                           limits: limits, verifies: verifies)
+                                           limits: limits, mayRegister: mayRegister, verifies: verifies)
             switch claim {
             case .registered:
                 byKey[name.key] = RegisteredMember(name: name.display, key: name.key, displayKey: name.displayKey,
                                                    identity: identity, registeredAt: time, lastSeen: time)
-            case .returning, .heldByAnother, .unverifiedIdentity, .tooManyNames, .full:
+            case .returning, .heldByAnother, .unverifiedIdentity, .tooManyNames, .full, .tooManyRegistrations:
                 break
             }
             return claim

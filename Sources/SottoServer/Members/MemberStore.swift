@@ -39,18 +39,21 @@ public enum MemberClaim: Equatable, Sendable {
     case tooManyNames
     /// Free, but the server has `MemberLimits.maxMembers` members.
     case full
+    /// Free, but this source registered as many names as it may for now (`mayRegister`).
+    case tooManyRegistrations
 
     /// The one rule both stores follow. `existing`: the registered members whose key or
     /// display key equals the name's (at most a few).
     /// `namesHeld`: by this identity; `members`: in all.
     static func decide(_ name: Username, identity: [UInt8], existing: [RegisteredMember], namesHeld: Int, members: Int,
-                       limits: MemberLimits, verifies: () -> Bool) -> MemberClaim {
+                       limits: MemberLimits, mayRegister: () -> Bool = { true }, verifies: () -> Bool) -> MemberClaim {
         if let other = existing.first(where: { $0.identity != identity }) { return .heldByAnother(holder: other.name) }
         if existing.contains(where: { $0.key == name.key }) { return .returning }
         // Bounded, so that one password holder cannot reserve every name, or grow the table
-        // (and `members list`) without end.
+        // (and `members list`, and the member list every login receives) without end.
         if namesHeld >= limits.namesPerIdentity { return .tooManyNames }
         if members >= limits.maxMembers { return .full }
+        guard mayRegister() else { return .tooManyRegistrations }
         return verifies() ? .registered : .unverifiedIdentity
     }
 }
@@ -74,7 +77,9 @@ public protocol MemberStore: AnyObject, Sendable {
     /// Binds `name` to `identity` if nobody holds it (or a name that reads as it) and
     /// `verifies()` (asked only then: the identity's signature, checked once per binding);
     /// says who holds it otherwise. A returning member's login writes nothing.
-    func claim(_ name: Username, identity: [UInt8], at time: UInt64, verifies: () -> Bool) throws -> MemberClaim
+    /// `mayRegister()` is asked, before `verifies()`, only when the name would be bound: the
+    /// hub's budget of registrations per source.
+    func claim(_ name: Username, identity: [UInt8], at time: UInt64, mayRegister: () -> Bool, verifies: () -> Bool) throws -> MemberClaim
     /// Every registered member, by name.
     func members() throws -> [RegisteredMember]
     /// Frees a name (and its look-alikes held by the same identity); nil if nobody held it.
@@ -83,4 +88,11 @@ public protocol MemberStore: AnyObject, Sendable {
     func withdraw(_ name: Username, identity: [UInt8]) throws
     /// Notes when a member was last online (at logout).
     func noteSeen(_ name: Username, at time: UInt64) throws
+}
+
+extension MemberStore {
+    /// A claim with no budget on registrations (tools and tests).
+    public func claim(_ name: Username, identity: [UInt8], at time: UInt64, verifies: () -> Bool) throws -> MemberClaim {
+        try claim(name, identity: identity, at: time, mayRegister: { true }, verifies: verifies)
+    }
 }

@@ -15,7 +15,7 @@ public final class SQLiteMemberStore: MemberStore, @unchecked Sendable {
         self.limits = limits
     }
 
-    public func claim(_ name: Username, identity: [UInt8], at time: UInt64, verifies: () -> Bool) throws -> MemberClaim {
+    public func claim(_ name: Username, identity: [UInt8], at time: UInt64, mayRegister: () -> Bool, verifies: () -> Bool) throws -> MemberClaim {
         // Most logins are a member's return: a read, no write (a commit's fsync on every login
         // added a millisecond to connecting). Only a registration writes.
         let known = try database.pool.read { db in try Self.holders(of: name, db) }
@@ -28,13 +28,13 @@ public final class SQLiteMemberStore: MemberStore, @unchecked Sendable {
             let held = try Int.fetchOne(db, sql: "SELECT count(*) FROM member WHERE identity = ?", arguments: [Data(identity)]) ?? 0
             let members = try Int.fetchOne(db, sql: "SELECT count(*) FROM member") ?? 0
             let claim = MemberClaim.decide(name, identity: identity, existing: existing, namesHeld: held, members: members,
-                                           limits: limits, verifies: verifies)
+                                           limits: limits, mayRegister: mayRegister, verifies: verifies)
             switch claim {
             case .registered:
                 try db.execute(sql: """
                     INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen) VALUES (?, ?, ?, ?, ?, ?)
                     """, arguments: [name.key, name.displayKey, name.display, Data(identity), Int64(clamping: time), Int64(clamping: time)])
-            case .returning, .heldByAnother, .unverifiedIdentity, .tooManyNames, .full:
+            case .returning, .heldByAnother, .unverifiedIdentity, .tooManyNames, .full, .tooManyRegistrations:
                 break
             }
             return claim

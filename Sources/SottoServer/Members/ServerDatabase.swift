@@ -59,6 +59,22 @@ public final class ServerDatabase: Sendable {
                 t.primaryKey(["sender", "epoch"])
             }
         }
+        migrator.registerMigration("3: log identity") { db in
+            // The log's random id (clients key their positions by it: a database started afresh
+            // is another log) and the highest position ever given (entries at the top may be
+            // deleted; a position is never given twice).
+            try db.create(table: "meta") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .blob).notNull()
+            }
+            var id = [UInt8](repeating: 0, count: 16)
+            var generator = SystemRandomNumberGenerator()
+            for i in id.indices { id[i] = UInt8.random(in: 0...255, using: &generator) }
+            try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('log', ?)", arguments: [Data(id)])
+            let highest = max(try Int64.fetchOne(db, sql: "SELECT max(position) FROM delivery") ?? 0,
+                              try Int64.fetchOne(db, sql: "SELECT max(confirmed) FROM member") ?? 0)
+            try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('lastPosition', ?)", arguments: [highest])
+        }
         return migrator
     }
 

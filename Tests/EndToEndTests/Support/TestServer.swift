@@ -12,7 +12,8 @@ final class TestServer {
 
     /// `scrypt`: cheap by default; a test of a real executable (whose clients accept no less
     /// than `ScryptParameters.floor`) passes `.floor`.
-    init(limits: ServerLimits = ServerLimits(), port: Int = 0, staticKey: Curve25519.KeyAgreement.PrivateKey = .init(), host: String = "127.0.0.1",
+    /// Registrations are not budgeted unless a test says so (hundreds of members log in from 127.0.0.1).
+    init(limits: ServerLimits = TestServer.limits, port: Int = 0, staticKey: Curve25519.KeyAgreement.PrivateKey = .init(), host: String = "127.0.0.1",
          scrypt: ScryptParameters = .testing) async throws {
         self.staticKey = staticKey
         var logger = Logger(label: "test.server")
@@ -22,6 +23,12 @@ final class TestServer {
             passwordSalt: Array("0123456789abcdef".utf8), scrypt: scrypt, limits: limits, threads: 2)
         server = try ChatServer(configuration: configuration, logger: logger)
         try await server.start()
+    }
+
+    static var limits: ServerLimits {
+        var limits = ServerLimits()
+        limits.registrationBurst = 1_000_000
+        return limits
     }
 
     var port: Int { server.port! }
@@ -34,7 +41,7 @@ final class TestServer {
 
 /// Limits for tests that do not test limits: nothing throttles a fast test.
 func relaxedLimits() -> ServerLimits {
-    var l = ServerLimits()
+    var l = TestServer.limits
     l.recordsPerSecond = 1_000_000
     l.recordBurst = 1_000_000
     return l
