@@ -338,6 +338,7 @@ public final class ChatApp {
         case .welcome(let name, let fingerprint):
             model.myName = name
             model.serverFingerprint = fingerprint
+            model.beginCatchUp()
             connecting = false
             formError = nil
             if screen != .chat {
@@ -362,7 +363,8 @@ public final class ChatApp {
                 model.system("\(name.map { "\($0)'s" } ?? "Your") fingerprint: \(fingerprint)", conversation: here)
             }
         case .queued(let id, let to, let text): model.queued(id: id, to: to, text: text)
-        case .delivered, .caughtUp: break
+        case .caughtUp: model.endCatchUp()
+        case .delivered: break
         case .rejected(let id): model.rejected(id: id)
         }
     }

@@ -7,7 +7,8 @@ import SottoUI
 struct ChatLine {
     /// `found`: a search result listed by /search, drawn like a message (its sender's name in
     /// colour, where it was said as its prefix), never like a system line a message could forge.
-    enum Kind { case message, system, warning, daySeparator, found }
+    /// `newSince`: where what waited on the server while you were away begins.
+    enum Kind { case message, system, warning, daySeparator, newSince, found }
     let key: Int
     var kind: Kind
     var time: Date
@@ -45,6 +46,9 @@ final class ChatModel {
     var state: ConnectionState = .disconnected
     var serverFingerprint = ""
     private var nextKey = 0
+    /// While what waited for us is handed over (from the welcome to `caughtUp`): the
+    /// conversations marked "new since you were here" so far.
+    private var awayMarked: Set<Conversation>?
     /// Keys of lines put above the first (older history) count down, so keys stay in the
     /// order lines are shown and the log keeps its place, anchored by key, as pages load.
     private var nextOlderKey = 0
@@ -82,8 +86,16 @@ final class ChatModel {
         append(ChatLine(key: 0, kind: .message, time: Date(), from: myName, text: text, isOwn: true, pendingID: id), to: Conversation(recipient: to))
     }
 
+    /// Logged in: what arrives before `caughtUp` waited for us, and is marked as new.
+    func beginCatchUp() { awayMarked = [] }
+    func endCatchUp() { awayMarked = nil }
+
     func received(_ m: ReceivedMessage) {
         let conversation = m.conversation
+        // The first message of each conversation that waited for us: a line above it.
+        if !m.isOwn, awayMarked?.insert(conversation).inserted == true {
+            append(ChatLine(key: 0, kind: .newSince, time: m.time, from: "", text: "new since you were here"), to: conversation)
+        }
         // Our own line waiting as pending is near the end: looked for from there.
         if m.isOwn, let index = conversations[conversation]?.lines.lastIndex(where: { $0.pendingID == m.clientMessageID }) {
             conversations[conversation]!.lines.remove(at: index)

@@ -184,6 +184,8 @@ extension ChatApp {
         switch line.kind {
         case .daySeparator:
             return .init(key: line.key, text: "— \(line.text) —", centered: true)
+        case .newSince:
+            return .init(key: line.key, text: "— \(line.text) —", textColor: t.accent, centered: true)
         case .system:
             return .init(key: line.key, text: line.text, textColor: t.mutedText, centered: true)
         case .warning:

@@ -214,6 +214,8 @@ final class Peer: @unchecked Sendable {
     var events: [ClientEvent] { lock.withLock { received } }
     var texts: [String] { events.compactMap { if case .message(let m) = $0, !m.isOwn { m.text } else { nil } } }
     var online: Bool { events.contains(.state(.online)) }
+    /// The last member list.
+    var members: [Member] { events.reversed().lazy.compactMap { if case .users(let u) = $0 { u } else { nil } }.first ?? [] }
 }
 
 extension AppDriver {

@@ -10,6 +10,58 @@ import Testing
 /// SDL is one global state: every suite that touches it runs inside this serialized parent.
 @Suite(.serialized) struct SDLTests {
     @Suite struct WindowFlows {
+        /// Away and back: what was said meanwhile waited on the server, and the window marks
+        /// where it begins ("new since you were here"), in the conversation it belongs to.
+        @Test func whatWaitedIsMarkedNewSinceYouWereHere() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let home = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-\(UUID().uuidString)")
+            func waitUntil(_ what: String, _ condition: () -> Bool) throws {
+                let deadline = Date().addingTimeInterval(20)
+                while !condition() {
+                    guard Date() < deadline else { throw WindowTestFailure("timed out waiting for \(what)") }
+                    usleep(10_000)
+                }
+            }
+            func logIn(_ driver: AppDriver) throws {
+                driver.type(LocalServer.password)
+                driver.press(SDLK_RETURN)
+                try driver.until("chat screen") { driver.app.screen == .chat }
+            }
+            do {
+                let first = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
+                try logIn(first)
+                try first.until("bob in the list") { first.app.model.members.filter(\.online).map(\.name) == ["alice", "bob"] }
+                first.app.client?.shutdown()
+            }
+            try waitUntil("alice away") { bob.members.contains { $0.name == "alice" && !$0.online } }
+            bob.client.send("the build is green")
+            bob.client.send("lunch at noon, if you are back", to: "alice")
+            try waitUntil("stored") { bob.client.pendingCount() == 0 }
+
+            let back = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
+            try logIn(back)
+            try back.until("what waited") {
+                back.app.model.conversations[.room]?.lines.contains { $0.text == "the build is green" } == true
+                    && back.app.model.conversations[.direct("bob")]?.lines.contains { $0.text == "lunch at noon, if you are back" } == true
+            }
+            for (conversation, text) in [(Conversation.room, "the build is green"), (.direct("bob"), "lunch at noon, if you are back")] {
+                let lines = back.app.model.conversations[conversation]!.lines
+                let marker = try #require(lines.firstIndex { $0.kind == .newSince }, "\(conversation)")
+                #expect(lines[(marker + 1)...].first { $0.kind == .message }?.text == text)
+                #expect(lines.filter { $0.kind == .newSince }.count == 1)
+            }
+            // What arrives live afterwards is not marked again.
+            bob.client.send("welcome back")
+            try back.until("live") { back.app.model.conversations[.room]!.lines.contains { $0.text == "welcome back" } }
+            #expect(back.app.model.conversations[.room]!.lines.filter { $0.kind == .newSince }.count == 1)
+            for _ in 0..<3 { back.app.step() }
+            _ = back.screenshot("10-new-since-you-were-here")
+            back.app.client?.shutdown()
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         @Test func loginFormConnectChatBothWaysAndSeeTheListChange() async throws {
             let server = try await LocalServer()
             let bob = try Peer("bob", server: server)
