@@ -60,6 +60,13 @@ import Testing
         #expect(lean.figures["clients"] as? String == "lean" && (lean.figures["n"] as? Int) == 20)
     }
 
+    @Test func aRenewalIsCountedShareByShare() async throws {
+        let r = try await bench(["renewal", "--members", "6", "--repeats", "1"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.summary.hasPrefix("summary: renewal members=6 shares=5 "), "\(r.output)")
+        #expect((r.figures["shares"] as? Int) == 5 && ((r.figures["bytes_per_share"] as? Double) ?? 0) > 2_500)
+    }
+
     @Test func aSlowReaderIsCutOffAndTheReasonIsReported() async throws {
         let r = try await bench(["slowreader", "--n", "3", "--rate", "50", "--size", "4000", "--before", "1", "--after", "1",
                                  "--max-queued-bytes", "65536", "--max-wait", "60"])
