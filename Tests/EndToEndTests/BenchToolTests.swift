@@ -67,6 +67,13 @@ import Testing
         #expect((r.figures["shares"] as? Int) == 5 && ((r.figures["bytes_per_share"] as? Double) ?? 0) > 2_500)
     }
 
+    @Test func aReturnToWhatWaitedIsTimed() async throws {
+        let r = try await bench(["return", "--waiting", "20", "--samples", "1"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.summary.hasPrefix("summary: return waiting=20 "), "\(r.output)")
+        #expect(((r.figures["all_shown_ms"] as? [String: Double])?["p50"] ?? 0) >= ((r.figures["first_shown_ms"] as? [String: Double])?["p50"] ?? 1))
+    }
+
     @Test func aSlowReaderIsCutOffAndTheReasonIsReported() async throws {
         let r = try await bench(["slowreader", "--n", "3", "--rate", "50", "--size", "4000", "--before", "1", "--after", "1",
                                  "--max-queued-bytes", "65536", "--max-wait", "60"])

@@ -8,7 +8,7 @@ struct SottoBench: ParsableCommand {
         commandName: "sotto-bench",
         abstract: "Measures a Sotto server with real clients (handshake, login, end-to-end encryption).",
         discussion: "Spawns sotto-server on an ephemeral loopback port unless --host is given. The last line of output is a one-line summary.",
-        subcommands: [Connect.self, Fanout.self, Idle.self, SlowReader.self, Load.self, Baseline.self, Operations.self, WindowBench.self, HistoryBench.self, RenewalBench.self])
+        subcommands: [Connect.self, Fanout.self, Idle.self, SlowReader.self, Load.self, Baseline.self, Operations.self, WindowBench.self, HistoryBench.self, RenewalBench.self, ReturnBench.self])
 }
 
 struct Common: ParsableArguments {
