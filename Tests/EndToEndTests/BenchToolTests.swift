@@ -74,6 +74,15 @@ import Testing
         #expect(((r.figures["all_shown_ms"] as? [String: Double])?["p50"] ?? 0) >= ((r.figures["first_shown_ms"] as? [String: Double])?["p50"] ?? 1))
     }
 
+    /// The load with a third of the members away for a while and the server killed (SIGKILL)
+    /// and started again mid-run: still every message once.
+    @Test func loadWithMembersAwayAndASIGKILLLosesNothing() async throws {
+        let r = try await bench(["load", "--n", "9", "--rate", "2", "--duration", "6", "--away", "0.33", "--kill-at", "2.5"], timeout: 180)
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.figures["away"] as? Int == 3 && ((r.figures["killed_at"] as? Double) ?? -1) > 0, "\(r.output)")
+        #expect(r.figures["delivered"] as? Int == 9 * 12 && r.figures["lost"] as? Int == 0 && r.figures["duplicated"] as? Int == 0)
+    }
+
     @Test func aSlowReaderIsCutOffAndTheReasonIsReported() async throws {
         let r = try await bench(["slowreader", "--n", "3", "--rate", "50", "--size", "4000", "--before", "1", "--after", "1",
                                  "--max-queued-bytes", "65536", "--max-wait", "60"])

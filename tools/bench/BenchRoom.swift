@@ -16,10 +16,13 @@ final class BenchRoom {
     private let peers: PeerKeys
     private let directory: URL
     private(set) var clients: [BenchClient] = []
+    /// Clients reconnect after a lost connection (a server killed and restarted).
+    let reconnect: Bool
 
-    init(server: ServerUnderTest, threads: Int, receivers: ReceiverMode) throws {
+    init(server: ServerUnderTest, threads: Int, receivers: ReceiverMode, reconnect: Bool = false) throws {
         self.server = server
         self.receivers = receivers
+        self.reconnect = reconnect
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-bench-clients-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -30,7 +33,7 @@ final class BenchRoom {
     /// `group`: another network thread for this client (default: the room's).
     func makeClient(_ name: String, receivers: ReceiverMode? = nil, group: EventLoopGroup? = nil) throws -> BenchClient {
         try BenchClient(name: name, server: server, group: group ?? self.group, keys: keys, known: known, peers: peers,
-                        receivers: receivers ?? self.receivers)
+                        receivers: receivers ?? self.receivers, reconnect: reconnect)
     }
 
     /// Connects `n` more clients one after another, letting the room settle after each, so

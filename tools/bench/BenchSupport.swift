@@ -39,7 +39,11 @@ final class ServerUnderTest {
     let port: Int
     let fingerprint: String?
     let password: String
-    let process: Process?
+    private(set) var process: Process?
+    /// How it was spawned: to start it again on its data after a SIGKILL.
+    private var spawn: (executable: URL, arguments: [String], environment: [String: String])?
+    /// CPU seconds of processes killed before the current one.
+    private var earlierCPU = 0.0
 
     /// The spawned server's log (notice level and up), for the reasons it gives.
     let logURL: URL?
@@ -48,35 +52,19 @@ final class ServerUnderTest {
     init(spawnWithPassword password: String, maxQueuedBytes: Int? = nil, threads: Int? = nil, cpus: String? = nil) throws {
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("sotto-server")
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-bench-\(UUID().uuidString)")
-        let p = Process()
-        var arguments = ["--host", "127.0.0.1", "--port", "0", "--data-dir", data.path, "--records-per-second", "1000000",
+        var arguments = ["--host", "127.0.0.1", "--data-dir", data.path, "--records-per-second", "1000000",
                        "--record-burst", "1000000", "--max-connections", "20000", "--max-connections-per-address", "20000",
                        "--log-level", "notice", "--registrations-per-hour", "1000000"]
         if let maxQueuedBytes { arguments += ["--max-queued-bytes", "\(maxQueuedBytes)"] }
         if let threads { arguments += ["--threads", "\(threads)"] }
-        if let cpus {
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
-            p.arguments = ["-c", cpus, exe.path] + arguments
-        } else {
-            p.executableURL = exe
-            p.arguments = arguments
-        }
+        let executable = cpus == nil ? exe : URL(fileURLWithPath: "/usr/bin/taskset")
+        if let cpus { arguments = ["-c", cpus, exe.path] + arguments }
         var env = ProcessInfo.processInfo.environment
         env["SOTTO_PASSWORD"] = password
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
         let log = data.deletingLastPathComponent().appendingPathComponent("sotto-bench-server-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        p.standardError = try FileHandle(forWritingTo: log)
         logURL = log
-        try p.run()
-        var banner = ""
-        let deadline = Date().addingTimeInterval(30)
-        while !banner.contains("Waiting for connections"), Date() < deadline {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { usleep(10_000) } else { banner += String(decoding: chunk, as: UTF8.self) }
-        }
+        let (p, banner) = try Self.start(executable, arguments + ["--port", "0"], env, log: log)
         guard let portLine = banner.split(separator: "\n").first(where: { $0.hasPrefix("Listening on port ") }),
               let port = Int(portLine.dropFirst("Listening on port ".count).prefix { $0.isNumber }),
               let fp = banner.split(separator: "\n").first(where: { $0.hasPrefix("Fingerprint:") })?.split(separator: " ").last
@@ -86,6 +74,50 @@ final class ServerUnderTest {
         fingerprint = String(fp)
         self.password = password
         process = p
+        spawn = (executable, arguments + ["--port", "\(port)"], env)
+    }
+
+    private static func start(_ executable: URL, _ arguments: [String], _ environment: [String: String], log: URL) throws -> (Process, String) {
+        let p = Process()
+        p.executableURL = executable
+        p.arguments = arguments
+        p.environment = environment
+        let out = Pipe()
+        p.standardOutput = out
+        let handle = try FileHandle(forWritingTo: log)
+        handle.seekToEndOfFile()
+        p.standardError = handle
+        try p.run()
+        var banner = ""
+        let deadline = Date().addingTimeInterval(30)
+        while !banner.contains("Waiting for connections"), Date() < deadline {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { usleep(10_000) } else { banner += String(decoding: chunk, as: UTF8.self) }
+        }
+        guard banner.contains("Waiting for connections") else { p.terminate(); throw BenchError("the spawned server did not start: \(banner)") }
+        return (p, banner)
+    }
+
+    /// Kills the server with SIGKILL (no shutdown, nothing flushed) and starts it again on its
+    /// data directory and port; returns how long it was gone.
+    @discardableResult
+    func killAndRestart() throws -> Double {
+        guard let spawn, let old = process, let logURL else { throw BenchError("only a spawned server can be restarted") }
+        earlierCPU += sotto_bench.cpuSeconds(of: old.processIdentifier) ?? 0
+        let t0 = nowNanos()
+        kill(old.processIdentifier, SIGKILL)
+        old.waitUntilExit()
+        var lastError: Error?
+        for _ in 0..<50 {  // the port is free again once the old socket is closed
+            do {
+                process = try Self.start(spawn.executable, spawn.arguments, spawn.environment, log: logURL).0
+                return Double(nowNanos() - t0) / 1e9
+            } catch {
+                lastError = error
+                usleep(100_000)
+            }
+        }
+        throw lastError ?? BenchError("the server did not start again")
     }
 
     init(host: String, port: Int, password: String) {
@@ -97,8 +129,8 @@ final class ServerUnderTest {
         logURL = nil
     }
 
-    /// CPU seconds (user + system) the server has used, from /proc.
-    var cpuSeconds: Double? { process.flatMap { sotto_bench.cpuSeconds(of: $0.processIdentifier) } }
+    /// CPU seconds (user + system) the server has used, from /proc (its killed predecessors' too).
+    var cpuSeconds: Double? { process.flatMap { sotto_bench.cpuSeconds(of: $0.processIdentifier) }.map { $0 + earlierCPU } }
 
     /// Resident memory in KiB, from /proc.
     var rssKiB: Double? {
