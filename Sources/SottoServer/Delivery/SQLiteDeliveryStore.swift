@@ -4,10 +4,11 @@ import SottoCore
 
 /// The delivery log in the server's SQLite database (`server.sqlite`, WAL): table `delivery`
 /// (position, recipient, time, sender, client message id, the record as relayed), each
-/// member's confirmed position, dropped count and keys in `member`, and the highest message
-/// relayed per sender and epoch in `sent`. Commits are synchronous=NORMAL in WAL mode:
-/// durable against the process being killed at any point (the WAL is written before
-/// `commit` returns), not against the machine losing power.
+/// member's confirmed position, dropped count and keys in `member`, the log's id and
+/// high-water mark in `meta`. Commits are synchronous=NORMAL in WAL mode: durable against
+/// the process being killed at any point (the WAL is written before `commit` returns), not
+/// against the machine losing power. A commit touches as few pages as it can (the table and
+/// its one index): its cost is most of what storing adds to a delivery.
 public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
     private let database: ServerDatabase
 
@@ -16,13 +17,23 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
     public func startup() throws -> DeliveryStartup {
         try database.pool.read { db in
             let log = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'log'") ?? Data()
-            let highest = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'lastPosition'") ?? 0
+            // Positions are never given twice: the top entries may be gone (confirmed, released,
+            // pruned), and the high-water mark is kept wherever they go.
+            let highest = max(try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'lastPosition'") ?? 0,
+                              try Int64.fetchOne(db, sql: "SELECT max(position) FROM delivery") ?? 0,
+                              try Int64.fetchOne(db, sql: "SELECT max(confirmed) FROM member") ?? 0)
             let directory = try Row.fetchAll(db, sql: "SELECT * FROM member WHERE staticKey IS NOT NULL").map { row in
                 DirectoryEntry(key: row["key"], name: row["name"], staticKey: Array(row["staticKey"] as Data),
                                bundle: Array((row["bundle"] as Data?) ?? Data()), digest: Array(row["identity"] as Data),
                                prekey: Array((row["prekey"] as Data?) ?? Data()), lastSeen: UInt64(clamping: row["lastSeen"] as Int64))
             }
-            let sent = try Row.fetchAll(db, sql: "SELECT sender, epoch, highest FROM sent").map { row in
+            // What was relayed, from the log itself: a message stays in it until its recipients
+            // (the sender's own copy included) confirmed it, so one whose sender may resend it
+            // (not acknowledged before a crash) is still there.
+            let sent = try Row.fetchAll(db, sql: """
+                SELECT sender, clientMessageID >> 32 AS epoch, max(clientMessageID & 4294967295) AS highest
+                FROM delivery WHERE sender IS NOT NULL GROUP BY sender, epoch
+                """).map { row in
                 (sender: Array(row["sender"] as Data), epoch: UInt32(truncatingIfNeeded: row["epoch"] as Int64),
                  highest: UInt32(truncatingIfNeeded: row["highest"] as Int64))
             }
@@ -36,38 +47,21 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO delivery (position, recipient, time, sender, clientMessageID, record) VALUES (?, ?, ?, ?, ?, ?)
                 """)
-            let sent = try db.cachedStatement(sql: """
-                INSERT INTO sent (sender, epoch, highest, time) VALUES (?, ?, ?, ?)
-                ON CONFLICT (sender, epoch) DO UPDATE SET highest = max(highest, excluded.highest), time = excluded.time
-                """)
             for d in batch.deliveries {
                 try insert.execute(arguments: [Int64(clamping: d.position), d.recipient, Int64(clamping: d.time), d.sender.map { Data($0) },
                                                d.clientMessageID.map { Int64(bitPattern: $0) }, Data(d.record)])
-                if let sender = d.sender, let id = d.clientMessageID {
-                    let (epoch, counter) = MessageLedger.split(id)
-                    try sent.execute(arguments: [Data(sender), Int64(epoch), Int64(counter), Int64(clamping: d.time)])
-                }
             }
-            // As the ledger in memory: the newest epochs of each sender (a client chooses its
-            // epoch, and could otherwise add a row per message).
-            for sender in Set(batch.deliveries.compactMap(\.sender)) {
-                try db.execute(sql: """
-                    DELETE FROM sent WHERE sender = ? AND epoch NOT IN
-                        (SELECT epoch FROM sent WHERE sender = ? ORDER BY time DESC, epoch DESC LIMIT ?)
-                    """, arguments: [Data(sender), Data(sender), MessageLedger.defaultEpochsPerIdentity])
-            }
-            if let last = batch.deliveries.last?.position {
-                try db.execute(sql: "UPDATE meta SET value = max(value, ?) WHERE key = 'lastPosition'", arguments: [Int64(clamping: last)])
-            }
+            let confirm = try db.cachedStatement(sql: "UPDATE member SET confirmed = max(coalesce(confirmed, 0), ?) WHERE key = ?")
+            let dropMine = try db.cachedStatement(sql: "DELETE FROM delivery WHERE recipient = ? AND position <= ?")
             for (member, position) in batch.positions {
-                try db.execute(sql: "UPDATE member SET confirmed = max(coalesce(confirmed, 0), ?) WHERE key = ?",
-                               arguments: [Int64(clamping: position), member])
+                try confirm.execute(arguments: [Int64(clamping: position), member])
                 // What was for this member alone is theirs now.
-                try db.execute(sql: "DELETE FROM delivery WHERE recipient = ? AND position <= ?", arguments: [member, Int64(clamping: position)])
+                try dropMine.execute(arguments: [member, Int64(clamping: position)])
             }
             for member in batch.droppedReported {
                 try db.execute(sql: "UPDATE member SET dropped = 0 WHERE key = ?", arguments: [member])
             }
+            if !batch.released.isEmpty { try Self.keepHighWaterMark(db) }
             for member in batch.released {
                 try db.execute(sql: "DELETE FROM delivery WHERE recipient = ?", arguments: [member])
             }
@@ -102,7 +96,11 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
     public func prune(now: UInt64, retention: Retention) throws {
         try database.pool.write { db in
             let horizon = Int64(clamping: now) - Int64(min(max(0, retention.maxAge * 1000), 9e18))
-            var cut = try Int64.fetchOne(db, sql: "SELECT max(position) FROM delivery WHERE time < ?", arguments: [horizon]) ?? 0
+            // Times increase with positions: the first entry young enough bounds what is too old
+            // (a scan of what goes anyway, no index on time to keep up at every commit).
+            let firstKept = try Int64.fetchOne(db, sql: "SELECT position FROM delivery WHERE time >= ? ORDER BY position LIMIT 1", arguments: [horizon])
+            let newest = try Int64.fetchOne(db, sql: "SELECT max(position) FROM delivery") ?? 0
+            var cut = firstKept.map { $0 - 1 } ?? newest
             let total = try Int64.fetchOne(db, sql: "SELECT coalesce(sum(length(record)), 0) FROM delivery") ?? 0
             if total > retention.maxTotalBytes {
                 // The oldest entries whose removal brings the log under its bound.
@@ -124,9 +122,14 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
                     """, arguments: [cut, cut, cut])
             }
             let everyone = try Int64.fetchOne(db, sql: "SELECT min(confirmed) FROM member WHERE confirmed IS NOT NULL") ?? 0
+            try Self.keepHighWaterMark(db)
             try db.execute(sql: "DELETE FROM delivery WHERE position <= ?", arguments: [max(cut, everyone)])
-            try db.execute(sql: "DELETE FROM sent WHERE time < ?", arguments: [horizon])
         }
+    }
+
+    /// Before entries are deleted: the highest position given is kept in `meta`.
+    private static func keepHighWaterMark(_ db: Database) throws {
+        try db.execute(sql: "UPDATE meta SET value = max(value, coalesce((SELECT max(position) FROM delivery), 0)) WHERE key = 'lastPosition'")
     }
 
     private static func delivery(_ row: Row) -> StoredDelivery {
