@@ -111,6 +111,9 @@ final class Hub {
     private var recent = CircularBuffer<(position: UInt64, recipient: String?, record: [UInt8])>()
     private var recentBytes = 0
     static let recentEntries = 4_096
+    /// Group commits: how many entries a busy writer waits for, and for how long (µs).
+    static let groupCommitEntries = 64
+    static let groupCommitLinger: UInt32 = 300
     static let recentMaxBytes = 8 << 20
 
     private enum AfterCommit {
@@ -430,7 +433,15 @@ final class Hub {
 
     /// Commits what piled up, posts it, and again while more came meanwhile.
     private func writeBatches() {
+        var lastCommit: UInt64 = 0
         while true {
+            // Busy (the last commit just ended) and little waiting: a moment more gathers a
+            // larger group, so a commit's fixed cost is shared by more entries (a saturated
+            // fan-out committed 1.9 entries at a time without it, 8–25 with it).
+            if writer != nil, lastCommit > 0, DispatchTime.now().uptimeNanoseconds &- lastCommit < 2_000_000,
+               lock.withLock({ batch.deliveries.count }) < Self.groupCommitEntries {
+                usleep(Self.groupCommitLinger)
+            }
             let taken: (batch: DeliveryBatch, posts: [AfterCommit])? = lock.withLock {
                 guard !batch.isEmpty || !afterCommit.isEmpty else {
                     writeScheduled = false
@@ -441,6 +452,7 @@ final class Hub {
             }
             guard let (next, posts) = taken else { return }
             var failed = false
+            defer { lastCommit = DispatchTime.now().uptimeNanoseconds }
             do { try deliveries.commit(next) } catch {
                 failed = true
                 logger.critical("could not store to the delivery log: messages are refused", metadata: ["error": "\(error)"])
