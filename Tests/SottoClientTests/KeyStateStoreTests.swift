@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GRDB
 @testable import SottoClient
 import SottoCore
 import Testing
@@ -52,6 +53,29 @@ import Testing
         changes.removedChains = [.init(sender: "alice", chainID: chain.chainID)]
         try store.save(server: Self.server, changes, stream: "log/me", through: 43)
         #expect(try store.load(server: Self.server, identity: me, policy: PrekeyPolicy(), now: start.addingTimeInterval(38 * 86_400)).chains.isEmpty)
+    }
+
+    /// A key store of the first schema (one position for the whole server) opens under the
+    /// current one: its prekeys and chains are kept; its position, which could not tell one
+    /// log or name from another, is dropped (the server hands over again what follows it).
+    @Test func aKeyStoreOfTheFirstSchemaIsMigrated() throws {
+        let directory = HistoryStoreTests.directory()
+        let me = try IdentityKeys()
+        let url = SQLiteKeyStateStore.url(in: directory, serverFingerprint: Self.server, identityFingerprint: "SHA256:me")
+        try SecureFile.ensurePrivateFile(url)
+        let prekey = try PrekeyPair.generate(now: start, identity: me)
+        do {
+            let old = try DatabaseQueue(path: url.path)
+            try SQLiteKeyStateStore.migrator.migrate(old, upTo: "1: prekeys, chains, accepted, position")
+            try old.write { db in
+                try db.execute(sql: "INSERT INTO prekey (id, seed, signed, created) VALUES (?, ?, ?, ?)",
+                               arguments: [Data(prekey.signed.id), Data(prekey.seed), Data(prekey.signed.encoded()), Int64(prekey.signed.createdMillis)])
+                try db.execute(sql: "INSERT INTO stream (id, stored) VALUES (1, 99)")
+            }
+        }
+        let store = SQLiteKeyStateStore(dataDirectory: directory, identityFingerprint: "SHA256:me")
+        let state = try store.load(server: Self.server, identity: me, policy: PrekeyPolicy(), now: start)
+        #expect(state.prekeys == [prekey] && state.streams.isEmpty)
     }
 
     /// The attacker of docs/SECURITY.md: records every share the server relays, and later

@@ -135,6 +135,9 @@ enum FrozenVectors {
 
         let policy = PrekeyPolicy()
         #expect(policy.plan([], now: now).rotate)
+        // Made while the clock was an hour fast: replaced at once, not published until then.
+        #expect(policy.plan([prekey.signed], now: now.addingTimeInterval(-3_600)).rotate)
+        #expect(!policy.plan([prekey.signed], now: now.addingTimeInterval(-300)).rotate)
         #expect(!policy.plan([prekey.signed], now: now.addingTimeInterval(6 * 86_400)).rotate)
         #expect(policy.plan([prekey.signed], now: now.addingTimeInterval(7 * 86_400)).rotate)
         let next = try PrekeyPair.generate(now: now.addingTimeInterval(7 * 86_400), identity: bob)

@@ -114,7 +114,9 @@ public struct PrekeyPolicy: Sendable {
     /// (those replaced longer than `grace` ago).
     public func plan(_ kept: [SignedPrekey], now: Date) -> (rotate: Bool, delete: [[UInt8]]) {
         let sorted = kept.sorted { $0.createdMillis < $1.createdMillis }
-        let rotate = sorted.last.map { now.timeIntervalSince($0.created) >= rotation } ?? true
+        // Also when the newest is dated ahead (a clock that was fast when it was made): the
+        // server and every sender would refuse it until that date.
+        let rotate = sorted.last.map { now.timeIntervalSince($0.created) >= rotation || $0.created.timeIntervalSince(now) > 600 } ?? true
         var delete: [[UInt8]] = []
         for (i, prekey) in sorted.enumerated() where i + 1 < sorted.count {
             // Replaced when its successor was made: deleted once that is longer ago than the grace.
