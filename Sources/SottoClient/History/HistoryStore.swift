@@ -43,11 +43,7 @@ public final class HistoryStore: Sendable {
     /// named by fingerprints (file-name safe). Two identities of one person on one server
     /// (two config directories) never share a history.
     public static func url(in dataDirectory: URL, serverFingerprint: String, identityFingerprint: String) -> URL {
-        func safe(_ fingerprint: String) -> String {
-            fingerprint.replacingOccurrences(of: "SHA256:", with: "").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "+", with: "-")
-        }
-        return dataDirectory.appendingPathComponent("history").appendingPathComponent(safe(serverFingerprint))
-            .appendingPathComponent("\(safe(identityFingerprint)).sqlite")
+        deviceFile(in: dataDirectory, "history", serverFingerprint: serverFingerprint, identityFingerprint: identityFingerprint)
     }
 
     public init(url: URL) throws {
@@ -206,4 +202,14 @@ public final class HistoryStore: Sendable {
                              sequence: UInt64(bitPattern: sequence), clientMessageID: UInt64(bitPattern: id), trust: trust,
                              senderFingerprint: row["senderFingerprint"])
     }
+}
+
+/// A device database for one server and identity: `<folder>/<server key>/<identity>.sqlite`
+/// under Sotto's data directory, named by fingerprints made file-name safe.
+func deviceFile(in dataDirectory: URL, _ folder: String, serverFingerprint: String, identityFingerprint: String) -> URL {
+    func safe(_ fingerprint: String) -> String {
+        fingerprint.replacingOccurrences(of: "SHA256:", with: "").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "+", with: "-")
+    }
+    return dataDirectory.appendingPathComponent(folder).appendingPathComponent(safe(serverFingerprint))
+        .appendingPathComponent("\(safe(identityFingerprint)).sqlite")
 }

@@ -20,11 +20,7 @@ public final class SQLiteKeyStateStore: KeyStateStore, @unchecked Sendable {
     }
 
     public static func url(in dataDirectory: URL, serverFingerprint: String, identityFingerprint: String) -> URL {
-        func safe(_ fingerprint: String) -> String {
-            fingerprint.replacingOccurrences(of: "SHA256:", with: "").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "+", with: "-")
-        }
-        return dataDirectory.appendingPathComponent("keys").appendingPathComponent(safe(serverFingerprint))
-            .appendingPathComponent("\(safe(identityFingerprint)).sqlite")
+        deviceFile(in: dataDirectory, "keys", serverFingerprint: serverFingerprint, identityFingerprint: identityFingerprint)
     }
 
     static var migrator: DatabaseMigrator {
