@@ -96,7 +96,7 @@ public enum ClientNotice: Equatable, Sendable {
     public var text: String {
         switch self {
         case .joined(let name): return "\(name) is online"
-        case .left(let name): return "\(name) went offline"
+        case .left(let name): return "\(name) is away"
         case .lookAlike(let name, let other):
             return "WARNING: \(name) looks like \(other), whom you have met here before, but is a different name, and may be someone else passing for them. Compare safety numbers before you trust them."
         case .invalidListing(let problem):

@@ -74,7 +74,7 @@ extension ChatApp {
         // Online first, then those away: a member stays one while offline (messages wait for them).
         let shown = model.members.filter(\.online) + model.members.filter { !$0.online }
         let online = shown.count { $0.online }
-        ui.label(online == shown.count ? "ONLINE (\(online))" : "MEMBERS (\(online) ONLINE, \(shown.count - online) AWAY)",
+        ui.label(online == shown.count ? "MEMBERS (\(online) ONLINE)" : "MEMBERS (\(online) ONLINE, \(shown.count - online) AWAY)",
                  in: r.cutTop(30).inset(x: 12, y: 0), color: t.mutedText, style: .small)
         let people = shown.map { m -> UIContext.ListItem in
             let mark: String

@@ -14,6 +14,8 @@ final class CLISession: @unchecked Sendable {
     private var pending = 0
     private var users: [Member] = []
     private var welcomed = false
+    /// Messages that arrived between the welcome and `caughtUp`: they waited for us.
+    private var waited: Int?
     weak var client: ChatClient?
     /// nil with --no-history.
     let history: HistoryRecorder?
@@ -35,10 +37,19 @@ final class CLISession: @unchecked Sendable {
                 printer.fatal(failure.description)
                 exitCode = Self.exitCode(for: failure)
             }
-        case .queued: pending += 1
+        case .queued:
+            pending += 1
+            if state != .online { printer.note("kept: sent when you are back online") }
+        case .message(let m) where !m.isOwn:
+            waited? += 1
+        case .caughtUp:
+            if let waited, waited > 0 { printer.note("\(waited) \(waited == 1 ? "message" : "messages") waited for you (above); live from here") }
+            waited = nil
         case .delivered, .rejected: pending -= 1
         case .users(let list): users = list
-        case .welcome: welcomed = true
+        case .welcome:
+            welcomed = true
+            waited = 0
         default: break
         }
         checkDone()

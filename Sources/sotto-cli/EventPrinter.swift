@@ -27,7 +27,8 @@ struct EventPrinter: Sendable {
                     return entry
                 }])
             } else {
-                let online = members.filter(\.online).map(\.name), away = members.filter { !$0.online }.map(\.name)
+                let online = members.filter(\.online).map(\.name)
+                let away = members.filter { !$0.online }.map { m in m.lastSeen.map { "\(m.name) (since \(Self.clock.string(from: $0)))" } ?? m.name }
                 line("* online: " + (online.isEmpty ? "(nobody)" : online.joined(separator: ", "))
                      + (away.isEmpty ? "" : "; away: " + away.joined(separator: ", ")))
             }
@@ -95,6 +96,11 @@ struct EventPrinter: Sendable {
     /// A problem with what was typed: nothing was sent.
     func warning(_ text: String) {
         json ? emit(["type": "error", "text": text]) : line("! \(text)")
+    }
+
+    /// A line of our own for a person reading text (nothing in JSON: scripts have the events).
+    func note(_ text: String) {
+        if !json { line("* " + text) }
     }
 
     /// The one sentence a failed run ends with, also on standard error.

@@ -26,7 +26,7 @@ import Testing
         clients[2].client.disconnect()
         for c in clients[0..<2] {
             try await c.waitForUsers(["alice", "bob"])
-            try await eventually("leave notice") { c.systemLines.contains("carol went offline") }
+            try await eventually("leave notice") { c.systemLines.contains("carol is away") }
         }
         #expect(clients[0].systemLines.contains("bob is online"))
         for c in clients { c.stop() }

@@ -58,7 +58,7 @@ import Testing
         #expect(failure == .server(ServerError(.replaced, fatal: true)))
         try await watcher.waitForUsers(["dana", "watcher"])
         #expect(server.server.onlineCount == 2)
-        #expect(!watcher.systemLines.contains("dana went offline"))
+        #expect(!watcher.systemLines.contains("dana is away"))
         for c in [watcher, old, fresh] { c.stop() }
         await server.stop()
     }

@@ -88,3 +88,39 @@ import Testing
         alice.shutdown(); bob3.shutdown()
     }
 }
+
+/// sotto-cli, as a person reads it in a terminal: who is away and since when, and where what
+/// waited for them ends and the live conversation begins.
+@Suite struct OfflineDeliveryCLITests {
+    @Test func theCLISaysWhoIsAwayAndWhatWaited() async throws {
+        let data = temporaryDirectory("offline-cli")
+        let (server, port, fingerprint, password) = try await ProcessTests.startServer(dataDir: data)
+        defer { server.signal(SIGTERM) }
+        let cli = Products.url("sotto-cli")
+        let base = ["--host", "127.0.0.1", "--port", "\(port)", "--trust", fingerprint]
+        let bobDirs = ["SOTTO_CONFIG_DIR": temporaryDirectory("ocli-bc").path, "SOTTO_DATA_DIR": temporaryDirectory("ocli-bd").path,
+                       "SOTTO_PASSWORD": password]
+        let first = try ChildProcess(cli, base + ["--user", "bob"], environment: bobDirs)
+        try await eventually("bob online") { first.stdout.contains("online as bob") }
+        first.closeInput()
+        #expect(await first.waitForExit() == 0)
+        let alice = try ChildProcess(cli, base + ["--user", "alice"],
+                                     environment: ["SOTTO_CONFIG_DIR": temporaryDirectory("ocli-ac").path,
+                                                   "SOTTO_DATA_DIR": temporaryDirectory("ocli-ad").path, "SOTTO_PASSWORD": password])
+        try await eventually("alice sees bob away") { alice.stdout.contains("* online: alice; away: bob (since ") }
+        alice.write("the build is green\n/msg bob lunch at noon?\n")
+        try await eventually("stored") { alice.stdout.components(separatedBy: "lunch at noon?").count > 1 }
+        let back = try ChildProcess(cli, base + ["--user", "bob"], environment: bobDirs)
+        try await eventually("bob reads what waited") {
+            back.stdout.contains("* 2 messages waited for you (above); live from here")
+        }
+        let lines = back.stdout.split(separator: "\n").map(String.init)
+        let marker = try #require(lines.firstIndex { $0.hasPrefix("* 2 messages waited for you") })
+        #expect(lines[..<marker].contains { $0.contains("the build is green") } && lines[..<marker].contains { $0.contains("lunch at noon?") })
+        alice.write("welcome back\n")
+        try await eventually("live") { back.stdout.contains("welcome back") }
+        #expect(back.stdout.components(separatedBy: "waited for you").count == 2, "said once")
+        back.closeInput(); alice.closeInput()
+        _ = await back.waitForExit(); _ = await alice.waitForExit()
+    }
+}

@@ -66,7 +66,7 @@ import Testing
         for i in 0..<count { sender.client.send("\(i) \(body)") }
         try await reader.waitForMessages(count, timeout: 120)
         #expect(reader.messages.map { Int($0.text.split(separator: " ")[0])! } == Array(0..<count))
-        try await eventually("stalled member cut off") { reader.systemLines.contains("stalled went offline") }
+        try await eventually("stalled member cut off") { reader.systemLines.contains("stalled is away") }
         #expect(server.server.onlineCount == 2)
         #expect(sender.state == .online && reader.state == .online)
         sender.stop(); reader.stop()

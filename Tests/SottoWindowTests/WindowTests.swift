@@ -112,7 +112,7 @@ import Testing
             carol.client.disconnect()
             try driver.until("carol goes offline") { driver.app.model.members.filter(\.online).map(\.name) == ["alice", "bob"] }
             #expect(driver.app.model.members.map(\.name) == ["alice", "bob", "carol"], "still a member, away")
-            #expect(driver.app.model.conversations[.room]!.lines.contains { $0.text == "carol went offline" })
+            #expect(driver.app.model.conversations[.room]!.lines.contains { $0.text == "carol is away" })
 
             // A direct conversation from the online list.
             let bobRow = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("people") { driver.app.ui.id("row:1") }])
