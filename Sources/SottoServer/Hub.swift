@@ -30,6 +30,8 @@ final class OnlineMember {
     /// Acks of messages they sent while catching up: their own copies come with the stream,
     /// so the acks follow it (an ack before its copy would make the copy look forged).
     var deferredAcks: [[UInt8]] = []
+    /// Their bytes: counted against the per-connection bound like anything else that waits.
+    var deferredAckBytes = 0
 
     init(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], sessionNonce: [UInt8], prekey: [UInt8],
          session: ServerSessionHandler, mailbox: LoopMailbox) {
@@ -384,6 +386,7 @@ final class Hub {
                     member.mailbox.post(ServerRecord.caughtUp(position: self.committed, dropped: dropped).encoded(), to: [member.session])
                     for ack in member.deferredAcks { member.mailbox.post(ack, to: [member.session]) }
                     member.deferredAcks = []
+                    member.deferredAckBytes = 0
                     self.liveTargetsStale = true
                     if dropped > 0 {
                         self.batch.droppedReported.insert(key)
@@ -480,7 +483,16 @@ final class Hub {
                     case .ack(let sender, let ack):
                         guard members[sender.name.key] === sender else { continue }
                         let record = failed ? ServerRecord.ack(clientMessageID: Self.ackID(ack), sequence: 0).encoded() : ack
-                        if sender.live { sender.mailbox.post(record, to: [sender.session]) } else { sender.deferredAcks.append(record) }
+                        if sender.live {
+                            sender.mailbox.post(record, to: [sender.session])
+                        } else if sender.deferredAckBytes + record.count > limits.maxQueuedBytes {
+                            // Sending on and on while not reading what waited for them.
+                            sender.deferredAcks = []
+                            sender.session.closeFromHub(ServerError(.tooSlow, fatal: true))
+                        } else {
+                            sender.deferredAcks.append(record)
+                            sender.deferredAckBytes += record.count
+                        }
                     }
                 }
             }

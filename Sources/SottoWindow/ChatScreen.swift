@@ -74,7 +74,10 @@ extension ChatApp {
         // Online first, then those away: a member stays one while offline (messages wait for them).
         let shown = model.members.filter(\.online) + model.members.filter { !$0.online }
         let online = shown.count { $0.online }
-        ui.label(online == shown.count ? "MEMBERS (\(online) ONLINE)" : "MEMBERS (\(online) ONLINE, \(shown.count - online) AWAY)",
+        // While reconnecting the list stays as last seen, said so.
+        let heading = model.state != .online && !shown.isEmpty ? "MEMBERS (AS LAST SEEN)"
+            : online == shown.count ? "MEMBERS (\(online) ONLINE)" : "MEMBERS (\(online) ONLINE, \(shown.count - online) AWAY)"
+        ui.label(heading,
                  in: r.cutTop(30).inset(x: 12, y: 0), color: t.mutedText, style: .small)
         let people = shown.map { m -> UIContext.ListItem in
             let mark: String

@@ -137,6 +137,19 @@ import Testing
         guard case .reconnecting(1, _)? = bob.states.last else { Issue.record("\(bob.states)"); return }
     }
 
+    /// While reconnecting, the member list stays as last seen (the UI says so) rather than
+    /// going blank; a session that ends for good empties it.
+    @Test func aLostConnectionKeepsTheMemberListUntilTheNextOne() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice"), bob = try server.member("bob")
+        server.connect(alice)
+        server.connect(bob)
+        let before = bob.events.count
+        server.drop(bob, because: .connectionLost)
+        #expect(!bob.events[before...].contains { if case .users = $0 { true } else { false } }, "\(bob.events[before...])")
+        guard case .reconnecting? = bob.states.last else { Issue.record("\(bob.states)"); return }
+    }
+
     @Test func disconnectSaysGoodbyeAndNothingReconnects() throws {
         let server = ScriptedServer()
         let alice = try server.member("alice")

@@ -60,11 +60,12 @@ extension ClientCore {
         announce()
     }
 
-    /// What ends with a session, whatever ends it.
-    func endSession(wasOnline: Bool) {
+    /// What ends with a session, whatever ends it. `clearList`: the UI's member list is
+    /// emptied (a reconnect keeps it on screen, as last known, until the next list).
+    func endSession(wasOnline: Bool, clearList: Bool = true) {
         emit(.cancel(.expiry))
         emit(.cancel(.peerGrace))
-        if wasOnline, !roster.users.isEmpty { emit(.users([])) }
+        if clearList, wasOnline, !roster.users.isEmpty { emit(.users([])) }
         roster.clear()
     }
 
@@ -80,7 +81,7 @@ extension ClientCore {
         let failure = reported ?? (wasOnline ? .connectionLost : .closedDuringLogin)
         if wasOnline { peersBeforeLoss = roster.names.subtracting([configuration.username]) }
         outbox.connectionLost(audience: wasOnline ? peersBeforeLoss : nil, now: now)
-        endSession(wasOnline: wasOnline)
+        endSession(wasOnline: wasOnline, clearList: false)
         // The server waits 10 s for a login; on a slow or busy machine, deriving the password
         // key the first time can take longer, and the server hangs up before reading it. The
         // key is kept now, so one more attempt is quick.
@@ -99,6 +100,7 @@ extension ClientCore {
             announce()
             emit(.schedule(.reconnect, after: delay))
         } else {
+            if wasOnline { emit(.users([])) }
             fail(failure)
         }
     }
