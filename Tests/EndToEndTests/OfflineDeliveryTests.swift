@@ -124,3 +124,58 @@ import Testing
         _ = await back.waitForExit(); _ = await alice.waitForExit()
     }
 }
+
+/// The member's client killed (SIGKILL) while what waited is being handed over: at its next
+/// start it gets what it had not stored, and its history holds every message exactly once.
+@Suite struct ClientCrashTests {
+    @Test func aClientKilledWhileCatchingUpKeepsEveryMessageOnce() async throws {
+        let data = temporaryDirectory("client-crash")
+        let (server, port, fingerprint, password) = try await ProcessTests.startServer(
+            dataDir: data, extra: ["--records-per-second", "100000", "--record-burst", "100000"])
+        defer { server.signal(SIGTERM) }
+        let cli = Products.url("sotto-cli")
+        let base = ["--host", "127.0.0.1", "--port", "\(port)", "--trust", fingerprint]
+        let bobDirs = ["SOTTO_CONFIG_DIR": temporaryDirectory("crash-bc").path, "SOTTO_DATA_DIR": temporaryDirectory("crash-bd").path,
+                       "SOTTO_PASSWORD": password]
+        let first = try ChildProcess(cli, base + ["--user", "bob", "--json"], environment: bobDirs)
+        try await eventually("bob registers") { first.stdout.contains("caught-up") }
+        first.closeInput()
+        #expect(await first.waitForExit() == 0)
+
+        // 400 messages wait for bob.
+        let (alice, aliceLog, _) = try OfflineDeliveryTests.app("alice", port: port, fingerprint: fingerprint, password: password,
+                                                                directory: temporaryDirectory("crash-alice"))
+        alice.connect()
+        try await CrashRecoveryTests.setup("alice online", ["alice": aliceLog]) { aliceLog.contains(.caughtUp) }
+        let count = 400
+        for i in 0..<count { alice.send("waited \(i) " + String(repeating: "~", count: 200)) }
+        try await eventually("all stored", timeout: 60) { alice.pendingCount() == 0 }
+
+        // Bob's app starts and is killed part way through what waited.
+        let killed = try ChildProcess(cli, base + ["--user", "bob", "--json"], environment: bobDirs)
+        try await eventually("some shown", timeout: 30) { killed.stdout.components(separatedBy: "\"waited ").count > 20 }
+        killed.signal(SIGKILL)
+        _ = await killed.waitForExit()
+        let shownBefore = HistoryTests.jsonLines(killed.stdout).filter { $0["type"] as? String == "message" }.count
+
+        // Started again: the rest, and then the history holds each message once.
+        let again = try ChildProcess(cli, base + ["--user", "bob", "--json"], environment: bobDirs)
+        try await eventually("caught up", timeout: 60) { again.stdout.contains("caught-up") }
+        again.write("/history 1000\n")
+        try await eventually("history listed", timeout: 30) {
+            HistoryTests.jsonLines(again.stdout).filter { $0["history"] as? Bool == true }.count >= count
+        }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let kept = HistoryTests.jsonLines(again.stdout).filter { $0["history"] as? Bool == true }.compactMap { $0["text"] as? String }
+        #expect(kept.count == count, "\(kept.count) kept; \(shownBefore) shown before the kill")
+        #expect(Set(kept).count == count)
+        #expect(kept == (0..<count).map { "waited \($0) " + String(repeating: "~", count: 200) })
+        #expect(shownBefore < count, "the kill came part way through")
+        // Nothing was met twice as a replay, nothing went missing as undecryptable.
+        let warnings = HistoryTests.jsonLines(again.stdout).filter { $0["type"] as? String == "error" }
+        #expect(warnings.isEmpty, "\(warnings)")
+        again.closeInput()
+        _ = await again.waitForExit()
+        alice.shutdown()
+    }
+}
