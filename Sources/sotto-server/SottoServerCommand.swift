@@ -49,6 +49,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "New names that may be registered from one address (or IPv6 /64) per hour.")
     var registrationsPerHour = 20
 
+    @Option(help: "Most bytes of messages that may wait for one member; past it their oldest are dropped (and they are told how many).")
+    var retentionBytesPerMember = Retention().maxBytesPerMember
+
     @Option(help: "Name shown to clients.")
     var name = "Sotto"
 
@@ -132,8 +135,8 @@ struct Serve: AsyncParsableCommand {
         } catch let error as SecureFile.Failure {
             throw ValidationError(error.description)
         }
-        guard retentionDays > 0, retentionDays.isFinite, retentionBytes > 0 else {
-            throw ValidationError("--retention-days and --retention-bytes must be positive.")
+        guard retentionDays > 0, retentionDays.isFinite, retentionBytes > 0, retentionBytesPerMember > 0 else {
+            throw ValidationError("--retention-days, --retention-bytes and --retention-bytes-per-member must be positive.")
         }
 
         var limits = ServerLimits()
@@ -152,7 +155,7 @@ struct Serve: AsyncParsableCommand {
                 host: host, port: port, serverName: name, staticKey: try data.loadOrCreateStaticKey(),
                 password: password, passwordSalt: try data.loadOrCreateSalt(), limits: limits, threads: threads,
                 members: members, deliveries: deliveries,
-                retention: Retention(maxAge: retentionDays * 86_400, maxTotalBytes: retentionBytes))
+                retention: Retention(maxAge: retentionDays * 86_400, maxTotalBytes: retentionBytes, maxBytesPerMember: retentionBytesPerMember))
         } catch let error as SecureFile.Failure {
             throw ValidationError(error.description)
         }

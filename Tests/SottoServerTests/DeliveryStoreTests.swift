@@ -92,6 +92,22 @@ import Testing
     }
 
     @Test(arguments: try stores())
+    func oneMemberAwayForLongGivesUpTheirOldestPastTheirBound(_ store: DeliveryStore, _ kind: String) throws {
+        var batch = DeliveryBatch()
+        batch.positions = ["alice": 0, "bob": 0]
+        batch.deliveries = (1...4).map { Self.entry(UInt64($0), to: nil, time: 99_000, bytes: 100) } + [Self.entry(5, to: "alice", time: 99_000, bytes: 100)]
+        try store.commit(batch)
+        var bobConfirms = DeliveryBatch()
+        bobConfirms.positions = ["bob": 4]
+        try store.commit(bobConfirms)
+        // 500 bytes wait for alice, 250 may: her oldest three go (counted), bob loses nothing.
+        try store.prune(now: 100_000, retention: Retention(maxAge: 3_600, maxTotalBytes: 1 << 20, maxBytesPerMember: 250))
+        #expect(try store.pending(for: "alice", after: 0, through: 5, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [4, 5], "\(kind)")
+        #expect(try store.stream(of: "alice").dropped == 3 && store.stream(of: "alice").position == 3)
+        #expect(try store.stream(of: "bob").dropped == 0 && store.stream(of: "bob").position == 4)
+    }
+
+    @Test(arguments: try stores())
     func aReleasedMembersWaitingEntriesGo(_ store: DeliveryStore, _ kind: String) throws {
         var batch = DeliveryBatch()
         batch.positions = ["carol": 0]

@@ -100,9 +100,13 @@ public struct Retention: Sendable {
     public var maxAge: Double = 30 * 86_400
     /// The log's total size; past it the oldest entries go.
     public var maxTotalBytes: Int = 1 << 30
-    public init(maxAge: Double = 30 * 86_400, maxTotalBytes: Int = 1 << 30) {
+    /// What may wait for one member; past it their oldest entries are given up (counted as
+    /// dropped for them), so one member away for long does not hold the log for everyone.
+    public var maxBytesPerMember: Int = 64 << 20
+    public init(maxAge: Double = 30 * 86_400, maxTotalBytes: Int = 1 << 30, maxBytesPerMember: Int = 64 << 20) {
         self.maxAge = maxAge
         self.maxTotalBytes = maxTotalBytes
+        self.maxBytesPerMember = maxBytesPerMember
     }
 }
 

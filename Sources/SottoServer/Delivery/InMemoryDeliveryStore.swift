@@ -76,6 +76,18 @@ public final class InMemoryDeliveryStore: DeliveryStore, @unchecked Sendable {
                     positions[member] = cut
                 }
             }
+            // Per member: past their bound, their oldest entries are given up.
+            for (member, position) in positions {
+                let theirs = log.filter { $0.position > position && ($0.recipient == nil || $0.recipient == member) }
+                var bytes = theirs.reduce(0) { $0 + $1.record.count }
+                var start = position
+                for entry in theirs where bytes > retention.maxBytesPerMember {
+                    bytes -= entry.record.count
+                    start = entry.position
+                    if entry.clientMessageID != nil { dropped[member, default: 0] += 1 }
+                }
+                positions[member] = start
+            }
             let everyone = positions.values.min() ?? 0
             log.removeAll { $0.position <= max(cut, everyone) }
         }

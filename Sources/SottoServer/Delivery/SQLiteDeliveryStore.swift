@@ -121,6 +121,25 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
                     WHERE confirmed IS NOT NULL AND confirmed < ?
                     """, arguments: [cut, cut, cut])
             }
+            // Per member: past their bound, their oldest entries are given up (counted).
+            for row in try Row.fetchAll(db, sql: "SELECT key, confirmed FROM member WHERE confirmed IS NOT NULL") {
+                let member: String = row["key"], confirmed: Int64 = row["confirmed"]
+                let waiting = try Int64.fetchOne(db, sql: """
+                    SELECT coalesce(sum(length(record)), 0) FROM delivery WHERE position > ? AND (recipient IS NULL OR recipient = ?)
+                    """, arguments: [confirmed, member]) ?? 0
+                guard waiting > retention.maxBytesPerMember else { continue }
+                // The newest position to give up: where what is older than it sums to the excess.
+                let excess = waiting - Int64(retention.maxBytesPerMember)
+                let upTo = try Int64.fetchOne(db, sql: """
+                    SELECT min(position) FROM (SELECT position, sum(length(record)) OVER (ORDER BY position) AS running
+                        FROM delivery WHERE position > ? AND (recipient IS NULL OR recipient = ?)) WHERE running >= ?
+                    """, arguments: [confirmed, member, excess]) ?? confirmed
+                try db.execute(sql: """
+                    UPDATE member SET dropped = dropped + (
+                        SELECT count(*) FROM delivery WHERE position > ? AND position <= ? AND clientMessageID IS NOT NULL
+                        AND (recipient IS NULL OR recipient = ?)), confirmed = ? WHERE key = ?
+                    """, arguments: [confirmed, upTo, member, upTo, member])
+            }
             let everyone = try Int64.fetchOne(db, sql: "SELECT min(confirmed) FROM member WHERE confirmed IS NOT NULL") ?? 0
             try Self.keepHighWaterMark(db)
             try db.execute(sql: "DELETE FROM delivery WHERE position <= ?", arguments: [max(cut, everyone)])
