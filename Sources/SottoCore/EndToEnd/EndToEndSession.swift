@@ -70,7 +70,8 @@ public final class EndToEndSession {
         /// Computed once: lists of hundreds of members are published on every change.
         public let fingerprint: String
         public var trust: PeerTrust
-        /// The nonce their client published for this session: our shares are bound to it.
+        /// The nonce their client chose for this session: a new one means their device started
+        /// a new session (and may have published a new prekey, fetched when next needed).
         public var sessionNonce: [UInt8]
         /// Their keys, once needed: fetched before we first seal a chain to them, or taken
         /// from their first key share. Always checked against `digest`, `staticKey` and

@@ -7,9 +7,8 @@ public struct OnlineUser: Equatable, Sendable {
     public var staticKey: [UInt8]
     /// `IdentityBundle.digest` of the bundle they logged in with; empty without one.
     public var identityDigest: [UInt8]
-    /// The random value the member's client chose for this session (empty in a `left`
-    /// presence): key shares to them must be bound to it, so none recorded in an earlier
-    /// session can be replayed into this one.
+    /// The random value the member's client chose for this session (empty for a member who
+    /// is away): a new value tells members that device started a new session.
     public var sessionNonce: [UInt8]
     /// Online now; otherwise a registered member who is away (their messages wait for them).
     public var online: Bool
