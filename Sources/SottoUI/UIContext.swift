@@ -245,6 +245,11 @@ public final class UIContext {
 
     /// Whether a log shows its newest entry (follows what arrives).
     public func isLogFollowing(_ idLabel: String) -> Bool { logState[id("log:" + idLabel)]?.following ?? true }
+    /// The entry a log's view is anchored at the top of, unless it follows the newest.
+    public func logTopKey(_ idLabel: String) -> Int? {
+        guard let state = logState[id("log:" + idLabel)], !state.following else { return nil }
+        return state.topKey
+    }
 
     /// Hot/active bookkeeping; returns true when the widget was clicked (pressed and released over it).
     func interact(_ id: ID, _ r: Rect) -> (hovered: Bool, pressed: Bool, clicked: Bool) {

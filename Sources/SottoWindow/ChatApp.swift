@@ -363,7 +363,9 @@ public final class ChatApp {
                 model.system("\(name.map { "\($0)'s" } ?? "Your") fingerprint: \(fingerprint)", conversation: here)
             }
         case .queued(let id, let to, let text): model.queued(id: id, to: to, text: text)
-        case .caughtUp: model.endCatchUp()
+        case .caughtUp:
+            model.endCatchUp()
+            openAtNewSince()
         case .delivered: break
         case .rejected(let id): model.rejected(id: id)
         }
@@ -487,6 +489,17 @@ public final class ChatApp {
                             onEvent: { queue.post($0); recorder?.record($0) })
         client?.connect()
     }
+
+    /// More waited than a screen shows: the open conversation starts where what waited begins
+    /// (its day, then the "new since you were here" line), not at its end.
+    func openAtNewSince() {
+        guard let lines = model.conversations[model.current]?.lines,
+              let marker = lines.lastIndex(where: { $0.kind == .newSince }), lines.count - marker > Self.screenfulOfLines else { return }
+        ui.scrollLog(model.current.logID, toKey: lines[max(0, marker - 1)].key)
+    }
+
+    /// About what the log shows at once: fewer new lines than this are seen without scrolling.
+    static let screenfulOfLines = 20
 
     /// Enter or Send in the composer: text goes to the open conversation, commands are
     /// carried out here (the same parser as sotto-cli's), and nothing else is ever sent.

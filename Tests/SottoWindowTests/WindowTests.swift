@@ -58,6 +58,21 @@ import Testing
             for _ in 0..<3 { back.app.step() }
             _ = back.screenshot("10-new-since-you-were-here")
             back.app.client?.shutdown()
+
+            // More than a screen waits: the room opens where it begins, not at its end.
+            try waitUntil("alice away again") { bob.members.contains { $0.name == "alice" && !$0.online } }
+            for i in 0..<30 { bob.client.send("while you were out, \(i)") }
+            try waitUntil("stored") { bob.client.pendingCount() == 0 }
+            let third = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
+            try logIn(third)
+            try third.until("all 30") { third.app.model.conversations[.room]!.lines.contains { $0.text == "while you were out, 29" } }
+            try third.until("opened where it begins") { third.app.ui.logTopKey(Conversation.room.logID) != nil }
+            let lines = third.app.model.conversations[.room]!.lines
+            let marker = try #require(lines.lastIndex { $0.kind == .newSince })
+            #expect(third.app.ui.logTopKey(Conversation.room.logID) == lines[marker - 1].key)
+            for _ in 0..<3 { third.app.step() }
+            _ = third.screenshot("11-opened-where-what-waited-begins")
+            third.app.client?.shutdown()
             bob.client.shutdown()
             await server.stop()
         }
