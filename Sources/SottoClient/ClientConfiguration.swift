@@ -13,8 +13,6 @@ public struct ClientConfiguration: Sendable {
     /// Keepalive: a ping after this long without sending, a dead server after this long without receiving.
     public var pingInterval: Double = 20
     public var deadAfter: Double = 60
-    /// After a reconnect, how long resends wait for the people who were here to come back.
-    public var peerReturnGrace: Double = 5
     public var backoffBase: Double = 0.5
     public var backoffMax: Double = 30
     /// The cheapest password hashing accepted from a server. Only tests and benchmarks,

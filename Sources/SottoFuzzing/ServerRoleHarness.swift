@@ -145,7 +145,7 @@ extension Harness {
                 let to = f.u8() % 3 == 0 ? serverRoleNames[Int(f.u8()) % serverRoleNames.count] : ""
                 core.handle(.send(id: nextID, to: to, text: String(decoding: f.take(Int(f.u8() % 80)), as: UTF8.self)), now: now)
             case 12:
-                let timers: [ClientCore.Timer] = [.reconnect, .peerGrace, .expiry, .pump, .membership, .checkpoint]
+                let timers: [ClientCore.Timer] = [.reconnect, .expiry, .pump, .membership, .checkpoint]
                 core.handle(.timer(timers[Int(f.u8()) % timers.count]), now: now)
             case 13:
                 core.handle(.writable(connection: c, f.u8() % 2 == 0), now: now)

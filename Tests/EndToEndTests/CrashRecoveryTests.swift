@@ -7,12 +7,11 @@ import Testing
 @Suite struct CrashRecoveryTests {
     /// A client of the server under test, with its event log and the texts it received from others.
     static func client(_ name: String, port: Int, fingerprint: String, password: String, reconnect: Bool = true,
-                       backoffMax: Double, peerReturnGrace: Double) throws -> (ChatClient, EventLog, Counter) {
+                       backoffMax: Double) throws -> (ChatClient, EventLog, Counter) {
         var configuration = ClientConfiguration(host: "127.0.0.1", port: port, username: name, password: password,
                                                 trust: TrustPolicy(vouched: fingerprint), reconnect: reconnect)
         configuration.backoffBase = 0.1
         configuration.backoffMax = backoffMax
-        configuration.peerReturnGrace = peerReturnGrace
         let dir = temporaryDirectory(name)
         let log = EventLog(), counter = Counter()
         let c = ChatClient(configuration: configuration, identity: try ClientIdentity.loadOrCreate(in: dir),
@@ -40,7 +39,7 @@ import Testing
         let (first, port, fingerprint, password) = try await ProcessTests.startServer(dataDir: data, extra: ["--records-per-second", "100000", "--record-burst", "100000"])
         func client(_ name: String) throws -> (ChatClient, EventLog, Counter) {
             // A loaded test machine may take a while to bring both back.
-            try Self.client(name, port: port, fingerprint: fingerprint, password: password, backoffMax: 1, peerReturnGrace: 60)
+            try Self.client(name, port: port, fingerprint: fingerprint, password: password, backoffMax: 1)
         }
         let (sender, senderLog, _) = try client("sender")
         let (reader, readerLog, received) = try client("reader")
@@ -88,7 +87,7 @@ extension CrashRecoveryTests {
         let data = temporaryDirectory("crash-newcomer")
         let (first, port, fingerprint, password) = try await ProcessTests.startServer(dataDir: data)
         func client(_ name: String, reconnect: Bool = true) throws -> (ChatClient, EventLog, Counter) {
-            try Self.client(name, port: port, fingerprint: fingerprint, password: password, reconnect: reconnect, backoffMax: 0.5, peerReturnGrace: 3)
+            try Self.client(name, port: port, fingerprint: fingerprint, password: password, reconnect: reconnect, backoffMax: 0.5)
         }
         let (alice, aliceLog, _) = try client("alice", reconnect: false)  // comes back by hand, after carol
         let (bob, bobLog, bobGot) = try client("bob")

@@ -64,7 +64,6 @@ extension ClientCore {
     /// emptied (a reconnect keeps it on screen, as last known, until the next list).
     func endSession(wasOnline: Bool, clearList: Bool = true) {
         emit(.cancel(.expiry))
-        emit(.cancel(.peerGrace))
         if clearList, wasOnline, !roster.users.isEmpty { emit(.users([])) }
         roster.clear()
     }
@@ -79,8 +78,8 @@ extension ClientCore {
         case .idle, .waitingToReconnect, .failed: return
         }
         let failure = reported ?? (wasOnline ? .connectionLost : .closedDuringLogin)
-        if wasOnline { peersBeforeLoss = roster.names.subtracting([configuration.username]) }
-        outbox.connectionLost(audience: wasOnline ? peersBeforeLoss : nil, now: now)
+        // Who was here: a resend (see `Outbox`) never goes to anyone else.
+        outbox.connectionLost(audience: wasOnline ? roster.names.subtracting([configuration.username]) : nil, now: now)
         endSession(wasOnline: wasOnline, clearList: false)
         // The server waits 10 s for a login; on a slow or busy machine, deriving the password
         // key the first time can take longer, and the server hangs up before reading it. The
@@ -118,16 +117,13 @@ extension ClientCore {
             store.peerTrust(server: server, name: peer, fingerprint: fingerprint)
         }
         let stream = KeyState.streamKey(log: log, name: name)
-        let session = Session(hello: hello, endToEnd: endToEnd, waitingForPeers: !peersBeforeLoss.isEmpty,
-                              stream: stream, storedPosition: keyState.streams[stream] ?? 0)
+        let session = Session(hello: hello, endToEnd: endToEnd, stream: stream, storedPosition: keyState.streams[stream] ?? 0)
         phase = .online(connection: connection, run, session)
         let ask = outbox.loggedIn(limit: WireLimits.maxRelayedQuery)
         if !ask.isEmpty {
             emit(.write(connection: connection, ClientRecord.relayedQuery(ask).encoded()))
             emit(.flush(connection: connection))
         }
-        emit(.cancel(.peerGrace))
-        if session.waitingForPeers { emit(.schedule(.peerGrace, after: configuration.peerReturnGrace)) }
         emit(.schedule(.expiry, after: 1))
         announce()
         emit(.welcome(name: name, serverFingerprint: server))

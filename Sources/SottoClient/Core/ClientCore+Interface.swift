@@ -37,8 +37,6 @@ extension ClientCore {
     public enum Timer: Hashable, Sendable {
         /// The next connection attempt after a loss.
         case reconnect
-        /// Resends stop waiting for the people who were here to come back.
-        case peerGrace
         /// Once a second while online: the end-to-end layer renews old chains.
         case expiry
         /// At once, after what is being handled: the next slice of the outbox.

@@ -246,12 +246,6 @@ extension ClientCore {
     /// The online list changed: let the end-to-end layer share or renew chains, then show it.
     private func membersChanged(now: Date) {
         guard case .online(let connection, _, let session) = phase else { return }
-        if session.waitingForPeers, peersBeforeLoss.isSubset(of: roster.names) {
-            session.waitingForPeers = false
-            peersBeforeLoss = []
-            emit(.cancel(.peerGrace))
-            emit(.schedule(.pump, after: 0))
-        }
         let endToEnd = session.endToEnd
         let changed = roster.takeChanges()
         // Only the names that changed are looked at, unless the whole list was replaced.

@@ -57,7 +57,7 @@ public final class ClientCore {
     struct Hello: Equatable {
         let serverFingerprint: String
         let maxBodyBytes: Int
-        /// Chosen afresh for each login; the end-to-end session accepts only shares bound to it.
+        /// Chosen afresh for each login: tells members this device started a new session.
         let sessionNonce: [UInt8]
     }
 
@@ -65,8 +65,6 @@ public final class ClientCore {
     final class Session {
         let hello: Hello
         let endToEnd: EndToEndSession
-        /// Resends wait (briefly) until the people who were here are back.
-        var waitingForPeers: Bool
         /// One identity request at a time: its answer is bounded (≤ 256 bundles).
         var identityRequestInFlight = false
         /// The names of the request in flight, and those answered so far.
@@ -85,10 +83,9 @@ public final class ClientCore {
         var storing = false
         var checkpointScheduled = false
 
-        init(hello: Hello, endToEnd: EndToEndSession, waitingForPeers: Bool, stream: String, storedPosition: UInt64) {
+        init(hello: Hello, endToEnd: EndToEndSession, stream: String, storedPosition: UInt64) {
             self.hello = hello
             self.endToEnd = endToEnd
-            self.waitingForPeers = waitingForPeers
             self.stream = stream
             self.storedPosition = storedPosition
             handledPosition = storedPosition
@@ -113,8 +110,6 @@ public final class ClientCore {
     var passwordKeyCache: (salt: [UInt8], scrypt: ScryptParameters, key: [UInt8])?
     /// What this device keeps for the server being logged in to, from `.keyState` until the welcome.
     var loadedKeyState: KeyState?
-    /// Who was here when the connection was lost: resends wait for them.
-    var peersBeforeLoss: Set<String> = []
     var writable = true
     var membershipChanged = false
     private var effects: [Effect] = []
@@ -232,10 +227,6 @@ public final class ClientCore {
         case .reconnect:
             guard case .waitingToReconnect(let run, _, _) = phase else { return }
             open(run)
-        case .peerGrace:
-            guard case .online(_, _, let session) = phase else { return }
-            session.waitingForPeers = false
-            pump(now: now)
         case .expiry:
             guard case .online(let connection, _, let session) = phase else { return }
             process(session.endToEnd.expire(now: now), on: connection)
