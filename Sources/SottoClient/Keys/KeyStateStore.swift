@@ -17,8 +17,10 @@ public protocol KeyStateStore: AnyObject, Sendable {
 extension KeyStateStore {
     /// How long an accepted chain id is remembered: as long as a share of it could be accepted.
     static func acceptedWindow(_ policy: PrekeyPolicy) -> TimeInterval {
-        let limits = EndToEndSession.Limits()
-        return policy.maxAge + limits.chainAge + limits.clockSkew + 86_400
+        var limits = EndToEndSession.Limits()
+        limits.prekeys = policy
+        // A day beyond the session's own window: an id is never forgotten while it could be offered.
+        return limits.acceptanceWindow + 86_400
     }
 }
 

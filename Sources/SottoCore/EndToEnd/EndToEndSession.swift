@@ -35,6 +35,10 @@ public final class EndToEndSession {
         /// waited on the server while we were away).
         public var prekeys = PrekeyPolicy()
         public init() {}
+
+        /// How long ago a chain may have been made when its share arrives: it may have waited
+        /// on the server while we were away, as long as the prekey it was sealed to was current.
+        public var acceptanceWindow: TimeInterval { prekeys.maxAge + chainAge + clockSkew }
     }
 
     public struct Message: Equatable, Sendable {
@@ -486,9 +490,7 @@ public final class EndToEndSession {
         return events
     }
 
-    /// How long ago a chain may have been made when its share arrives: it may have waited
-    /// on the server while we were away, as long as the prekey it was sealed to was current.
-    private var acceptanceWindow: TimeInterval { limits.prekeys.maxAge + limits.chainAge + limits.clockSkew }
+    private var acceptanceWindow: TimeInterval { limits.acceptanceWindow }
 
     /// Whether a chain may be accepted now: never one this device accepted before (even once
     /// evicted, even in an earlier run: the accepted ids are stored), never one made longer
