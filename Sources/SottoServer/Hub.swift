@@ -95,7 +95,7 @@ final class Hub {
     let blocking: BlockingWork
     /// The delivery log, written by `writer` alone (one thread: commits in position order).
     let deliveries: DeliveryStore
-    private let writer: DispatchQueue?
+    private let writer: BatchWorker?
     let retention: Retention
     /// Registered members the list shows, by `Username.key` (loaded at start, kept here).
     private var directory: [String: DirectoryEntry] = [:]
@@ -137,7 +137,7 @@ final class Hub {
         self.deliveries = deliveries
         self.retention = retention
         self.blocking = blocking
-        writer = blocking.isInline ? nil : DispatchQueue(label: "sotto.delivery-writer")
+        writer = blocking.isInline ? nil : BatchWorker(name: "sotto-writer")
         var boxes: [ObjectIdentifier: LoopMailbox] = [:]
         for loop in loops { boxes[ObjectIdentifier(loop)] = LoopMailbox(loop: loop) }
         mailboxes = boxes
@@ -431,7 +431,7 @@ final class Hub {
             return needsKick
         }
         guard start else { return }
-        if let writer { writer.async { self.writeBatches() } } else { writeBatches() }
+        if let writer { writer.submit { self.writeBatches() } } else { writeBatches() }
     }
 
     /// Commits what piled up, posts it, and again while more came meanwhile.
@@ -536,7 +536,7 @@ final class Hub {
                 self.logger.warning("could not prune the delivery log", metadata: ["error": "\(error)"])
             }
         }
-        if let writer { writer.async(execute: work) } else { work() }
+        if let writer { writer.submit(work) } else { work() }
     }
 
     func leave(_ member: OnlineMember) {

@@ -107,6 +107,30 @@ import Testing
         #expect(try store.stream(of: "bob").dropped == 0 && store.stream(of: "bob").position == 4)
     }
 
+    /// The log's size is what it holds now: what a member confirmed of their own no longer
+    /// counts against the total, so the room's messages are not dropped for it.
+    @Test(arguments: try stores())
+    func whatWasConfirmedAndDeletedNoLongerCountsAgainstTheTotal(_ store: DeliveryStore, _ kind: String) throws {
+        var batch = DeliveryBatch()
+        batch.positions = ["alice": 0, "bob": 0]
+        batch.deliveries = [Self.entry(1, to: "bob", time: 99_000, bytes: 100), Self.entry(2, to: nil, time: 99_000, bytes: 100),
+                            Self.entry(3, to: "bob", time: 99_000, bytes: 100), Self.entry(4, to: nil, time: 99_000, bytes: 100)]
+        try store.commit(batch)
+        var bobConfirms = DeliveryBatch()
+        bobConfirms.positions = ["bob": 4]
+        try store.commit(bobConfirms)
+        // 200 bytes are left (the room's two): under a bound of 250, alice loses nothing.
+        try store.prune(now: 100_000, retention: Retention(maxAge: 3_600, maxTotalBytes: 250))
+        #expect(try store.stream(of: "alice").dropped == 0, "\(kind)")
+        #expect(try store.pending(for: "alice", after: 0, through: 4, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [2, 4])
+        // Past it, the oldest go: the room's first message, counted for alice.
+        batch.positions = [:]
+        batch.deliveries = [Self.entry(5, to: nil, time: 99_000, bytes: 100)]
+        try store.commit(batch)
+        try store.prune(now: 100_000, retention: Retention(maxAge: 3_600, maxTotalBytes: 250))
+        #expect(try store.stream(of: "alice").dropped == 1 && store.stream(of: "alice").position == 2, "\(kind)")
+    }
+
     @Test(arguments: try stores())
     func aReleasedMembersWaitingEntriesGo(_ store: DeliveryStore, _ kind: String) throws {
         var batch = DeliveryBatch()
@@ -132,11 +156,43 @@ import Testing
             }
         }
         let database = try ServerDatabase(url: url)
-        #expect(try database.appliedMigrations() == ["1: members", "2: delivery log", "3: log identity", "4: lean commits"])
+        #expect(try database.appliedMigrations() == ["1: members", "2: delivery log", "3: log identity", "4: lean commits", "5: running totals"])
         #expect(try SQLiteMemberStore(database).members().map(\.name) == ["alice"])
         let deliveries = SQLiteDeliveryStore(database)
         #expect(try deliveries.stream(of: "alice").position == nil)  // starts at the next login
         let startup = try deliveries.startup()
         #expect(startup.lastPosition == 0 && startup.directory.isEmpty)  // listed once they log in with keys
+    }
+
+    /// A log written before entries carried the room's running totals gains them: what waits
+    /// for each member, and what they lose past their bound, is counted as before.
+    @Test func aLogOfTheFourthSchemaKeepsEachMembersBound() throws {
+        let url = MemberStoreTests.temporaryDirectory().appendingPathComponent("server.sqlite")
+        do {
+            try SecureFile.ensurePrivateFile(url)
+            let pool = try DatabaseQueue(path: url.path)
+            try ServerDatabase.migrator.migrate(pool, upTo: "4: lean commits")
+            try pool.write { db in
+                for (i, name) in ["alice", "bob"].enumerated() {
+                    try db.execute(sql: """
+                        INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen, confirmed) VALUES (?, ?, ?, ?, 1, 2, 0)
+                        """, arguments: [name, name, name, Data(repeating: UInt8(i + 1), count: 32)])
+                }
+                // Room messages at 1, 2, 4 and 6, a share for alice at 3, a message for bob at 5.
+                for d in [Self.entry(1, to: nil, bytes: 100), Self.entry(2, to: nil, bytes: 100), Self.entry(3, to: "alice", message: false, bytes: 100),
+                          Self.entry(4, to: nil, bytes: 100), Self.entry(5, to: "bob", bytes: 100), Self.entry(6, to: nil, bytes: 100)] {
+                    try db.execute(sql: "INSERT INTO delivery (position, recipient, time, sender, clientMessageID, record) VALUES (?, ?, ?, ?, ?, ?)",
+                                   arguments: [Int64(d.position), d.recipient, Int64(d.time), d.sender.map { Data($0) },
+                                               d.clientMessageID.map { Int64($0) }, Data(d.record)])
+                }
+            }
+        }
+        let store = SQLiteDeliveryStore(try ServerDatabase(url: url))
+        // 500 bytes wait for each, 150 may: alice gives up 1–4 (three messages and her share),
+        // bob 1–5 (four messages and his own).
+        try store.prune(now: 2_000, retention: Retention(maxAge: 3_600, maxTotalBytes: 1 << 20, maxBytesPerMember: 150))
+        #expect(try store.stream(of: "alice").position == 4 && store.stream(of: "alice").dropped == 3)
+        #expect(try store.stream(of: "bob").position == 5 && store.stream(of: "bob").dropped == 4)
+        #expect(try store.pending(for: "alice", after: 4, through: 6, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [6])
     }
 }

@@ -43,32 +43,39 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
 
     public func commit(_ batch: DeliveryBatch) throws {
         guard !batch.isEmpty else { return }
-        try database.pool.write { db in
+        // Kept once the transaction has committed: one rolled back leaves them as they were.
+        runningTotals = try database.pool.write { db in
+            var totals = try self.totals(db)
             let insert = try db.cachedStatement(sql: """
-                INSERT INTO delivery (position, recipient, time, sender, clientMessageID, record) VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO delivery (position, recipient, time, sender, clientMessageID, record, roomBytesBefore, roomMessagesBefore)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for d in batch.deliveries {
                 try insert.execute(arguments: [Int64(clamping: d.position), d.recipient, Int64(clamping: d.time), d.sender.map { Data($0) },
-                                               d.clientMessageID.map { Int64(bitPattern: $0) }, Data(d.record)])
+                                               d.clientMessageID.map { Int64(bitPattern: $0) }, Data(d.record),
+                                               totals.roomBytes, totals.roomMessages])
+                totals.add(d)
             }
             let confirm = try db.cachedStatement(sql: "UPDATE member SET confirmed = max(coalesce(confirmed, 0), ?) WHERE key = ?")
-            let dropMine = try db.cachedStatement(sql: "DELETE FROM delivery WHERE recipient = ? AND position <= ?")
+            let dropMine = try db.cachedStatement(sql: "DELETE FROM delivery WHERE recipient = ? AND position <= ? RETURNING length(record)")
             for (member, position) in batch.positions {
                 try confirm.execute(arguments: [Int64(clamping: position), member])
                 // What was for this member alone is theirs now.
-                try dropMine.execute(arguments: [member, Int64(clamping: position)])
+                totals.bytes -= try Int64.fetchAll(dropMine, arguments: [member, Int64(clamping: position)]).reduce(0, +)
             }
             for member in batch.droppedReported {
                 try db.execute(sql: "UPDATE member SET dropped = 0 WHERE key = ?", arguments: [member])
             }
             if !batch.released.isEmpty { try Self.keepHighWaterMark(db) }
             for member in batch.released {
-                try db.execute(sql: "DELETE FROM delivery WHERE recipient = ?", arguments: [member])
+                totals.bytes -= try Int64.fetchAll(db, sql: "DELETE FROM delivery WHERE recipient = ? RETURNING length(record)",
+                                                   arguments: [member]).reduce(0, +)
             }
             for entry in batch.entries {
                 try db.execute(sql: "UPDATE member SET staticKey = ?, bundle = ?, prekey = ? WHERE key = ?",
                                arguments: [Data(entry.staticKey), Data(entry.bundle), entry.prekey.isEmpty ? nil : Data(entry.prekey), entry.key])
             }
+            return totals
         }
     }
 
@@ -94,56 +101,113 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
     }
 
     public func prune(now: UInt64, retention: Retention) throws {
-        try database.pool.write { db in
+        runningTotals = try database.pool.write { db in
+            var totals = try self.totals(db)
+            guard let newest = try Int64.fetchOne(db, sql: "SELECT max(position) FROM delivery") else { return totals }
             let horizon = Int64(clamping: now) - Int64(min(max(0, retention.maxAge * 1000), 9e18))
             // Times increase with positions: the first entry young enough bounds what is too old
             // (a scan of what goes anyway, no index on time to keep up at every commit).
             let firstKept = try Int64.fetchOne(db, sql: "SELECT position FROM delivery WHERE time >= ? ORDER BY position LIMIT 1", arguments: [horizon])
-            let newest = try Int64.fetchOne(db, sql: "SELECT max(position) FROM delivery") ?? 0
             var cut = firstKept.map { $0 - 1 } ?? newest
-            let total = try Int64.fetchOne(db, sql: "SELECT coalesce(sum(length(record)), 0) FROM delivery") ?? 0
-            if total > retention.maxTotalBytes {
-                // The oldest entries whose removal brings the log under its bound.
-                let excess = total - Int64(retention.maxTotalBytes)
-                let bySize = try Int64.fetchOne(db, sql: """
-                    SELECT min(position) FROM (SELECT position, sum(length(record)) OVER (ORDER BY position) AS running FROM delivery)
-                    WHERE running >= ?
-                    """, arguments: [excess]) ?? 0
-                cut = max(cut, bySize)
+            if totals.bytes > retention.maxTotalBytes {
+                // The oldest entries whose removal brings the log under its bound (read as far as they go).
+                cut = max(cut, try Self.position(db, whereBytesReach: totals.bytes - Int64(retention.maxTotalBytes), after: 0, for: nil))
             }
-            if cut > 0 {
-                // Messages a member had not confirmed are counted as dropped for them.
-                try db.execute(sql: """
-                    UPDATE member SET dropped = dropped + (
-                        SELECT count(*) FROM delivery d WHERE d.position > member.confirmed AND d.position <= ?
-                        AND d.clientMessageID IS NOT NULL AND (d.recipient IS NULL OR d.recipient = member.key)),
-                        confirmed = ?
-                    WHERE confirmed IS NOT NULL AND confirmed < ?
-                    """, arguments: [cut, cut, cut])
+            let members = try Row.fetchAll(db, sql: "SELECT key, confirmed FROM member WHERE confirmed IS NOT NULL").map {
+                (key: $0["key"] as String, confirmed: $0["confirmed"] as Int64)
             }
-            // Per member: past their bound, their oldest entries are given up (counted).
-            for row in try Row.fetchAll(db, sql: "SELECT key, confirmed FROM member WHERE confirmed IS NOT NULL") {
-                let member: String = row["key"], confirmed: Int64 = row["confirmed"]
-                let waiting = try Int64.fetchOne(db, sql: """
-                    SELECT coalesce(sum(length(record)), 0) FROM delivery WHERE position > ? AND (recipient IS NULL OR recipient = ?)
-                    """, arguments: [confirmed, member]) ?? 0
+            let lose = try db.cachedStatement(sql: "UPDATE member SET dropped = dropped + ?, confirmed = ? WHERE key = ?")
+            for member in members {
+                var through = member.confirmed
+                if through < cut {
+                    // Messages a member had not confirmed are counted as dropped for them.
+                    try lose.execute(arguments: [try Self.messages(db, totals, for: member.key, after: through, through: cut), cut, member.key])
+                    through = cut
+                }
+                // Past their bound, a member's oldest entries are given up (counted), so one
+                // member away for long does not hold the log for everyone.
+                let waiting = try Self.bytes(db, totals, for: member.key, after: through)
                 guard waiting > retention.maxBytesPerMember else { continue }
-                // The newest position to give up: where what is older than it sums to the excess.
-                let excess = waiting - Int64(retention.maxBytesPerMember)
-                let upTo = try Int64.fetchOne(db, sql: """
-                    SELECT min(position) FROM (SELECT position, sum(length(record)) OVER (ORDER BY position) AS running
-                        FROM delivery WHERE position > ? AND (recipient IS NULL OR recipient = ?)) WHERE running >= ?
-                    """, arguments: [confirmed, member, excess]) ?? confirmed
-                try db.execute(sql: """
-                    UPDATE member SET dropped = dropped + (
-                        SELECT count(*) FROM delivery WHERE position > ? AND position <= ? AND clientMessageID IS NOT NULL
-                        AND (recipient IS NULL OR recipient = ?)), confirmed = ? WHERE key = ?
-                    """, arguments: [confirmed, upTo, member, upTo, member])
+                let upTo = try Self.position(db, whereBytesReach: waiting - Int64(retention.maxBytesPerMember), after: through, for: member.key)
+                try lose.execute(arguments: [try Self.messages(db, totals, for: member.key, after: through, through: upTo), upTo, member.key])
             }
             let everyone = try Int64.fetchOne(db, sql: "SELECT min(confirmed) FROM member WHERE confirmed IS NOT NULL") ?? 0
             try Self.keepHighWaterMark(db)
-            try db.execute(sql: "DELETE FROM delivery WHERE position <= ?", arguments: [max(cut, everyone)])
+            totals.bytes -= try Int64.fetchAll(db, sql: "DELETE FROM delivery WHERE position <= ? RETURNING length(record)",
+                                               arguments: [max(cut, everyone)]).reduce(0, +)
+            return totals
         }
+    }
+
+    // MARK: Running totals
+
+    /// The log's size, and the room's bytes and messages over every entry ever given (each
+    /// entry stores those before it). Read once from the log; then kept by the writer, the
+    /// only thread that commits or prunes.
+    private struct Totals {
+        var bytes: Int64
+        var roomBytes: Int64
+        var roomMessages: Int64
+
+        mutating func add(_ d: StoredDelivery) {
+            bytes += Int64(d.record.count)
+            guard d.recipient == nil else { return }
+            roomBytes += Int64(d.record.count)
+            if d.clientMessageID != nil { roomMessages += 1 }
+        }
+    }
+    private var runningTotals: Totals?
+
+    private func totals(_ db: Database) throws -> Totals {
+        if let runningTotals { return runningTotals }
+        let size = try Int64.fetchOne(db, sql: "SELECT coalesce(sum(length(record)), 0) FROM delivery") ?? 0
+        guard let last = try Row.fetchOne(db, sql: "SELECT * FROM delivery ORDER BY position DESC LIMIT 1") else {
+            return Totals(bytes: size, roomBytes: 0, roomMessages: 0)
+        }
+        var totals = Totals(bytes: 0, roomBytes: last["roomBytesBefore"], roomMessages: last["roomMessagesBefore"])
+        totals.add(Self.delivery(last))
+        totals.bytes = size
+        return totals
+    }
+
+    /// The room's bytes and messages before the first entry after `position` (all of them if none is).
+    private static func room(_ db: Database, _ totals: Totals, after position: Int64) throws -> (bytes: Int64, messages: Int64) {
+        let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT roomBytesBefore, roomMessagesBefore FROM delivery WHERE position > ? ORDER BY position LIMIT 1
+            """), arguments: [position])
+        return row.map { ($0[0], $0[1]) } ?? (totals.roomBytes, totals.roomMessages)
+    }
+
+    /// What waits for `member` after `position`: the room's entries and their own.
+    private static func bytes(_ db: Database, _ totals: Totals, for member: String, after position: Int64) throws -> Int64 {
+        let own = try Int64.fetchOne(db.cachedStatement(sql: """
+            SELECT coalesce(sum(length(record)), 0) FROM delivery WHERE recipient = ? AND position > ?
+            """), arguments: [member, position]) ?? 0
+        return try totals.roomBytes - room(db, totals, after: position).bytes + own
+    }
+
+    /// Messages (not shares) for `member` in (after, through].
+    private static func messages(_ db: Database, _ totals: Totals, for member: String, after: Int64, through: Int64) throws -> Int64 {
+        let own = try Int64.fetchOne(db.cachedStatement(sql: """
+            SELECT count(*) FROM delivery WHERE recipient = ? AND position > ? AND position <= ? AND clientMessageID IS NOT NULL
+            """), arguments: [member, after, through]) ?? 0
+        return try room(db, totals, after: through).messages - room(db, totals, after: after).messages + own
+    }
+
+    /// The first position after `after` where the entries from there (the room's and
+    /// `member`'s; every entry for nil) sum to `bytes`: read in order, only as far as that.
+    private static func position(_ db: Database, whereBytesReach bytes: Int64, after: Int64, for member: String?) throws -> Int64 {
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT position, length(record) FROM delivery WHERE position > ? AND (? IS NULL OR recipient IS NULL OR recipient = ?)
+            ORDER BY position
+            """, arguments: [after, member, member])
+        var sum: Int64 = 0, last = after
+        while let row = try rows.next() {
+            last = row[0]
+            sum += row[1] as Int64
+            if sum >= bytes { break }
+        }
+        return last
     }
 
     /// Before entries are deleted: the highest position given is kept in `meta`.
