@@ -195,4 +195,27 @@ import Testing
         #expect(try store.stream(of: "bob").position == 5 && store.stream(of: "bob").dropped == 4)
         #expect(try store.pending(for: "alice", after: 4, through: 6, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [6])
     }
+
+    /// The WAL is copied into the database beside the writer, never in a commit: the writer's
+    /// connection does not checkpoint, and what 64 commits wrote (well under SQLite's own
+    /// threshold of 1,000 pages) reaches the database file anyway.
+    @Test func checkpointsRunBesideTheWriter() async throws {
+        let url = MemberStoreTests.temporaryDirectory().appendingPathComponent("server.sqlite")
+        let database = try ServerDatabase(url: url)
+        let store = SQLiteDeliveryStore(database)
+        let before = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int ?? 0
+        for i in 0..<64 {
+            var batch = DeliveryBatch()
+            batch.deliveries = (0..<10).map { Self.entry(UInt64(i * 10 + $0 + 1), to: nil, bytes: 1_000) }
+            try store.commit(batch)
+        }
+        #expect(try await database.pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") } == 0)
+        let deadline = Date().addingTimeInterval(30)
+        var size = before
+        while size < before + 400_000, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int ?? 0
+        }
+        #expect(size >= before + 400_000, "640 KB committed, \(size - before) bytes in the database file")
+    }
 }

@@ -14,6 +14,17 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
 
     public init(_ database: ServerDatabase) { self.database = database }
 
+    private var checkpointsMoved = false
+
+    /// Before the first commit: checkpoints leave the writer (`ServerDatabase.checkpointSoon`).
+    private func moveCheckpointsOffTheWriter() throws {
+        guard !checkpointsMoved else { return }
+        try database.checkpointBesideTheWriter()
+        checkpointsMoved = true
+    }
+
+    private func noteCommit() { database.checkpointSoon() }
+
     public func startup() throws -> DeliveryStartup {
         try database.pool.read { db in
             let log = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'log'") ?? Data()
@@ -43,6 +54,8 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
 
     public func commit(_ batch: DeliveryBatch) throws {
         guard !batch.isEmpty else { return }
+        try moveCheckpointsOffTheWriter()
+        defer { noteCommit() }
         // Kept once the transaction has committed: one rolled back leaves them as they were.
         runningTotals = try database.pool.write { db in
             var totals = try self.totals(db)
@@ -101,6 +114,8 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
     }
 
     public func prune(now: UInt64, retention: Retention) throws {
+        try moveCheckpointsOffTheWriter()
+        defer { noteCommit() }
         runningTotals = try database.pool.write { db in
             var totals = try self.totals(db)
             guard let newest = try Int64.fetchOne(db, sql: "SELECT max(position) FROM delivery") else { return totals }
