@@ -92,6 +92,8 @@ public struct DeliveryBatch: Sendable {
     public var released: Set<String> = []
     public init() {}
     public var isEmpty: Bool { deliveries.isEmpty && positions.isEmpty && droppedReported.isEmpty && entries.isEmpty && released.isEmpty }
+    /// Anything but confirmations: those may wait for a commit that has more to write.
+    public var hasMoreThanConfirmations: Bool { !deliveries.isEmpty || !droppedReported.isEmpty || !entries.isEmpty || !released.isEmpty }
 }
 
 /// How long the server keeps what waits for members.
