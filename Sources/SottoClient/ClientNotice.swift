@@ -28,8 +28,6 @@ public enum ClientNotice: Equatable, Sendable {
     /// The first login was hung up on while the password key was derived: tried once more.
     case loginRetried
     case reconnecting(after: ClientFailure)
-    /// Safety resends withheld because someone joined since the connection was lost.
-    case resendWithheld(count: Int)
     /// A typed message that was not sent, and why.
     case notSent(NotSentReason)
     /// A non-fatal error record from the server.
@@ -54,7 +52,7 @@ public enum ClientNotice: Equatable, Sendable {
         switch self {
         case .joined, .left, .removed, .verified, .loginRetried, .reconnecting: return false
         case .lookAlike, .invalidListing, .forgedOwnMessage, .keyChanged, .noValidIdentity, .undecryptable, .messageRejected,
-             .verificationNotSaved, .notOnline, .resendWithheld, .notSent, .server, .droppedWhileAway, .noCurrentPrekey, .keysNotSaved: return true
+             .verificationNotSaved, .notOnline, .notSent, .server, .droppedWhileAway, .noCurrentPrekey, .keysNotSaved: return true
         }
     }
 
@@ -75,7 +73,6 @@ public enum ClientNotice: Equatable, Sendable {
         case .notOnline: return "not-online"
         case .loginRetried: return "login-retried"
         case .reconnecting: return "reconnecting"
-        case .resendWithheld: return "resend-withheld"
         case .notSent: return "not-sent"
         case .server: return "server"
         case .removed: return "removed"
@@ -121,8 +118,6 @@ public enum ClientNotice: Equatable, Sendable {
             return "The server hung up while this device was still preparing the login (deriving the password key can take longer than the server waits); logging in again."
         case .reconnecting(let failure):
             return failure.description + " Reconnecting…"
-        case .resendWithheld(let count):
-            return "\(count == 1 ? "A message" : "\(count) messages") from just before the connection was lost may not have reached everyone, and \(count == 1 ? "was" : "were") not sent again: someone new has joined since."
         case .notSent(.tooLong(let limit)):
             return "Not sent: the message is too long for this server (its limit is \(limit) bytes, encrypted)."
         case .notSent(.unsealable(let error)):

@@ -148,9 +148,10 @@ final class ScriptedServer {
         input(member, .timer(timer))
     }
 
-    /// The relay restarts empty-handed: everyone is cut off, the ledger is gone.
+    /// The relay restarts: everyone is cut off. What it acknowledged it had stored, and it
+    /// still knows what it relayed (the real server reads that back from its log); what it
+    /// held unacknowledged is lost.
     func crash() {
-        relayed = [:]
         held = []
         for member in members where member.connection != nil { drop(member, because: .connectionLost) }
     }

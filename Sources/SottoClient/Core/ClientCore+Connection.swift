@@ -78,8 +78,7 @@ extension ClientCore {
         case .idle, .waitingToReconnect, .failed: return
         }
         let failure = reported ?? (wasOnline ? .connectionLost : .closedDuringLogin)
-        // Who was here: a resend (see `Outbox`) never goes to anyone else.
-        outbox.connectionLost(audience: wasOnline ? roster.names.subtracting([configuration.username]) : nil, now: now)
+        outbox.connectionLost()
         endSession(wasOnline: wasOnline, clearList: false)
         // The server waits 10 s for a login; on a slow or busy machine, deriving the password
         // key the first time can take longer, and the server hangs up before reading it. The

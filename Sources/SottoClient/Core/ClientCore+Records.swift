@@ -128,7 +128,7 @@ extension ClientCore {
                 pump(now: now)
             }
         case .ack(let id, let sequence):
-            if let report = outbox.acknowledged(id: id, sequence: sequence, now: now) { tell(report) }
+            if let report = outbox.acknowledged(id: id, sequence: sequence) { tell(report) }
         case .error(let error):
             emit(.notice(.server(error)))
         case .pong:

@@ -15,15 +15,9 @@ extension ClientCore {
         let endToEnd = session.endToEnd
         let maxBodyBytes = session.hello.maxBodyBytes
         var sliceBytes = 0
-        var withheld = 0
         var awaitingIdentities = false
         var wrote = false
         while let entry = outbox.next, sliceBytes < Self.pumpSliceBytes {
-            if outbox.isUnsafeResend(entry, membersOnline: Set(endToEnd.members.keys)) {
-                _ = outbox.dropNext(as: ClientCore.rejection)
-                withheld += 1
-                continue
-            }
             // Everyone it is for must get our chain before it: fetch missing keys first.
             let needed = endToEnd.identitiesNeeded(for: entry.to)
             if !needed.isEmpty {
@@ -37,7 +31,7 @@ extension ClientCore {
                 refuseNext(.tooLong(limit: maxBodyBytes))
                 continue
             }
-            // Sealed now, under this session's chains; a resend after a reconnect is sealed anew.
+            // Sealed now, under this session's chains; one written on a lost connection and not relayed is sealed anew.
             let sealed: (body: [UInt8], events: [EndToEndSession.Event])
             do { sealed = try endToEnd.seal(entry.text, to: entry.to, now: now) } catch {
                 refuseNext((error as? EndToEndError).map { .unsealable($0) } ?? .couldNotSeal("\(error)"))
@@ -55,19 +49,15 @@ extension ClientCore {
             wrote = true
         }
         if wrote { emit(.flush(connection: connection)) }
-        if withheld > 0 {
-            emit(.notice(.resendWithheld(count: withheld)))
-        }
         // Waiting for identities: their answer pumps again.
         if outbox.hasUntransmitted, !awaitingIdentities { emit(.schedule(.pump, after: 0)) }
     }
 
     static let rejection: (UInt64) -> Outbox.Report = { .rejected(id: $0) }
 
-    /// The next entry cannot be sent: the person is told why (unless it was a safety resend
-    /// of one delivered once already, whose recipient left).
+    /// The next entry cannot be sent: the person is told why.
     private func refuseNext(_ reason: ClientNotice.NotSentReason) {
-        guard let report = outbox.dropNext(as: ClientCore.rejection) else { return }
+        let report = outbox.dropNext(as: ClientCore.rejection)
         emit(.notice(.notSent(reason)))
         tell(report)
     }
