@@ -30,13 +30,16 @@ public final class ServerDatabase: Sendable {
     }
 
     private let checkpoints = DispatchQueue(label: "sotto.checkpoint")
-    private let checkpointState = NIOLockedValueBox<(connection: DatabaseQueue?, scheduled: Bool, again: Bool, lastRun: UInt64)>((nil, false, false, 0))
-    /// At most one checkpoint a quarter second: each copies many commits' pages once (one
-    /// every 32 commits, each with its fsync, cost more than it saved).
-    static let checkpointInterval: UInt64 = 250_000_000
+    private let checkpointState = NIOLockedValueBox<(connection: DatabaseQueue?, scheduled: Bool, again: Bool, lastRun: UInt64, interval: UInt64)>(
+        (nil, false, false, 0, ServerDatabase.checkpointIntervals.lowerBound))
+    /// Between checkpoints: long enough for each to copy about `checkpointFrames` pages (as
+    /// SQLite's own would, every 1,000), each once however many commits rewrote it, with one
+    /// fsync; adjusted from what the last one found. (One every 32 commits cost more than it saved.)
+    static let checkpointIntervals: ClosedRange<UInt64> = 250_000_000...4_000_000_000
+    static let checkpointFrames = 1_000
 
-    /// After a commit: a passive checkpoint (it never waits for the writer, nor holds it) a
-    /// quarter second after the last one; one asked for meanwhile follows it.
+    /// After a commit: a passive checkpoint (it never waits for the writer, nor holds it) an
+    /// interval after the last one; one asked for meanwhile follows it.
     func checkpointSoon() {
         let delay: UInt64? = checkpointState.withLockedValue { state in
             if state.scheduled {
@@ -44,7 +47,7 @@ public final class ServerDatabase: Sendable {
                 return nil
             }
             state.scheduled = true
-            let next = state.lastRun &+ Self.checkpointInterval, now = DispatchTime.now().uptimeNanoseconds
+            let next = state.lastRun &+ state.interval, now = DispatchTime.now().uptimeNanoseconds
             return next > now ? next - now : 0
         }
         guard let delay else { return }
@@ -62,20 +65,25 @@ public final class ServerDatabase: Sendable {
                 state.connection = connection
                 return connection
             }
-            _ = try connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            let frames = try connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }.walFrameCount
+            checkpointState.withLockedValue { state in
+                let range = Self.checkpointIntervals
+                if frames < Self.checkpointFrames / 2 { state.interval = min(range.upperBound, state.interval * 2) }
+                if frames > Self.checkpointFrames * 2 { state.interval = max(range.lowerBound, state.interval / 2) }
+            }
         } catch {
             // The next one tries again; meanwhile the WAL grows, nothing is lost.
         }
-        let again: Bool = checkpointState.withLockedValue { state in
+        let (again, interval): (Bool, UInt64) = checkpointState.withLockedValue { state in
             state.lastRun = DispatchTime.now().uptimeNanoseconds
             if state.again {
                 state.again = false
-                return true
+                return (true, state.interval)
             }
             state.scheduled = false
-            return false
+            return (false, state.interval)
         }
-        if again { checkpoints.asyncAfter(deadline: .now() + .nanoseconds(Int(Self.checkpointInterval))) { self.checkpoint() } }
+        if again { checkpoints.asyncAfter(deadline: .now() + .nanoseconds(Int(interval))) { self.checkpoint() } }
     }
 
     /// Versions of the schema, in order.
