@@ -215,9 +215,7 @@ public final class ChatClient: @unchecked Sendable {
                 self.loop.execute {
                     switch result {
                     case .success(let state): self.run(.keyState(connection: number, state))
-                    case .failure(let error):
-                        guard let current = self.channel, current.number == number else { return }
-                        current.handler.fail(current.channel, ClientFailure.invalidSetting("Sotto cannot open this device's key store: \(error)"))
+                    case .failure(let error): self.run(.keyStateFailed(connection: number, "\(error)"))
                     }
                 }
             }

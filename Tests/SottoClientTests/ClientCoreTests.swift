@@ -348,6 +348,59 @@ import Testing
         #expect(try #require(bob.core.endToEndSession).rejections.isEmpty)
     }
 
+    /// A server this device knows (vouched for, or pinned): its keys are read while the
+    /// connection is made, so the login follows the hello at once instead of waiting for the
+    /// key store after it; a read still under way at the hello logs in when it answers, a
+    /// failed one gives the login up with the reason; a server met for the first time (trust
+    /// on first use) is read for once it is known.
+    @Test func aKnownServersKeysAreReadWhileConnectingSoTheLoginFollowsTheHello() throws {
+        let server = ScriptedServer()
+        func opened(_ member: ScriptedServer.Member) -> (connection: Int, effects: [ClientCore.Effect]) {
+            member.core.handle(.connect, now: server.now)
+            let effects = member.core.takeEffects()
+            let connection = effects.compactMap { if case .open(let c, _, _) = $0 { c } else { nil } }.first ?? -1
+            return (connection, effects)
+        }
+        func hello(_ member: ScriptedServer.Member, _ connection: Int) -> [ClientCore.Effect] {
+            member.core.handle(.connected(connection: connection), now: server.now)
+            member.core.handle(.hello(connection: connection, server.hello, serverStatic: Array(server.key.publicKey.rawRepresentation),
+                                      handshakeHash: Array(repeating: 7, count: 32)), now: server.now)
+            return member.core.takeEffects()
+        }
+        let isLogin: (ClientCore.Effect) -> Bool = { if case .sendLogin = $0 { true } else { false } }
+        let isLoad: (ClientCore.Effect) -> Bool = { if case .loadKeyState = $0 { true } else { false } }
+
+        // Read ahead, answered before the hello: the hello is answered with the login.
+        let alice = try server.member("alice")
+        let (a, aliceOpening) = opened(alice)
+        #expect(aliceOpening.contains { if case .loadKeyState(a, server.fingerprint) = $0 { true } else { false } })
+        alice.core.handle(.keyState(connection: a, KeyState()), now: server.now)
+        let aliceHello = hello(alice, a)
+        #expect(aliceHello.contains(where: isLogin) && !aliceHello.contains(where: isLoad))
+
+        // Still under way at the hello: the login goes when it answers, and only one read was asked.
+        let bob = try server.member("bob")
+        let (b, _) = opened(bob)
+        let bobHello = hello(bob, b)
+        #expect(!bobHello.contains(where: isLogin) && !bobHello.contains(where: isLoad))
+        bob.core.handle(.keyState(connection: b, KeyState()), now: server.now)
+        #expect(bob.core.takeEffects().contains(where: isLogin))
+
+        // Failed: the login is given up, saying why.
+        let carol = try server.member("carol")
+        let (c, _) = opened(carol)
+        carol.core.handle(.keyStateFailed(connection: c, "disk full"), now: server.now)
+        let carolHello = hello(carol, c)
+        #expect(carolHello.contains { if case .abort(c, .invalidSetting(let text)) = $0 { text.contains("disk full") } else { false } })
+        #expect(!carolHello.contains(where: isLogin))
+
+        // First met (trust on first use, nothing vouched): read once the server is known.
+        let dana = try server.member("dana") { $0.trust = TrustPolicy(trustOnFirstUse: true) }
+        let (d, danaOpening) = opened(dana)
+        #expect(!danaOpening.contains(where: isLoad))
+        #expect(hello(dana, d).contains { if case .loadKeyState(d, server.fingerprint) = $0 { true } else { false } })
+    }
+
     /// The server acknowledges what it stored: after it crashes and comes back, nothing
     /// acknowledged is asked about, sealed or written again (the last minute's messages were
     /// requeued and asked about, and sent again to those who were there to a server that had

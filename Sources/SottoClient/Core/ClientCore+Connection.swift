@@ -33,6 +33,13 @@ extension ClientCore {
         phase = .connecting(connection: connectionCount, run)
         announce()
         emit(.open(connection: connectionCount, host: configuration.host, port: configuration.port))
+        // A server this device knows: its keys are read while connecting (`keyStateAhead`).
+        // Any other answers the hello only if it proves to be the same server.
+        keyStateAhead = nil
+        if let expected = store.pinnedServer(host: configuration.host, port: configuration.port) ?? configuration.trust.vouched {
+            keyStateAhead = (connectionCount, expected, nil)
+            emit(.loadKeyState(connection: connectionCount, server: expected))
+        }
     }
 
     func fail(_ failure: ClientFailure) {

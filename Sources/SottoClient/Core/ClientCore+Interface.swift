@@ -27,6 +27,8 @@ extension ClientCore {
         /// What this device stored of earlier sessions with the server (`loadKeyState`); its
         /// prekeys rotated as `PrekeyPolicy` says.
         case keyState(connection: Int, KeyState)
+        /// `loadKeyState` failed (the reason for the person): the login cannot go.
+        case keyStateFailed(connection: Int, String)
         /// `storeKeyState` is on disk through this position of our stream.
         case stored(connection: Int, position: UInt64)
         /// `storeKeyState` failed (the reason for the person): nothing is confirmed.

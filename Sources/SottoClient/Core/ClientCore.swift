@@ -110,6 +110,12 @@ public final class ClientCore {
     var passwordKeyCache: (salt: [UInt8], scrypt: ScryptParameters, key: [UInt8])?
     /// What this device keeps for the server being logged in to, from `.keyState` until the welcome.
     var loadedKeyState: KeyState?
+    /// A server this device already knows (pinned, or vouched for by an invite): its keys are
+    /// read while the connection is made, so the login follows the hello at once (read after
+    /// the hello, they kept every login waiting for a hop to the key store's queue and back).
+    /// `read` is nil while the read is under way.
+    var keyStateAhead: (connection: Int, server: String, read: KeyStateRead?)?
+    enum KeyStateRead { case loaded(KeyState), failed(String) }
     var writable = true
     var membershipChanged = false
     private var effects: [Effect] = []
@@ -182,23 +188,22 @@ public final class ClientCore {
             do {
                 let fingerprint = try checkServer(hello, serverStatic: serverStatic)
                 phase = .handshaking(connection: connection, run, .awaitingKeyState(hello, serverFingerprint: fingerprint, handshakeHash: hash))
-                emit(.loadKeyState(connection: connection, server: fingerprint))
+                if let ahead = keyStateAhead, ahead.connection == connection, ahead.server == fingerprint {
+                    keyStateAhead = nil
+                    // Read already, or on its way (its answer logs in).
+                    if let read = ahead.read { keyStateRead(read, on: connection) }
+                } else {
+                    keyStateAhead = nil
+                    emit(.loadKeyState(connection: connection, server: fingerprint))
+                }
             } catch {
                 phase = .handshaking(connection: connection, run, .refused)
                 emit(.abort(connection: connection, (error as? ClientFailure) ?? .protocolError("\(error)")))
             }
         case .keyState(let connection, let state):
-            guard case .handshaking(connection, let run, .awaitingKeyState(let hello, let fingerprint, let hash)) = phase else { return }
-            do {
-                let (facts, login) = try self.login(answering: hello, serverFingerprint: fingerprint, handshakeHash: hash,
-                                                    prekey: state.prekeys.last?.signed.encoded() ?? [])
-                loadedKeyState = state
-                phase = .handshaking(connection: connection, run, .loginSent(facts))
-                emit(.sendLogin(connection: connection, login.encoded()))
-            } catch {
-                phase = .handshaking(connection: connection, run, .refused)
-                emit(.abort(connection: connection, (error as? ClientFailure) ?? .protocolError("\(error)")))
-            }
+            keyStateRead(.loaded(state), on: connection)
+        case .keyStateFailed(let connection, let reason):
+            keyStateRead(.failed(reason), on: connection)
         case .stored(let connection, let position):
             guard case .online(connection, _, let session) = phase else { return }
             stored(through: position, session: session, on: connection, now: now)
@@ -219,6 +224,30 @@ public final class ClientCore {
             connectionEnded(failure, now: now)
         case .timer(let timer):
             fired(timer, now: now)
+        }
+    }
+
+    /// The key store answered `loadKeyState`: the login goes (or the connection is given up),
+    /// or, read ahead of the hello, it is kept for it.
+    private func keyStateRead(_ read: KeyStateRead, on connection: Int) {
+        if let ahead = keyStateAhead, ahead.connection == connection, phase.connection == connection {
+            keyStateAhead?.read = read
+            return
+        }
+        guard case .handshaking(connection, let run, .awaitingKeyState(let hello, let fingerprint, let hash)) = phase else { return }
+        do {
+            guard case .loaded(let state) = read else {
+                if case .failed(let reason) = read { throw ClientFailure.invalidSetting("Sotto cannot open this device's key store: \(reason)") }
+                return
+            }
+            let (facts, login) = try self.login(answering: hello, serverFingerprint: fingerprint, handshakeHash: hash,
+                                                prekey: state.prekeys.last?.signed.encoded() ?? [])
+            loadedKeyState = state
+            phase = .handshaking(connection: connection, run, .loginSent(facts))
+            emit(.sendLogin(connection: connection, login.encoded()))
+        } catch {
+            phase = .handshaking(connection: connection, run, .refused)
+            emit(.abort(connection: connection, (error as? ClientFailure) ?? .protocolError("\(error)")))
         }
     }
 
