@@ -14,15 +14,7 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
 
     public init(_ database: ServerDatabase) { self.database = database }
 
-    private var checkpointsMoved = false
-
-    /// Before the first commit: checkpoints leave the writer (`ServerDatabase.checkpointSoon`).
-    private func moveCheckpointsOffTheWriter() throws {
-        guard !checkpointsMoved else { return }
-        try database.checkpointBesideTheWriter()
-        checkpointsMoved = true
-    }
-
+    /// The WAL's pages are copied into the database beside the writer (`ServerDatabase.checkpointSoon`).
     private func noteCommit() { database.checkpointSoon() }
 
     public func startup() throws -> DeliveryStartup {
@@ -54,7 +46,6 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
 
     public func commit(_ batch: DeliveryBatch) throws {
         guard !batch.isEmpty else { return }
-        try moveCheckpointsOffTheWriter()
         defer { noteCommit() }
         // Kept once the transaction has committed: one rolled back leaves them as they were.
         runningTotals = try database.pool.write { db in
@@ -114,7 +105,6 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
     }
 
     public func prune(now: UInt64, retention: Retention) throws {
-        try moveCheckpointsOffTheWriter()
         defer { noteCommit() }
         runningTotals = try database.pool.write { db in
             var totals = try self.totals(db)

@@ -21,22 +21,22 @@ public final class ServerDatabase: Sendable {
 
     // MARK: Checkpoints
 
-    /// Copies the WAL into the database on a connection and thread of their own
-    /// (`checkpointSoon`) instead of in whichever commit crosses SQLite's threshold:
-    /// that copy and its fsync held a commit, and every delivery waiting on it, for up to 1.5 s
-    /// at 1,000 messages a second. The writer stops checkpointing when this is called.
-    func checkpointBesideTheWriter() throws {
-        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
-    }
-
+    /// The WAL's pages are copied into the database mostly on a connection and thread of
+    /// their own (`checkpointSoon`), passive (never waiting for the writer, nor holding it):
+    /// SQLite's automatic checkpoint, in whichever commit crossed 1,000 pages, held that
+    /// commit and every delivery waiting on it for up to 1.5 s at 1,000 messages a second. The
+    /// writer keeps its own, which then finds little left to copy: it is what restarts the WAL
+    /// (a passive checkpoint beside the writer rarely finishes before another commit, and the
+    /// WAL would grow without end; an attacker's stream of commits could fill the disk).
     private let checkpoints = DispatchQueue(label: "sotto.checkpoint")
     private let checkpointState = NIOLockedValueBox<(connection: DatabaseQueue?, scheduled: Bool, again: Bool, lastRun: UInt64, interval: UInt64)>(
         (nil, false, false, 0, ServerDatabase.checkpointIntervals.lowerBound))
-    /// Between checkpoints: long enough for each to copy about `checkpointFrames` pages (as
-    /// SQLite's own would, every 1,000), each once however many commits rewrote it, with one
-    /// fsync; adjusted from what the last one found. (One every 32 commits cost more than it saved.)
+    /// Between checkpoints: long enough for each to copy about `checkpointFrames` pages (half
+    /// the writer's threshold, so it finds little left), each once however many commits
+    /// rewrote it, with one fsync; adjusted from what the last one found. (One every 32
+    /// commits cost more than it saved.)
     static let checkpointIntervals: ClosedRange<UInt64> = 250_000_000...4_000_000_000
-    static let checkpointFrames = 1_000
+    static let checkpointFrames = 500
 
     /// After a commit: a passive checkpoint (it never waits for the writer, nor holds it) an
     /// interval after the last one; one asked for meanwhile follows it.
