@@ -27,6 +27,10 @@ final class OnlineMember {
     var live = false
     /// Whether handing over their stream has begun (once per session).
     var streaming = false
+    /// Whether where their stream starts is known (guarded by the hub's lock): a confirmation
+    /// before it could make a newcomer's stream start at 1 instead of now, and hand them the
+    /// log's past.
+    var streamStarted = false
     /// Acks of messages they sent while catching up: their own copies come with the stream,
     /// so the acks follow it (an ack before its copy would make the copy look forged).
     var deferredAcks: [[UInt8]] = []
@@ -350,6 +354,7 @@ final class Hub {
                 guard let position else {
                     // Registered just now: nothing before this moment is theirs.
                     let start: UInt64 = self.lock.withLock {
+                        member.streamStarted = true
                         self.batch.positions[key] = self.committed
                         self.confirmationsDue = true  // where a new member's stream starts does not wait
                         self.scheduleWrite()
@@ -358,6 +363,7 @@ final class Hub {
                     self.kickWriter()
                     return self.catchUp(member, after: start, dropped: 0)
                 }
+                self.lock.withLock { member.streamStarted = true }
                 self.catchUp(member, after: position, dropped: dropped)
             }
         }
@@ -411,7 +417,7 @@ final class Hub {
     /// The member's client stored its stream through `position`: the log may let go of it.
     func confirm(_ member: OnlineMember, through position: UInt64) {
         let setTimer: Bool = lock.withLock {
-            guard members[member.name.key] === member else { return false }
+            guard members[member.name.key] === member, member.streamStarted else { return false }
             // Nobody confirms what was never committed.
             let position = min(position, committed)
             let key = member.name.key
@@ -549,6 +555,13 @@ final class Hub {
 
     /// Drops what every member confirmed and what retention no longer keeps (on the writer).
     func prune() {
+        // Confirmations waiting for a commit go first: the prune counts from them.
+        lock.withLock {
+            guard !batch.positions.isEmpty else { return }
+            confirmationsDue = true
+            scheduleWrite()
+        }
+        kickWriter()
         let work = {
             do { try self.deliveries.prune(now: Self.now(), retention: self.retention) } catch {
                 self.logger.warning("could not prune the delivery log", metadata: ["error": "\(error)"])
