@@ -105,6 +105,7 @@ public final class ChatClient: @unchecked Sendable {
             self.run(.disconnect)
             return closing ?? self.loop.makeSucceededVoidFuture()
         }.wait()
+        keyQueue.sync {}  // the last store of the key state (and the history before it) is done
         try? ownedGroup?.syncShutdownGracefully()
         store.flush()  // pins from the last second are not left behind
     }

@@ -348,6 +348,25 @@ import Testing
         #expect(try #require(bob.core.endToEndSession).rejections.isEmpty)
     }
 
+    /// The person disconnects (the window closes) before the next checkpoint: what was handled
+    /// is stored on the way out, so the next login skips what the server hands over again
+    /// (closed within those 50 ms, the window showed such messages twice when it opened again).
+    @Test func whatWasHandledIsStoredWhenThePersonDisconnects() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice"), bob = try server.member("bob")
+        server.connect(alice)
+        server.connect(bob)
+        server.input(bob, .send(id: 1, to: "", text: "hello"))
+        #expect(alice.texts == ["hello"])
+        func stored() throws -> UInt64 {
+            try alice.keyStore.load(server: server.fingerprint, identity: alice.identity.keys, policy: PrekeyPolicy(), now: server.now)
+                .streams.values.max() ?? 0
+        }
+        #expect(try stored() == 0, "the checkpoint has not come yet")
+        server.input(alice, .disconnect)
+        #expect(try stored() > 0)
+    }
+
     /// A server this device knows (vouched for, or pinned): its keys are read while the
     /// connection is made, so the login follows the hello at once instead of waiting for the
     /// key store after it; a read still under way at the hello logs in when it answers, a

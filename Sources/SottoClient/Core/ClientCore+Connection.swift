@@ -51,7 +51,11 @@ extension ClientCore {
     func disconnect() {
         emit(.cancel(.reconnect))
         switch phase {
-        case .online(let connection, _, _):
+        case .online(let connection, _, let session):
+            // What was handled and not yet stored is stored now, not at a checkpoint that will
+            // not come: the next login then skips what the server hands over again (closed
+            // within the checkpoint's 50 ms, the window showed those messages twice).
+            checkpoint(session, on: connection)
             emit(.write(connection: connection, ClientRecord.bye.encoded()))
             emit(.flush(connection: connection))
             emit(.close(connection: connection))
