@@ -34,21 +34,8 @@ import Testing
         configuration.deliveries = store
         let server = InMemoryServer(configuration: configuration)
         let channel = try server.connect()
-        var client = try HandshakeState(initiator: true, prologue: sottoPrologue, localStatic: DHPrivateKey())
-        func send(_ message: [UInt8]) throws {
-            var buffer = ByteBuffer()
-            buffer.writeFrame(message)
-            try channel.writeInbound(buffer)
-            server.loop.run()
-        }
-        try send(try client.writeMessage(payload: []))
-        guard var reply = try channel.readOutbound(as: ByteBuffer.self), let n = reply.readInteger(as: UInt16.self),
-              let message2 = reply.readBytes(length: Int(n)) else { Issue.record("no message 2"); return }
-        _ = try client.readMessage(message2)
-        let key = try PasswordKey.derive(password: password, salt: salt, parameters: .testing)
-        try send(try client.writeMessage(payload: LoginRequest(username: "ada", proof: PasswordKey.proof(key: key, handshakeHash: client.handshakeHash),
-                                                               sessionNonce: [UInt8](repeating: 1, count: 16)).encoded()))
-        var transport = try client.split()
+        var transport = try server.logIn("ada", password: password, salt: salt, on: channel)
+        func send(_ message: [UInt8]) throws { try server.send(message, on: channel) }
         func record(_ record: ClientRecord) throws {
             var plaintext: [UInt8] = []
             RecordBatch.append(record.encoded(), to: &plaintext)

@@ -22,20 +22,7 @@ import Testing
             let channel = try server.connect()
             session = try channel.pipeline.syncOperations.handler(type: ServerSessionHandler.self)
             transport = try channel.pipeline.syncOperations.handler(type: NoiseChannelHandler.self)
-            var client = try HandshakeState(initiator: true, prologue: sottoPrologue, localStatic: DHPrivateKey())
-            func send(_ message: [UInt8]) throws {
-                var buffer = ByteBuffer()
-                buffer.writeFrame(message)
-                try channel.writeInbound(buffer)
-                server.loop.run()
-            }
-            try send(try client.writeMessage(payload: []))
-            guard var reply = try channel.readOutbound(as: ByteBuffer.self), let n = reply.readInteger(as: UInt16.self),
-                  let message2 = reply.readBytes(length: Int(n)) else { Issue.record("no message 2"); return }
-            _ = try client.readMessage(message2)
-            let key = try PasswordKey.derive(password: password, salt: salt, parameters: .testing)
-            try send(try client.writeMessage(payload: LoginRequest(username: "ada", proof: PasswordKey.proof(key: key, handshakeHash: client.handshakeHash),
-                                                                           sessionNonce: [UInt8](repeating: 1, count: 16)).encoded()))
+            _ = try server.logIn("ada", password: password, salt: salt, on: channel)
             #expect(server.memberCount == 1)
             try channel.close().wait()
             server.loop.run()
