@@ -236,9 +236,10 @@ public final class ClientCore {
         }
         guard case .handshaking(connection, let run, .awaitingKeyState(let hello, let fingerprint, let hash)) = phase else { return }
         do {
-            guard case .loaded(let state) = read else {
-                if case .failed(let reason) = read { throw ClientFailure.invalidSetting("Sotto cannot open this device's key store: \(reason)") }
-                return
+            let state: KeyState
+            switch read {
+            case .loaded(let loaded): state = loaded
+            case .failed(let reason): throw ClientFailure.invalidSetting("Sotto cannot open this device's key store: \(reason)")
             }
             let (facts, login) = try self.login(answering: hello, serverFingerprint: fingerprint, handshakeHash: hash,
                                                 prekey: state.prekeys.last?.signed.encoded() ?? [])

@@ -61,19 +61,18 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
                 totals.add(d)
             }
             let confirm = try db.cachedStatement(sql: "UPDATE member SET confirmed = max(coalesce(confirmed, 0), ?) WHERE key = ?")
-            let dropMine = try db.cachedStatement(sql: "DELETE FROM delivery WHERE recipient = ? AND position <= ? RETURNING length(record)")
+            let dropMine = "DELETE FROM delivery WHERE recipient = ? AND position <= ? RETURNING length(record)"
             for (member, position) in batch.positions {
                 try confirm.execute(arguments: [Int64(clamping: position), member])
                 // What was for this member alone is theirs now.
-                totals.bytes -= try Int64.fetchAll(dropMine, arguments: [member, Int64(clamping: position)]).reduce(0, +)
+                totals.bytes -= try Self.deleted(db, dropMine, [member, Int64(clamping: position)])
             }
             for member in batch.droppedReported {
                 try db.execute(sql: "UPDATE member SET dropped = 0 WHERE key = ?", arguments: [member])
             }
             if !batch.released.isEmpty { try Self.keepHighWaterMark(db) }
             for member in batch.released {
-                totals.bytes -= try Int64.fetchAll(db, sql: "DELETE FROM delivery WHERE recipient = ? RETURNING length(record)",
-                                                   arguments: [member]).reduce(0, +)
+                totals.bytes -= try Self.deleted(db, "DELETE FROM delivery WHERE recipient = ? RETURNING length(record)", [member])
             }
             for entry in batch.entries {
                 try db.execute(sql: "UPDATE member SET staticKey = ?, bundle = ?, prekey = ? WHERE key = ?",
@@ -138,8 +137,7 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
             }
             let everyone = try Int64.fetchOne(db, sql: "SELECT min(confirmed) FROM member WHERE confirmed IS NOT NULL") ?? 0
             try Self.keepHighWaterMark(db)
-            totals.bytes -= try Int64.fetchAll(db, sql: "DELETE FROM delivery WHERE position <= ? RETURNING length(record)",
-                                               arguments: [max(cut, everyone)]).reduce(0, +)
+            totals.bytes -= try Self.deleted(db, "DELETE FROM delivery WHERE position <= ? RETURNING length(record)", [max(cut, everyone)])
             return totals
         }
     }
@@ -173,6 +171,11 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
         totals.add(Self.delivery(last))
         totals.bytes = size
         return totals
+    }
+
+    /// Runs a `DELETE … RETURNING length(record)`: the bytes it removed from the log.
+    private static func deleted(_ db: Database, _ sql: String, _ arguments: StatementArguments) throws -> Int64 {
+        try Int64.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).reduce(0, +)
     }
 
     /// The room's bytes and messages before the first entry after `position` (all of them if none is).
