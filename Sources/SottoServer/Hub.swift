@@ -27,6 +27,10 @@ final class OnlineMember {
     var live = false
     /// Whether handing over their stream has begun (once per session).
     var streaming = false
+    /// The last position given out when the room was told of them (guarded by the hub's
+    /// lock): a new member's stream starts after it. Everything stored later is theirs,
+    /// their own first messages included, however soon those are committed.
+    var streamFloor: UInt64 = 0
     /// Whether where their stream starts is known (guarded by the hub's lock): a confirmation
     /// before it could make a newcomer's stream start at 1 instead of now, and hand them the
     /// log's past.
@@ -319,6 +323,7 @@ final class Hub {
         let first: Bool = lock.withLock {
             guard members[member.name.key] === member, !member.streaming else { return false }
             member.streaming = true
+            member.streamFloor = sequence
             // A session replacing its own stale one was announced already.
             guard !member.announced else { return true }
             member.announced = true
@@ -352,13 +357,14 @@ final class Hub {
                 member.session.closeFromHub(ServerError(.other, "The server could not read what waited for you; try again later.", fatal: true))
             case .success(let (position, dropped)):
                 guard let position else {
-                    // Registered just now: nothing before this moment is theirs.
+                    // Registered just now: nothing before the room heard of them is theirs.
+                    // (Not what is committed by now: their own first message may be.)
                     let start: UInt64 = self.lock.withLock {
                         member.streamStarted = true
-                        self.batch.positions[key] = self.committed
+                        self.batch.positions[key] = member.streamFloor
                         self.confirmationsDue = true  // where a new member's stream starts does not wait
                         self.scheduleWrite()
-                        return self.committed
+                        return member.streamFloor
                     }
                     self.kickWriter()
                     return self.catchUp(member, after: start, dropped: 0)

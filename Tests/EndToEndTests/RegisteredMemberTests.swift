@@ -2,6 +2,7 @@ import Foundation
 import SottoClient
 import SottoCore
 import Testing
+@testable import SottoServer
 
 /// A name is a member's from its first login: a stranger with the password cannot take it
 /// while its owner is offline.
@@ -53,6 +54,32 @@ import Testing
         }.value
         guard case .message(let message)? = heard else { Issue.record("not relayed: \(String(describing: heard))"); return }
         #expect(message.from == "eager" && message.body == Array("first words".utf8))
+        await server.stop()
+    }
+
+    /// A newcomer's stream starts where the room heard of them, not at what is committed by
+    /// the time that is looked up: their own first message, committed meanwhile, came back as
+    /// an acknowledgement without its copy (the stock Noise client of `ProcessTests` saw it
+    /// on a busy machine). Here the lookup waits until that message is committed.
+    @Test func aNewcomersFirstMessageComesBackToThemWhateverIsCommittedFirst() async throws {
+        let store = StreamReadAfterFirstCommit()
+        let server = try await TestServer(limits: relaxedLimits()) { $0.deliveries = store }
+        let port = server.port
+        let (copies, acked) = try await onOwnThread { () -> (Int, Bool) in
+            let newcomer = try RawConnection(port: port)
+            let first = ClientRecord.send(SendRequest(clientMessageID: 1 << 32 | 1, body: Array("hello, I am new".utf8))).encoded()
+            _ = try newcomer.loginWithPayload({ hello, hash in try newcomer.loginPayload(name: "newcomer", hello: hello, handshakeHash: hash) },
+                                              thenSend: [first])
+            var copies = 0
+            let ack = try newcomer.readUntil { record in
+                if case .message(let m) = record, m.from == "newcomer" { copies += 1 }
+                if case .ack = record { return true }
+                return false
+            }
+            return (copies, ack != nil)
+        }
+        #expect(acked)
+        #expect(copies == 1)
         await server.stop()
     }
 
@@ -164,4 +191,24 @@ import Testing
         server.signal(SIGTERM)
         #expect(await server.waitForExit() == 0)
     }
+}
+
+/// The in-memory log, whose answer to "where does this member's stream start" waits (up to two
+/// seconds) until a message has been committed.
+final class StreamReadAfterFirstCommit: DeliveryStore, @unchecked Sendable {
+    let inner = InMemoryDeliveryStore()
+    private let committed = DispatchSemaphore(value: 0)
+    func startup() throws -> DeliveryStartup { try inner.startup() }
+    func commit(_ batch: DeliveryBatch) throws {
+        try inner.commit(batch)
+        if !batch.deliveries.isEmpty { committed.signal() }
+    }
+    func stream(of member: String) throws -> (position: UInt64?, dropped: UInt64) {
+        _ = committed.wait(timeout: .now() + 2)
+        return try inner.stream(of: member)
+    }
+    func pending(for member: String, after: UInt64, through: UInt64, limit: Int, maxBytes: Int) throws -> DeliveryPage {
+        try inner.pending(for: member, after: after, through: through, limit: limit, maxBytes: maxBytes)
+    }
+    func prune(now: UInt64, retention: Retention) throws { try inner.prune(now: now, retention: retention) }
 }

@@ -14,13 +14,14 @@ final class TestServer {
     /// than `ScryptParameters.floor`) passes `.floor`.
     /// Registrations are not budgeted unless a test says so (hundreds of members log in from 127.0.0.1).
     init(limits: ServerLimits = TestServer.limits, port: Int = 0, staticKey: Curve25519.KeyAgreement.PrivateKey = .init(), host: String = "127.0.0.1",
-         scrypt: ScryptParameters = .testing) async throws {
+         scrypt: ScryptParameters = .testing, configure: (inout ServerConfiguration) -> Void = { _ in }) async throws {
         self.staticKey = staticKey
         var logger = Logger(label: "test.server")
         logger.logLevel = ProcessInfo.processInfo.environment["SOTTO_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
-        let configuration = try ServerConfiguration(
+        var configuration = try ServerConfiguration(
             host: host, port: port, serverName: "test", staticKey: staticKey, password: Self.password,
             passwordSalt: Array("0123456789abcdef".utf8), scrypt: scrypt, limits: limits, threads: 2)
+        configure(&configuration)
         server = try ChatServer(configuration: configuration, logger: logger)
         try await server.start()
     }
