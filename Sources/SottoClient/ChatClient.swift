@@ -39,6 +39,7 @@ public final class ChatClient: @unchecked Sendable {
     /// Client message ids: a random epoch per client instance in the upper 32 bits and a
     /// counter below, so the server can drop resends by remembering one number per epoch.
     private var nextID = UInt64(UInt32.random(in: 1...UInt32.max)) << 32
+    private let prekeyPolicy: PrekeyPolicy
 
     /// With `group`, the connection runs on one of its loops (many clients can share a few
     /// threads, as the benchmark does); otherwise the client owns one network thread.
@@ -55,6 +56,7 @@ public final class ChatClient: @unchecked Sendable {
         core = ClientCore(configuration: configuration, identity: identity, store: store, logger: logger)
         connectTimeout = configuration.connectTimeout
         keepalive = (configuration.pingInterval, configuration.deadAfter)
+        prekeyPolicy = configuration.prekeyPolicy
         self.onEvent = onEvent
         ownedGroup = sharedGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         loop = (sharedGroup ?? ownedGroup!).next()
@@ -152,6 +154,12 @@ public final class ChatClient: @unchecked Sendable {
         onLoop { self.run(.verify(name)) }
     }
 
+    /// Leaves the server for good (`/leave NAME`): only with the person's own name, typed
+    /// to confirm; answered by a notice (`youLeft`, or how to confirm).
+    public func leave(confirming name: String?) {
+        onLoop { self.run(.leave(confirming: name)) }
+    }
+
     /// Tests only (it waits for the network thread): what `showIdentity` would answer.
     func identityInfo(of name: String? = nil) -> (fingerprint: String, safetyNumber: String?)? {
         guard let name else { return (identity.fingerprint, nil) }
@@ -210,9 +218,9 @@ public final class ChatClient: @unchecked Sendable {
         case .cancel(let timer):
             timers.removeValue(forKey: timer)?.cancel()
         case .loadKeyState(let number, let server):
-            let store = keyStore, keys = identity.keys
+            let store = keyStore, keys = identity.keys, policy = prekeyPolicy
             keyQueue.async {
-                let result = Result { try store.load(server: server, identity: keys, policy: PrekeyPolicy(), now: Date()) }
+                let result = Result { try store.load(server: server, identity: keys, policy: policy, now: Date()) }
                 self.loop.execute {
                     switch result {
                     case .success(let state): self.run(.keyState(connection: number, state))
@@ -230,6 +238,17 @@ public final class ChatClient: @unchecked Sendable {
                 } catch {
                     logger.error("could not store the end-to-end state", metadata: ["error": "\(error)"])
                     self.loop.execute { self.run(.storeFailed(connection: number, "\(error)")) }
+                }
+            }
+        case .rotatePrekeys(let number, let server):
+            let store = keyStore, keys = identity.keys, policy = prekeyPolicy
+            keyQueue.async {
+                let result = Result { try store.load(server: server, identity: keys, policy: policy, now: Date()).prekeys }
+                self.loop.execute {
+                    switch result {
+                    case .success(let prekeys): self.run(.prekeysRotated(connection: number, prekeys))
+                    case .failure(let error): self.run(.prekeysNotRotated(connection: number, "\(error)"))
+                    }
                 }
             }
         case .event(let event):

@@ -64,6 +64,8 @@ public enum ChatInput: Equatable, Sendable {
             self = .command(.search(words))
         case .forget:
             self = .command(.forget)
+        case .leave:
+            self = .command(.leave(confirming: Self.wholeName(rest)))
         case .help:
             self = .command(.help)
         case .quit:
@@ -118,6 +120,8 @@ public enum ChatCommand: Equatable, Sendable {
     case search(String)
     /// Deletes the open conversation's local history.
     case forget
+    /// Leaves the server for good; goes only with the person's own name typed after it.
+    case leave(confirming: String?)
     case help
     case quit
 
@@ -125,7 +129,7 @@ public enum ChatCommand: Equatable, Sendable {
     public static let maxHistoryCount = 10_000
 
     public enum Name: String, CaseIterable, Sendable {
-        case msg, users, fingerprint, verify, history, search, forget, help, quit
+        case msg, users, fingerprint, verify, history, search, forget, leave, help, quit
 
         /// The name as typed (lowercased), or one of its short forms.
         init?(typed word: String) {
@@ -137,6 +141,7 @@ public enum ChatCommand: Equatable, Sendable {
             case "history": self = .history
             case "search", "find": self = .search
             case "forget": self = .forget
+            case "leave": self = .leave
             case "help", "?": self = .help
             case "quit", "exit": self = .quit
             default: return nil
@@ -152,6 +157,7 @@ public enum ChatCommand: Equatable, Sendable {
             case .history: return "/history [N]"
             case .search: return "/search WORDS"
             case .forget: return "/forget"
+            case .leave: return "/leave YOURNAME"
             case .help: return "/help"
             case .quit: return "/quit"
             }
@@ -166,8 +172,9 @@ public enum ChatCommand: Equatable, Sendable {
             case .history: return "the last N messages of this conversation kept on this device (20; at most \(ChatCommand.maxHistoryCount))"
             case .search: return "messages kept on this device that contain every word"
             case .forget: return "delete this conversation's history from this device"
+            case .leave: return "leave this server for good: your name is freed, what waits for you is dropped"
             case .help: return "this list"
-            case .quit: return "leave"
+            case .quit: return "close this client (you stay a member)"
             }
         }
     }

@@ -18,6 +18,9 @@ public struct ClientConfiguration: Sendable {
     /// The cheapest password hashing accepted from a server. Only tests and benchmarks,
     /// whose servers use `ScryptParameters.testing`, lower it.
     public var minimumPasswordHashing = ScryptParameters.floor
+    /// When this device makes a new prekey (at a login, and during a session that lasts
+    /// longer), and how long it keeps replaced ones.
+    public var prekeyPolicy = PrekeyPolicy()
     /// Password keys shared between clients of one process (the benchmark's many clients
     /// derive the scrypt key once, as one person's client does across reconnects).
     public var sharedPasswordKeys: PasswordKeyCache?

@@ -22,6 +22,8 @@ public enum ClientFailure: Error, Equatable, Sendable, CustomStringConvertible {
     case connectionLost
     case protocolError(String)
     case invalidSetting(String)
+    /// `/leave` was sent and the connection closed before the server said it was done.
+    case leaveUnconfirmed
 
     public var description: String {
         switch self {
@@ -43,6 +45,9 @@ public enum ClientFailure: Error, Equatable, Sendable, CustomStringConvertible {
             return "The connection failed a security or protocol check (\(detail)); it was closed."
         case .invalidSetting(let detail):
             return detail
+        case .leaveUnconfirmed:
+            return "The connection closed before the server confirmed that you left, so your name may still be yours. Connecting again keeps you a member (or makes you one again); to leave, type /leave with your name once connected."
+
         }
     }
 

@@ -40,6 +40,12 @@ public enum ClientNotice: Equatable, Sendable {
     case droppedWhileAway(count: UInt64)
     /// A member has no current prekey: what we send cannot reach them until they return.
     case noCurrentPrekey(String)
+    /// You left the server (`/leave`) under this name: it is free now.
+    case youLeft(String)
+    /// `/leave` without your own name after it: nothing was done; this is how.
+    case leaveNeedsName(String)
+    /// `/leave` while not connected: nothing was done.
+    case leaveNeedsConnection
 
     public enum NotSentReason: Equatable, Sendable {
         case tooLong(limit: Int)
@@ -50,9 +56,10 @@ public enum ClientNotice: Equatable, Sendable {
     /// Shown as a warning (colour, an error line in the CLI), not as a quiet line.
     public var isWarning: Bool {
         switch self {
-        case .joined, .left, .removed, .verified, .loginRetried, .reconnecting: return false
+        case .joined, .left, .removed, .verified, .loginRetried, .reconnecting, .youLeft: return false
         case .lookAlike, .invalidListing, .forgedOwnMessage, .keyChanged, .noValidIdentity, .undecryptable, .messageRejected,
-             .verificationNotSaved, .notOnline, .notSent, .server, .droppedWhileAway, .noCurrentPrekey, .keysNotSaved: return true
+             .verificationNotSaved, .notOnline, .notSent, .server, .droppedWhileAway, .noCurrentPrekey, .keysNotSaved,
+             .leaveNeedsName, .leaveNeedsConnection: return true
         }
     }
 
@@ -79,6 +86,9 @@ public enum ClientNotice: Equatable, Sendable {
         case .keysNotSaved: return "keys-not-saved"
         case .droppedWhileAway: return "dropped-while-away"
         case .noCurrentPrekey: return "no-current-prekey"
+        case .youLeft: return "you-left"
+        case .leaveNeedsName: return "leave-needs-name"
+        case .leaveNeedsConnection: return "leave-needs-connection"
         }
     }
 
@@ -134,6 +144,12 @@ public enum ClientNotice: Equatable, Sendable {
             return "\(count) \(count == 1 ? "message" : "messages") sent while you were away expired on the server before you came back (its retention) and cannot be shown."
         case .noCurrentPrekey(let name):
             return "\(name) has been away longer than their keys last (or uses an older client): what you send now cannot reach them until they log in again."
+        case .youLeft(let name):
+            return "You left this server: the name \(name) is free again, and what waited for you there was dropped. The history on this device stays (/forget clears a conversation). Connecting again makes you a new member."
+        case .leaveNeedsName(let name):
+            return "Nothing was done. /leave leaves this server for good: your name is freed for anyone to take and what waits for you is dropped. To do it, type /leave \(name)"
+        case .leaveNeedsConnection:
+            return "Nothing was done: you can leave a server only while connected to it."
         }
     }
 }

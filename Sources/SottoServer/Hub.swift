@@ -13,8 +13,9 @@ final class OnlineMember {
     let identityDigest: [UInt8]
     /// Chosen by the member's client for this session; listed so a new session is told apart.
     let sessionNonce: [UInt8]
-    /// Their current signed prekey (checked at login), handed out with their bundle.
-    let prekey: [UInt8]
+    /// Their current signed prekey (checked at login, or when they published a newer one:
+    /// guarded by the hub's lock), handed out with their bundle.
+    var prekey: [UInt8]
     /// The static key as the message ledger looks it up.
     let ledgerIdentity: MessageLedger.Identity
     let session: ServerSessionHandler
@@ -577,8 +578,8 @@ final class Hub {
     }
 
     func leave(_ member: OnlineMember) {
-        lock.withLock {
-            guard members[member.name.key] === member else { return }
+        let wasHere: Bool = lock.withLock {
+            guard members[member.name.key] === member else { return false }
             // What they confirmed goes now: they come back to what they have not stored.
             if batch.positions[member.name.key] != nil {
                 confirmationsDue = true
@@ -589,18 +590,73 @@ final class Hub {
             roomTargetsStale = true
             liveTargetsStale = true
             membershipChanges &+= 1
-            guard member.announced else { return }
+            guard member.announced else { return true }
             let now = Self.now()
             directory[member.name.key]?.lastSeen = now
             broadcastDeparture(of: member, time: now)
+            return true
         }
         kickWriter()
+        // A session replaced by a newer one, or a member who left for good: nothing to note.
+        guard wasHere else { return }
         let store = memberStore, name = member.name, logger = self.logger
         blocking.detach {
             do { try store.noteSeen(name, at: Self.now()) } catch {
                 logger.warning("could not note when a member was last seen", metadata: ["error": "\(error)"])
             }
         }
+    }
+
+    /// The member leaves the room for good (`/leave`): their name is freed in the store (only
+    /// if it is still theirs), then they leave the list, what waited for them is dropped and
+    /// the room hears `removed`, so every member starts new chains for those who remain.
+    /// Answered on `loop` with the presence that says so, for the one who left.
+    func leaveForGood(_ member: OnlineMember, on loop: EventLoop) -> EventLoopFuture<Presence?> {
+        let store = memberStore, name = member.name
+        let binding = member.identityDigest.isEmpty ? member.staticKey : member.identityDigest
+        return blocking.run(on: loop) { try store.withdraw(name, identity: binding) }.map { () -> Presence? in
+            let removed: Presence? = self.lock.withLock {
+                guard self.members[name.key] === member else { return nil }
+                self.members[name.key] = nil
+                if self.byDisplayKey[name.displayKey] === member { self.byDisplayKey[name.displayKey] = nil }
+                self.roomTargetsStale = true
+                self.liveTargetsStale = true
+                self.membershipChanges &+= 1
+                // Their own confirmations go with everything else of theirs.
+                self.batch.positions[name.key] = nil
+                self.directory[name.key] = nil
+                self.batch.released.insert(name.key)
+                self.scheduleWrite()
+                let now = Self.now()
+                let user = OnlineUser(name: name.display, staticKey: member.staticKey, online: false, lastSeen: now)
+                let presence = Presence(event: .removed, user: user, time: now)
+                if member.announced { self.broadcast(ServerRecord.presence(presence).encoded()) }
+                return presence
+            }
+            self.kickWriter()
+            if removed != nil { self.logger.info("a member left the room", metadata: ["user": "\(name.display)"]) }
+            return removed
+        }
+    }
+
+    /// A member's newer prekey (checked by their session: signed by their identity, current):
+    /// handed out from now on, kept, and announced so members fetch it when they next seal
+    /// to them. False if they are not (or no longer) in the room.
+    func publish(prekey: [UInt8], of member: OnlineMember) -> Bool {
+        let published: Bool = lock.withLock {
+            guard members[member.name.key] === member, member.announced else { return false }
+            member.prekey = prekey
+            if var entry = directory[member.name.key], entry.digest == member.identityDigest {
+                entry.prekey = prekey
+                directory[member.name.key] = entry
+                batch.entries.append(entry)
+                scheduleWrite()
+            }
+            broadcast(ServerRecord.presence(Presence(event: .newPrekey, user: member.onlineUser, time: Self.now())).encoded())
+            return true
+        }
+        kickWriter()
+        return published
     }
 
     /// Caller holds the lock. Going offline is not leaving: the member stays listed, away

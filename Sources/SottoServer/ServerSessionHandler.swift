@@ -46,6 +46,11 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     private var answerBytesPosted = 0
     /// Where this session's deliveries are noted during its loop mailbox's drain (-1 outside one).
     var mailboxSlot = -1
+    /// They asked to leave the room (`leave`): nothing more of theirs is handled.
+    private var leaving = false
+    /// When this session last published a new prekey.
+    private var lastPrekey: NIODeadline?
+    static let prekeyInterval = TimeAmount.minutes(10)
 
     init(hub: Hub, transport: NoiseChannelHandler, configuration: ServerConfiguration, address: String, loop: EventLoop, logger: Logger) {
         self.hub = hub
@@ -269,6 +274,8 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     }
 
     private func handle(_ record: ClientRecord, from member: OnlineMember) {
+        // Leaving: nothing more of theirs is relayed while their name is freed.
+        if leaving { return }
         switch record {
         case .send(let request):
             guard request.body.count <= configuration.limits.maxBodyBytes else {
@@ -302,7 +309,53 @@ final class ServerSessionHandler: ChannelDuplexHandler {
             send(.relayed(hub.relayedAmong(ids, from: member)))
         case .confirm(let position):
             hub.confirm(member, through: position)
+        case .leave:
+            leave(member)
+        case .prekey(let signed):
+            publish(prekey: signed, of: member)
         }
+    }
+
+    /// `/leave`: the name is freed, the room told; the last record they get says so.
+    private func leave(_ member: OnlineMember) {
+        leaving = true
+        hub.leaveForGood(member, on: loop).whenComplete { result in
+            switch result {
+            case .success(let removed?):
+                self.finish(with: .presence(removed), reason: "left the room")
+            case .success(nil):
+                break  // replaced or closed meanwhile: that close speaks for itself
+            case .failure(let error):
+                self.logger.error("member store failed", metadata: ["error": "\(error)"])
+                self.close(ServerError(.other, "The server could not free your name, so you are still a member; try again later.", fatal: true),
+                           reason: "member store failed")
+            }
+        }
+    }
+
+    /// A session outliving the prekey rotation period publishes a new one. Each is announced
+    /// to the whole room, so one per `prekeyInterval` at most; it must be signed by the
+    /// member's identity, current, and newer than the one listed (an old one published again
+    /// would undo a rotation). Refused with a non-fatal error: only the member is hurt.
+    private func publish(prekey signed: [UInt8], of member: OnlineMember) {
+        func refuse(_ why: String) {
+            logger.notice("new prekey refused", metadata: ["reason": "\(why)"])
+            send(.error(ServerError(.invalidIdentity, "Your new prekey was refused: \(why).", fatal: false)))
+        }
+        if let last = lastPrekey, NIODeadline.now() - last < Self.prekeyInterval {
+            return refuse("one was published less than \(Self.prekeyInterval.nanoseconds / 60_000_000_000) minutes ago")
+        }
+        guard let bundle = try? IdentityBundle(decodingUnverified: member.identity),
+              let prekey = try? SignedPrekey(decoding: signed, signingKey: bundle.signingKey),
+              !PrekeyPolicy().isExpired(prekey.created, now: Date(), skew: 600) else {
+            return refuse("it is not signed by your identity, or not current")
+        }
+        // `member.prekey` changes only here, on this loop.
+        if let current = try? SignedPrekey(decoding: member.prekey, signingKey: bundle.signingKey), prekey.created <= current.created {
+            return refuse("it is not newer than the one listed")
+        }
+        lastPrekey = .now()
+        _ = hub.publish(prekey: signed, of: member)
     }
 
     /// Runs `work` on this loop once what waits to be sent to this client is small again
@@ -348,6 +401,11 @@ final class ServerSessionHandler: ChannelDuplexHandler {
 
     /// Sends a fatal error (when the transport is up) and closes.
     private func close(_ error: ServerError, reason: String) {
+        finish(with: .error(error), reason: reason)
+    }
+
+    /// Sends `last` (when the transport is up) and closes.
+    private func finish(with last: ServerRecord, reason: String) {
         guard let context, !isClosing else { return }
         if case .online(let member) = state { hub.leave(member) }
         state = .closing
@@ -355,7 +413,7 @@ final class ServerSessionHandler: ChannelDuplexHandler {
         // Once the transport is up (after message 3) the client can read why: a wrong schema
         // version or a malformed login is told so, not met with silence.
         if transport.handshakeHash != nil {
-            context.writeAndFlush(wrapOutboundOut(.record(ServerRecord.error(error).encoded())))
+            context.writeAndFlush(wrapOutboundOut(.record(last.encoded())))
                 .whenComplete { _ in context.close(promise: nil) }
         } else {
             context.close(promise: nil)

@@ -576,6 +576,9 @@ public final class ChatApp {
             // Cleared now: what arrives while the delete runs is kept and shown.
             model.forget(here)
             askHistory(here) { store in .forgotten(count: try store.forget(here)) }
+        case .leave(let name):
+            // Answered by a notice: how to confirm, or that you left.
+            client?.leave(confirming: name)
         case .help:
             for line in ChatCommand.helpLines { model.system(line, conversation: here) }
         case .quit:

@@ -32,6 +32,16 @@ extension ChatApp {
                 client?.connect()
             }
             ui.label(failure.description, in: banner.inset(x: 12, y: 0), color: t.accentText, style: .small)
+        } else if model.state == .disconnected {
+            // Only after `/leave` (the window never disconnects otherwise): the way back is
+            // a new membership, chosen by the person.
+            var banner = r.cutTop(30)
+            ui.fill(banner, t.panelAlt)
+            if ui.button("Join again", in: banner.cutRight(110).inset(x: 8, y: 3), idLabel: "join-again") {
+                client?.connect()
+            }
+            ui.label("Not connected: you left this server. Joining again makes you a new member, if your name is still free.",
+                     in: banner.inset(x: 12, y: 0), color: t.text, style: .small)
         }
         let sidebar = r.cutLeft(230)
         conversationsAndPeople(in: sidebar)
@@ -47,6 +57,7 @@ extension ChatApp {
         case .online: stateText = "● online"; stateColor = t.success
         case .reconnecting: stateText = "● reconnecting"; stateColor = t.warning
         case .failed: stateText = "● disconnected"; stateColor = t.danger
+        case .disconnected: stateText = "● not connected"; stateColor = t.mutedText
         default: stateText = "● connecting"; stateColor = t.warning
         }
         let me = client?.fingerprint ?? ""

@@ -47,6 +47,9 @@ final class CLISession: @unchecked Sendable {
             waited = nil
         case .delivered, .rejected: pending -= 1
         case .users(let list): users = list
+        case .notice(.youLeft):
+            // Nothing more to do here: a new login would make this a member again.
+            exitCode = 0
         case .welcome:
             welcomed = true
             waited = 0
@@ -108,6 +111,8 @@ final class CLISession: @unchecked Sendable {
                     printer.info(found.isEmpty ? "No kept message contains \(words)." : "\(found.count == 100 ? "The newest 100" : "\(found.count)") kept message\(found.count == 1 ? "" : "s") containing \(words), newest first:")
                     for m in found { printer.message(m.received, marks: ["history": true, "search": true]) }
                 }
+            case .leave(let name):
+                client?.leave(confirming: name)  // answered by a notice
             case .forget:
                 kept { store in
                     let n = try store.forget(.room)

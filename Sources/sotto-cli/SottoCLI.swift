@@ -14,7 +14,8 @@ struct SottoCLI: ParsableCommand {
         Lines starting with / are commands: /msg NAME text, /users, /fingerprint [NAME] \
         (yours, or theirs with your safety number), /verify NAME (after comparing safety \
         numbers; also accepts a changed key), /history [N], /search WORDS, /forget (the history kept \
-        on this device, one SQLite database per server under --data-dir), /quit.
+        on this device, one SQLite database per server under --data-dir), /leave YOURNAME \
+        (leave the server for good: your name is freed), /quit.
         Exit status: 0 done, 3 server unreachable, 4 wrong password, 5 name taken or invalid, \
         6 server key changed or not as vouched, 7 server key not trusted yet, 1 other failures.
         """)

@@ -35,6 +35,10 @@ import Testing
         #expect(ChatInput(parsing: "/verify") == .invalid(.usage(.verify)))
         #expect(ChatInput(parsing: "/help") == .command(.help))
         #expect(ChatInput(parsing: "/quit") == .command(.quit))
+        // Leaving names yourself to confirm; without a name the core says how.
+        #expect(ChatInput(parsing: "/leave") == .command(.leave(confirming: nil)))
+        #expect(ChatInput(parsing: "/leave ana maria") == .command(.leave(confirming: "ana maria")))
+        #expect(ChatInput(parsing: "/leave alice\nand more") == .invalid(.extraLines(.leave)))
     }
 
     @Test func unknownCommandsAreAnsweredAndNeverSent() {

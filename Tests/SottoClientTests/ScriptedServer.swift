@@ -97,6 +97,8 @@ final class ScriptedServer {
     private var heldStores: [(member: Member, connection: Int, server: String, changes: KeyStateChanges, stream: String, position: UInt64)] = []
     /// When false, logins go unanswered (a server that hangs up on slow logins).
     var answersLogins = true
+    /// When false, a member who leaves is not told it is done (the connection then drops).
+    var leavesAnswered = true
 
     /// A core for `name`, not connected. `restarting`: the same device's app started again
     /// (its identity and key store, a new core with nothing in memory).
@@ -206,6 +208,9 @@ final class ScriptedServer {
             guard !holdsStores else { return heldStores.append((member, connection, server, changes, stream, position)) }
             try! member.keyStore.save(server: server, changes, stream: stream, through: position)
             member.core.handle(.stored(connection: connection, position: position), now: now)
+        case .rotatePrekeys(let connection, let server):
+            let state = try! member.keyStore.load(server: server, identity: member.identity.keys, policy: PrekeyPolicy(), now: now)
+            member.core.handle(.prekeysRotated(connection: connection, state.prekeys), now: now)
         case .schedule(let timer, let delay):
             member.timers[timer] = delay
         case .cancel(let timer):
@@ -292,6 +297,20 @@ final class ScriptedServer {
             member.core.handle(.record(connection: member.connection!, .pong(token)), now: now)
         case .confirm:
             break
+        case .leave:
+            // Freed: the member hears it last, the others that they are no longer a member.
+            guard let user = member.user, let connection = member.connection else { return }
+            member.online = false
+            member.connection = nil
+            let removed = Presence(event: .removed, user: OnlineUser(name: user.name, staticKey: user.staticKey, online: false), time: millis)
+            for other in onlineMembers { other.core.handle(.record(connection: other.connection!, .presence(removed)), now: now) }
+            if leavesAnswered { member.core.handle(.record(connection: connection, .presence(removed)), now: now) }
+        case .prekey(let signed):
+            member.prekey = signed
+            guard let user = member.user else { return }
+            for other in onlineMembers where other !== member {
+                other.core.handle(.record(connection: other.connection!, .presence(Presence(event: .newPrekey, user: user, time: millis))), now: now)
+            }
         }
     }
 

@@ -11,6 +11,7 @@ import Testing
         .users([], final: true),
         .users([user, OnlineUser(name: "bob", staticKey: Array(repeating: 1, count: 32))], final: false),
         .presence(Presence(event: .joined, user: user, time: 5)),
+        .presence(Presence(event: .newPrekey, user: user, time: 6)),
         .presence(Presence(event: .left, user: OnlineUser(name: "bob", staticKey: Array(repeating: 1, count: 32), online: false, lastSeen: 6), time: 6)),
         .message(ChatMessage(sequence: 42, time: 7, from: "a", to: "", clientMessageID: 9, body: Array("hi".utf8))),
         .message(ChatMessage(sequence: 43, time: 8, from: "a", to: "b", clientMessageID: .max, body: [])),
@@ -30,6 +31,8 @@ import Testing
         .ping(3),
         .bye,
         .confirm(46),
+        .leave,
+        .prekey([UInt8](repeating: 4, count: WireLimits.maxPrekeyBytes)),
         .keyShare(to: "bob", payload: [UInt8](repeating: 9, count: WireLimits.maxKeyShareBytes)),
         .identityRequest(["ann"]),
         .relayedQuery([7]),
@@ -111,8 +114,10 @@ import Testing
         #expect(throws: WireError.unsupportedVersion(2)) { try LoginRequest(decoding: login) }
         login[0] = 3  // the version before the delivery log and prekeys
         #expect(throws: WireError.unsupportedVersion(3)) { try LoginRequest(decoding: login) }
-        login[0] = 5
-        #expect(throws: WireError.unsupportedVersion(5)) { try LoginRequest(decoding: login) }
+        login[0] = 4  // the version before leave and prekey records
+        #expect(throws: WireError.unsupportedVersion(4)) { try LoginRequest(decoding: login) }
+        login[0] = 6
+        #expect(throws: WireError.unsupportedVersion(6)) { try LoginRequest(decoding: login) }
         var hello = ServerHello(serverName: "s", maxBodyBytes: 10, passwordSalt: Array(repeating: 0, count: 16), scrypt: ScryptParameters(log2N: 30, r: 8, p: 1))
         #expect(throws: WireError.invalid("scrypt parameters out of bounds")) { try ServerHello(decoding: hello.encoded()) }
         hello.scrypt = .standard

@@ -509,6 +509,36 @@ import Testing
             await server.stop()
         }
 
+        /// Issue 15: `/leave` is typed in the composer like any command. Alone it explains
+        /// what leaving does and how to confirm; with your own name it leaves the server for
+        /// good, and the window says so where the person is looking.
+        @Test func leavingTheServerIsTypedInTheComposerWithYourName() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"])
+            func roomLines() -> [ChatLine] { driver.app.model.conversations[.room]?.lines ?? [] }
+            driver.type("/leave")
+            driver.press(SDLK_RETURN)
+            try driver.until("how to confirm") { roomLines().last?.text.hasSuffix("To do it, type /leave alice") == true }
+            #expect(roomLines().last?.kind == .warning)
+            #expect(driver.app.model.state == .online)
+            #expect(driver.focusedLabel(["field:message"]) == "field:message")
+            driver.type("/leave alice")
+            driver.press(SDLK_RETURN)
+            try driver.until("left") { roomLines().last?.text.hasPrefix("You left this server: the name alice is free again") == true }
+            try driver.until("disconnected") { driver.app.model.state == .disconnected }
+            #expect(driver.app.model.members.isEmpty)
+            try driver.until("bob told") { !bob.members.contains { $0.name == "alice" } }
+            for _ in 0..<3 { driver.app.step() }
+            driver.screenshot("11-left-the-server")
+            // The way back is the person's choice: a new membership, the name being free.
+            driver.click(try #require(driver.rect("join-again")))
+            try driver.until("a member again") { driver.app.model.state == .online }
+            try driver.until("bob sees alice again") { bob.members.contains { $0.name == "alice" && $0.online } }
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// Issue 13.5, 13.6, 13.15: your own line while scrolled up jumps to the bottom; the
         /// jump button is as wide as its count; the title carries the unread count.
         @Test func scrolledUpTheJumpButtonFitsAndYourOwnLineTakesYouDown() async throws {

@@ -85,7 +85,14 @@ extension ClientCore {
         switch phase {
         case .connecting(_, let r): (run, heardHello, wasOnline) = (r, false, false)
         case .handshaking(_, let r, let handshake): (run, heardHello, wasOnline) = (r, handshake.heardHello, false)
-        case .online(_, let r, _): (run, heardHello, wasOnline) = (r, true, true)
+        case .online(_, let r, let session):
+            // Asked to leave and not told it happened: a new login would register the name again.
+            if session.leaving {
+                outbox.closedOnPurpose()
+                endSession(wasOnline: true)
+                return fail(.leaveUnconfirmed)
+            }
+            (run, heardHello, wasOnline) = (r, true, true)
         case .idle, .waitingToReconnect, .failed: return
         }
         let failure = reported ?? (wasOnline ? .connectionLost : .closedDuringLogin)
@@ -128,6 +135,7 @@ extension ClientCore {
         }
         let stream = KeyState.streamKey(log: log, name: name)
         let session = Session(hello: hello, endToEnd: endToEnd, stream: stream, storedPosition: keyState.streams[stream] ?? 0)
+        session.prekeyCreated = keyState.prekeys.map(\.signed.created).max()
         phase = .online(connection: connection, run, session)
         let ask = outbox.loggedIn(limit: WireLimits.maxRelayedQuery)
         if !ask.isEmpty {

@@ -14,6 +14,9 @@ extension ClientCore {
         case showIdentity(String?)
         /// The person compared safety numbers with this member: their key is verified.
         case verify(String)
+        /// Leave the server for good (`/leave NAME`): goes only when `confirming` is the
+        /// person's own name, typed to show they mean it.
+        case leave(confirming: String?)
         // From the connection (each names the connection it is about).
         case connected(connection: Int)
         case unreachable(connection: Int, reason: String)
@@ -33,6 +36,10 @@ extension ClientCore {
         case stored(connection: Int, position: UInt64)
         /// `storeKeyState` failed (the reason for the person): nothing is confirmed.
         case storeFailed(connection: Int, String)
+        /// `rotatePrekeys` is done: this device's prekeys now (a new one made and stored if due).
+        case prekeysRotated(connection: Int, [PrekeyPair])
+        /// `rotatePrekeys` failed (the reason for the person).
+        case prekeysNotRotated(connection: Int, String)
         case timer(Timer)
     }
 
@@ -66,6 +73,10 @@ extension ClientCore {
         /// Store these changes, and that our stream is handled through `through`, after
         /// everything handed to the UI before it (the history); answer with `.stored`.
         case storeKeyState(connection: Int, server: String, KeyStateChanges, stream: String, through: UInt64)
+        /// A session that outlived the prekey rotation period: rotate as at a login (a new
+        /// prekey stored before it is published, those past their grace deleted); answer
+        /// with `.prekeysRotated`.
+        case rotatePrekeys(connection: Int, server: String)
         case schedule(Timer, after: Double)
         case cancel(Timer)
         case event(ClientEvent)

@@ -69,7 +69,17 @@ extension ClientCore {
                 pump(now: now)
             }
         case .presence(let presence):
-            guard case .online = phase else { return }
+            guard case .online(_, _, let session) = phase else { return }
+            if presence.event == .removed, presence.user.name == configuration.username {
+                // Ours only ends a session that asked to leave; anything else is the server's invention.
+                if session.leaving { left(session: session, on: connection) }
+                return
+            }
+            if presence.event == .newPrekey {
+                // Fetched again when we next seal to them (the old one stays usable meanwhile).
+                session.endToEnd.prekeyReplaced(by: presence.user.name)
+                return
+            }
             if presence.event == .removed {
                 let (changed, notices) = roster.receiveRemoval(presence.user, me: configuration.username)
                 tell(notices)

@@ -10,7 +10,7 @@ extension ClientCore {
     /// it to be writable again, so a long outbox never piles up below the outbox.
     func pump(now: Date) {
         applyMembershipChange(now: now)
-        guard case .online(let connection, _, let session) = phase, writable, roster.isComplete,
+        guard case .online(let connection, _, let session) = phase, !session.leaving, writable, roster.isComplete,
               !outbox.awaitingRelayedAnswer, outbox.hasUntransmitted else { return }
         let endToEnd = session.endToEnd
         let maxBodyBytes = session.hello.maxBodyBytes

@@ -82,6 +82,14 @@ public final class ClientCore {
         /// A store of `handledPosition` is on its way (one at a time).
         var storing = false
         var checkpointScheduled = false
+        /// When the prekey this session published was made (nil: none), and when to look
+        /// again whether it is due for rotation.
+        var prekeyCreated: Date?
+        var prekeyCheck = Date.distantPast
+        var rotatingPrekeys = false
+        /// `/leave` was sent: the server's `removed` for us ends the session, and nothing
+        /// reconnects (a new login would register the name again).
+        var leaving = false
 
         init(hello: Hello, endToEnd: EndToEndSession, stream: String, storedPosition: UInt64) {
             self.hello = hello
@@ -171,6 +179,8 @@ public final class ClientCore {
             showIdentity(of: name, now: now)
         case .verify(let name):
             verify(name, now: now)
+        case .leave(let confirming):
+            leave(confirming: confirming)
         case .send(let id, let to, let text):
             outbox.enqueue(Outbox.Entry(id: id, to: to, text: Array(text.utf8)))
             emit(.queued(id: id, to: to, text: text))
@@ -211,6 +221,14 @@ public final class ClientCore {
             guard case .online(connection, _, let session) = phase else { return }
             // Not confirmed: the server keeps it and hands it over again next time.
             session.storing = false
+            emit(.notice(.keysNotSaved(reason)))
+        case .prekeysRotated(let connection, let prekeys):
+            guard case .online(connection, _, let session) = phase else { return }
+            prekeysRotated(prekeys, session: session, on: connection, now: now)
+        case .prekeysNotRotated(let connection, let reason):
+            guard case .online(connection, _, let session) = phase else { return }
+            session.rotatingPrekeys = false
+            session.prekeyCheck = now.addingTimeInterval(Self.prekeyRetry)
             emit(.notice(.keysNotSaved(reason)))
         case .record(let connection, let record):
             guard phase.connection == connection else { return }
@@ -260,6 +278,7 @@ public final class ClientCore {
         case .expiry:
             guard case .online(let connection, _, let session) = phase else { return }
             process(session.endToEnd.expire(now: now), on: connection)
+            rotatePrekeysIfDue(session, on: connection, now: now)
             emit(.schedule(.expiry, after: 1))
         case .pump:
             pump(now: now)

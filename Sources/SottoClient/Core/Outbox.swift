@@ -80,6 +80,14 @@ struct Outbox {
         awaitingRelayedAnswer = false
     }
 
+    /// The person left the server: what was never written will not be (reported with
+    /// `report`); what was written is kept as after a disconnect, unsure.
+    mutating func dropUntransmitted(as report: (UInt64) -> Report) -> [Report] {
+        let dropped = entries[transmitted...].map { report($0.id) }
+        entries.removeSubrange(transmitted...)
+        return dropped
+    }
+
     /// A new login: the ids to ask the server about (at most `limit`), if any.
     mutating func loggedIn(limit: Int) -> [UInt64] {
         transmitted = 0

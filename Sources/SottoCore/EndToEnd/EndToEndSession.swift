@@ -245,6 +245,22 @@ public final class EndToEndSession {
         departed.append(name)
     }
 
+    /// The member published a newer prekey (the server says so): fetched with their keys
+    /// when we next seal to them. A server that says so falsely only makes us fetch again:
+    /// what it hands over is checked as ever.
+    public func prekeyReplaced(by name: String) {
+        guard members[name] != nil else { return }
+        members[name]!.prekey = nil
+        withoutPrekey.remove(name)
+        withoutBundle.insert(name)
+    }
+
+    /// This device's prekeys after a rotation during the session (the store made a new one,
+    /// deleted those past their grace): shares open with these from now on.
+    public func replacePrekeys(_ pairs: [PrekeyPair]) {
+        prekeys = Dictionary(pairs.map { ($0.signed.id, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
     /// The person accepted (or verified) a peer's current key.
     public func updateTrust(of name: String, to trust: PeerTrust, now: Date) -> [Event] {
         guard members[name] != nil else { return [] }

@@ -31,8 +31,17 @@ public enum ClientRecord: Equatable, Sendable {
     /// Everything of this client's stream through `position` is stored on the device: the
     /// server may let go of it (and starts there at the next login).
     case confirm(UInt64)
+    /// This member leaves the room for good: their name is freed (as an operator's release
+    /// does), what waited for them is dropped, and the room hears `presence` 3.
+    case leave
+    /// A new signed prekey (`SignedPrekey`) for a session that outlives the rotation period:
+    /// listed from now on in place of the login's, and the room hears `presence` 4.
+    case prekey([UInt8])
 
-    enum Kind: UInt8 { case send = 0x01, ping = 0x02, bye = 0x03, keyShare = 0x04, identityRequest = 0x05, relayedQuery = 0x06, confirm = 0x07 }
+    enum Kind: UInt8 {
+        case send = 0x01, ping = 0x02, bye = 0x03, keyShare = 0x04, identityRequest = 0x05, relayedQuery = 0x06, confirm = 0x07
+        case leave = 0x08, prekey = 0x09
+    }
 
     public func encoded() -> [UInt8] {
         var w = WireWriter()
@@ -62,6 +71,11 @@ public enum ClientRecord: Equatable, Sendable {
         case .confirm(let position):
             w.u8(Kind.confirm.rawValue)
             w.u64(position)
+        case .leave:
+            w.u8(Kind.leave.rawValue)
+        case .prekey(let signed):
+            w.u8(Kind.prekey.rawValue)
+            w.bytes16(signed)
         }
         return w.bytes
     }
@@ -92,6 +106,10 @@ public enum ClientRecord: Equatable, Sendable {
             self = .relayedQuery(try r.entries(count, minLength: 8, "ids") { try $0.u64("client message id") })
         case .confirm:
             self = .confirm(try r.u64("position"))
+        case .leave:
+            self = .leave
+        case .prekey:
+            self = .prekey(try r.bytes16("prekey", max: WireLimits.maxPrekeyBytes))
         case nil:
             throw WireError.unknownRecordType(type)
         }

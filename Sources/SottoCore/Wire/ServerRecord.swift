@@ -72,11 +72,11 @@ public struct ChatMessage: Equatable, Sendable {
     }
 }
 
-/// A member came online, went away, or is no longer a member (their name was released).
-/// Each carries the whole member so lists update incrementally; going away is not leaving
-/// the room (a member stays one until released).
+/// A member came online, went away, is no longer a member (they left, or their name was
+/// released), or published a new prekey. Each carries the whole member so lists update
+/// incrementally; going away is not leaving the room (a member stays one until released).
 public struct Presence: Equatable, Sendable {
-    public enum Event: UInt8, Sendable { case joined = 1, left = 2, removed = 3 }
+    public enum Event: UInt8, Sendable { case joined = 1, left = 2, removed = 3, newPrekey = 4 }
     public var event: Event
     public var user: OnlineUser
     public var time: UInt64

@@ -1,7 +1,7 @@
 /// Hard bounds on every size in the schema. Readers enforce them before allocating.
 public enum WireLimits {
     /// The schema version this build speaks (bumped on any incompatible change).
-    public static let schemaVersion: UInt8 = 4
+    public static let schemaVersion: UInt8 = 5
     /// A username is 1–32 characters; in UTF-8 that is at most 32 × 4 scalars of 4 bytes.
     public static let maxUsernameBytes = 512
     /// Absolute ceiling on a chat body; servers announce their own (smaller) limit.

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+import SottoCore
+@testable import SottoClient
+
+/// `/leave NAME`: leaving a server for good, typed where a person types.
+@Suite struct LeaveTests {
+    private func wroteLeave(_ member: ScriptedServer.Member) -> Bool {
+        member.written.contains { $0 == .leave }
+    }
+
+    @Test func leavingTakesYourOwnNameAndNothingReconnectsAfterIt() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice"), bob = try server.member("bob")
+        server.connect(alice)
+        server.connect(bob)
+        server.input(alice, .send(id: 1, to: "", text: "bye all"))
+
+        // Without a name, or with someone else's: nothing is sent, and the person is told how.
+        server.input(alice, .leave(confirming: nil))
+        server.input(alice, .leave(confirming: "bob"))
+        #expect(!wroteLeave(alice))
+        #expect(alice.notices.filter { $0 == .leaveNeedsName("alice") }.count == 2)
+        #expect(alice.core.state == .online)
+
+        // Their own name, in any case: it goes, and the server's word ends the session.
+        server.input(alice, .leave(confirming: "Alice"))
+        #expect(wroteLeave(alice))
+        #expect(alice.notices.last == .youLeft("alice"))
+        #expect(alice.core.state == .disconnected)
+        #expect(alice.timers[.reconnect] == nil && alice.opening.isEmpty)
+        // The room heard it: alice is no longer listed, and bob's next chain is not hers.
+        #expect(bob.notices.contains(.removed("alice")))
+        #expect(bob.core.endToEndSession?.members["alice"] == nil)
+    }
+
+    @Test func whatIsTypedAfterLeavingIsNotSent() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice"), bob = try server.member("bob")
+        server.connect(alice)
+        server.connect(bob)
+        server.leavesAnswered = false
+        server.input(alice, .leave(confirming: "alice"))
+        server.input(alice, .send(id: 7, to: "", text: "after leaving"))
+        #expect(!alice.written.contains { if case .send = $0 { true } else { false } })
+        #expect(bob.texts.isEmpty)
+    }
+
+    /// The connection closes after `/leave` went out but before the server said it was done:
+    /// a reconnect would register the name again, so nothing reconnects and the person is told.
+    @Test func aLeaveTheServerNeverConfirmedIsNotFollowedByAReconnect() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice")
+        server.connect(alice)
+        server.leavesAnswered = false
+        server.input(alice, .leave(confirming: "alice"))
+        #expect(wroteLeave(alice))
+        let connection = try #require(alice.core.currentConnection)
+        server.input(alice, .closed(connection: connection, .connectionLost))
+        #expect(alice.core.state == .failed(.leaveUnconfirmed))
+        #expect(alice.timers[.reconnect] == nil && alice.opening.isEmpty)
+    }
+
+    /// A server that says we are no longer a member when we did not ask to leave is ignored.
+    @Test func aRemovalOfUsWeDidNotAskForIsIgnored() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice"), bob = try server.member("bob")
+        server.connect(alice)
+        server.connect(bob)
+        let me = try #require(alice.user)
+        server.deliver(.presence(Presence(event: .removed, user: me, time: 0)), to: alice)
+        #expect(alice.core.state == .online)
+        #expect(!alice.notices.contains(.youLeft("alice")))
+        server.input(bob, .send(id: 1, to: "", text: "still here?"))
+        #expect(alice.texts == ["still here?"])
+    }
+}
