@@ -397,9 +397,13 @@ final class Hub {
                 }
                 let live: Bool = self.lock.withLock {
                     guard self.members[key] === member else { return true }
+                    // A newcomer's stream starts at a position given out before it was
+                    // committed: live only once it is, or what the room said before they
+                    // joined would reach them as it is committed.
+                    if self.committed < position { return false }
                     if self.committed != through {
                         guard let oldest = self.recent.first?.position, oldest <= through + 1 else { return false }
-                        for entry in self.recent where entry.position > through && (entry.recipient == nil || entry.recipient == key) {
+                        for entry in self.recent where entry.position > max(through, position) && (entry.recipient == nil || entry.recipient == key) {
                             member.mailbox.post(entry.record, to: [member.session])
                         }
                     }
@@ -416,7 +420,13 @@ final class Hub {
                     return true
                 }
                 self.kickWriter()
-                if !live { self.catchUp(member, after: through, dropped: dropped) }
+                guard !live else { return }
+                if self.lock.withLock({ self.committed < position }) {
+                    // Waiting for the commit of what came before them: looked at again shortly.
+                    member.session.loop.scheduleTask(in: .milliseconds(2)) { self.catchUp(member, after: position, dropped: dropped) }
+                    return
+                }
+                self.catchUp(member, after: max(through, position), dropped: dropped)
             }
         }
     }

@@ -83,6 +83,36 @@ import Testing
         await server.stop()
     }
 
+    /// Review finding (the fix above): a message given its position before a newcomer was
+    /// announced, and committed only after their stream went live, reached them as it was
+    /// committed: a newcomer must get nothing from before they joined.
+    @Test func aMessageCommittedAfterANewcomerArrivedButSentBeforeIsNotTheirs() async throws {
+        let store = GatedCommitStore()
+        let server = try await TestServer(limits: relaxedLimits()) { $0.deliveries = store }
+        let port = server.port
+        let texts = try await onOwnThread { () -> [String] in
+            let speaker = try RawConnection(port: port)
+            try speaker.login(name: "speaker")
+            store.hold()
+            try speaker.sendRecords([ClientRecord.send(SendRequest(clientMessageID: 1 << 32 | 1, body: Array("before you came".utf8))).encoded()])
+            Thread.sleep(forTimeInterval: 0.2)  // numbered, its commit held
+            let newcomer = try RawConnection(port: port)
+            try newcomer.login(name: "newcomer")
+            Thread.sleep(forTimeInterval: 0.2)  // their stream read and caught up meanwhile
+            store.release()
+            try speaker.sendRecords([ClientRecord.send(SendRequest(clientMessageID: 1 << 32 | 2, body: Array("after you came".utf8))).encoded()])
+            var texts: [String] = []
+            _ = try newcomer.readUntil { record in
+                guard case .message(let m) = record else { return false }
+                texts.append(String(decoding: m.body, as: UTF8.self))
+                return texts.last == "after you came"
+            }
+            return texts
+        }
+        #expect(texts == ["after you came"])
+        await server.stop()
+    }
+
     /// Review finding: the operator released alice while she was online; a stranger's login
     /// as alice was refused (she is online) but had registered the name already, so alice
     /// was locked out at her next login. A refused login binds nothing.
@@ -207,6 +237,25 @@ final class StreamReadAfterFirstCommit: DeliveryStore, @unchecked Sendable {
         _ = committed.wait(timeout: .now() + 2)
         return try inner.stream(of: member)
     }
+    func pending(for member: String, after: UInt64, through: UInt64, limit: Int, maxBytes: Int) throws -> DeliveryPage {
+        try inner.pending(for: member, after: after, through: through, limit: limit, maxBytes: maxBytes)
+    }
+    func prune(now: UInt64, retention: Retention) throws { try inner.prune(now: now, retention: retention) }
+}
+
+/// The in-memory log, whose commits wait while the test holds them (a writer that is slow).
+final class GatedCommitStore: DeliveryStore, @unchecked Sendable {
+    let inner = InMemoryDeliveryStore()
+    private let gate = NSCondition()
+    private var holding = false
+    func hold() { gate.withLock { holding = true } }
+    func release() { gate.withLock { holding = false; gate.broadcast() } }
+    func startup() throws -> DeliveryStartup { try inner.startup() }
+    func commit(_ batch: DeliveryBatch) throws {
+        gate.withLock { while holding { _ = gate.wait(until: Date().addingTimeInterval(5)) } }
+        try inner.commit(batch)
+    }
+    func stream(of member: String) throws -> (position: UInt64?, dropped: UInt64) { try inner.stream(of: member) }
     func pending(for member: String, after: UInt64, through: UInt64, limit: Int, maxBytes: Int) throws -> DeliveryPage {
         try inner.pending(for: member, after: after, through: through, limit: limit, maxBytes: maxBytes)
     }
