@@ -32,6 +32,9 @@ final class OnlineMember {
     /// lock): a new member's stream starts after it. Everything stored later is theirs,
     /// their own first messages included, however soon those are committed.
     var streamFloor: UInt64 = 0
+    /// They asked to leave the room for good (guarded by the hub's lock): their close says
+    /// nothing to the room, which hears `removed` once the name is freed.
+    var leaving = false
     /// Whether where their stream starts is known (guarded by the hub's lock): a confirmation
     /// before it could make a newcomer's stream start at 1 instead of now, and hand them the
     /// log's past.
@@ -108,6 +111,11 @@ final class Hub {
     let retention: Retention
     /// Registered members the list shows, by `Username.key` (loaded at start, kept here).
     private var directory: [String: DirectoryEntry] = [:]
+    /// Names whose members are leaving (`leaveForGood`): nobody joins under them until the
+    /// store has freed them.
+    private var namesBeingFreed: Set<String> = []
+    /// When each member last published a prekey during a session (`publish`).
+    private var lastPrekeyPublished: [String: NIODeadline] = [:]
     /// Positions are durable through here.
     private var committed: UInt64 = 0
     /// The delivery log's id, told in the welcome.
@@ -286,6 +294,8 @@ final class Hub {
         let mailbox = self.mailbox(for: session.loop)
         return lock.withLock {
             if shuttingDown { return .shuttingDown }
+            // Its member is leaving: the name is free in a moment, not yet.
+            if namesBeingFreed.contains(name.key) { return .nameTaken }
             let member = OnlineMember(name: name, staticKey: staticKey, identity: identity, identityDigest: identityDigest,
                                       sessionNonce: sessionNonce, prekey: prekey, session: session, mailbox: mailbox)
             let replaced = members[name.key]
@@ -360,7 +370,9 @@ final class Hub {
                 guard let position else {
                     // Registered just now: nothing before the room heard of them is theirs.
                     // (Not what is committed by now: their own first message may be.)
-                    let start: UInt64 = self.lock.withLock {
+                    let start: UInt64? = self.lock.withLock {
+                        // Gone or leaving meanwhile: no position for a name being freed.
+                        guard self.members[key] === member, !member.leaving else { return nil }
                         member.streamStarted = true
                         self.batch.positions[key] = member.streamFloor
                         self.confirmationsDue = true  // where a new member's stream starts does not wait
@@ -368,6 +380,7 @@ final class Hub {
                         return member.streamFloor
                     }
                     self.kickWriter()
+                    guard let start else { return }
                     return self.catchUp(member, after: start, dropped: 0)
                 }
                 self.lock.withLock { member.streamStarted = true }
@@ -600,6 +613,8 @@ final class Hub {
             roomTargetsStale = true
             liveTargetsStale = true
             membershipChanges &+= 1
+            // Leaving for good: the room hears `removed` once the name is freed.
+            if member.leaving { return false }
             guard member.announced else { return true }
             let now = Self.now()
             directory[member.name.key]?.lastSeen = now
@@ -617,57 +632,97 @@ final class Hub {
         }
     }
 
-    /// The member leaves the room for good (`/leave`): their name is freed in the store (only
-    /// if it is still theirs), then they leave the list, what waited for them is dropped and
-    /// the room hears `removed`, so every member starts new chains for those who remain.
-    /// Answered on `loop` with the presence that says so, for the one who left.
+    /// The member leaves the room for good (`/leave`). Their name is marked as being freed
+    /// first (no session may join under it meanwhile, and a close says nothing to the room),
+    /// then freed in the store (only if it is still theirs); then they leave the list, what
+    /// waited for them is dropped and the room hears `removed`, so every member starts new
+    /// chains for those who remain, whether or not their connection lasted that long.
+    /// Answered on `loop` with that presence, for the one who left; nil if they were not in
+    /// the room (or already leaving). Failed if the store failed: they are still a member.
     func leaveForGood(_ member: OnlineMember, on loop: EventLoop) -> EventLoopFuture<Presence?> {
-        let store = memberStore, name = member.name
+        let store = memberStore, name = member.name, key = name.key
         let binding = member.identityDigest.isEmpty ? member.staticKey : member.identityDigest
-        return blocking.run(on: loop) { try store.withdraw(name, identity: binding) }.map { () -> Presence? in
-            let removed: Presence? = self.lock.withLock {
-                guard self.members[name.key] === member else { return nil }
-                self.members[name.key] = nil
-                if self.byDisplayKey[name.displayKey] === member { self.byDisplayKey[name.displayKey] = nil }
-                self.roomTargetsStale = true
-                self.liveTargetsStale = true
-                self.membershipChanges &+= 1
-                // Their own confirmations go with everything else of theirs.
-                self.batch.positions[name.key] = nil
-                self.directory[name.key] = nil
-                self.batch.released.insert(name.key)
-                self.scheduleWrite()
-                let now = Self.now()
-                let user = OnlineUser(name: name.display, staticKey: member.staticKey, online: false, lastSeen: now)
-                let presence = Presence(event: .removed, user: user, time: now)
-                if member.announced { self.broadcast(ServerRecord.presence(presence).encoded()) }
-                return presence
-            }
-            self.kickWriter()
-            if removed != nil { self.logger.info("a member left the room", metadata: ["user": "\(name.display)"]) }
-            return removed
+        let leaving: Bool = lock.withLock {
+            guard members[key] === member, !member.leaving else { return false }
+            member.leaving = true
+            namesBeingFreed.insert(key)
+            return true
         }
+        guard leaving else { return loop.makeSucceededFuture(nil) }
+        return blocking.run(on: loop) { try store.withdraw(name, identity: binding) }
+            .flatMapErrorThrowing { error in
+                self.lock.withLock {
+                    self.namesBeingFreed.remove(key)
+                    member.leaving = false
+                    // Closed meanwhile: the room hears now that they went away, as they did.
+                    if self.members[key] !== member, member.announced { self.broadcastDeparture(of: member, time: Self.now()) }
+                }
+                throw error
+            }
+            .map { () -> Presence? in self.freed(member) }
     }
 
-    /// A member's newer prekey (checked by their session: signed by their identity, current):
-    /// handed out from now on, kept, and announced so members fetch it when they next seal
-    /// to them. False if they are not (or no longer) in the room.
-    func publish(prekey: [UInt8], of member: OnlineMember) -> Bool {
-        let published: Bool = lock.withLock {
-            guard members[member.name.key] === member, member.announced else { return false }
+    /// The store let go of a leaving member's name: the hub does too.
+    private func freed(_ member: OnlineMember) -> Presence {
+        let name = member.name, key = name.key
+        let removed: Presence = lock.withLock {
+            namesBeingFreed.remove(key)
+            if members[key] === member {
+                members[key] = nil
+                roomTargetsStale = true
+                liveTargetsStale = true
+                membershipChanges &+= 1
+            }
+            if byDisplayKey[name.displayKey] === member { byDisplayKey[name.displayKey] = nil }
+            // Their own confirmations go with everything else of theirs.
+            batch.positions[key] = nil
+            directory[key] = nil
+            lastPrekeyPublished[key] = nil
+            batch.released.insert(key)
+            scheduleWrite()
+            let now = Self.now()
+            let user = OnlineUser(name: name.display, staticKey: member.staticKey, online: false, lastSeen: now)
+            let presence = Presence(event: .removed, user: user, time: now)
+            if member.announced { broadcast(ServerRecord.presence(presence).encoded()) }
+            return presence
+        }
+        kickWriter()
+        logger.info("a member left the room", metadata: ["user": "\(name.display)"])
+        return removed
+    }
+
+    enum PrekeyPublication: Equatable { case published, notNewer, tooSoon, notInRoom }
+
+    /// A member's prekey, checked by their session (signed by their identity, current): listed
+    /// from now on if it is newer than the one listed, kept, and announced so members fetch it
+    /// when they next seal to them. One per name per `prekeyInterval`: each is announced to
+    /// the whole room, and a new session (a reconnect) must not reset that.
+    func publish(prekey: [UInt8], created: Date, signingKey: [UInt8], of member: OnlineMember) -> PrekeyPublication {
+        let key = member.name.key
+        let outcome: PrekeyPublication = lock.withLock {
+            guard members[key] === member, member.announced, !member.leaving else { return .notInRoom }
+            let now = NIODeadline.now()
+            if let last = lastPrekeyPublished[key], now - last < Self.prekeyInterval { return .tooSoon }
+            // The one listed: the directory's, which may be newer than this login's.
+            var listed = member.prekey
+            if let entry = directory[key], entry.digest == member.identityDigest, !entry.prekey.isEmpty { listed = entry.prekey }
+            if let current = try? SignedPrekey(decoding: listed, signingKey: signingKey), created <= current.created { return .notNewer }
+            lastPrekeyPublished[key] = now
             member.prekey = prekey
-            if var entry = directory[member.name.key], entry.digest == member.identityDigest {
+            if var entry = directory[key], entry.digest == member.identityDigest {
                 entry.prekey = prekey
-                directory[member.name.key] = entry
+                directory[key] = entry
                 batch.entries.append(entry)
                 scheduleWrite()
             }
             broadcast(ServerRecord.presence(Presence(event: .newPrekey, user: member.onlineUser, time: Self.now())).encoded())
-            return true
+            return .published
         }
         kickWriter()
-        return published
+        return outcome
     }
+
+    static let prekeyInterval = TimeAmount.minutes(10)
 
     /// Caller holds the lock. Going offline is not leaving: the member stays listed, away
     /// since `time` (no session nonce: that session is over).

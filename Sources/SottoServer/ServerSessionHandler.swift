@@ -48,9 +48,6 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     var mailboxSlot = -1
     /// They asked to leave the room (`leave`): nothing more of theirs is handled.
     private var leaving = false
-    /// When this session last published a new prekey.
-    private var lastPrekey: NIODeadline?
-    static let prekeyInterval = TimeAmount.minutes(10)
 
     init(hub: Hub, transport: NoiseChannelHandler, configuration: ServerConfiguration, address: String, loop: EventLoop, logger: Logger) {
         self.hub = hub
@@ -333,29 +330,25 @@ final class ServerSessionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// A session outliving the prekey rotation period publishes a new one. Each is announced
-    /// to the whole room, so one per `prekeyInterval` at most; it must be signed by the
-    /// member's identity, current, and newer than the one listed (an old one published again
-    /// would undo a rotation). Refused with a non-fatal error: only the member is hurt.
+    /// A session outliving the prekey rotation period publishes a new one: it must be signed
+    /// by the member's identity and current; the hub lists it if it is newer than the one
+    /// listed, one per name per `Hub.prekeyInterval`. Refused with a non-fatal error: only
+    /// the member is hurt.
     private func publish(prekey signed: [UInt8], of member: OnlineMember) {
         func refuse(_ why: String) {
             logger.notice("new prekey refused", metadata: ["reason": "\(why)"])
             send(.error(ServerError(.invalidIdentity, "Your new prekey was refused: \(why).", fatal: false)))
-        }
-        if let last = lastPrekey, NIODeadline.now() - last < Self.prekeyInterval {
-            return refuse("one was published less than \(Self.prekeyInterval.nanoseconds / 60_000_000_000) minutes ago")
         }
         guard let bundle = try? IdentityBundle(decodingUnverified: member.identity),
               let prekey = try? SignedPrekey(decoding: signed, signingKey: bundle.signingKey),
               !PrekeyPolicy().isExpired(prekey.created, now: Date(), skew: 600) else {
             return refuse("it is not signed by your identity, or not current")
         }
-        // `member.prekey` changes only here, on this loop.
-        if let current = try? SignedPrekey(decoding: member.prekey, signingKey: bundle.signingKey), prekey.created <= current.created {
-            return refuse("it is not newer than the one listed")
+        switch hub.publish(prekey: signed, created: prekey.created, signingKey: bundle.signingKey, of: member) {
+        case .published, .notInRoom: break
+        case .notNewer: refuse("it is not newer than the one listed")
+        case .tooSoon: refuse("one was published less than \(Hub.prekeyInterval.nanoseconds / 60_000_000_000) minutes ago")
         }
-        lastPrekey = .now()
-        _ = hub.publish(prekey: signed, of: member)
     }
 
     /// Runs `work` on this loop once what waits to be sent to this client is small again

@@ -2,6 +2,7 @@ import Foundation
 import SottoClient
 import SottoCore
 import Testing
+@testable import SottoServer
 
 /// `/leave`: a member leaves the server for good, with the real server and clients.
 @Suite struct LeaveTests {
@@ -71,6 +72,58 @@ import Testing
     }
 }
 
+/// Review finding: the name was freed in the store, but a connection that closed meanwhile
+/// made the room hear "went away" and never "no longer a member", and the hub kept listing
+/// them for up to a minute. Here the store takes its time, and the leaver hangs up at once.
+@Suite struct LeaveRaceTests {
+    final class SlowWithdraw: MemberStore, @unchecked Sendable {
+        let inner = InMemoryMemberStore()
+        func claim(_ name: Username, identity: [UInt8], at time: UInt64, mayRegister: () -> Bool, verifies: () -> Bool) throws -> MemberClaim {
+            try inner.claim(name, identity: identity, at: time, mayRegister: mayRegister, verifies: verifies)
+        }
+        func members() throws -> [RegisteredMember] { try inner.members() }
+        func release(_ name: Username) throws -> RegisteredMember? { try inner.release(name) }
+        func withdraw(_ name: Username, identity: [UInt8]) throws {
+            Thread.sleep(forTimeInterval: 0.3)
+            try inner.withdraw(name, identity: identity)
+        }
+        func noteSeen(_ name: Username, at time: UInt64) throws { try inner.noteSeen(name, at: time) }
+    }
+
+    @Test func aLeaverWhoHangsUpAtOnceIsStillRemovedAndNobodyTakesTheNameHalfWay() async throws {
+        let members = SlowWithdraw()
+        let server = try await TestServer(limits: relaxedLimits()) { $0.members = members }
+        let port = server.port
+        let (events, sameDevice, stranger) = try await onOwnThread { () -> ([Presence.Event], UncheckedBox<ServerRecord?>, UncheckedBox<ServerRecord?>) in
+            let watcher = try RawConnection(port: port)
+            try watcher.login(name: "watcher")
+            let device = DHPrivateKey()
+            let leaver = try RawConnection(port: port)
+            try leaver.login(name: "leaver", identity: device)
+            _ = try watcher.readUntil { if case .presence(let p) = $0 { p.user.name == "leaver" } else { false } }
+            try leaver.sendRecords([ClientRecord.leave.encoded()])
+            leaver.hangUp()
+            // While the store frees the name: the same device cannot slip back in under it.
+            Thread.sleep(forTimeInterval: 0.1)
+            let (_, again) = try RawConnection(port: port).attemptLogin(name: "leaver", identity: device)
+            var events: [Presence.Event] = []
+            _ = try watcher.readUntil { record in
+                guard case .presence(let p) = record, p.user.name == "leaver" else { return false }
+                events.append(p.event)
+                return p.event == .removed
+            }
+            // Freed: anyone may take it now.
+            let (_, taken) = try RawConnection(port: port).attemptLogin(name: "leaver")
+            return (events, UncheckedBox(again), UncheckedBox(taken))
+        }
+        #expect(events == [.removed], "the room heard \(events)")
+        guard case .error(let e)? = sameDevice.value else { Issue.record("logged in while leaving: \(String(describing: sameDevice.value))"); return }
+        #expect(e.code == .nameTaken)
+        guard case .welcome? = stranger.value else { Issue.record("the freed name: \(String(describing: stranger.value))"); return }
+        await server.stop()
+    }
+}
+
 /// A session that outlives its prekey publishes a newer one; the server lists only the
 /// member's own, newer prekeys, and not too often (each is announced to the whole room).
 @Suite struct PrekeyPublishingTests {
@@ -116,6 +169,18 @@ import Testing
             // Another at once: refused (one per ten minutes).
             try refused(try PrekeyPair.generate(now: Date().addingTimeInterval(1), identity: keys), "a second one at once")
             if try listed() != fresh.signed.encoded() { problems.append("the second one replaced the first") }
+
+            // Review findings: a new session of the same device (one that logs in without a
+            // prekey, so the listed one stays) neither resets that limit nor gets an older
+            // prekey than the listed one accepted.
+            member.hangUp()
+            let back = try RawConnection(port: port)
+            try back.login(name: "rotating", identity: keys.noiseStatic, bundle: keys.encodedBundle)
+            try back.sendRecords([ClientRecord.prekey(try PrekeyPair.generate(now: Date().addingTimeInterval(2), identity: keys).signed.encoded()).encoded()])
+            if case .error(let e)? = try back.readUntil({ if case .error = $0 { true } else { false } }) {
+                if !e.text.contains("minutes ago") { problems.append("after a reconnect: \(e.text)") }
+            } else { problems.append("after a reconnect: no answer") }
+            if try listed() != fresh.signed.encoded() { problems.append("a reconnect reset the limit") }
             return problems
         }
         #expect(problems.isEmpty, "\(problems)")

@@ -61,6 +61,20 @@ import SottoCore
         #expect(alice.timers[.reconnect] == nil && alice.opening.isEmpty)
     }
 
+    /// Review finding: a server that never answers a leave kept the session connected and
+    /// unable to send. It is given up after a while, as unconfirmed.
+    @Test func aLeaveTheServerNeverAnswersIsGivenUp() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice")
+        server.connect(alice)
+        server.leavesAnswered = false
+        server.input(alice, .leave(confirming: "alice"))
+        #expect(alice.timers[.leaveAnswer] == ClientCore.leaveAnswerTimeout)
+        server.fire(.leaveAnswer, for: alice)
+        #expect(alice.core.state == .failed(.leaveUnconfirmed))
+        #expect(alice.timers[.reconnect] == nil && alice.opening.isEmpty)
+    }
+
     /// A server that says we are no longer a member when we did not ask to leave is ignored.
     @Test func aRemovalOfUsWeDidNotAskForIsIgnored() throws {
         let server = ScriptedServer()

@@ -54,6 +54,8 @@ extension ClientCore {
         case membership
         /// Shortly after records of our stream arrived: what they changed is stored, then confirmed.
         case checkpoint
+        /// `/leave` went out and the server has not said it is done: the session is given up.
+        case leaveAnswer
     }
 
     public enum Effect: Equatable {

@@ -18,12 +18,17 @@ extension ClientCore {
         checkpoint(session, on: connection)
         emit(.write(connection: connection, ClientRecord.leave.encoded()))
         emit(.flush(connection: connection))
+        // A server that never answers does not keep the session half-alive.
+        emit(.schedule(.leaveAnswer, after: Self.leaveAnswerTimeout))
     }
+
+    static let leaveAnswerTimeout: Double = 15
 
     /// The server's `removed` for us, the last record of a session that asked to leave.
     /// Nothing reconnects: a new login would register the name again.
     func left(session: Session, on connection: Int) {
         emit(.cancel(.reconnect))
+        emit(.cancel(.leaveAnswer))
         emit(.close(connection: connection))
         for report in outbox.dropUntransmitted(as: { .rejected(id: $0) }) { tell(report) }
         outbox.closedOnPurpose()

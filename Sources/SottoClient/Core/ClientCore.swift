@@ -288,6 +288,9 @@ public final class ClientCore {
             guard case .online(let connection, _, let session) = phase else { return }
             session.checkpointScheduled = false
             checkpoint(session, on: connection)
+        case .leaveAnswer:
+            guard case .online(let connection, _, let session) = phase, session.leaving else { return }
+            emit(.abort(connection: connection, .leaveUnconfirmed))
         }
     }
 }

@@ -84,7 +84,8 @@ public protocol MemberStore: AnyObject, Sendable {
     func members() throws -> [RegisteredMember]
     /// Frees a name (and its look-alikes held by the same identity); nil if nobody held it.
     func release(_ name: Username) throws -> RegisteredMember?
-    /// Undoes a registration this identity just made (its login was refused after all).
+    /// Frees `name` only if `identity` holds it: a registration this identity just made (its
+    /// login was refused after all), or its member leaving (`/leave`).
     func withdraw(_ name: Username, identity: [UInt8]) throws
     /// Notes when a member was last online (at logout).
     func noteSeen(_ name: Username, at time: UInt64) throws

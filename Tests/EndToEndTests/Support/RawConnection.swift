@@ -51,6 +51,9 @@ final class RawConnection {
 
     deinit { close(fd) }
 
+    /// Hangs up at once (the descriptor is closed with the connection object).
+    func hangUp() { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+
     /// As a (hostile) server: answers the client's handshake with `hello` and returns its
     /// login, with the hash its proof is bound to. The transport is then up.
     func respond(hello: ServerHello, staticKey: DHPrivateKey) throws -> (login: LoginRequest, handshakeHash: [UInt8]) {
