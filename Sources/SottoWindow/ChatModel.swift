@@ -83,6 +83,8 @@ final class ChatModel {
 
     /// A message we sent shows at once as pending, then takes its place in server order.
     func queued(id: UInt64, to: String, text: String) {
+        // Answering is reading: what was new there is not any more.
+        clearNewSince(in: Conversation(recipient: to))
         append(ChatLine(key: 0, kind: .message, time: Date(), from: myName, text: text, isOwn: true, pendingID: id), to: Conversation(recipient: to))
     }
 
@@ -102,6 +104,10 @@ final class ChatModel {
         }
         append(ChatLine(key: 0, kind: .message, time: m.time, from: m.from, text: m.text, isOwn: m.isOwn, trust: m.trust,
                         messageID: Self.messageID(from: m.from, m.clientMessageID)), to: conversation)
+    }
+
+    private func clearNewSince(in conversation: Conversation) {
+        conversations[conversation]?.lines.removeAll { $0.kind == .newSince }
     }
 
     static func messageID(from sender: String, _ id: UInt64) -> String { "\(sender)\u{0}\(id)" }
@@ -176,6 +182,8 @@ final class ChatModel {
     var pendingCount: Int { conversations.values.reduce(0) { $0 + $1.lines.filter { $0.pendingID != nil }.count } }
 
     func open(_ conversation: Conversation) {
+        // The conversation being left was seen: its "new since" line has done its job.
+        if conversation != current { clearNewSince(in: current) }
         if conversations[conversation] == nil {
             conversations[conversation] = ConversationLog()
             order.append(conversation)

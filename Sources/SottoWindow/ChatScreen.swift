@@ -19,8 +19,12 @@ extension ChatApp {
         let status = r.cutBottom(26)
         statusBar(in: status)
         if case .reconnecting(let attempt, let delay) = model.state {
-            let banner = r.cutTop(30)
+            var banner = r.cutTop(30)
             ui.fill(banner, t.warning)
+            // The wait grows to 30 s; someone who knows the server is back need not sit it out.
+            if ui.button("Retry now", in: banner.cutRight(110).inset(x: 8, y: 3), idLabel: "retry-now") {
+                client?.connect()
+            }
             ui.label(String(format: "Reconnecting… (attempt %d, next try in %.0f s). Messages you send now are kept and sent when the connection is back.", attempt, max(1, delay)),
                      in: banner.inset(x: 12, y: 0), color: Color(30, 30, 30), style: .small)
         } else if case .failed(let failure) = model.state {

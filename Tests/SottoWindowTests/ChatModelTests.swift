@@ -1,4 +1,6 @@
 import Foundation
+import SottoClient
+import SottoCore
 import SottoUI
 import Testing
 @testable import SottoWindow
@@ -42,5 +44,33 @@ import Testing
         let other = ChatModel()
         other.assignColors(present: ["alice"])
         #expect(other.color(for: "alice") == ChatModel.palette[ChatModel.preferredColor(of: "alice")])
+    }
+
+    /// Issue 15: "new since you were here" stayed for the whole session. It goes once the
+    /// conversation was seen and left, or answered.
+    @Test func theNewSinceLineGoesOnceTheConversationWasSeenOrAnswered() {
+        let model = ChatModel()
+        model.myName = "alice"
+        func message(_ text: String, to: String = "") -> ReceivedMessage {
+            ReceivedMessage(sequence: 1, time: Date(), from: "bob", to: to, text: text, isOwn: false, clientMessageID: 1, trust: .unverified)
+        }
+        func marked(_ c: Conversation) -> Bool { model.conversations[c]?.lines.contains { $0.kind == .newSince } == true }
+        model.beginCatchUp()
+        model.received(message("while you were away"))
+        model.received(message("for you alone", to: "alice"))
+        model.endCatchUp()
+        #expect(marked(.room) && marked(.direct("bob")))
+        // The room was on screen; opening bob's conversation leaves it seen.
+        model.open(.direct("bob"))
+        #expect(!marked(.room))
+        #expect(marked(.direct("bob")), "not seen until it is left or answered")
+        model.queued(id: 7, to: "bob", text: "thanks")
+        #expect(!marked(.direct("bob")))
+        // Opening the conversation already shown changes nothing.
+        model.beginCatchUp()
+        model.received(message("again", to: "alice"))
+        model.endCatchUp()
+        model.open(.direct("bob"))
+        #expect(marked(.direct("bob")))
     }
 }

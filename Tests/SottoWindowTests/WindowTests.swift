@@ -519,13 +519,15 @@ import Testing
             func roomLines() -> [ChatLine] { driver.app.model.conversations[.room]?.lines ?? [] }
             driver.type("/leave")
             driver.press(SDLK_RETURN)
-            try driver.until("how to confirm") { roomLines().last?.text.hasSuffix("To do it, type /leave alice") == true }
-            #expect(roomLines().last?.kind == .warning)
+            // (Looked for, not taken as the last line: the history's own line may land after it.)
+            func line(_ match: (String) -> Bool) -> ChatLine? { roomLines().last { match($0.text) } }
+            try driver.until("how to confirm") { line { $0.hasSuffix("To do it, type /leave alice") } != nil }
+            #expect(line { $0.hasSuffix("To do it, type /leave alice") }?.kind == .warning)
             #expect(driver.app.model.state == .online)
             #expect(driver.focusedLabel(["field:message"]) == "field:message")
             driver.type("/leave alice")
             driver.press(SDLK_RETURN)
-            try driver.until("left") { roomLines().last?.text.hasPrefix("You left this server: the name alice is free again") == true }
+            try driver.until("left") { line { $0.hasPrefix("You left this server: the name alice is free again") } != nil }
             try driver.until("disconnected") { driver.app.model.state == .disconnected }
             #expect(driver.app.model.members.isEmpty)
             try driver.until("bob told") { !bob.members.contains { $0.name == "alice" } }
@@ -731,6 +733,30 @@ import Testing
             #expect(again.app.screen == .login)
             #expect(again.app.client.map { $0.pendingCount() } ?? 0 == 0)
             await impostor.stop()
+        }
+
+        /// Issue 15: the wait between attempts grows to 30 s, with no way around it. The
+        /// banner's "Retry now" connects at once, long before the next attempt was due.
+        @Test func retryNowConnectsAtOnceInsteadOfWaitingOutTheBackoff() async throws {
+            let server = try await LocalServer()
+            let port = server.port, key = server.key
+            let driver = try AppDriver.loggedIn("hana", on: server, listed: ["hana"])
+            await server.stop()
+            // The fourth wait is at least 3.2 s (4 s, jittered by ±20 %).
+            try driver.until("the fourth wait", timeout: 20) {
+                if case .reconnecting(let attempt, _) = driver.app.model.state { attempt >= 4 } else { false }
+            }
+            let restarted = try await LocalServer(port: port, key: key)
+            driver.app.step()
+            driver.screenshot("12-retry-now")
+            driver.click(try #require(driver.rect("retry-now")))
+            // At once: the click starts a connection (the next attempt was seconds away).
+            try driver.until("connecting") {
+                if case .reconnecting = driver.app.model.state { false } else { true }
+            }
+            try driver.until("back online") { driver.app.model.state == .online }
+            #expect(driver.focusedLabel(["field:message", "retry-now"]) == "field:message", "typing goes on where it was")
+            await restarted.stop()
         }
 
         @Test func connectionLostShowsTheBannerAndQueuedMessagesGoOutOnceWhenBack() async throws {
