@@ -50,14 +50,9 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
         // Kept once the transaction has committed: one rolled back leaves them as they were.
         runningTotals = try database.pool.write { db in
             var totals = try self.totals(db)
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO delivery (position, recipient, time, sender, clientMessageID, record, roomBytesBefore, roomMessagesBefore)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """)
+            let insert = try DeliveryInsert(db)
             for d in batch.deliveries {
-                try insert.execute(arguments: [Int64(clamping: d.position), d.recipient, Int64(clamping: d.time), d.sender.map { Data($0) },
-                                               d.clientMessageID.map { Int64(bitPattern: $0) }, Data(d.record),
-                                               totals.roomBytes, totals.roomMessages])
+                try insert.insert(d, roomBytesBefore: totals.roomBytes, roomMessagesBefore: totals.roomMessages)
                 totals.add(d)
             }
             let confirm = try db.cachedStatement(sql: "UPDATE member SET confirmed = max(coalesce(confirmed, 0), ?) WHERE key = ?")
