@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import NIOConcurrencyHelpers
 import SottoCore
 import SottoStorage
@@ -11,7 +12,22 @@ public final class ServerDatabase: Sendable {
     public let url: URL
     let pool: DatabasePool
 
+    /// The delivery log uses `RETURNING` and `UPDATE … FROM` (SQLite 3.35, March 2021);
+    /// Debian 12 has 3.40. An older library would fail at the first commit with a syntax
+    /// error: it is refused at open, saying which version it is.
+    static let minimumSQLite: Int32 = 3_035_000
+
+    struct SQLiteTooOld: Error, CustomStringConvertible {
+        let version: String
+        var description: String { "SQLite \(version) is too old for the server's database: it needs 3.35 or newer (RETURNING, UPDATE … FROM)" }
+    }
+
+    static func requireSQLite(_ number: Int32 = sqlite3_libversion_number(), version: String = String(cString: sqlite3_libversion())) throws {
+        guard number >= minimumSQLite else { throw SQLiteTooOld(version: version) }
+    }
+
     public init(url: URL) throws {
+        try Self.requireSQLite()
         self.url = url
         // WAL with synchronous=NORMAL: a commit is durable once it returns, against the
         // process being killed (what the delivery log promises); not against a power cut.
