@@ -73,6 +73,29 @@ import Testing
         client.shutdown()
     }
 
+    /// Issue 15: `/leave` typed on sotto-cli's input, as a person would: alone it says how,
+    /// with your name it leaves the server, and the CLI is done (exit 0) without its input closing.
+    @Test func sottoCLILeavesTheServerWithItsOwnNameAndExits() async throws {
+        let data = temporaryDirectory("server-cli-leave")
+        let (server, port, fingerprint, password) = try await Self.startServer(dataDir: data)
+        let cli = Products.url("sotto-cli")
+        let env = { (dir: String) in ["SOTTO_CONFIG_DIR": temporaryDirectory(dir).path, "SOTTO_PASSWORD": password] }
+        let args = { (user: String) in ["--host", "127.0.0.1", "--port", "\(port)", "--user", user, "--trust", fingerprint] }
+        let listener = try ChildProcess(cli, args("listener") + ["--json"], environment: env("cli-leave-l"))
+        try await eventually("listener online") { listener.stdout.contains("online as listener") }
+        let leaver = try ChildProcess(cli, args("leaver"), environment: env("cli-leave-x"))
+        try await eventually("leaver online") { leaver.stdout.contains("* online: leaver, listener") }
+        leaver.write("/leave\n")
+        try await eventually("how to confirm") { (leaver.stdout + leaver.stderr).contains("type /leave leaver") }
+        leaver.write("/leave leaver\n")
+        #expect(await leaver.waitForExit(timeout: 20) == 0, "\(leaver.stdout)\(leaver.stderr)")
+        #expect(leaver.stdout.contains("You left this server: the name leaver is free again"))
+        try await eventually("listener told") { listener.stdout.contains("leaver is no longer a member of this server") }
+        listener.signal(SIGTERM)
+        server.signal(SIGTERM)
+        _ = await server.waitForExit()
+    }
+
     @Test func sottoCLIChatsInJSONAndExitsWithClearStatuses() async throws {
         let data = temporaryDirectory("server-cli")
         let (server, port, fingerprint, password) = try await Self.startServer(dataDir: data)
