@@ -146,6 +146,9 @@ final class Hub {
         /// A stored entry: to every live member (nil) or to one, by key.
         case entry([UInt8], recipient: String?)
         case ack(OnlineMember, [UInt8])
+        /// A left member's name, free for a login once the commit that drops what waited for
+        /// them is done (a newcomer under it could otherwise have theirs dropped with it).
+        case nameFreed(String)
     }
 
     /// A catch-up page: at most this many entries, or this many bytes (a whole page fits the
@@ -435,14 +438,30 @@ final class Hub {
                 self.kickWriter()
                 guard !live else { return }
                 if self.lock.withLock({ self.committed < position }) {
-                    // Waiting for the commit of what came before them: looked at again shortly.
-                    member.session.loop.scheduleTask(in: .milliseconds(2)) { self.catchUp(member, after: position, dropped: dropped) }
-                    return
+                    return self.whenCommitted(through: position, member: member, dropped: dropped,
+                                              deadline: .now() + Self.startCommitWait)
                 }
                 self.catchUp(member, after: max(through, position), dropped: dropped)
             }
         }
     }
+
+    /// A newcomer's stream starts at a position whose commit is on its way: looked at again
+    /// shortly, on their loop, without reading the store. A commit that does not come (the
+    /// log failing, and nothing after it succeeding) closes them rather than keep them waiting.
+    private func whenCommitted(through position: UInt64, member: OnlineMember, dropped: UInt64, deadline: NIODeadline) {
+        member.session.loop.scheduleTask(in: .milliseconds(2)) {
+            let (here, done): (Bool, Bool) = self.lock.withLock { (self.members[member.name.key] === member, self.committed >= position) }
+            guard here else { return }
+            if done { return self.catchUp(member, after: position, dropped: dropped) }
+            guard NIODeadline.now() < deadline else {
+                return member.session.closeFromHub(ServerError(.other, "The server could not store what was sent to the room just now; try again later.", fatal: true))
+            }
+            self.whenCommitted(through: position, member: member, dropped: dropped, deadline: deadline)
+        }
+    }
+
+    static let startCommitWait = TimeAmount.seconds(10)
 
     /// The member's client stored its stream through `position`: the log may let go of it.
     func confirm(_ member: OnlineMember, through position: UInt64) {
@@ -534,6 +553,8 @@ final class Hub {
                         } else {
                             broadcastLive(record)
                         }
+                    case .nameFreed(let key):
+                        namesBeingFreed.remove(key)
                     case .ack(let sender, let ack):
                         guard members[sender.name.key] === sender else { continue }
                         let record = failed ? ServerRecord.ack(clientMessageID: Self.ackID(ack), sequence: 0).encoded() : ack
@@ -666,7 +687,8 @@ final class Hub {
     private func freed(_ member: OnlineMember) -> Presence {
         let name = member.name, key = name.key
         let removed: Presence = lock.withLock {
-            namesBeingFreed.remove(key)
+            // Free for a login once the release below is committed.
+            afterCommit.append(.nameFreed(key))
             if members[key] === member {
                 members[key] = nil
                 roomTargetsStale = true

@@ -124,6 +124,34 @@ import Testing
     }
 }
 
+/// Review finding: what waited for a member who left is dropped by name in the commit after
+/// the leave; a newcomer who took the name before that commit would have had theirs dropped
+/// with it. The name is free only once that commit is done.
+@Suite struct LeaveCommitTests {
+    @Test func aLeftNameIsFreeOnlyOnceWhatWaitedForItsMemberIsDropped() async throws {
+        let store = GatedCommitStore()
+        let server = try await TestServer(limits: relaxedLimits()) { $0.deliveries = store }
+        let port = server.port
+        let (early, late) = try await onOwnThread { () -> (UncheckedBox<ServerRecord?>, UncheckedBox<ServerRecord?>) in
+            let leaver = try RawConnection(port: port)
+            try leaver.login(name: "leaver")
+            Thread.sleep(forTimeInterval: 0.2)  // their stream's start committed
+            store.hold()
+            try leaver.sendRecords([ClientRecord.leave.encoded()])
+            _ = try leaver.readUntil { if case .presence(let p) = $0 { p.event == .removed } else { false } }
+            let (_, early) = try RawConnection(port: port).attemptLogin(name: "leaver")
+            store.release()
+            Thread.sleep(forTimeInterval: 0.2)
+            let (_, late) = try RawConnection(port: port).attemptLogin(name: "leaver")
+            return (UncheckedBox(early), UncheckedBox(late))
+        }
+        guard case .error(let e)? = early.value else { Issue.record("taken before the release was committed: \(String(describing: early.value))"); return }
+        #expect(e.code == .nameTaken)
+        guard case .welcome? = late.value else { Issue.record("after the commit: \(String(describing: late.value))"); return }
+        await server.stop()
+    }
+}
+
 /// A session that outlives its prekey publishes a newer one; the server lists only the
 /// member's own, newer prekeys, and not too often (each is announced to the whole room).
 @Suite struct PrekeyPublishingTests {
