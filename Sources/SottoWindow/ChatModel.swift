@@ -34,6 +34,8 @@ struct ConversationLog {
     /// Nothing older is kept (a page came back short), or a page is on its way.
     var olderExhausted = false
     var loadingOlder = false
+    /// A "new since you were here" line is among `lines` (found without a scan of them).
+    var markedNewSince = false
 }
 
 /// Everything the chat view shows, updated only from client events (on the main thread).
@@ -97,6 +99,7 @@ final class ChatModel {
         // The first message of each conversation that waited for us: a line above it.
         if !m.isOwn, awayMarked?.insert(conversation).inserted == true {
             append(ChatLine(key: 0, kind: .newSince, time: m.time, from: "", text: "new since you were here"), to: conversation)
+            conversations[conversation]?.markedNewSince = true
         }
         // Our own line waiting as pending is near the end: looked for from there.
         if m.isOwn, let index = conversations[conversation]?.lines.lastIndex(where: { $0.pendingID == m.clientMessageID }) {
@@ -107,7 +110,12 @@ final class ChatModel {
     }
 
     private func clearNewSince(in conversation: Conversation) {
-        conversations[conversation]?.lines.removeAll { $0.kind == .newSince }
+        guard conversations[conversation]?.markedNewSince == true else { return }
+        conversations[conversation]!.markedNewSince = false
+        // Near the end, usually: looked for from there.
+        if let index = conversations[conversation]!.lines.lastIndex(where: { $0.kind == .newSince }) {
+            conversations[conversation]!.lines.remove(at: index)
+        }
     }
 
     static func messageID(from sender: String, _ id: UInt64) -> String { "\(sender)\u{0}\(id)" }

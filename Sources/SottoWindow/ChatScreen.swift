@@ -24,6 +24,7 @@ extension ChatApp {
             // The wait grows to 30 s; someone who knows the server is back need not sit it out.
             if ui.button("Retry now", in: banner.cutRight(110).inset(x: 8, y: 3), idLabel: "retry-now") {
                 client?.connect()
+                focusInputNextFrame = true  // the banner goes; typing goes on in the composer
             }
             ui.label(String(format: "Reconnecting… (attempt %d, next try in %.0f s). Messages you send now are kept and sent when the connection is back.", attempt, max(1, delay)),
                      in: banner.inset(x: 12, y: 0), color: Color(30, 30, 30), style: .small)
@@ -43,6 +44,7 @@ extension ChatApp {
             ui.fill(banner, t.panelAlt)
             if ui.button("Join again", in: banner.cutRight(110).inset(x: 8, y: 3), idLabel: "join-again") {
                 client?.connect()
+                focusInputNextFrame = true
             }
             ui.label("Not connected: you left this server. Joining again makes you a new member, if your name is still free.",
                      in: banner.inset(x: 12, y: 0), color: t.text, style: .small)
