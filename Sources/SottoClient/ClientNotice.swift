@@ -42,8 +42,11 @@ public enum ClientNotice: Equatable, Sendable {
     case noCurrentPrekey(String)
     /// You left the server (`/leave`) under this name: it is free now.
     case youLeft(String)
-    /// `/leave` without your own name after it: nothing was done; this is how.
-    case leaveNeedsName(String)
+    /// `/leave` without your own name after it (`typed`: the name given instead, if any):
+    /// nothing was done; this is how.
+    case leaveNeedsName(String, typed: String? = nil)
+    /// Typed after leaving the server: not sent (a new membership is the person's choice).
+    case notSentAfterLeaving
     /// `/leave` while not connected: nothing was done.
     case leaveNeedsConnection
 
@@ -59,7 +62,7 @@ public enum ClientNotice: Equatable, Sendable {
         case .joined, .left, .removed, .verified, .loginRetried, .reconnecting, .youLeft: return false
         case .lookAlike, .invalidListing, .forgedOwnMessage, .keyChanged, .noValidIdentity, .undecryptable, .messageRejected,
              .verificationNotSaved, .notOnline, .notSent, .server, .droppedWhileAway, .noCurrentPrekey, .keysNotSaved,
-             .leaveNeedsName, .leaveNeedsConnection: return true
+             .leaveNeedsName, .leaveNeedsConnection, .notSentAfterLeaving: return true
         }
     }
 
@@ -88,6 +91,7 @@ public enum ClientNotice: Equatable, Sendable {
         case .noCurrentPrekey: return "no-current-prekey"
         case .youLeft: return "you-left"
         case .leaveNeedsName: return "leave-needs-name"
+        case .notSentAfterLeaving: return "not-sent-after-leaving"
         case .leaveNeedsConnection: return "leave-needs-connection"
         }
     }
@@ -139,15 +143,18 @@ public enum ClientNotice: Equatable, Sendable {
         case .keysNotSaved(let reason):
             return "This device's keys could not be saved (\(reason)): what arrived is shown but the server keeps it, and hands it over again next time."
         case .removed(let name):
-            return "\(name) is no longer a member of this server: what you send from now on is not for them"
+            return "\(name) is no longer a member of this server: what you send from now on will not reach them"
         case .droppedWhileAway(let count):
             return "\(count) \(count == 1 ? "message" : "messages") sent while you were away expired on the server before you came back (its retention) and cannot be shown."
         case .noCurrentPrekey(let name):
             return "\(name) has been away longer than their keys last (or uses an older client): what you send now cannot reach them until they log in again."
         case .youLeft(let name):
-            return "You left this server: the name \(name) is free again, and what waited for you there was dropped. The history on this device stays (/forget clears a conversation). Connecting again makes you a new member."
-        case .leaveNeedsName(let name):
-            return "Nothing was done. /leave leaves this server for good: your name is freed for anyone to take and what waits for you is dropped. To do it, type /leave \(name)"
+            return "You left this server: the name \(name) is free again, and messages waiting for you there were dropped. The history on this device stays (/forget clears a conversation). Joining again makes you a new member."
+        case .leaveNeedsName(let name, let typed):
+            let why = typed.map { "\($0) is not your name, so nothing was done." } ?? "Nothing was done."
+            return "\(why) Leaving this server is for good: your name is freed for anyone to take and messages waiting for you are dropped. To do it, type /leave \(name)"
+        case .notSentAfterLeaving:
+            return "Not sent: you left this server. Join again to write here (as a new member)."
         case .leaveNeedsConnection:
             return "Nothing was done: you can leave a server only while connected to it."
         }

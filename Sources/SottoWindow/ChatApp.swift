@@ -48,6 +48,12 @@ public final class ChatApp {
     /// A changed server key: a blocking warning.
     public internal(set) var keyChangedWarning: (expected: String, actual: String)?
     var focusInputNextFrame = false
+    /// When the next reconnect attempt is due (the window's clock), while reconnecting: the
+    /// banner counts down to it, a frame each second.
+    var reconnectDue: Double?
+    var shownCountdown: Int?
+    /// Whole seconds until the next attempt, as the banner shows them.
+    var reconnectSecondsLeft: Int? { reconnectDue.map { max(0, Int(($0 - now).rounded(.up))) } }
     /// The search panel (Ctrl+F): what is typed, and what was found for which words.
     public internal(set) var searchOpen = false
     var searchQuery = ""
@@ -196,7 +202,12 @@ public final class ChatApp {
             // A frame that changed state it has not shown yet is followed at once.
             let untilCaret = ui.secondsToNextCaretChange(after: now)
             let untilUpdate = pendingUpdate ? max(0, lastFrameTime + Self.updateInterval - now) : nil
-            let wake = min(untilCaret.map { $0 + 0.001 } ?? 60, untilUpdate ?? 60, end - now)
+            // The countdown's next second.
+            let untilTick = reconnectDue.map { due -> Double in
+                let left = due - now
+                return left <= 0 ? 60 : left - left.rounded(.down) + 0.001
+            }
+            let wake = min(untilCaret.map { $0 + 0.001 } ?? 60, untilUpdate ?? 60, untilTick ?? 60, end - now)
             let timeout: Int32 = dirty ? 0 : Int32(max(0, (wake * 1000).rounded(.up)))
             var event = SDL_Event()
             if SDL_WaitEventTimeout(&event, timeout) != 0 { handle(event) }
@@ -210,6 +221,7 @@ public final class ChatApp {
     public func turn() {
         var event = SDL_Event()
         while SDL_PollEvent(&event) != 0 { handle(event) }
+        if reconnectDue != nil, reconnectSecondsLeft != shownCountdown { dirty = true }
         if dirty || (pendingUpdate && now >= lastFrameTime + Self.updateInterval) {
             drawFrame()
         } else if ui.caret != nil, ui.caretVisible(at: now) != caretShown {
@@ -330,6 +342,7 @@ public final class ChatApp {
         switch event {
         case .state(let s):
             model.state = s
+            if case .reconnecting(_, let delay) = s { reconnectDue = now + delay } else { reconnectDue = nil }
             switch s {
             case .failed(let failure): connectionFailed(failure)
             case .reconnecting: break

@@ -26,7 +26,10 @@ extension ChatApp {
                 client?.connect()
                 focusInputNextFrame = true  // the banner goes; typing goes on in the composer
             }
-            ui.label(String(format: "Reconnecting… (attempt %d, next try in %.0f s). Messages you send now are kept and sent when the connection is back.", attempt, max(1, delay)),
+            let left = reconnectSecondsLeft ?? Int(delay.rounded(.up))
+            shownCountdown = left
+            let next = left > 0 ? "next try in \(left) s" : "trying now"
+            ui.label("Reconnecting… (attempt \(attempt), \(next)). Messages you send now are kept and sent when the connection is back.",
                      in: banner.inset(x: 12, y: 0), color: Color(30, 30, 30), style: .small)
         } else if case .failed(let failure) = model.state {
             var banner = r.cutTop(30)

@@ -20,7 +20,8 @@ import SottoCore
         server.input(alice, .leave(confirming: nil))
         server.input(alice, .leave(confirming: "bob"))
         #expect(!wroteLeave(alice))
-        #expect(alice.notices.filter { $0 == .leaveNeedsName("alice") }.count == 2)
+        #expect(alice.notices.suffix(2) == [.leaveNeedsName("alice"), .leaveNeedsName("alice", typed: "bob")])
+        #expect(alice.notices.last?.text.hasPrefix("bob is not your name, so nothing was done.") == true)
         #expect(alice.core.state == .online)
 
         // Their own name, in any case: it goes, and the server's word ends the session.
@@ -32,6 +33,12 @@ import SottoCore
         // The room heard it: alice is no longer listed, and bob's next chain is not hers.
         #expect(bob.notices.contains(.removed("alice")))
         #expect(bob.core.endToEndSession?.members["alice"] == nil)
+        // Typed afterwards: not kept to go out at a new membership (a newcomer found it sent
+        // once they joined again).
+        server.input(alice, .send(id: 9, to: "", text: "am I still here?"))
+        #expect(alice.notices.last == .notSentAfterLeaving)
+        #expect(alice.core.pendingCount == 0)
+        #expect(!alice.events.contains(.queued(id: 9, to: "", text: "am I still here?")))
     }
 
     @Test func whatIsTypedAfterLeavingIsNotSent() throws {

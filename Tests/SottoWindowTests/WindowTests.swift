@@ -746,6 +746,15 @@ import Testing
             try driver.until("the fourth wait", timeout: 20) {
                 if case .reconnecting(let attempt, _) = driver.app.model.state { attempt >= 4 } else { false }
             }
+            // The banner counts down (it stood still at the first figure), a frame a second.
+            var t = 1_000.0
+            driver.app.clock = { t }
+            driver.app.post(.state(.reconnecting(attempt: 4, delay: 8)))
+            driver.app.step()
+            #expect(driver.app.shownCountdown == 8)
+            t += 2.5
+            driver.app.turn()
+            #expect(driver.app.shownCountdown == 6)
             let restarted = try await LocalServer(port: port, key: key)
             driver.app.step()
             driver.screenshot("12-retry-now")

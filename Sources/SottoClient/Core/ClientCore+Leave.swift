@@ -11,7 +11,7 @@ extension ClientCore {
         guard !session.leaving else { return }
         let me = configuration.username
         guard let typed, let key = try? Username(typed).key, key == (try? Username(me).key) else {
-            return emit(.notice(.leaveNeedsName(me)))
+            return emit(.notice(.leaveNeedsName(me, typed: typed)))
         }
         session.leaving = true
         // What was handled is stored first: the history keeps it.
@@ -34,6 +34,7 @@ extension ClientCore {
         outbox.closedOnPurpose()
         endSession(wasOnline: true)
         phase = .idle
+        hasLeft = true
         announce()
         emit(.notice(.youLeft(configuration.username)))
     }

@@ -126,6 +126,8 @@ public final class ClientCore {
     enum KeyStateRead { case loaded(KeyState), failed(String) }
     var writable = true
     var membershipChanged = false
+    /// The person left the server (`/leave`) and has not asked to connect since.
+    var hasLeft = false
     private var effects: [Effect] = []
 
     public init(configuration: ClientConfiguration, identity: ClientIdentity, store: ClientStore,
@@ -169,6 +171,7 @@ public final class ClientCore {
                 emit(.cancel(.reconnect))
                 return fail(.invalidSetting("Your pinned contact keys cannot be used: \(problem). Sotto does not start over silently, as that would forget every key you verified: fix the file, or move it away to start again."))
             }
+            hasLeft = false
             startRun()
         case .trust(let fingerprint):
             configuration.trust.vouched = fingerprint
@@ -182,6 +185,8 @@ public final class ClientCore {
         case .leave(let confirming):
             leave(confirming: confirming)
         case .send(let id, let to, let text):
+            // Left for good, and not joined again: nothing is kept to go out at a new membership.
+            if hasLeft, phase.connection == nil { return emit(.notice(.notSentAfterLeaving)) }
             outbox.enqueue(Outbox.Entry(id: id, to: to, text: Array(text.utf8)))
             emit(.queued(id: id, to: to, text: text))
             pump(now: now)
