@@ -27,6 +27,9 @@ struct EventPrinter: Sendable {
                     return entry
                 }])
             } else {
+                // Empty only when not connected (the list holds you whenever you are): the
+                // state lines say so; "online: (nobody)" at /quit read as if everyone had left.
+                guard !members.isEmpty else { return }
                 let online = members.filter(\.online).map(\.name)
                 let away = members.filter { !$0.online }.map { m in m.lastSeen.map { "\(m.name) (since \(Self.clock.string(from: $0)))" } ?? m.name }
                 line("* online: " + (online.isEmpty ? "(nobody)" : online.joined(separator: ", "))

@@ -114,6 +114,8 @@ import Testing
         try await eventually("verified") { talker.stdout.contains("You verified listener") }
         talker.closeInput()
         #expect(await talker.waitForExit() == 0)
+        // Leaving does not print an empty room (the listener is still online).
+        #expect(!talker.stdout.contains("* online: (nobody)"), "\(talker.stdout)")
         let talkerLines = talker.stdout.split(separator: "\n").map(String.init)
         let safety = try #require(talkerLines.first { $0.hasPrefix("* listener: SHA256:") })
         #expect(safety.contains("; safety number with you: ") && safety.split(separator: ":").last!.split(separator: " ").count == 12)
