@@ -183,6 +183,27 @@ public enum Harness: String, CaseIterable, Sendable {
     /// the signature check, so the fuzzer reaches the ratchet).
     static let chainSigners = (0..<4).map { i in try! Curve25519.Signing.PrivateKey(rawRepresentation: [UInt8](repeating: UInt8(0x50 + i), count: 32)) }
 
+    /// The harness's own sealing (an X-Wing encapsulation and two signatures per share, a
+    /// signature per envelope) was half of each input's time. libFuzzer mutates an input in
+    /// one place and replays the rest, so most shares and envelopes are ones it asked for
+    /// before: each is sealed once (what the code under test receives is the same either way:
+    /// a correctly sealed share of exactly those fields). Bounded; cleared when full.
+    struct ShareFields: Hashable {
+        let conversation: String, chainID: [UInt8], index: UInt32, key: [UInt8], signer: Int, created: Date
+    }
+    struct SignedBytes: Hashable { let signer: Int, bytes: [UInt8] }
+    nonisolated(unsafe) static var sealedShares: [ShareFields: [UInt8]] = [:]
+    nonisolated(unsafe) static var signatures: [SignedBytes: [UInt8]] = [:]
+    static let sealCacheLimit = 4_096
+
+    static func cached<Key: Hashable>(_ cache: inout [Key: [UInt8]], _ key: Key, _ make: () -> [UInt8]?) -> [UInt8]? {
+        if let known = cache[key] { return known }
+        guard let made = make() else { return nil }
+        if cache.count >= sealCacheLimit { cache.removeAll(keepingCapacity: true) }
+        cache[key] = made
+        return made
+    }
+
     /// Reads the input a field at a time; past its end, zeros.
     struct Fields {
         let bytes: [UInt8]
@@ -217,23 +238,31 @@ public enum Harness: String, CaseIterable, Sendable {
                 let id = f.u8() % 2 == 0 && !chainIDs.isEmpty ? chainIDs[Int(f.u8()) % chainIDs.count] : f.take(MessageEnvelope.chainIDLength)
                 let index = f.u32()
                 let key = f.take(32)
-                let signer = chainSigners[Int(f.u8()) % chainSigners.count]
+                let signerIndex = Int(f.u8()) % chainSigners.count
+                let signer = chainSigners[signerIndex]
                 let age = TimeInterval(Int32(bitPattern: f.u32()))
-                let chain = KeyShare.Chain(conversation: conversation, chainID: id, chainKey: ChainKey(key: key, index: index),
-                                           signingKey: Array(signer.publicKey.rawRepresentation), created: now.addingTimeInterval(-age))
-                guard let share = try? KeyShare.seal(chain, from: "peer", to: "me", prekey: mePrekey.signed, sender: peer) else { continue }
+                let created = now.addingTimeInterval(-age)
+                let fields = ShareFields(conversation: conversation, chainID: id, index: index, key: key, signer: signerIndex, created: created)
+                guard let share = cached(&sealedShares, fields, {
+                    let chain = KeyShare.Chain(conversation: conversation, chainID: id, chainKey: ChainKey(key: key, index: index),
+                                               signingKey: Array(signer.publicKey.rawRepresentation), created: created)
+                    return (try? KeyShare.seal(chain, from: "peer", to: "me", prekey: mePrekey.signed, sender: peer))?.encoded()
+                }) else { continue }
                 chainIDs.append(id)
-                _ = session.receiveKeyShare(from: "peer", payload: share.encoded(), now: now)
+                _ = session.receiveKeyShare(from: "peer", payload: share, now: now)
             case 1, 2:  // an envelope on a chain it chose, signed, sealed with a key it chose
                 let direct = f.u8() % 2 == 1
                 let id = chainIDs.isEmpty ? f.take(MessageEnvelope.chainIDLength) : chainIDs[Int(f.u8()) % chainIDs.count]
                 let index = f.u32()
                 let key = ChainKey(key: f.take(32), index: index).messageKey
-                let signer = chainSigners[Int(f.u8()) % chainSigners.count]
+                let signerIndex = Int(f.u8()) % chainSigners.count
+                let signer = chainSigners[signerIndex]
                 let text = f.take(Int(f.u8() % 64))
                 let header = MessageEnvelope.header(conversation: direct ? "dm" : "", from: "peer", to: direct ? "me" : "", chainID: id, index: index)
                 guard let ciphertext = try? key.seal(text, header: header),
-                      let signature = try? Array(signer.signature(for: header + ciphertext)) else { continue }
+                      let signature = cached(&signatures, SignedBytes(signer: signerIndex, bytes: header + ciphertext), {
+                          try? Array(signer.signature(for: header + ciphertext))
+                      }) else { continue }
                 let body = MessageEnvelope(conversation: direct ? "dm" : "", chainID: id, index: index, ciphertext: ciphertext, signature: signature)
                 sequence &+= 1
                 let events = session.open(ChatMessage(sequence: sequence, time: UInt64(f.u32()), from: "peer", to: direct ? "me" : "",
