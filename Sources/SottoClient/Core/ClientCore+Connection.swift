@@ -20,6 +20,8 @@ extension ClientCore {
     }
 
     func startRun() {
+        // Connecting again after a leave (however it was asked for) is a new membership.
+        hasLeft = false
         switch phase {
         case .connecting, .handshaking, .online: return  // already connected or on the way
         case .idle, .waitingToReconnect, .failed:

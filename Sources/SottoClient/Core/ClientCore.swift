@@ -171,7 +171,6 @@ public final class ClientCore {
                 emit(.cancel(.reconnect))
                 return fail(.invalidSetting("Your pinned contact keys cannot be used: \(problem). Sotto does not start over silently, as that would forget every key you verified: fix the file, or move it away to start again."))
             }
-            hasLeft = false
             startRun()
         case .trust(let fingerprint):
             configuration.trust.vouched = fingerprint
