@@ -82,6 +82,23 @@ import SottoCore
         #expect(alice.timers[.reconnect] == nil && alice.opening.isEmpty)
     }
 
+    /// Joining again (here through the trust prompt's connect) is a new membership: what is
+    /// typed while it reconnects later is kept, as for anyone.
+    @Test func afterJoiningAgainWhatIsTypedOfflineIsKept() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice")
+        server.connect(alice)
+        server.input(alice, .leave(confirming: "alice"))
+        #expect(alice.core.state == .disconnected)
+        server.input(alice, .trust(fingerprint: server.fingerprint))
+        server.accept(alice)
+        #expect(alice.core.state == .online)
+        server.drop(alice, because: .connectionLost)
+        server.input(alice, .send(id: 3, to: "", text: "typed while reconnecting"))
+        #expect(alice.notices.last != .notSentAfterLeaving)
+        #expect(alice.core.pendingCount == 1)
+    }
+
     /// A server that says we are no longer a member when we did not ask to leave is ignored.
     @Test func aRemovalOfUsWeDidNotAskForIsIgnored() throws {
         let server = ScriptedServer()
