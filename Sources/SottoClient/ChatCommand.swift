@@ -172,7 +172,7 @@ public enum ChatCommand: Equatable, Sendable {
             case .history: return "the last N messages of this conversation kept on this device (20; at most \(ChatCommand.maxHistoryCount))"
             case .search: return "messages kept on this device that contain every word"
             case .forget: return "delete this conversation's history from this device"
-            case .leave: return "leave this server for good: your name is freed, what waits for you is dropped"
+            case .leave: return "leave this server for good: your name is freed, messages waiting for you are dropped"
             case .help: return "this list"
             case .quit: return "close this client (you stay a member)"
             }

@@ -593,7 +593,7 @@ public final class ChatApp {
             // Answered by a notice: how to confirm, or that you left.
             client?.leave(confirming: name)
         case .help:
-            for line in ChatCommand.helpLines { model.system(line, conversation: here) }
+            model.help(in: here)
         case .quit:
             quit = true
         }

@@ -8,7 +8,8 @@ struct ChatLine {
     /// `found`: a search result listed by /search, drawn like a message (its sender's name in
     /// colour, where it was said as its prefix), never like a system line a message could forge.
     /// `newSince`: where what waited on the server while you were away begins.
-    enum Kind { case message, system, warning, daySeparator, newSince, found }
+    /// `help`: a command (`from`) and what it does (`text`), left-aligned to be scanned.
+    enum Kind { case message, system, warning, daySeparator, newSince, found, help }
     let key: Int
     var kind: Kind
     var time: Date
@@ -77,6 +78,14 @@ final class ChatModel {
                         timeText: line.kind == .found ? line.timeText : Self.clock.string(from: line.time), messageID: line.messageID)
         conversations[conversation]!.lines.append(line)
         if conversation != current, line.kind == .message, !line.isOwn { conversations[conversation]!.unread += 1 }
+    }
+
+    /// The commands, one a line: the command, then what it does.
+    func help(in conversation: Conversation) {
+        for name in ChatCommand.Name.allCases {
+            append(ChatLine(key: 0, kind: .help, time: Date(), from: name.usage, text: name.purpose), to: conversation)
+        }
+        append(ChatLine(key: 0, kind: .help, time: Date(), from: "//text", text: "send a line that starts with /"), to: conversation)
     }
 
     func system(_ text: String, warning: Bool = false, conversation: Conversation = .room) {

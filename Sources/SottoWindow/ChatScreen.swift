@@ -213,6 +213,8 @@ extension ChatApp {
             return .init(key: line.key, text: line.text, textColor: t.mutedText, centered: true)
         case .warning:
             return .init(key: line.key, prefix: line.timeText, prefixColor: t.mutedText, text: line.text, textColor: t.warning)
+        case .help:
+            return .init(key: line.key, prefix: line.from, prefixColor: t.accent, text: line.text, textColor: t.mutedText)
         case .found:
             return .init(key: line.key, prefix: "\(line.timeText) \(line.from)", prefixColor: model.color(for: line.from), text: line.text)
         case .message:

@@ -517,6 +517,15 @@ import Testing
             let bob = try Peer("bob", server: server)
             let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"])
             func roomLines() -> [ChatLine] { driver.app.model.conversations[.room]?.lines ?? [] }
+            // Issue 15 (a newcomer's try): /help was centred grey sentences, hard to scan;
+            // it is a list, each command then what it does.
+            driver.type("/help")
+            driver.press(SDLK_RETURN)
+            let help = roomLines().filter { $0.kind == .help }
+            #expect(help.map(\.from).contains("/leave YOURNAME"))
+            #expect(help.count == ChatCommand.Name.allCases.count + 1)
+            driver.app.step()
+            driver.screenshot("11a-help")
             driver.type("/leave")
             driver.press(SDLK_RETURN)
             // (Looked for, not taken as the last line: the history's own line may land after it.)
