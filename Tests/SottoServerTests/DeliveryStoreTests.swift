@@ -156,7 +156,7 @@ import Testing
             }
         }
         let database = try ServerDatabase(url: url)
-        #expect(try database.appliedMigrations() == ["1: members", "2: delivery log", "3: log identity", "4: lean commits", "5: running totals"])
+        #expect(try database.appliedMigrations() == ["1: members", "2: delivery log", "3: log identity", "4: lean commits", "5: running totals", "6: keys apart"])
         #expect(try SQLiteMemberStore(database).members().map(\.name) == ["alice"])
         let deliveries = SQLiteDeliveryStore(database)
         #expect(try deliveries.stream(of: "alice").position == nil)  // starts at the next login
@@ -194,6 +194,77 @@ import Testing
         #expect(try store.stream(of: "alice").position == 4 && store.stream(of: "alice").dropped == 3)
         #expect(try store.stream(of: "bob").position == 5 && store.stream(of: "bob").dropped == 4)
         #expect(try store.pending(for: "alice", after: 4, through: 6, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [6])
+    }
+
+    /// A member's keys (X-Wing, some 2.7 KB) are kept apart from the row each confirmation
+    /// rewrites: confirming 200 members writes a few pages, not one per member (their rows,
+    /// with the keys in them, were a page each: 1,000 members reading at 1 msg/s wrote 4 MB a
+    /// second of WAL for their confirmations alone).
+    @Test func confirmingManyMembersWritesFewPages() throws {
+        let url = MemberStoreTests.temporaryDirectory().appendingPathComponent("server.sqlite")
+        let database = try ServerDatabase(url: url)
+        let members = SQLiteMemberStore(database), store = SQLiteDeliveryStore(database)
+        let names = try (0..<200).map { try Username("member\($0)").key }  // (the skeleton: "rnernber…")
+        var keys = DeliveryBatch()
+        for (i, name) in names.enumerated() {
+            let claim = try members.claim(Username("member\(i)"), identity: [UInt8](repeating: UInt8(i % 256), count: 31) + [UInt8(i / 256)], at: 1, verifies: { true })
+            if claim != .registered { Issue.record("\(name): \(claim)") }
+            keys.entries.append(DirectoryEntry(key: name, name: name, staticKey: [UInt8](repeating: 1, count: 32), bundle: [UInt8](repeating: 2, count: 1_400),
+                                               digest: [], prekey: [UInt8](repeating: 3, count: 1_300), lastSeen: 1))
+        }
+        try store.commit(keys)
+        #expect(try store.startup().directory.count == 200)
+        // The WAL emptied (retried while the checkpoint beside the writer holds it), then one
+        // commit of 200 confirmations: the frames in the WAL are the pages it wrote.
+        var emptied = false
+        for _ in 0..<500 where !emptied {
+            emptied = (try? database.pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }.walFrameCount == 0) ?? false
+            if !emptied { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        #expect(emptied)
+        var confirmations = DeliveryBatch()
+        for name in names { confirmations.positions[name] = 0 }
+        try store.commit(confirmations)
+        let pages = try database.pool.writeWithoutTransaction { db in try db.checkpoint(.passive) }.walFrameCount
+        #expect(pages <= 20, "200 confirmations wrote \(pages) pages")
+        #expect(try store.stream(of: names[199]).position == 0)
+    }
+
+    /// A log of the fifth schema keeps its members' keys when they move to a table of their
+    /// own; a released member's keys go with them, and keys for a name no longer registered
+    /// are not kept (nor fail the commit).
+    @Test func aLogOfTheFifthSchemaKeepsItsMembersKeys() throws {
+        let url = MemberStoreTests.temporaryDirectory().appendingPathComponent("server.sqlite")
+        do {
+            try SecureFile.ensurePrivateFile(url)
+            let pool = try DatabaseQueue(path: url.path)
+            try ServerDatabase.migrator.migrate(pool, upTo: "5: running totals")
+            try pool.write { db in
+                for (i, name) in ["alice", "bob"].enumerated() {
+                    try db.execute(sql: """
+                        INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen, confirmed, staticKey, bundle, prekey)
+                        VALUES (?, ?, ?, ?, 1, 2, 0, ?, ?, ?)
+                        """, arguments: [name, name, name, Data(repeating: UInt8(i + 1), count: 32), Data(repeating: 4, count: 32),
+                                         Data(repeating: 5, count: 1_400), i == 0 ? Data(repeating: 6, count: 1_300) : nil])
+                }
+                // Registered, never logged in with keys: not listed.
+                try db.execute(sql: "INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen) VALUES ('carol', 'carol', 'carol', ?, 1, 2)",
+                               arguments: [Data(repeating: 3, count: 32)])
+            }
+        }
+        let database = try ServerDatabase(url: url)
+        let store = SQLiteDeliveryStore(database)
+        let directory = try store.startup().directory.sorted { $0.key < $1.key }
+        #expect(directory.map(\.key) == ["alice", "bob"])
+        #expect(directory.first?.staticKey == [UInt8](repeating: 4, count: 32) && directory.first?.bundle == [UInt8](repeating: 5, count: 1_400))
+        #expect(directory.first?.prekey == [UInt8](repeating: 6, count: 1_300) && directory.last?.prekey == [])
+        #expect(directory.first?.digest == [UInt8](repeating: 1, count: 32) && directory.first?.lastSeen == 2)
+        _ = try SQLiteMemberStore(database).release(Username("alice"))
+        var late = DeliveryBatch()
+        late.entries = [DirectoryEntry(key: "alice", name: "alice", staticKey: [7], bundle: [7], digest: [], prekey: [], lastSeen: 3)]
+        try store.commit(late)
+        #expect(try store.startup().directory.map(\.key) == ["bob"])
+        #expect(try database.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM memberKeys") } == 1)
     }
 
     /// The WAL is copied into the database beside the writer: what 64 commits wrote (well

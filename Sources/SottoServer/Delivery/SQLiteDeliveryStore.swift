@@ -4,8 +4,9 @@ import SottoCore
 
 /// The delivery log in the server's SQLite database (`server.sqlite`, WAL): table `delivery`
 /// (position, recipient, time, sender, client message id, the record as relayed), each
-/// member's confirmed position, dropped count and keys in `member`, the log's id and
-/// high-water mark in `meta`. Commits are synchronous=NORMAL in WAL mode: durable against
+/// member's confirmed position and dropped count in `member` (rewritten at every
+/// confirmation: narrow rows, dozens to a page), their keys in `memberKeys`, the log's id
+/// and high-water mark in `meta`. Commits are synchronous=NORMAL in WAL mode: durable against
 /// the process being killed at any point (the WAL is written before `commit` returns), not
 /// against the machine losing power. A commit touches as few pages as it can (the table and
 /// its one index): its cost is most of what storing adds to a delivery.
@@ -25,9 +26,11 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
             let highest = max(try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'lastPosition'") ?? 0,
                               try Int64.fetchOne(db, sql: "SELECT max(position) FROM delivery") ?? 0,
                               try Int64.fetchOne(db, sql: "SELECT max(confirmed) FROM member") ?? 0)
-            let directory = try Row.fetchAll(db, sql: "SELECT * FROM member WHERE staticKey IS NOT NULL").map { row in
+            let directory = try Row.fetchAll(db, sql: """
+                SELECT key, name, identity, lastSeen, staticKey, bundle, prekey FROM member JOIN memberKeys USING (key)
+                """).map { row in
                 DirectoryEntry(key: row["key"], name: row["name"], staticKey: Array(row["staticKey"] as Data),
-                               bundle: Array((row["bundle"] as Data?) ?? Data()), digest: Array(row["identity"] as Data),
+                               bundle: Array(row["bundle"] as Data), digest: Array(row["identity"] as Data),
                                prekey: Array((row["prekey"] as Data?) ?? Data()), lastSeen: UInt64(clamping: row["lastSeen"] as Int64))
             }
             // What was relayed, from the log itself: a message stays in it until its recipients
@@ -69,9 +72,13 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
             for member in batch.released {
                 totals.bytes -= try Self.deleted(db, "DELETE FROM delivery WHERE recipient = ? RETURNING length(record)", [member])
             }
+            // Only for a member still registered (one released meanwhile has no row to key them to).
+            let keys = try db.cachedStatement(sql: """
+                INSERT INTO memberKeys (key, staticKey, bundle, prekey) SELECT key, ?, ?, ? FROM member WHERE key = ?
+                ON CONFLICT (key) DO UPDATE SET staticKey = excluded.staticKey, bundle = excluded.bundle, prekey = excluded.prekey
+                """)
             for entry in batch.entries {
-                try db.execute(sql: "UPDATE member SET staticKey = ?, bundle = ?, prekey = ? WHERE key = ?",
-                               arguments: [Data(entry.staticKey), Data(entry.bundle), entry.prekey.isEmpty ? nil : Data(entry.prekey), entry.key])
+                try keys.execute(arguments: [Data(entry.staticKey), Data(entry.bundle), entry.prekey.isEmpty ? nil : Data(entry.prekey), entry.key])
             }
             return totals
         }

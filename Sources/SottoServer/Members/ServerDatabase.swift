@@ -189,6 +189,28 @@ public final class ServerDatabase: Sendable {
             try db.drop(index: "delivery_by_recipient")
             try db.execute(sql: "CREATE INDEX delivery_for_one ON delivery (recipient, position) WHERE recipient IS NOT NULL")
         }
+        migrator.registerMigration("6: keys apart") { db in
+            // A member's row is rewritten at each of their confirmations (every quarter second
+            // while they read): with their keys in it (X-Wing public keys, some 2.7 KB a member)
+            // each row was a page of its own, and a commit confirming 1,000 members wrote 1,000
+            // pages. The keys, written at a login or a prekey's publication, live apart; the
+            // rows left fit dozens to a page.
+            try db.create(table: "memberKeys") { t in
+                t.primaryKey("key", .text).references("member", onDelete: .cascade)
+                t.column("staticKey", .blob).notNull()
+                t.column("bundle", .blob).notNull()
+                t.column("prekey", .blob)
+            }
+            try db.execute(sql: """
+                INSERT INTO memberKeys (key, staticKey, bundle, prekey)
+                SELECT key, staticKey, coalesce(bundle, x''), prekey FROM member WHERE staticKey IS NOT NULL
+                """)
+            try db.alter(table: "member") { t in
+                t.drop(column: "staticKey")
+                t.drop(column: "bundle")
+                t.drop(column: "prekey")
+            }
+        }
         return migrator
     }
 
