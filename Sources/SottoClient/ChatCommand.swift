@@ -66,6 +66,8 @@ public enum ChatInput: Equatable, Sendable {
             self = .command(.forget)
         case .leave:
             self = .command(.leave(confirming: Self.wholeName(rest)))
+        case .reconnect:
+            self = .command(.reconnect)
         case .help:
             self = .command(.help)
         case .quit:
@@ -122,14 +124,31 @@ public enum ChatCommand: Equatable, Sendable {
     case forget
     /// Leaves the server for good; goes only with the person's own name typed after it.
     case leave(confirming: String?)
+    /// While waiting to reconnect (or after a connection failed): try now, not at the next attempt.
+    case reconnect
     case help
     case quit
+
+    /// What `/reconnect` does in a state (the sentence is the window's or sotto-cli's).
+    public enum ReconnectDecision: Equatable, Sendable {
+        case connectNow, alreadyOnline, alreadyConnecting, notConnected
+    }
+
+    public static func reconnectDecision(in state: ConnectionState) -> ReconnectDecision {
+        switch state {
+        case .reconnecting, .failed: return .connectNow
+        case .online: return .alreadyOnline
+        case .connecting, .loggingIn: return .alreadyConnecting
+        // Never connected yet, or left the server (`/leave`): a new membership is not typed by accident.
+        case .disconnected: return .notConnected
+        }
+    }
 
     public static let defaultHistoryCount = 20
     public static let maxHistoryCount = 10_000
 
     public enum Name: String, CaseIterable, Sendable {
-        case msg, users, fingerprint, verify, history, search, forget, leave, help, quit
+        case msg, users, fingerprint, verify, history, search, forget, leave, reconnect, help, quit
 
         /// The name as typed (lowercased), or one of its short forms.
         init?(typed word: String) {
@@ -142,6 +161,7 @@ public enum ChatCommand: Equatable, Sendable {
             case "search", "find": self = .search
             case "forget": self = .forget
             case "leave": self = .leave
+            case "reconnect", "retry": self = .reconnect
             case "help", "?": self = .help
             case "quit", "exit": self = .quit
             default: return nil
@@ -158,6 +178,7 @@ public enum ChatCommand: Equatable, Sendable {
             case .search: return "/search WORDS"
             case .forget: return "/forget"
             case .leave: return "/leave YOURNAME"
+            case .reconnect: return "/reconnect"
             case .help: return "/help"
             case .quit: return "/quit"
             }
@@ -173,6 +194,7 @@ public enum ChatCommand: Equatable, Sendable {
             case .search: return "messages kept on this device that contain every word"
             case .forget: return "delete this conversation's history from this device"
             case .leave: return "leave this server for good: your name is freed, messages waiting for you are dropped"
+            case .reconnect: return "while reconnecting: try now instead of waiting for the next attempt"
             case .help: return "this list"
             case .quit: return "close this client (you stay a member)"
             }

@@ -592,6 +592,14 @@ public final class ChatApp {
         case .leave(let name):
             // Answered by a notice: how to confirm, or that you left.
             client?.leave(confirming: name)
+        case .reconnect:
+            switch ChatCommand.reconnectDecision(in: model.state) {
+            case .connectNow: client?.connect()
+            case .alreadyOnline: model.system("Already connected.", conversation: here)
+            case .alreadyConnecting: model.system("Already connecting.", conversation: here)
+            case .notConnected:
+                model.system("Not connected: you left this server. \"Join again\" above makes you a member again, if your name is still free.", conversation: here)
+            }
         case .help:
             model.help(in: here)
         case .quit:

@@ -113,6 +113,15 @@ final class CLISession: @unchecked Sendable {
                 }
             case .leave(let name):
                 client?.leave(confirming: name)  // answered by a notice
+            case .reconnect:
+                lock.lock(); let now = state; lock.unlock()
+                switch ChatCommand.reconnectDecision(in: now) {
+                case .connectNow:
+                    printer.info("Connecting now.")
+                    client?.connect()
+                case .alreadyOnline: printer.info("Already connected.")
+                case .alreadyConnecting, .notConnected: printer.info("Already connecting.")
+                }
             case .forget:
                 kept { store in
                     let n = try store.forget(.room)

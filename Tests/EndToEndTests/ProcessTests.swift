@@ -6,8 +6,8 @@ import Testing
 /// The real executables, run as a person runs them.
 @Suite struct ProcessTests {
     /// Starts sotto-server on a free port and returns it with its banner facts.
-    static func startServer(dataDir: URL, extra: [String] = []) async throws -> (ChildProcess, port: Int, fingerprint: String, password: String) {
-        let server = try ChildProcess(Products.url("sotto-server"), ["--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir.path] + extra)
+    static func startServer(dataDir: URL, port: Int = 0, extra: [String] = []) async throws -> (ChildProcess, port: Int, fingerprint: String, password: String) {
+        let server = try ChildProcess(Products.url("sotto-server"), ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDir.path] + extra)
         try await eventually("banner", timeout: 20) { server.stdout.contains("Waiting for connections...") }
         let lines = server.stdout.split(separator: "\n").map(String.init)
         let port = Int(lines.first { $0.hasPrefix("Listening on port ") }!.dropFirst("Listening on port ".count).prefix { $0.isNumber })!
@@ -92,6 +92,34 @@ import Testing
         #expect(leaver.stdout.contains("You left this server: the name leaver is free again"))
         try await eventually("listener told") { listener.stdout.contains("leaver is no longer a member of this server") }
         listener.signal(SIGTERM)
+        server.signal(SIGTERM)
+        _ = await server.waitForExit()
+    }
+
+    /// The wait between attempts grows to 30 s; `/reconnect` typed on sotto-cli's input tries
+    /// at once (before, it was an unknown command and the wait stood).
+    @Test func sottoCLIReconnectsAtOnceWhenAsked() async throws {
+        let data = temporaryDirectory("server-cli-reconnect")
+        let (server, port, fingerprint, password) = try await Self.startServer(dataDir: data)
+        let proxy = try await TCPProxy(targetPort: port)
+        let cli = try ChildProcess(Products.url("sotto-cli"), ["--host", "127.0.0.1", "--port", "\(proxy.port)", "--user", "rin", "--trust", fingerprint],
+                                   environment: ["SOTTO_CONFIG_DIR": temporaryDirectory("cli-reconnect").path, "SOTTO_PASSWORD": password])
+        try await eventually("online") { cli.stdout.contains("online as rin") }
+        cli.write("/reconnect\n")
+        try await eventually("already") { cli.stdout.contains("Already connected.") }
+        // The server "goes down": every attempt is refused; the fourth wait is at least 3.2 s.
+        proxy.refuse(true)
+        proxy.cutAll()
+        try await eventually("the fourth wait", timeout: 20) { cli.stdout.contains("(attempt 4)") }
+        proxy.refuse(false)
+        cli.write("/reconnect\n")
+        try await eventually("connecting now") { (cli.stdout + cli.stderr).contains("Connecting now.") }
+        try await eventually("back online") { cli.stdout.components(separatedBy: "online as rin").count == 3 }
+        #expect(!cli.stdout.contains("(attempt 5)"), "\(cli.stdout)")
+        // (Its end of input, not SIGTERM: children of the test runner start with SIGTERM blocked.)
+        cli.closeInput()
+        #expect(await cli.waitForExit() == 0)
+        await proxy.stop()
         server.signal(SIGTERM)
         _ = await server.waitForExit()
     }

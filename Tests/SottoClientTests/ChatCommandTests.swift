@@ -39,6 +39,20 @@ import Testing
         #expect(ChatInput(parsing: "/leave") == .command(.leave(confirming: nil)))
         #expect(ChatInput(parsing: "/leave ana maria") == .command(.leave(confirming: "ana maria")))
         #expect(ChatInput(parsing: "/leave alice\nand more") == .invalid(.extraLines(.leave)))
+        // Waiting out a 30 s backoff is not the only way back.
+        #expect(ChatInput(parsing: "/reconnect") == .command(.reconnect))
+        #expect(ChatInput(parsing: "/retry") == .command(.reconnect))
+    }
+
+    /// `/reconnect` connects at once only when waiting (or failed); never makes a new
+    /// membership after `/leave` (disconnected), never a second connection.
+    @Test func reconnectConnectsOnlyWhenWaiting() {
+        #expect(ChatCommand.reconnectDecision(in: .reconnecting(attempt: 5, delay: 16)) == .connectNow)
+        #expect(ChatCommand.reconnectDecision(in: .failed(.connectionLost)) == .connectNow)
+        #expect(ChatCommand.reconnectDecision(in: .online) == .alreadyOnline)
+        #expect(ChatCommand.reconnectDecision(in: .connecting) == .alreadyConnecting)
+        #expect(ChatCommand.reconnectDecision(in: .loggingIn) == .alreadyConnecting)
+        #expect(ChatCommand.reconnectDecision(in: .disconnected) == .notConnected)
     }
 
     @Test func unknownCommandsAreAnsweredAndNeverSent() {

@@ -777,6 +777,30 @@ import Testing
             await restarted.stop()
         }
 
+        /// The same, typed where a person types: `/reconnect` in the composer connects at once
+        /// (it was an unknown command), and says so when already connected.
+        @Test func reconnectTypedInTheComposerConnectsAtOnce() async throws {
+            let server = try await LocalServer()
+            let port = server.port, key = server.key
+            let driver = try AppDriver.loggedIn("ivo", on: server, listed: ["ivo"])
+            driver.type("/reconnect")
+            driver.press(SDLK_RETURN)
+            try driver.until("answered") { driver.app.model.conversations[.room]!.lines.contains { $0.text == "Already connected." } }
+            await server.stop()
+            try driver.until("the fourth wait", timeout: 20) {
+                if case .reconnecting(let attempt, _) = driver.app.model.state { attempt >= 4 } else { false }
+            }
+            let restarted = try await LocalServer(port: port, key: key)
+            driver.type("/reconnect")
+            driver.press(SDLK_RETURN)
+            try driver.until("connecting") {
+                if case .reconnecting = driver.app.model.state { false } else { true }
+            }
+            try driver.until("back online") { driver.app.model.state == .online }
+            #expect(driver.app.draft.isEmpty, "the command is not left in the composer")
+            await restarted.stop()
+        }
+
         @Test func connectionLostShowsTheBannerAndQueuedMessagesGoOutOnceWhenBack() async throws {
             let server = try await LocalServer()
             let port = server.port, key = server.key

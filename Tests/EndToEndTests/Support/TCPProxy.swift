@@ -11,6 +11,7 @@ final class TCPProxy: @unchecked Sendable {
     private var open: [Channel] = []
     private var listener: Channel?
     private var hangUpsLeft = 0
+    private var refusing = false
     private var accepted = 0
     let targetPort: Int
 
@@ -19,7 +20,11 @@ final class TCPProxy: @unchecked Sendable {
         listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { [self] inbound in
-                lock.withLock { accepted += 1 }
+                let refuse = lock.withLock { () -> Bool in
+                    accepted += 1
+                    return refusing
+                }
+                if refuse { return inbound.close() }
                 let toServer = Glue(proxy: self)
                 let connected = ClientBootstrap(group: inbound.eventLoop)
                     .connect(host: "127.0.0.1", port: targetPort)
@@ -56,6 +61,11 @@ final class TCPProxy: @unchecked Sendable {
 
     fileprivate func record(_ buffer: ByteBuffer) {
         lock.withLock { bytes += buffer.readableBytesView }
+    }
+
+    /// While set, a new connection is closed as soon as it is accepted (a server that is down).
+    func refuse(_ on: Bool) {
+        lock.withLock { refusing = on }
     }
 
     /// Drops every connection through the proxy (new ones are still accepted).
