@@ -24,6 +24,16 @@ import Testing
                        clientMessageID: message ? (7 << 32 | position) : nil, record: [UInt8](repeating: UInt8(truncatingIfNeeded: position), count: bytes))
     }
 
+    /// A server database written by an older version: migrated up to `migration`, then filled.
+    static func database(upTo migration: String, _ fill: (Database) throws -> Void) throws -> URL {
+        let url = MemberStoreTests.temporaryDirectory().appendingPathComponent("server.sqlite")
+        try SecureFile.ensurePrivateFile(url)
+        let queue = try DatabaseQueue(path: url.path)
+        try ServerDatabase.migrator.migrate(queue, upTo: migration)
+        try queue.write(fill)
+        return url
+    }
+
     @Test(arguments: try stores())
     func eachMemberGetsTheRoomAndWhatIsTheirsInOrderAndAConfirmationLetsGo(_ store: DeliveryStore, _ kind: String) throws {
         var start = DeliveryBatch()
@@ -145,15 +155,9 @@ import Testing
 
     /// A database of the first schema (members only) gains the log and keeps its members.
     @Test func theServerDatabaseMigratesFromTheFirstSchema() throws {
-        let url = MemberStoreTests.temporaryDirectory().appendingPathComponent("server.sqlite")
-        do {
-            try SecureFile.ensurePrivateFile(url)
-            let pool = try DatabaseQueue(path: url.path)
-            try ServerDatabase.migrator.migrate(pool, upTo: "1: members")
-            try pool.write { db in
-                try db.execute(sql: "INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen) VALUES ('alice', 'alice', 'alice', ?, 1, 2)",
-                               arguments: [Data(repeating: 1, count: 32)])
-            }
+        let url = try Self.database(upTo: "1: members") { db in
+            try db.execute(sql: "INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen) VALUES ('alice', 'alice', 'alice', ?, 1, 2)",
+                           arguments: [Data(repeating: 1, count: 32)])
         }
         let database = try ServerDatabase(url: url)
         #expect(try database.appliedMigrations() == ["1: members", "2: delivery log", "3: log identity", "4: lean commits", "5: running totals", "6: keys apart"])
@@ -167,24 +171,18 @@ import Testing
     /// A log written before entries carried the room's running totals gains them: what waits
     /// for each member, and what they lose past their bound, is counted as before.
     @Test func aLogOfTheFourthSchemaKeepsEachMembersBound() throws {
-        let url = MemberStoreTests.temporaryDirectory().appendingPathComponent("server.sqlite")
-        do {
-            try SecureFile.ensurePrivateFile(url)
-            let pool = try DatabaseQueue(path: url.path)
-            try ServerDatabase.migrator.migrate(pool, upTo: "4: lean commits")
-            try pool.write { db in
-                for (i, name) in ["alice", "bob"].enumerated() {
-                    try db.execute(sql: """
-                        INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen, confirmed) VALUES (?, ?, ?, ?, 1, 2, 0)
-                        """, arguments: [name, name, name, Data(repeating: UInt8(i + 1), count: 32)])
-                }
-                // Room messages at 1, 2, 4 and 6, a share for alice at 3, a message for bob at 5.
-                for d in [Self.entry(1, to: nil, bytes: 100), Self.entry(2, to: nil, bytes: 100), Self.entry(3, to: "alice", message: false, bytes: 100),
-                          Self.entry(4, to: nil, bytes: 100), Self.entry(5, to: "bob", bytes: 100), Self.entry(6, to: nil, bytes: 100)] {
-                    try db.execute(sql: "INSERT INTO delivery (position, recipient, time, sender, clientMessageID, record) VALUES (?, ?, ?, ?, ?, ?)",
-                                   arguments: [Int64(d.position), d.recipient, Int64(d.time), d.sender.map { Data($0) },
-                                               d.clientMessageID.map { Int64($0) }, Data(d.record)])
-                }
+        let url = try Self.database(upTo: "4: lean commits") { db in
+            for (i, name) in ["alice", "bob"].enumerated() {
+                try db.execute(sql: """
+                    INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen, confirmed) VALUES (?, ?, ?, ?, 1, 2, 0)
+                    """, arguments: [name, name, name, Data(repeating: UInt8(i + 1), count: 32)])
+            }
+            // Room messages at 1, 2, 4 and 6, a share for alice at 3, a message for bob at 5.
+            for d in [Self.entry(1, to: nil, bytes: 100), Self.entry(2, to: nil, bytes: 100), Self.entry(3, to: "alice", message: false, bytes: 100),
+                      Self.entry(4, to: nil, bytes: 100), Self.entry(5, to: "bob", bytes: 100), Self.entry(6, to: nil, bytes: 100)] {
+                try db.execute(sql: "INSERT INTO delivery (position, recipient, time, sender, clientMessageID, record) VALUES (?, ?, ?, ?, ?, ?)",
+                               arguments: [Int64(d.position), d.recipient, Int64(d.time), d.sender.map { Data($0) },
+                                           d.clientMessageID.map { Int64($0) }, Data(d.record)])
             }
         }
         let store = SQLiteDeliveryStore(try ServerDatabase(url: url))
@@ -234,23 +232,17 @@ import Testing
     /// own; a released member's keys go with them, and keys for a name no longer registered
     /// are not kept (nor fail the commit).
     @Test func aLogOfTheFifthSchemaKeepsItsMembersKeys() throws {
-        let url = MemberStoreTests.temporaryDirectory().appendingPathComponent("server.sqlite")
-        do {
-            try SecureFile.ensurePrivateFile(url)
-            let pool = try DatabaseQueue(path: url.path)
-            try ServerDatabase.migrator.migrate(pool, upTo: "5: running totals")
-            try pool.write { db in
-                for (i, name) in ["alice", "bob"].enumerated() {
-                    try db.execute(sql: """
-                        INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen, confirmed, staticKey, bundle, prekey)
-                        VALUES (?, ?, ?, ?, 1, 2, 0, ?, ?, ?)
-                        """, arguments: [name, name, name, Data(repeating: UInt8(i + 1), count: 32), Data(repeating: 4, count: 32),
-                                         Data(repeating: 5, count: 1_400), i == 0 ? Data(repeating: 6, count: 1_300) : nil])
-                }
-                // Registered, never logged in with keys: not listed.
-                try db.execute(sql: "INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen) VALUES ('carol', 'carol', 'carol', ?, 1, 2)",
-                               arguments: [Data(repeating: 3, count: 32)])
+        let url = try Self.database(upTo: "5: running totals") { db in
+            for (i, name) in ["alice", "bob"].enumerated() {
+                try db.execute(sql: """
+                    INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen, confirmed, staticKey, bundle, prekey)
+                    VALUES (?, ?, ?, ?, 1, 2, 0, ?, ?, ?)
+                    """, arguments: [name, name, name, Data(repeating: UInt8(i + 1), count: 32), Data(repeating: 4, count: 32),
+                                     Data(repeating: 5, count: 1_400), i == 0 ? Data(repeating: 6, count: 1_300) : nil])
             }
+            // Registered, never logged in with keys: not listed.
+            try db.execute(sql: "INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen) VALUES ('carol', 'carol', 'carol', ?, 1, 2)",
+                           arguments: [Data(repeating: 3, count: 32)])
         }
         let database = try ServerDatabase(url: url)
         let store = SQLiteDeliveryStore(database)
