@@ -120,7 +120,8 @@ final class CLISession: @unchecked Sendable {
                     printer.info("Connecting now.")
                     client?.connect()
                 case .alreadyOnline: printer.info("Already connected.")
-                case .alreadyConnecting, .notConnected: printer.info("Already connecting.")
+                case .alreadyConnecting: printer.info("Already connecting.")
+                case .notConnected: printer.info("Not connected.")
                 }
             case .forget:
                 kept { store in

@@ -23,7 +23,8 @@ struct MembersCommand: ParsableCommand {
 
         func store() throws -> SQLiteMemberStore {
             let data = ServerDataDirectory(url: dataDir.map { URL(fileURLWithPath: $0) } ?? ServerDataDirectory.defaultURL)
-            do { return SQLiteMemberStore(try ServerDatabase(url: data.databaseURL)) } catch let error as SecureFile.Failure {
+            // Never migrated from here: the server of the older version may be running on it.
+            do { return SQLiteMemberStore(try ServerDatabase(url: data.databaseURL, upgrade: false)) } catch let error as SecureFile.Failure {
                 throw ValidationError(error.description)
             }
         }

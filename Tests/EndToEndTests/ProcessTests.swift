@@ -30,14 +30,14 @@ import Testing
         // Logs never carry the password.
         #expect(!server.stderr.contains(password))
         server.signal(SIGTERM)
-        #expect(await server.waitForExit() == 0, "stdout: \(server.stdout)\nstderr: \(server.stderr)")
+        #expect(await server.waitForExit() == 0, "stdout: \(server.stdout.replacingOccurrences(of: password, with: "<password>"))\nstderr: \(server.stderr)")
 
         // Second start: same key, same password, now "kept" rather than "generated".
         let (again, _, fingerprint2, password2) = try await Self.startServer(dataDir: data)
         #expect(fingerprint2 == fingerprint && password2 == password)
         #expect(again.stdout.contains("(kept in"))
         again.signal(SIGINT)
-        #expect(await again.waitForExit() == 0, "stdout: \(again.stdout)\nstderr: \(again.stderr)")
+        #expect(await again.waitForExit() == 0, "stdout: \(again.stdout.replacingOccurrences(of: password, with: "<password>"))\nstderr: \(again.stderr)")
     }
 
     @Test func aPortInUseIsOneClearSentenceAndAFailingExit() async throws {

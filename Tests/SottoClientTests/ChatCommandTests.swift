@@ -44,8 +44,9 @@ import Testing
         #expect(ChatInput(parsing: "/retry") == .command(.reconnect))
     }
 
-    /// `/reconnect` connects at once only when waiting (or failed); never makes a new
-    /// membership after `/leave` (disconnected), never a second connection.
+    /// `/reconnect` connects at once only when waiting (or failed: after a leave the server
+    /// did not confirm too, as that failure's sentence says); never after a confirmed `/leave`
+    /// (disconnected: a new membership is chosen with "Join again"), never a second connection.
     @Test func reconnectConnectsOnlyWhenWaiting() {
         #expect(ChatCommand.reconnectDecision(in: .reconnecting(attempt: 5, delay: 16)) == .connectNow)
         #expect(ChatCommand.reconnectDecision(in: .failed(.connectionLost)) == .connectNow)

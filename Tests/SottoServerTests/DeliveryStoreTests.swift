@@ -205,10 +205,11 @@ import Testing
         let names = try (0..<200).map { try Username("member\($0)").key }  // (the skeleton: "rnernber…")
         var keys = DeliveryBatch()
         for (i, name) in names.enumerated() {
-            let claim = try members.claim(Username("member\(i)"), identity: [UInt8](repeating: UInt8(i % 256), count: 31) + [UInt8(i / 256)], at: 1, verifies: { true })
+            let identity = [UInt8](repeating: UInt8(i % 256), count: 31) + [UInt8(i / 256)]
+            let claim = try members.claim(Username("member\(i)"), identity: identity, at: 1, verifies: { true })
             if claim != .registered { Issue.record("\(name): \(claim)") }
             keys.entries.append(DirectoryEntry(key: name, name: name, staticKey: [UInt8](repeating: 1, count: 32), bundle: [UInt8](repeating: 2, count: 1_400),
-                                               digest: [], prekey: [UInt8](repeating: 3, count: 1_300), lastSeen: 1))
+                                               digest: identity, prekey: [UInt8](repeating: 3, count: 1_300), lastSeen: 1))
         }
         try store.commit(keys)
         #expect(try store.startup().directory.count == 200)
@@ -229,8 +230,8 @@ import Testing
     }
 
     /// A log of the fifth schema keeps its members' keys when they move to a table of their
-    /// own; a released member's keys go with them, and keys for a name no longer registered
-    /// are not kept (nor fail the commit).
+    /// own; a released member's keys go with them, and keys for a name no longer registered,
+    /// or registered to another identity, are not kept (nor fail the commit).
     @Test func aLogOfTheFifthSchemaKeepsItsMembersKeys() throws {
         let url = try Self.database(upTo: "5: running totals") { db in
             for (i, name) in ["alice", "bob"].enumerated() {
@@ -251,6 +252,11 @@ import Testing
         #expect(directory.first?.staticKey == [UInt8](repeating: 4, count: 32) && directory.first?.bundle == [UInt8](repeating: 5, count: 1_400))
         #expect(directory.first?.prekey == [UInt8](repeating: 6, count: 1_300) && directory.last?.prekey == [])
         #expect(directory.first?.digest == [UInt8](repeating: 1, count: 32) && directory.first?.lastSeen == 2)
+        // Keys for bob from another identity (the name released and taken meanwhile) are not his.
+        var other = DeliveryBatch()
+        other.entries = [DirectoryEntry(key: "bob", name: "bob", staticKey: [8], bundle: [8], digest: [UInt8](repeating: 9, count: 32), prekey: [], lastSeen: 3)]
+        try store.commit(other)
+        #expect(try store.startup().directory.first { $0.key == "bob" }?.staticKey == [UInt8](repeating: 4, count: 32))
         _ = try SQLiteMemberStore(database).release(Username("alice"))
         var late = DeliveryBatch()
         late.entries = [DirectoryEntry(key: "alice", name: "alice", staticKey: [7], bundle: [7], digest: [], prekey: [], lastSeen: 3)]

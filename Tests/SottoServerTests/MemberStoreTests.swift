@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import SottoCore
 @testable import SottoServer
 import Testing
@@ -6,14 +7,45 @@ import Testing
 /// The rule that binds a name to the identity that first logged in with it, in both stores.
 @Suite struct MemberStoreTests {
     /// Review finding: the delivery log needs SQLite 3.35 (RETURNING, UPDATE … FROM); an older
-    /// library failed at the first commit with a syntax error. It is refused at open.
+    /// library failed at the first commit with a syntax error. It is refused at open, and so
+    /// is 3.35.0–3.35.4, whose DROP COLUMN (migration 6) could corrupt the file.
     @Test func anSQLiteTooOldForTheDeliveryLogIsRefusedAtOpenSayingWhy() throws {
         #expect(throws: ServerDatabase.SQLiteTooOld.self) { try ServerDatabase.requireSQLite(3_034_001, version: "3.34.1") }
+        #expect(throws: ServerDatabase.SQLiteTooOld.self) { try ServerDatabase.requireSQLite(3_035_004, version: "3.35.4") }
         do { try ServerDatabase.requireSQLite(3_034_001, version: "3.34.1") } catch {
-            #expect("\(error)".contains("SQLite 3.34.1 is too old") && "\(error)".contains("3.35 or newer"))
+            #expect("\(error)".contains("SQLite 3.34.1 is too old") && "\(error)".contains("3.35.5 or newer"))
         }
-        try ServerDatabase.requireSQLite(3_035_000, version: "3.35.0")
+        try ServerDatabase.requireSQLite(3_035_005, version: "3.35.5")
         try ServerDatabase.requireSQLite()  // this machine's
+    }
+
+    /// Review finding: `sotto-server members list` run with new binaries before the server
+    /// was restarted migrated the database under the running older server (schema 6 drops
+    /// columns it writes: it could no longer store, so no longer relay). An older schema is
+    /// refused there, saying what to do; an empty database is still set up; one written by a
+    /// newer version is refused by everyone.
+    @Test func theMembersToolNeverMigratesADatabaseAServerMayHaveOpen() throws {
+        let url = try DeliveryStoreTests.database(upTo: "5: running totals") { db in
+            try db.execute(sql: "INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen) VALUES ('alice', 'alice', 'alice', ?, 1, 2)",
+                           arguments: [Data(repeating: 1, count: 32)])
+        }
+        #expect { _ = try ServerDatabase(url: url, upgrade: false) } throws: { error in
+            "\(error)".contains("from an older version of Sotto") && "\(error)".contains("Restart sotto-server with this version first")
+        }
+        let untouched = try DatabaseQueue(path: url.path)
+        #expect(try untouched.read { db in try ServerDatabase.migrator.appliedIdentifiers(db).count } == 5)
+        try untouched.close()
+        // The server itself upgrades it; then the tool opens it.
+        _ = try ServerDatabase(url: url)
+        #expect(try SQLiteMemberStore(ServerDatabase(url: url, upgrade: false)).members().map(\.name) == ["alice"])
+        // A fresh data directory: set up by the tool as before.
+        let fresh = Self.temporaryDirectory().appendingPathComponent("server.sqlite")
+        #expect(try SQLiteMemberStore(ServerDatabase(url: fresh, upgrade: false)).members().isEmpty)
+        // A migration this version does not know: refused, not misread.
+        let newer = try DatabaseQueue(path: fresh.path)
+        try newer.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('7: from the future')") }
+        try newer.close()
+        #expect { _ = try ServerDatabase(url: fresh) } throws: { "\($0)".contains("written by a newer version of Sotto") }
     }
 
     static func temporaryDirectory() -> URL {

@@ -37,6 +37,10 @@ public struct DirectoryEntry: Equatable, Sendable {
     public var prekey: [UInt8]
     public var lastSeen: UInt64
 
+    /// What the name is registered to (`MemberStore.claim`): the bundle's digest, or the
+    /// device key of a client without a bundle.
+    public var boundIdentity: [UInt8] { digest.isEmpty ? staticKey : digest }
+
     public init(key: String, name: String, staticKey: [UInt8], bundle: [UInt8], digest: [UInt8], prekey: [UInt8], lastSeen: UInt64) {
         self.key = key
         self.name = name

@@ -72,13 +72,15 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
             for member in batch.released {
                 totals.bytes -= try Self.deleted(db, "DELETE FROM delivery WHERE recipient = ? RETURNING length(record)", [member])
             }
-            // Only for a member still registered (one released meanwhile has no row to key them to).
+            // Only for the member registered under the name with this identity (one released
+            // meanwhile, and perhaps taken by someone else, is not given these keys).
             let keys = try db.cachedStatement(sql: """
-                INSERT INTO memberKeys (key, staticKey, bundle, prekey) SELECT key, ?, ?, ? FROM member WHERE key = ?
+                INSERT INTO memberKeys (key, staticKey, bundle, prekey) SELECT key, ?, ?, ? FROM member WHERE key = ? AND identity = ?
                 ON CONFLICT (key) DO UPDATE SET staticKey = excluded.staticKey, bundle = excluded.bundle, prekey = excluded.prekey
                 """)
             for entry in batch.entries {
-                try keys.execute(arguments: [Data(entry.staticKey), Data(entry.bundle), entry.prekey.isEmpty ? nil : Data(entry.prekey), entry.key])
+                try keys.execute(arguments: [Data(entry.staticKey), Data(entry.bundle), entry.prekey.isEmpty ? nil : Data(entry.prekey),
+                                             entry.key, Data(entry.boundIdentity)])
             }
             return totals
         }

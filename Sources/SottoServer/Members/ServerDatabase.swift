@@ -12,26 +12,31 @@ public final class ServerDatabase: Sendable {
     public let url: URL
     let pool: DatabasePool
 
-    /// The delivery log uses `RETURNING` and `UPDATE … FROM` (SQLite 3.35, March 2021);
-    /// Debian 12 has 3.40. An older library would fail at the first commit with a syntax
-    /// error: it is refused at open, saying which version it is.
-    static let minimumSQLite: Int32 = 3_035_000
+    /// The delivery log uses `RETURNING` and `UPDATE … FROM` (SQLite 3.35, March 2021), and
+    /// migration 6 `DROP COLUMN`, whose early defects could corrupt the file (fixed in
+    /// 3.35.5); Debian 12 has 3.40. An older library is refused at open, saying which it is.
+    static let minimumSQLite: Int32 = 3_035_005
 
     struct SQLiteTooOld: Error, CustomStringConvertible {
         let version: String
-        var description: String { "SQLite \(version) is too old for the server's database: it needs 3.35 or newer (RETURNING, UPDATE … FROM)" }
+        var description: String { "SQLite \(version) is too old for the server's database: it needs 3.35.5 or newer (RETURNING, UPDATE … FROM, DROP COLUMN)" }
     }
 
     static func requireSQLite(_ number: Int32 = sqlite3_libversion_number(), version: String = String(cString: sqlite3_libversion())) throws {
         guard number >= minimumSQLite else { throw SQLiteTooOld(version: version) }
     }
 
-    public init(url: URL) throws {
+    /// `upgrade` false (`sotto-server members`): a database of an older schema is refused,
+    /// not migrated under the older server that may be running on it (a migration that
+    /// drops a column it writes would stop it storing, and so relaying).
+    public init(url: URL, upgrade: Bool = true) throws {
         try Self.requireSQLite()
         self.url = url
         // WAL with synchronous=NORMAL: a commit is durable once it returns, against the
         // process being killed (what the delivery log promises); not against a power cut.
         pool = try PrivateDatabase.open(url, label: "sotto-server", what: "the server database", migrator: Self.migrator,
+                                        upgrade: upgrade,
+                                        olderAdvice: "Restart sotto-server with this version first (it upgrades the database as it starts), then run this again.",
                                         prepare: { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") })
     }
 
