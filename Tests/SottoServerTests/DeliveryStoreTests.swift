@@ -194,6 +194,30 @@ import Testing
         #expect(try store.pending(for: "alice", after: 4, through: 6, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [6])
     }
 
+    /// A commit that fails part-way (here a position given twice) leaves nothing of itself:
+    /// not its other entries, not its confirmations; the store takes the next commit as before.
+    @Test func aFailedCommitLeavesNothingAndTheNextOneGoesThrough() throws {
+        let url = MemberStoreTests.temporaryDirectory().appendingPathComponent("server.sqlite")
+        let database = try ServerDatabase(url: url)
+        _ = try SQLiteMemberStore(database).claim(Username("alice"), identity: [UInt8](repeating: 1, count: 32), at: 1, verifies: { true })
+        let store = SQLiteDeliveryStore(database)
+        var first = DeliveryBatch()
+        first.positions = ["alice": 0]
+        first.deliveries = [Self.entry(1, to: nil)]
+        try store.commit(first)
+        var bad = DeliveryBatch()
+        bad.deliveries = [Self.entry(2, to: nil), Self.entry(1, to: nil)]
+        bad.positions = ["alice": 2]
+        #expect(throws: (any Error).self) { try store.commit(bad) }
+        #expect(try store.pending(for: "alice", after: 0, through: 9, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [1])
+        #expect(try store.stream(of: "alice").position == 0)
+        var next = DeliveryBatch()
+        next.deliveries = [Self.entry(2, to: nil)]
+        try store.commit(next)
+        #expect(try store.pending(for: "alice", after: 0, through: 9, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [1, 2])
+        #expect(database.pool.writeWithoutTransaction { db in db.isInsideTransaction } == false)
+    }
+
     /// A member's keys (X-Wing, some 2.7 KB) are kept apart from the row each confirmation
     /// rewrites: confirming 200 members writes a few pages, not one per member (their rows,
     /// with the keys in them, were a page each: 1,000 members reading at 1 msg/s wrote 4 MB a

@@ -51,7 +51,7 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
         guard !batch.isEmpty else { return }
         defer { noteCommit() }
         // Kept once the transaction has committed: one rolled back leaves them as they were.
-        runningTotals = try database.pool.write { db in
+        runningTotals = try database.writeTransaction { db in
             var totals = try self.totals(db)
             let insert = try DeliveryInsert(db)
             for d in batch.deliveries {

@@ -40,6 +40,23 @@ public final class ServerDatabase: Sendable {
                                         prepare: { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") })
     }
 
+    /// One write transaction, begun and ended with statements prepared once: GRDB's `write`
+    /// builds and prepares BEGIN and COMMIT anew each time (at 1,000 commits a second, ~5 %
+    /// of the writer's time went to making those two statements). Rolled back on any error.
+    func writeTransaction<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.writeWithoutTransaction { db in
+            try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
+            do {
+                let result = try body(db)
+                try db.cachedStatement(sql: "COMMIT").execute()
+                return result
+            } catch {
+                if db.isInsideTransaction { try? db.cachedStatement(sql: "ROLLBACK").execute() }
+                throw error
+            }
+        }
+    }
+
     // MARK: Checkpoints
 
     /// The WAL's pages are copied into the database mostly on a connection and thread of
