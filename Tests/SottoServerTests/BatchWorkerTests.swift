@@ -49,17 +49,4 @@ import Glibc
             try await Task.sleep(for: .milliseconds(5))
         }
     }
-
-    /// The writer waits for a larger group only when entries come fast enough for the wait
-    /// to gather some: at a steady 1,000 messages a second (2,000 entries) it slept before
-    /// every commit for almost nothing, a context switch each time.
-    @Test func theGroupCommitWaitsOnlyWhenItGathersMore() {
-        // 1 entry in the 0.5 ms since the last group: 2,000 a second, 0.6 expected in a wait.
-        #expect(!Hub.shouldLinger(waiting: 1, nanosecondsSinceLastTake: 500_000))
-        // 3 in 0.2 ms: 15,000 a second (a saturated fan-out), 4.5 expected.
-        #expect(Hub.shouldLinger(waiting: 3, nanosecondsSinceLastTake: 200_000))
-        // A full group goes at once; nothing waiting at all waits for nothing.
-        #expect(!Hub.shouldLinger(waiting: Hub.groupCommitEntries, nanosecondsSinceLastTake: 1_000))
-        #expect(!Hub.shouldLinger(waiting: 0, nanosecondsSinceLastTake: 1_000))
-    }
 }
