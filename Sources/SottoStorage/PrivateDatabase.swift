@@ -22,18 +22,19 @@ public enum PrivateDatabase {
         configuration.label = label
         if let prepare { configuration.prepareDatabase(prepare) }
         let pool: DatabasePool
-        let applied: Set<String>, newer: Bool
+        let empty: Bool, newer: Bool, behind: Bool
         do {
             pool = try DatabasePool(path: url.path, configuration: configuration)
-            (applied, newer) = try pool.read { db in (try migrator.appliedIdentifiers(db), try migrator.hasBeenSuperseded(db)) }
+            (empty, newer, behind) = try pool.read { db in
+                (try migrator.appliedIdentifiers(db).isEmpty, try migrator.hasBeenSuperseded(db), try !migrator.hasCompletedMigrations(db))
+            }
         } catch {
             throw SecureFile.Failure(description: "cannot open \(what) \(url.path): \(error)")
         }
         if newer {
             throw SecureFile.Failure(description: "\(what) \(url.path) was written by a newer version of Sotto: use that version (this one would misread it)")
         }
-        let behind = try pool.read { db in try !migrator.hasCompletedMigrations(db) }
-        if behind && !upgrade && !applied.isEmpty {
+        if behind && !upgrade && !empty {
             throw SecureFile.Failure(description: "\(what) \(url.path) is from an older version of Sotto. \(olderAdvice)")
         }
         do {
