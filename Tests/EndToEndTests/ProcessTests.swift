@@ -113,9 +113,13 @@ import Testing
         try await eventually("the fourth wait", timeout: 20) { cli.stdout.contains("(attempt 4)") }
         proxy.refuse(false)
         cli.write("/reconnect\n")
-        try await eventually("connecting now") { (cli.stdout + cli.stderr).contains("Connecting now.") }
+        // Whichever wait it is in by now (a loaded machine may have let the fourth go by), it
+        // connects at the command; only an attempt already under way is left to finish.
+        try await eventually("connecting now") {
+            let out = cli.stdout + cli.stderr
+            return out.contains("Connecting now.") || out.contains("Already connecting.")
+        }
         try await eventually("back online") { cli.stdout.components(separatedBy: "online as rin").count == 3 }
-        #expect(!cli.stdout.contains("(attempt 5)"), "\(cli.stdout)")
         // (Its end of input, not SIGTERM: children of the test runner start with SIGTERM blocked.)
         cli.closeInput()
         #expect(await cli.waitForExit() == 0)
