@@ -72,6 +72,9 @@ import Testing
         let flooder = try TestClient("flooder", server: server), listener = try TestClient("listener", server: server)
         try await flooder.connectAndWait()
         try await listener.connectAndWait()
+        // Sent before the flooder knows the listener is here, a message is sealed for nobody
+        // (CI, loaded, saw the first ones never reach the listener).
+        try await flooder.waitForUsers(["flooder", "listener"])
         for i in 0..<30 { flooder.client.send("\(i)") }
         try await listener.waitForMessages(30)
         #expect(listener.messages.map(\.text) == (0..<30).map(String.init))

@@ -11,6 +11,8 @@ import Testing
         let bob = try TestClient("bob-the-receiver", server: server, port: proxy.port)
         try await alice.connectAndWait()
         try await bob.connectAndWait()
+        // Sealed before alice knows bob is here, a message is not bob's to read.
+        try await alice.waitForUsers(["alice-the-sender", "bob-the-receiver"])
         let secretText = "the launch code is 0000 and the treasure is under the old oak"
         alice.client.send(secretText)
         alice.client.send("a private word for bob", to: "bob-the-receiver")
