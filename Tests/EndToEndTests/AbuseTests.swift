@@ -6,7 +6,7 @@ import Testing
 @testable import SottoServer
 
 /// Hostile input against the real server while two canary members keep chatting.
-@Suite struct AbuseTests {
+@Suite(.takesTurns) struct AbuseTests {
     final class Canary {
         let a: TestClient, b: TestClient
         var sent = 0

@@ -3,7 +3,7 @@ import Testing
 
 /// Every `sotto-bench` mode, tiny, against a server it spawns: the examples in
 /// docs/BENCHMARKS.md keep running, and their figures add up. (No timing is asserted.)
-@Suite(.serialized) struct BenchToolTests {
+@Suite(.serialized, .takesTurns) struct BenchToolTests {
     func bench(_ args: [String], timeout: Double = 120) async throws -> (status: Int32?, summary: String, figures: [String: Any], output: String) {
         let json = temporaryDirectory("bench").appendingPathComponent("figures.json")
         try FileManager.default.createDirectory(at: json.deletingLastPathComponent(), withIntermediateDirectories: true)

@@ -3,7 +3,7 @@ import SottoClient
 import SottoCore
 import Testing
 
-@Suite struct ChatFlowTests {
+@Suite(.takesTurns) struct ChatFlowTests {
     @Test func threeUsersSeeEachOtherAndEachOthersMessagesInServerOrder() async throws {
         let server = try await TestServer(limits: relaxedLimits())
         let names = ["alice", "bob", "carol"]

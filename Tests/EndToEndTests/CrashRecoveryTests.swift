@@ -4,7 +4,7 @@ import SottoCore
 import Testing
 
 /// The real server process killed with SIGKILL mid-stream and started again.
-@Suite struct CrashRecoveryTests {
+@Suite(.takesTurns) struct CrashRecoveryTests {
     /// A client of the server under test, with its event log and the texts it received from others.
     static func client(_ name: String, port: Int, fingerprint: String, password: String, reconnect: Bool = true,
                        backoffMax: Double) throws -> (ChatClient, EventLog, Counter) {

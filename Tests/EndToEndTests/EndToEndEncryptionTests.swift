@@ -21,7 +21,7 @@ final class RelayRecorder: @unchecked Sendable {
     var messages: [ChatMessage] { lock.withLock { seen } }
 }
 
-@Suite struct EndToEndEncryptionTests {
+@Suite(.takesTurns) struct EndToEndEncryptionTests {
     func start(_ names: [String]) async throws -> (TestServer, RelayRecorder, [TestClient]) {
         let server = try await TestServer(limits: relaxedLimits())
         let recorder = RelayRecorder()

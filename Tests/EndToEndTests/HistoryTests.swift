@@ -5,7 +5,7 @@ import Testing
 
 /// Leaving and coming back: what a client showed is kept on its device, per server, and
 /// found again with sotto-cli's /history and /search (the real executables).
-@Suite struct HistoryTests {
+@Suite(.takesTurns) struct HistoryTests {
     static func jsonLines(_ output: String) -> [[String: Any]] {
         output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }

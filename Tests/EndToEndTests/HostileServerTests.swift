@@ -5,7 +5,7 @@ import Testing
 
 /// A server the person trusts (its own invite, or trust on first use) that lies: it relays
 /// logins elsewhere, lists names no server may accept, invents messages, never ends a list.
-@Suite struct HostileServerTests {
+@Suite(.takesTurns) struct HostileServerTests {
     /// The real server's hello, copied by the hostile one: same salt, same scrypt.
     static func copiedHello(of real: TestServer) -> ServerHello {
         let c = real.server.configuration

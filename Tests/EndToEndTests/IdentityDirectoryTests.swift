@@ -4,7 +4,7 @@ import Testing
 
 /// The server's part in identities: it checks a bundle at login, lists its digest, and
 /// hands the bundle out only when asked.
-@Suite struct IdentityDirectoryTests {
+@Suite(.takesTurns) struct IdentityDirectoryTests {
     @Test func aBundleIsCheckedAtLoginListedByDigestAndServedOnRequest() async throws {
         let server = try await TestServer()
         let alice = try IdentityKeys(), bob = try IdentityKeys()
@@ -109,7 +109,7 @@ import Testing
     }
 }
 
-@Suite struct IdentityFetchTests {
+@Suite(.takesTurns) struct IdentityFetchTests {
     /// More members than one identity request covers: the client fetches their keys in
     /// bounded requests, one at a time, and only then seals, so every one of them can read
     /// the very first message.
@@ -153,7 +153,7 @@ import Testing
     }
 }
 
-@Suite struct LongNameFetchTests {
+@Suite(.takesTurns) struct LongNameFetchTests {
     /// Names may take hundreds of bytes (32 characters, each with combining marks): 250 of them
     /// do not fit one identity request record, which was then dropped silently and left the
     /// sender waiting forever. Requests are cut to fit a record.

@@ -5,7 +5,7 @@ import Testing
 @testable import SottoServer
 
 /// `/leave`: a member leaves the server for good, with the real server and clients.
-@Suite struct LeaveTests {
+@Suite(.takesTurns) struct LeaveTests {
     @Test func aMemberWhoLeavesFreesTheirNameAndTheRoomGoesOnWithoutThem() async throws {
         let server = try await TestServer(limits: relaxedLimits())
         let alice = try TestClient("alice", server: server), bob = try TestClient("bob", server: server)
@@ -75,7 +75,7 @@ import Testing
 /// Review finding: the name was freed in the store, but a connection that closed meanwhile
 /// made the room hear "went away" and never "no longer a member", and the hub kept listing
 /// them for up to a minute. Here the store takes its time, and the leaver hangs up at once.
-@Suite struct LeaveRaceTests {
+@Suite(.takesTurns) struct LeaveRaceTests {
     final class SlowWithdraw: MemberStore, @unchecked Sendable {
         let inner = InMemoryMemberStore()
         func claim(_ name: Username, identity: [UInt8], at time: UInt64, mayRegister: () -> Bool, verifies: () -> Bool) throws -> MemberClaim {
@@ -127,7 +127,7 @@ import Testing
 /// Review finding: what waited for a member who left is dropped by name in the commit after
 /// the leave; a newcomer who took the name before that commit would have had theirs dropped
 /// with it. The name is free only once that commit is done.
-@Suite struct LeaveCommitTests {
+@Suite(.takesTurns) struct LeaveCommitTests {
     @Test func aLeftNameIsFreeOnlyOnceWhatWaitedForItsMemberIsDropped() async throws {
         let store = GatedCommitStore()
         let server = try await TestServer(limits: relaxedLimits()) { $0.deliveries = store }
@@ -154,7 +154,7 @@ import Testing
 
 /// A session that outlives its prekey publishes a newer one; the server lists only the
 /// member's own, newer prekeys, and not too often (each is announced to the whole room).
-@Suite struct PrekeyPublishingTests {
+@Suite(.takesTurns) struct PrekeyPublishingTests {
     @Test func aNewPrekeyIsListedOnlyIfItIsTheMembersOwnNewerOneAndNotTooOften() async throws {
         let server = try await TestServer(limits: relaxedLimits())
         let port = server.port

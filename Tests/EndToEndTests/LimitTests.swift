@@ -5,7 +5,7 @@ import SottoCore
 import Testing
 @testable import SottoServer
 
-@Suite struct LimitTests {
+@Suite(.takesTurns) struct LimitTests {
     @Test func aConnectionThatNeverLogsInIsClosedAtTheLoginTimeout() async throws {
         var limits = TestServer.limits
         limits.loginTimeout = .milliseconds(300)

@@ -3,7 +3,7 @@ import SottoClient
 import SottoCore
 import Testing
 
-@Suite struct LoginTests {
+@Suite(.takesTurns) struct LoginTests {
     @Test func wrongPasswordIsRefusedWithAClearSentence() async throws {
         let server = try await TestServer()
         let mallory = try TestClient("mallory", server: server, password: "guess")

@@ -4,7 +4,7 @@ import SottoCore
 import Testing
 
 /// Names that read as someone else's, against the real server and clients.
-@Suite struct LookAlikeNameTests {
+@Suite(.takesTurns) struct LookAlikeNameTests {
     /// Finding: `аlice` (Cyrillic а), fullwidth letters, `aIice` and `STRASSE` beside
     /// `straße` were all accepted next to the real users.
     @Test func aNameThatReadsAsAnOnlineMembersIsTakenAndAMixedOneIsRefused() async throws {

@@ -4,7 +4,7 @@ import Testing
 
 /// Members that ask for much and read nothing, against the real server process, whose
 /// memory the test reads from /proc.
-@Suite struct MemoryBoundTests {
+@Suite(.takesTurns) struct MemoryBoundTests {
     static func residentKiB(_ pid: Int32, _ field: String) -> Int {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""

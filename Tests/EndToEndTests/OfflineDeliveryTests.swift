@@ -6,7 +6,7 @@ import Testing
 /// Messages for a member who is away wait on the real server, as ciphertext, and reach them
 /// at their next login exactly once and in order: across a SIGKILL of the server, and with
 /// the member's app started afresh (its state read back from its key store).
-@Suite struct OfflineDeliveryTests {
+@Suite(.takesTurns) struct OfflineDeliveryTests {
     /// A person's app: its own config and data directories, its key store on disk.
     static func app(_ name: String, port: Int, fingerprint: String, password: String, directory: URL)
         throws -> (ChatClient, EventLog, Counter) {
@@ -91,7 +91,7 @@ import Testing
 
 /// sotto-cli, as a person reads it in a terminal: who is away and since when, and where what
 /// waited for them ends and the live conversation begins.
-@Suite struct OfflineDeliveryCLITests {
+@Suite(.takesTurns) struct OfflineDeliveryCLITests {
     @Test func theCLISaysWhoIsAwayAndWhatWaited() async throws {
         let data = temporaryDirectory("offline-cli")
         let (server, port, fingerprint, password) = try await ProcessTests.startServer(dataDir: data)
@@ -127,7 +127,7 @@ import Testing
 
 /// The member's client killed (SIGKILL) while what waited is being handed over: at its next
 /// start it gets what it had not stored, and its history holds every message exactly once.
-@Suite struct ClientCrashTests {
+@Suite(.takesTurns) struct ClientCrashTests {
     @Test(.timeLimit(.minutes(5))) func aClientKilledWhileCatchingUpKeepsEveryMessageOnce() async throws {
         let data = temporaryDirectory("client-crash")
         let (server, port, fingerprint, password) = try await ProcessTests.startServer(

@@ -5,7 +5,7 @@ import Testing
 
 /// The real `sotto` executable in a real X window (Xvfb), typed into with xdotool: what a
 /// person does, end to end, against a real server and a headless member.
-@Suite struct RealWindowTests {
+@Suite(.takesTurns) struct RealWindowTests {
     func run(_ tool: String, _ args: [String], env: [String: String] = [:]) async -> (Int32?, String) {
         guard let p = try? ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), [tool] + args, environment: env) else { return (nil, "") }
         let code = await p.waitForExit(timeout: 20)
@@ -50,7 +50,16 @@ import Testing
         // The focus starts in the first empty field: the password. Type it, press Enter.
         _ = await run("xdotool", ["type", "--delay", "15", TestServer.password], env: env)
         _ = await run("xdotool", ["key", "Return"], env: env)
-        try await watcher.waitForUsers(["bob", "watcher", "xwin"])
+        do {
+            try await watcher.waitForUsers(["bob", "watcher", "xwin"], timeout: 45)
+        } catch {
+            // What the window showed, and said, when it did not log in.
+            if let dir = ProcessInfo.processInfo.environment["SOTTO_TEST_ARTIFACTS"] {
+                _ = await run("import", ["-window", "root", "\(dir)/08-real-window-not-in.png"], env: env)
+            }
+            Issue.record("the window's stderr: \(window.stderr)")
+            throw error
+        }
         // A direct message typed as a command reaches bob alone (issue 13.1: it went to the room).
         _ = await run("xdotool", ["type", "--delay", "15", "/msg bob for bob only"], env: env)
         _ = await run("xdotool", ["key", "Return"], env: env)

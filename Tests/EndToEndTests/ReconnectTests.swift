@@ -3,7 +3,7 @@ import SottoClient
 import SottoCore
 import Testing
 
-@Suite struct ReconnectTests {
+@Suite(.takesTurns) struct ReconnectTests {
     @Test func aCutConnectionReconnectsAndEveryMessageArrivesExactlyOnce() async throws {
         let server = try await TestServer(limits: relaxedLimits())
         let proxy = try await TCPProxy(targetPort: server.port)

@@ -6,7 +6,7 @@ import Testing
 
 /// A name is a member's from its first login: a stranger with the password cannot take it
 /// while its owner is offline.
-@Suite struct RegisteredMemberTests {
+@Suite(.takesTurns) struct RegisteredMemberTests {
     /// The attacker: someone who knows the server password, on a client of their own (a new
     /// identity), logging in as alice, or as a name that reads as hers, while she is away.
     @Test func aStrangerWithThePasswordCannotTakeAnOfflineMembersName() async throws {
@@ -184,7 +184,7 @@ import Testing
 
 /// The operator's side, with the real executables: `sotto-server members list|release`
 /// working on the data directory while the server runs.
-@Suite struct MembersCommandTests {
+@Suite(.takesTurns) struct MembersCommandTests {
     @Test func theOperatorListsAndReleasesANameWhileTheServerRuns() async throws {
         let data = temporaryDirectory("server-members")
         let (server, port, fingerprint, password) = try await ProcessTests.startServer(dataDir: data)

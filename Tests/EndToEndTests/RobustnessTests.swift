@@ -4,7 +4,7 @@ import SottoCore
 import Testing
 @testable import SottoServer
 
-@Suite struct RobustnessTests {
+@Suite(.takesTurns) struct RobustnessTests {
     @Test func malformedInputClosesOnlyItsSenderAndEveryoneElseCarriesOn() async throws {
         let server = try await TestServer(limits: relaxedLimits())
         let alice = try TestClient("alice", server: server), bob = try TestClient("bob", server: server)

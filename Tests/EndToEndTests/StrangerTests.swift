@@ -4,7 +4,7 @@ import Testing
 
 /// A stranger on the socket, or a member whose login is refused: what the server tells
 /// them, and what the room never hears.
-@Suite struct StrangerTests {
+@Suite(.takesTurns) struct StrangerTests {
     /// Finding: a wrong schema version and a malformed message 3 were met with a silent
     /// close although the transport was up. Now the fatal error comes first.
     @Test func aWrongVersionOrMalformedLoginIsToldWhyBeforeTheClose() async throws {

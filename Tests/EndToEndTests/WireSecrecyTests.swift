@@ -3,7 +3,7 @@ import SottoClient
 import SottoCore
 import Testing
 
-@Suite struct WireSecrecyTests {
+@Suite(.takesTurns) struct WireSecrecyTests {
     @Test func neitherThePasswordNorAnyMessageTextCrossesTheWireReadable() async throws {
         let server = try await TestServer(limits: relaxedLimits())
         let proxy = try await TCPProxy(targetPort: server.port)

@@ -154,7 +154,7 @@ final class RawConnection {
     func login(name: String, password: String = TestServer.password, identity: DHPrivateKey = DHPrivateKey(), bundle: [UInt8] = [],
                prekey: [UInt8] = []) throws -> ServerHello {
         let (hello, answer) = try attemptLogin(name: name, password: password, identity: identity, bundle: bundle, prekey: prekey)
-        guard case .welcome? = answer else { throw Failure(description: "not welcomed") }
+        guard case .welcome? = answer else { throw Failure(description: "\(name) not welcomed: \(answer.map { "\($0)" } ?? "no answer within the receive timeout")") }
         return hello
     }
 

@@ -76,8 +76,8 @@ final class TestClient: @unchecked Sendable {
         try await eventually("\(name) online") { state == .online }
     }
 
-    func waitForUsers(_ names: [String]) async throws {
-        try await eventually("\(name) to see \(names)") { lastUsers == names }
+    func waitForUsers(_ names: [String], timeout: Double = 15) async throws {
+        try await eventually("\(name) to see \(names)", timeout: timeout) { lastUsers == names }
     }
 
     func waitForFailure() async throws -> ClientFailure {
