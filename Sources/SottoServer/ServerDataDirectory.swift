@@ -17,6 +17,36 @@ public struct ServerDataDirectory {
     /// Registered members (SQLite, WAL).
     public var databaseURL: URL { url.appendingPathComponent("server.sqlite") }
 
+    /// Held by the running server (`flock`, released when the process ends, however it ends).
+    public var lockURL: URL { url.appendingPathComponent("server.lock") }
+
+    /// The directory for one server process. Two servers on one directory (on two ports)
+    /// would give the same delivery-log positions twice, each from its own memory of the
+    /// last one: a member would miss messages or be sent another's. The second is refused,
+    /// before it reads or writes anything there. `sotto-server members` takes no lock: it is
+    /// made to run beside the server.
+    public func lockForServer() throws -> DirectoryLock {
+        try SecureFile.ensurePrivateDirectory(url)
+        let fd = open(lockURL.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SecureFile.Failure(description: "cannot create \(lockURL.path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let busy = errno == EWOULDBLOCK
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw SecureFile.Failure(description: busy
+                ? "another sotto-server is running on \(url.path); stop it, or give this one its own --data-dir"
+                : "cannot lock \(lockURL.path): \(reason)")
+        }
+        return DirectoryLock(fd: fd)
+    }
+
+    /// Open while the server runs; the kernel lets go of it when the process ends.
+    public final class DirectoryLock {
+        private let fd: Int32
+        init(fd: Int32) { self.fd = fd }
+        deinit { close(fd) }
+    }
+
     public func loadOrCreateStaticKey() throws -> Curve25519.KeyAgreement.PrivateKey {
         try SecureFile.ensurePrivateDirectory(url)
         if let data = try SecureFile.read(keyURL) {

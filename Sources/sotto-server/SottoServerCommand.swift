@@ -102,6 +102,12 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let data = ServerDataDirectory(url: dataDir.map { URL(fileURLWithPath: $0) } ?? ServerDataDirectory.defaultURL)
+        let lock: ServerDataDirectory.DirectoryLock
+        do { lock = try data.lockForServer() } catch let error as SecureFile.Failure {
+            FileHandle.standardError.write(Data("sotto-server: \(error.description)\n".utf8))
+            throw ExitCode(1)
+        }
+        defer { withExtendedLifetime(lock) {} }
         let password: String
         let passwordNote: String
         var showPassword = true

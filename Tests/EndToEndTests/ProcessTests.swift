@@ -4,7 +4,7 @@ import SottoCore
 import Testing
 
 /// The real executables, run as a person runs them.
-@Suite struct ProcessTests {
+@Suite(.takesTurns) struct ProcessTests {
     /// Starts sotto-server on a free port and returns it with its banner facts.
     static func startServer(dataDir: URL, port: Int = 0, extra: [String] = []) async throws -> (ChildProcess, port: Int, fingerprint: String, password: String) {
         let server = try ChildProcess(Products.url("sotto-server"), ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDir.path] + extra)
@@ -43,15 +43,35 @@ import Testing
     @Test func aPortInUseIsOneClearSentenceAndAFailingExit() async throws {
         let data = temporaryDirectory("server-busy")
         let (first, port, _, _) = try await Self.startServer(dataDir: data)
-        let second = try ChildProcess(Products.url("sotto-server"), ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", data.path])
+        let second = try ChildProcess(Products.url("sotto-server"), ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", temporaryDirectory("server-busy-2").path])
         let status = await second.waitForExit()
         #expect(status == 1)
-        #expect(second.stderr.contains("Port \(port) on 127.0.0.1 is already in use"))
+        #expect(second.stderr.contains("Port \(port) on 127.0.0.1 is already in use"), "\(second.stderr)")
         let bad = try ChildProcess(Products.url("sotto-server"), ["--port", "70000"])
         #expect(await bad.waitForExit() == 64)
         #expect(bad.stderr.contains("--port must be a number from 1 to 65535"))
         first.signal(SIGTERM)
         _ = await first.waitForExit()
+    }
+
+    /// Two servers on one data directory (each on its own port) would give the same
+    /// delivery-log positions twice: the second is refused before it opens the database.
+    @Test func aSecondServerOnTheSameDataDirectoryIsRefused() async throws {
+        let data = temporaryDirectory("server-shared")
+        let (first, _, _, _) = try await Self.startServer(dataDir: data)
+        let second = try ChildProcess(Products.url("sotto-server"), ["--host", "127.0.0.1", "--port", "0", "--data-dir", data.path])
+        #expect(await second.waitForExit() == 1)
+        #expect(second.stderr.contains("another sotto-server is running on \(data.path)"), "\(second.stderr)")
+        #expect(!second.stdout.contains("Waiting for connections"))
+        // The operator's command is made to run beside the server: it takes no lock.
+        let members = try ChildProcess(Products.url("sotto-server"), ["members", "list", "--data-dir", data.path])
+        #expect(await members.waitForExit() == 0, "\(members.stderr)")
+        // Once the first has stopped, however it stopped, the directory is free again.
+        first.signal(SIGKILL)
+        _ = await first.waitForExit()
+        let (again, _, _, _) = try await Self.startServer(dataDir: data)
+        again.signal(SIGTERM)
+        #expect(await again.waitForExit() == 0)
     }
 
     @Test func sigtermTellsConnectedClientsThenExitsCleanly() async throws {
