@@ -168,6 +168,16 @@ public final class UIContext {
     }
     public func isFocused(_ id: ID) -> Bool { focused == id }
 
+    /// A field's text grown from outside (typed before it had the focus): the caret goes
+    /// after it, where the next typed character belongs.
+    public func placeCaretAtEnd(_ idLabel: String, text: String) {
+        let id = self.id("field:" + idLabel)
+        var state = edits[id] ?? TextEditState(text)
+        state.setText(text)
+        state.placeCaret(state.characters.count, selecting: false)
+        edits[id] = state
+    }
+
     // MARK: Drawing
 
     public func draw(_ command: DrawCommand) {

@@ -38,6 +38,8 @@ public final class ChatApp {
     /// person into the room, where Enter would send it to everyone.
     var drafts: [Conversation: String] = [:]
     var draftConversation = Conversation.room
+    /// Typed after Connect, before the chat opened: it goes into the composer when it opens.
+    var typeAhead = ""
     /// Key changes already shown (name and new fingerprint).
     var warnedKeyChanges: Set<String> = []
     var history: [String] = []
@@ -413,6 +415,7 @@ public final class ChatApp {
 
     func connectionFailed(_ failure: ClientFailure) {
         connecting = false
+        typeAhead = ""  // typed for a chat that did not open
         switch failure {
         case .serverKeyUnknown(_, _, let fingerprint):
             trustPrompt = fingerprint

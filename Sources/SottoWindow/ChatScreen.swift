@@ -11,6 +11,14 @@ extension ChatApp {
             draftConversation = model.current
             historyIndex = nil
         }
+        // Typed while the chat was opening, or in the frame before the composer takes the
+        // focus (it takes it at the end of a frame): into the composer, where the person looks.
+        if focusInputNextFrame, verifyDialog == nil { holdTypeAhead() }
+        if !typeAhead.isEmpty {
+            draft += typeAhead
+            typeAhead = ""
+            ui.placeCaretAtEnd("message", text: draft)
+        }
         // First: an open dialog owns the input (and the focus waits for the frame after it).
         dialogDrawn = verifyDialog != nil
         verificationDialog()

@@ -5,6 +5,7 @@ extension ChatApp {
     static let formFields = ["username", "server", "port", "password"]
 
     func loginScreen() {
+        if connecting { holdTypeAhead() }
         // While a dialog is drawn the form takes no input (nor the focus): it waits a frame.
         let dialogDrawn = trustPrompt != nil || keyChangedWarning != nil
         dialogs()
@@ -71,6 +72,17 @@ extension ChatApp {
             let first = Self.formFields[values.firstIndex { $0.isEmpty } ?? 3]
             ui.focus(ui.id("field:" + first))
         }
+    }
+
+    /// While connecting, what is typed is kept for the composer and the form takes none of it:
+    /// a "/" typed as the welcome was on its way went into the password field, and the rest,
+    /// "msg bob …", into the composer, where Enter sent it to the room. Enter is not acted on
+    /// (what was typed is seen in the composer before it is sent); Backspace takes back.
+    func holdTypeAhead() {
+        typeAhead += ui.input.text
+        for (key, _) in ui.input.keys where key == .backspace && !typeAhead.isEmpty { typeAhead.removeLast() }
+        ui.input.text = ""
+        ui.input.keys = []
     }
 
     /// Trust prompt and changed-key warning, drawn first so they own the input.

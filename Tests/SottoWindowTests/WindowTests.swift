@@ -143,6 +143,58 @@ import Testing
             await server.stop()
         }
 
+        /// A person who presses Enter and goes on typing: what is typed while connecting goes
+        /// to the composer once the chat opens, in order, never into the form. Before, the
+        /// "/" of "/msg bob …" went into the password field (the real window, under load) and
+        /// Enter sent "msg bob …" to the whole room.
+        @Test func whatIsTypedWhileConnectingGoesToTheComposerNeverToTheForm() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let carol = try Peer("carol", server: server)
+            let driver = try AppDriver(user: "alice", invite: server.invite)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            driver.type("/msg bob fx")
+            driver.press(SDLK_BACKSPACE)
+            driver.press(SDLK_BACKSPACE)
+            driver.press(SDLK_RETURN)  // not acted on: what was typed is seen before it is sent
+            // The precondition: all of that happened before the welcome (one loopback handshake
+            // takes far longer than a few frames).
+            #expect(driver.app.screen == .login && driver.app.connecting)
+            #expect(driver.app.password == LocalServer.password, "the form took none of it")
+            try driver.until("chat screen") { driver.app.screen == .chat }
+            driver.app.step()
+            #expect(driver.app.draft == "/msg bob ")
+            #expect(driver.focusedLabel(["field:message"]) == "field:message")
+            driver.type("for bob only")
+            driver.press(SDLK_RETURN)
+            try driver.until("bob gets it directly") {
+                bob.events.contains { if case .message(let m) = $0 { m.text == "for bob only" && m.to == "bob" } else { false } }
+            }
+            try await Task.sleep(nanoseconds: 300_000_000)
+            #expect(!carol.texts.contains { $0.contains("for bob only") }, "nothing reached the room")
+            bob.client.shutdown()
+            carol.client.shutdown()
+            await server.stop()
+        }
+
+        /// The composer takes the focus at the end of the frame the chat opens in: what is typed
+        /// in that frame is kept for it, not dropped (a dropped "/" sent "msg bob …" to the room).
+        @Test func whatIsTypedInTheFrameBeforeTheComposerHasTheFocusIsKept() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice"])
+            // The state the welcome leaves: the composer not focused yet, about to be.
+            driver.app.ui.focus(driver.app.ui.id("nowhere"))
+            driver.app.step()
+            #expect(driver.focusedLabel(["field:message"]) == nil)
+            driver.app.focusInputNextFrame = true
+            driver.type("/ms")
+            driver.type("g bob hi")
+            #expect(driver.app.draft == "/msg bob hi")
+            #expect(driver.focusedLabel(["field:message"]) == "field:message")
+            await server.stop()
+        }
+
         /// Issue 13.1: `/msg bob …` typed in the window went to the whole room as text.
         @Test func commandsTypedInTheComposerAreCarriedOutAndNeverSentAsText() async throws {
             let server = try await LocalServer()
