@@ -61,34 +61,50 @@ public enum SDLInput {
             case Int(SDLK_LCTRL.rawValue), Int(SDLK_RCTRL.rawValue): input.modifiers.insert(.control)
             default: break
             }
-            let key: Key?
-            switch Int(event.key.keysym.sym) {
-            case Int(SDLK_TAB.rawValue): key = .tab
-            case Int(SDLK_RETURN.rawValue), Int(SDLK_KP_ENTER.rawValue): key = .enter
-            case Int(SDLK_ESCAPE.rawValue): key = .escape
-            case Int(SDLK_BACKSPACE.rawValue): key = .backspace
-            case Int(SDLK_DELETE.rawValue): key = .delete
-            case Int(SDLK_LEFT.rawValue): key = .left
-            case Int(SDLK_RIGHT.rawValue): key = .right
-            case Int(SDLK_UP.rawValue): key = .up
-            case Int(SDLK_DOWN.rawValue): key = .down
-            case Int(SDLK_HOME.rawValue): key = .home
-            case Int(SDLK_END.rawValue): key = .end
-            case Int(SDLK_PAGEUP.rawValue): key = .pageUp
-            case Int(SDLK_PAGEDOWN.rawValue): key = .pageDown
-            case Int(SDLK_a.rawValue): key = .a
-            case Int(SDLK_c.rawValue): key = .c
-            case Int(SDLK_f.rawValue): key = .f
-            case Int(SDLK_v.rawValue): key = .v
-            case Int(SDLK_x.rawValue): key = .x
-            default: key = nil
-            }
+            let key = Self.key(event.key.keysym.sym)
             if let key { input.keys.append((key, mods)) }
             return key != nil
         case SDL_WINDOWEVENT.rawValue:
             return true
         default:
             return false
+        }
+    }
+
+    /// The toolkit's key for an SDL key symbol, if it has one.
+    static func key(_ sym: SDL_Keycode) -> Key? {
+        switch Int(sym) {
+        case Int(SDLK_TAB.rawValue): return .tab
+        case Int(SDLK_RETURN.rawValue), Int(SDLK_KP_ENTER.rawValue): return .enter
+        case Int(SDLK_ESCAPE.rawValue): return .escape
+        case Int(SDLK_BACKSPACE.rawValue): return .backspace
+        case Int(SDLK_DELETE.rawValue): return .delete
+        case Int(SDLK_LEFT.rawValue): return .left
+        case Int(SDLK_RIGHT.rawValue): return .right
+        case Int(SDLK_UP.rawValue): return .up
+        case Int(SDLK_DOWN.rawValue): return .down
+        case Int(SDLK_HOME.rawValue): return .home
+        case Int(SDLK_END.rawValue): return .end
+        case Int(SDLK_PAGEUP.rawValue): return .pageUp
+        case Int(SDLK_PAGEDOWN.rawValue): return .pageDown
+        case Int(SDLK_a.rawValue): return .a
+        case Int(SDLK_c.rawValue): return .c
+        case Int(SDLK_f.rawValue): return .f
+        case Int(SDLK_v.rawValue): return .v
+        case Int(SDLK_x.rawValue): return .x
+        default: return nil
+        }
+    }
+
+    /// A key press that acts on what was typed before it: Enter sends it, Backspace and the
+    /// arrows edit it, Tab and Escape leave it (a letter without Control is only text). A
+    /// frame applies its keys before its text, so after text in one batch of events such a
+    /// key belongs to the next frame: "hello", Enter, "wor" in one batch sent "hellowor".
+    public static func actsOnTypedText(_ event: SDL_Event) -> Bool {
+        guard event.type == SDL_KEYDOWN.rawValue, let key = key(event.key.keysym.sym) else { return false }
+        switch key {
+        case .a, .c, .f, .v, .x: return modifiers(event.key.keysym.mod).contains(.control)
+        default: return true
         }
     }
 

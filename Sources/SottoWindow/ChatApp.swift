@@ -212,17 +212,50 @@ public final class ChatApp {
             let wake = min(untilCaret.map { $0 + 0.001 } ?? 60, untilUpdate ?? 60, untilTick ?? 60, end - now)
             let timeout: Int32 = dirty ? 0 : Int32(max(0, (wake * 1000).rounded(.up)))
             var event = SDL_Event()
-            if SDL_WaitEventTimeout(&event, timeout) != 0 { handle(event) }
+            // A held key goes first, before anything queued after it: no waiting.
+            if heldKey == nil, SDL_WaitEventTimeout(&event, timeout) != 0 { take(event) }
             turn()
         }
         return !quit
     }
 
+    /// A key that acts on typed text (`SDLInput.actsOnTypedText`: Enter, Backspace, the
+    /// arrows…) has a frame to itself. A frame applies its keys before its text, and Enter
+    /// sends the field as the frame leaves it: "hello", Enter, "wor" in one batch of events
+    /// sent "hellowor". Such a key after other input waits for the next frame (`heldKey`),
+    /// and what is queued after it waits for the frame after its own.
+    private var heldKey: SDL_Event?
+    private var frameTakesNoMore = false
+
+    private func take(_ event: SDL_Event) {
+        guard SDLInput.actsOnTypedText(event) else { return handle(event) }
+        frameTakesNoMore = true
+        if !ui.input.text.isEmpty || !ui.input.keys.isEmpty {
+            heldKey = event
+            dirty = true
+        } else {
+            handle(event)
+        }
+    }
+
+    /// What is queued, in order, as far as this frame may take it.
+    private func handleQueued() {
+        if let held = heldKey {
+            heldKey = nil
+            take(held)  // the frame before took what came first: this one is the key's own
+        }
+        // Not SDL_PollEvent: it ends a sweep at a sentinel it queues, and a sweep stopped
+        // early left that sentinel ahead of the next key, which then waited a turn.
+        SDL_PumpEvents()
+        var event = SDL_Event()
+        while !frameTakesNoMore, SDL_PeepEvents(&event, 1, SDL_GETEVENT, SDL_FIRSTEVENT.rawValue, SDL_LASTEVENT.rawValue) > 0 { take(event) }
+    }
+
     /// One turn of the loop once awake: what is queued is handled, then what changed is
     /// drawn: a whole frame, or only the caret over the cached frame, or nothing.
     public func turn() {
-        var event = SDL_Event()
-        while SDL_PollEvent(&event) != 0 { handle(event) }
+        defer { frameTakesNoMore = false }
+        handleQueued()
         if reconnectDue != nil, reconnectSecondsLeft != shownCountdown { dirty = true }
         if dirty || (pendingUpdate && now >= lastFrameTime + Self.updateInterval) {
             drawFrame()
@@ -231,11 +264,17 @@ public final class ChatApp {
         }
     }
 
-    /// For tests: handles everything queued and draws one frame.
+    /// For tests: handles everything queued and draws a frame (more than one when a key
+    /// typed after text waits for the next).
     public func step() {
-        var event = SDL_Event()
-        while SDL_PollEvent(&event) != 0 { handle(event) }
-        drawFrame()
+        var more = true
+        while more {
+            handleQueued()
+            drawFrame()
+            // Stopped at a key with more behind it: the next frame takes that.
+            more = heldKey != nil || (frameTakesNoMore && SDL_HasEvents(SDL_FIRSTEVENT.rawValue, SDL_LASTEVENT.rawValue) == SDL_TRUE)
+            frameTakesNoMore = false
+        }
     }
 
     /// Seconds since the window opened (tests set the time to drive the caret).

@@ -74,6 +74,12 @@ import Testing
         // The room's first message is this one: the direct message, typed before it, never reached the watcher.
         #expect(watcher.messages.map(\.text) == ["typed into a real window"])
         #expect(watcher.messages.first?.from == "xwin")
+        // Typed faster than frames: two lines and their Enters at once, in order, each whole.
+        // (xdotool's `type` turns "\n" into Linefeed, which is not Enter: `key` sends Return.)
+        let keys: [String] = "fast one\nfast two\n".map { $0 == " " ? "space" : $0 == "\n" ? "Return" : String($0) }
+        _ = await run("xdotool", ["key", "--delay", "0"] + keys, env: env)
+        try await watcher.waitForMessages(3)
+        #expect(watcher.messages.map(\.text) == ["typed into a real window", "fast one", "fast two"])
         watcher.client.send("and read in one")
         try await Task.sleep(nanoseconds: 700_000_000)
         if let dir = ProcessInfo.processInfo.environment["SOTTO_TEST_ARTIFACTS"] {

@@ -39,7 +39,21 @@ final class AppDriver {
         if !chunk.isEmpty { typeChunk(chunk) }
     }
 
+    /// Queues events without drawing: what a busy window finds waiting at its next turn.
+    func queue(text: String) { pushText(text) }
+    func queue(key: SDL_KeyCode) {
+        var event = SDL_Event()
+        event.type = SDL_KEYDOWN.rawValue
+        event.key.keysym.sym = Int32(key.rawValue)
+        SDL_PushEvent(&event)
+    }
+
     private func typeChunk(_ text: String) {
+        pushText(text)
+        app.step()
+    }
+
+    private func pushText(_ text: String) {
         var event = SDL_Event()
         event.type = SDL_TEXTINPUT.rawValue
         withUnsafeMutableBytes(of: &event.text.text) { buffer in
@@ -48,7 +62,6 @@ final class AppDriver {
             buffer[bytes.count] = 0
         }
         SDL_PushEvent(&event)
-        app.step()
     }
 
     func press(_ key: SDL_KeyCode, shift: Bool = false, control: Bool = false) {

@@ -178,6 +178,28 @@ import Testing
             await server.stop()
         }
 
+        /// A busy window finds several keystrokes waiting at once. A frame applies its keys
+        /// before its text, so "hello", Enter, "wor" in one batch sent "hellowor"; a key that
+        /// acts on typed text now waits for the next frame, and everything behind it too.
+        @Test func keysTypedFasterThanFramesKeepTheirOrder() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"])
+            driver.queue(text: "hello")
+            driver.queue(key: SDLK_RETURN)
+            driver.queue(text: "wor")
+            driver.queue(key: SDLK_BACKSPACE)
+            driver.queue(text: "ld")
+            driver.queue(key: SDLK_LEFT)
+            driver.queue(text: "!")
+            driver.app.step()
+            try driver.until("bob gets the first line") { bob.texts.contains("hello") }
+            #expect(driver.app.draft == "wol!d")
+            #expect(!bob.texts.contains { $0.contains("wor") })
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// The composer takes the focus at the end of the frame the chat opens in: what is typed
         /// in that frame is kept for it, not dropped (a dropped "/" sent "msg bob …" to the room).
         @Test func whatIsTypedInTheFrameBeforeTheComposerHasTheFocusIsKept() async throws {
