@@ -38,14 +38,13 @@ final class CLISession: @unchecked Sendable {
                 exitCode = Self.exitCode(for: failure)
             }
         case .queued:
-            pending += 1
             if state != .online { printer.note("kept: sent when you are back online") }
         case .message(let m) where !m.isOwn:
             waited? += 1
         case .caughtUp:
             if let waited, waited > 0 { printer.note("\(waited) \(waited == 1 ? "message" : "messages") waited for you (above); live from here") }
             waited = nil
-        case .delivered, .rejected: pending -= 1
+        case .delivered, .rejected, .notice(.notSentAfterLeaving): pending -= 1
         case .users(let list): users = list
         case .notice(.youLeft):
             // Nothing more to do here: a new login would make this a member again.
@@ -65,7 +64,7 @@ final class CLISession: @unchecked Sendable {
         case .nothing:
             return .command
         case .text(let text):
-            client?.send(text)
+            handingOver { client?.send(text) }
             return .sent
         case .invalid(let problem):
             printer.warning(problem.description)
@@ -89,7 +88,7 @@ final class CLISession: @unchecked Sendable {
                 printer.print(.users(list))
             case .directMessage(let to, let text):
                 guard let name = resolve(to) else { return .command }
-                client?.send(text, to: name)
+                handingOver { client?.send(text, to: name) }
                 return .sent
             case .fingerprint(nil):
                 client?.showIdentity(of: nil)  // answered by an event
@@ -144,6 +143,16 @@ final class CLISession: @unchecked Sendable {
             guard let store else { return printer.warning("Nothing is kept yet: history starts once you are logged in.") }
             do { try work(store) } catch { printer.warning("The history could not be read: \(error)") }
         }
+    }
+
+    /// Counted before the client has it: the end of input may come right after, before the
+    /// client says `queued` (counted there, `echo hi | sotto-cli` left without sending it).
+    /// Each message handed over ends as delivered, rejected or not sent after leaving.
+    private func handingOver(_ send: () -> Void) {
+        lock.lock()
+        pending += 1
+        lock.unlock()
+        send()
     }
 
     /// End of input: leave once everything typed has been acknowledged.

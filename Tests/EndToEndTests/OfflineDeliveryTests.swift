@@ -104,19 +104,28 @@ import Testing
         try await eventually("bob online") { first.stdout.contains("online as bob") }
         first.closeInput()
         #expect(await first.waitForExit() == 0)
-        let alice = try ChildProcess(cli, base + ["--user", "alice"],
-                                     environment: ["SOTTO_CONFIG_DIR": temporaryDirectory("ocli-ac").path,
-                                                   "SOTTO_DATA_DIR": temporaryDirectory("ocli-ad").path, "SOTTO_PASSWORD": password])
-        try await eventually("alice sees bob away") { alice.stdout.contains("* online: alice; away: bob (since ") }
-        alice.write("the build is green\n/msg bob lunch at noon?\n")
-        try await eventually("stored") { alice.stdout.components(separatedBy: "lunch at noon?").count > 1 }
+        let aliceDirs = ["SOTTO_CONFIG_DIR": temporaryDirectory("ocli-ac").path, "SOTTO_DATA_DIR": temporaryDirectory("ocli-ad").path,
+                         "SOTTO_PASSWORD": password]
+        let away = try ChildProcess(cli, base + ["--user", "alice"], environment: aliceDirs)
+        try await eventually("alice sees bob away") { away.stdout.contains("* online: alice; away: bob (since ") }
+        away.write("the build is green\n/msg bob lunch at noon?\n")
+        // At the end of its input sotto-cli leaves once all it sent is acknowledged: stored.
+        // (Its echo came earlier; bob, back before the store, read them live, and the test
+        // waited in vain for "2 messages waited": CI, loaded.)
+        away.closeInput()
+        #expect(await away.waitForExit() == 0)
         let back = try ChildProcess(cli, base + ["--user", "bob"], environment: bobDirs)
-        try await eventually("bob reads what waited") {
-            back.stdout.contains("* 2 messages waited for you (above); live from here")
+        do {
+            try await eventually("bob reads what waited") { back.stdout.contains("* 2 messages waited for you (above); live from here") }
+        } catch {
+            Issue.record("bob's output: \(back.stdout)")
+            throw error
         }
         let lines = back.stdout.split(separator: "\n").map(String.init)
         let marker = try #require(lines.firstIndex { $0.hasPrefix("* 2 messages waited for you") })
         #expect(lines[..<marker].contains { $0.contains("the build is green") } && lines[..<marker].contains { $0.contains("lunch at noon?") })
+        let alice = try ChildProcess(cli, base + ["--user", "alice"], environment: aliceDirs)
+        try await eventually("alice online again") { alice.stdout.contains("online as alice") }
         alice.write("welcome back\n")
         try await eventually("live") { back.stdout.contains("welcome back") }
         #expect(back.stdout.components(separatedBy: "waited for you").count == 2, "said once")
