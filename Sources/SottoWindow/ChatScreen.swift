@@ -13,10 +13,12 @@ extension ChatApp {
         }
         // Typed while the chat was opening, or in the frame before the composer takes the
         // focus (it takes it at the end of a frame): into the composer, where the person looks.
-        if focusInputNextFrame, verifyDialog == nil { holdTypeAhead() }
+        if focusInputNextFrame, verifyDialog == nil, !ui.isFocused(ui.id("field:message")) {
+            typeAhead += ui.input.text  // its text only: a key here is for what it is over
+            ui.input.text = ""
+        }
         if !typeAhead.isEmpty {
-            draft += typeAhead
-            typeAhead = ""
+            draft += takeTypeAhead()
             ui.placeCaretAtEnd("message", text: draft)
         }
         // First: an open dialog owns the input (and the focus waits for the frame after it).

@@ -10,7 +10,8 @@ extension ChatApp {
         let dialogDrawn = trustPrompt != nil || keyChangedWarning != nil
         dialogs()
         let t = ui.theme
-        let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, 466 + (expectedFingerprint == nil ? 0 : 40) + (formError == nil ? 0 : 76)))
+        let typedAhead = connecting && !typeAhead.isEmpty
+        let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, 466 + (expectedFingerprint == nil ? 0 : 40) + (formError == nil ? 0 : 76) + (typedAhead ? 24 : 0)))
         ui.fill(card, t.panel)
         ui.stroke(card, t.border)
         var r = card.inset(28)
@@ -66,6 +67,11 @@ extension ChatApp {
         if ui.button(connecting ? "Connecting…" : "Connect", in: button, style: .primary, enabled: !connecting) || (submitted && !connecting) {
             connect()
         }
+        if typedAhead {  // said, not shown: it may be anything, a password typed again too
+            let count = typeAhead.count
+            ui.label("Typed ahead for the message box: \(count) \(count == 1 ? "character" : "characters") (Esc clears)",
+                     in: r.cutTop(24).inset(x: 0, y: 2), color: t.mutedText, style: .small)
+        }
         if focusFormNextFrame, !dialogDrawn {
             focusFormNextFrame = false
             let values = [form.username, form.server, form.port, password]
@@ -78,11 +84,28 @@ extension ChatApp {
     /// a "/" typed as the welcome was on its way went into the password field, and the rest,
     /// "msg bob …", into the composer, where Enter sent it to the room. Enter is not acted on
     /// (what was typed is seen in the composer before it is sent); Backspace takes back.
+    /// Escape clears what was typed ahead.
     func holdTypeAhead() {
         typeAhead += ui.input.text
-        for (key, _) in ui.input.keys where key == .backspace && !typeAhead.isEmpty { typeAhead.removeLast() }
+        for (key, _) in ui.input.keys {
+            switch key {
+            case .backspace where !typeAhead.isEmpty: typeAhead.removeLast()
+            case .escape: typeAhead = ""
+            default: break
+            }
+        }
         ui.input.text = ""
         ui.input.keys = []
+    }
+
+    /// What was typed ahead, as it goes into the composer: never the password. Someone who
+    /// saw nothing happen after Enter and typed the password again would otherwise find it
+    /// in the composer, one Enter away from the room.
+    func takeTypeAhead() -> String {
+        defer { typeAhead = "" }
+        guard !password.isEmpty, typeAhead.contains(password) else { return typeAhead }
+        model.system("What you typed while connecting was not kept: it held your password.", warning: true, conversation: model.current)
+        return ""
     }
 
     /// Trust prompt and changed-key warning, drawn first so they own the input.

@@ -154,6 +154,8 @@ import Testing
             let driver = try AppDriver(user: "alice", invite: server.invite)
             driver.type(LocalServer.password)
             driver.press(SDLK_RETURN)
+            driver.type("typo")
+            driver.press(SDLK_ESCAPE)  // clears what was typed ahead
             driver.type("/msg bob fx")
             driver.press(SDLK_BACKSPACE)
             driver.press(SDLK_BACKSPACE)
@@ -162,6 +164,10 @@ import Testing
             // takes far longer than a few frames).
             #expect(driver.app.screen == .login && driver.app.connecting)
             #expect(driver.app.password == LocalServer.password, "the form took none of it")
+            // Said on the form, counted, not shown (it may be a password typed again).
+            let said = driver.app.lastCommandsForTesting.compactMap { if case .text(let s, _, _, _, _) = $0, s.hasPrefix("Typed ahead") { s } else { nil } }
+            #expect(said == ["Typed ahead for the message box: 9 characters (Esc clears)"])
+            driver.screenshot("01b-typed-ahead-while-connecting")
             try driver.until("chat screen") { driver.app.screen == .chat }
             driver.app.step()
             #expect(driver.app.draft == "/msg bob ")
@@ -197,6 +203,23 @@ import Testing
             #expect(driver.app.draft == "wol!d")
             #expect(!bob.texts.contains { $0.contains("wor") })
             bob.client.shutdown()
+            await server.stop()
+        }
+
+        /// Someone who saw nothing happen after Enter and typed the password again: it is not
+        /// put into the composer, one Enter away from the room, and they are told.
+        @Test func aPasswordTypedAheadIsNeverPutInTheComposer() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver(user: "alice", invite: server.invite)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            #expect(driver.app.screen == .login && driver.app.connecting)
+            try driver.until("chat screen") { driver.app.screen == .chat }
+            driver.app.step()
+            #expect(driver.app.draft.isEmpty)
+            #expect(driver.app.model.conversations[.room]?.lines.contains { $0.text == "What you typed while connecting was not kept: it held your password." } == true)
             await server.stop()
         }
 
