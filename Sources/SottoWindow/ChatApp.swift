@@ -454,13 +454,14 @@ public final class ChatApp {
 
     func connectionFailed(_ failure: ClientFailure) {
         connecting = false
-        typeAhead = ""  // typed for a chat that did not open
         switch failure {
         case .serverKeyUnknown(_, _, let fingerprint):
-            trustPrompt = fingerprint
+            trustPrompt = fingerprint  // typed ahead is kept if the key is trusted, dropped if not
         case .serverKeyChanged(_, _, let expected, let actual), .serverKeyNotVouched(let expected, let actual):
+            typeAhead = ""  // typed for a chat that did not open
             keyChangedWarning = (expected, actual)
         default:
+            typeAhead = ""
             if screen == .chat {
                 model.system(failure.description, warning: true)
             } else {

@@ -83,7 +83,8 @@ extension ChatApp {
     /// While connecting, what is typed is kept for the composer and the form takes none of it:
     /// a "/" typed as the welcome was on its way went into the password field, and the rest,
     /// "msg bob …", into the composer, where Enter sent it to the room. Enter is not acted on
-    /// (what was typed is seen in the composer before it is sent); Backspace takes back.
+    /// (what was typed is seen in the composer before it is sent): it starts a new line there.
+    /// Backspace takes back.
     /// Escape clears what was typed ahead.
     func holdTypeAhead() {
         typeAhead += ui.input.text
@@ -91,6 +92,8 @@ extension ChatApp {
             switch key {
             case .backspace where !typeAhead.isEmpty: typeAhead.removeLast()
             case .escape: typeAhead = ""
+            // A line of its own, as Shift-Enter makes one: never two lines run together.
+            case .enter where !typeAhead.isEmpty && !typeAhead.hasSuffix("\n"): typeAhead += "\n"
             default: break
             }
         }
@@ -137,6 +140,7 @@ extension ChatApp {
             }
             if dismissed {
                 trustPrompt = nil
+                typeAhead = ""
                 formError = "Not connected: the server's key was not trusted."
                 focusFormNextFrame = true  // back where typing belongs
             }

@@ -8,7 +8,7 @@ struct SottoApp: ParsableCommand {
         commandName: "sotto",
         abstract: "Sotto: the windowed client. Opens a window with a login form; the password is always asked there.")
 
-    @Option(help: "Pre-fill the server address.")
+    @Option(name: [.long, .customLong("host")], help: "Pre-fill the server address (--host, as sotto-cli calls it, works too).")
     var server: String?
 
     @Option(help: "Pre-fill the port.")

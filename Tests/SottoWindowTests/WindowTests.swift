@@ -159,7 +159,6 @@ import Testing
             driver.type("/msg bob fx")
             driver.press(SDLK_BACKSPACE)
             driver.press(SDLK_BACKSPACE)
-            driver.press(SDLK_RETURN)  // not acted on: what was typed is seen before it is sent
             // The precondition: all of that happened before the welcome (one loopback handshake
             // takes far longer than a few frames).
             #expect(driver.app.screen == .login && driver.app.connecting)
@@ -203,6 +202,39 @@ import Testing
             #expect(driver.app.draft == "wol!d")
             #expect(!bob.texts.contains { $0.contains("wor") })
             bob.client.shutdown()
+            await server.stop()
+        }
+
+        /// Enter typed ahead is not acted on (what was typed is seen before it is sent) but
+        /// starts a new line: "early one", Enter, "early two" ran together as one line.
+        @Test func enterTypedAheadStartsANewLine() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver(user: "alice", invite: server.invite)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            driver.type("early one")
+            driver.press(SDLK_RETURN)
+            driver.type("early two")
+            #expect(driver.app.connecting && driver.app.screen == .login)
+            try driver.until("chat screen") { driver.app.screen == .chat }
+            driver.app.step()
+            #expect(driver.app.draft == "early one\nearly two")
+            await server.stop()
+        }
+
+        /// Typed ahead before a new server's key was asked about: kept while the person
+        /// decides, in the composer once they trust it (it was dropped when the question came).
+        @Test func typeAheadWaitsForTheTrustQuestion() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver(server: "127.0.0.1", port: server.port, user: "erin")
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            driver.app.typeAhead = "hi all"  // as typed in the frames before the question came
+            try driver.until("trust dialog") { driver.app.trustPrompt == server.fingerprint }
+            driver.click(try #require(driver.rect("trust-accept")))
+            try driver.until("online after trust") { driver.app.screen == .chat }
+            driver.app.step()
+            #expect(driver.app.draft == "hi all")
             await server.stop()
         }
 
