@@ -147,7 +147,13 @@ extension ChatApp {
         let title: String
         switch model.current {
         case .room: title = "# room — every member, online or away"
-        case .direct(let name): title = "@ \(name) — direct, only you two can read it"
+        case .direct(let name):
+            // Someone away is written to as anyone is; the header says where it goes meanwhile.
+            if let member = model.members.first(where: { $0.name == name }), !member.online, !member.isMe {
+                title = "@ \(name) — only you two can read it · \(Self.away(since: member.lastSeen)): it waits for them"
+            } else {
+                title = "@ \(name) — direct, only you two can read it"
+            }
         }
         var headerRow = header.inset(x: 14, y: 0)
         if case .direct(let name) = model.current, let member = model.members.first(where: { $0.name == name }), !member.isMe {

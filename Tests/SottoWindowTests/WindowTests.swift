@@ -128,6 +128,12 @@ import Testing
             try driver.until("carol goes offline") { driver.app.model.members.filter(\.online).map(\.name) == ["alice", "bob"] }
             #expect(driver.app.model.members.map(\.name) == ["alice", "bob", "carol"], "still a member, away")
             #expect(driver.app.model.conversations[.room]!.lines.contains { $0.text == "carol is away" })
+            // Her conversation says she is away and that what is written waits for her.
+            driver.app.model.open(.direct("carol"))
+            driver.app.step()
+            #expect(driver.app.lastCommandsForTesting.contains { if case .text(let s, _, _, _, _) = $0 { s.hasPrefix("@ carol — only you two can read it · away since ") && s.hasSuffix(": it waits for them") } else { false } })
+            driver.screenshot("02b-direct-to-someone-away")
+            driver.app.model.open(.room)
 
             // A direct conversation from the online list.
             let bobRow = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("people") { driver.app.ui.id("row:1") }])
