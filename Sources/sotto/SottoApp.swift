@@ -34,6 +34,12 @@ struct SottoApp: ParsableCommand {
     }
 
     func run() throws {
+        // X11 window titles (and input methods) go through the C library's locale, "C" until
+        // set: SDL converted the UTF-8 title to ASCII ("Sotto — # room" read "Sotto â\302\200\302\224 # room")
+        // and left the UTF-8 _NET_WM_NAME, which taskbars show, at "Sotto".
+        if setlocale(LC_CTYPE, "") == nil || String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" {
+            setlocale(LC_CTYPE, "C.UTF-8")
+        }
         var options = AppOptions(configDirectory: configDir.map { URL(fileURLWithPath: $0) }, dataDirectory: dataDir.map { URL(fileURLWithPath: $0) })
         options.keepHistory = !noHistory
         options.server = server

@@ -37,7 +37,7 @@ import Testing
             guard window.process.isRunning else { throw WindowExited(stderr: window.stderr) }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["xdotool", "search", "--name", "Sotto"]
+            p.arguments = ["xdotool", "search", "--class", "sotto"]  // by class: a UTF-8 title is not matched by --name
             p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
             let out = Pipe()
             p.standardOutput = out
@@ -74,6 +74,11 @@ import Testing
         // The room's first message is this one: the direct message, typed before it, never reached the watcher.
         #expect(watcher.messages.map(\.text) == ["typed into a real window"])
         #expect(watcher.messages.first?.from == "xwin")
+        // The title taskbars show (_NET_WM_NAME, UTF-8) names the conversation: it stayed
+        // "Sotto" while the legacy WM_NAME read "Sotto â\302\200\302\224 # room".
+        let (_, title) = await run("xprop", ["-id", windowID, "_NET_WM_NAME", "WM_NAME"], env: env)
+        #expect(title.contains("_NET_WM_NAME(UTF8_STRING) = \"Sotto — # room\""), "\(title)")
+        #expect(!title.contains("\\302"), "\(title)")
         // Typed faster than frames: two lines and their Enters at once, in order, each whole.
         // (xdotool's `type` turns "\n" into Linefeed, which is not Enter: `key` sends Return.)
         let keys: [String] = "fast one\nfast two\n".map { $0 == " " ? "space" : $0 == "\n" ? "Return" : String($0) }
