@@ -63,6 +63,8 @@ public struct Theme: Sendable {
     public var fieldBackground = Color(20, 22, 28)
     public var focus = Color(86, 156, 255)
     public var selection = Color(60, 95, 160)
+    /// Behind a marked log entry (where a search went): the log's background, warmed.
+    public var marked = Color(58, 52, 36)
     public var hover = Color(48, 53, 66)
     public var danger = Color(235, 87, 87)
     public var warning = Color(242, 183, 5)

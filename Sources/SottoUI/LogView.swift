@@ -37,10 +37,12 @@ extension UIContext {
         public var textColor: Color?
         public var badge: String
         public var centered: Bool
+        /// Drawn on a band with a bar at its left edge: the entry a search went to.
+        public var marked: Bool
         public init(key: Int, prefix: String = "", prefixColor: Color = Color(140, 147, 163), text: String,
-                    textColor: Color? = nil, badge: String = "", centered: Bool = false) {
+                    textColor: Color? = nil, badge: String = "", centered: Bool = false, marked: Bool = false) {
             self.key = key; self.prefix = prefix; self.prefixColor = prefixColor; self.text = text
-            self.textColor = textColor; self.badge = badge; self.centered = centered
+            self.textColor = textColor; self.badge = badge; self.centered = centered; self.marked = marked
         }
 
         /// What is drawn, wrapped, selected and copied: the prefix, a space, the text.
@@ -257,6 +259,10 @@ extension UIContext {
                 state.selecting = input.clickCount < 2
             } else if state.selecting, onRow, input.mouseDown {
                 state.selectionFocus = mousePoint()
+            }
+            if entry.marked {
+                fill(Rect(x: r.x + 2, y: y, w: r.w - 4, h: h), theme.marked)
+                fill(Rect(x: r.x + 2, y: y, w: 3, h: h), theme.warning)
             }
             for (n, line) in lines.enumerated() {
                 let ly = y + 2 + n * lineHeight

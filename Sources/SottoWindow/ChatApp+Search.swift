@@ -16,6 +16,7 @@ extension ChatApp {
         let target = ChatModel.messageID(from: result.from, result.clientMessageID)
         searchOpen = false
         model.open(conversation)
+        markedMessage = (conversation, target)  // which line matched, where several are shown
         // Focused from the next frame's start: a key typed right after is not lost.
         ui.focus(ui.id("field:message"))
         if showMessage(target, in: conversation) { return }

@@ -40,6 +40,8 @@ public final class ChatApp {
     var draftConversation = Conversation.room
     /// Typed after Connect, before the chat opened: it goes into the composer when it opens.
     var typeAhead = ""
+    /// The message a search result went to, marked in its conversation until another opens.
+    var markedMessage: (conversation: Conversation, id: String)?
     /// Key changes already shown (name and new fingerprint).
     var warnedKeyChanges: Set<String> = []
     var history: [String] = []

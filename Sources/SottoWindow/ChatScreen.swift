@@ -192,6 +192,7 @@ extension ChatApp {
             searchPanel(in: r)
             return
         }
+        if let marked = markedMessage, marked.conversation != model.current { markedMessage = nil }
         // Only the entries on screen are made into log entries (a frame costs what it shows).
         let lines = model.conversations[model.current]?.lines ?? []
         let source = UIContext.LogSource(count: lines.count, entry: { self.logEntry(lines[$0]) }, key: { lines[$0].key })
@@ -240,7 +241,8 @@ extension ChatApp {
             default: badge = line.pendingID == nil ? "e2e" : "…"
             }
             return .init(key: line.key, prefix: "\(line.timeText) \(line.from)", prefixColor: model.color(for: line.from),
-                         text: line.text, textColor: line.pendingID == nil ? nil : t.mutedText, badge: badge)
+                         text: line.text, textColor: line.pendingID == nil ? nil : t.mutedText, badge: badge,
+                         marked: markedMessage.map { line.messageID == $0.id } ?? false)
         }
     }
 }

@@ -11,7 +11,10 @@ extension ChatApp {
         dialogs()
         let t = ui.theme
         let typedAhead = connecting && !typeAhead.isEmpty
-        let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, 466 + (expectedFingerprint == nil ? 0 : 40) + (formError == nil ? 0 : 76) + (typedAhead ? 24 : 0)))
+        // As tall as the error's lines (up to four), not always four.
+        let errorLines = formError.map { min(4, TextWrap.lines($0, width: 460 - 56, style: .small, metrics: ui.metrics).count) } ?? 0
+        let errorHeight = errorLines == 0 ? 0 : errorLines * 18 + 6
+        let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, 466 + (expectedFingerprint == nil ? 0 : 40) + errorHeight + (typedAhead ? 24 : 0)))
         ui.fill(card, t.panel)
         ui.stroke(card, t.border)
         var r = card.inset(28)

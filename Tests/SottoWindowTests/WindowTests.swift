@@ -497,6 +497,12 @@ import Testing
             let shown = driver.app.lastCommandsForTesting.compactMap { if case .text(let s, _, _, _, _) = $0, s.hasPrefix("kept ") { s } else { nil } }
             // The result near the top, with what led to it above.
             #expect(Array(shown.prefix(4)) == ["kept 27", "kept 28", "kept 29", "kept 30 zanzibar"], "the log does not open at the result: \(shown.prefix(5))")
+            // The line that matched is marked (several are on screen), and only it.
+            let commands = driver.app.lastCommandsForTesting, marked = driver.app.ui.theme.marked
+            let bands = commands.compactMap { if case .rect(let r, let c) = $0, c == marked { r } else { nil } }
+            let foundY = commands.compactMap { if case .text(let s, _, let y, _, _) = $0, s == "kept 30 zanzibar" { y } else { nil } }.first
+            #expect(bands.count == 1 && foundY.map { y in bands[0].y <= y && y < bands[0].maxY } == true, "the found message is not marked: \(bands)")
+            driver.screenshot("16b-search-result-marked")
             #expect(lines().count == 423 && Set(lines()).count == 423)
             #expect(driver.focusedLabel(["field:search", "field:message"]) == "field:message")
             // Escape closes the panel, and typing goes to the composer again.
