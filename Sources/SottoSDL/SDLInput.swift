@@ -96,6 +96,11 @@ public enum SDLInput {
         }
     }
 
+    /// Enter (or the keypad's), with or without modifiers.
+    public static func isEnter(_ event: SDL_Event) -> Bool {
+        event.type == SDL_KEYDOWN.rawValue && key(event.key.keysym.sym) == .enter
+    }
+
     /// A key press that acts on what was typed before it: Enter sends it, Backspace and the
     /// arrows edit it, Tab and Escape leave it (a letter without Control is only text). A
     /// frame applies its keys before its text, so after text in one batch of events such a

@@ -40,6 +40,9 @@ public final class ChatApp {
     var draftConversation = Conversation.room
     /// Typed after Connect, before the chat opened: it goes into the composer when it opens.
     var typeAhead = ""
+    /// When type-ahead went into the composer (SDL ticks): an Enter pressed before then
+    /// never sends it.
+    var typeAheadLandedAt: UInt32?
     /// The message a search result went to, marked in its conversation until another opens.
     var markedMessage: (conversation: Conversation, id: String)?
     /// Key changes already shown (name and new fingerprint).
@@ -234,6 +237,11 @@ public final class ChatApp {
         frameTakesNoMore = true
         if !ui.input.text.isEmpty || !ui.input.keys.isEmpty {
             heldKey = event
+            dirty = true
+        } else if SDLInput.isEnter(event), let landed = typeAheadLandedAt, event.key.timestamp <= landed {
+            // Pressed before the type-ahead it would send was on screen: a new line, as
+            // every Enter typed ahead is.
+            ui.input.text += "\n"
             dirty = true
         } else {
             handle(event)
@@ -574,6 +582,15 @@ public final class ChatApp {
             model.system(problem.description, warning: true, conversation: here)
             return
         case .text(let text):
+            // A later line that is a command ("hi all", Enter, "/msg bob …" typed ahead, or
+            // with Shift-Enter) is not sent to the room as text: the line stays to be split.
+            let members = model.members.map(\.name)
+            if text.split(separator: "\n").dropFirst().contains(where: { line in
+                if case .command = ChatInput(parsing: String(line), members: members) { true } else { false }
+            }) {
+                model.system("A later line of this message is a command: send it on its own line (the message was not sent).", warning: true, conversation: here)
+                return
+            }
             guard let client else { return }
             client.send(text, to: here.recipient)
             // What you write is what you want to see: the log goes to the bottom.

@@ -1,3 +1,4 @@
+import CSDL2
 import Foundation
 import SottoClient
 import SottoCore
@@ -20,6 +21,7 @@ extension ChatApp {
         if !typeAhead.isEmpty {
             draft += takeTypeAhead()
             ui.placeCaretAtEnd("message", text: draft)
+            typeAheadLandedAt = SDL_GetTicks()
         }
         // First: an open dialog owns the input (and the focus waits for the frame after it).
         dialogDrawn = verifyDialog != nil

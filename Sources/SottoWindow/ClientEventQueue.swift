@@ -55,6 +55,9 @@ final class ClientEventQueue: @unchecked Sendable {
         }
     }
 
+    /// Tests: what waits to be handled, without handling it.
+    var waitingForTesting: [WindowInput] { lock.withLock { events } }
+
     func drain() -> [WindowInput] {
         lock.withLock {
             defer { events = [] }

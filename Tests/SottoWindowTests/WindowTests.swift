@@ -228,6 +228,59 @@ import Testing
             await server.stop()
         }
 
+        /// The welcome, a letter and Enter found waiting at once (typed after the welcome came,
+        /// before the chat was drawn): the Enter comes before the type-ahead was on screen, so
+        /// it is a new line, never a send of what the person has not seen (an attacker's
+        /// review found it sent the whole type-ahead to the room).
+        @Test func anEnterPressedBeforeTheTypeAheadWasShownDoesNotSendIt() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver(user: "alice", invite: server.invite)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            driver.type("early")
+            // The welcome waits in the window's queue, not yet handled: no frame meanwhile.
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline, !driver.app.queue.waitingForTesting.contains(where: { if case .client(.welcome) = $0 { true } else { false } }) {
+                usleep(5_000)
+            }
+            driver.queue(text: "x")
+            driver.queue(key: SDLK_RETURN)
+            driver.app.step()
+            driver.app.step()
+            #expect(driver.app.screen == .chat)
+            #expect(driver.app.draft == "earlyx\n")
+            try await Task.sleep(nanoseconds: 300_000_000)
+            #expect(bob.texts.isEmpty, "sent unseen: \(bob.texts)")
+            bob.client.shutdown()
+            await server.stop()
+        }
+
+        /// "hi all", Enter, "/msg bob secret" in one message (typed ahead, or with Shift-Enter):
+        /// not sent to the room with the command as text; it stays to be split.
+        @Test func aLaterLineThatIsACommandIsNotSentAsText() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"])
+            driver.type("hi all")
+            driver.press(SDLK_RETURN, shift: true)
+            driver.type("/msg bob secret")
+            driver.press(SDLK_RETURN)
+            #expect(driver.app.draft == "hi all\n/msg bob secret")
+            #expect(driver.app.model.conversations[.room]?.lines.last?.text == "A later line of this message is a command: send it on its own line (the message was not sent).")
+            // A slash that is not a command is text, on any line.
+            driver.press(SDLK_a, control: true)
+            driver.press(SDLK_BACKSPACE)
+            driver.type("the file is")
+            driver.press(SDLK_RETURN, shift: true)
+            driver.type("/etc/hosts")
+            driver.press(SDLK_RETURN)
+            try driver.until("bob gets it") { bob.texts.contains("the file is\n/etc/hosts") }
+            #expect(!bob.texts.contains { $0.contains("secret") })
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// Typed ahead before a new server's key was asked about: kept while the person
         /// decides, in the composer once they trust it (it was dropped when the question came).
         @Test func typeAheadWaitsForTheTrustQuestion() async throws {
