@@ -136,9 +136,17 @@ extension ChatApp {
     /// "away since 14:05" today, "away since 2 Dec" before.
     static func away(since date: Date?) -> String {
         guard let date else { return "away" }
-        let formatter = DateFormatter()
-        formatter.dateFormat = Calendar.current.isDateInToday(date) ? "HH:mm" : "d MMM"
+        let formatter = Calendar.current.isDateInToday(date) ? awayClock : awayDay
         return "away since \(formatter.string(from: date))"
+    }
+
+    // Made once: the list and a direct conversation's header say it every frame.
+    private static let awayClock = formatter("HH:mm")
+    private static let awayDay = formatter("d MMM")
+    private static func formatter(_ format: String) -> DateFormatter {
+        let formatter = DateFormatter()
+        formatter.dateFormat = format
+        return formatter
     }
 
     func conversationView(in area: Rect) {
