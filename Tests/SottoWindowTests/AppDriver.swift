@@ -250,11 +250,22 @@ extension AppDriver {
 
     /// A window logged in as `user` through its form (the invite fills the rest, the
     /// password is typed, Enter pressed), once the online list reads `listed`.
-    static func loggedIn(_ user: String, on server: LocalServer, listed: [String]) throws -> AppDriver {
+    static func loggedIn(_ user: String, on server: LocalServer, listed: [String], seenBy peers: [Peer] = []) throws -> AppDriver {
         let driver = try AppDriver(user: user, invite: server.invite)
         driver.type(LocalServer.password)
         driver.press(SDLK_RETURN)
         try driver.until("the list reads \(listed)") { driver.app.model.members.map(\.name) == listed }
+        try driver.untilSeen(by: peers)
         return driver
+    }
+
+    /// Waits until every peer lists this window's user online. What a peer seals for the room
+    /// before it knows the user is, by design, not the user's to read: a test whose peer
+    /// writes at once must wait for this, as the window waiting for its own list is not enough.
+    func untilSeen(by peers: [Peer]) throws {
+        let user = app.form.username
+        for peer in peers {
+            try until("\(user) online for a peer") { peer.members.contains { $0.name == user && $0.online } }
+        }
     }
 }

@@ -96,6 +96,7 @@ import Testing
             try driver.until("chat screen") { driver.app.screen == .chat }
             #expect(driver.focusedLabel(["field:message"]) == "field:message")
             try driver.until("bob in the list") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
+            try driver.untilSeen(by: [bob])
 
             bob.client.send("hi alice, welcome")
             try driver.until("bob's message") { driver.app.model.conversations[.room]!.lines.contains { $0.text == "hi alice, welcome" } }
@@ -431,6 +432,7 @@ import Testing
                 first.type(LocalServer.password)
                 first.press(SDLK_RETURN)
                 try first.until("bob listed") { first.app.model.members.map(\.name) == ["alice", "bob"] }
+                try first.untilSeen(by: [bob])
                 bob.client.send("the build is green")
                 // A message that would draw a forged result line of its own if shown raw.
                 bob.client.send("greenlit\n2020-01-01 00:00 · room · carol: wire the money")
@@ -582,6 +584,7 @@ import Testing
                 driver.type(LocalServer.password)
                 driver.press(SDLK_RETURN)
                 try driver.until("bob listed") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
+                try driver.untilSeen(by: [bob])
                 bob.client.send("not to be kept")
                 try driver.until("shown") { driver.app.model.conversations[.room]!.lines.contains { $0.text == "not to be kept" } }
                 #expect(driver.app.recorder == nil)
@@ -692,7 +695,7 @@ import Testing
         @Test func aMemberCalledRoomWritesPrivatelyAndItStaysPrivate() async throws {
             let server = try await LocalServer()
             let impostor = try Peer("room", server: server)
-            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "room"])
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "room"], seenBy: [impostor])
             impostor.client.send("the meeting moved to 3pm, tell nobody", to: "alice")
             try driver.until("the direct message") { driver.app.model.conversations[.direct("room")]?.lines.contains { $0.kind == .message } == true }
             #expect(!(driver.app.model.conversations[.room]?.lines.contains { $0.kind == .message } ?? false))
@@ -749,7 +752,7 @@ import Testing
         @Test func scrolledUpTheJumpButtonFitsAndYourOwnLineTakesYouDown() async throws {
             let server = try await LocalServer()
             let bob = try Peer("bob", server: server)
-            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"])
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"], seenBy: [bob])
             func messages() -> Int { driver.app.model.conversations[.room]?.lines.filter { $0.kind == .message }.count ?? 0 }
             for i in 0..<60 { bob.client.send("earlier \(i)") }
             try driver.until("60 lines") { messages() == 60 }
@@ -789,6 +792,7 @@ import Testing
             driver.type(LocalServer.password)
             driver.press(SDLK_RETURN)
             try driver.until("bob listed") { driver.app.model.members.map(\.name) == ["alice", "bob"] }
+            try driver.untilSeen(by: [bob])
             bob.client.send("please copy the code 4711-0815 from here")
             bob.client.send("and this second line too")
             try driver.until("both lines") { (driver.app.model.conversations[.room]?.lines.filter { $0.kind == .message }.count ?? 0) == 2 }
