@@ -26,6 +26,9 @@ extension ChatApp {
             recorder.withStore { store in
                 guard let store else { return }
                 do {
+                    if conversations == nil {
+                        queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts(try store.drafts()))))
+                    }
                     let which = try conversations ?? [.room] + store.directConversations(limit: Self.conversationsOnOpening)
                     for conversation in which {
                         let kept = try store.recent(in: conversation, limit: count)
@@ -111,6 +114,8 @@ extension ChatApp {
         case .upTo(let target, let messages):
             model.prependKept(messages, requested: 0, in: here)
             showMessage(target, in: here)
+        case .drafts(let kept):
+            restoreDrafts(kept)
         case .forgotten(let count):
             model.system("Deleted \(count) message\(count == 1 ? "" : "s") of this conversation from this device.", conversation: here)
         case .problem(let text):

@@ -38,6 +38,10 @@ public final class ChatApp {
     /// person into the room, where Enter would send it to everyone.
     var drafts: [Conversation: String] = [:]
     var draftConversation = Conversation.room
+    /// The drafts as the history was last told them (`ChatApp+Drafts`), once the kept ones
+    /// were put back: before that, nothing typed may overwrite what was kept.
+    var keptDrafts: [Conversation: String] = [:]
+    var draftsRestored = false
     /// Typed after Connect, before the chat opened: it goes into the composer when it opens.
     var typeAhead = ""
     /// When type-ahead went into the composer (SDL ticks): an Enter pressed before then
@@ -310,21 +314,7 @@ public final class ChatApp {
 
     func handle(_ event: SDL_Event) {
         if event.type == SDL_QUIT.rawValue { quit = true; return }
-        if event.type == queue.wakeType {
-            for input in queue.drain() {
-                switch input {
-                case .client(let e):
-                    apply(e)
-                    pendingUpdate = true
-                case .history(let answer):
-                    // What the person asked for (the chat opening, a page up, a search) is
-                    // shown at once; what others send is paced.
-                    apply(answer)
-                    dirty = true
-                }
-            }
-            return
-        }
+        if event.type == queue.wakeType { return applyClientEvents() }
         if event.type == SDL_RENDER_TARGETS_RESET.rawValue || event.type == SDL_RENDER_DEVICE_RESET.rawValue {
             frameCache.invalidate()
             dirty = true
@@ -345,6 +335,7 @@ public final class ChatApp {
         case .chat: chatScreen()
         }
         let commands = ui.endFrame()
+        if screen == .chat { keepChangedDrafts() }
         lastCommandsForTesting = commands + ui.caretCommands(at: time)
         updateTitle()
         // Drawn into the frame cache (then copied to the window), or to the window directly.
@@ -542,6 +533,8 @@ public final class ChatApp {
                               onFailure: { queue.post(.history(HistoryAnswer(conversation: .room, kind: .problem($0)))) })
             : nil
         self.recorder = recorder
+        draftsRestored = false
+        keptDrafts = [:]
         var configuration = ClientConfiguration(host: form.server.trimmingCharacters(in: .whitespaces), port: port,
                                                 username: form.username, password: password,
                                                 trust: TrustPolicy(vouched: expectedFingerprint))
@@ -602,6 +595,22 @@ public final class ChatApp {
         history.append(typed)
         historyIndex = nil
         draft = ""
+    }
+
+    /// What the network and history threads posted, in order.
+    private func applyClientEvents() {
+        for input in queue.drain() {
+            switch input {
+            case .client(let e):
+                apply(e)
+                pendingUpdate = true
+            case .history(let answer):
+                // What the person asked for (the chat opening, a page up, a search) is
+                // shown at once; what others send is paced.
+                apply(answer)
+                dirty = true
+            }
+        }
     }
 
     /// Carries out a command; false if it was refused.

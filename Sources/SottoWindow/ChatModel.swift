@@ -133,10 +133,7 @@ final class ChatModel {
     /// message once (one that arrived live since the login is not repeated), with its day
     /// separators; `requested`: a shorter page means nothing older is kept.
     func prependKept(_ kept: [StoredMessage], requested: Int, in conversation: Conversation) {
-        if conversations[conversation] == nil {
-            conversations[conversation] = ConversationLog()
-            order.append(conversation)
-        }
+        list(conversation)
         var log = conversations[conversation]!
         log.loadingOlder = false
         log.olderExhausted = kept.count < requested
@@ -198,13 +195,17 @@ final class ChatModel {
 
     var pendingCount: Int { conversations.values.reduce(0) { $0 + $1.lines.filter { $0.pendingID != nil }.count } }
 
+    /// Listed in the sidebar (at its end), without opening it.
+    func list(_ conversation: Conversation) {
+        guard conversations[conversation] == nil else { return }
+        conversations[conversation] = ConversationLog()
+        order.append(conversation)
+    }
+
     func open(_ conversation: Conversation) {
         // The conversation being left was seen: its "new since" line has done its job.
         if conversation != current { clearNewSince(in: current) }
-        if conversations[conversation] == nil {
-            conversations[conversation] = ConversationLog()
-            order.append(conversation)
-        }
+        list(conversation)
         current = conversation
         conversations[conversation]!.unread = 0
     }

@@ -96,7 +96,9 @@ extension ChatApp {
         let convHeight = min(names.count * 34, r.h / 3)
         let items = names.map { name -> UIContext.ListItem in
             let unread = model.conversations[name]?.unread ?? 0
-            return UIContext.ListItem(title: name.title, badge: unread > 0 ? "\(unread)" : "")
+            // A draft left in another conversation is marked, as mail clients mark one.
+            let hasDraft = name != model.current && !(drafts[name] ?? "").isEmpty
+            return UIContext.ListItem(title: name.title + (hasDraft ? "  ✎" : ""), badge: unread > 0 ? "\(unread)" : "")
         }
         if let picked = ui.list("conversations", items: items, selected: names.firstIndex(of: model.current), in: r.cutTop(convHeight), rowHeight: 34) {
             model.open(names[picked])

@@ -25,6 +25,8 @@ struct HistoryAnswer: Sendable {
         /// to the result (`target`: its message id).
         case upTo(target: String, [StoredMessage])
         case forgotten(count: Int)
+        /// The unsent drafts kept from last time, per conversation.
+        case drafts([Conversation: String])
         case problem(String)
     }
     var conversation: Conversation

@@ -78,6 +78,41 @@ import Testing
         #expect(try store.recent(in: .room, limit: 10).map(\.text) == ["hello room"])
     }
 
+    /// What was typed and not sent is kept per conversation, replaced as it changes, deleted
+    /// when emptied, and forgotten with its conversation (and gone from the files).
+    @Test func draftsAreKeptPerConversationUntilSentOrForgotten() throws {
+        let url = Self.directory().appendingPathComponent("h.sqlite")
+        let store = try HistoryStore(url: url)
+        #expect(try store.drafts().isEmpty)
+        try store.saveDrafts([.room: "half a thought", .direct("bob"): "the quokka-draft for bob", .direct("carol"): "hi"])
+        try store.saveDrafts([.room: "half a thought, finished", .direct("carol"): ""])
+        #expect(try store.drafts() == [.room: "half a thought, finished", .direct("bob"): "the quokka-draft for bob"])
+        // A direct conversation with someone called "room" is not the room.
+        try store.saveDrafts([.direct("room"): "to the person"])
+        #expect(try store.drafts()[.room] == "half a thought, finished")
+        #expect(try HistoryStore(url: url).drafts().count == 3)
+        try store.forget(.direct("bob"))
+        #expect(try store.drafts() == [.room: "half a thought, finished", .direct("room"): "to the person"])
+        for file in [url.path, url.path + "-wal"] {
+            let bytes = (try? Data(contentsOf: URL(fileURLWithPath: file))) ?? Data()
+            #expect(bytes.range(of: Data("quokka-".utf8)) == nil, "\(file) still holds a forgotten draft")
+        }
+    }
+
+    /// The recorder writes drafts a moment after typing pauses, the last text of each
+    /// conversation, and at once when flushed (the window closing).
+    @Test func theRecorderKeepsTheLastDraftOfEachConversation() throws {
+        let directory = Self.directory()
+        let recorder = HistoryRecorder(dataDirectory: directory, identityFingerprint: "SHA256:me", onFailure: { Issue.record("\($0)") })
+        recorder.record(.welcome(name: "me", serverFingerprint: "SHA256:server-one"))
+        for prefix in ["h", "he", "hel", "hell", "hello"] { recorder.keepDraft(prefix, in: .room) }
+        recorder.keepDraft("psst", in: .direct("bob"))
+        recorder.keepDraft("", in: .direct("bob"))
+        recorder.flush()
+        let store = try HistoryStore(url: HistoryStore.url(in: directory, serverFingerprint: "SHA256:server-one", identityFingerprint: "SHA256:me"))
+        #expect(try store.drafts() == [.room: "hello"])
+    }
+
     /// Review finding: deleted rows stayed readable in SQLite's free pages and its WAL.
     @Test func forgottenTextIsGoneFromTheFiles() throws {
         let url = Self.directory().appendingPathComponent("h.sqlite")
@@ -109,13 +144,15 @@ import Testing
         }
         try old.close()
         let store = try HistoryStore(url: url)
-        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust"])
+        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust", "3: drafts"])
         let kept = try store.recent(in: .room, limit: 5)
         #expect(kept.map(\.text) == ["old 1", "old 2"])
         #expect(kept.map(\.keyChanged) == [false, true])
         #expect(try store.search("old", limit: 5).count == 2)
         try store.append([Self.message("new", id: 3)])
         #expect(try store.count() == 3)
+        try store.saveDrafts([.room: "typed after the migration"])
+        #expect(try store.drafts() == [.room: "typed after the migration"])
     }
 
     /// A journal file left readable by others is refused like the database itself.
@@ -134,7 +171,7 @@ import Testing
         #expect(HistoryStore.url(in: directory, serverFingerprint: "SHA256:ab/c+d", identityFingerprint: "SHA256:other") != url)
         let store = try HistoryStore(url: url)
         try store.append([Self.message("x", id: 1)])
-        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust"])
+        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust", "3: drafts"])
         func mode(_ path: String) -> mode_t? {
             var info = stat()
             return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil

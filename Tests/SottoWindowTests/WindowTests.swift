@@ -569,6 +569,54 @@ import Testing
             await server.stop()
         }
 
+        /// What was typed and not sent waits in its composer when the window opens again: the
+        /// room's, and one to bob (marked in the list until opened). A line sent is not kept.
+        @Test func unsentDraftsAreThereWhenTheWindowOpensAgain() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let config = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-drafts-\(UUID().uuidString)")
+            func row(_ driver: AppDriver, _ list: String, _ index: Int) throws -> Rect {
+                try #require(driver.app.ui.widgetRects[driver.app.ui.withID(list) { driver.app.ui.id("row:\(index)") }])
+            }
+            do {
+                let first = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
+                first.type(LocalServer.password)
+                first.press(SDLK_RETURN)
+                try first.until("bob listed") { first.app.model.members.map(\.name) == ["alice", "bob"] }
+                try first.untilSeen(by: [bob])
+                first.type("sent, so not kept")
+                first.press(SDLK_RETURN)
+                try first.until("bob has it") { bob.texts.contains("sent, so not kept") }
+                first.type("half a thought")
+                first.click(try row(first, "people", 1))
+                #expect(first.app.model.current == .direct("bob"))
+                first.type("for bob only")
+                first.click(try row(first, "conversations", 0))
+                first.app.step()  // the composer changes drafts as the next frame begins
+                #expect(first.app.model.current == .room && first.app.draft == "half a thought")
+                first.app.step()
+                #expect(first.app.lastCommandsForTesting.contains { if case .text("@ bob  ✎", _, _, _, _) = $0 { true } else { false } })
+            }
+            let second = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
+            second.type(LocalServer.password)
+            second.press(SDLK_RETURN)
+            try second.until("the room's draft is back") { second.app.draft == "half a thought" }
+            #expect(second.focusedLabel(["field:message"]) == "field:message")
+            try second.until("bob's conversation listed") { second.app.model.order == [.room, .direct("bob")] }
+            second.screenshot("18-drafts-kept")
+            second.click(try row(second, "conversations", 1))
+            second.app.step()
+            #expect(second.app.draft == "for bob only")
+            // Sent: the draft is gone, here and from what is kept.
+            second.press(SDLK_RETURN)
+            try second.until("bob has it") { bob.texts.contains("for bob only") }
+            second.app.recorder?.flush()
+            let kept = try #require(second.app.recorder).withStore { try $0?.drafts() }
+            #expect(kept == [.room: "half a thought"])
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// Issue 15: a setting in the window turns keeping history off; it is remembered.
         @Test func keepingHistoryIsASettingOfTheLoginForm() async throws {
             let server = try await LocalServer()
@@ -588,6 +636,7 @@ import Testing
                 bob.client.send("not to be kept")
                 try driver.until("shown") { driver.app.model.conversations[.room]!.lines.contains { $0.text == "not to be kept" } }
                 #expect(driver.app.recorder == nil)
+                driver.type("a draft, not to be kept either")
             }
             let history = config.appendingPathComponent("data").appendingPathComponent("history")
             #expect(!FileManager.default.fileExists(atPath: history.path), "history was kept with the setting off")

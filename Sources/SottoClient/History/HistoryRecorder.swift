@@ -15,6 +15,11 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// Guarded by `lock`.
     private var pending: [ReceivedMessage] = []
     private var flushScheduled = false
+    /// Drafts as last typed, per conversation ("" deletes one), written a moment after
+    /// typing pauses: not a commit per keystroke. Guarded by `lock`.
+    private var pendingDrafts: [Conversation: String] = [:]
+    private var draftsScheduled = false
+    static let draftDelay: DispatchTimeInterval = .milliseconds(500)
     /// Touched on `queue` only.
     private var store: HistoryStore?
     private var storeFingerprint: String?
@@ -49,6 +54,17 @@ public final class HistoryRecorder: @unchecked Sendable {
         }
     }
 
+    /// Keeps what is typed in a conversation and not sent (the window, as it changes); an
+    /// empty text deletes it.
+    public func keepDraft(_ text: String, in conversation: Conversation) {
+        let schedule: Bool = lock.withLock {
+            pendingDrafts[conversation] = text
+            defer { draftsScheduled = true }
+            return !draftsScheduled
+        }
+        if schedule { queue.asyncAfter(deadline: .now() + Self.draftDelay) { self.write() } }
+    }
+
     /// Blocks until everything handed over is written (at exit, and for tests).
     public func flush() {
         queue.sync { self.write() }
@@ -76,9 +92,15 @@ public final class HistoryRecorder: @unchecked Sendable {
         let batch = pending
         pending.removeAll(keepingCapacity: true)
         flushScheduled = false
+        let drafts = pendingDrafts
+        pendingDrafts = [:]
+        draftsScheduled = false
         lock.unlock()
-        guard !batch.isEmpty, let store else { return }
-        do { try store.append(batch) } catch { report("History could not be written: \(error)") }
+        guard let store else { return }
+        do {
+            try store.append(batch)
+            try store.saveDrafts(drafts)
+        } catch { report("History could not be written: \(error)") }
     }
 
     private func report(_ text: String) {

@@ -89,6 +89,15 @@ public final class HistoryStore: Sendable {
             }
             try db.execute(sql: "UPDATE message SET trust = 2 WHERE keyChanged")
         }
+        migrator.registerMigration("3: drafts") { db in
+            // What was typed in a conversation and not sent: one row per conversation.
+            try db.create(table: "draft") { t in
+                t.column("direct", .boolean).notNull()
+                t.column("peer", .text).notNull()
+                t.column("text", .text).notNull()
+                t.primaryKey(["direct", "peer"])
+            }
+        }
         return migrator
     }
 
@@ -156,13 +165,43 @@ public final class HistoryStore: Sendable {
         }
     }
 
-    /// Deletes a conversation's history; returns how many messages were deleted.
+    /// Keeps what was typed and not sent, per conversation, in one transaction; an empty
+    /// text deletes the conversation's draft.
+    public func saveDrafts(_ drafts: [Conversation: String]) throws {
+        guard !drafts.isEmpty else { return }
+        try pool.write { db in
+            for (conversation, text) in drafts {
+                let (direct, peer) = Self.key(conversation)
+                if text.isEmpty {
+                    try db.execute(sql: "DELETE FROM draft WHERE direct = ? AND peer = ?", arguments: [direct, peer])
+                } else {
+                    try db.execute(sql: "INSERT OR REPLACE INTO draft (direct, peer, text) VALUES (?, ?, ?)", arguments: [direct, peer, text])
+                }
+            }
+        }
+    }
+
+    /// Every conversation's unsent draft.
+    public func drafts() throws -> [Conversation: String] {
+        try pool.read { db in
+            var drafts: [Conversation: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT direct, peer, text FROM draft") {
+                let direct: Bool = row["direct"], peer: String = row["peer"]
+                drafts[direct ? .direct(peer) : .room] = row["text"]
+            }
+            return drafts
+        }
+    }
+
+    /// Deletes a conversation's history and its draft; returns how many messages were deleted.
     @discardableResult
     public func forget(_ conversation: Conversation) throws -> Int {
         let (direct, peer) = Self.key(conversation)
         let count = try pool.write { db in
             try db.execute(sql: "DELETE FROM message WHERE direct = ? AND peer = ?", arguments: [direct, peer])
-            return db.changesCount
+            let messages = db.changesCount
+            try db.execute(sql: "DELETE FROM draft WHERE direct = ? AND peer = ?", arguments: [direct, peer])
+            return messages
         }
         // Nor left in the write-ahead log.
         try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }

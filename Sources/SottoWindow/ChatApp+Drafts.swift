@@ -1,0 +1,47 @@
+import Foundation
+import SottoClient
+import SottoCore
+
+/// Unsent drafts outlive the window: kept in the history database, per conversation, as they
+/// change (written off the frame, a moment after typing pauses), and put back in their
+/// composers when the chat opens again. With history off nothing is kept.
+extension ChatApp {
+    /// Every conversation's draft as it stands: the open composer's and the others'.
+    var currentDrafts: [Conversation: String] {
+        var all = drafts
+        all[draftConversation] = draft.isEmpty ? nil : draft
+        return all
+    }
+
+    /// Hands the recorder what changed since it was last told (after each frame of the chat).
+    func keepChangedDrafts() {
+        guard let recorder, draftsRestored else { return }
+        let now = currentDrafts
+        guard now != keptDrafts else { return }
+        for conversation in Set(now.keys).union(keptDrafts.keys) where now[conversation] != keptDrafts[conversation] {
+            recorder.keepDraft(now[conversation] ?? "", in: conversation)
+        }
+        keptDrafts = now
+    }
+
+    /// The drafts kept from last time go back in their composers; one typed since the chat
+    /// opened (typed ahead while connecting) follows the kept one on a line of its own,
+    /// where the person sees both before anything is sent.
+    func restoreDrafts(_ kept: [Conversation: String]) {
+        for (conversation, text) in kept.sorted(by: { $0.key.title < $1.key.title }) where !text.isEmpty {
+            model.list(conversation)
+            if conversation == draftConversation {
+                draft = Self.joined(text, draft)
+                ui.placeCaretAtEnd("message", text: draft)
+            } else {
+                drafts[conversation] = Self.joined(text, drafts[conversation] ?? "")
+            }
+        }
+        keptDrafts = kept.filter { !$0.value.isEmpty }
+        draftsRestored = true
+    }
+
+    private static func joined(_ kept: String, _ typed: String) -> String {
+        typed.isEmpty ? kept : kept + "\n" + typed
+    }
+}
