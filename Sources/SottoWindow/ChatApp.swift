@@ -263,6 +263,9 @@ public final class ChatApp {
         SDL_PumpEvents()
         var event = SDL_Event()
         while !frameTakesNoMore, SDL_PeepEvents(&event, 1, SDL_GETEVENT, SDL_FIRSTEVENT.rawValue, SDL_LASTEVENT.rawValue) > 0 { take(event) }
+        // Its wake may have been lost (SDL's queue full, or flushed): what waits is taken
+        // anyway, or it would wait for good, as only the first event posted wakes the loop.
+        applyClientEvents()
     }
 
     /// One turn of the loop once awake: what is queued is handled, then what changed is

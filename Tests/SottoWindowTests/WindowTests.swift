@@ -617,6 +617,21 @@ import Testing
             await server.stop()
         }
 
+        /// Only the first event the network posts wakes the window; if that wake is lost
+        /// (SDL's queue full), what waits behind it is still shown at the next turn, not never.
+        @Test func eventsWhoseWakeWasLostAreStillShown() throws {
+            let driver = try AppDriver()
+            func message(_ text: String, _ id: UInt64) -> ClientEvent {
+                .message(ReceivedMessage(sequence: id, time: Date(), from: "bob", to: "", text: text, isOwn: false, clientMessageID: id, trust: .unverified))
+            }
+            driver.app.post(message("the first, whose wake is lost", 1))
+            SDL_FlushEvent(driver.app.queue.wakeType)
+            driver.app.post(message("the second, which wakes nobody", 2))
+            driver.app.step()
+            let texts = driver.app.model.conversations[.room]?.lines.map(\.text) ?? []
+            #expect(texts.contains("the first, whose wake is lost") && texts.contains("the second, which wakes nobody"))
+        }
+
         /// Issue 15: a setting in the window turns keeping history off; it is remembered.
         @Test func keepingHistoryIsASettingOfTheLoginForm() async throws {
             let server = try await LocalServer()
