@@ -64,7 +64,8 @@ extension ChatApp {
             ui.label("Not connected: you left this server. Joining again makes you a new member, if your name is still free.",
                      in: banner.inset(x: 12, y: 0), color: t.text, style: .small)
         }
-        let sidebar = r.cutLeft(230)
+        // Narrower in a narrow window: the conversation keeps most of the width.
+        let sidebar = r.cutLeft(min(230, max(180, r.w * 3 / 10)))
         conversationsAndPeople(in: sidebar)
         ui.fill(Rect(x: r.x, y: r.y, w: 1, h: r.h), t.border)
         conversationView(in: r)

@@ -617,6 +617,24 @@ import Testing
             await server.stop()
         }
 
+        /// A window made as narrow as it goes (640 px) leaves the conversation most of the
+        /// width: the sidebar narrows with it, down to what its names need.
+        @Test func aNarrowWindowNarrowsTheSidebarNotTheConversation() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice"])
+            let wide = try #require(driver.rect("field:message"))
+            SDL_SetWindowSize(driver.app.window, 640, 420)
+            driver.app.step()
+            var w: Int32 = 0, h: Int32 = 0
+            SDL_GetWindowSize(driver.app.window, &w, &h)
+            try #require(w == 640, "the window was not made narrower")
+            let narrow = try #require(driver.rect("field:message"))
+            #expect(narrow.x < wide.x, "the sidebar kept its width")
+            #expect(narrow.w >= 320, "the composer is \(narrow.w) px wide")
+            driver.screenshot("19-narrow-window")
+            await server.stop()
+        }
+
         /// Only the first event the network posts wakes the window; if that wake is lost
         /// (SDL's queue full), what waits behind it is still shown at the next turn, not never.
         @Test func eventsWhoseWakeWasLostAreStillShown() throws {
