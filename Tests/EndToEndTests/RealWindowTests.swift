@@ -55,6 +55,7 @@ import Testing
         } catch {
             // What the window showed, and said, when it did not log in.
             if let dir = ProcessInfo.processInfo.environment["SOTTO_TEST_ARTIFACTS"] {
+                try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 _ = await run("import", ["-window", "root", "\(dir)/08-real-window-not-in.png"], env: env)
             }
             Issue.record("the window's stderr: \(window.stderr)")
@@ -88,6 +89,7 @@ import Testing
         watcher.client.send("and read in one")
         try await Task.sleep(nanoseconds: 700_000_000)
         if let dir = ProcessInfo.processInfo.environment["SOTTO_TEST_ARTIFACTS"] {
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let (code, output) = await run("import", ["-window", "root", "\(dir)/08-real-window.png"], env: env)
             #expect(code == 0, "\(output)")
         }
