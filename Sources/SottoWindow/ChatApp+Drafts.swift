@@ -1,3 +1,4 @@
+import CSDL2
 import Foundation
 import SottoClient
 import SottoCore
@@ -14,9 +15,10 @@ extension ChatApp {
     }
 
     /// Hands the recorder what changed since it was last told (after each frame of the chat).
+    /// A draft holding the password is not kept (nor is an earlier version of it).
     func keepChangedDrafts() {
         guard let recorder, draftsRestored else { return }
-        let now = currentDrafts
+        let now = password.isEmpty ? currentDrafts : currentDrafts.filter { !$0.value.contains(password) }
         guard now != keptDrafts else { return }
         for conversation in Set(now.keys).union(keptDrafts.keys) where now[conversation] != keptDrafts[conversation] {
             recorder.keepDraft(now[conversation] ?? "", in: conversation)
@@ -33,6 +35,8 @@ extension ChatApp {
             if conversation == draftConversation {
                 draft = Self.joined(text, draft)
                 ui.placeCaretAtEnd("message", text: draft)
+                // Not shown yet: an Enter pressed before it is would send it unseen.
+                typeAheadLandedAt = SDL_GetTicks()
             } else {
                 drafts[conversation] = Self.joined(text, drafts[conversation] ?? "")
             }
@@ -41,7 +45,7 @@ extension ChatApp {
         draftsRestored = true
     }
 
-    private static func joined(_ kept: String, _ typed: String) -> String {
-        typed.isEmpty ? kept : kept + "\n" + typed
+    static func joined(_ kept: String, _ typed: String) -> String {
+        kept.isEmpty || typed.isEmpty ? kept + typed : kept.hasSuffix("\n") ? kept + typed : kept + "\n" + typed
     }
 }

@@ -254,6 +254,10 @@ public final class ChatApp {
 
     /// What is queued, in order, as far as this frame may take it.
     private func handleQueued() {
+        // What the network and history threads posted first: its wake may have been lost
+        // (SDL's queue full, or flushed), and a kept draft put back into the composer must
+        // land before any key pressed meanwhile is taken (an Enter would send it unseen).
+        applyClientEvents()
         if let held = heldKey {
             heldKey = nil
             take(held)  // the frame before took what came first: this one is the key's own
@@ -263,9 +267,6 @@ public final class ChatApp {
         SDL_PumpEvents()
         var event = SDL_Event()
         while !frameTakesNoMore, SDL_PeepEvents(&event, 1, SDL_GETEVENT, SDL_FIRSTEVENT.rawValue, SDL_LASTEVENT.rawValue) > 0 { take(event) }
-        // Its wake may have been lost (SDL's queue full, or flushed): what waits is taken
-        // anyway, or it would wait for good, as only the first event posted wakes the loop.
-        applyClientEvents()
     }
 
     /// One turn of the loop once awake: what is queued is handled, then what changed is

@@ -19,7 +19,8 @@ extension ChatApp {
             ui.input.text = ""
         }
         if !typeAhead.isEmpty {
-            draft += takeTypeAhead()
+            // After a kept draft put back meanwhile, on a line of its own.
+            draft = Self.joined(draft, takeTypeAhead())
             ui.placeCaretAtEnd("message", text: draft)
             typeAheadLandedAt = SDL_GetTicks()
         }

@@ -39,6 +39,9 @@ struct HistoryAnswer: Sendable {
 final class ClientEventQueue: @unchecked Sendable {
     private let lock = NSLock()
     private var events: [WindowInput] = []
+    /// A wake is in SDL's queue for what waits here; guarded by `lock`. Not set when the
+    /// push failed (SDL's queue full): the next post tries again.
+    private var wakeQueued = false
     let wakeType: UInt32
 
     init() { wakeType = SDL_RegisterEvents(1) }
@@ -46,15 +49,15 @@ final class ClientEventQueue: @unchecked Sendable {
     func post(_ event: ClientEvent) { post(.client(event)) }
 
     func post(_ event: WindowInput) {
-        let wasEmpty: Bool = lock.withLock {
+        let wake: Bool = lock.withLock {
             events.append(event)
-            return events.count == 1
+            defer { wakeQueued = true }
+            return !wakeQueued
         }
-        if wasEmpty {
-            var wake = SDL_Event()
-            wake.type = wakeType
-            SDL_PushEvent(&wake)
-        }
+        guard wake else { return }
+        var wakeEvent = SDL_Event()
+        wakeEvent.type = wakeType
+        if SDL_PushEvent(&wakeEvent) != 1 { lock.withLock { wakeQueued = false } }
     }
 
     /// Tests: what waits to be handled, without handling it.
@@ -62,7 +65,7 @@ final class ClientEventQueue: @unchecked Sendable {
 
     func drain() -> [WindowInput] {
         lock.withLock {
-            defer { events = [] }
+            defer { events = []; wakeQueued = false }
             return events
         }
     }

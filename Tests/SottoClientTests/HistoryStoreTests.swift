@@ -93,9 +93,13 @@ import Testing
         #expect(try HistoryStore(url: url).drafts().count == 3)
         try store.forget(.direct("bob"))
         #expect(try store.drafts() == [.room: "half a thought, finished", .direct("room"): "to the person"])
+        // Typed, kept a moment, then erased and never sent: gone from the files too.
+        try store.saveDrafts([.direct("dave"): "the narwhal-draft, erased"])
+        try store.saveDrafts([.direct("dave"): ""])
         for file in [url.path, url.path + "-wal"] {
             let bytes = (try? Data(contentsOf: URL(fileURLWithPath: file))) ?? Data()
             #expect(bytes.range(of: Data("quokka-".utf8)) == nil, "\(file) still holds a forgotten draft")
+            #expect(bytes.range(of: Data("narwhal-".utf8)) == nil, "\(file) still holds an erased draft")
         }
     }
 

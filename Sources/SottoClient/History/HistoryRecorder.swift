@@ -15,10 +15,13 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// Guarded by `lock`.
     private var pending: [ReceivedMessage] = []
     private var flushScheduled = false
-    /// Drafts as last typed, per conversation ("" deletes one), written a moment after
-    /// typing pauses: not a commit per keystroke. Guarded by `lock`.
+    /// Drafts as last typed, per conversation ("" deletes one), written once typing has
+    /// paused for `draftDelay`: not a commit per keystroke, nor a snapshot of every half word
+    /// (erased text would linger in the WAL). Guarded by `lock`.
     private var pendingDrafts: [Conversation: String] = [:]
-    private var draftsScheduled = false
+    /// Bumped by every draft handed over: a scheduled write that finds it moved on leaves
+    /// the drafts to the later one.
+    private var draftGeneration = 0
     static let draftDelay: DispatchTimeInterval = .milliseconds(500)
     /// Touched on `queue` only.
     private var store: HistoryStore?
@@ -57,12 +60,15 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// Keeps what is typed in a conversation and not sent (the window, as it changes); an
     /// empty text deletes it.
     public func keepDraft(_ text: String, in conversation: Conversation) {
-        let schedule: Bool = lock.withLock {
+        let generation: Int = lock.withLock {
             pendingDrafts[conversation] = text
-            defer { draftsScheduled = true }
-            return !draftsScheduled
+            draftGeneration += 1
+            return draftGeneration
         }
-        if schedule { queue.asyncAfter(deadline: .now() + Self.draftDelay) { self.write() } }
+        queue.asyncAfter(deadline: .now() + Self.draftDelay) {
+            guard self.lock.withLock({ self.draftGeneration == generation }) else { return }
+            self.write()
+        }
     }
 
     /// Blocks until everything handed over is written (at exit, and for tests).
@@ -94,7 +100,6 @@ public final class HistoryRecorder: @unchecked Sendable {
         flushScheduled = false
         let drafts = pendingDrafts
         pendingDrafts = [:]
-        draftsScheduled = false
         lock.unlock()
         guard let store else { return }
         do {

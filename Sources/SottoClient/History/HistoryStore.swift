@@ -166,9 +166,12 @@ public final class HistoryStore: Sendable {
     }
 
     /// Keeps what was typed and not sent, per conversation, in one transaction; an empty
-    /// text deletes the conversation's draft.
+    /// text deletes the conversation's draft, and then the WAL is emptied too: text typed
+    /// and erased, never sent, must not stay readable in it (`secure_delete` covers only
+    /// the database's own pages).
     public func saveDrafts(_ drafts: [Conversation: String]) throws {
         guard !drafts.isEmpty else { return }
+        defer { if drafts.values.contains(where: \.isEmpty) { try? pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) } } }
         try pool.write { db in
             for (conversation, text) in drafts {
                 let (direct, peer) = Self.key(conversation)
