@@ -65,7 +65,9 @@ public final class HistoryRecorder: @unchecked Sendable {
             draftGeneration += 1
             return draftGeneration
         }
-        queue.asyncAfter(deadline: .now() + Self.draftDelay) {
+        // A draft emptied (sent, most often) is deleted at once: a crash just after sending
+        // would otherwise bring the sent text back as a draft, one Enter from a second send.
+        queue.asyncAfter(deadline: .now() + (text.isEmpty ? .seconds(0) : Self.draftDelay)) {
             guard self.lock.withLock({ self.draftGeneration == generation }) else { return }
             self.write()
         }
