@@ -23,7 +23,8 @@ public enum ClientNotice: Equatable, Sendable {
     case messageRejected(from: String, EndToEndError)
     case verified(name: String, fingerprint: String)
     case verificationNotSaved(name: String, reason: String)
-    /// A request about someone who is not online now.
+    /// A request about someone who is not a member (online or away). Its JSON kind stays
+    /// "not-online", as scripts know it.
     case notOnline(String)
     /// The first login was hung up on while the password key was derived: tried once more.
     case loginRetried
@@ -127,7 +128,7 @@ public enum ClientNotice: Equatable, Sendable {
         case .verificationNotSaved(let name, let reason):
             return "Could not save the verification of \(name): \(reason)"
         case .notOnline(let name):
-            return "\(name) is not online."
+            return "\(name) is not a member of this server."
         case .loginRetried:
             return "The server hung up while this device was still preparing the login (deriving the password key can take longer than the server waits); logging in again."
         case .reconnecting(let failure):

@@ -13,26 +13,33 @@ extension ChatApp {
     /// Loaded above the first line when the log is scrolled to its top.
     static let olderPage = 100
 
+    /// Why nothing is kept, as the person turned it off; what an earlier session kept stays.
+    var historyOff: String {
+        let how = options.keepHistory ? "\"Keep history on this device\" was unticked on the login form" : "started with --no-history"
+        return "History is off for this session (\(how)): nothing is kept, read or deleted. What earlier sessions kept stays on this device until you log in with history on and /forget it."
+    }
+
     /// Shows the last `count` kept messages of each conversation (the room and the most
     /// recent direct ones unless `conversations` names them).
     func loadKept(_ count: Int, in conversations: [Conversation]? = nil) {
         guard let recorder else {
             // Opening the chat with history off says nothing; /history says why it is empty.
             guard conversations != nil else { return }
-            return model.system("History is off on this device (--no-history): nothing is kept.", warning: true, conversation: model.current)
+            return model.system(historyOff, warning: true, conversation: model.current)
         }
         let queue = self.queue
         DispatchQueue.global(qos: .userInitiated).async {
             recorder.withStore { store in
                 guard let store else { return }
                 do {
-                    if conversations == nil {
-                        queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts(try store.drafts()))))
-                    }
                     let which = try conversations ?? [.room] + store.directConversations(limit: Self.conversationsOnOpening)
                     for conversation in which {
                         let kept = try store.recent(in: conversation, limit: count)
                         queue.post(.history(HistoryAnswer(conversation: conversation, kind: .kept(kept, requested: count, announce: conversations != nil))))
+                    }
+                    // Last: once the drafts are back, the opening read is done.
+                    if conversations == nil {
+                        queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts(try store.drafts()))))
                     }
                 } catch {
                     queue.post(.history(HistoryAnswer(conversation: .room, kind: .problem("The history could not be read: \(error)"))))
@@ -65,7 +72,7 @@ extension ChatApp {
     /// Runs a question on the history, off the frame; its answer is shown in `conversation`.
     func askHistory(_ conversation: Conversation, _ question: @escaping @Sendable (HistoryStore) throws -> HistoryAnswer.Kind) {
         guard let recorder else {
-            return model.system("History is off on this device (--no-history): nothing is kept.", warning: true, conversation: conversation)
+            return model.system(historyOff, warning: true, conversation: conversation)
         }
         let queue = self.queue
         DispatchQueue.global(qos: .userInitiated).async {

@@ -318,6 +318,9 @@ public final class ChatApp {
 
     func handle(_ event: SDL_Event) {
         if event.type == SDL_QUIT.rawValue { quit = true; return }
+        // Ctrl+Q closes the window, as it does most Linux applications (drafts are kept).
+        if event.type == SDL_KEYDOWN.rawValue, event.key.keysym.sym == Int32(SDLK_q.rawValue),
+           UInt32(event.key.keysym.mod) & UInt32(KMOD_CTRL.rawValue) != 0 { quit = true; return }
         if event.type == queue.wakeType { return applyClientEvents() }
         if event.type == SDL_RENDER_TARGETS_RESET.rawValue || event.type == SDL_RENDER_DEVICE_RESET.rawValue {
             frameCache.invalidate()
@@ -426,7 +429,18 @@ public final class ChatApp {
             model.endCatchUp()
             openAtNewSince()
         case .delivered: break
-        case .rejected(let id): model.rejected(id: id)
+        case .rejected(let id):
+            // Back in its composer, if that is empty, to be corrected or sent elsewhere: a
+            // line marked "(not sent)" alone would be lost with the window.
+            guard let (conversation, text) = model.rejected(id: id) else { break }
+            if conversation == draftConversation {
+                if draft.isEmpty {
+                    draft = text
+                    ui.placeCaretAtEnd("message", text: draft)
+                }
+            } else if (drafts[conversation] ?? "").isEmpty {
+                drafts[conversation] = text
+            }
         }
     }
 
@@ -603,6 +617,9 @@ public final class ChatApp {
 
     /// What the network and history threads posted, in order.
     private func applyClientEvents() {
+        // Wakes for what is taken now go too (flushed first: one pushed after this is for
+        // something posted after it, and stays): a stale one would make an empty turn.
+        SDL_FlushEvent(queue.wakeType)
         for input in queue.drain() {
             switch input {
             case .client(let e):

@@ -184,13 +184,18 @@ final class ChatModel {
         for line in pending { append(line, to: conversation) }
     }
 
-    func rejected(id: UInt64) {
+    /// Marks a message that was not sent; returns where it was written, and its text.
+    @discardableResult
+    func rejected(id: UInt64) -> (conversation: Conversation, text: String)? {
+        var found: (Conversation, String)?
         for name in conversations.keys {
             guard let index = conversations[name]!.lines.lastIndex(where: { $0.pendingID == id }) else { continue }
+            found = (name, conversations[name]!.lines[index].text)
             conversations[name]!.lines[index].pendingID = nil
             conversations[name]!.lines[index].kind = .warning
             conversations[name]!.lines[index].text = "(not sent) " + conversations[name]!.lines[index].text
         }
+        return found
     }
 
     var pendingCount: Int { conversations.values.reduce(0) { $0 + $1.lines.filter { $0.pendingID != nil }.count } }

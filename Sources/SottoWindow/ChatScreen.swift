@@ -10,6 +10,9 @@ extension ChatApp {
             drafts[draftConversation] = draft.isEmpty ? nil : draft
             draft = drafts.removeValue(forKey: model.current) ?? ""
             draftConversation = model.current
+            // Typing goes on at the end of this conversation's draft, not where the caret
+            // stood in the last one (in the middle of this text, or past its end).
+            ui.placeCaretAtEnd("message", text: draft)
             historyIndex = nil
         }
         // Typed while the chat was opening, or in the frame before the composer takes the

@@ -85,7 +85,7 @@ import Testing
         #expect(alice.messages.first?.to == "bob")
         // To someone who is not here: a clear error, and the message is not retried forever.
         alice.client.send("hello?", to: "nobody")
-        try await eventually("unknown recipient error") { alice.errors.contains("Not sent: nobody is not online.") }
+        try await eventually("unknown recipient error") { alice.errors.contains("Not sent: nobody is not a member of this server.") }
         try await eventually("outbox empty") { alice.client.pendingCount() == 0 }
         for c in [alice, bob, carol] { c.stop() }
         await server.stop()

@@ -255,6 +255,8 @@ extension AppDriver {
         driver.type(LocalServer.password)
         driver.press(SDLK_RETURN)
         try driver.until("the list reads \(listed)") { driver.app.model.members.map(\.name) == listed }
+        // What the history holds is shown (its lines come in their own time otherwise).
+        try driver.until("the kept history and drafts read") { driver.app.draftsRestored || driver.app.recorder == nil }
         try driver.untilSeen(by: peers)
         return driver
     }

@@ -379,7 +379,7 @@ import Testing
             #expect(roomLines().last?.text.contains("safety number") == true)
             driver.type("/verify nobody")
             driver.press(SDLK_RETURN)
-            try driver.until("nobody is not online") { roomLines().last?.text == "nobody is not online." }
+            try driver.until("nobody is not a member") { roomLines().last?.text == "nobody is not a member of this server." }
             #expect(roomLines().last?.kind == .warning)
             // A name that only looks like someone's is refused, not taken for them.
             let lookAlike = try Peer("\u{0430}\u{0441}\u{0435}", server: server)  // Cyrillic асе
@@ -671,6 +671,62 @@ import Testing
             await server.stop()
         }
 
+        /// From a newcomer's run: back in a conversation, typing went on where the caret stood
+        /// in the one left, in the middle of this one's draft.
+        @Test func typingGoesOnAtTheEndOfTheDraftOfTheConversationOpened() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"])
+            func row(_ list: String, _ index: Int) throws -> Rect {
+                try #require(driver.app.ui.widgetRects[driver.app.ui.withID(list) { driver.app.ui.id("row:\(index)") }])
+            }
+            // A person looks before typing: frames go by, the composer has the focus.
+            func open(_ list: String, _ index: Int) throws {
+                driver.click(try row(list, index))
+                driver.app.step()
+                driver.app.step()
+                #expect(driver.focusedLabel(["field:message"]) == "field:message")
+            }
+            try open("people", 1)
+            driver.type("for bob, a longer draft")
+            try open("conversations", 0)
+            driver.type("hi")
+            try open("conversations", 1)
+            driver.type("!")
+            #expect(driver.app.draft == "for bob, a longer draft!")
+            bob.client.shutdown()
+            await server.stop()
+        }
+
+        /// From a newcomer's run: a message that could not be sent (to someone no longer a
+        /// member) left the composer empty and its text only in a "(not sent)" line, gone with
+        /// the window. It goes back into its composer.
+        @Test func aMessageThatCouldNotBeSentGoesBackIntoItsComposer() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice"])
+            try driver.until("the kept drafts read") { driver.app.draftsRestored }
+            // A conversation kept from when "ghost" was a member.
+            driver.app.queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts([.direct("ghost"): "are you still there?"]))))
+            driver.app.step()
+            driver.app.model.open(.direct("ghost"))
+            driver.app.step()
+            #expect(driver.app.draft == "are you still there?")
+            driver.press(SDLK_RETURN)
+            try driver.until("not sent") { driver.app.model.conversations[.direct("ghost")]?.lines.contains { $0.text == "(not sent) are you still there?" } == true }
+            #expect(driver.app.draft == "are you still there?")
+            #expect(driver.app.model.conversations[.direct("ghost")]?.lines.contains { $0.text == "Not sent: ghost is not a member of this server." } == true)
+            await server.stop()
+        }
+
+        /// Ctrl+Q closes the window, as in most Linux applications.
+        @Test func controlQClosesTheWindow() throws {
+            let driver = try AppDriver()
+            driver.press(SDLK_q)
+            #expect(!driver.app.quit)
+            driver.press(SDLK_q, control: true)
+            #expect(driver.app.quit)
+        }
+
         /// A draft holding the password is not kept on disk (an earlier version of it is deleted).
         @Test func aDraftHoldingThePasswordIsNotKept() async throws {
             let server = try await LocalServer()
@@ -728,6 +784,12 @@ import Testing
                 try driver.until("shown") { driver.app.model.conversations[.room]!.lines.contains { $0.text == "not to be kept" } }
                 #expect(driver.app.recorder == nil)
                 driver.type("a draft, not to be kept either")
+                // Asked for, the history says why it is off, as the person turned it off.
+                for _ in 0..<"a draft, not to be kept either".count { driver.press(SDLK_BACKSPACE) }
+                driver.type("/history")
+                driver.press(SDLK_RETURN)
+                #expect(driver.app.model.conversations[.room]!.lines.last?.text.hasPrefix(
+                    "History is off for this session (\"Keep history on this device\" was unticked on the login form)") == true)
             }
             let history = config.appendingPathComponent("data").appendingPathComponent("history")
             #expect(!FileManager.default.fileExists(atPath: history.path), "history was kept with the setting off")

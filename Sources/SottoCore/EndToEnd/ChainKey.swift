@@ -98,7 +98,7 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unknownChain: return "a message's sender key never arrived"
         case .notAMember: return "a message came from someone who is not a member"
         case .untrustedRecipient(let name): return "\(name)'s identity key changed; accept it before sending to them"
-        case .noSuchRecipient(let name): return "\(name) is not online"
+        case .noSuchRecipient(let name): return "\(name) is not a member of this server"
         case .invalidIdentity(let name): return "\(name) has no valid end-to-end identity"
         case .identityNotFetched(let name): return "\(name)'s identity keys have not arrived yet"
         case .unknownPrekey: return "a sender key was sealed to a prekey this device no longer has (deleted after rotation) or never had"

@@ -31,7 +31,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable {
         case .shuttingDown: return "The server is shutting down."
         case .unsupportedVersion: return "This client and the server speak different protocol versions; update Sotto."
         case .replaced: return "You logged in again from this device; this older session was closed."
-        case .unknownRecipient: return "That person is not online."
+        case .unknownRecipient: return "That person is not a member of this server."
         case .loginTimeout: return "The login took too long."
         case .invalidIdentity: return "The server refused this client's end-to-end identity (malformed, badly signed, or not bound to its device key)."
         case .other: return "The server reported an error."
