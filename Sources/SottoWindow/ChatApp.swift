@@ -136,7 +136,7 @@ public final class ChatApp {
             throw SDLError.last("SDL_CreateWindow")
         }
         self.window = window
-        SDL_SetWindowMinimumSize(window, 640, 420)
+        SDL_SetWindowMinimumSize(window, 640, 480)
         // SDL's software renderer puts its frames on the window directly (X11 shared memory),
         // not through an OpenGL texture: under a software OpenGL that upload cost more than
         // the drawing.

@@ -14,22 +14,32 @@ extension ChatApp {
         // As tall as the error's lines (up to four), not always four.
         let errorLines = formError.map { min(4, TextWrap.lines($0, width: 460 - 56, style: .small, metrics: ui.metrics).count) } ?? 0
         let errorHeight = errorLines == 0 ? 0 : errorLines * 18 + 6
-        let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, 466 + (expectedFingerprint == nil ? 0 : 40) + errorHeight + (typedAhead ? 24 : 0)))
+        let fullHeight = 466 + (expectedFingerprint == nil ? 0 : 40) + errorHeight + (typedAhead ? 24 : 0)
+        // A window too short for the form (it may be 420 px high) gets it tighter: smaller
+        // margins and gaps, no subtitle, and the error under the button, as many lines as fit.
+        let compact = fullHeight > ui.height - 20
+        let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, fullHeight))
         ui.fill(card, t.panel)
         ui.stroke(card, t.border)
-        var r = card.inset(28)
-        ui.label("Sotto", in: r.cutTop(34), style: .bold)
-        ui.label("Secure chat for your local network", in: r.cutTop(22), color: t.mutedText, style: .small)
-        _ = r.cutTop(14)
+        var r = card.inset(compact ? 16 : 28)
+        let labelHeight = compact ? 18 : 22, gap = compact ? 4 : 8
+        if compact {
+            ui.label("Sotto", in: r.cutTop(26), style: .bold)
+            _ = r.cutTop(2)
+        } else {
+            ui.label("Sotto", in: r.cutTop(34), style: .bold)
+            ui.label("Secure chat for your local network", in: r.cutTop(22), color: t.mutedText, style: .small)
+            _ = r.cutTop(14)
+        }
 
         var submitted = false
         func field(_ name: String, _ title: String, _ value: inout String, placeholder: String, secure: Bool = false) {
-            ui.label(title, in: r.cutTop(22), color: t.mutedText, style: .small)
+            ui.label(title, in: r.cutTop(labelHeight), color: t.mutedText, style: .small)
             let result = ui.textField(name, text: &value, in: r.cutTop(34), placeholder: placeholder, secure: secure,
                                       invalid: fieldErrors.contains(name))
             if result.submitted { submitted = true }
             if result.changed { fieldErrors.remove(name) }
-            _ = r.cutTop(8)
+            _ = r.cutTop(gap)
         }
         field("username", "Username", &form.username, placeholder: "how others see you")
         let serverBefore = form.server
@@ -40,11 +50,11 @@ extension ChatApp {
         }
         if let fp = expectedFingerprint {
             ui.label("The invite vouches for the server key", in: r.cutTop(16), color: t.success, style: .small)
-            ui.label(fp, in: r.cutTop(18), color: t.success, style: .small)
-            _ = r.cutTop(4)
+            ui.label(fp, in: r.cutTop(compact ? 16 : 18), color: t.success, style: .small)
+            _ = r.cutTop(compact ? 2 : 4)
         }
         field("port", "Port", &form.port, placeholder: "8888")
-        ui.label("Password", in: r.cutTop(22), color: t.mutedText, style: .small)
+        ui.label("Password", in: r.cutTop(labelHeight), color: t.mutedText, style: .small)
         var row = r.cutTop(34)
         let toggleRect = row.cutRight(86)
         let result = ui.textField("password", text: &password, in: row, placeholder: "server password", secure: !showPassword,
@@ -52,23 +62,34 @@ extension ChatApp {
         if result.submitted { submitted = true }
         if result.changed { fieldErrors.remove("password") }
         ui.checkbox("Show", value: &showPassword, in: toggleRect.inset(x: 10, y: 0))
-        _ = r.cutTop(8)
+        _ = r.cutTop(gap)
         // --no-history wins for this run, and is not saved as the setting.
         var keep = form.keepsHistory && options.keepHistory
         if ui.checkbox(options.keepHistory ? "Keep history on this device" : "Keep history on this device (off: --no-history)", value: &keep,
                        in: r.cutTop(24)), options.keepHistory {
             form.keepHistory = keep
         }
-        _ = r.cutTop(10)
+        _ = r.cutTop(compact ? 6 : 10)
 
-        if let error = formError {
+        func showError(maxLines: Int) {
+            guard let error = formError else { return }
             let lines = TextWrap.lines(error, width: r.w, style: .small, metrics: ui.metrics)
-            for line in lines.prefix(4) { ui.label(line, in: r.cutTop(18), color: t.danger, style: .small) }
+            let shown = Array(lines.prefix(maxLines))
+            for (i, line) in shown.enumerated() {
+                // Cut short: the last line shown says there is more.
+                let text = i == shown.count - 1 && lines.count > shown.count ? line + " …" : line
+                ui.label(text, in: r.cutTop(18), color: t.danger, style: .small)
+            }
             _ = r.cutTop(6)
         }
-        let button = r.cutTop(40)
+        if !compact { showError(maxLines: 4) }
+        let button = r.cutTop(compact ? 34 : 40)
         if ui.button(connecting ? "Connecting…" : "Connect", in: button, style: .primary, enabled: !connecting) || (submitted && !connecting) {
             connect()
+        }
+        if compact {
+            _ = r.cutTop(4)
+            showError(maxLines: max(0, min(4, r.h / 18)))
         }
         if typedAhead {  // said, not shown: it may be anything, a password typed again too
             let count = typeAhead.count

@@ -635,6 +635,33 @@ import Testing
             await server.stop()
         }
 
+        /// From a newcomer's run: at the smallest window the login form overlapped itself (the
+        /// history box over the password, Connect a thin line). Every part fits, in order, with
+        /// an invite's fingerprint and an error of four lines.
+        @Test func theLoginFormFitsTheSmallestWindow() throws {
+            let driver = try AppDriver(user: "alice", invite: "sotto://127.0.0.1:8888#SHA256:5kUoOUXt/RGwnn/RdhGxGlrf8NnnQXuqNaJ6k6G+q8A")
+            SDL_SetWindowSize(driver.app.window, 400, 300)  // below the minimum: held at it
+            driver.app.formError = "The server refused the login. " + String(repeating: "This sentence is long so that it wraps onto several lines. ", count: 3)
+            driver.app.step()
+            var w: Int32 = 0, h: Int32 = 0
+            SDL_GetWindowSize(driver.app.window, &w, &h)
+            #expect(w == 640 && h == 480)
+            let parts = ["field:username", "field:server", "field:port", "field:password", "checkbox:Keep history on this device", "button:Connect"]
+            let rects = try parts.map { try #require(driver.rect($0), "\($0) not drawn") }
+            for (upper, lower) in zip(rects, rects.dropFirst()) {
+                #expect(upper.y + upper.h <= lower.y, "\(upper) overlaps \(lower)")
+            }
+            for (part, rect) in zip(parts, rects) { #expect(rect.h >= 20 && rect.y + rect.h <= Int(h), "\(part): \(rect)") }
+            // The error is there, below the button, inside the window.
+            let button = rects.last!
+            let errorLines = driver.app.lastCommandsForTesting.compactMap { command -> Int? in
+                if case .text(let text, _, let y, _, _) = command, y > button.y, !text.isEmpty { y } else { nil }
+            }
+            #expect(errorLines.count >= 2, "the error is not shown")
+            #expect(errorLines.allSatisfy { $0 + 18 <= Int(h) })
+            driver.screenshot("20-login-smallest")
+        }
+
         /// Only the first event the network posts wakes the window; if that wake is lost
         /// (SDL's queue full), what waits behind it is still shown at the next turn, not never.
         @Test func eventsWhoseWakeWasLostAreStillShown() throws {
