@@ -27,6 +27,48 @@ public final class MonospaceMetrics: TextMeasuring {
 }
 
 public enum TextWrap {
+    /// The lines an edited text is shown on, as ranges of character indices: every character
+    /// is in one line but newlines, which are in none; a space where a line breaks ends the
+    /// upper line (so the caret can sit on either side of it). Breaks at spaces where it can
+    /// and inside words where it must, at least one character a line.
+    public static func segments(_ characters: [Character], width: Int, style: FontStyle = .regular, metrics: TextMeasuring) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        func measure(_ range: Range<Int>) -> Int { metrics.width(String(characters[range]), style: style) }
+        func wrap(_ paragraph: Range<Int>) {
+            guard width > 0 else { return out.append(paragraph) }
+            var lineStart = paragraph.lowerBound, next = paragraph.lowerBound
+            while next < paragraph.upperBound {
+                // The next word and the spaces after it.
+                var wordEnd = next
+                while wordEnd < paragraph.upperBound, characters[wordEnd] != " " { wordEnd += 1 }
+                var tokenEnd = wordEnd
+                while tokenEnd < paragraph.upperBound, characters[tokenEnd] == " " { tokenEnd += 1 }
+                if measure(lineStart..<wordEnd) <= width {
+                    next = tokenEnd
+                } else if next > lineStart {
+                    out.append(lineStart..<next)  // the word starts the next line
+                    lineStart = next
+                } else {
+                    // A word wider than a line: as many of its characters as fit.
+                    var end = lineStart + 1
+                    while end < wordEnd, measure(lineStart..<(end + 1)) <= width { end += 1 }
+                    out.append(lineStart..<end)
+                    lineStart = end
+                    next = end
+                }
+            }
+            out.append(lineStart..<paragraph.upperBound)
+        }
+        var start = 0
+        while true {
+            let end = characters[start...].firstIndex(of: "\n") ?? characters.count
+            wrap(start..<end)
+            guard end < characters.count else { break }
+            start = end + 1
+        }
+        return out
+    }
+
     /// Breaks at spaces where it can and inside words where it must; keeps explicit newlines.
     public static func lines(_ text: String, width: Int, style: FontStyle = .regular, metrics: TextMeasuring) -> [String] {
         guard width > 0 else { return [text] }

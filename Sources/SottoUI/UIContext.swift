@@ -22,6 +22,10 @@ public final class UIContext {
     public private(set) var active: ID?
     private var scrollOffsets: [ID: Int] = [:]
     private var edits: [ID: TextEditState] = [:]
+    /// The last wrap of a multi-line field (its height is asked for, then it is drawn: once).
+    private var wrapCache: (text: [Character], width: Int, segments: [Range<Int>])?
+    /// How far a multi-line field is scrolled down (its caret's line kept in view).
+    private var fieldScrollY: [ID: Int] = [:]
     private var lastFocusOrder: [ID] = []
     var logState: [ID: LogState] = [:]
     /// Where each interactive widget was last drawn (tests click through these).
@@ -347,12 +351,19 @@ public final class UIContext {
         let (_, pressed, _) = interact(id, r)
         let inner = r.inset(x: 8, y: 4)
         func display(_ s: String) -> String { secure ? String(repeating: "•", count: s.count) : s }
+        let lineHeight = metrics.lineHeight(.regular)
+        // The lines shown, as ranges of the text's characters: wrapped in a multi-line field.
+        func segments(_ shown: [Character]) -> [Range<Int>] { multiline ? wrappedSegments(shown, fieldWidth: r.w) : [0..<shown.count] }
         if pressed {
             focused = id
-            // Caret to the clicked character (single-line hit test).
+            // Caret to the clicked character: the line under the mouse, then the column.
             let shown = Array(display(state.text))
-            var index = shown.count
-            for i in 0..<shown.count where metrics.width(String(shown[0...i]), style: .regular) - metrics.width(String(shown[i]), style: .regular) / 2 > input.mouseX - inner.x {
+            let lines = segments(shown)
+            let top = multiline ? inner.y - (fieldScrollY[id] ?? 0) : inner.y
+            let line = lines[max(0, min(lines.count - 1, (input.mouseY - top) / max(1, lineHeight)))]
+            let dx = multiline ? 0 : (scrollOffsets[id] ?? 0)
+            var index = line.upperBound
+            for i in line where metrics.width(String(shown[line.lowerBound...i]), style: .regular) - metrics.width(String(shown[i]), style: .regular) / 2 > input.mouseX - inner.x + dx {
                 index = i
                 break
             }
@@ -396,38 +407,33 @@ public final class UIContext {
         fill(r, theme.fieldBackground)
         stroke(r, invalid ? theme.danger : (focused == id ? theme.focus : theme.border))
         pushClip(inner)
-        let lineHeight = metrics.lineHeight(.regular)
         if state.text.isEmpty && (focused != id || input.composition.isEmpty) {
             drawText(fitted(placeholder, width: inner.w, style: .regular), x: inner.x, y: multiline ? inner.y : inner.y + (inner.h - lineHeight) / 2, color: theme.mutedText)
         }
-        let lines = display(state.text).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let shown = Array(display(state.text))
+        let lines = segments(shown)
         let top = multiline ? inner.y : inner.y + (inner.h - lineHeight) / 2
-        // Caret position (line and column) in display characters.
-        var caretLine = 0, caretColumn = state.caret
-        for (i, line) in lines.enumerated() {
-            if caretColumn <= line.count { caretLine = i; break }
-            caretColumn -= line.count + 1
-        }
+        // The caret's line: the last that holds its index (at a wrap, the start of the next).
+        let caretLine = lines.lastIndex { $0.lowerBound <= state.caret && state.caret <= $0.upperBound } ?? 0
+        let caretX = metrics.width(String(shown[lines[caretLine].lowerBound..<max(lines[caretLine].lowerBound, min(state.caret, lines[caretLine].upperBound))]), style: .regular)
         // Keep the caret visible: scroll horizontally (single line) or vertically (multi).
-        let caretX = metrics.width(String(lines[caretLine].prefix(caretColumn)), style: .regular)
-        var dx = scrollOffsets[id] ?? 0
+        var dx = multiline ? 0 : scrollOffsets[id] ?? 0
         if caretX - dx > inner.w - 2 { dx = caretX - inner.w + 2 }
         if caretX - dx < 0 { dx = caretX }
-        scrollOffsets[id] = dx
+        if !multiline { scrollOffsets[id] = dx }
         let dy = max(0, (caretLine + 1) * lineHeight - inner.h)
+        if multiline { fieldScrollY[id] = dy }
         if let sel = state.selection, focused == id {
-            var offset = 0
             for (i, line) in lines.enumerated() {
-                let lo = max(sel.lowerBound - offset, 0), hi = min(sel.upperBound - offset, line.count)
+                let lo = max(sel.lowerBound, line.lowerBound), hi = min(sel.upperBound, line.upperBound)
                 if lo < hi {
-                    let x0 = metrics.width(String(line.prefix(lo)), style: .regular)
-                    let x1 = metrics.width(String(line.prefix(hi)), style: .regular)
+                    let x0 = metrics.width(String(shown[line.lowerBound..<lo]), style: .regular)
+                    let x1 = metrics.width(String(shown[line.lowerBound..<hi]), style: .regular)
                     fill(Rect(x: inner.x + x0 - dx, y: top + i * lineHeight - dy, w: x1 - x0, h: lineHeight), theme.selection)
                 }
-                offset += line.count + 1
             }
         }
-        for (i, line) in lines.enumerated() { drawText(line, x: inner.x - dx, y: top + i * lineHeight - dy) }
+        for (i, line) in lines.enumerated() { drawText(String(shown[line]), x: inner.x - dx, y: top + i * lineHeight - dy) }
         if focused == id && inputEnabled {
             let cx = inner.x + caretX - dx
             if !input.composition.isEmpty {
@@ -442,6 +448,18 @@ public final class UIContext {
         popClip()
         return result
     }
+
+    /// The lines of a multi-line field `fieldWidth` wide (its inner padding taken off), wrapped.
+    func wrappedSegments(_ characters: [Character], fieldWidth: Int) -> [Range<Int>] {
+        let width = fieldWidth - 16
+        if let cache = wrapCache, cache.width == width, cache.text == characters { return cache.segments }
+        let segments = TextWrap.segments(characters, width: width, metrics: metrics)
+        wrapCache = (characters, width, segments)
+        return segments
+    }
+
+    /// How many lines a multi-line field `fieldWidth` wide shows `text` on (to size it).
+    public func wrappedLineCount(_ text: String, fieldWidth: Int) -> Int { wrappedSegments(Array(text), fieldWidth: fieldWidth).count }
 
     /// A field's current edit state (tests read caret and selection through it).
     public func editState(_ idLabel: String) -> TextEditState? { edits[id("field:" + idLabel)] }

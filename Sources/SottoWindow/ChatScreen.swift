@@ -182,7 +182,9 @@ extension ChatApp {
         }
         ui.label(title, in: headerRow, style: .bold)
 
-        var composer = r.cutBottom(max(56, min(140, 24 + draft.split(separator: "\n", omittingEmptySubsequences: false).count * 20)))
+        // As tall as the draft's lines, wrapped at the field's width (the margins and Send off).
+        let composerLines = ui.wrappedLineCount(draft, fieldWidth: r.w - 20 - 80 - 8)
+        var composer = r.cutBottom(max(56, min(140, 24 + composerLines * 20)))
         composer = composer.inset(10)
         let sendRect = composer.cutRight(80)
         _ = composer.cutRight(8)

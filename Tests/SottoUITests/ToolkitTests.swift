@@ -132,6 +132,52 @@ import Testing
         #expect(TextWrap.lines("a\nb", width: 100, metrics: m) == ["a", "b"])
     }
 
+    /// An edited text's lines cover every character once (newlines aside), break after the
+    /// spaces between words, split a word only when it is wider than a line.
+    @Test func segmentsOfAnEditedTextCoverEveryCharacterOnce() {
+        let m = MonospaceMetrics(advance: 10)
+        func shown(_ text: String, _ width: Int) -> [String] {
+            let characters = Array(text)
+            return TextWrap.segments(characters, width: width, metrics: m).map { String(characters[$0]) }
+        }
+        #expect(shown("the quick brown fox", 100) == ["the quick ", "brown fox"])
+        #expect(shown("abcdefghijklmnop", 50) == ["abcde", "fghij", "klmno", "p"])
+        #expect(shown("a\nb\n", 100) == ["a", "b", ""])
+        #expect(shown("", 100) == [""])
+        #expect(shown("hi   there", 40) == ["hi   ", "ther", "e"])
+        for text in ["the quick brown fox jumps", "a\n\nb c", "   leading", "x" + String(repeating: " ", count: 30) + "y"] {
+            let characters = Array(text)
+            let covered = TextWrap.segments(characters, width: 50, metrics: m).flatMap { Array($0) }
+            #expect(covered == characters.indices.filter { characters[$0] != "\n" }, "\(text)")
+        }
+    }
+
+    /// A long draft in a multi-line field wraps at its width: every line is drawn inside it,
+    /// the caret at the end is on the last line, and a click on a lower line puts it there.
+    @Test func aMultiLineFieldWrapsLongTextAndPlacesTheCaretOnItsLines() throws {
+        let ui = UIContext(metrics: MonospaceMetrics(advance: 8, height: 16))
+        var text = "the quick brown fox jumps over the lazy dog and runs far away"
+        let r = Rect(x: 0, y: 0, w: 216, h: 100)  // 200 inside: 25 characters a line
+        ui.focus(ui.id("field:m"))
+        _ = frame(ui) { ui.textField("m", text: &text, in: r, multiline: true) }
+        ui.placeCaretAtEnd("m", text: text)
+        let commands = frame(ui) { ui.textField("m", text: &text, in: r, multiline: true) }
+        let lines = commands.compactMap { if case .text(let t, let x, let y, _, _) = $0 { (t, x, y) } else { nil } }
+        #expect(lines.map(\.0) == ["the quick brown fox jumps ", "over the lazy dog and ", "runs far away"])
+        #expect(lines.allSatisfy { $0.1 >= 8 && $0.1 + $0.0.count * 8 <= 8 + 200 + 8 })
+        #expect(ui.wrappedLineCount(text, fieldWidth: r.w) == 3)
+        try #require(lines.count == 3)
+        let caret = try #require(ui.caret)
+        #expect(caret.rect.y == lines[2].2 && caret.rect.x == 8 + 13 * 8)
+        // A click on the second line, after "over": the caret goes there.
+        ui.input.mouseX = 8 + 4 * 8 + 2
+        ui.input.mouseY = lines[1].2 + 4
+        ui.input.mousePressed = true
+        ui.input.mouseDown = true
+        _ = frame(ui) { ui.textField("m", text: &text, in: r, multiline: true) }
+        #expect(ui.editState("m")?.caret == 26 + 4)
+    }
+
     @Test func theLogFollowsOnlyWhenAtTheBottomAndDrawsOnlyVisibleLines() {
         let ui = UIContext(metrics: MonospaceMetrics())
         let cache = LogWrapCache()

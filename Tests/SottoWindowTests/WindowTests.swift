@@ -631,6 +631,17 @@ import Testing
             let narrow = try #require(driver.rect("field:message"))
             #expect(narrow.x < wide.x, "the sidebar kept its width")
             #expect(narrow.w >= 320, "the composer is \(narrow.w) px wide")
+            // A long draft wraps in the composer, which grows to show it (it scrolled sideways).
+            driver.type("The projector in room 2 is free after three; I booked it until five, so bring your own adapter.")
+            let grown = try #require(driver.rect("field:message"))
+            #expect(grown.h >= narrow.h + 20, "the composer did not grow: \(grown)")
+            let drawn = driver.app.lastCommandsForTesting.compactMap { command -> (String, Int)? in
+                if case .text(let text, let x, let y, _, _) = command, y >= grown.y, y < grown.y + grown.h, x >= grown.x, x < grown.x + grown.w { (text, x) } else { nil }
+            }
+            #expect(drawn.count >= 2 && drawn.allSatisfy {
+                // (The space a line breaks after may hang past the edge, unseen.)
+                $0.1 + driver.app.fonts.width(String($0.0.reversed().drop { $0 == " " }.reversed()), style: .regular) <= grown.x + grown.w
+            })
             driver.screenshot("19-narrow-window")
             await server.stop()
         }
