@@ -168,6 +168,9 @@ extension ChatApp {
             // Someone away is written to as anyone is; the header says where it goes meanwhile.
             if let member = model.members.first(where: { $0.name == name }), !member.online, !member.isMe {
                 title = "@ \(name) — only you two can read it · \(Self.away(since: member.lastSeen)): it waits for them"
+            } else if model.state == .online, !model.members.contains(where: { $0.name == name }) {
+                // Left the server (or a conversation kept from before): nothing reaches them.
+                title = "@ \(name) — not a member of this server now: what you write here cannot be sent"
             } else {
                 title = "@ \(name) — direct, only you two can read it"
             }

@@ -749,6 +749,8 @@ import Testing
             driver.app.model.open(.direct("ghost"))
             driver.app.step()
             #expect(driver.app.draft == "are you still there?")
+            // The header says it before anything is tried.
+            #expect(driver.app.lastCommandsForTesting.contains { if case .text("@ ghost — not a member of this server now: what you write here cannot be sent", _, _, _, _) = $0 { true } else { false } })
             driver.press(SDLK_RETURN)
             try driver.until("not sent") { driver.app.model.conversations[.direct("ghost")]?.lines.contains { $0.text == "(not sent) are you still there?" } == true }
             #expect(driver.app.draft == "are you still there?")
