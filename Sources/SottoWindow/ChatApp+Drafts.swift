@@ -18,6 +18,10 @@ extension ChatApp {
     /// A draft holding the password is not kept (nor is an earlier version of it).
     func keepChangedDrafts() {
         guard let recorder, draftsRestored else { return }
+        if model.current != keptOpenConversation {
+            keptOpenConversation = model.current
+            recorder.keepOpenConversation(model.current)
+        }
         let now = password.isEmpty ? currentDrafts : currentDrafts.filter { !$0.value.contains(password) }
         guard now != keptDrafts else { return }
         for conversation in Set(now.keys).union(keptDrafts.keys) where now[conversation] != keptDrafts[conversation] {
@@ -29,7 +33,7 @@ extension ChatApp {
     /// The drafts kept from last time go back in their composers; one typed since the chat
     /// opened (typed ahead while connecting) follows the kept one on a line of its own,
     /// where the person sees both before anything is sent.
-    func restoreDrafts(_ kept: [Conversation: String]) {
+    func restoreDrafts(_ kept: [Conversation: String], reopening open: Conversation? = nil) {
         for (conversation, text) in kept.sorted(by: { $0.key.title < $1.key.title }) where !text.isEmpty {
             model.list(conversation)
             if conversation == draftConversation {
@@ -43,6 +47,13 @@ extension ChatApp {
         }
         keptDrafts = kept.filter { !$0.value.isEmpty }
         draftsRestored = true
+        // Back where the person was, if they have not gone elsewhere meanwhile and the
+        // conversation is listed (kept, or with a draft).
+        keptOpenConversation = model.current
+        if let open, open != model.current, model.current == .room, model.order.contains(open) {
+            model.open(open)
+            focusInputNextFrame = true
+        }
     }
 
     static func joined(_ kept: String, _ typed: String) -> String {

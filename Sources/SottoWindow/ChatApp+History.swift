@@ -39,7 +39,7 @@ extension ChatApp {
                     }
                     // Last: once the drafts are back, the opening read is done.
                     if conversations == nil {
-                        queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts(try store.drafts()))))
+                        queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts(try store.drafts(), open: try store.openConversation()))))
                     }
                 } catch {
                     queue.post(.history(HistoryAnswer(conversation: .room, kind: .problem("The history could not be read: \(error)"))))
@@ -121,8 +121,8 @@ extension ChatApp {
         case .upTo(let target, let messages):
             model.prependKept(messages, requested: 0, in: here)
             showMessage(target, in: here)
-        case .drafts(let kept):
-            restoreDrafts(kept)
+        case .drafts(let kept, let open):
+            restoreDrafts(kept, reopening: open)
         case .forgotten(let count):
             model.system("Deleted \(count) message\(count == 1 ? "" : "s") of this conversation from this device.", conversation: here)
         case .problem(let text):

@@ -42,6 +42,8 @@ public final class ChatApp {
     /// were put back: before that, nothing typed may overwrite what was kept.
     var keptDrafts: [Conversation: String] = [:]
     var draftsRestored = false
+    /// The open conversation as the history was last told it.
+    var keptOpenConversation: Conversation?
     /// Typed after Connect, before the chat opened: it goes into the composer when it opens.
     var typeAhead = ""
     /// When type-ahead went into the composer (SDL ticks): an Enter pressed before then

@@ -25,8 +25,9 @@ struct HistoryAnswer: Sendable {
         /// to the result (`target`: its message id).
         case upTo(target: String, [StoredMessage])
         case forgotten(count: Int)
-        /// The unsent drafts kept from last time, per conversation.
-        case drafts([Conversation: String])
+        /// The unsent drafts kept from last time, per conversation, and the conversation
+        /// that was open.
+        case drafts([Conversation: String], open: Conversation?)
         case problem(String)
     }
     var conversation: Conversation

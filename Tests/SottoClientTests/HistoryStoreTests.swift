@@ -87,12 +87,20 @@ import Testing
         try store.saveDrafts([.room: "half a thought", .direct("bob"): "the quokka-draft for bob", .direct("carol"): "hi"])
         try store.saveDrafts([.room: "half a thought, finished", .direct("carol"): ""])
         #expect(try store.drafts() == [.room: "half a thought, finished", .direct("bob"): "the quokka-draft for bob"])
+        // The conversation left open; a forgotten one is not reopened.
+        #expect(try store.openConversation() == nil)
+        try store.saveOpenConversation(.direct("room"))
+        #expect(try store.openConversation() == .direct("room"))
+        try store.saveOpenConversation(.room)
+        #expect(try store.openConversation() == .room)
+        try store.saveOpenConversation(.direct("bob"))
         // A direct conversation with someone called "room" is not the room.
         try store.saveDrafts([.direct("room"): "to the person"])
         #expect(try store.drafts()[.room] == "half a thought, finished")
         #expect(try HistoryStore(url: url).drafts().count == 3)
         try store.forget(.direct("bob"))
         #expect(try store.drafts() == [.room: "half a thought, finished", .direct("room"): "to the person"])
+        #expect(try store.openConversation() == nil)
         // Typed, kept a moment, then erased and never sent: gone from the files too.
         try store.saveDrafts([.direct("dave"): "the narwhal-draft, erased"])
         try store.saveDrafts([.direct("dave"): ""])
@@ -148,7 +156,7 @@ import Testing
         }
         try old.close()
         let store = try HistoryStore(url: url)
-        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust", "3: drafts"])
+        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust", "3: drafts", "4: device state"])
         let kept = try store.recent(in: .room, limit: 5)
         #expect(kept.map(\.text) == ["old 1", "old 2"])
         #expect(kept.map(\.keyChanged) == [false, true])
@@ -175,7 +183,7 @@ import Testing
         #expect(HistoryStore.url(in: directory, serverFingerprint: "SHA256:ab/c+d", identityFingerprint: "SHA256:other") != url)
         let store = try HistoryStore(url: url)
         try store.append([Self.message("x", id: 1)])
-        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust", "3: drafts"])
+        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust", "3: drafts", "4: device state"])
         func mode(_ path: String) -> mode_t? {
             var info = stat()
             return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil

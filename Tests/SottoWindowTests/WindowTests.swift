@@ -601,6 +601,7 @@ import Testing
             second.type(LocalServer.password)
             second.press(SDLK_RETURN)
             try second.until("the room's draft is back") { second.app.draft == "half a thought" }
+            #expect(second.app.model.current == .room, "the room was open when the window closed")
             #expect(second.focusedLabel(["field:message"]) == "field:message")
             try second.until("bob's conversation listed") { second.app.model.order == [.room, .direct("bob")] }
             second.screenshot("18-drafts-kept")
@@ -613,6 +614,15 @@ import Testing
             second.app.recorder?.flush()
             let kept = try #require(second.app.recorder).withStore { try $0?.drafts() }
             #expect(kept == [.room: "half a thought"])
+            // Closed with bob's conversation open: it opens there the next time.
+            second.app.step()
+            second.app.recorder?.flush()
+            let third = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
+            third.type(LocalServer.password)
+            third.press(SDLK_RETURN)
+            try third.until("back in bob's conversation") { third.app.model.current == .direct("bob") }
+            third.app.step()
+            #expect(third.focusedLabel(["field:message"]) == "field:message")
             bob.client.shutdown()
             await server.stop()
         }
@@ -698,7 +708,7 @@ import Testing
             driver.type("typed now")
             // The Enter is pressed, then the kept draft arrives before the window's next turn.
             driver.queue(key: SDLK_RETURN)
-            driver.app.queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts([.room: "/msg bob left unsent on purpose"]))))
+            driver.app.queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts([.room: "/msg bob left unsent on purpose"], open: nil))))
             driver.app.step()
             #expect(driver.app.draft == "/msg bob left unsent on purpose\ntyped now\n")
             try await Task.sleep(nanoseconds: 300_000_000)
@@ -744,7 +754,7 @@ import Testing
             let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice"])
             try driver.until("the kept drafts read") { driver.app.draftsRestored }
             // A conversation kept from when "ghost" was a member.
-            driver.app.queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts([.direct("ghost"): "are you still there?"]))))
+            driver.app.queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts([.direct("ghost"): "are you still there?"], open: nil))))
             driver.app.step()
             driver.app.model.open(.direct("ghost"))
             driver.app.step()

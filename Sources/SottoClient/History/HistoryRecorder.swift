@@ -22,6 +22,8 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// Bumped by every draft handed over: a scheduled write that finds it moved on leaves
     /// the drafts to the later one.
     private var draftGeneration = 0
+    /// The conversation open in the window, to be written. Guarded by `lock`.
+    private var pendingOpen: Conversation?
     static let draftDelay: DispatchTimeInterval = .milliseconds(500)
     /// Touched on `queue` only.
     private var store: HistoryStore?
@@ -73,6 +75,12 @@ public final class HistoryRecorder: @unchecked Sendable {
         }
     }
 
+    /// Keeps which conversation the window has open (written at once, off the caller's thread).
+    public func keepOpenConversation(_ conversation: Conversation) {
+        lock.withLock { pendingOpen = conversation }
+        queue.async { self.write() }
+    }
+
     /// Blocks until everything handed over is written (at exit, and for tests).
     public func flush() {
         queue.sync { self.write() }
@@ -102,11 +110,14 @@ public final class HistoryRecorder: @unchecked Sendable {
         flushScheduled = false
         let drafts = pendingDrafts
         pendingDrafts = [:]
+        let open = pendingOpen
+        pendingOpen = nil
         lock.unlock()
         guard let store else { return }
         do {
             try store.append(batch)
             try store.saveDrafts(drafts)
+            if let open { try store.saveOpenConversation(open) }
         } catch { report("History could not be written: \(error)") }
     }
 

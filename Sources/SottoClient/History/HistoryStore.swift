@@ -98,6 +98,13 @@ public final class HistoryStore: Sendable {
                 t.primaryKey(["direct", "peer"])
             }
         }
+        migrator.registerMigration("4: device state") { db in
+            // Small facts about how the window was left (the conversation open), by key.
+            try db.create(table: "deviceState") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+            }
+        }
         return migrator
     }
 
@@ -184,6 +191,22 @@ public final class HistoryStore: Sendable {
         }
     }
 
+    /// The conversation the window had open when it was last used here.
+    public func openConversation() throws -> Conversation? {
+        try pool.read { db in
+            guard let value = try String.fetchOne(db, sql: "SELECT value FROM deviceState WHERE key = 'open'") else { return nil }
+            if value == "#" { return .room }
+            return value.hasPrefix("@") && value.count > 1 ? .direct(String(value.dropFirst())) : nil
+        }
+    }
+
+    public func saveOpenConversation(_ conversation: Conversation) throws {
+        let value = conversation == .room ? "#" : "@" + conversation.recipient
+        try pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO deviceState (key, value) VALUES ('open', ?)", arguments: [value])
+        }
+    }
+
     /// Every conversation's unsent draft.
     public func drafts() throws -> [Conversation: String] {
         try pool.read { db in
@@ -204,6 +227,7 @@ public final class HistoryStore: Sendable {
             try db.execute(sql: "DELETE FROM message WHERE direct = ? AND peer = ?", arguments: [direct, peer])
             let messages = db.changesCount
             try db.execute(sql: "DELETE FROM draft WHERE direct = ? AND peer = ?", arguments: [direct, peer])
+            if direct { try db.execute(sql: "DELETE FROM deviceState WHERE key = 'open' AND value = ?", arguments: ["@" + peer]) }
             return messages
         }
         // Nor left in the write-ahead log.
