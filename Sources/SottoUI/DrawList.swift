@@ -43,15 +43,23 @@ public enum TextWrap {
                 while wordEnd < paragraph.upperBound, characters[wordEnd] != " " { wordEnd += 1 }
                 var tokenEnd = wordEnd
                 while tokenEnd < paragraph.upperBound, characters[tokenEnd] == " " { tokenEnd += 1 }
-                if measure(lineStart..<wordEnd) <= width {
+                // More characters than points cannot fit (none is narrower than a point but
+                // the invisible, which then wrap early): a 100 KB word is not measured whole.
+                if wordEnd - lineStart <= width, measure(lineStart..<wordEnd) <= width {
                     next = tokenEnd
                 } else if next > lineStart {
                     out.append(lineStart..<next)  // the word starts the next line
                     lineStart = next
                 } else {
-                    // A word wider than a line: as many of its characters as fit.
-                    var end = lineStart + 1
-                    while end < wordEnd, measure(lineStart..<(end + 1)) <= width { end += 1 }
+                    // A word wider than a line: as many of its characters as fit, measured
+                    // one by one (each line costs its own characters, not the word's rest).
+                    var end = lineStart + 1, used = measure(lineStart..<end)
+                    while end < wordEnd {
+                        let character = measure(end..<(end + 1))
+                        guard used + character <= width else { break }
+                        used += character
+                        end += 1
+                    }
                     out.append(lineStart..<end)
                     lineStart = end
                     next = end

@@ -362,7 +362,10 @@ public final class UIContext {
             let top = multiline ? inner.y - (fieldScrollY[id] ?? 0) : inner.y
             let line = lines[max(0, min(lines.count - 1, (input.mouseY - top) / max(1, lineHeight)))]
             let dx = multiline ? 0 : (scrollOffsets[id] ?? 0)
+            // Past a line's end: its end, or before the space a wrapped line breaks after
+            // (its end is the next line's start, where the caret would be drawn).
             var index = line.upperBound
+            if line.upperBound < shown.count, shown[line.upperBound] != "\n", !line.isEmpty { index -= 1 }
             for i in line where metrics.width(String(shown[line.lowerBound...i]), style: .regular) - metrics.width(String(shown[i]), style: .regular) / 2 > input.mouseX - inner.x + dx {
                 index = i
                 break
@@ -423,8 +426,12 @@ public final class UIContext {
         if !multiline { scrollOffsets[id] = dx }
         let dy = max(0, (caretLine + 1) * lineHeight - inner.h)
         if multiline { fieldScrollY[id] = dy }
+        // Only the lines in view are drawn (a pasted 100 KB draft has thousands).
+        let firstShown = max(0, dy / max(1, lineHeight)), lastShown = min(lines.count, (dy + inner.h) / max(1, lineHeight) + 1)
+        let inView = firstShown < lastShown ? firstShown..<lastShown : 0..<0
         if let sel = state.selection, focused == id {
-            for (i, line) in lines.enumerated() {
+            for i in inView {
+                let line = lines[i]
                 let lo = max(sel.lowerBound, line.lowerBound), hi = min(sel.upperBound, line.upperBound)
                 if lo < hi {
                     let x0 = metrics.width(String(shown[line.lowerBound..<lo]), style: .regular)
@@ -433,7 +440,7 @@ public final class UIContext {
                 }
             }
         }
-        for (i, line) in lines.enumerated() { drawText(String(shown[line]), x: inner.x - dx, y: top + i * lineHeight - dy) }
+        for i in inView { drawText(String(shown[lines[i]]), x: inner.x - dx, y: top + i * lineHeight - dy) }
         if focused == id && inputEnabled {
             let cx = inner.x + caretX - dx
             if !input.composition.isEmpty {

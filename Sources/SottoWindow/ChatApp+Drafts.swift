@@ -34,6 +34,10 @@ extension ChatApp {
     /// opened (typed ahead while connecting) follows the kept one on a line of its own,
     /// where the person sees both before anything is sent.
     func restoreDrafts(_ kept: [Conversation: String], reopening open: Conversation? = nil) {
+        // Typed since the chat opened (or typed ahead): the person is at work where they
+        // are, and the window does not move them elsewhere.
+        let untouched = draft.isEmpty && drafts.values.allSatisfy(\.isEmpty) && typeAhead.isEmpty
+            && ui.input.text.isEmpty && ui.input.keys.isEmpty
         for (conversation, text) in kept.sorted(by: { $0.key.title < $1.key.title }) where !text.isEmpty {
             model.list(conversation)
             if conversation == draftConversation {
@@ -50,9 +54,11 @@ extension ChatApp {
         // Back where the person was, if they have not gone elsewhere meanwhile and the
         // conversation is listed (kept, or with a draft).
         keptOpenConversation = model.current
-        if let open, open != model.current, model.current == .room, model.order.contains(open) {
+        if let open, untouched, open != model.current, model.current == .room, model.order.contains(open) {
             model.open(open)
             focusInputNextFrame = true
+            // Not shown yet: an Enter pressed before it is would send its draft unseen.
+            typeAheadLandedAt = SDL_GetTicks()
         }
     }
 

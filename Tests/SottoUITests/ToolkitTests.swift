@@ -178,6 +178,48 @@ import Testing
         #expect(ui.editState("m")?.caret == 26 + 4)
     }
 
+    /// Review finding: a pasted word of 100 KB was measured whole again for every line it
+    /// made (quadratic: seconds per keystroke). Each character is measured about once.
+    @Test func wrappingAVeryLongWordMeasuresEachCharacterAboutOnce() {
+        final class Counting: TextMeasuring {
+            var measured = 0
+            func width(_ text: String, style: FontStyle) -> Int { measured += text.count; return text.count * 8 }
+            func lineHeight(_ style: FontStyle) -> Int { 16 }
+        }
+        let metrics = Counting()
+        let word = Array(String(repeating: "x", count: 20_000))
+        let lines = TextWrap.segments(word, width: 200, metrics: metrics)
+        #expect(lines.count == 800 && lines.allSatisfy { $0.count == 25 })
+        #expect(metrics.measured < 3 * word.count, "\(metrics.measured) characters measured for \(word.count)")
+    }
+
+    /// A long draft draws the lines in view, not all of them; a click past the end of a
+    /// wrapped line puts the caret on that line (its end is the next line's start).
+    @Test func aMultiLineFieldDrawsOnlyTheLinesInViewAndClicksPastALineStayOnIt() throws {
+        let ui = UIContext(metrics: MonospaceMetrics(advance: 8, height: 16))
+        var text = (0..<200).map { "line \($0) of a very long draft" }.joined(separator: " ")
+        let r = Rect(x: 0, y: 0, w: 216, h: 100)
+        ui.focus(ui.id("field:m"))
+        _ = frame(ui) { ui.textField("m", text: &text, in: r, multiline: true) }
+        let commands = frame(ui) { ui.textField("m", text: &text, in: r, multiline: true) }
+        let drawn = commands.filter { if case .text = $0 { true } else { false } }
+        #expect(ui.wrappedLineCount(text, fieldWidth: r.w) > 100)
+        #expect(drawn.count <= 8, "\(drawn.count) lines drawn for a field of 100 pt")
+        // Short text: a click far right of the first, wrapped, line.
+        text = "hello world this is a wrapping test"  // "hello world this is a " then "wrapping test"
+        _ = frame(ui) { ui.textField("m", text: &text, in: r, multiline: true) }
+        ui.input.mouseX = 210
+        ui.input.mouseY = 6
+        ui.input.mousePressed = true
+        ui.input.mouseDown = true
+        _ = frame(ui) { ui.textField("m", text: &text, in: r, multiline: true) }
+        ui.input.mousePressed = false
+        ui.input.mouseDown = false
+        #expect(ui.editState("m")?.caret == 21)  // before the space after "a"
+        let caret = try #require(ui.caret)
+        #expect(caret.rect.y == 4, "the caret went to the next line")
+    }
+
     @Test func theLogFollowsOnlyWhenAtTheBottomAndDrawsOnlyVisibleLines() {
         let ui = UIContext(metrics: MonospaceMetrics())
         let cache = LogWrapCache()

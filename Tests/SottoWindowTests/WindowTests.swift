@@ -777,6 +777,28 @@ import Testing
             #expect(driver.app.quit)
         }
 
+        /// Review finding: the window reopened the conversation it was left in even when the
+        /// person had begun typing in the room meanwhile; their keys went to the other one.
+        @Test func theConversationLeftOpenIsNotReopenedUnderSomeoneTyping() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"])
+            driver.app.model.list(.direct("bob"))
+            driver.type("typing in the room")
+            driver.app.queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts([:], open: .direct("bob")))))
+            driver.app.step()
+            #expect(driver.app.model.current == .room)
+            #expect(driver.app.draft == "typing in the room")
+            // Untouched, it is reopened.
+            driver.press(SDLK_a, control: true)
+            driver.press(SDLK_BACKSPACE)
+            driver.app.queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts([:], open: .direct("bob")))))
+            driver.app.step()
+            #expect(driver.app.model.current == .direct("bob"))
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// A draft holding the password is not kept on disk (an earlier version of it is deleted).
         @Test func aDraftHoldingThePasswordIsNotKept() async throws {
             let server = try await LocalServer()
