@@ -354,9 +354,8 @@ public final class UIContext {
         let lineHeight = metrics.lineHeight(.regular)
         // The lines shown, as ranges of the text's characters: wrapped in a multi-line field.
         func segments(_ shown: [Character]) -> [Range<Int>] { multiline ? wrappedSegments(shown, fieldWidth: r.w) : [0..<shown.count] }
-        if pressed {
-            focused = id
-            // Caret to the clicked character: the line under the mouse, then the column.
+        // The character under the mouse: the line under it, then the column.
+        func indexUnderMouse() -> Int {
             let shown = Array(display(state.text))
             let lines = segments(shown)
             let top = multiline ? inner.y - (fieldScrollY[id] ?? 0) : inner.y
@@ -370,7 +369,15 @@ public final class UIContext {
                 index = i
                 break
             }
-            state.placeCaret(index, selecting: input.keys.contains { $0.1.contains(.shift) })
+            return index
+        }
+        if pressed {
+            focused = id
+            // Shift held (pressed in an earlier frame too) extends the selection.
+            state.placeCaret(indexUnderMouse(), selecting: input.modifiers.contains(.shift) || input.keys.contains { $0.1.contains(.shift) })
+        } else if active == id, input.mouseDown, focused == id {
+            // Dragged with the button down: the selection follows the mouse.
+            state.placeCaret(indexUnderMouse(), selecting: true)
         }
         if focused == id && inputEnabled {
             wantsTimer = time - lastInputTime < Self.caretBlinkTimeout
@@ -424,7 +431,12 @@ public final class UIContext {
         if caretX - dx > inner.w - 2 { dx = caretX - inner.w + 2 }
         if caretX - dx < 0 { dx = caretX }
         if !multiline { scrollOffsets[id] = dx }
-        let dy = max(0, (caretLine + 1) * lineHeight - inner.h)
+        // Scrolled only as far as the caret's line needs: a click on a line in view moves no text.
+        var dy = multiline ? fieldScrollY[id] ?? 0 : 0
+        let caretTop = caretLine * lineHeight
+        if caretTop + lineHeight - dy > inner.h { dy = caretTop + lineHeight - inner.h }
+        if caretTop < dy { dy = caretTop }
+        dy = max(0, min(dy, lines.count * lineHeight - inner.h))
         if multiline { fieldScrollY[id] = dy }
         // Only the lines in view are drawn (a pasted 100 KB draft has thousands).
         let firstShown = max(0, dy / max(1, lineHeight)), lastShown = min(lines.count, (dy + inner.h) / max(1, lineHeight) + 1)

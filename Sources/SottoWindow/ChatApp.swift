@@ -138,7 +138,6 @@ public final class ChatApp {
             throw SDLError.last("SDL_CreateWindow")
         }
         self.window = window
-        SDL_SetWindowMinimumSize(window, 640, 480)
         // SDL's software renderer puts its frames on the window directly (X11 shared memory),
         // not through an OpenGL texture: under a software OpenGL that upload cost more than
         // the drawing.
@@ -158,6 +157,9 @@ public final class ChatApp {
             throw SDLError.last("SDL_CreateRenderer")
         }
         self.renderer = renderer
+        // After the renderer: trying OpenGL recreates the X11 window, and the size hint set
+        // before was lost (a window manager let the window shrink until the form was cut off).
+        SDL_SetWindowMinimumSize(window, 640, 480)
         var pw: Int32 = 0, ph: Int32 = 0, ww: Int32 = 0, wh: Int32 = 0
         SDL_GetRendererOutputSize(renderer, &pw, &ph)
         SDL_GetWindowSize(window, &ww, &wh)
@@ -602,6 +604,12 @@ public final class ChatApp {
                 if case .command = ChatInput(parsing: String(line), members: members) { true } else { false }
             }) {
                 model.system("A later line of this message is a command: send it on its own line (the message was not sent).", warning: true, conversation: here)
+                return
+            }
+            // To someone no longer a member: said here, and the text stays to be kept or
+            // sent elsewhere (each try added a "(not sent)" copy of it to the log).
+            if case .direct(let name) = here, model.state == .online, !model.members.contains(where: { $0.name == name }) {
+                model.system("Not sent: \(name) is not a member of this server now.", warning: true, conversation: here)
                 return
             }
             guard let client else { return }

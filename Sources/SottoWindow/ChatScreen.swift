@@ -170,7 +170,7 @@ extension ChatApp {
                 title = "@ \(name) — only you two can read it · \(Self.away(since: member.lastSeen)): it waits for them"
             } else if model.state == .online, !model.members.contains(where: { $0.name == name }) {
                 // Left the server (or a conversation kept from before): nothing reaches them.
-                title = "@ \(name) — not a member of this server now: what you write here cannot be sent"
+                title = "@ \(name) — no longer a member: messages cannot be sent"
             } else {
                 title = "@ \(name) — direct, only you two can read it"
             }
@@ -186,8 +186,9 @@ extension ChatApp {
         ui.label(title, in: headerRow, style: .bold)
 
         // As tall as the draft's lines, wrapped at the field's width (the margins and Send off).
-        let composerLines = ui.wrappedLineCount(draft, fieldWidth: r.w - 20 - 80 - 8)
-        var composer = r.cutBottom(max(56, min(140, 24 + composerLines * 20)))
+        // Whole lines (up to six): a part of one showed at the top edge, like a glitch.
+        let composerLines = min(6, ui.wrappedLineCount(draft, fieldWidth: r.w - 20 - 80 - 8))
+        var composer = r.cutBottom(max(56, 28 + composerLines * ui.metrics.lineHeight(.regular)))
         composer = composer.inset(10)
         let sendRect = composer.cutRight(80)
         _ = composer.cutRight(8)

@@ -80,6 +80,10 @@ import Testing
         let (_, title) = await run("xprop", ["-id", windowID, "_NET_WM_NAME", "WM_NAME"], env: env)
         #expect(title.contains("_NET_WM_NAME(UTF8_STRING) = \"Sotto — # room\""), "\(title)")
         #expect(!title.contains("\\302"), "\(title)")
+        // The smallest size the form fits is a hint window managers see (it was lost when
+        // SDL recreated the window to try OpenGL).
+        let (_, hints) = await run("xprop", ["-id", windowID, "WM_NORMAL_HINTS"], env: env)
+        #expect(hints.contains("program specified minimum size: 640 by 480"), "\(hints)")
         // Typed faster than frames: two lines and their Enters at once, in order, each whole.
         // (xdotool's `type` turns "\n" into Linefeed, which is not Enter: `key` sends Return.)
         let keys: [String] = "fast one\nfast two\n".map { $0 == " " ? "space" : $0 == "\n" ? "Return" : String($0) }

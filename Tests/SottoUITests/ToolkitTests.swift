@@ -220,6 +220,51 @@ import Testing
         #expect(caret.rect.y == 4, "the caret went to the next line")
     }
 
+    /// From a newcomer's run: a click on a line of a scrolled composer moved all its text
+    /// (the scroll followed the caret's line up); a drag selected nothing; Shift held from an
+    /// earlier frame did not extend the selection on a click.
+    @Test func aMultiLineFieldKeepsItsScrollOnAClickAndSelectsByDragAndShiftClick() throws {
+        let ui = UIContext(metrics: MonospaceMetrics(advance: 8, height: 16))
+        var text = (1...10).map { "line \($0)" }.joined(separator: "\n")  // 10 lines, 3 in view
+        let r = Rect(x: 0, y: 0, w: 216, h: 56)  // 48 inside
+        ui.focus(ui.id("field:m"))
+        _ = frame(ui) { ui.textField("m", text: &text, in: r, multiline: true) }
+        ui.placeCaretAtEnd("m", text: text)
+        var commands = frame(ui) { ui.textField("m", text: &text, in: r, multiline: true) }
+        func topLine(_ commands: [DrawCommand]) -> String? {
+            commands.compactMap { if case .text(let t, _, let y, _, _) = $0, y >= 4 - 8 { (t, y) } else { nil } }.min { $0.1 < $1.1 }?.0
+        }
+        #expect(topLine(commands) == "line 8")
+        // A click on the middle line in view ("line 9"): nothing moves.
+        func press(x: Int, y: Int, shift: Bool = false) {
+            ui.input.mouseX = x
+            ui.input.mouseY = y
+            ui.input.mousePressed = true
+            ui.input.mouseDown = true
+            ui.input.modifiers = shift ? .shift : []
+            commands = frame(ui) { ui.textField("m", text: &text, in: r, multiline: true) }
+            ui.input.mousePressed = false
+        }
+        press(x: 8 + 2 * 8 + 2, y: 4 + 16 + 4)
+        #expect(ui.editState("m")?.caret == Array(text).firstIndex(of: "9")! - 3)
+        #expect(topLine(commands) == "line 8", "the text moved under the click")
+        // Dragged to the end of "line 10": selected from "ne 9" on.
+        ui.input.mouseX = 8 + 7 * 8 + 2
+        ui.input.mouseY = 4 + 32 + 4
+        commands = frame(ui) { ui.textField("m", text: &text, in: r, multiline: true) }
+        ui.input.mouseDown = false
+        ui.input.mouseReleased = true
+        _ = frame(ui) { ui.textField("m", text: &text, in: r, multiline: true) }
+        ui.input.mouseReleased = false
+        #expect(ui.editState("m")?.selectedText == "ne 9\nline 10")
+        // A click with Shift held since an earlier frame extends from where it was.
+        press(x: 8, y: 4 + 4)
+        ui.input.mouseDown = false
+        press(x: 8 + 4 * 8 + 2, y: 4 + 16 + 4, shift: true)
+        ui.input.mouseDown = false
+        #expect(ui.editState("m")?.selectedText == "line 8\nline")
+    }
+
     @Test func theLogFollowsOnlyWhenAtTheBottomAndDrawsOnlyVisibleLines() {
         let ui = UIContext(metrics: MonospaceMetrics())
         let cache = LogWrapCache()
