@@ -357,7 +357,10 @@ public final class LogWrapCache {
         let full = entry.fullText
         let badged = !entry.badge.isEmpty
         if let hit = cache[entry.key], hit.width == width, hit.badged == badged, hit.full == full { return hit.lines }
-        let lines = TextWrap.lines(full, width: width - (badged ? 30 : 0), metrics: metrics)
+        // The prefix is drawn bold, wider than measured here as part of the text; the badge
+        // needs its column and a gap ("…across the whole" ran into "e2e").
+        let boldExtra = entry.prefix.isEmpty ? 0 : max(0, metrics.width(entry.prefix, style: .bold) - metrics.width(entry.prefix, style: .regular))
+        let lines = TextWrap.lines(full, width: width - (badged ? 36 : 0) - boldExtra, metrics: metrics)
         cache[entry.key] = (width, full, badged, lines)
         return lines
     }

@@ -265,6 +265,27 @@ import Testing
         #expect(ui.editState("m")?.selectedText == "line 8\nline")
     }
 
+    /// From a newcomer's run: a message's first line ran into its "e2e" badge (the name is
+    /// drawn bold, wider than it was measured for wrapping).
+    @Test func aMessageNeverRunsIntoItsBadge() {
+        final class BoldIsWider: TextMeasuring {
+            func width(_ text: String, style: FontStyle) -> Int { text.count * (style == .bold ? 10 : 8) }
+            func lineHeight(_ style: FontStyle) -> Int { 16 }
+        }
+        let metrics = BoldIsWider()
+        let ui = UIContext(metrics: metrics)
+        let r = Rect(x: 0, y: 0, w: 400, h: 200)
+        let entry = UIContext.LogEntry(key: 1, prefix: "12:00 alexandra-the-great", text: "the projector in room two is free after three across the whole afternoon", badge: "e2e")
+        let commands = frame(ui) { _ = ui.log("chat", entries: [entry], in: r, wrapCache: LogWrapCache()) }
+        let texts = commands.compactMap { if case .text(let t, let x, let y, _, let style) = $0 { (t, x, y, style) } else { nil } }
+        guard let badge = texts.first(where: { $0.0 == "e2e" }) else { Issue.record("no badge"); return }
+        let sameRow = texts.filter { $0.0 != "e2e" && abs($0.2 - badge.2) < 16 }
+        #expect(sameRow.count == 2, "the name and the first words: \(sameRow.map(\.0))")
+        for line in sameRow {
+            #expect(line.1 + metrics.width(line.0, style: line.3) + 4 <= badge.1, "\(line.0) runs into the badge")
+        }
+    }
+
     @Test func theLogFollowsOnlyWhenAtTheBottomAndDrawsOnlyVisibleLines() {
         let ui = UIContext(metrics: MonospaceMetrics())
         let cache = LogWrapCache()
