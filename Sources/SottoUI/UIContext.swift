@@ -371,6 +371,24 @@ public final class UIContext {
             }
             return index
         }
+        // Up or Down in a multi-line field: the same place on the line above or below, if
+        // there is one (at the first or last line, the key is the field's history step).
+        func verticalTarget(_ step: Int) -> Int? {
+            guard multiline else { return nil }
+            let shown = Array(display(state.text))
+            let lines = segments(shown)
+            let current = lines.lastIndex { $0.lowerBound <= state.caret && state.caret <= $0.upperBound } ?? 0
+            guard lines.indices.contains(current + step) else { return nil }
+            let from = lines[current], line = lines[current + step]
+            let x = metrics.width(String(shown[from.lowerBound..<max(from.lowerBound, min(state.caret, from.upperBound))]), style: .regular)
+            var index = line.upperBound
+            if line.upperBound < shown.count, shown[line.upperBound] != "\n", !line.isEmpty { index -= 1 }
+            for i in line where metrics.width(String(shown[line.lowerBound...i]), style: .regular) - metrics.width(String(shown[i]), style: .regular) / 2 > x {
+                index = i
+                break
+            }
+            return index
+        }
         if pressed {
             focused = id
             // Shift held (pressed in an earlier frame too) extends the selection.
@@ -401,8 +419,10 @@ public final class UIContext {
                     state.insert(pasted)
                 case .enter where multiline && select: state.insert("\n")
                 case .enter: result.submitted = true
-                case .up: result.historyStep = -1
-                case .down: result.historyStep = 1
+                case .up:
+                    if let index = verticalTarget(-1) { state.placeCaret(index, selecting: select) } else { result.historyStep = -1 }
+                case .down:
+                    if let index = verticalTarget(1) { state.placeCaret(index, selecting: select) } else { result.historyStep = 1 }
                 default: break
                 }
             }

@@ -265,6 +265,34 @@ import Testing
         #expect(ui.editState("m")?.selectedText == "line 8\nline")
     }
 
+    /// From a newcomer's run: Up and Down did nothing in a draft of several lines. They move
+    /// the caret to the line above or below; past the first or last, they step the history.
+    @Test func upAndDownMoveBetweenTheLinesOfAMultiLineField() {
+        let ui = UIContext(metrics: MonospaceMetrics(advance: 8, height: 16))
+        var text = "first line\nsecond\nthe third line"
+        let r = Rect(x: 0, y: 0, w: 216, h: 80)
+        var result = UIContext.FieldResult()
+        ui.focus(ui.id("field:m"))
+        _ = frame(ui) { ui.textField("m", text: &text, in: r, multiline: true) }
+        ui.placeCaretAtEnd("m", text: text)
+        func press(_ key: Key, _ mods: Modifiers = []) {
+            ui.input.keys = [(key, mods)]
+            _ = frame(ui) { result = ui.textField("m", text: &text, in: r, multiline: true) }
+            ui.input.keys = []
+        }
+        press(.up)
+        #expect(ui.editState("m")?.caret == 17 && result.historyStep == 0)  // the end of "second"
+        press(.up)
+        #expect(ui.editState("m")?.caret == 6 && result.historyStep == 0)  // "first " and on
+        press(.up)
+        #expect(ui.editState("m")?.caret == 6 && result.historyStep == -1)
+        press(.down, .shift)
+        #expect(ui.editState("m")?.selectedText == "line\nsecond" && result.historyStep == 0)
+        press(.down)
+        press(.down)
+        #expect(result.historyStep == 1)
+    }
+
     /// From a newcomer's run: a message's first line ran into its "e2e" badge (the name is
     /// drawn bold, wider than it was measured for wrapping).
     @Test func aMessageNeverRunsIntoItsBadge() {
