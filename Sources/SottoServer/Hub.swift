@@ -39,6 +39,9 @@ final class OnlineMember {
     /// before it could make a newcomer's stream start at 1 instead of now, and hand them the
     /// log's past.
     var streamStarted = false
+    /// This login registered the name: their stream starts at this session's floor, recorded
+    /// as they are announced, whatever happens to the session afterwards.
+    var registeredNow = false
     /// Acks of messages they sent while catching up: their own copies come with the stream,
     /// so the acks follow it (an ack before its copy would make the copy look forged).
     var deferredAcks: [[UInt8]] = []
@@ -293,7 +296,7 @@ final class Hub {
     /// the same client identity, in which case the new session replaces the stale one (and
     /// is announced already unless its identity changed).
     func join(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], sessionNonce: [UInt8], prekey: [UInt8],
-              session: ServerSessionHandler, address: String) -> JoinResult {
+              session: ServerSessionHandler, address: String, registered: Bool = false) -> JoinResult {
         let mailbox = self.mailbox(for: session.loop)
         return lock.withLock {
             if shuttingDown { return .shuttingDown }
@@ -301,6 +304,7 @@ final class Hub {
             if namesBeingFreed.contains(name.key) { return .nameTaken }
             let member = OnlineMember(name: name, staticKey: staticKey, identity: identity, identityDigest: identityDigest,
                                       sessionNonce: sessionNonce, prekey: prekey, session: session, mailbox: mailbox)
+            member.registeredNow = registered
             let replaced = members[name.key]
             if let replaced {
                 guard replaced.staticKey == staticKey else { return .nameTaken }
@@ -338,6 +342,14 @@ final class Hub {
             guard members[member.name.key] === member, !member.streaming else { return false }
             member.streaming = true
             member.streamFloor = sequence
+            if member.registeredNow {
+                // Recorded now, not once the log says their stream never started: a first
+                // session closed before that answer kept no start, and the next login began
+                // the stream anew, past everything sent to them meanwhile.
+                batch.positions[member.name.key] = sequence
+                confirmationsDue = true
+                scheduleWrite()
+            }
             // A session replacing its own stale one was announced already.
             guard !member.announced else { return true }
             member.announced = true

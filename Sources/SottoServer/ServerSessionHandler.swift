@@ -204,7 +204,7 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     /// released it while they were).
     private func join(_ name: Username, staticKey: [UInt8], login: LoginRequest, bundle: IdentityBundle?, registered: [UInt8]?) {
         switch hub.join(name: name, staticKey: staticKey, identity: login.identity, identityDigest: bundle?.digest ?? [],
-                        sessionNonce: login.sessionNonce, prekey: login.prekey, session: self, address: address) {
+                        sessionNonce: login.sessionNonce, prekey: login.prekey, session: self, address: address, registered: registered != nil) {
         case .nameTaken:
             logger.notice("login refused: name taken", metadata: ["user": "\(name.display)"])
             if let registered { hub.withdraw(name, identity: registered) }

@@ -113,6 +113,40 @@ import Testing
         await server.stop()
     }
 
+    /// Found by a CLI test that failed one run in six: a new member whose first session closed
+    /// before the server had read where their stream starts kept no start; at their next
+    /// login it started anew, and what was sent to them meanwhile was confirmed away unseen.
+    @Test func aNewMemberGoneAtOnceStillGetsWhatWaitedAtTheirNextLogin() async throws {
+        let store = GatedStreamReadStore()
+        let server = try await TestServer(limits: relaxedLimits()) { $0.deliveries = store }
+        let port = server.port
+        let texts = try await onOwnThread { () -> [String] in
+            let speaker = try RawConnection(port: port)
+            try speaker.login(name: "speaker")
+            let bobKey = DHPrivateKey()
+            store.hold()
+            do {
+                let bob = try RawConnection(port: port)
+                try bob.login(name: "bob", identity: bobKey)
+            }  // closed at once, while the server reads where bob's stream starts
+            _ = try speaker.readUntil { if case .presence(let p) = $0 { p.event == .left && p.user.name == "bob" } else { false } }
+            store.release()  // the read answers once bob is gone
+            try speaker.sendRecords([ClientRecord.send(SendRequest(clientMessageID: 1 << 32 | 1, body: Array("while you were away".utf8))).encoded()])
+            _ = try speaker.readUntil { if case .ack = $0 { true } else { false } }
+            let bob = try RawConnection(port: port)
+            try bob.login(name: "bob", identity: bobKey)
+            var texts: [String] = []
+            _ = try bob.readUntil { record in
+                if case .message(let m) = record { texts.append(String(decoding: m.body, as: UTF8.self)) }
+                if case .caughtUp = record { return true }
+                return false
+            }
+            return texts
+        }
+        #expect(texts == ["while you were away"])
+        await server.stop()
+    }
+
     /// Review finding: the operator released alice while she was online; a stranger's login
     /// as alice was refused (she is online) but had registered the name already, so alice
     /// was locked out at her next login. A refused login binds nothing.
@@ -235,6 +269,26 @@ final class StreamReadAfterFirstCommit: DeliveryStore, @unchecked Sendable {
     }
     func stream(of member: String) throws -> (position: UInt64?, dropped: UInt64) {
         _ = committed.wait(timeout: .now() + 2)
+        return try inner.stream(of: member)
+    }
+    func pending(for member: String, after: UInt64, through: UInt64, limit: Int, maxBytes: Int) throws -> DeliveryPage {
+        try inner.pending(for: member, after: after, through: through, limit: limit, maxBytes: maxBytes)
+    }
+    func prune(now: UInt64, retention: Retention) throws { try inner.prune(now: now, retention: retention) }
+}
+
+/// The in-memory log, whose answers to "where does this member's stream start" wait while
+/// the test holds them (a slow read).
+final class GatedStreamReadStore: DeliveryStore, @unchecked Sendable {
+    let inner = InMemoryDeliveryStore()
+    private let gate = NSCondition()
+    private var holding = false
+    func hold() { gate.withLock { holding = true } }
+    func release() { gate.withLock { holding = false; gate.broadcast() } }
+    func startup() throws -> DeliveryStartup { try inner.startup() }
+    func commit(_ batch: DeliveryBatch) throws { try inner.commit(batch) }
+    func stream(of member: String) throws -> (position: UInt64?, dropped: UInt64) {
+        gate.withLock { while holding { _ = gate.wait(until: Date().addingTimeInterval(5)) } }
         return try inner.stream(of: member)
     }
     func pending(for member: String, after: UInt64, through: UInt64, limit: Int, maxBytes: Int) throws -> DeliveryPage {
