@@ -129,7 +129,7 @@ import Testing
 /// with it. The name is free only once that commit is done.
 @Suite(.takesTurns) struct LeaveCommitTests {
     @Test func aLeftNameIsFreeOnlyOnceWhatWaitedForItsMemberIsDropped() async throws {
-        let store = GatedCommitStore()
+        let store = GatedStore(gating: .commit)
         let server = try await TestServer(limits: relaxedLimits()) { $0.deliveries = store }
         let port = server.port
         let (early, late) = try await onOwnThread { () -> (UncheckedBox<ServerRecord?>, UncheckedBox<ServerRecord?>) in

@@ -87,7 +87,7 @@ import Testing
     /// announced, and committed only after their stream went live, reached them as it was
     /// committed: a newcomer must get nothing from before they joined.
     @Test func aMessageCommittedAfterANewcomerArrivedButSentBeforeIsNotTheirs() async throws {
-        let store = GatedCommitStore()
+        let store = GatedStore(gating: .commit)
         let server = try await TestServer(limits: relaxedLimits()) { $0.deliveries = store }
         let port = server.port
         let texts = try await onOwnThread { () -> [String] in
@@ -117,7 +117,7 @@ import Testing
     /// before the server had read where their stream starts kept no start; at their next
     /// login it started anew, and what was sent to them meanwhile was confirmed away unseen.
     @Test func aNewMemberGoneAtOnceStillGetsWhatWaitedAtTheirNextLogin() async throws {
-        let store = GatedStreamReadStore()
+        let store = GatedStore(gating: .streamRead)
         let server = try await TestServer(limits: relaxedLimits()) { $0.deliveries = store }
         let port = server.port
         let texts = try await onOwnThread { () -> [String] in
@@ -277,39 +277,30 @@ final class StreamReadAfterFirstCommit: DeliveryStore, @unchecked Sendable {
     func prune(now: UInt64, retention: Retention) throws { try inner.prune(now: now, retention: retention) }
 }
 
-/// The in-memory log, whose answers to "where does this member's stream start" wait while
-/// the test holds them (a slow read).
-final class GatedStreamReadStore: DeliveryStore, @unchecked Sendable {
+/// The in-memory log, one of whose operations waits while the test holds it: its commits (a
+/// slow writer) or its answers to "where does this member's stream start" (a slow read).
+final class GatedStore: DeliveryStore, @unchecked Sendable {
+    enum Operation { case commit, streamRead }
     let inner = InMemoryDeliveryStore()
+    private let gated: Operation
     private let gate = NSCondition()
     private var holding = false
+    init(gating: Operation) { gated = gating }
     func hold() { gate.withLock { holding = true } }
     func release() { gate.withLock { holding = false; gate.broadcast() } }
-    func startup() throws -> DeliveryStartup { try inner.startup() }
-    func commit(_ batch: DeliveryBatch) throws { try inner.commit(batch) }
-    func stream(of member: String) throws -> (position: UInt64?, dropped: UInt64) {
+    private func pass(_ operation: Operation) {
+        guard operation == gated else { return }
         gate.withLock { while holding { _ = gate.wait(until: Date().addingTimeInterval(5)) } }
-        return try inner.stream(of: member)
     }
-    func pending(for member: String, after: UInt64, through: UInt64, limit: Int, maxBytes: Int) throws -> DeliveryPage {
-        try inner.pending(for: member, after: after, through: through, limit: limit, maxBytes: maxBytes)
-    }
-    func prune(now: UInt64, retention: Retention) throws { try inner.prune(now: now, retention: retention) }
-}
-
-/// The in-memory log, whose commits wait while the test holds them (a writer that is slow).
-final class GatedCommitStore: DeliveryStore, @unchecked Sendable {
-    let inner = InMemoryDeliveryStore()
-    private let gate = NSCondition()
-    private var holding = false
-    func hold() { gate.withLock { holding = true } }
-    func release() { gate.withLock { holding = false; gate.broadcast() } }
     func startup() throws -> DeliveryStartup { try inner.startup() }
     func commit(_ batch: DeliveryBatch) throws {
-        gate.withLock { while holding { _ = gate.wait(until: Date().addingTimeInterval(5)) } }
+        pass(.commit)
         try inner.commit(batch)
     }
-    func stream(of member: String) throws -> (position: UInt64?, dropped: UInt64) { try inner.stream(of: member) }
+    func stream(of member: String) throws -> (position: UInt64?, dropped: UInt64) {
+        pass(.streamRead)
+        return try inner.stream(of: member)
+    }
     func pending(for member: String, after: UInt64, through: UInt64, limit: Int, maxBytes: Int) throws -> DeliveryPage {
         try inner.pending(for: member, after: after, through: through, limit: limit, maxBytes: maxBytes)
     }

@@ -261,6 +261,13 @@ extension AppDriver {
         return driver
     }
 
+    /// The kept drafts and the conversation left open arrive, as the history's opening read
+    /// brings them, and the window takes them.
+    func keptArrive(_ drafts: [Conversation: String], open: Conversation?) {
+        app.queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts(drafts, open: open))))
+        app.step()
+    }
+
     /// Waits until every peer lists this window's user online. What a peer seals for the room
     /// before it knows the user is, by design, not the user's to read: a test whose peer
     /// writes at once must wait for this, as the window waiting for its own list is not enough.

@@ -704,12 +704,10 @@ import Testing
             let server = try await LocalServer()
             let bob = try Peer("bob", server: server)
             let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"], seenBy: [bob])
-            try driver.until("the kept drafts read") { driver.app.draftsRestored }
             driver.type("typed now")
             // The Enter is pressed, then the kept draft arrives before the window's next turn.
             driver.queue(key: SDLK_RETURN)
-            driver.app.queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts([.room: "/msg bob left unsent on purpose"], open: nil))))
-            driver.app.step()
+            driver.keptArrive([.room: "/msg bob left unsent on purpose"], open: nil)
             #expect(driver.app.draft == "/msg bob left unsent on purpose\ntyped now\n")
             try await Task.sleep(nanoseconds: 300_000_000)
             driver.app.step()
@@ -752,10 +750,8 @@ import Testing
         @Test func aMessageThatCouldNotBeSentGoesBackIntoItsComposer() async throws {
             let server = try await LocalServer()
             let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice"])
-            try driver.until("the kept drafts read") { driver.app.draftsRestored }
             // A conversation kept from when "ghost" was a member.
-            driver.app.queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts([.direct("ghost"): "are you still there?"], open: nil))))
-            driver.app.step()
+            driver.keptArrive([.direct("ghost"): "are you still there?"], open: nil)
             driver.app.model.open(.direct("ghost"))
             driver.app.step()
             #expect(driver.app.draft == "are you still there?")
@@ -796,15 +792,13 @@ import Testing
             let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"])
             driver.app.model.list(.direct("bob"))
             driver.type("typing in the room")
-            driver.app.queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts([:], open: .direct("bob")))))
-            driver.app.step()
+            driver.keptArrive([:], open: .direct("bob"))
             #expect(driver.app.model.current == .room)
             #expect(driver.app.draft == "typing in the room")
             // Untouched, it is reopened.
             driver.press(SDLK_a, control: true)
             driver.press(SDLK_BACKSPACE)
-            driver.app.queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts([:], open: .direct("bob")))))
-            driver.app.step()
+            driver.keptArrive([:], open: .direct("bob"))
             #expect(driver.app.model.current == .direct("bob"))
             bob.client.shutdown()
             await server.stop()
@@ -814,7 +808,6 @@ import Testing
         @Test func aDraftHoldingThePasswordIsNotKept() async throws {
             let server = try await LocalServer()
             let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice"])
-            try driver.until("the kept drafts read") { driver.app.draftsRestored }
             let recorder = try #require(driver.app.recorder)
             driver.type("my pass is ")
             recorder.flush()
