@@ -354,33 +354,17 @@ public final class UIContext {
         let lineHeight = metrics.lineHeight(.regular)
         // The lines shown, as ranges of the text's characters: wrapped in a multi-line field.
         func segments(_ shown: [Character]) -> [Range<Int>] { multiline ? wrappedSegments(shown, fieldWidth: r.w) : [0..<shown.count] }
-        // The character under the mouse: the line under it, then the column.
-        func indexUnderMouse() -> Int {
-            let shown = Array(display(state.text))
-            let lines = segments(shown)
-            let top = multiline ? inner.y - (fieldScrollY[id] ?? 0) : inner.y
-            let line = lines[max(0, min(lines.count - 1, (input.mouseY - top) / max(1, lineHeight)))]
-            let dx = multiline ? 0 : (scrollOffsets[id] ?? 0)
-            // Past a line's end: its end, or before the space a wrapped line breaks after
-            // (its end is the next line's start, where the caret would be drawn).
-            var index = line.upperBound
-            if line.upperBound < shown.count, shown[line.upperBound] != "\n", !line.isEmpty { index -= 1 }
-            for i in line where metrics.width(String(shown[line.lowerBound...i]), style: .regular) - metrics.width(String(shown[i]), style: .regular) / 2 > input.mouseX - inner.x + dx {
-                index = i
-                break
-            }
-            return index
+        // The caret's line (the last that holds its index: at a wrap, the start of the next)
+        // and how far into it the caret stands.
+        func caretPlace(_ shown: [Character], _ lines: [Range<Int>]) -> (line: Int, x: Int) {
+            let line = lines.lastIndex { $0.lowerBound <= state.caret && state.caret <= $0.upperBound } ?? 0
+            let range = lines[line]
+            return (line, metrics.width(String(shown[range.lowerBound..<max(range.lowerBound, min(state.caret, range.upperBound))]), style: .regular))
         }
-        // Up or Down in a multi-line field: the same place on the line above or below, if
-        // there is one (at the first or last line, the key is the field's history step).
-        func verticalTarget(_ step: Int) -> Int? {
-            guard multiline else { return nil }
-            let shown = Array(display(state.text))
-            let lines = segments(shown)
-            let current = lines.lastIndex { $0.lowerBound <= state.caret && state.caret <= $0.upperBound } ?? 0
-            guard lines.indices.contains(current + step) else { return nil }
-            let from = lines[current], line = lines[current + step]
-            let x = metrics.width(String(shown[from.lowerBound..<max(from.lowerBound, min(state.caret, from.upperBound))]), style: .regular)
+        // The index nearest `x` points into a line. Past its end: its end, or before the space
+        // a wrapped line breaks after (its end is the next line's start, where the caret would
+        // be drawn).
+        func index(atX x: Int, in line: Range<Int>, of shown: [Character]) -> Int {
             var index = line.upperBound
             if line.upperBound < shown.count, shown[line.upperBound] != "\n", !line.isEmpty { index -= 1 }
             for i in line where metrics.width(String(shown[line.lowerBound...i]), style: .regular) - metrics.width(String(shown[i]), style: .regular) / 2 > x {
@@ -388,6 +372,25 @@ public final class UIContext {
                 break
             }
             return index
+        }
+        // The character under the mouse: the line under it, then the column.
+        func indexUnderMouse() -> Int {
+            let shown = Array(display(state.text))
+            let lines = segments(shown)
+            let top = multiline ? inner.y - (fieldScrollY[id] ?? 0) : inner.y
+            let line = lines[max(0, min(lines.count - 1, (input.mouseY - top) / max(1, lineHeight)))]
+            let dx = multiline ? 0 : (scrollOffsets[id] ?? 0)
+            return index(atX: input.mouseX - inner.x + dx, in: line, of: shown)
+        }
+        // Up or Down in a multi-line field: the same place on the line above or below, if
+        // there is one (at the first or last line, the key is the field's history step).
+        func verticalTarget(_ step: Int) -> Int? {
+            guard multiline else { return nil }
+            let shown = Array(display(state.text))
+            let lines = segments(shown)
+            let (current, x) = caretPlace(shown, lines)
+            guard lines.indices.contains(current + step) else { return nil }
+            return index(atX: x, in: lines[current + step], of: shown)
         }
         if pressed {
             focused = id
@@ -443,9 +446,7 @@ public final class UIContext {
         let shown = Array(display(state.text))
         let lines = segments(shown)
         let top = multiline ? inner.y : inner.y + (inner.h - lineHeight) / 2
-        // The caret's line: the last that holds its index (at a wrap, the start of the next).
-        let caretLine = lines.lastIndex { $0.lowerBound <= state.caret && state.caret <= $0.upperBound } ?? 0
-        let caretX = metrics.width(String(shown[lines[caretLine].lowerBound..<max(lines[caretLine].lowerBound, min(state.caret, lines[caretLine].upperBound))]), style: .regular)
+        let (caretLine, caretX) = caretPlace(shown, lines)
         // Keep the caret visible: scroll horizontally (single line) or vertically (multi).
         var dx = multiline ? 0 : scrollOffsets[id] ?? 0
         if caretX - dx > inner.w - 2 { dx = caretX - inner.w + 2 }
