@@ -137,7 +137,7 @@ import Testing
         let url = directory.appendingPathComponent("server.sqlite")
         let database = try ServerDatabase(url: url)
         _ = try SQLiteMemberStore(database).claim(Username("erin"), identity: alice, at: 1, verifies: { true })
-        #expect(try database.appliedMigrations() == ["1: members", "2: delivery log", "3: log identity", "4: lean commits", "5: running totals", "6: keys apart"])
+        #expect(try database.appliedMigrations() == ["1: members", "2: delivery log", "3: log identity", "4: lean commits", "5: running totals", "6: keys apart", "7: room runs"])
         func mode(_ path: String) -> mode_t? {
             var info = stat()
             return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil

@@ -10,8 +10,8 @@ import GRDBSQLite
 
 struct DeliveryInsert {
     static let sql = """
-        INSERT INTO delivery (position, recipient, time, sender, clientMessageID, record, roomBytesBefore, roomMessagesBefore)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO delivery (position, recipient, time, sender, clientMessageID, record, roomBytesBefore, roomMessagesBefore, last)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
     let statement: Statement
     let db: Database
@@ -21,11 +21,23 @@ struct DeliveryInsert {
         statement = try db.cachedStatement(sql: Self.sql)
     }
 
+    /// One entry as a row of its own.
     func insert(_ d: StoredDelivery, roomBytesBefore: Int64, roomMessagesBefore: Int64) throws {
+        try insert(d, record: d.record, last: nil, roomBytesBefore: roomBytesBefore, roomMessagesBefore: roomMessagesBefore)
+    }
+
+    /// A run of room entries as one row: at its first position, through `last`, at its last entry's time.
+    func insert(_ run: RoomRun, roomBytesBefore: Int64, roomMessagesBefore: Int64) throws {
+        guard let newest = run.entries.last else { return }
+        let row = StoredDelivery(position: run.first, recipient: nil, time: newest.time, sender: nil, clientMessageID: nil, record: [])
+        try insert(row, record: run.encoded(), last: run.last, roomBytesBefore: roomBytesBefore, roomMessagesBefore: roomMessagesBefore)
+    }
+
+    private func insert(_ d: StoredDelivery, record bytes: [UInt8], last: UInt64?, roomBytesBefore: Int64, roomMessagesBefore: Int64) throws {
         let s = statement.sqliteStatement
         let code: CInt = Self.withOptionalText(d.recipient) { recipient in
             Self.withOptionalBlob(d.sender) { sender in
-                d.record.withUnsafeBytes { record in
+                bytes.withUnsafeBytes { record in
                     // The first binding that fails is the answer (none should: sizes are bounded).
                     var code = SQLITE_OK
                     func bound(_ result: CInt) { if code == SQLITE_OK { code = result } }
@@ -38,6 +50,7 @@ struct DeliveryInsert {
                     bound(sqlite3_bind_blob(s, 6, record.baseAddress ?? UnsafeRawPointer(bitPattern: 1), CInt(clamping: record.count), nil))
                     bound(sqlite3_bind_int64(s, 7, roomBytesBefore))
                     bound(sqlite3_bind_int64(s, 8, roomMessagesBefore))
+                    bound(last.map { sqlite3_bind_int64(s, 9, Int64(clamping: $0)) } ?? sqlite3_bind_null(s, 9))
                     if code == SQLITE_OK { code = sqlite3_step(s) }
                     sqlite3_reset(s)
                     sqlite3_clear_bindings(s)

@@ -233,6 +233,11 @@ public final class ServerDatabase: Sendable {
                 t.drop(column: "prekey")
             }
         }
+        migrator.registerMigration("7: room runs") { db in
+            // A group commit's room entries are one row (`RoomRun`), through `last`; NULL: a
+            // row holding one entry, as every row of an older log does.
+            try db.alter(table: "delivery") { t in t.add(column: "last", .integer) }
+        }
         return migrator
     }
 
