@@ -165,6 +165,13 @@ public final class UIContext {
 
     public func focus(_ id: ID) { pendingFocus = id }
 
+    /// Focuses at once, before the widget is drawn this frame: it takes this frame's input
+    /// (`focus` waits for the frame's end, for a widget already drawn).
+    public func focusNow(_ id: ID) {
+        focused = id
+        pendingFocus = nil
+    }
+
     /// Focuses a text field with its whole text selected (to be retyped).
     public func focusSelectingAll(_ id: ID) {
         pendingFocus = id

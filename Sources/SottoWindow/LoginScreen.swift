@@ -9,6 +9,16 @@ extension ChatApp {
         // While a dialog is drawn the form takes no input (nor the focus): it waits a frame.
         let dialogDrawn = trustPrompt != nil || keyChangedWarning != nil
         dialogs()
+        // Before the fields take this frame's input: what was typed as the window first
+        // appeared (the first frame may come late on a busy machine) lands in the field that
+        // gets the focus. Set after them, it went nowhere: "correct horse battery staple"
+        // typed into a window just shown arrived as "battery staple".
+        if focusFormNextFrame, !dialogDrawn {
+            focusFormNextFrame = false
+            let values = [form.username, form.server, form.port, password]
+            let first = Self.formFields[values.firstIndex { $0.isEmpty } ?? 3]
+            ui.focusNow(ui.id("field:" + first))
+        }
         let t = ui.theme
         let typedAhead = connecting && !typeAhead.isEmpty
         // As tall as the error's lines (up to four), not always four.
@@ -95,12 +105,6 @@ extension ChatApp {
             let count = typeAhead.count
             ui.label("Typed ahead for the message box: \(count) \(count == 1 ? "character" : "characters") (Esc clears)",
                      in: r.cutTop(24).inset(x: 0, y: 2), color: t.mutedText, style: .small)
-        }
-        if focusFormNextFrame, !dialogDrawn {
-            focusFormNextFrame = false
-            let values = [form.username, form.server, form.port, password]
-            let first = Self.formFields[values.firstIndex { $0.isEmpty } ?? 3]
-            ui.focus(ui.id("field:" + first))
         }
     }
 

@@ -14,7 +14,9 @@ final class AppDriver {
     let app: ChatApp
     let configDirectory: URL
 
-    init(server: String? = nil, port: Int? = nil, user: String? = nil, invite: String? = nil, configDirectory: URL? = nil) throws {
+    /// `typedEarly`: text waiting before the window's first frame (typed as it appeared).
+    init(server: String? = nil, port: Int? = nil, user: String? = nil, invite: String? = nil, configDirectory: URL? = nil,
+         typedEarly: String? = nil) throws {
         self.configDirectory = configDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.configDirectory, withIntermediateDirectories: true)
         var options = AppOptions(configDirectory: self.configDirectory, dataDirectory: self.configDirectory.appendingPathComponent("data"))
@@ -25,6 +27,7 @@ final class AppDriver {
         options.user = user
         options.invite = invite
         app = try ChatApp(options: options)
+        if let typedEarly { pushText(typedEarly) }
         app.step()
         app.step()
     }
