@@ -28,6 +28,7 @@ extension ChatApp {
             return model.system(historyOff, warning: true, conversation: model.current)
         }
         let queue = self.queue
+        let generations = model.conversations.mapValues(\.generation)
         DispatchQueue.global(qos: .userInitiated).async {
             recorder.withStore { store in
                 guard let store else { return }
@@ -35,7 +36,8 @@ extension ChatApp {
                     let which = try conversations ?? [.room] + store.directConversations(limit: Self.conversationsOnOpening)
                     for conversation in which {
                         let kept = try store.recent(in: conversation, limit: count)
-                        queue.post(.history(HistoryAnswer(conversation: conversation, kind: .kept(kept, requested: count, announce: conversations != nil))))
+                        queue.post(.history(HistoryAnswer(conversation: conversation, kind: .kept(kept, requested: count, announce: conversations != nil),
+                                                          generation: generations[conversation] ?? 0)))
                     }
                     // Last: once the drafts are back, the opening read is done.
                     if conversations == nil {
@@ -74,18 +76,26 @@ extension ChatApp {
         guard let recorder else {
             return model.system(historyOff, warning: true, conversation: conversation)
         }
-        let queue = self.queue
+        let queue = self.queue, generation = model.conversations[conversation]?.generation ?? 0
         DispatchQueue.global(qos: .userInitiated).async {
             let kind: HistoryAnswer.Kind = recorder.withStore { store in
                 guard let store else { return .problem("Nothing is kept yet: history starts once you are logged in.") }
                 do { return try question(store) } catch { return .problem("The history could not be read: \(error)") }
             }
-            queue.post(.history(HistoryAnswer(conversation: conversation, kind: kind)))
+            queue.post(.history(HistoryAnswer(conversation: conversation, kind: kind, generation: generation)))
         }
     }
 
     func apply(_ answer: HistoryAnswer) {
         let here = answer.conversation
+        if let asked = answer.generation, asked != model.conversations[here]?.generation ?? 0 {
+            // Read before /forget emptied the conversation (the read and the delete run apart):
+            // what it found is deleted now, and is not shown again.
+            switch answer.kind {
+            case .kept, .upTo: return
+            default: break
+            }
+        }
         switch answer.kind {
         case .kept(let messages, let requested, let announce):
             let opening = model.conversations[here]?.oldestKept == nil

@@ -37,6 +37,9 @@ struct ConversationLog {
     var loadingOlder = false
     /// A "new since you were here" line is among `lines` (found without a scan of them).
     var markedNewSince = false
+    /// How many times the conversation was forgotten (`/forget`): a page of the history read
+    /// before then is not shown after it.
+    var generation = 0
 }
 
 /// Everything the chat view shows, updated only from client events (on the main thread).
@@ -180,7 +183,9 @@ final class ChatModel {
     func forget(_ conversation: Conversation) {
         guard conversations[conversation] != nil else { return }
         let pending = conversations[conversation]!.lines.filter { $0.pendingID != nil }
-        conversations[conversation] = ConversationLog()
+        var emptied = ConversationLog()
+        emptied.generation = conversations[conversation]!.generation + 1
+        conversations[conversation] = emptied
         for line in pending { append(line, to: conversation) }
     }
 

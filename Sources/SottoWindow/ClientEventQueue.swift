@@ -32,6 +32,9 @@ struct HistoryAnswer: Sendable {
     }
     var conversation: Conversation
     var kind: Kind
+    /// The conversation's `generation` when asked: kept messages read before a /forget
+    /// that came meanwhile are not shown (nil: not tied to one).
+    var generation: Int? = nil
 }
 
 /// Network and history threads → render loop: inputs are appended under a lock and an SDL
