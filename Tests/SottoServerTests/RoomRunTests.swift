@@ -72,12 +72,19 @@ import Testing
         try sqlite.commit(start)
         try memory.commit(start)
         var position: UInt64 = 0, time: UInt64 = 100_000
-        for round in 0..<300 {
+        for round in 0..<200 {
             var batch = DeliveryBatch()
-            for _ in 0..<Int.random(in: 0...30, using: &random) {
+            // Now and then a commit past a run's bounds: more room entries than a run holds, or
+            // few of them spread over more positions than a run spans.
+            let (count, roomShare) = switch Int.random(in: 0..<25, using: &random) {
+            case 0: (Int.random(in: 300...600, using: &random), 0.9)
+            case 1: (Int.random(in: 1_100...1_500, using: &random), 0.02)
+            default: (Int.random(in: 0...30, using: &random), 0.5)
+            }
+            for _ in 0..<count {
                 position += 1
-                time += UInt64.random(in: 0...40, using: &random)
-                let recipient = [nil, nil, nil, "alice", "bob", "carol"].randomElement(using: &random)!
+                time += UInt64.random(in: 0...(count > 100 ? 2 : 40), using: &random)
+                let recipient = Double.random(in: 0..<1, using: &random) < roomShare ? nil : ["alice", "bob", "carol"].randomElement(using: &random)!
                 var entry = DeliveryStoreTests.entry(position, to: recipient, time: time, message: Bool.random(using: &random),
                                                      bytes: Int.random(in: 0...300, using: &random))
                 if Int.random(in: 0..<5, using: &random) == 0, entry.sender != nil { entry.sender = [UInt8](repeating: 3, count: 32) }
@@ -105,8 +112,34 @@ import Testing
                     let fromMemory = try memory.pending(for: member, after: after, through: position, limit: 10_000, maxBytes: 1 << 30).entries
                     #expect(fromSQLite == fromMemory, "round \(round), \(member): \(fromSQLite.map(\.position)) vs \(fromMemory.map(\.position))")
                 }
+                // In pages that end anywhere, a run's middle too: the same entries, each once.
+                guard round % 4 == 0 else { continue }
+                var paged: [StoredDelivery] = [], after = stored.position ?? 0, page = 0
+                while page < 2_000 {
+                    let next = try sqlite.pending(for: member, after: after, through: position, limit: Int.random(in: 1...40, using: &random),
+                                                  maxBytes: Int.random(in: 1...4_000, using: &random))
+                    paged += next.entries
+                    after = next.entries.last?.position ?? after
+                    page += 1
+                    if next.complete { break }
+                }
+                #expect(paged == (try memory.pending(for: member, after: stored.position ?? 0, through: position, limit: 1 << 20, maxBytes: 1 << 30).entries),
+                        "round \(round), \(member): paged")
             }
-            #expect(try sqlite.startup().lastPosition == position)
+            let started = try sqlite.startup()
+            #expect(started.lastPosition == position)
+            // What was relayed per sender, as the log holds it (rows and runs alike): what a
+            // sender may still resend after a crash.
+            var held: [String: UInt32] = [:]
+            for member in members {
+                for entry in try memory.pending(for: member, after: 0, through: position, limit: 1 << 20, maxBytes: 1 << 30).entries {
+                    guard let sender = entry.sender, let id = entry.clientMessageID else { continue }
+                    let (epoch, counter) = MessageLedger.split(id)
+                    held["\(sender) \(epoch)"] = max(held["\(sender) \(epoch)"] ?? 0, counter)
+                }
+            }
+            #expect(Set(started.sent.map { "\($0.sender) \($0.epoch) \($0.highest)" }) == Set(held.map { "\($0.key) \($0.value)" }),
+                    "round \(round): the ledger")
         }
     }
 

@@ -10,7 +10,7 @@
 /// (UInt8) and the id (UInt64), record length (UInt32) and record.
 struct RoomRun {
     /// Most entries in a run, and most positions it spans (direct entries may fall between
-    /// its own): a reader looking for the run holding a position looks that far back.
+    /// its own): a run is about one group commit, decoded whole wherever one entry is read.
     static let maxEntries = 256
     static let maxSpan: UInt64 = 1_024
 

@@ -282,11 +282,10 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
         var epoch: UInt32
     }
 
-    /// The highest position of any entry (a run may reach past the last row's).
+    /// The highest position of any entry (the newest run may reach past the last row's).
     private static func highestEntry(_ db: Database) throws -> Int64? {
         guard let top = try Int64.fetchOne(db, sql: "SELECT max(position) FROM delivery") else { return nil }
-        let throughRun = try Int64.fetchOne(db, sql: "SELECT max(last) FROM delivery WHERE position > ? AND position <= ?",
-                                            arguments: [top - Int64(RoomRun.maxSpan), top])
+        let throughRun = try Int64.fetchOne(db, sql: "SELECT last FROM delivery WHERE last IS NOT NULL ORDER BY position DESC LIMIT 1")
         return max(top, throughRun ?? top)
     }
 
@@ -295,13 +294,18 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
         try RoomRun(first: UInt64(clamping: row["position"] as Int64), encoded: row["record"] as Data)
     }
 
-    /// The run that begins at or before `position` and ends after it, with the room's totals before it.
+    /// The run that begins at or before `position` and ends after it, with the room's totals
+    /// before it. Runs never overlap: only the last to begin by then can (`delivery_runs`).
     private static func run(_ db: Database, holding position: Int64) throws -> (entries: [StoredDelivery], roomBytesBefore: Int64, roomMessagesBefore: Int64)? {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
-            SELECT position, record, roomBytesBefore, roomMessagesBefore FROM delivery
-            WHERE position <= ? AND position > ? AND last > ? ORDER BY position DESC LIMIT 1
-            """), arguments: [position, position - Int64(RoomRun.maxSpan), position]) else { return nil }
-        return (try run(row).entries, row["roomBytesBefore"], row["roomMessagesBefore"])
+        guard let found = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT position, last FROM delivery WHERE last IS NOT NULL AND position <= ? ORDER BY position DESC LIMIT 1
+            """), arguments: [position]), (found["last"] as Int64) > position,
+              let row = try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT position, record, roomBytesBefore, roomMessagesBefore FROM delivery WHERE position = ?
+                """), arguments: [found["position"] as Int64]) else { return nil }
+        let run = try run(row)
+        guard !run.entries.isEmpty else { throw RoomRun.Malformed(first: UInt64(clamping: found["position"] as Int64)) }
+        return (run.entries, row["roomBytesBefore"], row["roomMessagesBefore"])
     }
 
     /// Where the first entry at least as new as `horizon` is. Times increase with positions:
