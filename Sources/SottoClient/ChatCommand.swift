@@ -252,6 +252,36 @@ extension Member {
     }
 }
 
+extension Member {
+    /// The listed name a mistyped one was most likely meant as: at most two edits away
+    /// (case aside), the nearest; nil if none is that close.
+    public static func closest(to typed: String, in members: [Member]) -> String? {
+        let target = Array(typed.lowercased())
+        var best: (name: String, distance: Int)?
+        for member in members {
+            let d = editDistance(target, Array(member.name.lowercased()), atMost: 2)
+            if d <= 2, d < best?.distance ?? .max { best = (member.name, d) }
+        }
+        return best?.name
+    }
+
+    /// Levenshtein distance, or more than `bound` once it must be (names are short; a long
+    /// one is not compared cell by cell past the bound).
+    static func editDistance(_ a: [Character], _ b: [Character], atMost bound: Int) -> Int {
+        guard abs(a.count - b.count) <= bound else { return bound + 1 }
+        var previous = Array(0...b.count)
+        for i in 1...max(1, a.count) where !a.isEmpty {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(1, b.count) where !b.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            guard current.min()! <= bound else { return bound + 1 }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}
+
 extension Member.Match {
     /// The name to act on (as listed, or as typed for someone not online), or why not.
     public func name(typed: String) -> Result<String, LookAlikeRefusal> {

@@ -662,6 +662,13 @@ public final class ChatApp {
                 model.system("That is you: a direct message needs someone else.", warning: true, conversation: here)
                 return false
             }
+            // Online, the list holds every member, away ones too: a name not in it is nobody's
+            // (a typo made a conversation of its own that nothing could be sent in).
+            if model.state == .online, !model.members.contains(where: { $0.name == name }) {
+                let guess = Member.closest(to: name, in: model.members.filter { !$0.isMe }).map { " Did you mean \($0)?" } ?? ""
+                model.system("Not sent: nobody called \(name) is a member of this server.\(guess)", warning: true, conversation: here)
+                return false
+            }
             client?.send(text, to: name)
             // The conversation it went to opens, at its newest line, so the person sees where it is.
             model.open(.direct(name))

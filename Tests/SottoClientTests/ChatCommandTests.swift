@@ -1,4 +1,4 @@
-import SottoClient
+@testable import SottoClient
 import SottoCore
 import Testing
 
@@ -63,6 +63,18 @@ import Testing
         let sentence = CommandProblem.unknown("/mgs").description
         #expect(sentence.contains("/mgs") && sentence.contains("nothing was sent") && sentence.contains("/msg") && sentence.contains("//"))
         #expect(ChatCommand.helpLines.count == ChatCommand.Name.allCases.count + 1)
+    }
+
+    @Test func aMistypedNameSuggestsTheNearestMemberWithinTwoEdits() {
+        let members = [Member(name: "Bob", fingerprint: "b"), Member(name: "carol", fingerprint: "c"), Member(name: "carl", fingerprint: "d")]
+        #expect(Member.closest(to: "bobb", in: members) == "Bob")
+        #expect(Member.closest(to: "carok", in: members) == "carol")
+        #expect(Member.closest(to: "carlx", in: members) == "carl")
+        #expect(Member.closest(to: "zed", in: members) == nil)
+        #expect(Member.closest(to: "", in: members) == nil)
+        #expect(Member.closest(to: String(repeating: "x", count: 10_000), in: members) == nil)
+        #expect(Member.editDistance(Array("kitten"), Array("sitting"), atMost: 5) == 3)
+        #expect(Member.editDistance(Array(""), Array("ab"), atMost: 5) == 2)
     }
 
     @Test func aTypedNameMeansTheListedMemberInAnyCaseButNeverALookAlike() {

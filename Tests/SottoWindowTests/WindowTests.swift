@@ -755,6 +755,24 @@ import Testing
             await server.stop()
         }
 
+        /// From a newcomer's run: "/msg bobb …" (a typo) opened a conversation with nobody,
+        /// headed "no longer a member", that /forget could not remove. Refused where it was
+        /// typed, with the name meant, and the line stays to be corrected.
+        @Test func aDirectMessageToANameNobodyHasIsRefusedWithTheNameMeant() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"], seenBy: [bob])
+            driver.type("/msg bobb hello there")
+            driver.press(SDLK_RETURN)
+            let lines = driver.app.model.conversations[.room]!.lines
+            #expect(lines.last?.text == "Not sent: nobody called bobb is a member of this server. Did you mean bob?")
+            #expect(lines.last?.kind == .warning)
+            #expect(driver.app.draft == "/msg bobb hello there")
+            #expect(driver.app.model.current == .room && !driver.app.model.order.contains(.direct("bobb")))
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// From a newcomer's run: a message that could not be sent (to someone no longer a
         /// member) left the composer empty and its text only in a "(not sent)" line, gone with
         /// the window. It goes back into its composer.
