@@ -55,9 +55,12 @@ extension UIContext {
         public let count: Int
         public let entry: (Int) -> LogEntry
         public let key: (Int) -> Int
+        /// Whether an entry added below the view counts as new (a message, not a notice that
+        /// someone came online); nil: every one does.
+        public let countsAsNew: ((Int) -> Bool)?
 
-        public init(count: Int, entry: @escaping (Int) -> LogEntry, key: @escaping (Int) -> Int) {
-            self.count = count; self.entry = entry; self.key = key
+        public init(count: Int, entry: @escaping (Int) -> LogEntry, key: @escaping (Int) -> Int, countsAsNew: ((Int) -> Bool)? = nil) {
+            self.count = count; self.entry = entry; self.key = key; self.countsAsNew = countsAsNew
         }
 
         public init(_ entries: [LogEntry]) {
@@ -213,7 +216,8 @@ extension UIContext {
 
         // A log seen for the first time has nothing new in it (it may open scrolled up, at a
         // search result).
-        let added = state.lastSeenKey.map { count - source.lowerBound($0 &+ 1) } ?? 0
+        let firstAdded = state.lastSeenKey.map { source.lowerBound($0 &+ 1) } ?? count
+        let added = source.countsAsNew.map { counts in (firstAdded..<count).reduce(0) { $0 + (counts($1) ? 1 : 0) } } ?? count - firstAdded
         state.lastSeenKey = count > 0 ? source.key(count - 1) : state.lastSeenKey
         if state.following { state.newBelow = 0 } else if added > 0 { state.newBelow += added }
 

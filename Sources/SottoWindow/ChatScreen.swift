@@ -218,7 +218,8 @@ extension ChatApp {
         if let marked = markedMessage, marked.conversation != model.current { markedMessage = nil }
         // Only the entries on screen are made into log entries (a frame costs what it shows).
         let lines = model.conversations[model.current]?.lines ?? []
-        let source = UIContext.LogSource(count: lines.count, entry: { self.logEntry(lines[$0]) }, key: { lines[$0].key })
+        let source = UIContext.LogSource(count: lines.count, entry: { self.logEntry(lines[$0]) }, key: { lines[$0].key },
+                                         countsAsNew: { lines[$0].kind == .message })
         let logRect = r
         // The jump button floats over the log: its place is reserved before the log is
         // drawn, so clicking it never selects the row beneath. It is as wide as its label.

@@ -357,6 +357,34 @@ import Testing
         #expect(commands.contains { if case .text("line 1002", _, _, _, _) = $0 { true } else { false } })
     }
 
+    /// From a newcomer's run: scrolled up, "1 new message" became "2 new messages" when the
+    /// line added was "carol is online". Only what the source counts as new is counted.
+    @Test func onlyWhatCountsAsNewIsCountedBelowTheView() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        let cache = LogWrapCache()
+        let r = Rect(x: 0, y: 0, w: 300, h: 100)
+        var entries = (0..<100).map { UIContext.LogEntry(key: $0, text: "line \($0)") }
+        func source() -> UIContext.LogSource {
+            let shown = entries
+            return UIContext.LogSource(count: shown.count, entry: { shown[$0] }, key: { shown[$0].key },
+                                       countsAsNew: { !shown[$0].text.hasSuffix("is online") })
+        }
+        var result: UIContext.LogResult!
+        _ = frame(ui) { result = ui.log("chat", source: source(), in: r, wrapCache: cache) }
+        ui.input.mouseX = 10; ui.input.mouseY = 10; ui.input.wheel = 5
+        _ = frame(ui) { result = ui.log("chat", source: source(), in: r, wrapCache: cache) }
+        #expect(!result.atBottom)
+        entries.append(UIContext.LogEntry(key: 100, text: "a message"))
+        _ = frame(ui) { result = ui.log("chat", source: source(), in: r, wrapCache: cache) }
+        #expect(result.newBelow == 1)
+        entries.append(UIContext.LogEntry(key: 101, text: "carol is online"))
+        _ = frame(ui) { result = ui.log("chat", source: source(), in: r, wrapCache: cache) }
+        #expect(result.newBelow == 1)
+        entries += [UIContext.LogEntry(key: 102, text: "dave is online"), UIContext.LogEntry(key: 103, text: "another")]
+        _ = frame(ui) { result = ui.log("chat", source: source(), in: r, wrapCache: cache) }
+        #expect(result.newBelow == 2)
+    }
+
     /// Issue 13.7: the wrap cache was keyed by entry and width only, so a line whose text
     /// changed under the same key (a message marked "(not sent)") was drawn with its old text.
     @Test func aLineWhoseTextChangesIsWrappedAgain() {
