@@ -5,6 +5,15 @@ import SottoCore
 import SottoUI
 
 extension ChatApp {
+    /// What an empty direct conversation shows in its log's place, centred.
+    func emptyDirectHint(for name: String, in r: Rect) {
+        let text = "No messages with \(name) yet. What you write here only \(name) and you can read; if \(name) is away, it waits for them on the server, sealed."
+        let width = min(r.w - 40, 520)
+        let wrapped = TextWrap.lines(text, width: width, style: .small, metrics: ui.metrics)
+        var block = r.centered(w: width, h: wrapped.count * 18)
+        for line in wrapped { ui.label(line, in: block.cutTop(18), color: ui.theme.mutedText, style: .small, align: .center) }
+    }
+
     func chatScreen() {
         if model.current != draftConversation {
             drafts[draftConversation] = draft.isEmpty ? nil : draft
@@ -231,6 +240,10 @@ extension ChatApp {
         if jumpShownFor > 0 { ui.reserveOverlay(jumpRect(jumpShownFor)) }
         let result2 = ui.log(model.current.logID, source: source, in: logRect, wrapCache: wrapCache)
         jumpShownFor = result2.newBelow
+        if lines.isEmpty, case .direct(let name) = model.current {
+            // An empty conversation says what it is, not a blank panel (as the room does).
+            emptyDirectHint(for: name, in: logRect)
+        }
         // Scrolled to the top: the page before it comes from the history (the view keeps its place).
         if result2.atTop { loadOlder(model.current) }
         if result2.newBelow > 0 {

@@ -773,6 +773,27 @@ import Testing
             await server.stop()
         }
 
+        /// From a newcomer's run: a direct conversation with nothing in it yet was a blank
+        /// panel (the room says why it is empty). It says what it is.
+        @Test func anEmptyDirectConversationSaysWhatItIs() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"], seenBy: [bob])
+            driver.app.model.open(.direct("bob"))
+            driver.app.step()
+            let texts = driver.app.lastCommandsForTesting.compactMap { if case .text(let s, _, _, _, _) = $0 { s } else { nil } }
+            #expect(texts.contains { $0.hasPrefix("No messages with bob yet.") }, "\(texts)")
+            driver.screenshot("16-empty-direct-conversation")
+            // Gone with the first message.
+            driver.type("hi bob")
+            driver.press(SDLK_RETURN)
+            try driver.until("bob receives") { bob.texts.contains("hi bob") }
+            driver.app.step()
+            #expect(!driver.app.lastCommandsForTesting.contains { if case .text(let s, _, _, _, _) = $0 { s.hasPrefix("No messages with") } else { false } })
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// From a newcomer's run: a message that could not be sent (to someone no longer a
         /// member) left the composer empty and its text only in a "(not sent)" line, gone with
         /// the window. It goes back into its composer.
