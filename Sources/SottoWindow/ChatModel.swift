@@ -89,7 +89,19 @@ final class ChatModel {
             append(ChatLine(key: 0, kind: .help, time: Date(), from: name.usage, text: name.purpose), to: conversation)
         }
         append(ChatLine(key: 0, kind: .help, time: Date(), from: "//text", text: "send a line that starts with /"), to: conversation)
+        // The window's keys, which no command shows (a newcomer found search only in the README).
+        for (keys, what) in Self.windowKeys {
+            append(ChatLine(key: 0, kind: .help, time: Date(), from: keys, text: what), to: conversation)
+        }
     }
+
+    static let windowKeys = [
+        ("Ctrl+F", "search every conversation kept on this device; a click on a result opens it there"),
+        ("Shift+Enter", "a new line in the message box (Enter sends)"),
+        ("Up / Down", "between the lines of the message box, then through what you sent"),
+        ("Page Up / Down", "scroll the conversation (older messages load at its top)"),
+        ("Ctrl+Q", "quit"),
+    ]
 
     func system(_ text: String, warning: Bool = false, conversation: Conversation = .room) {
         append(ChatLine(key: 0, kind: warning ? .warning : .system, time: Date(), from: "", text: text), to: conversation)

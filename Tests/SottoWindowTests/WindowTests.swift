@@ -1048,7 +1048,9 @@ import Testing
             driver.press(SDLK_RETURN)
             let help = roomLines().filter { $0.kind == .help }
             #expect(help.map(\.from).contains("/leave YOURNAME"))
-            #expect(help.count == ChatCommand.Name.allCases.count + 1)
+            // And the window's keys (a newcomer found Ctrl+F only in the README).
+            #expect(help.count == ChatCommand.Name.allCases.count + 1 + ChatModel.windowKeys.count)
+            #expect(help.map(\.from).contains("Ctrl+F") && help.map(\.from).contains("Ctrl+Q"))
             driver.app.step()
             driver.screenshot("11a-help")
             driver.type("/leave")
