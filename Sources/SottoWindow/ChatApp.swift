@@ -74,6 +74,10 @@ public final class ChatApp {
     var focusSearchNextFrame = false
     /// The conversation the last command was typed in: its answers are shown there.
     var answersGoTo: Conversation?
+    /// The conversation a first /forget named, and when: a second one there within
+    /// `forgetConfirmSeconds` deletes (one typed in the wrong conversation wiped it at once).
+    var forgetAsked: (conversation: Conversation, at: Double)?
+    static let forgetConfirmSeconds = 60.0
     /// The member whose Verify… button asked for their identity: its answer opens the dialog.
     var verifyRequestedFor: String?
     /// The verification dialog: both fingerprints and the safety number, to compare.
@@ -695,6 +699,18 @@ public final class ChatApp {
         case .search(let words):
             askHistory(here) { store in .found(words: words, try store.search(words, limit: Self.searchResults)) }
         case .forget:
+            guard recorder != nil else {
+                model.system(historyOff, warning: true, conversation: here)
+                return true
+            }
+            guard let asked = forgetAsked, asked.conversation == here, now - asked.at < Self.forgetConfirmSeconds else {
+                forgetAsked = (here, now)
+                let name = here == .room ? "# room" : "@ \(here.recipient)"
+                model.system("This deletes everything of \(name) kept on this device, and cannot be undone. Type /forget again to do it.",
+                             warning: true, conversation: here)
+                return true
+            }
+            forgetAsked = nil
             // Cleared now: what arrives while the delete runs is kept and shown.
             model.forget(here)
             askHistory(here) { store in .forgotten(count: try store.forget(here)) }
