@@ -199,7 +199,9 @@ extension ChatApp {
         let composerLines = min(6, ui.wrappedLineCount(draft, fieldWidth: r.w - 20 - 80 - 8))
         var composer = r.cutBottom(max(56, 28 + composerLines * ui.metrics.lineHeight(.regular)))
         composer = composer.inset(10)
-        let sendRect = composer.cutRight(80)
+        // The button keeps its size at the bottom as the box grows (it stretched into a tall block).
+        var sendColumn = composer.cutRight(80)
+        let sendRect = sendColumn.cutBottom(min(sendColumn.h, 36))
         _ = composer.cutRight(8)
         let result = ui.textField("message", text: &draft, in: composer, placeholder: "Message \(model.current == .room ? "everyone" : model.current.recipient)  (Enter sends, Shift-Enter new line)", multiline: true)
         if result.historyStep != 0, !history.isEmpty, draft.isEmpty || historyIndex != nil {
@@ -235,7 +237,8 @@ extension ChatApp {
         let jumpLabel = { (n: Int) in "\(n) new message\(n == 1 ? "" : "s") ↓" }
         let jumpRect = { (n: Int) -> Rect in
             let w = max(170, self.fonts.width(jumpLabel(n), style: .bold) + 32)
-            return Rect(x: logRect.maxX - w - 20, y: logRect.maxY - 44, w: w, h: 32)
+            // Centred: at the right it covered the messages' "e2e" marks.
+            return Rect(x: logRect.x + (logRect.w - w) / 2, y: logRect.maxY - 44, w: w, h: 32)
         }
         if jumpShownFor > 0 { ui.reserveOverlay(jumpRect(jumpShownFor)) }
         let result2 = ui.log(model.current.logID, source: source, in: logRect, wrapCache: wrapCache)
