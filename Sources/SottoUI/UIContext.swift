@@ -518,8 +518,10 @@ public final class UIContext {
         public var detail: String
         public var color: Color?
         public var badge: String
-        public init(title: String, detail: String = "", color: Color? = nil, badge: String = "") {
-            self.title = title; self.detail = detail; self.color = color; self.badge = badge
+        /// The title's style above a detail (a name: bold; a found message's text: regular).
+        public var titleStyle: FontStyle
+        public init(title: String, detail: String = "", color: Color? = nil, badge: String = "", titleStyle: FontStyle = .bold) {
+            self.title = title; self.detail = detail; self.color = color; self.badge = badge; self.titleStyle = titleStyle
         }
     }
 
@@ -553,7 +555,7 @@ public final class UIContext {
             if item.detail.isEmpty {
                 label(item.title, in: content, color: item.color)
             } else {
-                label(item.title, in: content.cutTop(content.h / 2 + 2), color: item.color, style: .bold)
+                label(item.title, in: content.cutTop(content.h / 2 + 2), color: item.color, style: item.titleStyle)
                 label(item.detail, in: content, color: theme.mutedText, style: .small)
             }
         }

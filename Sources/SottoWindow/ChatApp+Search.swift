@@ -71,8 +71,10 @@ extension ChatApp {
             let place = m.conversation == .room ? "# room" : "@ \(m.conversation.recipient)"
             // What others wrote, on one line, controls shown not obeyed.
             let text = TerminalText.escaped(m.text.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ↵ "))
-            return UIContext.ListItem(title: "\(TerminalText.escaped(m.from)) · \(TerminalText.escaped(place)) · \(ChatModel.dateAndClock.string(from: m.time))",
-                                      detail: text, color: model.color(for: m.from))
+            // The message first, where the eye goes; who, where and when under it (the bold
+            // coloured header line drew the eye away from what was found).
+            return UIContext.ListItem(title: text, detail: "\(TerminalText.escaped(m.from)) · \(TerminalText.escaped(place)) · \(ChatModel.dateAndClock.string(from: m.time))",
+                                      titleStyle: .regular)
         }
         if let picked = ui.list("search-results", items: items, selected: nil, in: r, rowHeight: 44) {
             jump(to: results.found[picked])

@@ -558,6 +558,14 @@ import Testing
             driver.press(SDLK_RETURN)
             try driver.until("one result") { driver.app.searchResults?.found.count == 1 }
             driver.app.step()
+            // What was found reads first, in the log's style; who, where and when under it
+            // (a newcomer's run: a bold coloured header drew the eye from the message).
+            let drawn = driver.app.lastCommandsForTesting.compactMap { c -> (String, Int, FontStyle)? in
+                if case .text(let s, _, let y, _, let style) = c { (s, y, style) } else { nil }
+            }
+            let found = try #require(drawn.first { $0.0 == "kept 30 zanzibar" })
+            let meta = try #require(drawn.first { $0.0.hasPrefix("bob · # room · ") })
+            #expect(found.2 == .regular && found.1 < meta.1)
             driver.screenshot("16-search-panel")
             let row = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("search-results") { driver.app.ui.id("row:0") }])
             driver.click(row)
