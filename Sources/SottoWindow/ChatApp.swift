@@ -61,6 +61,10 @@ public final class ChatApp {
     /// A changed server key: a blocking warning.
     public internal(set) var keyChangedWarning: (expected: String, actual: String)?
     var focusInputNextFrame = false
+    /// A click in the member list opened a new conversation: the conversation list keeps its
+    /// rows until the pointer moves, so the member list does not shift under it (a second
+    /// click where the first one was opened the person below).
+    var conversationRowsHeld: (rows: Int, x: Int, y: Int)?
     /// When the next reconnect attempt is due (the window's clock), while reconnecting: the
     /// banner counts down to it, a frame each second.
     var reconnectDue: Double?

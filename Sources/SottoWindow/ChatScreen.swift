@@ -107,7 +107,11 @@ extension ChatApp {
         ui.fill(r, t.panel)
         ui.label("CONVERSATIONS", in: r.cutTop(30).inset(x: 12, y: 0), color: t.mutedText, style: .small)
         let names = model.order
-        let convHeight = min(names.count * 34, r.h / 3)
+        var rows = names.count
+        if let held = conversationRowsHeld {
+            if ui.input.mouseX == held.x, ui.input.mouseY == held.y { rows = min(rows, held.rows) } else { conversationRowsHeld = nil }
+        }
+        let convHeight = min(rows * 34, r.h / 3)
         let items = names.map { name -> UIContext.ListItem in
             let unread = model.conversations[name]?.unread ?? 0
             // A draft left in another conversation is marked, as mail clients mark one.
@@ -143,6 +147,7 @@ extension ChatApp {
         if let picked = ui.list("people", items: people, selected: nil, in: r, rowHeight: 42) {
             let member = shown[picked]
             if !member.isMe {
+                if !names.contains(.direct(member.name)) { conversationRowsHeld = (names.count, ui.input.mouseX, ui.input.mouseY) }
                 model.open(.direct(member.name))
                 focusInputNextFrame = true
             }

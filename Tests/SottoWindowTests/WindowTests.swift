@@ -786,6 +786,38 @@ import Testing
             await server.stop()
         }
 
+        /// From a newcomer's run: a click on a member added their conversation above the member
+        /// list, which moved down under the pointer: a second click there opened the person
+        /// below. The list keeps its place until the pointer moves.
+        @Test func theMemberListStaysUnderThePointerUntilItMoves() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let carol = try Peer("carol", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob", "carol"], seenBy: [bob, carol])
+            func row(_ i: Int) throws -> Rect { try #require(driver.app.ui.widgetRects[driver.app.ui.withID("people") { driver.app.ui.id("row:\(i)") }]) }
+            let bobRow = try row(1)
+            #expect(driver.app.model.members.filter(\.online).map(\.name) == ["alice", "bob", "carol"])
+            driver.click(bobRow)
+            #expect(driver.app.model.current == .direct("bob"))
+            driver.app.step()
+            #expect(try row(1) == bobRow, "the member list moved under the pointer")
+            driver.click(bobRow)  // the second click of a double click
+            #expect(driver.app.model.current == .direct("bob"))
+            // Once the pointer moves, the conversation shows in the list, and the members below it.
+            var move = SDL_Event()
+            move.type = SDL_MOUSEMOTION.rawValue
+            move.motion.x = Int32(bobRow.x + 5)
+            move.motion.y = Int32(bobRow.y - 200)
+            SDL_PushEvent(&move)
+            driver.app.step()
+            driver.app.step()
+            #expect(try row(1).y > bobRow.y)
+            #expect(driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:1") }] != nil)
+            bob.client.shutdown()
+            carol.client.shutdown()
+            await server.stop()
+        }
+
         /// From a newcomer's run: a direct conversation with nothing in it yet was a blank
         /// panel (the room says why it is empty). It says what it is.
         @Test func anEmptyDirectConversationSaysWhatItIs() async throws {
