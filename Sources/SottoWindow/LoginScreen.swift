@@ -28,7 +28,10 @@ extension ChatApp {
         // A window too short for the form (it may be 420 px high) gets it tighter: smaller
         // margins and gaps, no subtitle, and the error under the button, as many lines as fit.
         let compact = fullHeight > ui.height - 20
-        let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, fullHeight))
+        // What the compact layout below takes (a card as tall as the window left a large empty
+        // area under a form that needs less).
+        let compactHeight = 352 + (expectedFingerprint == nil ? 0 : 34) + errorHeight + (typedAhead ? 24 : 0)
+        let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, compact ? compactHeight : fullHeight))
         ui.fill(card, t.panel)
         ui.stroke(card, t.border)
         var r = card.inset(compact ? 16 : 28)

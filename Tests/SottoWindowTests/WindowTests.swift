@@ -705,6 +705,16 @@ import Testing
             #expect(errorLines.count >= 2, "the error is not shown")
             #expect(errorLines.allSatisfy { $0 + 18 <= Int(h) })
             driver.screenshot("20-login-smallest")
+            // Without the error the form needs less than the window: its card ends under it
+            // (a newcomer saw a card as tall as the window, its lower third empty).
+            driver.app.formError = nil
+            driver.app.step()
+            let panel = driver.app.ui.theme.panel
+            let card = try #require(driver.app.lastCommandsForTesting.compactMap { if case .rect(let r, let c) = $0, c == panel, r.w == 460 { r } else { nil } }.first)
+            let connect = try #require(driver.rect("button:Connect"))
+            #expect(card.maxY - connect.maxY <= 24, "\(card) ends far below \(connect)")
+            #expect(card.maxY <= Int(h))
+            driver.screenshot("20b-login-smallest-no-error")
         }
 
         /// Only the first event the network posts wakes the window; if that wake is lost
