@@ -26,9 +26,13 @@ struct DeliveryInsert {
         try insert(d, record: d.record, last: nil, roomBytesBefore: roomBytesBefore, roomMessagesBefore: roomMessagesBefore)
     }
 
-    /// A run of room entries as one row: at its first position, through `last`, at its last entry's time.
+    /// A run of room entries as one row: at its first position, through `last`, at its last
+    /// entry's time. A run of one is a row of its own, as any entry; an empty one writes nothing.
     func insert(_ run: RoomRun, roomBytesBefore: Int64, roomMessagesBefore: Int64) throws {
         guard let newest = run.entries.last else { return }
+        guard run.entries.count > 1 else {
+            return try insert(newest, roomBytesBefore: roomBytesBefore, roomMessagesBefore: roomMessagesBefore)
+        }
         let row = StoredDelivery(position: run.first, recipient: nil, time: newest.time, sender: nil, clientMessageID: nil, record: [])
         try insert(row, record: run.encoded(), last: run.last, roomBytesBefore: roomBytesBefore, roomMessagesBefore: roomMessagesBefore)
     }

@@ -19,6 +19,8 @@ struct RoomRun {
     var first: UInt64 { entries.first?.position ?? 0 }
     var last: UInt64 { entries.last?.position ?? 0 }
     var recordBytes: Int64 { entries.reduce(0) { $0 + Int64($1.record.count) } }
+    /// Messages among the entries (key shares have no client message id): the room's running count.
+    var messages: Int64 { Int64(entries.count { $0.clientMessageID != nil }) }
 
     /// Whether `entry` (a room entry after the others) may join this run.
     func admits(_ entry: StoredDelivery) -> Bool {

@@ -70,11 +70,7 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
             // The room's entries gather into runs; what is for one member is a row of its own.
             var run = RoomRun(entries: []), runBefore = (bytes: totals.roomBytes, messages: totals.roomMessages)
             func endRun() throws {
-                if run.entries.count == 1 {
-                    try insert.insert(run.entries[0], roomBytesBefore: runBefore.bytes, roomMessagesBefore: runBefore.messages)
-                } else if run.entries.count > 1 {
-                    try insert.insert(run, roomBytesBefore: runBefore.bytes, roomMessagesBefore: runBefore.messages)
-                }
+                try insert.insert(run, roomBytesBefore: runBefore.bytes, roomMessagesBefore: runBefore.messages)
                 run.entries.removeAll(keepingCapacity: true)
             }
             for d in batch.deliveries {
@@ -228,12 +224,8 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
         // Inside a run: what it holds up to there. Otherwise the next row counts what precedes it
         // (no run reaches past `position`, so nothing lies between).
         if let run = try run(db, holding: position) {
-            var sums = (bytes: run.roomBytesBefore, messages: run.roomMessagesBefore)
-            for entry in run.entries where entry.position <= UInt64(clamping: position) {
-                sums.bytes += Int64(entry.record.count)
-                if entry.clientMessageID != nil { sums.messages += 1 }
-            }
-            return sums
+            let upTo = RoomRun(entries: run.entries.filter { $0.position <= UInt64(clamping: position) })
+            return (run.roomBytesBefore + upTo.recordBytes, run.roomMessagesBefore + upTo.messages)
         }
         let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT roomBytesBefore, roomMessagesBefore FROM delivery WHERE position > ? ORDER BY position LIMIT 1
@@ -336,21 +328,12 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
             removed += (row["last"] as Int64?) == nil ? row["bytes"] : try run(row).recordBytes
         }
         guard let partial else { return removed }
-        let gone = partial.entries.filter { $0.position <= UInt64(clamping: position) }
+        let gone = RoomRun(entries: partial.entries.filter { $0.position <= UInt64(clamping: position) })
         let kept = RoomRun(entries: partial.entries.filter { $0.position > UInt64(clamping: position) })
         try db.execute(sql: "DELETE FROM delivery WHERE position = ?", arguments: [Int64(clamping: partial.entries[0].position)])
-        var before = (bytes: partial.roomBytesBefore, messages: partial.roomMessagesBefore)
-        for entry in gone {
-            before.bytes += Int64(entry.record.count)
-            if entry.clientMessageID != nil { before.messages += 1 }
-        }
-        let insert = try DeliveryInsert(db)
-        if kept.entries.count == 1 {
-            try insert.insert(kept.entries[0], roomBytesBefore: before.bytes, roomMessagesBefore: before.messages)
-        } else {
-            try insert.insert(kept, roomBytesBefore: before.bytes, roomMessagesBefore: before.messages)
-        }
-        return removed + RoomRun(entries: gone).recordBytes
+        try DeliveryInsert(db).insert(kept, roomBytesBefore: partial.roomBytesBefore + gone.recordBytes,
+                                      roomMessagesBefore: partial.roomMessagesBefore + gone.messages)
+        return removed + gone.recordBytes
     }
 
     /// A member's entries (everyone's for nil) in (after, through], in position order: rows
