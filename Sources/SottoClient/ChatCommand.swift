@@ -269,10 +269,11 @@ extension Member {
     /// one is not compared cell by cell past the bound).
     static func editDistance(_ a: [Character], _ b: [Character], atMost bound: Int) -> Int {
         guard abs(a.count - b.count) <= bound else { return bound + 1 }
+        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
         var previous = Array(0...b.count)
-        for i in 1...max(1, a.count) where !a.isEmpty {
+        for i in 1...a.count {
             var current = [i] + Array(repeating: 0, count: b.count)
-            for j in 1...max(1, b.count) where !b.isEmpty {
+            for j in 1...b.count {
                 current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
             }
             guard current.min()! <= bound else { return bound + 1 }
