@@ -37,15 +37,31 @@ final class ChildProcess: @unchecked Sendable {
         process.standardOutput = outPipe
         process.standardError = errPipe
         process.standardInput = stdinPipe
-        outPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
-            let d = h.availableData
-            self?.lock.withLock { self?.out.append(d) }
-        }
-        errPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
-            let d = h.availableData
-            self?.lock.withLock { self?.err.append(d) }
-        }
         try process.run()
+        // Read by a thread of each pipe's own, not FileHandle's readabilityHandler: its
+        // dispatch sources, made and cancelled for every child of a run spawning hundreds,
+        // went with crashes of libdispatch's manager thread (`_dispatch_event_loop_drain`,
+        // signal 11) in two full runs, each while children were being spawned.
+        Self.drain(outPipe.fileHandleForReading) { [weak self] d in self?.lock.withLock { self?.out.append(d) } }
+        Self.drain(errPipe.fileHandleForReading) { [weak self] d in self?.lock.withLock { self?.err.append(d) } }
+    }
+
+    /// Reads `handle` until end of file on a thread of its own, handing over what arrives.
+    private static func drain(_ handle: FileHandle, _ received: @escaping @Sendable (Data) -> Void) {
+        Thread {
+            let fd = handle.fileDescriptor
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    received(Data(buffer[..<n]))
+                } else if n < 0, errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+        }.start()
     }
 
     var stdout: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
