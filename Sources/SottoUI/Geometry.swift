@@ -65,6 +65,8 @@ public struct Theme: Sendable {
     public var selection = Color(60, 95, 160)
     /// Behind a marked log entry (where a search went): the log's background, warmed.
     public var marked = Color(58, 52, 36)
+    /// Behind the words a search matched.
+    public var match = Color(110, 86, 18)
     public var hover = Color(48, 53, 66)
     public var danger = Color(235, 87, 87)
     public var warning = Color(242, 183, 5)

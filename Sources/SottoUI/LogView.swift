@@ -39,10 +39,14 @@ extension UIContext {
         public var centered: Bool
         /// Drawn on a band with a bar at its left edge: the entry a search went to.
         public var marked: Bool
+        /// Words a search matched, as ranges of characters in `text`: drawn on `theme.match`.
+        public var highlights: [Range<Int>]
         public init(key: Int, prefix: String = "", prefixColor: Color = Color(140, 147, 163), text: String,
-                    textColor: Color? = nil, badge: String = "", centered: Bool = false, marked: Bool = false) {
+                    textColor: Color? = nil, badge: String = "", centered: Bool = false, marked: Bool = false,
+                    highlights: [Range<Int>] = []) {
             self.key = key; self.prefix = prefix; self.prefixColor = prefixColor; self.text = text
             self.textColor = textColor; self.badge = badge; self.centered = centered; self.marked = marked
+            self.highlights = highlights
         }
 
         /// What is drawn, wrapped, selected and copied: the prefix, a space, the text.
@@ -240,7 +244,7 @@ extension UIContext {
             // Character positions are worked out only where a selection is made or drawn:
             // a frame that only shows the log measures nothing more.
             let inSelection = bounds.map { i >= $0.lo.0 && i <= $0.hi.0 } ?? false
-            let layout = pressed || state.selecting || inSelection ? LogEntryLayout(entry, lines: lines) : nil
+            let layout = pressed || state.selecting || inSelection || !entry.highlights.isEmpty ? LogEntryLayout(entry, lines: lines) : nil
             // Where the mouse is in this entry, if on it: the line under it, the character nearest.
             let mouseLine = min(max(0, (input.mouseY - y - 2) / lineHeight), lines.count - 1)
             let onRow = input.mouseY >= y && input.mouseY < y + h
@@ -271,6 +275,18 @@ extension UIContext {
             for (n, line) in lines.enumerated() {
                 let ly = y + 2 + n * lineHeight
                 guard ly + lineHeight > r.y, ly < r.maxY else { continue }
+                // The words a search matched, behind their text (a word may run across lines).
+                if !entry.highlights.isEmpty, let layout, !entry.centered {
+                    let shift = entry.prefix.isEmpty ? 0 : entry.prefix.count + 1
+                    let lineStart = layout.starts[n], lineEnd = layout.starts[n] + line.count
+                    for match in entry.highlights {
+                        let lo = max(match.lowerBound + shift, lineStart), hi = min(match.upperBound + shift, lineEnd)
+                        guard lo < hi else { continue }
+                        let x0 = layout.x(ofCharacter: lo - lineStart, inLine: n, metrics: metrics)
+                        let x1 = layout.x(ofCharacter: hi - lineStart, inLine: n, metrics: metrics)
+                        fill(Rect(x: r.x + 10 + x0, y: ly, w: max(2, x1 - x0), h: lineHeight), theme.match)
+                    }
+                }
                 // The selected part of this line, highlighted behind its text.
                 if let bounds, let layout, !entry.centered {
                     let lineStart = layout.starts[n], lineEnd = layout.starts[n] + line.count

@@ -235,6 +235,25 @@ public final class UIContext {
         return low == 0 ? "" : String(characters[..<low]).trimmingTrailingSpaces + "…"
     }
 
+    /// Fills behind these character ranges of a line `label` draws in `r` (leading), as far
+    /// as it shows them: what its ellipsis cuts off is not marked.
+    func highlight(_ ranges: [Range<Int>], of text: String, in r: Rect, style: FontStyle) {
+        guard !ranges.isEmpty else { return }
+        let visible = (clipStack.last ?? Rect(x: 0, y: 0, w: width, h: height)).intersection(r)
+        let shown = fitted(text, width: max(0, visible.w), style: style)
+        let characters = Array(text)
+        // The characters shown before the ellipsis, if one was added.
+        let shownCount = shown.count == characters.count ? shown.count : max(0, shown.count - 1)
+        let y = r.y + (r.h - metrics.lineHeight(style)) / 2
+        for match in ranges {
+            let lo = min(match.lowerBound, shownCount), hi = min(match.upperBound, shownCount)
+            guard lo < hi else { continue }
+            let x0 = metrics.width(String(characters[..<lo]), style: style)
+            let x1 = metrics.width(String(characters[..<hi]), style: style)
+            fill(Rect(x: r.x + x0, y: y, w: x1 - x0, h: metrics.lineHeight(style)).intersection(visible), theme.match)
+        }
+    }
+
     public func pushClip(_ r: Rect) {
         let clipped = clipStack.last.map { $0.intersection(r) } ?? r
         clipStack.append(clipped)
@@ -520,8 +539,12 @@ public final class UIContext {
         public var badge: String
         /// The title's style above a detail (a name: bold; a found message's text: regular).
         public var titleStyle: FontStyle
-        public init(title: String, detail: String = "", color: Color? = nil, badge: String = "", titleStyle: FontStyle = .bold) {
+        /// Words a search matched, as ranges of characters in `title`: drawn on `theme.match`.
+        public var titleHighlights: [Range<Int>]
+        public init(title: String, detail: String = "", color: Color? = nil, badge: String = "", titleStyle: FontStyle = .bold,
+                    titleHighlights: [Range<Int>] = []) {
             self.title = title; self.detail = detail; self.color = color; self.badge = badge; self.titleStyle = titleStyle
+            self.titleHighlights = titleHighlights
         }
     }
 
@@ -553,9 +576,12 @@ public final class UIContext {
                 label(item.badge, in: badge, color: theme.accentText, style: .small, align: .center)
             }
             if item.detail.isEmpty {
+                highlight(item.titleHighlights, of: item.title, in: content, style: .regular)
                 label(item.title, in: content, color: item.color)
             } else {
-                label(item.title, in: content.cutTop(content.h / 2 + 2), color: item.color, style: item.titleStyle)
+                let titleRect = content.cutTop(content.h / 2 + 2)
+                highlight(item.titleHighlights, of: item.title, in: titleRect, style: item.titleStyle)
+                label(item.title, in: titleRect, color: item.color, style: item.titleStyle)
                 label(item.detail, in: content, color: theme.mutedText, style: .small)
             }
         }

@@ -119,11 +119,13 @@ extension ChatApp {
             for m in found {
                 let place = m.conversation == .room ? "# room" : "@ \(m.conversation.recipient)"
                 // One entry per result, drawn like a message: the sender's name in colour after
-                // where and when; a message's own line breaks are drawn as ↵.
-                let text = TerminalText.escaped(m.text.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ↵ "))
-                model.append(ChatLine(key: 0, kind: .found, time: Date(), from: TerminalText.escaped(m.from),
-                                      text: text, timeText: "\(ChatModel.dateAndClock.string(from: m.time)) · \(TerminalText.escaped(place)) ·"),
-                             to: here)
+                // where and when; a message's own line breaks are drawn as ↵, the words found
+                // marked. Wrapped in the log, so shown whole.
+                let (text, highlights) = Self.resultLine(m.text, matches: m.matches, fits: nil)
+                var line = ChatLine(key: 0, kind: .found, time: Date(), from: TerminalText.escaped(m.from),
+                                    text: text, timeText: "\(ChatModel.dateAndClock.string(from: m.time)) · \(TerminalText.escaped(place)) ·")
+                line.highlights = highlights
+                model.append(line, to: here)
             }
             ui.scrollLogToBottom(here.logID)
         case .panel(let words, let found):

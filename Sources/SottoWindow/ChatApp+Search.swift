@@ -8,6 +8,39 @@ import SottoUI
 extension ChatApp {
     /// Lines shown above a search result, so what led to it shows too.
     static let resultContext = 3
+    /// A found message listed on one line starts this many characters before its first
+    /// matched word, at a word, when that word lies past what the line shows.
+    static let resultLead = 24
+
+    /// A found message as one line: its line breaks drawn as ↵ and controls escaped (what
+    /// others wrote is shown, not obeyed), from a few words before the first match when that
+    /// lies past the first `fits` characters (with "…" before; nil: never), and where the
+    /// matched words are in that line.
+    static func resultLine(_ text: String, matches: [Range<Int>], fits: Int?) -> (text: String, highlights: [Range<Int>]) {
+        let characters = Array(text)
+        let valid = matches.filter { $0.lowerBound >= 0 && $0.upperBound <= characters.count && !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
+        var start = 0
+        if let fits, let first = valid.first, first.upperBound > fits, first.lowerBound > Self.resultLead {
+            // Back to the start of a word about `resultLead` characters before the match.
+            start = first.lowerBound - Self.resultLead
+            while start < first.lowerBound, start > 0, !characters[start - 1].isWhitespace { start += 1 }
+        }
+        func shown(_ part: ArraySlice<Character>) -> String {
+            TerminalText.escaped(String(part).split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ↵ "))
+        }
+        var line = start > 0 ? "…" : ""
+        var highlights: [Range<Int>] = []
+        var position = start
+        for match in valid where match.lowerBound >= position {
+            line += shown(characters[position..<match.lowerBound])
+            let word = shown(characters[match])
+            highlights.append(line.count..<(line.count + word.count))
+            line += word
+            position = match.upperBound
+        }
+        line += shown(characters[position...])
+        return (line, highlights)
+    }
 
     /// A search result chosen in the panel: its conversation opens at it, loading what lies
     /// between it and the oldest line shown first if it is not shown yet.
@@ -16,7 +49,7 @@ extension ChatApp {
         let target = ChatModel.messageID(from: result.from, result.clientMessageID)
         searchOpen = false
         model.open(conversation)
-        markedMessage = (conversation, target)  // which line matched, where several are shown
+        markedMessage = (conversation, target, result.matches)  // which line matched, where several are shown
         // Focused from the next frame's start: a key typed right after is not lost.
         ui.focus(ui.id("field:message"))
         if showMessage(target, in: conversation) { return }
@@ -67,14 +100,15 @@ extension ChatApp {
         ui.label(results.found.isEmpty ? "No kept message contains \(shownWords)."
                                        : "\(results.found.count) kept message\(results.found.count == 1 ? "" : "s") containing \(shownWords), newest first — click one to go to it:",
                  in: r.cutTop(32).inset(x: 14, y: 0), color: t.mutedText, style: .small)
+        // About how many characters a result's line shows (it ends in "…" past them).
+        let fits = max(Self.resultLead * 2, (r.w - 20) / max(1, ui.metrics.width("abcdefghij", style: .regular) / 10))
         let items = results.found.map { m -> UIContext.ListItem in
             let place = m.conversation == .room ? "# room" : "@ \(m.conversation.recipient)"
-            // What others wrote, on one line, controls shown not obeyed.
-            let text = TerminalText.escaped(m.text.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ↵ "))
+            let (text, highlights) = Self.resultLine(m.text, matches: m.matches, fits: fits)
             // The message first, where the eye goes; who, where and when under it (the bold
             // coloured header line drew the eye away from what was found).
             return UIContext.ListItem(title: text, detail: "\(TerminalText.escaped(m.from)) · \(TerminalText.escaped(place)) · \(ChatModel.dateAndClock.string(from: m.time))",
-                                      titleStyle: .regular)
+                                      titleStyle: .regular, titleHighlights: highlights)
         }
         if let picked = ui.list("search-results", items: items, selected: nil, in: r, rowHeight: 44) {
             jump(to: results.found[picked])

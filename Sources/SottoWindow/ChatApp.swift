@@ -50,7 +50,7 @@ public final class ChatApp {
     /// never sends it.
     var typeAheadLandedAt: UInt32?
     /// The message a search result went to, marked in its conversation until another opens.
-    var markedMessage: (conversation: Conversation, id: String)?
+    var markedMessage: (conversation: Conversation, id: String, matches: [Range<Int>])?
     /// Key changes already shown (name and new fingerprint).
     var warnedKeyChanges: Set<String> = []
     var history: [String] = []

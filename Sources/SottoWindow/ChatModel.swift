@@ -23,6 +23,8 @@ struct ChatLine {
     /// A message's sender and client message id: the same message from the history and
     /// live is shown once.
     var messageID: String?
+    /// A /search result's matched words, as ranges of characters in `text`.
+    var highlights: [Range<Int>] = []
 }
 
 /// A conversation: the room, or a direct one with one person.
@@ -78,7 +80,8 @@ final class ChatModel {
         var line = line
         line = ChatLine(key: nextKey, kind: line.kind, time: line.time, from: line.from, text: line.text, isOwn: line.isOwn,
                         pendingID: line.pendingID, trust: line.trust,
-                        timeText: line.kind == .found ? line.timeText : Self.clock.string(from: line.time), messageID: line.messageID)
+                        timeText: line.kind == .found ? line.timeText : Self.clock.string(from: line.time), messageID: line.messageID,
+                        highlights: line.highlights)
         conversations[conversation]!.lines.append(line)
         if conversation != current, line.kind == .message, !line.isOwn { conversations[conversation]!.unread += 1 }
     }

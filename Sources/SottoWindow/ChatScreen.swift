@@ -278,8 +278,10 @@ extension ChatApp {
         case .help:
             return .init(key: line.key, prefix: line.from, prefixColor: t.accent, text: line.text, textColor: t.mutedText)
         case .found:
-            return .init(key: line.key, prefix: "\(line.timeText) \(line.from)", prefixColor: model.color(for: line.from), text: line.text)
+            return .init(key: line.key, prefix: "\(line.timeText) \(line.from)", prefixColor: model.color(for: line.from), text: line.text,
+                         highlights: line.highlights)
         case .message:
+            let isMarked = markedMessage.map { line.messageID == $0.id } ?? false
             let badge: String
             switch line.trust {
             case .changed: badge = "⚠"
@@ -287,7 +289,7 @@ extension ChatApp {
             }
             return .init(key: line.key, prefix: "\(line.timeText) \(line.from)", prefixColor: model.color(for: line.from),
                          text: line.text, textColor: line.pendingID == nil ? nil : t.mutedText, badge: badge,
-                         marked: markedMessage.map { line.messageID == $0.id } ?? false)
+                         marked: isMarked, highlights: isMarked ? markedMessage?.matches ?? [] : [])
         }
     }
 }

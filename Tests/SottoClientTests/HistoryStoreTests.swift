@@ -70,6 +70,43 @@ import Testing
         #expect(try store.search("   ", limit: 10).isEmpty)
     }
 
+    /// What a result shows marked: the words the search matched, as FTS5 tokenized them
+    /// (prefixes, any case, accents or not), in characters of the message's text.
+    @Test func searchResultsSayWhichWordsMatched() throws {
+        let store = try HistoryStore(url: Self.directory().appendingPathComponent("h.sqlite"))
+        try store.append([
+            Self.message("we deployed the release on friday", id: 1),
+            Self.message("Déployé 🚀 ce matin, déploiement", from: "chloé", id: 2),
+            Self.message("the release notes are in the wiki; release day", id: 3),
+        ])
+        func matched(_ words: String, id: UInt64) throws -> [String] {
+            let m = try #require(try store.search(words, limit: 10).first { $0.clientMessageID == id })
+            let characters = Array(m.text)
+            return m.matches.map { String(characters[$0]) }
+        }
+        #expect(try matched("deplo", id: 1) == ["deployed"])
+        #expect(try matched("DEPLO", id: 2) == ["Déployé", "déploiement"])
+        #expect(try matched("release wiki", id: 3) == ["release", "wiki", "release"])
+        // Outside a search, nothing is marked.
+        #expect(try store.recent(in: .room, limit: 10).allSatisfy(\.matches.isEmpty))
+    }
+
+    /// A message holding the very characters the marks are made of is found, and shown
+    /// without marks rather than with marks it put there itself.
+    @Test func aMessageCannotMarkItsOwnWordsAsFound() throws {
+        let store = try HistoryStore(url: Self.directory().appendingPathComponent("h.sqlite"))
+        let forged = "plain \u{E000}forged\u{E001} words"
+        try store.append([Self.message(forged, from: "mallory", id: 1)])
+        let found = try #require(try store.search("words", limit: 10).first)
+        #expect(found.text == forged && found.matches.isEmpty)
+        // Marks around a combining sequence's first scalar widen to the whole character; marks
+        // that do not spell out the text give nothing.
+        let text = "cafe\u{301} ok"
+        #expect(HistoryStore.matches(marked: "\u{E000}cafe\u{E001}\u{301} ok", text: text) == [0..<4])
+        #expect(HistoryStore.matches(marked: "\u{E000}cafe\u{301} ok", text: text).isEmpty)
+        #expect(HistoryStore.matches(marked: "\u{E000}other\u{E001}", text: text).isEmpty)
+    }
+
     @Test func forgettingAConversationLeavesTheOthers() throws {
         let store = try HistoryStore(url: Self.directory().appendingPathComponent("h.sqlite"))
         try store.append([Self.message("hello room", id: 1), Self.message("secret plan", from: "bob", to: "me", id: 2)])

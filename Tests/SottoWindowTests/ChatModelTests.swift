@@ -73,4 +73,36 @@ import Testing
         model.open(.direct("bob"))
         #expect(marked(.direct("bob")))
     }
+    /// A found message on one line: the words found marked where they are shown, from a few
+    /// words before the first when it lies past what the line shows, line breaks as ↵ and
+    /// controls escaped (marks stay on their words after both).
+    @Test func aFoundMessageIsShownFromNearItsFirstMatch() {
+        func marked(_ line: (text: String, highlights: [Range<Int>])) -> [String] {
+            let characters = Array(line.text)
+            return line.highlights.map { String(characters[$0]) }
+        }
+        let text = "the first line of a long message that goes on\nand on, until the word we want: zanzibar, then zanzi\u{1B}[31m"
+        let characters = Array(text)
+        func range(_ word: String, from: Int = 0) -> Range<Int> {
+            let start = (from..<characters.count).first { String(characters[$0...].prefix(word.count)) == word }!
+            return start..<(start + word.count)
+        }
+        let matches = [range("zanzibar"), range("zanzi", from: range("zanzibar").upperBound)]
+        let whole = ChatApp.resultLine(text, matches: matches, fits: nil)
+        #expect(whole.text.hasPrefix("the first line") && whole.text.contains(" ↵ and on") && !whole.text.contains("\u{1B}"))
+        #expect(marked(whole) == ["zanzibar", "zanzi"])
+        let cut = ChatApp.resultLine(text, matches: matches, fits: 60)
+        #expect(cut.text.hasPrefix("…") && cut.text.contains("zanzibar") && !cut.text.contains("first line"))
+        #expect(cut.text.count - cut.text.distance(from: cut.text.startIndex, to: cut.text.range(of: "zanzibar")!.lowerBound) > 10)
+        #expect(marked(cut) == ["zanzibar", "zanzi"])
+        // It starts at a word, a little before the match.
+        #expect(cut.text.dropFirst().first.map { !$0.isWhitespace } == true)
+        #expect(ChatApp.resultLine(text, matches: matches, fits: 200).text == whole.text)
+        // Ranges from elsewhere (not this text's) are left out, not trusted.
+        #expect(ChatApp.resultLine("short", matches: [3..<9, -1..<2], fits: nil).highlights.isEmpty)
+    }
+
+    @Test func foundWordsReadOnTheirMark() {
+        #expect(Self.contrast(Theme().text, Theme().match) >= 4.5)
+    }
 }

@@ -481,6 +481,12 @@ import Testing
             #expect(again.app.model.conversations[.room]!.lines.contains { $0.kind == .found && $0.text == "greenlit ↵ 2020-01-01 00:00 · room · carol: wire the money" })
             // Drawn like a message, the sender's name as its prefix, never like a system line.
             #expect(!again.app.model.conversations[.room]!.lines.contains { $0.kind == .system && $0.text.contains("wire the money") })
+            // The words found are marked in each result: "greenlit" and "green".
+            again.app.step()
+            let matchColor = again.app.ui.theme.match, metrics = again.app.ui.metrics
+            let fills = again.app.lastCommandsForTesting.compactMap { if case .rect(let r, let c) = $0, c == matchColor { r.w } else { nil } }
+            #expect(fills.sorted() == [metrics.width("green", style: .regular), metrics.width("greenlit", style: .regular)].sorted(),
+                    "the words found are not marked: \(fills)")
             again.screenshot("14-kept-and-searched")
             // /history N answers even when those messages are on screen already (it did nothing visible).
             again.type("/history 2")
@@ -566,6 +572,16 @@ import Testing
             let found = try #require(drawn.first { $0.0 == "kept 30 zanzibar" })
             let meta = try #require(drawn.first { $0.0.hasPrefix("bob · # room · ") })
             #expect(found.2 == .regular && found.1 < meta.1)
+            // The word found is marked, behind it and only it.
+            let metrics = driver.app.ui.metrics, matchColor = driver.app.ui.theme.match
+            func matchFills() -> [Rect] {
+                driver.app.lastCommandsForTesting.compactMap { if case .rect(let r, let c) = $0, c == matchColor { r } else { nil } }
+            }
+            let foundX = try #require(driver.app.lastCommandsForTesting.compactMap { c -> Int? in
+                if case .text(let s, let x, _, _, _) = c, s == "kept 30 zanzibar" { x } else { nil }
+            }.first)
+            let before = metrics.width("kept 30 ", style: .regular), word = metrics.width("zanzibar", style: .regular)
+            #expect(matchFills().map { [$0.x - foundX, $0.w] } == [[before, word]], "not marked under the word: \(matchFills())")
             driver.screenshot("16-search-panel")
             let row = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("search-results") { driver.app.ui.id("row:0") }])
             driver.click(row)
@@ -581,6 +597,10 @@ import Testing
             let bands = commands.compactMap { if case .rect(let r, let c) = $0, c == marked { r } else { nil } }
             let foundY = commands.compactMap { if case .text(let s, _, let y, _, _) = $0, s == "kept 30 zanzibar" { y } else { nil } }.first
             #expect(bands.count == 1 && foundY.map { y in bands[0].y <= y && y < bands[0].maxY } == true, "the found message is not marked: \(bands)")
+            // And in it, the word found.
+            let wordFills = matchFills()
+            #expect(wordFills.count == 1 && wordFills.allSatisfy { bands[0].y <= $0.y && $0.maxY <= bands[0].maxY }
+                    && abs((wordFills.first?.w ?? 0) - word) <= 1, "the word found is not marked in the log: \(wordFills)")
             driver.screenshot("16b-search-result-marked")
             #expect(lines().count == 423 && Set(lines()).count == 423)
             #expect(driver.focusedLabel(["field:search", "field:message"]) == "field:message")

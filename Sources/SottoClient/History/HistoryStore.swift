@@ -21,6 +21,8 @@ public struct StoredMessage: Equatable, Sendable {
     /// The sender's identity fingerprint then: a name that passed to another identity (a
     /// released name, a new device) shows where the key changed.
     public var senderFingerprint: String
+    /// A search result's matched words, as ranges of characters in `text` (empty otherwise).
+    public var matches: [Range<Int>] = []
 
     public var keyChanged: Bool { if case .changed = trust { true } else { false } }
 
@@ -164,13 +166,67 @@ public final class HistoryStore: Sendable {
         return try pool.read { db in
             // FTS5 walks its index newest first and stops at the limit: a word in a hundred
             // thousand messages costs no more than a rare one.
+            // FTS5's highlight() says which words matched, as its tokenizer saw them.
             try Row.fetchAll(db, sql: """
-                SELECT * FROM message WHERE id IN
-                    (SELECT rowid FROM message_text WHERE message_text MATCH ? ORDER BY rowid DESC LIMIT ?)
-                ORDER BY id DESC
-                """, arguments: [pattern, max(0, limit)]).map(Self.message)
+                SELECT message.*, found.marked FROM
+                    (SELECT rowid, highlight(message_text, 0, ?, ?) AS marked FROM message_text
+                        WHERE message_text MATCH ? ORDER BY rowid DESC LIMIT ?) AS found
+                JOIN message ON message.id = found.rowid
+                ORDER BY message.id DESC
+                """, arguments: [String(Self.matchOpen), String(Self.matchClose), pattern, max(0, limit)]).map { row in
+                var message = Self.message(row)
+                message.matches = Self.matches(marked: row["marked"] ?? "", text: message.text)
+                return message
+            }
         }
     }
+
+    /// What highlight() puts around each matched word: private-use characters, which a message
+    /// may hold too; one that does is shown without its matches marked.
+    static let matchOpen: Unicode.Scalar = "\u{E000}", matchClose: Unicode.Scalar = "\u{E001}"
+
+    /// The marked words' ranges, in characters of `text`; none unless `marked` is `text` with
+    /// marks around words. A mark inside a character widens its range to the whole character.
+    static func matches(marked: String, text: String) -> [Range<Int>] {
+        var plain = String.UnicodeScalarView()
+        var opened: Int?
+        var scalarRanges: [Range<Int>] = []
+        for scalar in marked.unicodeScalars {
+            switch scalar {
+            case matchOpen:
+                guard opened == nil else { return [] }
+                opened = plain.count
+            case matchClose:
+                guard let start = opened else { return [] }
+                if start < plain.count { scalarRanges.append(start..<plain.count) }
+                opened = nil
+            default:
+                plain.append(scalar)
+            }
+        }
+        guard opened == nil, !scalarRanges.isEmpty, String(plain) == text,
+              plain.count == text.unicodeScalars.count else { return [] }
+        // Where each character of the text starts, in scalars.
+        var starts: [Int] = []
+        var scalars = 0
+        for character in text {
+            starts.append(scalars)
+            scalars += character.unicodeScalars.count
+        }
+        // One pass (the ranges come in order and do not overlap): from the last character
+        // starting at or before a range to the first starting at or after its end.
+        var ranges: [Range<Int>] = []
+        var lower = 0
+        for r in scalarRanges.prefix(maxMatches) {
+            while lower + 1 < starts.count, starts[lower + 1] <= r.lowerBound { lower += 1 }
+            var upper = lower
+            while upper < starts.count, starts[upper] < r.upperBound { upper += 1 }
+            ranges.append(lower..<max(lower + 1, upper))
+        }
+        return ranges
+    }
+    /// Matches marked in one message, at most: each is drawn in every frame that shows it.
+    static let maxMatches = 64
 
     /// Keeps what was typed and not sent, per conversation, in one transaction; an empty
     /// text deletes the conversation's draft, and then the WAL is emptied too: text typed
