@@ -77,33 +77,43 @@ public enum TextWrap {
         return out
     }
 
-    /// Breaks at spaces where it can and inside words where it must; keeps explicit newlines.
-    public static func lines(_ text: String, width: Int, style: FontStyle = .regular, metrics: TextMeasuring) -> [String] {
+    /// Breaks at spaces where it can and inside words where it must (a link after a "/", "?"
+    /// or the like when one is in the line); keeps explicit newlines. Lines after the first
+    /// are `continuationWidth` wide, if given (a hanging indent).
+    public static func lines(_ text: String, width: Int, continuationWidth: Int? = nil, style: FontStyle = .regular,
+                             metrics: TextMeasuring) -> [String] {
         guard width > 0 else { return [text] }
         var out: [String] = []
+        func available() -> Int { out.isEmpty ? width : max(1, continuationWidth ?? width) }
         for paragraph in text.split(separator: "\n", omittingEmptySubsequences: false) {
             var line = ""
             for word in paragraph.split(separator: " ", omittingEmptySubsequences: false) {
                 let candidate = line.isEmpty ? String(word) : line + " " + word
-                if metrics.width(candidate, style: style) <= width {
+                if metrics.width(candidate, style: style) <= available() {
                     line = candidate
                     continue
                 }
                 if !line.isEmpty { out.append(line) }
                 line = ""
-                // A word longer than the line: split it by characters.
-                var piece = ""
+                // A word longer than the line: split it by characters, after the last of
+                // `breaksAfter` in the piece if that keeps most of the line filled.
+                var piece: [Character] = []
                 for ch in word {
-                    if metrics.width(piece + String(ch), style: style) > width, !piece.isEmpty {
-                        out.append(piece)
-                        piece = ""
+                    if metrics.width(String(piece) + String(ch), style: style) > available(), !piece.isEmpty {
+                        var cut = piece.count
+                        if let last = piece.lastIndex(where: breaksAfter.contains), last + 1 >= piece.count / 2 { cut = last + 1 }
+                        out.append(String(piece[..<cut]))
+                        piece.removeFirst(cut)
                     }
                     piece.append(ch)
                 }
-                line = piece
+                line = String(piece)
             }
             out.append(line)
         }
         return out
     }
+
+    /// Where a word too long for a line (a link, a path) breaks best: after one of these.
+    static let breaksAfter: Set<Character> = ["/", "?", "&", "=", "-", "_", ".", ",", ";", ":", "#", "\\"]
 }

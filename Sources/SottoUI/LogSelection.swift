@@ -14,10 +14,13 @@ struct LogEntryLayout {
     let lines: [String]
     /// Each wrapped line's first character in `full` (wrapping drops the space it breaks at).
     let starts: [Int]
+    /// Where lines after the first start (`UIContext.hangingIndent`).
+    let indent: Int
 
-    init(_ entry: UIContext.LogEntry, lines: [String]) {
+    init(_ entry: UIContext.LogEntry, lines: [String], indent: Int = 0) {
         self.entry = entry
         self.lines = lines
+        self.indent = indent
         full = Array(entry.fullText)
         var starts: [Int] = []
         var position = 0
@@ -32,12 +35,13 @@ struct LogEntryLayout {
         self.starts = starts
     }
 
-    /// Pixels from the text's left edge to character `offset` of line `n`.
+    /// Pixels from the text's left edge to character `k` of line `n` (lines after the first start at `indent`).
     func x(ofCharacter k: Int, inLine n: Int, metrics: TextMeasuring) -> Int {
         let chars = Array(lines[n])
         let k = max(0, min(k, chars.count))
         let prefixCount = entry.prefix.count
-        guard n == 0, prefixCount > 0 else { return metrics.width(String(chars[..<k]), style: .regular) }
+        guard n == 0 else { return indent + metrics.width(String(chars[..<k]), style: .regular) }
+        guard prefixCount > 0 else { return metrics.width(String(chars[..<k]), style: .regular) }
         if k <= prefixCount { return metrics.width(String(chars[..<k]), style: .bold) }
         let bold = metrics.width(entry.prefix, style: .bold) + metrics.width(" ", style: .regular)
         return bold + metrics.width(String(chars[(prefixCount + 1)..<max(prefixCount + 1, k)]), style: .regular)

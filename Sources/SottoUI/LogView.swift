@@ -114,7 +114,7 @@ extension UIContext {
         func item(_ i: Int) -> (entry: LogEntry, lines: [String]) {
             if let hit = made[i] { return hit }
             let entry = source.entry(i)
-            let value = (entry, wrapCache.lines(for: entry, width: textWidth, metrics: metrics))
+            let value = (entry, wrapCache.lines(for: entry, width: textWidth, indent: hangingIndent(entry, width: textWidth), metrics: metrics))
             made[i] = value
             return value
         }
@@ -244,7 +244,9 @@ extension UIContext {
             // Character positions are worked out only where a selection is made or drawn:
             // a frame that only shows the log measures nothing more.
             let inSelection = bounds.map { i >= $0.lo.0 && i <= $0.hi.0 } ?? false
-            let layout = pressed || state.selecting || inSelection || !entry.highlights.isEmpty ? LogEntryLayout(entry, lines: lines) : nil
+            let indent = hangingIndent(entry, width: textWidth)
+            let layout = pressed || state.selecting || inSelection || !entry.highlights.isEmpty
+                ? LogEntryLayout(entry, lines: lines, indent: indent) : nil
             // Where the mouse is in this entry, if on it: the line under it, the character nearest.
             let mouseLine = min(max(0, (input.mouseY - y - 2) / lineHeight), lines.count - 1)
             let onRow = input.mouseY >= y && input.mouseY < y + h
@@ -307,7 +309,7 @@ extension UIContext {
                     let px = metrics.width(entry.prefix, style: .bold) + metrics.width(" ", style: .regular)
                     drawText(String(line.dropFirst(entry.prefix.count + 1)), x: r.x + 10 + px, y: ly, color: entry.textColor)
                 } else {
-                    drawText(line, x: r.x + 10, y: ly, color: entry.textColor)
+                    drawText(line, x: r.x + 10 + (n == 0 ? 0 : indent), y: ly, color: entry.textColor)
                 }
                 if n == 0, !entry.badge.isEmpty {
                     label(entry.badge, in: Rect(x: r.maxX - 38, y: ly, w: 28, h: lineHeight), color: theme.success, style: .small, align: .center)
@@ -358,6 +360,14 @@ extension UIContext {
         logState[id] = state
     }
 
+    /// Where an entry's wrapped lines start, after its first: under its text, past the
+    /// time and sender, as chat clients align them; at most a third of the line, so a long
+    /// prefix in a narrow window leaves room for the text.
+    func hangingIndent(_ entry: LogEntry, width: Int) -> Int {
+        guard !entry.prefix.isEmpty, !entry.centered else { return 0 }
+        return min(metrics.width(entry.prefix, style: .bold) + metrics.width(" ", style: .regular), max(0, width / 3))
+    }
+
     /// Jumps a log to its newest entry (the "N new messages ↓" button).
     public func scrollLogToBottom(_ idLabel: String) {
         let id = self.id("log:" + idLabel)
@@ -373,14 +383,16 @@ public final class LogWrapCache {
 
     /// Keyed by entry and width, and checked against the text: a line whose text changes
     /// under the same key (a message marked "(not sent)") is wrapped again.
-    func lines(for entry: UIContext.LogEntry, width: Int, metrics: TextMeasuring) -> [String] {
+    func lines(for entry: UIContext.LogEntry, width: Int, indent: Int, metrics: TextMeasuring) -> [String] {
         let full = entry.fullText
         let badged = !entry.badge.isEmpty
         if let hit = cache[entry.key], hit.width == width, hit.badged == badged, hit.full == full { return hit.lines }
         // The prefix is drawn bold, wider than measured here as part of the text; the badge
-        // needs its column and a gap ("…across the whole" ran into "e2e").
+        // needs its column and a gap ("…across the whole" ran into "e2e"); lines after the
+        // first start at the indent.
         let boldExtra = entry.prefix.isEmpty ? 0 : max(0, metrics.width(entry.prefix, style: .bold) - metrics.width(entry.prefix, style: .regular))
-        let lines = TextWrap.lines(full, width: width - (badged ? 36 : 0) - boldExtra, metrics: metrics)
+        let available = width - (badged ? 36 : 0)
+        let lines = TextWrap.lines(full, width: available - boldExtra, continuationWidth: available - indent, metrics: metrics)
         cache[entry.key] = (width, full, badged, lines)
         return lines
     }

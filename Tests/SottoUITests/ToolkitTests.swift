@@ -132,6 +132,56 @@ import Testing
         #expect(TextWrap.lines("a\nb", width: 100, metrics: m) == ["a", "b"])
     }
 
+    /// A link or a path longer than a line breaks after a "/", "?" or the like, not at
+    /// whichever character reached the edge; lines after the first may be narrower.
+    @Test func aLongLinkBreaksAfterItsSeparators() {
+        let m = MonospaceMetrics(advance: 10)
+        let link = "https://wiki.example.lan/projects/sotto/release-notes?tab=history"
+        let lines = TextWrap.lines("see \(link)", width: 200, metrics: m)
+        #expect(lines == ["see", "https://wiki.", "example.lan/", "projects/sotto/", "release-notes?tab=", "history"], "\(lines)")
+        #expect(lines.dropFirst().joined() == link)
+        // Nothing to break after in the second half of the line: by characters, as before.
+        #expect(TextWrap.lines("abc/defghijklmnopqrstuvwxyz", width: 100, metrics: m) == ["abc/defghi", "jklmnopqrs", "tuvwxyz"])
+        // A hanging indent: lines after the first are narrower.
+        #expect(TextWrap.lines("one two three four five", width: 100, continuationWidth: 60, metrics: m) == ["one two", "three", "four", "five"])
+    }
+
+    /// A message's wrapped lines start under its text, past the time and sender, as chat
+    /// clients align them (at most a third of the line); selecting on such a line picks the
+    /// character under the mouse.
+    @Test func aWrappedMessageHangsUnderItsTextAndSelectsWhereDrawn() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        let advance = MonospaceMetrics().width("x", style: .regular), lineHeight = MonospaceMetrics().lineHeight(.regular) + 4
+        let r = Rect(x: 0, y: 0, w: 400, h: 200)
+        let cache = LogWrapCache()
+        let entries = [UIContext.LogEntry(key: 1, prefix: "12:00 bob", text: "the projector in room two is free after three, so bring your own adapter and cables")]
+        var result: UIContext.LogResult!
+        var commands = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        let texts = commands.compactMap { if case .text(let t, let x, let y, _, _) = $0 { (t, x, y) } else { nil } }
+        let indent = "12:00 bob ".count * advance
+        let continuation = texts.filter { $0.2 > texts[0].2 }
+        #expect(!continuation.isEmpty && continuation.allSatisfy { $0.1 == 10 + indent }, "\(texts)")
+        // Every line inside the log, its width as drawn.
+        #expect(texts.allSatisfy { $0.1 + $0.0.count * advance <= r.w - 10 }, "\(texts)")
+        // Double-click the second line's first word: that word is selected.
+        let second = continuation[0]
+        let firstWord = String(second.0.prefix { $0 != " " })
+        ui.input.mouseX = second.1 + advance; ui.input.mouseY = second.2 + lineHeight / 2
+        ui.input.mousePressed = true; ui.input.mouseDown = true; ui.input.clickCount = 2
+        _ = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        ui.input.mousePressed = false; ui.input.mouseReleased = true; ui.input.mouseDown = false
+        commands = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+        #expect(result.selectedText == firstWord, "\(result.selectedText) vs \(firstWord)")
+        // The selection is drawn behind that word where it is drawn.
+        let selection = commands.compactMap { if case .rect(let rr, let c) = $0, c == ui.theme.selection { rr } else { nil } }
+        #expect(selection.map(\.x) == [10 + indent], "\(selection)")
+        // A long prefix (a search result's place and time) hangs at most a third of the line.
+        let long = UIContext.LogEntry(key: 2, prefix: "2026-12-04 18:45 · # room · bob", text: String(repeating: "word ", count: 40))
+        let drawn = frame(ui) { _ = ui.log("other", entries: [long], in: r, wrapCache: LogWrapCache()) }
+            .compactMap { if case .text(_, let x, let y, _, _) = $0 { (x, y) } else { nil } }
+        #expect(drawn.filter { $0.1 > drawn[0].1 }.allSatisfy { $0.0 == 10 + (r.w - 20) / 3 })
+    }
+
     /// An edited text's lines cover every character once (newlines aside), break after the
     /// spaces between words, split a word only when it is wider than a line.
     @Test func segmentsOfAnEditedTextCoverEveryCharacterOnce() {

@@ -1228,6 +1228,21 @@ import Testing
             driver.press(SDLK_a, control: true)
             driver.press(SDLK_c, control: true)
             #expect(copied == "mine")
+            // A long message wraps under its text, past the time and name, and its link breaks
+            // after a "/", not wherever the edge fell.
+            bob.client.send("the notes for friday are at https://wiki.example.lan/projects/sotto/releases/2026-12-04/notes-and-checklist?tab=history#open-questions if you want to read them first")
+            try driver.until("the long line") { (driver.app.model.conversations[.room]?.lines.filter { $0.kind == .message }.count ?? 0) == 3 }
+            driver.app.step()
+            let texts = driver.app.lastCommandsForTesting.compactMap { c -> (String, Int, Int)? in
+                if case .text(let t, let x, let y, _, _) = c { (t, x, y) } else { nil }
+            }
+            let head = try #require(texts.first { $0.0.hasPrefix("the notes for friday") })
+            let name = try #require(texts.last { $0.2 == head.2 && $0.1 < head.1 })
+            let below = texts.filter { $0.1 >= name.1 && $0.2 > head.2 && $0.2 < head.2 + 200 && $0.0 != "e2e" }
+            #expect(below.count >= 2 && below.allSatisfy { $0.1 == head.1 }, "not under the text (\(name.1)…\(head.1)): \(below)")
+            #expect(below.dropLast().allSatisfy { line in line.0.hasSuffix(" ") || "/?&=-_.,;:#".contains(line.0.last ?? " ") || !line.0.contains("/") },
+                    "the link broke mid-word: \(below.map(\.0))")
+            driver.screenshot("12b-wrapped-message")
             bob.client.shutdown()
             await server.stop()
         }
