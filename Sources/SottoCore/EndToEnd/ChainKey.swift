@@ -82,6 +82,9 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
     case unknownPrekey
     /// The recipient has no current signed prekey to seal to.
     case noPrekey(String)
+    /// A share carrying keys that are not the sender's listed identity: from an earlier
+    /// holder of the name (stored while they were a member), or forged.
+    case notTheListedIdentity
 
     public var description: String {
         switch self {
@@ -102,6 +105,7 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidIdentity(let name): return "\(name) has no valid end-to-end identity"
         case .identityNotFetched(let name): return "\(name)'s identity keys have not arrived yet"
         case .unknownPrekey: return "a sender key was sealed to a prekey this device no longer has (deleted after rotation) or never had"
+        case .notTheListedIdentity: return "a sender key came with keys that are not the sender's listed identity (from an earlier holder of the name, or forged)"
         case .noPrekey(let name): return "\(name) has no current prekey (away longer than prekeys last, or an older client): they cannot be sent to until they log in again"
         }
     }

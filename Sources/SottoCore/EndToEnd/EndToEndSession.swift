@@ -468,8 +468,10 @@ public final class EndToEndSession {
             if bundle == nil {
                 // Their first share tells us their keys: accepted only if they are the ones
                 // the list announced (and self-signed), so nobody can swap them in transit.
+                // Only the share is refused, not the member: it may be an earlier holder's of
+                // the name, stored while they were a member and handed over after it passed on.
                 guard let carried = verifiedBundle(share.senderBundle, for: member) else {
-                    return [refuseIdentity(of: member), reject(sender, .notAMember)]
+                    return [reject(sender, .notTheListedIdentity)]
                 }
                 members[sender]!.bundle = carried
                 bundle = carried
@@ -565,6 +567,7 @@ public final class EndToEndSession {
         case .unknownChain: kind = "unknown chain"
         case .notAMember: kind = "not a member"
         case .unknownPrekey: kind = "unknown prekey"
+        case .notTheListedIdentity: kind = "not the listed identity"
         case .untrustedRecipient, .noSuchRecipient, .invalidIdentity, .identityNotFetched, .noPrekey: kind = "other"
         }
         rejections[kind, default: 0] += 1
