@@ -142,7 +142,7 @@ public enum ClientNotice: Equatable, Sendable {
         case .server(let error):
             return error.text
         case .keysNotSaved(let reason):
-            return "This device's keys could not be saved (\(reason)): what arrived is shown but the server keeps it, and hands it over again next time."
+            return "This device's keys could not be saved (\(reason)): what arrived is shown, and the server keeps it until they are (tried again in a few seconds)."
         case .removed(let name):
             return "\(name) is no longer a member of this server: what you send from now on will not reach them"
         case .droppedWhileAway(let count):

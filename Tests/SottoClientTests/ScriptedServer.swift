@@ -82,6 +82,8 @@ final class ScriptedServer {
     private(set) var relayed: [String: Set<UInt64>] = [:]
     /// Every message relayed, as relayed (for a server that hands them over again).
     private(set) var log: [ChatMessage] = []
+    /// Every key share relayed, to hand over again as a lying server would.
+    private(set) var shares: [(from: String, to: String, payload: [UInt8], position: UInt64)] = []
     /// The relay's log id (a crash that loses the log would change it).
     var logID = [UInt8](repeating: 3, count: 16)
     /// When false, sends are held instead of relayed (a server about to crash).
@@ -242,6 +244,14 @@ final class ScriptedServer {
         settle()
     }
 
+    /// The held stores fail (a full disk, a busy database): nothing of them is saved.
+    func failStores(_ reason: String = "disk full") {
+        let stores = heldStores
+        heldStores = []
+        for s in stores { s.member.core.handle(.storeFailed(connection: s.connection, reason), now: now) }
+        settle()
+    }
+
     /// Hands a record to a member's current connection, as a (possibly lying) server would.
     func deliver(_ record: ServerRecord, to member: Member) {
         member.core.handle(.record(connection: member.connection!, record), now: now)
@@ -281,6 +291,7 @@ final class ScriptedServer {
         case .keyShare(let to, let payload):
             guard let recipient = onlineMembers.first(where: { $0.name == to }) else { return }
             sequence += 1
+            shares.append((member.name, to, payload, sequence))
             recipient.core.handle(.record(connection: recipient.connection!, .keyShare(from: member.name, payload: payload, position: sequence)), now: now)
         case .identityRequest(let names):
             let entries = omitsIdentities ? [] : names.compactMap { name in

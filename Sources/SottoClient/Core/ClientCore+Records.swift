@@ -220,12 +220,30 @@ extension ClientCore {
     func checkpoint(_ session: Session, on connection: Int) {
         guard !session.storing, session.handledPosition > session.storedPosition else { return }
         session.storing = true
-        emit(.storeKeyState(connection: connection, server: session.hello.serverFingerprint, session.endToEnd.takeChanges(),
+        let changes = session.endToEnd.takeChanges()
+        session.saving = changes
+        emit(.storeKeyState(connection: connection, server: session.hello.serverFingerprint, changes,
                             stream: session.stream, through: session.handledPosition))
     }
 
+    /// A save failed: what it held is saved with the next, so no later save confirms past
+    /// changes that were never stored (after a restart, the server could hand those messages
+    /// over again and they would be read again). Tried again after a moment.
+    func storeFailed(session: Session) {
+        session.storing = false
+        if let failed = session.saving { session.endToEnd.restoreChanges(failed) }
+        session.saving = nil
+        guard !session.checkpointScheduled else { return }
+        session.checkpointScheduled = true
+        emit(.schedule(.checkpoint, after: Self.storeRetryDelay))
+    }
+
+    /// After a failed save (a full disk, a busy database), the next try.
+    static let storeRetryDelay = 5.0
+
     func stored(through position: UInt64, session: Session, on connection: Int, now: Date) {
         session.storing = false
+        session.saving = nil
         guard position > session.storedPosition else { return }
         session.storedPosition = position
         emit(.write(connection: connection, ClientRecord.confirm(position).encoded()))

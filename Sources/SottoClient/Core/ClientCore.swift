@@ -81,6 +81,8 @@ public final class ClientCore {
         var caughtUp = false
         /// A store of `handledPosition` is on its way (one at a time).
         var storing = false
+        /// What the save in flight holds, put back if it fails.
+        var saving: KeyStateChanges?
         var checkpointScheduled = false
         /// When the prekey this session published was made (nil: none), and when to look
         /// again whether it is due for rotation.
@@ -223,8 +225,8 @@ public final class ClientCore {
             stored(through: position, session: session, on: connection, now: now)
         case .storeFailed(let connection, let reason):
             guard case .online(connection, _, let session) = phase else { return }
-            // Not confirmed: the server keeps it and hands it over again next time.
-            session.storing = false
+            // Not confirmed: the server keeps it, and it is saved with the next.
+            storeFailed(session: session)
             emit(.notice(.keysNotSaved(reason)))
         case .prekeysRotated(let connection, let prekeys):
             guard case .online(connection, _, let session) = phase else { return }

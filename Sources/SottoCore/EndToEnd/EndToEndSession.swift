@@ -153,6 +153,18 @@ public final class EndToEndSession {
         return out
     }
 
+    /// Changes taken for a save that failed: saved with the next ones. A chain still held is
+    /// saved as it is then (never an older snapshot over a newer state); one dropped since is
+    /// removed by the removal that dropping it noted.
+    public func restoreChanges(_ failed: KeyStateChanges) {
+        changes.removedChains = failed.removedChains + changes.removedChains
+        changes.accepted = failed.accepted + changes.accepted
+        for chain in failed.chains {
+            let key = chainKey(chain.sender, chain.chainID)
+            if receiving[key] != nil { changedChains.insert(key) }
+        }
+    }
+
     private func dropChain(_ key: [UInt8]) -> ReceivingChain? {
         guard let chain = receiving.removeValue(forKey: key) else { return nil }
         changedChains.remove(key)
