@@ -284,6 +284,11 @@ public final class HistoryStore: Sendable {
             let messages = db.changesCount
             try db.execute(sql: "DELETE FROM draft WHERE direct = ? AND peer = ?", arguments: [direct, peer])
             if direct { try db.execute(sql: "DELETE FROM deviceState WHERE key = 'open' AND value = ?", arguments: ["@" + peer]) }
+            // FTS5 notes a deletion beside the segments that hold the deleted rows' words (with
+            // their row ids and positions) and drops them only when segments merge: 'optimize'
+            // merges them all now, and secure_delete zeroes the pages they leave. (FTS5's own
+            // secure-delete option needs SQLite 3.42; Debian 12 has 3.40.)
+            if messages > 0 { try db.execute(sql: "INSERT INTO message_text(message_text) VALUES('optimize')") }
             return messages
         }
         // Nor left in the write-ahead log.
