@@ -789,12 +789,19 @@ final class Hub {
                           record: { ServerRecord.users($0, final: $1) })
     }
 
+    /// A name asked about, parsed by the session (nil key: not a valid name). Names are parsed
+    /// on the asker's loop, never under the hub's lock: a parse runs ICU's confusable checks,
+    /// and a member asking for 256 unknown names at the allowed rate held the lock that
+    /// every relay and login waits for (review finding).
+    struct NameLookup { let name: String; let key: String? }
+
     /// Identity bundles and prekeys of the named members, online or away (empty for anyone
     /// who is not a member), in records that each fit one transport message, the last final.
-    func identityPages(for names: [String]) -> [[UInt8]] {
+    func identityPages(for names: [NameLookup]) -> [[UInt8]] {
         let entries: [IdentityEntry] = lock.withLock {
-            names.map { name in
-                guard let key = (try? Username(name))?.key, let entry = directory[key] else { return IdentityEntry(name: name, bundle: []) }
+            names.map { lookup in
+                let name = lookup.name
+                guard let key = lookup.key, let entry = directory[key] else { return IdentityEntry(name: name, bundle: []) }
                 // An online session of another identity not yet announced: not listed yet.
                 if let online = members[key], !online.announced, online.identityDigest != entry.digest { return IdentityEntry(name: name, bundle: []) }
                 return IdentityEntry(name: name, bundle: entry.bundle, prekey: entry.prekey)
@@ -830,6 +837,7 @@ final class Hub {
     /// Stores a message for everyone it is for (the room's members, or one member and the
     /// sender's own copy), online or away; it is delivered and acknowledged once durable.
     func relay(from member: OnlineMember, _ request: SendRequest) {
+        let recipientKey = request.to.isEmpty ? nil : (try? Username(request.to))?.key  // parsed before the lock (`NameLookup`)
         lock.withLock {
             guard members[member.name.key] === member else {
                 logger.debug("dropped a message from a session that already left", metadata: ["user": "\(member.name.display)"])
@@ -845,7 +853,7 @@ final class Hub {
             }
             var recipient: DirectoryEntry?
             if !request.to.isEmpty {
-                recipient = (try? Username(request.to)).flatMap { directory[$0.key] }
+                recipient = recipientKey.flatMap { directory[$0] }
                 guard recipient != nil else {
                     member.mailbox.post(ServerRecord.error(ServerError(.unknownRecipient, "\(request.to) is not a member of this server.", fatal: false)).encoded(), to: [member.session])
                     member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: 0).encoded(), to: [member.session])
@@ -896,8 +904,9 @@ final class Hub {
     /// Stores a sealed chain for its one recipient, online or away; dropped if they are not a
     /// member (the sender learns of that from the member list).
     func relayKeyShare(from member: OnlineMember, to recipientName: String, payload: [UInt8]) {
+        let recipientKey = (try? Username(recipientName))?.key  // parsed before the lock (`NameLookup`)
         lock.withLock {
-            guard members[member.name.key] === member, let key = (try? Username(recipientName))?.key, directory[key] != nil,
+            guard members[member.name.key] === member, let key = recipientKey, directory[key] != nil,
                   key != member.name.key else { return }
             sequence += 1
             let record = ServerRecord.keyShare(from: member.name.display, payload: payload, position: sequence).encoded()

@@ -291,8 +291,12 @@ final class ServerSessionHandler: ChannelDuplexHandler {
             // Each name once (a request repeating one name 256 times asked for 256 bundles),
             // and only while the answers already on their way are being read: a member that
             // asks and never reads is cut off at the queue bound, not after 100 MiB.
+            // Each parsed once, here (`Hub.NameLookup`).
             var seen = Set<String>()
-            let unique = names.filter { seen.insert((try? Username($0))?.key ?? $0).inserted }
+            let unique = names.compactMap { name -> Hub.NameLookup? in
+                let key = (try? Username(name))?.key
+                return seen.insert(key ?? name).inserted ? Hub.NameLookup(name: name, key: key) : nil
+            }
             let pages = hub.identityPages(for: unique)
             let size = pages.reduce(0) { $0 + $1.count }
             guard answerBytesPosted + size + transport.waitingBytes <= configuration.limits.maxQueuedBytes else {
