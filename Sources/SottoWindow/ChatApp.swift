@@ -53,7 +53,11 @@ public final class ChatApp {
     var markedMessage: (conversation: Conversation, id: String, matches: [Range<Int>])?
     /// Key changes already shown (name and new fingerprint).
     var warnedKeyChanges: Set<String> = []
-    var history: [String] = []
+    /// What was typed and sent or run, with where: Up and Down bring back the lines of the
+    /// open conversation only (a line written to one person, recalled in another's
+    /// conversation, was one Enter from reaching the wrong person).
+    var typedLines: [(conversation: Conversation, text: String)] = []
+    /// Which of the open conversation's typed lines Up brought back (nil: the draft).
     var historyIndex: Int?
     let wrapCache = LogWrapCache()
     /// The unknown server key waiting for the person's decision.
@@ -628,7 +632,9 @@ public final class ChatApp {
             // Refused (a look-alike name): the line stays in the composer to be corrected.
             guard run(command, from: here) else { return }
         }
-        history.append(typed)
+        // A command under the conversation it left open (a /msg opens the one it wrote to).
+        let recalledIn: Conversation = if case .command = ChatInput(parsing: typed, members: model.members.map(\.name)) { model.current } else { here }
+        typedLines.append((recalledIn, typed))
         historyIndex = nil
         draft = ""
     }

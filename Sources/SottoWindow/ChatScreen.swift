@@ -209,10 +209,13 @@ extension ChatApp {
         let sendRect = sendColumn.cutBottom(min(sendColumn.h, 36))
         _ = composer.cutRight(8)
         let result = ui.textField("message", text: &draft, in: composer, placeholder: "Message \(model.current == .room ? "everyone" : model.current.recipient)  (Enter sends, Shift-Enter new line)", multiline: true)
-        if result.historyStep != 0, !history.isEmpty, draft.isEmpty || historyIndex != nil {
-            let index = max(0, min(history.count, (historyIndex ?? history.count) + result.historyStep))
-            historyIndex = index < history.count ? index : nil
-            draft = historyIndex.map { history[$0] } ?? ""
+        let recallable = typedLines.filter { $0.conversation == model.current }.map(\.text)
+        if result.historyStep != 0, !recallable.isEmpty, draft.isEmpty || historyIndex != nil {
+            let index = max(0, min(recallable.count, (historyIndex ?? recallable.count) + result.historyStep))
+            historyIndex = index < recallable.count ? index : nil
+            draft = historyIndex.map { recallable[$0] } ?? ""
+            // Typing goes on at its end, as in a shell.
+            ui.placeCaretAtEnd("message", text: draft)
         }
         if ui.button("Send", in: sendRect, style: .primary) || result.submitted {
             submitDraft()

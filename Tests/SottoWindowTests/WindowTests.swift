@@ -365,6 +365,29 @@ import Testing
             // Issue 13.4: the history step changes the draft after the field was drawn; the
             // loop must draw the next frame at once, not at the next caret blink.
             #expect(driver.app.dirty)
+            // Typing goes on at the end of the line brought back.
+            driver.type("!")
+            #expect(driver.app.draft == "/msg Bob this was meant to be private!")
+            driver.press(SDLK_a, control: true)
+            driver.press(SDLK_BACKSPACE)
+            // A newcomer's run: Up in another conversation brought back this private line,
+            // one Enter from sending it there. Each conversation recalls its own lines.
+            driver.type("said in bob's conversation")
+            driver.press(SDLK_RETURN)
+            try driver.until("bob gets the second") { bob.texts.contains("said in bob's conversation") }
+            func conversationRow(_ n: Int) throws -> Rect {
+                try #require(driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:\(n)") }])
+            }
+            driver.click(try conversationRow(0))
+            #expect(driver.app.model.current == .room)
+            driver.press(SDLK_UP)
+            #expect(driver.app.draft.isEmpty, "recalled in the room: \(driver.app.draft)")
+            driver.click(try conversationRow(1))
+            #expect(driver.app.model.current == .direct("bob"))
+            driver.press(SDLK_UP)
+            #expect(driver.app.draft == "said in bob's conversation")
+            driver.press(SDLK_a, control: true)
+            driver.press(SDLK_BACKSPACE)
             // Issue 13.3: clicking Verify… leaves the focus where typing belongs.
             driver.click(try #require(driver.rect("verify")))
             #expect(driver.focusedLabel(["field:message", "verify"]) == "field:message")
@@ -425,7 +448,7 @@ import Testing
             try driver.until("асе gets the room's") { lookAlike.texts.contains("/etc/hosts is the file") }
             #expect(lookAlike.texts == ["/etc/hosts is the file"], "the look-alike received \(lookAlike.texts)")
             try driver.until("bob gets the literal slash") { bob.texts.contains("/etc/hosts is the file") }
-            #expect(bob.texts == ["this was meant to be private", "/etc/hosts is the file"], "bob received \(bob.texts)")
+            #expect(bob.texts == ["this was meant to be private", "said in bob's conversation", "/etc/hosts is the file"], "bob received \(bob.texts)")
             bob.client.shutdown()
             carol.client.shutdown()
             await server.stop()
