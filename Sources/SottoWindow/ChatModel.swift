@@ -54,6 +54,10 @@ final class ChatModel {
     var state: ConnectionState = .disconnected
     var serverFingerprint = ""
     private var nextKey = 0
+    /// Lines' keys go up in steps of two: the key just below a line is free for a line put
+    /// above it later (the "new since" line of what arrived while another conversation was
+    /// open), and keys still increase down the log.
+    static let keyStride = 2
     /// While what waited for us is handed over (from the welcome to `caughtUp`): the
     /// conversations marked "new since you were here" so far.
     private var awayMarked: Set<Conversation>?
@@ -72,11 +76,11 @@ final class ChatModel {
         let day = calendar.dateComponents([.year, .month, .day], from: line.time)
         if line.kind != .daySeparator, conversations[conversation]!.lastDay != day {
             conversations[conversation]!.lastDay = day
-            nextKey += 1
+            nextKey += Self.keyStride
             conversations[conversation]!.lines.append(ChatLine(key: nextKey, kind: .daySeparator, time: line.time, from: "",
                                                                text: Self.dayFormat.string(from: line.time)))
         }
-        nextKey += 1
+        nextKey += Self.keyStride
         var line = line
         line = ChatLine(key: nextKey, kind: line.kind, time: line.time, from: line.from, text: line.text, isOwn: line.isOwn,
                         pendingID: line.pendingID, trust: line.trust,
@@ -179,7 +183,7 @@ final class ChatModel {
         }
         if log.lines.isEmpty { log.lastDay = day }
         for index in block.indices.reversed() {
-            nextOlderKey -= 1
+            nextOlderKey -= Self.keyStride
             block[index] = ChatLine(key: nextOlderKey, kind: block[index].kind, time: block[index].time, from: block[index].from,
                                     text: block[index].text, isOwn: block[index].isOwn, trust: block[index].trust,
                                     timeText: block[index].timeText, messageID: block[index].messageID)
@@ -231,8 +235,27 @@ final class ChatModel {
         // The conversation being left was seen: its "new since" line has done its job.
         if conversation != current { clearNewSince(in: current) }
         list(conversation)
+        if conversation != current { markUnread(in: conversation) }
         current = conversation
         conversations[conversation]!.unread = 0
+    }
+
+    /// What arrived while another conversation was open starts under a "new since" line,
+    /// as what waited while away does (unless that line is there already).
+    private func markUnread(in conversation: Conversation) {
+        guard var log = conversations[conversation], log.unread > 0, !log.markedNewSince else { return }
+        // The oldest of the last `unread` messages from others.
+        var left = log.unread, first: Int?
+        for i in log.lines.indices.reversed() where log.lines[i].kind == .message && !log.lines[i].isOwn {
+            left -= 1
+            if left == 0 { first = i; break }
+        }
+        guard let first else { return }
+        let key = log.lines[first].key - 1
+        guard first == 0 || log.lines[first - 1].key < key else { return }
+        log.lines.insert(ChatLine(key: key, kind: .newSince, time: log.lines[first].time, from: "", text: "new since you were here"), at: first)
+        log.markedNewSince = true
+        conversations[conversation] = log
     }
 
     static let dayFormat: DateFormatter = {

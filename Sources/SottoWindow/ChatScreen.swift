@@ -120,6 +120,7 @@ extension ChatApp {
         }
         if let picked = ui.list("conversations", items: items, selected: names.firstIndex(of: model.current), in: r.cutTop(convHeight), rowHeight: 34) {
             model.open(names[picked])
+            openAtNewSince()
             focusInputNextFrame = true
         }
         _ = r.cutTop(8)
@@ -149,6 +150,7 @@ extension ChatApp {
             if !member.isMe {
                 if !names.contains(.direct(member.name)) { conversationRowsHeld = (names.count, ui.input.mouseX, ui.input.mouseY) }
                 model.open(.direct(member.name))
+                openAtNewSince()
                 focusInputNextFrame = true
             }
         }

@@ -77,6 +77,42 @@ import Testing
             await server.stop()
         }
 
+        /// A newcomer's run: with a direct conversation open, 200 room messages arrived; a
+        /// click on "# room" showed its end and cleared the count, the first of them 200 lines
+        /// up. It opens where they begin, under a "new since" line, as after an absence.
+        @Test func aConversationOpensWhereWhatArrivedWhileAnotherWasOpenBegins() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"], seenBy: [bob])
+            bob.client.send("before", to: "")
+            try driver.until("before") { driver.app.model.conversations[.room]?.lines.contains { $0.text == "before" } == true }
+            bob.client.send("psst", to: "alice")
+            try driver.until("the direct one") { driver.app.model.conversations[.direct("bob")] != nil }
+            func row(_ n: Int) throws -> Rect {
+                try #require(driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:\(n)") }])
+            }
+            driver.app.step()
+            driver.click(try row(1))
+            #expect(driver.app.model.current == .direct("bob"))
+            for i in 0..<60 { bob.client.send("room line \(i)", to: "") }
+            try driver.until("all 60") { driver.app.model.conversations[.room]?.lines.contains { $0.text == "room line 59" } == true }
+            #expect(driver.app.model.conversations[.room]?.unread == 60)
+            driver.click(try row(0))
+            #expect(driver.app.model.current == .room)
+            let lines = try #require(driver.app.model.conversations[.room]?.lines)
+            let marker = try #require(lines.firstIndex { $0.kind == .newSince }, "no new-since line")
+            #expect(lines[(marker + 1)...].first { $0.kind == .message }?.text == "room line 0")
+            #expect(lines[..<marker].last { $0.kind == .message }?.text == "before")
+            driver.app.step()
+            #expect(driver.app.ui.logTopKey(Conversation.room.logID) == lines[marker - 1].key, "not opened where they begin")
+            driver.screenshot("21-opened-at-what-arrived")
+            // Seen: leaving takes the line away, and a later return opens at the end.
+            driver.click(try row(1))
+            #expect(driver.app.model.conversations[.room]?.lines.contains { $0.kind == .newSince } == false)
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// Typed as the window appeared, before its first frame (which comes late on a busy
         /// machine): it all lands in the field that gets the focus. The first frame's text
         /// went nowhere (the real-window test's password arrived 3 to 15 characters short).
