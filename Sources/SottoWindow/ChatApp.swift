@@ -605,8 +605,8 @@ public final class ChatApp {
         case .nothing:
             return
         case .invalid(let problem):
-            // The line stays in the composer to be corrected.
             model.system(problem.description, warning: true, conversation: here)
+            keptToCorrect(in: here)
             return
         case .text(let text):
             // A later line that is a command ("hi all", Enter, "/msg bob …" typed ahead, or
@@ -630,13 +630,23 @@ public final class ChatApp {
             ui.scrollLogToBottom(here.logID)
         case .command(let command):
             // Refused (a look-alike name): the line stays in the composer to be corrected.
-            guard run(command, from: here) else { return }
+            guard run(command, from: here) else { return keptToCorrect(in: here) }
+            // What it answers is seen, wherever the log was scrolled to.
+            ui.scrollLogToBottom(model.current.logID)
         }
         // A command under the conversation it left open (a /msg opens the one it wrote to).
         let recalledIn: Conversation = if case .command = ChatInput(parsing: typed, members: model.members.map(\.name)) { model.current } else { here }
         typedLines.append((recalledIn, typed))
         historyIndex = nil
         draft = ""
+    }
+
+    /// A line refused where it was typed: it stays in the composer, selected (typing replaces
+    /// it, an arrow key goes in to correct it: typed after it, the same refusal came again),
+    /// and the log goes to the bottom, where the reason was written.
+    private func keptToCorrect(in conversation: Conversation) {
+        ui.focusSelectingAll(ui.id("field:message"))
+        ui.scrollLogToBottom(conversation.logID)
     }
 
     /// What the network and history threads posted, in order.

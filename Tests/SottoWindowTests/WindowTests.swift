@@ -113,6 +113,39 @@ import Testing
             await server.stop()
         }
 
+        /// A newcomer's run: scrolled up, a typed command's answer went below the view with no
+        /// sign of it; a mistyped command stayed in the composer and the next line typed was
+        /// added to it, refused again. The log goes to the answer; the refused line is selected.
+        @Test func aCommandsAnswerIsSeenAndARefusedLineIsReplacedByTyping() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"], seenBy: [bob])
+            for i in 0..<60 { bob.client.send("line \(i)", to: "") }
+            try driver.until("all 60") { driver.app.model.conversations[.room]?.lines.contains { $0.text == "line 59" } == true }
+            driver.app.step()
+            func drawn() -> [String] { driver.app.lastCommandsForTesting.compactMap { if case .text(let t, _, _, _, _) = $0 { t } else { nil } } }
+            func scrolledUp() {
+                for _ in 0..<3 { driver.press(SDLK_PAGEUP) }
+                driver.app.step()
+                #expect(!drawn().contains("line 59"), "not scrolled up")
+            }
+            scrolledUp()
+            driver.type("/hepl")
+            driver.press(SDLK_RETURN)
+            driver.app.step()
+            #expect(drawn().contains { $0.hasPrefix("Unknown command /hepl") }, "the refusal is not in view")
+            #expect(driver.app.draft == "/hepl")
+            driver.type("/help")
+            #expect(driver.app.draft == "/help", "typed after the refused line: \(driver.app.draft)")
+            scrolledUp()
+            driver.press(SDLK_RETURN)
+            driver.app.step()
+            let help = try #require(driver.app.model.conversations[.room]?.lines.last)
+            #expect(help.kind == .help && drawn().contains(help.text), "the answer is not in view")
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// Typed as the window appeared, before its first frame (which comes late on a busy
         /// machine): it all lands in the field that gets the focus. The first frame's text
         /// went nowhere (the real-window test's password arrived 3 to 15 characters short).
