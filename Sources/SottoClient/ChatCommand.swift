@@ -253,17 +253,26 @@ extension Member {
 }
 
 extension Member {
-    /// The listed name a mistyped one was most likely meant as: at most two edits away
-    /// (case aside), the nearest; nil if none is that close.
+    /// The listed name a mistyped one was most likely meant as: a name of several words
+    /// whose first word was typed (unquoted, the rest became the message), else the nearest
+    /// at most two edits away (one for a name of four characters or fewer: "zoë" is two from
+    /// "bob"), case aside; nil if none is that close.
     public static func closest(to typed: String, in members: [Member]) -> String? {
-        let target = Array(typed.lowercased())
+        let lowered = typed.lowercased()
+        guard !lowered.isEmpty else { return nil }
+        if let whole = members.first(where: { $0.name.lowercased().hasPrefix(lowered + " ") }) { return whole.name }
+        let target = Array(lowered)
+        let bound = target.count <= 4 ? 1 : 2
         var best: (name: String, distance: Int)?
         for member in members {
-            let d = editDistance(target, Array(member.name.lowercased()), atMost: 2)
-            if d <= 2, d < best?.distance ?? .max { best = (member.name, d) }
+            let d = editDistance(target, Array(member.name.lowercased()), atMost: bound)
+            if d <= bound, d < best?.distance ?? .max { best = (member.name, d) }
         }
         return best?.name
     }
+
+    /// How a name is typed in a command: in quotes if it has spaces.
+    public static func typed(_ name: String) -> String { name.contains(" ") ? "\"\(name)\"" : name }
 
     /// Levenshtein distance, or more than `bound` once it must be (names are short; a long
     /// one is not compared cell by cell past the bound).

@@ -115,7 +115,7 @@ extension ChatApp {
             // would otherwise draw a result line of its own, attributed to anyone).
             let shown = TerminalText.escaped(words)
             model.system(found.isEmpty ? "No message kept on this device contains \(shown)."
-                                       : "\(found.count) kept message\(found.count == 1 ? "" : "s") containing \(shown), newest first:", conversation: here)
+                                       : "\(Self.foundCount(found.count)) containing \(shown), newest first:", conversation: here)
             for m in found {
                 let place = m.conversation == .room ? "# room" : "@ \(m.conversation.recipient)"
                 // One entry per result, drawn like a message: the sender's name in colour after

@@ -6,6 +6,12 @@ import SottoUI
 /// The search panel (Ctrl+F): every kept conversation searched off the frame, the results
 /// listed, and a click that opens the conversation at the message.
 extension ChatApp {
+    /// "3 kept messages", or, when the results reached their limit (more may match), "The
+    /// newest 100 kept messages".
+    static func foundCount(_ count: Int) -> String {
+        count >= searchResults ? "The newest \(count) kept messages" : "\(count) kept message\(count == 1 ? "" : "s")"
+    }
+
     /// Lines shown above a search result, so what led to it shows too.
     static let resultContext = 3
     /// A found message listed on one line starts this many characters before its first
@@ -98,7 +104,7 @@ extension ChatApp {
         }
         let shownWords = TerminalText.escaped(results.words)
         ui.label(results.found.isEmpty ? "No kept message contains \(shownWords)."
-                                       : "\(results.found.count) kept message\(results.found.count == 1 ? "" : "s") containing \(shownWords), newest first — click one to go to it:",
+                                       : "\(Self.foundCount(results.found.count)) containing \(shownWords), newest first — click one to go to it:",
                  in: r.cutTop(32).inset(x: 14, y: 0), color: t.mutedText, style: .small)
         // About how many characters a result's line shows (it ends in "…" past them).
         let fits = max(Self.resultLead * 2, (r.w - 20) / max(1, ui.metrics.width("abcdefghij", style: .regular) / 10))

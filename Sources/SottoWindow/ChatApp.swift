@@ -689,7 +689,7 @@ public final class ChatApp {
             // Online, the list holds every member, away ones too: a name not in it is nobody's
             // (a typo made a conversation of its own that nothing could be sent in).
             if model.state == .online, !model.members.contains(where: { $0.name == name }) {
-                let guess = Member.closest(to: name, in: model.members.filter { !$0.isMe }).map { " Did you mean \($0)?" } ?? ""
+                let guess = Member.closest(to: name, in: model.members.filter { !$0.isMe }).map { " Did you mean \(Member.typed($0))?\($0.contains(" ") ? " A name with spaces is typed in quotes: /msg \(Member.typed($0)) …" : "")" } ?? ""
                 model.system("Not sent: nobody called \(name) is a member of this server.\(guess)", warning: true, conversation: here)
                 return false
             }

@@ -71,6 +71,13 @@ import Testing
         #expect(Member.closest(to: "carok", in: members) == "carol")
         #expect(Member.closest(to: "carlx", in: members) == "carl")
         #expect(Member.closest(to: "zed", in: members) == nil)
+        // A newcomer's run: "/msg Zoë hi" to "Zoë 🦊" suggested bob ("zoë" is two edits from
+        // "bob"): the first word of a name with spaces is that name; short names allow one edit.
+        let more = members + [Member(name: "bob", fingerprint: "e"), Member(name: "Zoë 🦊", fingerprint: "f")]
+        #expect(Member.closest(to: "Zoë", in: more) == "Zoë 🦊")
+        #expect(Member.closest(to: "zoe", in: [Member(name: "bob", fingerprint: "e")]) == nil)
+        #expect(Member.closest(to: "bobb", in: more) == "Bob")
+        #expect(Member.typed("Zoë 🦊") == "\"Zoë 🦊\"" && Member.typed("bob") == "bob")
         #expect(Member.closest(to: "", in: members) == nil)
         #expect(Member.closest(to: String(repeating: "x", count: 10_000), in: members) == nil)
         #expect(Member.editDistance(Array("kitten"), Array("sitting"), atMost: 5) == 3)

@@ -105,4 +105,11 @@ import Testing
     @Test func foundWordsReadOnTheirMark() {
         #expect(Self.contrast(Theme().text, Theme().match) >= 4.5)
     }
+    /// A newcomer's run: 200 messages matched and the panel said "100 kept messages": at the
+    /// limit it says these are the newest.
+    @Test func searchSaysWhenItShowsOnlyTheNewest() {
+        #expect(ChatApp.foundCount(1) == "1 kept message")
+        #expect(ChatApp.foundCount(3) == "3 kept messages")
+        #expect(ChatApp.foundCount(ChatApp.searchResults) == "The newest \(ChatApp.searchResults) kept messages")
+    }
 }
