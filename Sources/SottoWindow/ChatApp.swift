@@ -549,6 +549,8 @@ public final class ChatApp {
         if password.isEmpty { fieldErrors.insert("password"); problems.append("Enter the server password.") }
         guard problems.isEmpty, let port else {
             formError = problems.joined(separator: " ")
+            // Typing goes to the first field to fix (it stayed where Enter was pressed).
+            if let first = Self.formFields.first(where: fieldErrors.contains) { ui.focusSelectingAll(ui.id("field:" + first)) }
             return
         }
         formError = nil

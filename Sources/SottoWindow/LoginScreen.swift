@@ -3,6 +3,8 @@ import SottoUI
 
 extension ChatApp {
     static let formFields = ["username", "server", "port", "password"]
+    /// Lines of an error the form shows (the name-taken one, with its advice, takes five).
+    static let formErrorLines = 6
 
     func loginScreen() {
         if connecting { holdTypeAhead() }
@@ -21,8 +23,8 @@ extension ChatApp {
         }
         let t = ui.theme
         let typedAhead = connecting && !typeAhead.isEmpty
-        // As tall as the error's lines (up to four), not always four.
-        let errorLines = formError.map { min(4, TextWrap.lines($0, width: 460 - 56, style: .small, metrics: ui.metrics).count) } ?? 0
+        // As tall as the error's lines (up to six: the advice ends the longest), not always six.
+        let errorLines = formError.map { min(Self.formErrorLines, TextWrap.lines($0, width: 460 - 56, style: .small, metrics: ui.metrics).count) } ?? 0
         let errorHeight = errorLines == 0 ? 0 : errorLines * 18 + 6
         let fullHeight = 466 + (expectedFingerprint == nil ? 0 : 40) + errorHeight + (typedAhead ? 24 : 0)
         // A window too short for the form (it may be 420 px high) gets it tighter: smaller
@@ -31,7 +33,13 @@ extension ChatApp {
         // What the compact layout below takes (a card as tall as the window left a large empty
         // area under a form that needs less).
         let compactHeight = 352 + (expectedFingerprint == nil ? 0 : 34) + errorHeight + (typedAhead ? 24 : 0)
-        let card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, compact ? compactHeight : fullHeight))
+        var card = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, compact ? compactHeight : fullHeight))
+        // An error grows the card downwards, from where it stood without one (centred again,
+        // the whole form jumped up as the error appeared), as far as the window allows.
+        if errorHeight > 0 {
+            let withoutError = Rect(x: 0, y: 0, w: ui.width, h: ui.height).centered(w: 460, h: min(ui.height - 20, card.h - errorHeight))
+            card.y = max(10, min(withoutError.y, ui.height - 10 - card.h))
+        }
         ui.fill(card, t.panel)
         ui.stroke(card, t.border)
         var r = card.inset(compact ? 16 : 28)
@@ -95,14 +103,14 @@ extension ChatApp {
             }
             _ = r.cutTop(6)
         }
-        if !compact { showError(maxLines: 4) }
+        if !compact { showError(maxLines: Self.formErrorLines) }
         let button = r.cutTop(compact ? 34 : 40)
         if ui.button(connecting ? "Connecting…" : "Connect", in: button, style: .primary, enabled: !connecting) || (submitted && !connecting) {
             connect()
         }
         if compact {
             _ = r.cutTop(4)
-            showError(maxLines: max(0, min(4, r.h / 18)))
+            showError(maxLines: max(0, min(Self.formErrorLines, r.h / 18)))
         }
         if typedAhead {  // said, not shown: it may be anything, a password typed again too
             let count = typeAhead.count

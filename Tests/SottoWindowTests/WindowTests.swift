@@ -1402,6 +1402,38 @@ import Testing
             #expect(driver.focusedLabel(["field:username", "field:server", "field:port", "field:password"]) == "field:server")
         }
 
+        /// A newcomer's run: "Enter a username." marked the field and left typing in the
+        /// password; the name-taken error ended in "…" before its advice; the card jumped up
+        /// as an error appeared.
+        @Test func theFormFocusesWhatToFixShowsTheWholeErrorAndStaysPut() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver(invite: server.invite)
+            driver.app.step()
+            let fields = ["field:username", "field:server", "field:port", "field:password"]
+            func titleY() -> Int? {
+                driver.app.lastCommandsForTesting.compactMap { if case .text("Sotto", _, let y, _, _) = $0 { y } else { nil } }.first
+            }
+            let before = try #require(titleY())
+            driver.click(try #require(driver.rect("field:password")))
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            #expect(driver.app.formError == "Enter a username.")
+            driver.app.step()
+            #expect(driver.focusedLabel(fields) == "field:username")
+            #expect(titleY() == before, "the card moved up as the error appeared")
+            driver.type("dora")
+            #expect(driver.app.form.username == "dora" && driver.app.password == LocalServer.password)
+            // The longest error the server gives, whole (the card grows down as far as the
+            // window allows, then up).
+            driver.app.formError = "The name alice belongs to another member of this server, registered from another device (another identity). If it is yours on a new device, or after your keys were reset, ask the server's operator to release it (sotto-server members release alice); otherwise choose another name."
+            driver.app.step()
+            let texts = driver.app.lastCommandsForTesting.compactMap { if case .text(let t, _, _, _, _) = $0 { t } else { nil } }
+            #expect(texts.contains { $0.hasSuffix("choose another name.") }, "cut short: \(texts)")
+            #expect(!texts.contains { $0.hasSuffix("…") })
+            driver.screenshot("04b-long-error")
+            await server.stop()
+        }
+
         @Test func anUnknownServerAsksForTrustAndAChangedKeyCannotBeWavedThrough() async throws {
             let server = try await LocalServer()
             let driver = try AppDriver(server: "127.0.0.1", port: server.port, user: "erin")
