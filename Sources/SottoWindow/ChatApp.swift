@@ -68,7 +68,10 @@ public final class ChatApp {
     /// A click in the member list opened a new conversation: the conversation list keeps its
     /// rows until the pointer moves, so the member list does not shift under it (a second
     /// click where the first one was opened the person below).
-    var conversationRowsHeld: (rows: Int, x: Int, y: Int)?
+    var conversationRowsHeld: (rows: Int, x: Int, y: Int, until: Double)?
+    /// A new conversation's row waits at most this long for the pointer to move (a
+    /// newcomer's run: kept still, the conversation just opened was in no list for good).
+    static let rowsHeldSeconds = 1.0
     /// When the next reconnect attempt is due (the window's clock), while reconnecting: the
     /// banner counts down to it, a frame each second.
     var reconnectDue: Double?
@@ -234,7 +237,9 @@ public final class ChatApp {
                 let left = due - now
                 return left <= 0 ? 60 : left - left.rounded(.down) + 0.001
             }
-            let wake = min(untilCaret.map { $0 + 0.001 } ?? 60, untilUpdate ?? 60, untilTick ?? 60, end - now)
+            // Rows held under a still pointer are shown when the hold ends.
+            let untilRowsShown = conversationRowsHeld.map { max(0, $0.until - now) + 0.001 }
+            let wake = min(untilCaret.map { $0 + 0.001 } ?? 60, untilUpdate ?? 60, untilTick ?? 60, untilRowsShown ?? 60, end - now)
             let timeout: Int32 = dirty ? 0 : Int32(max(0, (wake * 1000).rounded(.up)))
             var event = SDL_Event()
             // A held key goes first, before anything queued after it: no waiting.

@@ -109,7 +109,7 @@ extension ChatApp {
         let names = model.order
         var rows = names.count
         if let held = conversationRowsHeld {
-            if ui.input.mouseX == held.x, ui.input.mouseY == held.y { rows = min(rows, held.rows) } else { conversationRowsHeld = nil }
+            if ui.input.mouseX == held.x, ui.input.mouseY == held.y, now < held.until { rows = min(rows, held.rows) } else { conversationRowsHeld = nil }
         }
         let convHeight = min(rows * 34, r.h / 3)
         let items = names.map { name -> UIContext.ListItem in
@@ -148,7 +148,9 @@ extension ChatApp {
         if let picked = ui.list("people", items: people, selected: nil, in: r, rowHeight: 42) {
             let member = shown[picked]
             if !member.isMe {
-                if !names.contains(.direct(member.name)) { conversationRowsHeld = (names.count, ui.input.mouseX, ui.input.mouseY) }
+                if !names.contains(.direct(member.name)) {
+                    conversationRowsHeld = (names.count, ui.input.mouseX, ui.input.mouseY, now + Self.rowsHeldSeconds)
+                }
                 model.open(.direct(member.name))
                 openAtNewSince()
                 focusInputNextFrame = true

@@ -935,6 +935,15 @@ import Testing
             driver.app.step()
             #expect(try row(1).y > bobRow.y)
             #expect(driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:1") }] != nil)
+            // A newcomer's run: with the pointer kept still, the conversation just opened was in
+            // no list at all. It shows once the moment for a second click has passed.
+            let carolRow = try row(2)
+            driver.click(carolRow)
+            #expect(driver.app.model.current == .direct("carol"))
+            driver.app.step()
+            func carolListed() -> Bool { (driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:2") }]?.h ?? 0) > 0 }
+            #expect(!carolListed())
+            try driver.until("carol's conversation listed") { carolListed() }
             bob.client.shutdown()
             carol.client.shutdown()
             await server.stop()
