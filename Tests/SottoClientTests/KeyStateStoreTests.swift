@@ -26,7 +26,8 @@ import Testing
         #expect(try store.load(server: Self.server, identity: me, policy: PrekeyPolicy(), now: start.addingTimeInterval(86_400)).prekeys == first.prekeys)
         var changes = KeyStateChanges()
         let chain = StoredChain(sender: "alice", conversation: "", chainID: [UInt8](repeating: 1, count: 16), chainKey: [UInt8](repeating: 2, count: 32),
-                                index: 5, firstIndex: 3, signingKey: Array(Curve25519.Signing.PrivateKey().publicKey.rawRepresentation))
+                                index: 5, firstIndex: 3, signingKey: Array(Curve25519.Signing.PrivateKey().publicKey.rawRepresentation),
+                                senderDigest: [UInt8](repeating: 7, count: 32))
         changes.chains = [chain]
         changes.accepted = [AcceptedChain(sender: "alice", chainID: chain.chainID, createdMillis: 1_800_000_000_000)]
         try store.save(server: Self.server, changes, stream: "log/me", through: 42)
@@ -76,6 +77,30 @@ import Testing
         let store = SQLiteKeyStateStore(dataDirectory: directory, identityFingerprint: "SHA256:me")
         let state = try store.load(server: Self.server, identity: me, policy: PrekeyPolicy(), now: start)
         #expect(state.prekeys == [prekey] && state.streams.isEmpty)
+    }
+
+    /// A key store of schema 2 (chains without their sender's identity) opens under the
+    /// current one with its chains, each with an empty digest, bound at its next message.
+    @Test func aKeyStoreOfTheSecondSchemaKeepsItsChains() throws {
+        let directory = HistoryStoreTests.directory()
+        let me = try IdentityKeys()
+        let url = SQLiteKeyStateStore.url(in: directory, serverFingerprint: Self.server, identityFingerprint: "SHA256:me")
+        try SecureFile.ensurePrivateFile(url)
+        let signing = Array(Curve25519.Signing.PrivateKey().publicKey.rawRepresentation)
+        do {
+            let old = try DatabaseQueue(path: url.path)
+            try SQLiteKeyStateStore.migrator.migrate(old, upTo: "2: a position per log and name")
+            try old.write { db in
+                try db.execute(sql: """
+                    INSERT INTO chain (sender, chainID, conversation, chainKey, idx, firstIndex, signingKey, arrival)
+                    VALUES ('alice', ?, '', ?, 4, 0, ?, 1)
+                    """, arguments: [Data(repeating: 1, count: 16), Data(repeating: 2, count: 32), Data(signing)])
+            }
+        }
+        let store = SQLiteKeyStateStore(dataDirectory: directory, identityFingerprint: "SHA256:me")
+        let state = try store.load(server: Self.server, identity: me, policy: PrekeyPolicy(), now: start)
+        #expect(state.chains == [StoredChain(sender: "alice", conversation: "", chainID: [UInt8](repeating: 1, count: 16),
+                                             chainKey: [UInt8](repeating: 2, count: 32), index: 4, firstIndex: 0, signingKey: signing)])
     }
 
     /// The attacker of docs/SECURITY.md: records every share the server relays, and later

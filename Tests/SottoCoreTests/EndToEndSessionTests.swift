@@ -299,6 +299,47 @@ final class Room {
         #expect(room.person("bob").texts.count == 7)
     }
 
+    /// Review finding: stored chains did not say whose they were. A name that passed to
+    /// another identity between sessions inherited its predecessor's chains, and a message the
+    /// server had delayed on one was shown under the new key (as verified, once it was).
+    @Test func aChainIsReadOnlyAsTheIdentityItCameFrom() throws {
+        let room = try Room(["alice", "bob"])
+        let bob = room.person("bob")
+        room.relay(try room.say("alice", "hi"))
+        #expect(bob.texts == ["hi"])
+        let delayed = try room.say("alice", "held back by the server")
+        // Bob's app restarts; meanwhile "alice" passed to another identity, which bob accepts.
+        bob.restart()
+        room.people.removeAll { $0.name == "alice" }
+        let newAlice = try Room.Person("alice")
+        room.people.insert(newAlice, at: 0)
+        bob.trustOverride["alice"] = .verified
+        room.sync()
+        bob.inbox = []
+        room.relay(delayed, to: ["bob"])
+        #expect(bob.texts.isEmpty, "read as the new alice's: \(bob.inbox)")
+        #expect(bob.rejections == [.notTheListedIdentity])
+        // The new alice is read, on a chain of her own.
+        room.relay(try room.say("alice", "the new alice"))
+        #expect(bob.texts == ["the new alice"])
+    }
+
+    /// A chain stored before digests were kept (schema 2 of the key store) is still read, and
+    /// bound to the identity that writes on it.
+    @Test func aChainStoredWithoutItsSendersDigestIsBoundAtItsNextMessage() throws {
+        let room = try Room(["alice", "bob"])
+        let alice = room.person("alice"), bob = room.person("bob")
+        room.relay(try room.say("alice", "hi"))
+        bob.store()
+        bob.stored.chains = bob.stored.chains.map { var c = $0; c.senderDigest = []; return c }
+        #expect(!bob.stored.chains.isEmpty)
+        bob.session = bob.makeSession()
+        room.sync()
+        room.relay(try room.say("alice", "after the upgrade"))
+        #expect(bob.texts == ["hi", "after the upgrade"])
+        #expect(bob.session.takeChanges().chains.map(\.senderDigest) == [alice.keys.bundle.digest])
+    }
+
     @Test func aChangedKeyIsNotSentToUntilAccepted() throws {
         let room = try Room(["alice", "bob"])
         let alice = room.person("alice")

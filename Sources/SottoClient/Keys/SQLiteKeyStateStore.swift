@@ -63,6 +63,11 @@ public final class SQLiteKeyStateStore: KeyStateStore, @unchecked Sendable {
                 t.column("stored", .integer).notNull()
             }
         }
+        migrator.registerMigration("3: whose each chain is") { db in
+            // The sender's identity (bundle digest) each chain was accepted from; empty for the
+            // chains stored before, bound at their next message.
+            try db.alter(table: "chain") { t in t.add(column: "senderDigest", .blob).notNull().defaults(to: Data()) }
+        }
         return migrator
     }
 
@@ -101,7 +106,8 @@ public final class SQLiteKeyStateStore: KeyStateStore, @unchecked Sendable {
             let chains = try Row.fetchAll(db, sql: "SELECT * FROM chain ORDER BY arrival").map { row in
                 StoredChain(sender: row["sender"], conversation: row["conversation"], chainID: Array(row["chainID"] as Data),
                             chainKey: Array(row["chainKey"] as Data), index: UInt32(clamping: row["idx"] as Int64),
-                            firstIndex: UInt32(clamping: row["firstIndex"] as Int64), signingKey: Array(row["signingKey"] as Data))
+                            firstIndex: UInt32(clamping: row["firstIndex"] as Int64), signingKey: Array(row["signingKey"] as Data),
+                            senderDigest: Array(row["senderDigest"] as Data))
             }
             let accepted = try Row.fetchAll(db, sql: "SELECT * FROM accepted").map { row in
                 AcceptedChain(sender: row["sender"], chainID: Array(row["chainID"] as Data), createdMillis: UInt64(clamping: row["created"] as Int64))
@@ -125,11 +131,11 @@ public final class SQLiteKeyStateStore: KeyStateStore, @unchecked Sendable {
             }
             for chain in changes.chains {
                 try db.execute(sql: """
-                    INSERT INTO chain (sender, chainID, conversation, chainKey, idx, firstIndex, signingKey, arrival)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(arrival), 0) + 1 FROM chain))
-                    ON CONFLICT (sender, chainID) DO UPDATE SET chainKey = excluded.chainKey, idx = excluded.idx
+                    INSERT INTO chain (sender, chainID, conversation, chainKey, idx, firstIndex, signingKey, senderDigest, arrival)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(arrival), 0) + 1 FROM chain))
+                    ON CONFLICT (sender, chainID) DO UPDATE SET chainKey = excluded.chainKey, idx = excluded.idx, senderDigest = excluded.senderDigest
                     """, arguments: [chain.sender, Data(chain.chainID), chain.conversation, Data(chain.chainKey), Int64(chain.index),
-                                     Int64(chain.firstIndex), Data(chain.signingKey)])
+                                     Int64(chain.firstIndex), Data(chain.signingKey), Data(chain.senderDigest)])
             }
             for accepted in changes.accepted {
                 try db.execute(sql: "INSERT OR IGNORE INTO accepted (sender, chainID, created) VALUES (?, ?, ?)",

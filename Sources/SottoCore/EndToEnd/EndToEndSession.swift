@@ -131,7 +131,7 @@ public final class EndToEndSession {
             let key = chainKey(stored.sender, stored.chainID)
             receiving[key] = ReceivingChain(sender: stored.sender, conversation: stored.conversation == "dm" ? .direct(stored.sender) : .room,
                                             id: stored.chainID, chainKey: ChainKey(key: stored.chainKey, index: stored.index),
-                                            signingKey: signingKey, firstIndex: stored.firstIndex)
+                                            signingKey: signingKey, firstIndex: stored.firstIndex, senderDigest: stored.senderDigest)
             chainArrival[stored.sender, default: []].append(key)
         }
         for accepted in restored.accepted {
@@ -146,7 +146,7 @@ public final class EndToEndSession {
             guard let chain = receiving[key] else { continue }
             out.chains.append(StoredChain(sender: chain.sender, conversation: chain.conversation.wireName, chainID: chain.id,
                                           chainKey: chain.chainKey.key, index: chain.chainKey.index, firstIndex: chain.firstIndex,
-                                          signingKey: Array(chain.signingKey.rawRepresentation)))
+                                          signingKey: Array(chain.signingKey.rawRepresentation), senderDigest: chain.senderDigest))
         }
         changedChains = []
         changes = KeyStateChanges()
@@ -449,6 +449,15 @@ public final class EndToEndSession {
         guard var chain = receiving[key], let member = members[relayed.from] else { return reject(relayed.from, .unknownChain) }
         let conversation: Conversation = envelope.conversation == "dm" ? .direct(relayed.from) : .room
         guard chain.conversation == conversation else { return reject(relayed.from, .malformed("chain used in another conversation")) }
+        // Only the identity it was accepted from writes on a chain: a name that passed to
+        // another identity (released, a new device) does not inherit its predecessor's chains,
+        // nor what the server delayed on them (review finding: shown under the new key, as
+        // verified once that was). A chain stored before digests were kept is bound now.
+        if chain.senderDigest.isEmpty {
+            chain.senderDigest = member.digest
+            changedChains.insert(key)
+        }
+        guard chain.senderDigest == member.digest else { return reject(relayed.from, .notTheListedIdentity) }
         let header = MessageEnvelope.header(conversation: envelope.conversation, from: relayed.from, to: relayed.to,
                                             chainID: envelope.chainID, index: envelope.index)
         // The signature first: a forgery must not move the ratchet.
@@ -503,7 +512,7 @@ public final class EndToEndSession {
         }
         receiving[key] = ReceivingChain(sender: sender, conversation: content.conversation == "dm" ? .direct(sender) : .room,
                                         id: content.chainID, chainKey: content.chainKey, signingKey: signingKey,
-                                        firstIndex: content.chainKey.index)
+                                        firstIndex: content.chainKey.index, senderDigest: member.digest)
         changedChains.insert(key)
         chainArrival[sender, default: []].append(key)
         if chainArrival[sender]!.count > limits.chainsKeptPerSender {

@@ -41,8 +41,13 @@ public struct StoredChain: Equatable, Sendable {
     public var index: UInt32
     public var firstIndex: UInt32
     public var signingKey: [UInt8]
+    /// The identity (bundle digest) the sender had when the chain was accepted: a chain is
+    /// never read as another identity's that took the name later. Empty in a store written
+    /// before it was kept.
+    public var senderDigest: [UInt8]
 
-    public init(sender: String, conversation: String, chainID: [UInt8], chainKey: [UInt8], index: UInt32, firstIndex: UInt32, signingKey: [UInt8]) {
+    public init(sender: String, conversation: String, chainID: [UInt8], chainKey: [UInt8], index: UInt32, firstIndex: UInt32, signingKey: [UInt8],
+                senderDigest: [UInt8] = []) {
         self.sender = sender
         self.conversation = conversation
         self.chainID = chainID
@@ -50,6 +55,7 @@ public struct StoredChain: Equatable, Sendable {
         self.index = index
         self.firstIndex = firstIndex
         self.signingKey = signingKey
+        self.senderDigest = senderDigest
     }
 }
 

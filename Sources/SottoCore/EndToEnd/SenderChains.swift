@@ -39,6 +39,8 @@ struct ReceivingChain {
     let signingKey: Curve25519.Signing.PublicKey
     /// Where the chain was when it was shared with us: earlier messages were never ours to read.
     let firstIndex: UInt32
+    /// Whose it is: the sender's identity (bundle digest) when it was accepted (`StoredChain`).
+    var senderDigest: [UInt8] = []
     /// Keys of messages skipped over (arrived out of order, or never): used once, then deleted.
     var skipped: [UInt32: (key: MessageKey, since: Date)] = [:]
 
