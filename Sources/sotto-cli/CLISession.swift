@@ -16,6 +16,12 @@ final class CLISession: @unchecked Sendable {
     private var welcomed = false
     /// Messages that arrived between the welcome and `caughtUp`: they waited for us.
     private var waited: Int?
+    /// Said once per stretch offline that what is typed is kept (200 lines piped in before the
+    /// login printed it 200 times).
+    private var toldKept = false
+    /// When a first /forget asked; a second within `forgetConfirmSeconds` deletes, as in the window.
+    private var forgetAsked: Date?
+    static let forgetConfirmSeconds = 60.0
     weak var client: ChatClient?
     /// nil with --no-history.
     let history: HistoryRecorder?
@@ -33,12 +39,16 @@ final class CLISession: @unchecked Sendable {
         switch event {
         case .state(let s):
             state = s
+            if s == .online { toldKept = false }
             if case .failed(let failure) = s {
                 printer.fatal(failure.description)
                 exitCode = Self.exitCode(for: failure)
             }
         case .queued:
-            if state != .online { printer.note("kept: sent when you are back online") }
+            if state != .online, !toldKept {
+                toldKept = true
+                printer.note(welcomed ? "kept: what you type is sent when you are back online" : "kept: what you type is sent once connected")
+            }
         case .message(let m) where !m.isOwn:
             waited? += 1
         case .caughtUp:
@@ -123,6 +133,13 @@ final class CLISession: @unchecked Sendable {
                 case .notConnected: printer.info("Not connected.")
                 }
             case .forget:
+                let now = Date()
+                guard let asked = forgetAsked, now.timeIntervalSince(asked) < Self.forgetConfirmSeconds else {
+                    forgetAsked = now
+                    printer.warning("This deletes everything of the room kept on this device, and cannot be undone. Type /forget again to do it.")
+                    return .command
+                }
+                forgetAsked = nil
                 kept { store in
                     let n = try store.forget(.room)
                     printer.info("Deleted \(n) kept message\(n == 1 ? "" : "s") of this conversation from this device.")

@@ -32,15 +32,21 @@ import Testing
 
         // Back later: commands piped before the login wait for it.
         let back = try ChildProcess(cli, base + ["--user", "listener", "--json"], environment: listenerDirs)
-        back.write("/history 5\n/search DEPLO\n/forget\n/history\n")
+        // /forget asks first (a newcomer's run: one typed deleted 207 messages at once).
+        back.write("/history 5\n/search DEPLO\n/forget\n/history 1\n/forget\n/history\n")
         back.closeInput()
         #expect(await back.waitForExit(timeout: 60) == 0)
         let lines = Self.jsonLines(back.stdout)
         let history = lines.filter { $0["history"] as? Bool == true && $0["search"] == nil }
-        #expect(history.map { $0["text"] as? String } == ["the deploy is done", "lunch at noon?"], "\(back.stdout)")
+        // /history 5, then /history 1 between the question and the answer.
+        #expect(history.map { $0["text"] as? String } == ["the deploy is done", "lunch at noon?", "lunch at noon?"], "\(back.stdout)")
         #expect(history.allSatisfy { $0["type"] as? String == "message" && $0["from"] as? String == "talker" })
         let found = lines.filter { $0["search"] as? Bool == true }
         #expect(found.map { $0["text"] as? String } == ["the deploy is done"])
+        let asked = try #require(lines.firstIndex { ($0["text"] as? String)?.hasPrefix("This deletes everything of the room") == true }, "\(back.stdout)")
+        let deleted = try #require(lines.firstIndex { ($0["text"] as? String)?.hasPrefix("Deleted 2 kept messages") == true })
+        // Asked, still kept in between, then deleted.
+        #expect(lines[asked..<deleted].contains { $0["history"] as? Bool == true && $0["text"] as? String == "lunch at noon?" })
         #expect(lines.contains { ($0["text"] as? String)?.hasPrefix("Deleted 2 kept messages") == true }, "\(back.stdout)")
         #expect(lines.contains { ($0["text"] as? String)?.hasPrefix("Nothing kept") == true })
         // The direct message stays kept in its own conversation; the file is private.
