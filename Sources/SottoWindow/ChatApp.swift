@@ -88,6 +88,8 @@ public final class ChatApp {
     /// The conversation a first /forget named, and when: a second one there within
     /// `forgetConfirmSeconds` deletes (one typed in the wrong conversation wiped it at once).
     var forgetAsked: (conversation: Conversation, at: Double)?
+    /// The room was told the connection was lost and is being made again (`.reconnecting`).
+    var saidReconnecting = false
     static let forgetConfirmSeconds = 60.0
     /// The member whose Verify… button asked for their identity: its answer opens the dialog.
     var verifyRequestedFor: String?
@@ -429,7 +431,12 @@ public final class ChatApp {
                 focusInputNextFrame = true
                 form.save(to: options.configDirectory)
                 loadKept(Self.keptOnOpening)
+            } else if saidReconnecting {
+                // The log said the connection was lost; it says it is back (a newcomer's run:
+                // "Reconnecting…" stayed its last word while the chat went on).
+                model.system("Connected again.", conversation: .room)
             }
+            saidReconnecting = false
         case .users(let members):
             model.members = members
             model.assignColors(present: members.map(\.name))
@@ -486,6 +493,7 @@ public final class ChatApp {
             // About what the person just typed: where they are.
             model.system(text, warning: true, conversation: model.current)
         default:
+            if case .reconnecting = notice { saidReconnecting = true }
             // About the room, its members or the server: never inside a direct conversation,
             // whose header says only the two of you can read it.
             model.system(text, warning: notice.isWarning, conversation: .room)

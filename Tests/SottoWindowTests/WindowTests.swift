@@ -1549,6 +1549,9 @@ import Testing
             }
             try driver.until("back online") { driver.app.model.state == .online }
             #expect(driver.app.draft.isEmpty, "the command is not left in the composer")
+            // The room said the connection was lost; its last word is that it is back.
+            let said = driver.app.model.conversations[.room]!.lines.filter { $0.kind == .system || $0.kind == .warning }.map(\.text)
+            #expect(said.contains { $0.hasSuffix("Reconnecting…") } && said.last == "Connected again.", "\(said.suffix(3))")
             await restarted.stop()
         }
 
