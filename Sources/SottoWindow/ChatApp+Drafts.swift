@@ -30,6 +30,17 @@ extension ChatApp {
         keptDrafts = now
     }
 
+    /// The open conversation is read up to its newest message: noted, off the frame, so
+    /// what comes after it is unread at the next start (once the marks kept were read).
+    func keepReadMarks() {
+        guard let recorder, readMarks != nil,
+              let newest = model.conversations[model.current]?.lines.last(where: { $0.kind == .message && $0.pendingID == nil }) else { return }
+        let millis = ChatModel.millis(newest.time)
+        guard millis > keptReadMarks[model.current] ?? .min else { return }
+        keptReadMarks[model.current] = millis
+        recorder.keepReadMark(model.current, upTo: millis)
+    }
+
     /// The drafts kept from last time go back in their composers; one typed since the chat
     /// opened (typed ahead while connecting) follows the kept one on a line of its own,
     /// where the person sees both before anything is sent.

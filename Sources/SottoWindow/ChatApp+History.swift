@@ -33,6 +33,10 @@ extension ChatApp {
             recorder.withStore { store in
                 guard let store else { return }
                 do {
+                    if conversations == nil {
+                        let read = try store.readMarks()
+                        queue.post(.history(HistoryAnswer(conversation: .room, kind: .readMarks(read.marks, since: read.since))))
+                    }
                     let which = try conversations ?? [.room] + store.directConversations(limit: Self.conversationsOnOpening)
                     for conversation in which {
                         let kept = try store.recent(in: conversation, limit: count)
@@ -100,6 +104,12 @@ extension ChatApp {
         case .kept(let messages, let requested, let announce):
             let opening = model.conversations[here]?.oldestKept == nil
             model.prependKept(messages, requested: requested, in: here)
+            if opening, let readMarks, let mark = readMarks[here] ?? readSince {
+                // What this device showed and nobody read here (it arrived while another
+                // conversation was open, or the window closed first) is new still.
+                model.markUnreadKept(in: here, readUpTo: mark)
+                if here == model.current { openAtNewSince() }
+            }
             if announce, let first = messages.first {
                 // /history N: the log goes to the oldest of them, and says so.
                 showMessage(ChatModel.messageID(from: first.from, first.clientMessageID), in: here, context: 0)
@@ -128,6 +138,10 @@ extension ChatApp {
                 model.append(line, to: here)
             }
             ui.scrollLogToBottom(here.logID)
+        case .readMarks(let marks, let since):
+            readMarks = marks
+            readSince = since
+            keptReadMarks = marks
         case .panel(let words, let found):
             searchResults = (words, found)
         case .upTo(let target, let messages):

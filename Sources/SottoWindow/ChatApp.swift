@@ -88,6 +88,12 @@ public final class ChatApp {
     /// The conversation a first /forget named, and when: a second one there within
     /// `forgetConfirmSeconds` deletes (one typed in the wrong conversation wiped it at once).
     var forgetAsked: (conversation: Conversation, at: Double)?
+    /// How far each conversation was read when the window opened (nil until the history
+    /// answered), and as last handed to the recorder since.
+    var readMarks: [Conversation: Int64]?
+    var keptReadMarks: [Conversation: Int64] = [:]
+    /// The mark of a conversation never opened on this device (`HistoryStore.readMarks`).
+    var readSince: Int64?
     /// The room was told the connection was lost and is being made again (`.reconnecting`).
     var saidReconnecting = false
     static let forgetConfirmSeconds = 60.0
@@ -365,7 +371,7 @@ public final class ChatApp {
         case .chat: chatScreen()
         }
         let commands = ui.endFrame()
-        if screen == .chat { keepChangedDrafts() }
+        if screen == .chat { keepChangedDrafts(); keepReadMarks() }
         lastCommandsForTesting = commands + ui.caretCommands(at: time)
         updateTitle()
         // Drawn into the frame cache (then copied to the window), or to the window directly.

@@ -240,6 +240,29 @@ final class ChatModel {
         conversations[conversation]!.unread = 0
     }
 
+    /// Kept messages newer than how far this conversation was read on this device (`mark`,
+    /// ms) are unread: counted when it is not open, under one "new since" line above the
+    /// first of them (above those that waited on the server too, which are newer still).
+    func markUnreadKept(in conversation: Conversation, readUpTo mark: Int64) {
+        guard var log = conversations[conversation] else { return }
+        func isUnread(_ line: ChatLine) -> Bool { line.kind == .message && !line.isOwn && Self.millis(line.time) > mark }
+        let unread = log.lines.count(where: isUnread)
+        guard unread > 0 else { return }
+        if conversation != current { log.unread = max(log.unread, unread) }
+        log.lines.removeAll { $0.kind == .newSince }
+        guard let first = log.lines.firstIndex(where: isUnread) else { return }
+        let key = log.lines[first].key - 1
+        guard first == 0 || log.lines[first - 1].key < key else { return }
+        log.lines.insert(ChatLine(key: key, kind: .newSince, time: log.lines[first].time, from: "", text: "new since you were here"), at: first)
+        log.markedNewSince = true
+        conversations[conversation] = log
+        // Marked: what still waits on the server for it does not add a second line.
+        awayMarked?.insert(conversation)
+    }
+
+    /// A message's time as the history and the server keep it.
+    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+
     /// What arrived while another conversation was open starts under a "new since" line,
     /// as what waited while away does (unless that line is there already).
     private func markUnread(in conversation: Conversation) {

@@ -24,6 +24,7 @@ public final class HistoryRecorder: @unchecked Sendable {
     private var draftGeneration = 0
     /// The conversation open in the window, to be written. Guarded by `lock`.
     private var pendingOpen: Conversation?
+    private var pendingReadMarks: [Conversation: Int64] = [:]
     static let draftDelay: DispatchTimeInterval = .milliseconds(500)
     /// Touched on `queue` only.
     private var store: HistoryStore?
@@ -81,6 +82,13 @@ public final class HistoryRecorder: @unchecked Sendable {
         queue.async { self.write() }
     }
 
+    /// Notes how far a conversation was read (the time of the newest message shown while it
+    /// was open), written with the next batch.
+    public func keepReadMark(_ conversation: Conversation, upTo millis: Int64) {
+        lock.withLock { pendingReadMarks[conversation] = max(pendingReadMarks[conversation] ?? .min, millis) }
+        queue.async { self.write() }
+    }
+
     /// Blocks until everything handed over is written (at exit, and for tests).
     public func flush() {
         queue.sync { self.write() }
@@ -112,12 +120,15 @@ public final class HistoryRecorder: @unchecked Sendable {
         pendingDrafts = [:]
         let open = pendingOpen
         pendingOpen = nil
+        let readMarks = pendingReadMarks
+        pendingReadMarks = [:]
         lock.unlock()
         guard let store else { return }
         do {
             try store.append(batch)
             try store.saveDrafts(drafts)
             if let open { try store.saveOpenConversation(open) }
+            for (conversation, millis) in readMarks { try store.saveReadMark(conversation, upTo: millis) }
         } catch { report("History could not be written: \(error)") }
     }
 

@@ -251,16 +251,53 @@ public final class HistoryStore: Sendable {
     public func openConversation() throws -> Conversation? {
         try pool.read { db in
             guard let value = try String.fetchOne(db, sql: "SELECT value FROM deviceState WHERE key = 'open'") else { return nil }
-            if value == "#" { return .room }
-            return value.hasPrefix("@") && value.count > 1 ? .direct(String(value.dropFirst())) : nil
+            return Self.conversation(named: value)
         }
     }
 
     public func saveOpenConversation(_ conversation: Conversation) throws {
-        let value = conversation == .room ? "#" : "@" + conversation.recipient
         try pool.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO deviceState (key, value) VALUES ('open', ?)", arguments: [value])
+            try db.execute(sql: "INSERT OR REPLACE INTO deviceState (key, value) VALUES ('open', ?)", arguments: [Self.name(of: conversation)])
         }
+    }
+
+    /// How far each conversation was read on this device: the time (ms) of the newest
+    /// message shown while it was open; what is newer is unread at the next start. `since`:
+    /// for a conversation never opened here, when marks began to be kept (noted at the first
+    /// call: what was kept before is not all unread).
+    public func readMarks(now: Date = Date()) throws -> (marks: [Conversation: Int64], since: Int64) {
+        try pool.write { db in
+            var marks: [Conversation: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, value FROM deviceState WHERE key LIKE 'read:%'") {
+                let key: String = row["key"], value: String = row["value"]
+                guard let millis = Int64(value), let conversation = Self.conversation(named: String(key.dropFirst(5))) else { continue }
+                marks[conversation] = millis
+            }
+            if let since = try String.fetchOne(db, sql: "SELECT value FROM deviceState WHERE key = 'readSince'").flatMap({ Int64($0) }) {
+                return (marks, since)
+            }
+            let since = Int64((now.timeIntervalSince1970 * 1000).rounded())
+            try db.execute(sql: "INSERT INTO deviceState (key, value) VALUES ('readSince', ?)", arguments: [String(since)])
+            return (marks, since)
+        }
+    }
+
+    /// Moves a conversation's read mark forward (never back: two windows, or a late write).
+    public func saveReadMark(_ conversation: Conversation, upTo millis: Int64) throws {
+        try pool.write { db in
+            let key = "read:" + Self.name(of: conversation)
+            let stored = try String.fetchOne(db, sql: "SELECT value FROM deviceState WHERE key = ?", arguments: [key]).flatMap { Int64($0) }
+            guard millis > stored ?? Int64.min else { return }
+            try db.execute(sql: "INSERT OR REPLACE INTO deviceState (key, value) VALUES (?, ?)", arguments: [key, String(millis)])
+        }
+    }
+
+    /// "#" for the room, "@name" for a direct conversation (as `deviceState` keeps them).
+    static func name(of conversation: Conversation) -> String { conversation == .room ? "#" : "@" + conversation.recipient }
+
+    static func conversation(named value: String) -> Conversation? {
+        if value == "#" { return .room }
+        return value.hasPrefix("@") && value.count > 1 ? .direct(String(value.dropFirst())) : nil
     }
 
     /// Every conversation's unsent draft.
@@ -284,6 +321,7 @@ public final class HistoryStore: Sendable {
             let messages = db.changesCount
             try db.execute(sql: "DELETE FROM draft WHERE direct = ? AND peer = ?", arguments: [direct, peer])
             if direct { try db.execute(sql: "DELETE FROM deviceState WHERE key = 'open' AND value = ?", arguments: ["@" + peer]) }
+            try db.execute(sql: "DELETE FROM deviceState WHERE key = ?", arguments: ["read:" + Self.name(of: conversation)])
             // FTS5 notes a deletion beside the segments that hold the deleted rows' words (with
             // their row ids and positions) and drops them only when segments merge: 'optimize'
             // merges them all now, and secure_delete zeroes the pages they leave. (FTS5's own
