@@ -96,16 +96,24 @@ public enum TextWrap {
                 if !line.isEmpty { out.append(line) }
                 line = ""
                 // A word longer than the line: split it by characters, after the last of
-                // `breaksAfter` in the piece if that keeps most of the line filled.
-                var piece: [Character] = []
+                // `breaksAfter` in the piece if that keeps most of the line filled. Measured
+                // one character at a time, and no more characters than points in a line (the
+                // invisible are zero wide: 20,000 of them in one word were measured as ever
+                // longer strings, review), so a word costs its length.
+                var piece: [Character] = [], widths: [Int] = [], used = 0
                 for ch in word {
-                    if metrics.width(String(piece) + String(ch), style: style) > available(), !piece.isEmpty {
+                    let w = metrics.width(String(ch), style: style)
+                    if used + w > available() || piece.count >= available(), !piece.isEmpty {
                         var cut = piece.count
                         if let last = piece.lastIndex(where: breaksAfter.contains), last + 1 >= piece.count / 2 { cut = last + 1 }
                         out.append(String(piece[..<cut]))
                         piece.removeFirst(cut)
+                        widths.removeFirst(cut)
+                        used = widths.reduce(0, +)
                     }
                     piece.append(ch)
+                    widths.append(w)
+                    used += w
                 }
                 line = String(piece)
             }

@@ -144,6 +144,7 @@ extension ChatApp {
             keptReadMarks = marks
         case .panel(let words, let found):
             searchResults = (words, found)
+            searchItems = nil
         case .upTo(let target, let messages):
             model.prependKept(messages, requested: 0, in: here)
             showMessage(target, in: here)

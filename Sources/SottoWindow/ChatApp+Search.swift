@@ -21,9 +21,11 @@ extension ChatApp {
     /// A found message as one line: its line breaks drawn as ↵ and controls escaped (what
     /// others wrote is shown, not obeyed), from a few words before the first match when that
     /// lies past the first `fits` characters (with "…" before; nil: never), and where the
-    /// matched words are in that line.
+    /// matched words are in that line. A line that shows `fits` characters gets at most twice
+    /// that (a 60 KB message was measured whole for its ellipsis in every frame). Linear in
+    /// the text, whatever the number of matches.
     static func resultLine(_ text: String, matches: [Range<Int>], fits: Int?) -> (text: String, highlights: [Range<Int>]) {
-        let characters = Array(text)
+        var characters = Array(text)
         let valid = matches.filter { $0.lowerBound >= 0 && $0.upperBound <= characters.count && !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
         var start = 0
         if let fits, let first = valid.first, first.upperBound > fits, first.lowerBound > Self.resultLead {
@@ -31,17 +33,21 @@ extension ChatApp {
             start = first.lowerBound - Self.resultLead
             while start < first.lowerBound, start > 0, !characters[start - 1].isWhitespace { start += 1 }
         }
+        if let fits, characters.count > start + 2 * fits { characters = Array(characters[..<(start + 2 * fits)]) }
         func shown(_ part: ArraySlice<Character>) -> String {
             TerminalText.escaped(String(part).split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ↵ "))
         }
         var line = start > 0 ? "…" : ""
+        var length = line.count
         var highlights: [Range<Int>] = []
         var position = start
-        for match in valid where match.lowerBound >= position {
-            line += shown(characters[position..<match.lowerBound])
-            let word = shown(characters[match])
-            highlights.append(line.count..<(line.count + word.count))
+        for match in valid where match.lowerBound >= position && match.upperBound <= characters.count {
+            let before = shown(characters[position..<match.lowerBound]), word = shown(characters[match])
+            line += before
+            length += before.count
+            highlights.append(length..<(length + word.count))
             line += word
+            length += word.count
             position = match.upperBound
         }
         line += shown(characters[position...])
@@ -108,14 +114,18 @@ extension ChatApp {
                  in: r.cutTop(32).inset(x: 14, y: 0), color: t.mutedText, style: .small)
         // About how many characters a result's line shows (it ends in "…" past them).
         let fits = max(Self.resultLead * 2, (r.w - 20) / max(1, ui.metrics.width("abcdefghij", style: .regular) / 10))
-        let items = results.found.map { m -> UIContext.ListItem in
-            let place = m.conversation == .room ? "# room" : "@ \(m.conversation.recipient)"
-            let (text, highlights) = Self.resultLine(m.text, matches: m.matches, fits: fits)
-            // The message first, where the eye goes; who, where and when under it (the bold
-            // coloured header line drew the eye away from what was found).
-            return UIContext.ListItem(title: text, detail: "\(TerminalText.escaped(m.from)) · \(TerminalText.escaped(place)) · \(ChatModel.dateAndClock.string(from: m.time))",
-                                      titleStyle: .regular, titleHighlights: highlights)
+        // Made once per answer and width, not in every frame.
+        if searchItems?.fits != fits {
+            searchItems = (fits, results.found.map { m -> UIContext.ListItem in
+                let place = m.conversation == .room ? "# room" : "@ \(m.conversation.recipient)"
+                let (text, highlights) = Self.resultLine(m.text, matches: m.matches, fits: fits)
+                // The message first, where the eye goes; who, where and when under it (the bold
+                // coloured header line drew the eye away from what was found).
+                return UIContext.ListItem(title: text, detail: "\(TerminalText.escaped(m.from)) · \(TerminalText.escaped(place)) · \(ChatModel.dateAndClock.string(from: m.time))",
+                                          titleStyle: .regular, titleHighlights: highlights)
+            })
         }
+        let items = searchItems?.items ?? []
         if let picked = ui.list("search-results", items: items, selected: nil, in: r, rowHeight: 44) {
             jump(to: results.found[picked])
         }

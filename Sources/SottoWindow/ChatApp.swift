@@ -91,6 +91,8 @@ public final class ChatApp {
     /// How far each conversation was read when the window opened (nil until the history
     /// answered), and as last handed to the recorder since.
     var readMarks: [Conversation: Int64]?
+    /// The search panel's rows for the answer shown, and the width they were made for.
+    var searchItems: (fits: Int, items: [UIContext.ListItem])?
     var keptReadMarks: [Conversation: Int64] = [:]
     /// The mark of a conversation never opened on this device (`HistoryStore.readMarks`).
     var readSince: Int64?

@@ -91,6 +91,16 @@ import Testing
         #expect(try store.recent(in: .room, limit: 10).allSatisfy(\.matches.isEmpty))
     }
 
+    /// Review finding: a message of 30,000 matching words (a pasted log) made the marks cost
+    /// the square of its length. At most `maxMatches` are kept, in one pass.
+    @Test func aMessageOfManyMatchesKeepsTheFirstFewMarked() throws {
+        let store = try HistoryStore(url: Self.directory().appendingPathComponent("h.sqlite"))
+        try store.append([Self.message(Array(repeating: "a", count: 30_000).joined(separator: " "), id: 1)])
+        let found = try #require(try store.search("a", limit: 5).first)
+        #expect(found.matches.count == HistoryStore.maxMatches)
+        #expect(found.matches.first == 0..<1 && found.matches.last == 126..<127)
+    }
+
     /// A message holding the very characters the marks are made of is found, and shown
     /// without marks rather than with marks it put there itself.
     @Test func aMessageCannotMarkItsOwnWordsAsFound() throws {

@@ -146,6 +146,26 @@ import Testing
         #expect(TextWrap.lines("one two three four five", width: 100, continuationWidth: 60, metrics: m) == ["one two", "three", "four", "five"])
     }
 
+    /// Review finding: a word of 20,000 zero-width characters (then a few letters) was
+    /// measured as ever longer strings, 20,000 times, on the window's thread. Each character
+    /// is measured about once.
+    @Test func wrappingAWordOfInvisibleCharactersMeasuresEachAboutOnce() {
+        final class Counting: TextMeasuring {
+            var measured = 0
+            func width(_ text: String, style: FontStyle) -> Int {
+                measured += text.count
+                return text.reduce(0) { $0 + ($1 == "\u{200B}" ? 0 : 8) }
+            }
+            func lineHeight(_ style: FontStyle) -> Int { 16 }
+        }
+        let metrics = Counting()
+        let word = String(repeating: "\u{200B}", count: 20_000) + String(repeating: "x", count: 300)
+        let lines = TextWrap.lines("see " + word, width: 400, metrics: metrics)
+        #expect(lines.joined().count == ("see" + word).count)
+        #expect(lines.allSatisfy { $0.count <= 400 })
+        #expect(metrics.measured < 5 * word.count, "measured \(metrics.measured) characters for \(word.count)")
+    }
+
     /// A message's wrapped lines start under its text, past the time and sender, as chat
     /// clients align them (at most a third of the line); selecting on such a line picks the
     /// character under the mouse.

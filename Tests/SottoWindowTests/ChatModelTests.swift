@@ -98,6 +98,11 @@ import Testing
         // It starts at a word, a little before the match.
         #expect(cut.text.dropFirst().first.map { !$0.isWhitespace } == true)
         #expect(ChatApp.resultLine(text, matches: matches, fits: 200).text == whole.text)
+        // A line that shows `fits` characters gets at most twice that, marks past it dropped
+        // (a 60 KB message was measured whole for its ellipsis in every frame).
+        let long = "alpha " + String(repeating: "x", count: 50_000) + " alpha"
+        let many = ChatApp.resultLine(long, matches: [0..<5, (long.count - 5)..<long.count], fits: 80)
+        #expect(many.text.count <= 160 && many.highlights == [0..<5])
         // Ranges from elsewhere (not this text's) are left out, not trusted.
         #expect(ChatApp.resultLine("short", matches: [3..<9, -1..<2], fits: nil).highlights.isEmpty)
     }
