@@ -533,6 +533,10 @@ import Testing
         server.failStores()
         #expect(bob.notices.contains { if case .keysNotSaved = $0 { true } else { false } })
         #expect(bob.timers[.checkpoint] != nil, "a failed save is tried again")
+        // And fails again: said once (review: a store that never recovers said it every 5 s).
+        server.fire(.checkpoint, for: bob)
+        server.failStores()
+        #expect(bob.notices.count { if case .keysNotSaved = $0 { true } else { false } } == 1)
         func confirms(_ m: ScriptedServer.Member) -> [UInt64] { m.written.compactMap { if case .confirm(let p) = $0 { p } else { nil } } }
         #expect(confirms(bob).isEmpty)
         server.holdsStores = false

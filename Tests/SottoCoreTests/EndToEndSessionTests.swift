@@ -340,6 +340,26 @@ final class Room {
         #expect(bob.session.takeChanges().chains.map(\.senderDigest) == [alice.keys.bundle.digest])
     }
 
+    /// Review finding: such a chain was bound to whoever was listed at its next message. A
+    /// lying server holding back one of its messages, then listing the name with another key,
+    /// had it shown under that key. It is not bound to a key that differs from the pinned one.
+    @Test func aChainStoredWithoutItsSendersDigestIsNotBoundToAChangedKey() throws {
+        let room = try Room(["alice", "bob"])
+        let bob = room.person("bob")
+        room.relay(try room.say("alice", "hi"))
+        let delayed = try room.say("alice", "held back")
+        bob.store()
+        bob.stored.chains = bob.stored.chains.map { var c = $0; c.senderDigest = []; return c }
+        bob.session = bob.makeSession()
+        room.people.removeAll { $0.name == "alice" }
+        room.people.insert(try Room.Person("alice"), at: 0)
+        bob.trustOverride["alice"] = .changed(previous: "SHA256:old")
+        room.sync()
+        bob.inbox = []
+        room.relay(delayed, to: ["bob"])
+        #expect(bob.texts.isEmpty && bob.rejections == [.notTheListedIdentity], "\(bob.inbox)")
+    }
+
     @Test func aChangedKeyIsNotSentToUntilAccepted() throws {
         let room = try Room(["alice", "bob"])
         let alice = room.person("alice")

@@ -244,6 +244,7 @@ extension ClientCore {
     func stored(through position: UInt64, session: Session, on connection: Int, now: Date) {
         session.storing = false
         session.saving = nil
+        session.saveFailing = false
         guard position > session.storedPosition else { return }
         session.storedPosition = position
         emit(.write(connection: connection, ClientRecord.confirm(position).encoded()))

@@ -83,6 +83,8 @@ public final class ClientCore {
         var storing = false
         /// What the save in flight holds, put back if it fails.
         var saving: KeyStateChanges?
+        /// The last save failed (its notice was shown).
+        var saveFailing = false
         var checkpointScheduled = false
         /// When the prekey this session published was made (nil: none), and when to look
         /// again whether it is due for rotation.
@@ -225,9 +227,11 @@ public final class ClientCore {
             stored(through: position, session: session, on: connection, now: now)
         case .storeFailed(let connection, let reason):
             guard case .online(connection, _, let session) = phase else { return }
-            // Not confirmed: the server keeps it, and it is saved with the next.
+            // Not confirmed: the server keeps it, and it is saved with the next. Said once
+            // until a save succeeds (it is tried again every few seconds).
+            if !session.saveFailing { emit(.notice(.keysNotSaved(reason))) }
+            session.saveFailing = true
             storeFailed(session: session)
-            emit(.notice(.keysNotSaved(reason)))
         case .prekeysRotated(let connection, let prekeys):
             guard case .online(connection, _, let session) = phase else { return }
             prekeysRotated(prekeys, session: session, on: connection, now: now)

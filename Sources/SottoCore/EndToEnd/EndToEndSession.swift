@@ -452,8 +452,11 @@ public final class EndToEndSession {
         // Only the identity it was accepted from writes on a chain: a name that passed to
         // another identity (released, a new device) does not inherit its predecessor's chains,
         // nor what the server delayed on them (review finding: shown under the new key, as
-        // verified once that was). A chain stored before digests were kept is bound now.
+        // verified once that was). A chain stored before digests were kept is bound now, but
+        // never to a key that differs from the one pinned for the name (it may be its
+        // earlier holder's; SECURITY.md: what does not hold yet).
         if chain.senderDigest.isEmpty {
+            if case .changed = member.trust { return reject(relayed.from, .notTheListedIdentity) }
             chain.senderDigest = member.digest
             changedChains.insert(key)
         }
