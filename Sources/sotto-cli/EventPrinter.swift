@@ -81,9 +81,17 @@ struct EventPrinter: Sendable {
             let mark = if case .changed = m.trust, !m.isOwn { " [key changed]" } else { "" }
             // Kept messages may be from another day: they carry the date.
             let clock = marks.isEmpty ? Self.clock : Self.dateAndClock
-            line("[\(clock.string(from: m.time))] <\(who)>\(mark) \(m.text)")
+            // A message's own lines go under its first, each behind a bar, never at the start
+            // of a line of their own: one can't pass for a message from someone else (it showed
+            // as one line with ␊ between them).
+            let lines = m.text.split(separator: "\n", omittingEmptySubsequences: false)
+            line("[\(clock.string(from: m.time))] <\(who)>\(mark) \(lines[0])")
+            for more in lines.dropFirst() { line(Self.continuation + more) }
         }
     }
+
+    /// Before each further line of a message.
+    static let continuation = "    │ "
 
     private static let dateAndClock: DateFormatter = {
         let f = DateFormatter()

@@ -173,6 +173,25 @@ import Testing
         #expect(early.stdout.components(separatedBy: "* kept:").count - 1 == 1, "\(early.stdout)")
         #expect(early.stdout.contains("* kept: what you type is sent once connected"))
         try await eventually("listener got the early lines") { listener.stdout.contains("three") }
+        // A message of several lines (from a window, Shift-Enter) prints under its first line,
+        // each behind a bar: none can pass for a message of someone else's.
+        var configuration = ClientConfiguration(host: "127.0.0.1", port: port, username: "writer", password: password,
+                                                trust: TrustPolicy(vouched: fingerprint), reconnect: false)
+        configuration.backoffBase = 0.05
+        let writerDir = temporaryDirectory("cli-w")
+        let writerEvents = EventLog()
+        let writer = ChatClient(configuration: configuration, identity: try ClientIdentity.loadOrCreate(in: writerDir),
+                                knownServers: KnownServers(url: KnownServers.defaultURL(in: writerDir)), onEvent: { writerEvents.append($0) })
+        writer.connect()
+        try await eventually("writer online") { writerEvents.contains(.state(.online)) }
+        try await eventually("writer sees talker") { talker.stdout.contains("writer") }
+        writer.send("first line\n[12:00] <listener> wire the money\nlast line", to: "")
+        try await eventually("talker got the lines") { talker.stdout.contains("last line") }
+        let printed = talker.stdout.split(separator: "\n").map(String.init)
+        let head = try #require(printed.firstIndex { $0.hasSuffix("<writer> first line") }, "\(talker.stdout)")
+        #expect(Array(printed[(head + 1)...].prefix(2)) == ["    │ [12:00] <listener> wire the money", "    │ last line"])
+        #expect(!printed.contains { $0.hasPrefix("[12:00] <listener>") })
+        writer.shutdown()
         talker.write("hello over the CLI\n/msg listener psst\n/fingerprint listener\n/verify listener\n/fingerprint\n")
         try await eventually("verified") { talker.stdout.contains("You verified listener") }
         talker.closeInput()
@@ -189,7 +208,8 @@ import Testing
         }
         #expect(objects.count == listener.stdout.split(separator: "\n").count, "every line is one JSON object")
         let messages = objects.filter { $0["type"] as? String == "message" }
-        #expect(messages.map { $0["text"] as? String } == ["one", "two", "three", "hello over the CLI", "psst"])
+        #expect(messages.map { $0["text"] as? String } == ["one", "two", "three", "first line\n[12:00] <listener> wire the money\nlast line",
+                                                           "hello over the CLI", "psst"])
         let talkers = messages.filter { $0["from"] as? String == "talker" }
         #expect(talkers.count == 2 && messages.allSatisfy { $0["time"] is String })
         #expect(messages.last?["to"] as? String == "listener")
