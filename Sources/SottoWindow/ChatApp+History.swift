@@ -111,10 +111,13 @@ extension ChatApp {
                 if here == model.current { openAtNewSince() }
             }
             if announce, let first = messages.first {
-                // /history N: the log goes to the oldest of them, and says so.
-                showMessage(ChatModel.messageID(from: first.from, first.clientMessageID), in: here, context: 0)
-                model.system("The last \(messages.count) kept message\(messages.count == 1 ? "" : "s") of this conversation start at the top; scroll up for older ones.",
-                             conversation: here)
+                // /history N: the log goes to the oldest of them, said right above it (a newcomer's
+                // run: said at the end of the log, the note was below what it talked about).
+                let id = ChatModel.messageID(from: first.from, first.clientMessageID)
+                let note = "The last \(messages.count) kept message\(messages.count == 1 ? "" : "s") of this conversation, from here down; scroll up for older ones."
+                let placed = model.system(note, above: id, in: here)
+                if !placed { model.system(note, conversation: here) }
+                showMessage(id, in: here, context: placed ? 1 : 0)
                 return
             }
             if opening, messages.isEmpty, here == .room {

@@ -114,6 +114,17 @@ final class ChatModel {
         append(ChatLine(key: 0, kind: warning ? .warning : .system, time: Date(), from: "", text: text), to: conversation)
     }
 
+    /// A system line right above a message's line (the key below it is free: keys go in twos);
+    /// false if the message is not shown or something is there already.
+    func system(_ text: String, above messageID: String, in conversation: Conversation) -> Bool {
+        guard var log = conversations[conversation], let index = log.lines.firstIndex(where: { $0.messageID == messageID }) else { return false }
+        let key = log.lines[index].key - 1
+        guard index == 0 || log.lines[index - 1].key < key else { return false }
+        log.lines.insert(ChatLine(key: key, kind: .system, time: log.lines[index].time, from: "", text: text), at: index)
+        conversations[conversation] = log
+        return true
+    }
+
     /// A message we sent shows at once as pending, then takes its place in server order.
     func queued(id: UInt64, to: String, text: String) {
         // Answering is reading: what was new there is not any more.

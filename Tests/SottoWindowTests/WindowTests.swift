@@ -637,8 +637,16 @@ import Testing
             again.type("/history 2")
             again.press(SDLK_RETURN)
             try again.until("history answered") {
-                again.app.model.conversations[.room]!.lines.contains { $0.text.hasPrefix("The last 2 kept messages of this conversation start at the top") }
+                again.app.model.conversations[.room]!.lines.contains { $0.text.hasPrefix("The last 2 kept messages of this conversation, from here down") }
             }
+            // Said right above the first of them, at the top of the log (a newcomer's run: said at
+            // the end, below the help and errors typed since).
+            let roomLines = again.app.model.conversations[.room]!.lines
+            let note = try #require(roomLines.firstIndex { $0.text.hasPrefix("The last 2 kept messages") })
+            #expect(roomLines[note + 1].text == "see you tomorrow")
+            again.app.step()
+            let drawnNow = again.app.lastCommandsForTesting.compactMap { if case .text(let t, _, _, _, _) = $0 { t } else { nil } }
+            #expect(drawnNow.contains { $0.hasPrefix("The last 2 kept messages") }, "the note is not in view")
             // The first /forget asks (one typed in the wrong conversation deleted it at once).
             again.type("/forget")
             again.press(SDLK_RETURN)
