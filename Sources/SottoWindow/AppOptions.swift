@@ -32,6 +32,9 @@ struct Settings: Codable, Equatable {
     var port = "8888"
     /// nil (settings written before it existed): kept.
     var keepHistory: Bool?
+    /// The window's size when it was last closed (points); nil: the default.
+    var windowWidth: Int?
+    var windowHeight: Int?
 
     var keepsHistory: Bool { keepHistory ?? true }
 

@@ -159,7 +159,9 @@ public final class ChatApp {
         }
         let flags = SDL_WINDOW_RESIZABLE.rawValue | SDL_WINDOW_ALLOW_HIGHDPI.rawValue | (options.headless ? SDL_WINDOW_HIDDEN.rawValue : SDL_WINDOW_SHOWN.rawValue)
         let centered = Int32(SDL_WINDOWPOS_CENTERED_MASK)
-        guard let window = SDL_CreateWindow("Sotto", centered, centered, Int32(options.windowWidth), Int32(options.windowHeight), flags) else {
+        // The size it was closed at (a newcomer's run: every start went back to 1000 × 680).
+        let size = Self.openingSize(options, saved: Settings.load(from: options.configDirectory))
+        guard let window = SDL_CreateWindow("Sotto", centered, centered, Int32(size.width), Int32(size.height), flags) else {
             throw SDLError.last("SDL_CreateWindow")
         }
         self.window = window
@@ -217,7 +219,28 @@ public final class ChatApp {
         return ["llvmpipe", "softpipe", "software rasterizer", "swrast"].contains { description.contains($0) }
     }
 
+    /// The window's size at start: as it was last closed (within reason), else the options'.
+    /// Headless windows (tests, benchmarks) keep the options' size.
+    static func openingSize(_ options: AppOptions, saved: Settings) -> (width: Int, height: Int) {
+        guard !options.headless, let w = saved.windowWidth, let h = saved.windowHeight else { return (options.windowWidth, options.windowHeight) }
+        return (min(max(w, 640), 8192), min(max(h, 480), 8192))
+    }
+
+    /// Keeps the window's size for the next start (only that: the form's fields are saved
+    /// when a login succeeds, not as they were left).
+    func keepWindowSize() {
+        guard !options.headless else { return }
+        var w: Int32 = 0, h: Int32 = 0
+        SDL_GetWindowSize(window, &w, &h)
+        var saved = Settings.load(from: options.configDirectory)
+        guard w > 0, h > 0, saved.windowWidth != Int(w) || saved.windowHeight != Int(h) else { return }
+        saved.windowWidth = Int(w)
+        saved.windowHeight = Int(h)
+        saved.save(to: options.configDirectory)
+    }
+
     deinit {
+        keepWindowSize()
         client?.shutdown()
         recorder?.flush()
         frameCache.release()

@@ -117,4 +117,22 @@ import Testing
         #expect(ChatApp.foundCount(3) == "3 kept messages")
         #expect(ChatApp.foundCount(ChatApp.searchResults) == "The newest \(ChatApp.searchResults) kept messages")
     }
+    /// A newcomer's run: the window opened at 1000 × 680 whatever size it was closed at. It
+    /// opens as it was closed, within reason; tests' hidden windows keep the size asked for.
+    @Test func theWindowOpensAtTheSizeItWasClosedAt() {
+        var options = AppOptions(configDirectory: FileManager.default.temporaryDirectory, dataDirectory: FileManager.default.temporaryDirectory)
+        var saved = Settings()
+        #expect(ChatApp.openingSize(options, saved: saved) == (1000, 680))
+        saved.windowWidth = 1400
+        saved.windowHeight = 900
+        #expect(ChatApp.openingSize(options, saved: saved) == (1400, 900))
+        saved.windowWidth = 10
+        saved.windowHeight = 100_000
+        #expect(ChatApp.openingSize(options, saved: saved) == (640, 8192))
+        options.headless = true
+        #expect(ChatApp.openingSize(options, saved: saved) == (1000, 680))
+        // Kept in settings.json beside the form's fields, which older files lack.
+        let old = try! JSONDecoder().decode(Settings.self, from: Data(#"{"username":"a","server":"s","port":"1"}"#.utf8))
+        #expect(old.windowWidth == nil && old.username == "a")
+    }
 }
