@@ -117,6 +117,24 @@ import Testing
         #expect(HistoryStore.matches(marked: "\u{E000}other\u{E001}", text: text).isEmpty)
     }
 
+    /// How far each conversation was read: moved forward only, per conversation, deleted with
+    /// it by /forget; a conversation never opened is read up to when the store began keeping
+    /// marks (its creation, here), a minute early for the server's clock.
+    @Test func readMarksMoveForwardAndGoWithTheConversation() throws {
+        let before = Int64(Date().timeIntervalSince1970 * 1000)
+        let store = try HistoryStore(url: Self.directory().appendingPathComponent("h.sqlite"))
+        let fresh = try store.readMarks()
+        #expect(fresh.marks.isEmpty && fresh.since <= before - 59_000 && fresh.since >= before - 70_000)
+        try store.saveReadMark(.room, upTo: 2_000)
+        try store.saveReadMark(.room, upTo: 1_000)  // a late write never moves it back
+        try store.saveReadMark(.direct("bob"), upTo: 5_000)
+        #expect(try store.readMarks().marks == [.room: 2_000, .direct("bob"): 5_000])
+        try store.append([Self.message("psst", from: "bob", to: "me", id: 1)])
+        _ = try store.forget(.direct("bob"))
+        #expect(try store.readMarks().marks == [.room: 2_000])
+        #expect(try store.readMarks().since == fresh.since)
+    }
+
     @Test func forgettingAConversationLeavesTheOthers() throws {
         let store = try HistoryStore(url: Self.directory().appendingPathComponent("h.sqlite"))
         try store.append([Self.message("hello room", id: 1), Self.message("secret plan", from: "bob", to: "me", id: 2)])
@@ -208,7 +226,7 @@ import Testing
         }
         try old.close()
         let store = try HistoryStore(url: url)
-        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust", "3: drafts", "4: device state"])
+        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust", "3: drafts", "4: device state", "5: read marks"])
         let kept = try store.recent(in: .room, limit: 5)
         #expect(kept.map(\.text) == ["old 1", "old 2"])
         #expect(kept.map(\.keyChanged) == [false, true])
@@ -235,7 +253,7 @@ import Testing
         #expect(HistoryStore.url(in: directory, serverFingerprint: "SHA256:ab/c+d", identityFingerprint: "SHA256:other") != url)
         let store = try HistoryStore(url: url)
         try store.append([Self.message("x", id: 1)])
-        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust", "3: drafts", "4: device state"])
+        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust", "3: drafts", "4: device state", "5: read marks"])
         func mode(_ path: String) -> mode_t? {
             var info = stat()
             return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil

@@ -107,6 +107,13 @@ public final class HistoryStore: Sendable {
                 t.column("value", .text).notNull()
             }
         }
+        migrator.registerMigration("5: read marks") { db in
+            // How far each conversation was read is kept from now on (`read:` keys); one never
+            // opened counts as read up to here (what was kept before is not all unread). A
+            // minute early: the server's clock stamps what arrives, not this machine's.
+            let since = Int64((Date().timeIntervalSince1970 - 60) * 1000)
+            try db.execute(sql: "INSERT OR REPLACE INTO deviceState (key, value) VALUES ('readSince', ?)", arguments: [String(since)])
+        }
         return migrator
     }
 
@@ -266,21 +273,17 @@ public final class HistoryStore: Sendable {
 
     /// How far each conversation was read on this device: the time (ms) of the newest
     /// message shown while it was open; what is newer is unread at the next start. `since`:
-    /// for a conversation never opened here, when marks began to be kept (noted at the first
-    /// call: what was kept before is not all unread).
-    public func readMarks(now: Date = Date()) throws -> (marks: [Conversation: Int64], since: Int64) {
-        try pool.write { db in
+    /// for a conversation never opened here, when marks began to be kept (schema 5: the
+    /// store's creation, or its upgrade).
+    public func readMarks() throws -> (marks: [Conversation: Int64], since: Int64) {
+        try pool.read { db in
             var marks: [Conversation: Int64] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT key, value FROM deviceState WHERE key LIKE 'read:%'") {
                 let key: String = row["key"], value: String = row["value"]
                 guard let millis = Int64(value), let conversation = Self.conversation(named: String(key.dropFirst(5))) else { continue }
                 marks[conversation] = millis
             }
-            if let since = try String.fetchOne(db, sql: "SELECT value FROM deviceState WHERE key = 'readSince'").flatMap({ Int64($0) }) {
-                return (marks, since)
-            }
-            let since = Int64((now.timeIntervalSince1970 * 1000).rounded())
-            try db.execute(sql: "INSERT INTO deviceState (key, value) VALUES ('readSince', ?)", arguments: [String(since)])
+            let since = try String.fetchOne(db, sql: "SELECT value FROM deviceState WHERE key = 'readSince'").flatMap { Int64($0) } ?? 0
             return (marks, since)
         }
     }
