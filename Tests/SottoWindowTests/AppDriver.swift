@@ -175,6 +175,24 @@ final class AppDriver {
     }
 }
 
+extension AppDriver {
+    /// Types the test server's password into the form (filled otherwise) and waits for the chat.
+    func logInWithPassword() throws {
+        type(LocalServer.password)
+        press(SDLK_RETURN)
+        try until("chat screen") { app.screen == .chat }
+    }
+}
+
+/// Waits for what another client sees, without stepping a window.
+func waitUntil(_ what: String, timeout: Double = 20, _ condition: () -> Bool) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while !condition() {
+        guard Date() < deadline else { throw WindowTestFailure("timed out waiting for \(what)") }
+        usleep(10_000)
+    }
+}
+
 struct WindowTestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }

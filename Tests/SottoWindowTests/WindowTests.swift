@@ -16,21 +16,9 @@ import Testing
             let server = try await LocalServer()
             let bob = try Peer("bob", server: server)
             let home = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-\(UUID().uuidString)")
-            func waitUntil(_ what: String, _ condition: () -> Bool) throws {
-                let deadline = Date().addingTimeInterval(20)
-                while !condition() {
-                    guard Date() < deadline else { throw WindowTestFailure("timed out waiting for \(what)") }
-                    usleep(10_000)
-                }
-            }
-            func logIn(_ driver: AppDriver) throws {
-                driver.type(LocalServer.password)
-                driver.press(SDLK_RETURN)
-                try driver.until("chat screen") { driver.app.screen == .chat }
-            }
             do {
                 let first = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
-                try logIn(first)
+                try first.logInWithPassword()
                 try first.until("bob in the list") { first.app.model.members.filter(\.online).map(\.name) == ["alice", "bob"] }
                 first.app.client?.shutdown()
             }
@@ -40,7 +28,7 @@ import Testing
             try waitUntil("stored") { bob.client.pendingCount() == 0 }
 
             let back = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
-            try logIn(back)
+            try back.logInWithPassword()
             try back.until("what waited") {
                 back.app.model.conversations[.room]?.lines.contains { $0.text == "the build is green" } == true
                     && back.app.model.conversations[.direct("bob")]?.lines.contains { $0.text == "lunch at noon, if you are back" } == true
@@ -64,7 +52,7 @@ import Testing
             for i in 0..<30 { bob.client.send("while you were out, \(i)") }
             try waitUntil("stored") { bob.client.pendingCount() == 0 }
             let third = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
-            try logIn(third)
+            try third.logInWithPassword()
             try third.until("all 30") { third.app.model.conversations[.room]!.lines.contains { $0.text == "while you were out, 29" } }
             try third.until("opened where it begins") { third.app.ui.logTopKey(Conversation.room.logID) != nil }
             let lines = third.app.model.conversations[.room]!.lines
@@ -84,14 +72,9 @@ import Testing
             let server = try await LocalServer()
             let bob = try Peer("bob", server: server)
             let home = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-\(UUID().uuidString)")
-            func logIn(_ driver: AppDriver) throws {
-                driver.type(LocalServer.password)
-                driver.press(SDLK_RETURN)
-                try driver.until("chat screen") { driver.app.screen == .chat }
-            }
             do {
                 let first = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
-                try logIn(first)
+                try first.logInWithPassword()
                 try first.until("bob in the list") { first.app.model.members.filter(\.online).map(\.name) == ["alice", "bob"] }
                 bob.client.send("read in the room")
                 bob.client.send("first, never opened", to: "alice")
@@ -101,19 +84,12 @@ import Testing
                 first.app.recorder?.flush()
                 first.app.client?.shutdown()
             }
-            func waitUntil(_ what: String, _ condition: () -> Bool) throws {
-                let deadline = Date().addingTimeInterval(20)
-                while !condition() {
-                    guard Date() < deadline else { throw WindowTestFailure("timed out waiting for \(what)") }
-                    usleep(10_000)
-                }
-            }
             try waitUntil("alice away") { bob.members.contains { $0.name == "alice" && !$0.online } }
             bob.client.send("second, while away", to: "alice")
             try waitUntil("stored") { bob.client.pendingCount() == 0 }
 
             let back = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
-            try logIn(back)
+            try back.logInWithPassword()
             try back.until("both direct messages") {
                 back.app.model.conversations[.direct("bob")]?.lines.filter { $0.kind == .message }.count == 2
             }
