@@ -744,10 +744,14 @@ public final class ChatApp {
             model.open(.direct(name))
             ui.scrollLogToBottom(Conversation.direct(name).logID)
         case .users:
-            let names = model.members.map { m -> String in
+            // Who is online, then the members away (a newcomer's run: those who had left were
+            // listed as online).
+            let online = model.members.filter(\.online).map { m -> String in
                 m.isMe ? "\(m.name) (you)" : m.trust == .verified ? "\(m.name) ✓" : m.name
             }
-            model.system("Online (\(names.count)): " + names.joined(separator: ", "), conversation: here)
+            let away = model.members.filter { !$0.online }.map { "\($0.name) (\(Self.away(since: $0.lastSeen)))" }
+            model.system("Online (\(online.count)): " + online.joined(separator: ", ") + (away.isEmpty ? "" : " · away: " + away.joined(separator: ", ")),
+                         conversation: here)
         case .fingerprint(nil):
             answersGoTo = here
             client?.showIdentity(of: nil)

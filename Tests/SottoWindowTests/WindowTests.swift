@@ -546,8 +546,14 @@ import Testing
             #expect(lookAlike.texts == ["/etc/hosts is the file"], "the look-alike received \(lookAlike.texts)")
             try driver.until("bob gets the literal slash") { bob.texts.contains("/etc/hosts is the file") }
             #expect(bob.texts == ["this was meant to be private", "said in bob's conversation", "/etc/hosts is the file"], "bob received \(bob.texts)")
-            bob.client.shutdown()
+            // A newcomer's run: /users listed members who had left as online.
             carol.client.shutdown()
+            try driver.until("carol away") { driver.app.model.members.contains { $0.name == "carol" && !$0.online } }
+            driver.type("/users")
+            driver.press(SDLK_RETURN)
+            let users = roomLines().last?.text ?? ""
+            #expect(users.hasPrefix("Online (3): alice (you), bob, асе · away: carol (away since "), "\(users)")
+            bob.client.shutdown()
             await server.stop()
         }
 
