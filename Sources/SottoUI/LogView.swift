@@ -12,6 +12,8 @@ extension UIContext {
         var topDelta = 0
         /// How many entries the last frame showed (the scrollbar's proportions).
         var visibleCount = 0
+        /// The last entry the last frame showed, even in part: what has been seen ends there.
+        var bottomKey: Int?
         var fits = true
         /// A drag of the scrollbar's thumb in progress: where it started.
         var drag: (mouseY: Int, index: Int)?
@@ -217,6 +219,7 @@ extension UIContext {
         state.visibleCount = rows.count
         state.topKey = count > 0 ? source.key(top) : nil
         state.topDelta = delta
+        state.bottomKey = rows.last.map { source.key($0.index) }
 
         // A log seen for the first time has nothing new in it (it may open scrolled up, at a
         // search result).
@@ -224,6 +227,16 @@ extension UIContext {
         let added = source.countsAsNew.map { counts in (firstAdded..<count).reduce(0) { $0 + (counts($1) ? 1 : 0) } } ?? count - firstAdded
         state.lastSeenKey = count > 0 ? source.key(count - 1) : state.lastSeenKey
         if state.following { state.newBelow = 0 } else if added > 0 { state.newBelow += added }
+        // New only while below the view: those shown already are not counted (a newcomer's run:
+        // "60 new messages ↓" with 21 of them on screen). Counted from the end, as far as needed.
+        if state.newBelow > 0, let last = rows.last?.index {
+            var below = 0, i = count - 1
+            while i > last, below < state.newBelow {
+                if source.countsAsNew?(i) ?? true { below += 1 }
+                i -= 1
+            }
+            state.newBelow = below
+        }
 
         fill(r, theme.panel)
         pushClip(r)

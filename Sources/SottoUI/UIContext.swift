@@ -291,6 +291,9 @@ public final class UIContext {
         return state.topKey
     }
 
+    /// The last entry a log showed, even in part (nil before it was drawn): read up to there.
+    public func logBottomKey(_ idLabel: String) -> Int? { logState[id("log:" + idLabel)]?.bottomKey }
+
     /// Hot/active bookkeeping; returns true when the widget was clicked (pressed and released over it).
     func interact(_ id: ID, _ r: Rect) -> (hovered: Bool, pressed: Bool, clicked: Bool) {
         widgetRects[id] = r

@@ -30,15 +30,24 @@ extension ChatApp {
         keptDrafts = now
     }
 
-    /// The open conversation is read up to its newest message: noted, off the frame, so
-    /// what comes after it is unread at the next start (once the marks kept were read).
+    /// The open conversation is read up to the newest message its log has shown (a newcomer's
+    /// run: quitting with 39 of 60 new messages below the view marked them all read): noted,
+    /// off the frame, so what comes after it is unread at the next start (once the marks
+    /// kept were read).
     func keepReadMarks() {
-        guard let recorder, readMarks != nil,
-              let newest = model.conversations[model.current]?.lines.last(where: { $0.kind == .message && $0.pendingID == nil }) else { return }
-        let millis = ChatModel.millis(newest.time)
-        guard millis > keptReadMarks[model.current] ?? .min else { return }
-        keptReadMarks[model.current] = millis
-        recorder.keepReadMark(model.current, upTo: millis)
+        guard let recorder, readMarks != nil, let bottom = ui.logBottomKey(model.current.logID),
+              let lines = model.conversations[model.current]?.lines else { return }
+        // Keys increase down the log: the first line past the bottom shown, found by halves.
+        var low = 0, high = lines.count
+        while low < high {
+            let mid = (low + high) / 2
+            if lines[mid].key <= bottom { low = mid + 1 } else { high = mid }
+        }
+        guard let newest = lines[..<low].last(where: { $0.kind == .message && $0.pendingID == nil }),
+              newest.key > keptReadKeys[model.current] ?? .min,
+              let id = newest.messageID.flatMap(ChatModel.parseMessageID) else { return }
+        keptReadKeys[model.current] = newest.key
+        recorder.keepReadMark(model.current, upTo: id.sender, id.clientMessageID)
     }
 
     /// The drafts kept from last time go back in their composers; one typed since the chat

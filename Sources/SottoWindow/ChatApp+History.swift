@@ -103,11 +103,13 @@ extension ChatApp {
         switch answer.kind {
         case .kept(let messages, let requested, let announce):
             let opening = model.conversations[here]?.oldestKept == nil
+            let shownBefore = Set(model.conversations[here]?.lines.compactMap(\.messageID) ?? [])
             model.prependKept(messages, requested: requested, in: here)
             if opening, let readMarks, let mark = readMarks[here] ?? readSince {
                 // What this device showed and nobody read here (it arrived while another
                 // conversation was open, or the window closed first) is new still.
-                model.markUnreadKept(in: here, readUpTo: mark)
+                let unread = messages.filter { $0.id > mark && !$0.isOwn }.map { ChatModel.messageID(from: $0.from, $0.clientMessageID) }
+                model.markUnreadKept(in: here, Set(unread).subtracting(shownBefore))
                 if here == model.current { openAtNewSince() }
             }
             if announce, let first = messages.first {
@@ -144,7 +146,6 @@ extension ChatApp {
         case .readMarks(let marks, let since):
             readMarks = marks
             readSince = since
-            keptReadMarks = marks
         case .panel(let words, let found):
             searchResults = (words, found)
             searchItems = nil

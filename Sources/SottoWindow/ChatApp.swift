@@ -91,9 +91,11 @@ public final class ChatApp {
     /// How far each conversation was read when the window opened (nil until the history
     /// answered), and as last handed to the recorder since.
     var readMarks: [Conversation: Int64]?
+    /// Per conversation, the line last handed to the recorder as read (keys increase down a
+    /// log: scrolling back up writes nothing).
+    var keptReadKeys: [Conversation: Int] = [:]
     /// The search panel's rows for the answer shown, and the width they were made for.
     var searchItems: (fits: Int, items: [UIContext.ListItem])?
-    var keptReadMarks: [Conversation: Int64] = [:]
     /// The mark of a conversation never opened on this device (`HistoryStore.readMarks`).
     var readSince: Int64?
     /// The room was told the connection was lost and is being made again (`.reconnecting`).

@@ -251,15 +251,16 @@ final class ChatModel {
         conversations[conversation]!.unread = 0
     }
 
-    /// Kept messages newer than how far this conversation was read on this device (`mark`,
-    /// ms) are unread: counted when it is not open, under one "new since" line above the
-    /// first of them (above those that waited on the server too, which are newer still).
-    func markUnreadKept(in conversation: Conversation, readUpTo mark: Int64) {
-        guard var log = conversations[conversation] else { return }
-        func isUnread(_ line: ChatLine) -> Bool { line.kind == .message && !line.isOwn && Self.millis(line.time) > mark }
-        let unread = log.lines.count(where: isUnread)
-        guard unread > 0 else { return }
-        if conversation != current { log.unread = max(log.unread, unread) }
+    /// Kept messages past how far this conversation was read on this device (`unread`, by
+    /// message id; none shown before this page) are unread: counted when it is not open,
+    /// under one "new since" line above the first of them (above those that waited on the
+    /// server too, which are newer still).
+    func markUnreadKept(in conversation: Conversation, _ unread: Set<String>) {
+        guard var log = conversations[conversation], !unread.isEmpty else { return }
+        func isUnread(_ line: ChatLine) -> Bool { line.messageID.map(unread.contains) ?? false }
+        let count = log.lines.count(where: isUnread)
+        guard count > 0 else { return }
+        if conversation != current { log.unread += count }
         log.lines.removeAll { $0.kind == .newSince }
         guard let first = log.lines.firstIndex(where: isUnread) else { return }
         let key = log.lines[first].key - 1
@@ -271,8 +272,11 @@ final class ChatModel {
         awayMarked?.insert(conversation)
     }
 
-    /// A message's time as the history and the server keep it.
-    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    /// A message's sender and client message id, from its `messageID`.
+    static func parseMessageID(_ id: String) -> (sender: String, clientMessageID: UInt64)? {
+        guard let split = id.lastIndex(of: "\u{0}"), let number = UInt64(id[id.index(after: split)...]) else { return nil }
+        return (String(id[..<split]), number)
+    }
 
     /// What arrived while another conversation was open starts under a "new since" line,
     /// as what waited while away does (unless that line is there already).

@@ -134,6 +134,14 @@ import Testing
             driver.app.step()
             #expect(driver.app.ui.logTopKey(Conversation.room.logID) == lines[marker - 1].key, "not opened where they begin")
             driver.screenshot("21-opened-at-what-arrived")
+            // Read as far as shown, not to the end (a newcomer's run: quitting here marked all 60
+            // read), and the jump button counts only those still below.
+            let bottom = try #require(driver.app.ui.logBottomKey(Conversation.room.logID))
+            let lastShown = try #require(lines.last { $0.key <= bottom && $0.kind == .message })
+            #expect(lastShown.text != "room line 59")
+            #expect(driver.app.keptReadKeys[.room] == lastShown.key)
+            let shownNew = lines.filter { $0.key <= bottom && $0.kind == .message && $0.text.hasPrefix("room line") }.count
+            #expect(driver.app.jumpShownFor == 60 - shownNew, "the button counts \(driver.app.jumpShownFor)")
             // Seen: leaving takes the line away, and a later return opens at the end.
             driver.click(try row(1))
             #expect(driver.app.model.conversations[.room]?.lines.contains { $0.kind == .newSince } == false)

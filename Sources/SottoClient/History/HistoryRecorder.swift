@@ -24,7 +24,7 @@ public final class HistoryRecorder: @unchecked Sendable {
     private var draftGeneration = 0
     /// The conversation open in the window, to be written. Guarded by `lock`.
     private var pendingOpen: Conversation?
-    private var pendingReadMarks: [Conversation: Int64] = [:]
+    private var pendingReadMarks: [Conversation: (sender: String, clientMessageID: UInt64)] = [:]
     static let draftDelay: DispatchTimeInterval = .milliseconds(500)
     /// Touched on `queue` only.
     private var store: HistoryStore?
@@ -82,10 +82,10 @@ public final class HistoryRecorder: @unchecked Sendable {
         queue.async { self.write() }
     }
 
-    /// Notes how far a conversation was read (the time of the newest message shown while it
-    /// was open), written with the next batch.
-    public func keepReadMark(_ conversation: Conversation, upTo millis: Int64) {
-        lock.withLock { pendingReadMarks[conversation] = max(pendingReadMarks[conversation] ?? .min, millis) }
+    /// Notes how far a conversation was read (the newest message shown while it was open),
+    /// written after the messages handed over before it.
+    public func keepReadMark(_ conversation: Conversation, upTo sender: String, _ clientMessageID: UInt64) {
+        lock.withLock { pendingReadMarks[conversation] = (sender, clientMessageID) }
         queue.async { self.write() }
     }
 
@@ -128,7 +128,7 @@ public final class HistoryRecorder: @unchecked Sendable {
             try store.append(batch)
             try store.saveDrafts(drafts)
             if let open { try store.saveOpenConversation(open) }
-            for (conversation, millis) in readMarks { try store.saveReadMark(conversation, upTo: millis) }
+            for (conversation, message) in readMarks { try store.saveReadMark(conversation, upTo: message) }
         } catch { report("History could not be written: \(error)") }
     }
 

@@ -108,10 +108,10 @@ public final class HistoryStore: Sendable {
             }
         }
         migrator.registerMigration("5: read marks") { db in
-            // How far each conversation was read is kept from now on (`read:` keys); one never
-            // opened counts as read up to here (what was kept before is not all unread). A
-            // minute early: the server's clock stamps what arrives, not this machine's.
-            let since = Int64((Date().timeIntervalSince1970 - 60) * 1000)
+            // How far each conversation was read is kept from now on (`read:` keys: the row of
+            // the newest message shown while it was open); one never opened counts as read up
+            // to what was kept before (not all of that is unread).
+            let since = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM message") ?? 0
             try db.execute(sql: "INSERT OR REPLACE INTO deviceState (key, value) VALUES ('readSince', ?)", arguments: [String(since)])
         }
         return migrator
@@ -271,10 +271,11 @@ public final class HistoryStore: Sendable {
         }
     }
 
-    /// How far each conversation was read on this device: the time (ms) of the newest
-    /// message shown while it was open; what is newer is unread at the next start. `since`:
-    /// for a conversation never opened here, when marks began to be kept (schema 5: the
-    /// store's creation, or its upgrade).
+    /// How far each conversation was read on this device: the row id of the newest message
+    /// shown while it was open (rows count in the order messages were shown: times can tie,
+    /// and a server's positions start again with a new log); what is after it is unread at
+    /// the next start. `since`: for a conversation never opened here, the last row kept
+    /// before marks were (schema 5).
     public func readMarks() throws -> (marks: [Conversation: Int64], since: Int64) {
         try pool.read { db in
             var marks: [Conversation: Int64] = [:]
@@ -288,13 +289,16 @@ public final class HistoryStore: Sendable {
         }
     }
 
-    /// Moves a conversation's read mark forward (never back: two windows, or a late write).
-    public func saveReadMark(_ conversation: Conversation, upTo millis: Int64) throws {
+    /// Moves a conversation's read mark forward to this message's row (never back: two
+    /// windows, or a late write); nothing if the message is not kept.
+    public func saveReadMark(_ conversation: Conversation, upTo message: (sender: String, clientMessageID: UInt64)) throws {
         try pool.write { db in
+            guard let row = try Int64.fetchOne(db, sql: "SELECT id FROM message WHERE sender = ? AND clientMessageID = ?",
+                                               arguments: [message.sender, Int64(bitPattern: message.clientMessageID)]) else { return }
             let key = "read:" + Self.name(of: conversation)
             let stored = try String.fetchOne(db, sql: "SELECT value FROM deviceState WHERE key = ?", arguments: [key]).flatMap { Int64($0) }
-            guard millis > stored ?? Int64.min else { return }
-            try db.execute(sql: "INSERT OR REPLACE INTO deviceState (key, value) VALUES (?, ?)", arguments: [key, String(millis)])
+            guard row > stored ?? Int64.min else { return }
+            try db.execute(sql: "INSERT OR REPLACE INTO deviceState (key, value) VALUES (?, ?)", arguments: [key, String(row)])
         }
     }
 
