@@ -344,6 +344,13 @@ extension UIContext {
                  state.drag == nil ? theme.border : theme.mutedText)
         }
         if input.pressed(.escape) { state.selectionAnchor = nil; state.selectionFocus = nil }
+        // A press on the log below its last entry (or beside the scrollbar's track) deselects,
+        // as in any text view (a newcomer's run: only Escape or a click on text did).
+        if inputEnabled, input.mousePressed, mouseOver(r), !track.contains(input.mouseX, input.mouseY),
+           !rows.contains(where: { input.mouseY >= $0.y && input.mouseY < $0.y + $0.height }) {
+            state.selectionAnchor = nil
+            state.selectionFocus = nil
+        }
         var selectedText = ""
         if let a = state.selectionAnchor, let b = state.selectionFocus, a != b {
             // Made when the selection changes, not every frame: it may span many entries.
@@ -379,6 +386,13 @@ extension UIContext {
     func hangingIndent(_ entry: LogEntry, width: Int) -> Int {
         guard !entry.prefix.isEmpty, !entry.centered else { return 0 }
         return min(metrics.width(entry.prefix, style: .bold) + metrics.width(" ", style: .regular), max(0, width / 3))
+    }
+
+    /// Forgets a log's selection (the log is taken somewhere else: a search result).
+    public func clearLogSelection(_ idLabel: String) {
+        let id = self.id("log:" + idLabel)
+        logState[id]?.selectionAnchor = nil
+        logState[id]?.selectionFocus = nil
     }
 
     /// Jumps a log to its newest entry (the "N new messages ↓" button).

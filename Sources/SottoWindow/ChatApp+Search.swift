@@ -62,6 +62,8 @@ extension ChatApp {
         searchOpen = false
         model.open(conversation)
         markedMessage = (conversation, target, result.matches)  // which line matched, where several are shown
+        // A selection left in it would cover the words found (a newcomer's run).
+        ui.clearLogSelection(conversation.logID)
         // Focused from the next frame's start: a key typed right after is not lost.
         ui.focus(ui.id("field:message"))
         if showMessage(target, in: conversation) { return }

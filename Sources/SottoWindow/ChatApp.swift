@@ -456,7 +456,7 @@ public final class ChatApp {
         case .welcome(let name, let fingerprint):
             model.myName = name
             model.serverFingerprint = fingerprint
-            model.beginCatchUp()
+            model.beginCatchUp(seeing: screen == .chat ? model.current : nil)
             connecting = false
             formError = nil
             if screen != .chat {

@@ -133,7 +133,9 @@ final class ChatModel {
     }
 
     /// Logged in: what arrives before `caughtUp` waited for us, and is marked as new.
-    func beginCatchUp() { awayMarked = [] }
+    /// `seeing`: the conversation open through a reconnect, whose log the person watched
+    /// go on (a newcomer's run: "new since you were here" in a room they never left).
+    func beginCatchUp(seeing: Conversation? = nil) { awayMarked = Set([seeing].compactMap { $0 }) }
     func endCatchUp() { awayMarked = nil }
 
     func received(_ m: ReceivedMessage) {

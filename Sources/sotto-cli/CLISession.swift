@@ -51,6 +51,8 @@ final class CLISession: @unchecked Sendable {
             }
         case .message(let m) where !m.isOwn:
             waited? += 1
+            // Printed is read: the window, opened later on this device, does not count it new.
+            history?.keepReadMark(m.conversation, upTo: m.from, m.clientMessageID)
         case .caughtUp:
             if let waited, waited > 0 { printer.note("\(waited) \(waited == 1 ? "message" : "messages") waited for you (above); live from here") }
             waited = nil

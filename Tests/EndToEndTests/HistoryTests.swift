@@ -53,6 +53,10 @@ import Testing
         let file = try #require(FileManager.default.enumerator(atPath: listenerDirs["SOTTO_DATA_DIR"]!)?.compactMap { $0 as? String }.first { $0.hasPrefix("history/") && $0.hasSuffix(".sqlite") })
         let store = try HistoryStore(url: URL(fileURLWithPath: listenerDirs["SOTTO_DATA_DIR"]!).appendingPathComponent(file))
         #expect(try store.recent(in: .direct("talker"), limit: 5).map(\.text) == ["only for you"])
+        // What sotto-cli printed is read: a window opened later on this device counts none of it new.
+        let marks = try store.readMarks().marks
+        #expect(marks[.direct("talker")] == (try store.recent(in: .direct("talker"), limit: 1).first?.id))
+        #expect(marks[.room] == nil)  // forgotten with the room's messages
 
         // --no-history keeps no history and says so.
         let never = temporaryDirectory("hist-qd").appendingPathComponent("never")

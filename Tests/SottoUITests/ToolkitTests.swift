@@ -631,6 +631,20 @@ import Testing
         ui.input.mouseReleased = true; ui.input.mouseDown = false
         draw()
         #expect(result.selectedText == "line")
+        // A press on the log below its entries deselects (a newcomer's run: only Escape or a
+        // click on text did); one on an entry's text starts a new selection as before.
+        (ui.input.mouseX, ui.input.mouseY) = (100, 180)
+        ui.input.mousePressed = true; ui.input.mouseDown = true; ui.input.clickCount = 1
+        draw()
+        ui.input.mouseReleased = true; ui.input.mouseDown = false
+        draw()
+        #expect(result.selectedText.isEmpty)
+        (ui.input.mouseX, ui.input.mouseY) = at(8, row: 1)
+        ui.input.mousePressed = true; ui.input.mouseDown = true; ui.input.clickCount = 2
+        draw()
+        ui.input.mouseReleased = true; ui.input.mouseDown = false
+        draw()
+        #expect(result.selectedText == "line")
         // Escape clears it; then Ctrl+C is the composer's again.
         ui.input.keys = [(.escape, [])]
         draw()

@@ -266,6 +266,8 @@ extension AppDriver {
             return ReceivedMessage(sequence: UInt64(i + 1), time: start.addingTimeInterval(seconds), from: "bob", to: "", text: text,
                                    isOwn: false, clientMessageID: UInt64(i + 1), trust: .unverified)
         })
+        // Read, as a window that showed them would have noted.
+        if count > 0 { try store.saveReadMark(.room, upTo: ("bob", UInt64(count))) }
         return config
     }
 

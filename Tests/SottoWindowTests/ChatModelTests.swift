@@ -72,6 +72,15 @@ import Testing
         model.endCatchUp()
         model.open(.direct("bob"))
         #expect(marked(.direct("bob")))
+        // A newcomer's run: after a reconnect, the conversation that stayed open got "new since
+        // you were here" though the person never left it. Only the others are marked.
+        model.open(.room)
+        #expect(!marked(.direct("bob")))
+        model.beginCatchUp(seeing: .room)
+        model.received(message("during the reconnect"))
+        model.received(message("meanwhile, for you", to: "alice"))
+        model.endCatchUp()
+        #expect(!marked(.room) && marked(.direct("bob")))
     }
     /// A found message on one line: the words found marked where they are shown, from a few
     /// words before the first when it lies past what the line shows, line breaks as ↵ and

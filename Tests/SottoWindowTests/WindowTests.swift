@@ -699,6 +699,16 @@ import Testing
             driver.press(SDLK_RETURN)
             func lines() -> [String] { driver.app.model.conversations[.room]?.lines.filter { $0.kind == .message }.map(\.text) ?? [] }
             try driver.until("the last 200") { lines().count == 200 }
+            // Text selected in the room first: it must not cover the word found (a newcomer's run).
+            driver.app.step()
+            let someLine = try #require(driver.app.lastCommandsForTesting.compactMap { c -> (Int, Int)? in
+                if case .text(let t, let x, let y, _, _) = c, t.hasPrefix("kept 44") { (x, y) } else { nil }
+            }.first)
+            driver.drag(from: (someLine.0 + 2, someLine.1 + 8), to: (someLine.0 + 40, someLine.1 + 8))
+            let selectionColor = driver.app.ui.theme.selection
+            // In the log (the sidebar's open conversation is drawn in the same colour).
+            func selectionFills() -> Int { driver.app.lastCommandsForTesting.count { if case .rect(let r, let c) = $0 { c == selectionColor && r.x >= someLine.0 - 10 } else { false } } }
+            #expect(selectionFills() > 0, "nothing selected to begin with")
             driver.press(SDLK_f, control: true)
             driver.app.step()
             #expect(driver.app.searchOpen)
@@ -742,6 +752,12 @@ import Testing
             #expect(bands.count == 1 && foundY.map { y in bands[0].y <= y && y < bands[0].maxY } == true, "the found message is not marked: \(bands)")
             // And in it, the word found.
             let wordFills = matchFills()
+            #expect(selectionFills() == 0, "the selection made before still covers the log")
+            // Nor is it there to be copied, off screen.
+            var copied = ""
+            driver.app.ui.setClipboard = { copied = $0 }
+            driver.press(SDLK_c, control: true)
+            #expect(copied.isEmpty, "the old selection is still there: \(copied)")
             #expect(wordFills.count == 1 && wordFills.allSatisfy { bands[0].y <= $0.y && $0.maxY <= bands[0].maxY }
                     && abs((wordFills.first?.w ?? 0) - word) <= 1, "the word found is not marked in the log: \(wordFills)")
             driver.screenshot("16b-search-result-marked")
