@@ -59,6 +59,12 @@ struct LogEntryLayout {
         return starts[n] + best
     }
 
+    static let trailing: Set<Character> = [".", ",", ";", ":", "!", "?", ")", "]", "}", "\"", "'", "»", "”", "’", "…"]
+    static let leading: Set<Character> = ["(", "[", "{", "\"", "'", "«", "“", "‘"]
+
+    /// The text after the prefix (what a triple click selects): from past the prefix's space.
+    var textRange: Range<Int> { min(full.count, entry.prefix.isEmpty ? 0 : entry.prefix.count + 1)..<full.count }
+
     /// The word (a run of non-spaces) around `offset`.
     func word(at offset: Int) -> Range<Int> {
         guard !full.isEmpty else { return 0..<0 }
@@ -67,6 +73,10 @@ struct LogEntryLayout {
         var lo = o, hi = o
         while lo > 0, !full[lo - 1].isWhitespace { lo -= 1 }
         while hi < full.count, !full[hi].isWhitespace { hi += 1 }
+        // Without the punctuation around it ("afternoon," is "afternoon"; a link keeps its
+        // inner dots and slashes), unless the press was on that punctuation.
+        while hi - lo > 1, hi - 1 > o, Self.trailing.contains(full[hi - 1]) { hi -= 1 }
+        while hi - lo > 1, lo < o, Self.leading.contains(full[lo]) { lo += 1 }
         return lo..<hi
     }
 }

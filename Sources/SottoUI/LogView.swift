@@ -271,6 +271,10 @@ extension UIContext {
                 let point = mousePoint()
                 if input.modifiers.contains(.shift), state.selectionAnchor != nil {
                     state.selectionFocus = point
+                } else if input.clickCount >= 3, let layout {
+                    // A triple click: the message's whole text.
+                    state.selectionAnchor = LogPoint(key: entry.key, offset: layout.textRange.lowerBound)
+                    state.selectionFocus = LogPoint(key: entry.key, offset: layout.textRange.upperBound)
                 } else if input.clickCount >= 2 {
                     let word = layout?.word(at: point.offset) ?? 0..<0
                     state.selectionAnchor = LogPoint(key: entry.key, offset: word.lowerBound)

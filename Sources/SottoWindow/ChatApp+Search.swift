@@ -31,7 +31,10 @@ extension ChatApp {
         if let fits, let first = valid.first, first.upperBound > fits, first.lowerBound > Self.resultLead {
             // Back to the start of a word about `resultLead` characters before the match.
             start = first.lowerBound - Self.resultLead
-            while start < first.lowerBound, start > 0, !characters[start - 1].isWhitespace { start += 1 }
+            // At a word's start when there is one before the match (inside a link there may be
+            // none: then mid-word, rather than at the match with nothing before it).
+            let wordStart = (start..<first.lowerBound).first { $0 > 0 && characters[$0 - 1].isWhitespace }
+            if let wordStart { start = wordStart }
         }
         if let fits, characters.count > start + 2 * fits { characters = Array(characters[..<(start + 2 * fits)]) }
         func shown(_ part: ArraySlice<Character>) -> String {

@@ -777,7 +777,7 @@ public final class ChatApp {
             }
             guard let asked = forgetAsked, asked.conversation == here, now - asked.at < Self.forgetConfirmSeconds else {
                 forgetAsked = (here, now)
-                model.system("This deletes everything of \(here.title) kept on this device, and cannot be undone. Type /forget again to do it.",
+                model.system("This deletes everything of \(here.title) kept on this device, and cannot be undone. Type /forget again within a minute to do it.",
                              warning: true, conversation: here)
                 return true
             }

@@ -190,7 +190,7 @@ extension ChatApp {
                 // Left the server (or a conversation kept from before): nothing reaches them.
                 title = "@ \(name) — no longer a member: messages cannot be sent"
             } else {
-                title = "@ \(name) — direct, only you two can read it"
+                title = "@ \(name) — only you two can read it"
             }
         }
         var headerRow = header.inset(x: 14, y: 0)

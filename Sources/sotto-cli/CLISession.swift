@@ -138,7 +138,7 @@ final class CLISession: @unchecked Sendable {
                 let now = Date()
                 guard let asked = forgetAsked, now.timeIntervalSince(asked) < Self.forgetConfirmSeconds else {
                     forgetAsked = now
-                    printer.warning("This deletes everything of the room kept on this device, and cannot be undone. Type /forget again to do it.")
+                    printer.warning("This deletes everything of the room kept on this device, and cannot be undone. Type /forget again within a minute to do it.")
                     return .command
                 }
                 forgetAsked = nil

@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 @testable import SottoUI
 
 /// The toolkit without SDL: injected metrics, synthetic input, assertions on state and draw lists.
@@ -164,6 +165,34 @@ import Testing
         #expect(lines.joined().count == ("see" + word).count)
         #expect(lines.allSatisfy { $0.count <= 400 })
         #expect(metrics.measured < 5 * word.count, "measured \(metrics.measured) characters for \(word.count)")
+    }
+
+    /// A newcomer's run: a double click on "afternoon," took the comma with it, and a triple
+    /// click did nothing more. A word is selected without the punctuation around it (a link
+    /// keeps its inner dots); three clicks select the message's text.
+    @Test func aDoubleClickSelectsTheWordAndATripleClickTheMessage() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        let advance = MonospaceMetrics().width("x", style: .regular), lineHeight = MonospaceMetrics().lineHeight(.regular) + 4
+        let r = Rect(x: 0, y: 0, w: 600, h: 200)  // one line
+        let cache = LogWrapCache()
+        let entries = [UIContext.LogEntry(key: 1, prefix: "12:00 bob", text: "free all afternoon, see (wiki.lan/x.y).")]
+        var result: UIContext.LogResult!
+        func click(column: Int, times: Int) {
+            ui.input.mouseX = 10 + column * advance + advance / 4; ui.input.mouseY = 2 + lineHeight / 2
+            ui.input.mousePressed = true; ui.input.mouseDown = true; ui.input.clickCount = times
+            _ = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+            ui.input.mousePressed = false; ui.input.mouseReleased = true; ui.input.mouseDown = false
+            _ = frame(ui) { result = ui.log("chat", entries: entries, in: r, wrapCache: cache) }
+            ui.input.mouseReleased = false
+        }
+        let full = "12:00 bob free all afternoon, see (wiki.lan/x.y)."
+        func column(of word: String) -> Int { full.distance(from: full.startIndex, to: full.range(of: word)!.lowerBound) + 2 }
+        click(column: column(of: "afternoon"), times: 2)
+        #expect(result.selectedText == "afternoon")
+        click(column: column(of: "wiki"), times: 2)
+        #expect(result.selectedText == "wiki.lan/x.y")
+        click(column: column(of: "all"), times: 3)
+        #expect(result.selectedText == "free all afternoon, see (wiki.lan/x.y).")
     }
 
     /// A message's wrapped lines start under its text, past the time and sender, as chat

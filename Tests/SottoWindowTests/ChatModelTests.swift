@@ -107,6 +107,13 @@ import Testing
         // It starts at a word, a little before the match.
         #expect(cut.text.dropFirst().first.map { !$0.isWhitespace } == true)
         #expect(ChatApp.resultLine(text, matches: matches, fits: 200).text == whole.text)
+        // Inside a link there is no word start before the match: the line starts mid-link,
+        // not at the match with nothing before it (a newcomer's run: "…format=pdf and…").
+        let link = "the report is at https://intranet.example.lan/finance/reports/2026/q4/export?tab=all&format=pdf today"
+        let at = link.distance(from: link.startIndex, to: link.range(of: "format")!.lowerBound)
+        let linkLine = ChatApp.resultLine(link, matches: [at..<(at + 6)], fits: 60)
+        #expect(linkLine.text.hasPrefix("…") && !linkLine.text.hasPrefix("…format"), "\(linkLine.text)")
+        #expect(linkLine.highlights.count == 1)
         // A line that shows `fits` characters gets at most twice that, marks past it dropped
         // (a 60 KB message was measured whole for its ellipsis in every frame).
         let long = "alpha " + String(repeating: "x", count: 50_000) + " alpha"
