@@ -159,6 +159,19 @@ extension ChatApp {
     }
 
     /// "away since 14:05" today, "away since 2 Dec" before.
+    /// Up and Down through `lines` (oldest first), from the draft below the newest; typing
+    /// goes on at the end of the line brought back, as in a shell.
+    func recall(step: Int, in lines: [String]) {
+        guard !lines.isEmpty else { return }
+        let index = max(0, min(lines.count, (historyIndex ?? lines.count) + step))
+        historyIndex = index < lines.count ? index : nil
+        draft = historyIndex.map { lines[$0] } ?? ""
+        ui.placeCaretAtEnd("message", text: draft)
+    }
+
+    /// Lines you sent in a conversation, as its log shows them, that Up reaches at most.
+    static let recalledFromLog = 50
+
     static func away(since date: Date?) -> String {
         guard let date else { return "away" }
         let formatter = Calendar.current.isDateInToday(date) ? awayClock : awayDay
@@ -213,14 +226,16 @@ extension ChatApp {
         let sendRect = sendColumn.cutBottom(min(sendColumn.h, 36))
         _ = composer.cutRight(8)
         let result = ui.textField("message", text: &draft, in: composer, placeholder: "Message \(model.current == .room ? "everyone" : model.current.recipient)  (Enter sends, Shift-Enter new line)", multiline: true)
-        let recallable = typedLines.filter { $0.conversation == model.current }.map(\.text)
-        if result.historyStep != 0, !recallable.isEmpty, draft.isEmpty || historyIndex != nil {
-            let index = max(0, min(recallable.count, (historyIndex ?? recallable.count) + result.historyStep))
-            historyIndex = index < recallable.count ? index : nil
-            draft = historyIndex.map { recallable[$0] } ?? ""
-            // Typing goes on at its end, as in a shell.
-            ui.placeCaretAtEnd("message", text: draft)
+        if result.historyStep != 0, draft.isEmpty || historyIndex != nil {
+            // What was typed here this session, after what you sent here before it (shown in
+            // the log, kept from earlier sessions: a newcomer's run found Up empty after a restart).
+            let typed = typedLines.filter { $0.conversation == model.current }.map(\.text)
+            let typedSet = Set(typed)
+            let sentBefore = (model.conversations[model.current]?.lines ?? [])
+                .filter { $0.kind == .message && $0.isOwn && $0.pendingID == nil && !typedSet.contains($0.text) }.suffix(Self.recalledFromLog).map(\.text)
+            recall(step: result.historyStep, in: sentBefore + typed)
         }
+
         if ui.button("Send", in: sendRect, style: .primary) || result.submitted {
             submitDraft()
             focusInputNextFrame = true

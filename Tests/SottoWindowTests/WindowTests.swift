@@ -105,6 +105,39 @@ import Testing
             await server.stop()
         }
 
+        /// A newcomer's run: after a restart, Up brought back nothing, though the log showed
+        /// what they had sent. It reaches what you sent in the conversation before this session.
+        @Test func upBringsBackWhatYouSentBeforeTheWindowReopened() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let home = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-\(UUID().uuidString)")
+            do {
+                let first = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
+                try first.logInWithPassword()
+                try first.until("bob in the list") { first.app.model.members.filter(\.online).map(\.name) == ["alice", "bob"] }
+                first.type("sent last time")
+                first.press(SDLK_RETURN)
+                try first.until("acknowledged") { first.app.model.conversations[.room]?.lines.contains { $0.text == "sent last time" && $0.pendingID == nil } == true }
+                first.app.recorder?.flush()
+                first.app.client?.shutdown()
+            }
+            let back = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
+            try back.logInWithPassword()
+            try back.until("kept line shown") { back.app.model.conversations[.room]?.lines.contains { $0.text == "sent last time" } == true }
+            back.type("typed now")
+            back.press(SDLK_RETURN)
+            back.press(SDLK_UP)
+            #expect(back.app.draft == "typed now")
+            back.press(SDLK_UP)
+            #expect(back.app.draft == "sent last time")
+            back.press(SDLK_DOWN)
+            back.press(SDLK_DOWN)
+            #expect(back.app.draft.isEmpty)
+            back.app.client?.shutdown()
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// A newcomer's run: with a direct conversation open, 200 room messages arrived; a
         /// click on "# room" showed its end and cleared the count, the first of them 200 lines
         /// up. It opens where they begin, under a "new since" line, as after an absence.
