@@ -38,10 +38,13 @@ struct Settings: Codable, Equatable {
 
     var keepsHistory: Bool { keepHistory ?? true }
 
-    static func load(from directory: URL) -> Settings {
-        guard let data = try? Data(contentsOf: directory.appendingPathComponent("settings.json")),
-              let s = try? JSONDecoder().decode(Settings.self, from: data) else { return Settings() }
-        return s
+    static func load(from directory: URL) -> Settings { loadIfReadable(from: directory) ?? Settings() }
+
+    /// nil if a file is there that cannot be read as settings (hand-edited, or a newer
+    /// version's): not to be overwritten with defaults.
+    static func loadIfReadable(from directory: URL) -> Settings? {
+        guard let data = try? Data(contentsOf: directory.appendingPathComponent("settings.json")) else { return Settings() }
+        return try? JSONDecoder().decode(Settings.self, from: data)
     }
 
     func save(to directory: URL) {

@@ -100,6 +100,10 @@ public final class ChatApp {
     var readSince: Int64?
     /// The room was told the connection was lost and is being made again (`.reconnecting`).
     var saidReconnecting = false
+    /// When the connection was lost (the window's clock), until it is back.
+    var connectionLostAt: Double?
+    /// A loss shorter than this leaves the open conversation unmarked when it is back.
+    static let briefLoss = 120.0
     static let forgetConfirmSeconds = 60.0
     /// The member whose Verify… button asked for their identity: its answer opens the dialog.
     var verifyRequestedFor: String?
@@ -234,8 +238,8 @@ public final class ChatApp {
         guard !options.headless else { return }
         var w: Int32 = 0, h: Int32 = 0
         SDL_GetWindowSize(window, &w, &h)
-        var saved = Settings.load(from: options.configDirectory)
-        guard w > 0, h > 0, saved.windowWidth != Int(w) || saved.windowHeight != Int(h) else { return }
+        guard var saved = Settings.loadIfReadable(from: options.configDirectory),
+              w > 0, h > 0, saved.windowWidth != Int(w) || saved.windowHeight != Int(h) else { return }
         saved.windowWidth = Int(w)
         saved.windowHeight = Int(h)
         saved.save(to: options.configDirectory)
@@ -456,7 +460,11 @@ public final class ChatApp {
         case .welcome(let name, let fingerprint):
             model.myName = name
             model.serverFingerprint = fingerprint
-            model.beginCatchUp(seeing: screen == .chat ? model.current : nil)
+            // The conversation open through a brief loss is not marked: the person watched it.
+            // After a long one (a night's sleep) what waited is new there too.
+            let brief = connectionLostAt.map { now - $0 < Self.briefLoss } ?? false
+            model.beginCatchUp(seeing: screen == .chat && brief ? model.current : nil)
+            connectionLostAt = nil
             connecting = false
             formError = nil
             if screen != .chat {
@@ -526,7 +534,10 @@ public final class ChatApp {
             // About what the person just typed: where they are.
             model.system(text, warning: true, conversation: model.current)
         default:
-            if case .reconnecting = notice { saidReconnecting = true }
+            if case .reconnecting = notice {
+                saidReconnecting = true
+                if connectionLostAt == nil { connectionLostAt = now }
+            }
             // About the room, its members or the server: never inside a direct conversation,
             // whose header says only the two of you can read it.
             model.system(text, warning: notice.isWarning, conversation: .room)

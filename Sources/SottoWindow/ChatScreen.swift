@@ -231,8 +231,10 @@ extension ChatApp {
             // the log, kept from earlier sessions: a newcomer's run found Up empty after a restart).
             let typed = typedLines.filter { $0.conversation == model.current }.map(\.text)
             let typedSet = Set(typed)
-            let sentBefore = (model.conversations[model.current]?.lines ?? [])
-                .filter { $0.kind == .message && $0.isOwn && $0.pendingID == nil && !typedSet.contains($0.text) }.suffix(Self.recalledFromLog).map(\.text)
+            // From the end, as far as needed (a long log is not walked at each key press).
+            let sentBefore = Array((model.conversations[model.current]?.lines ?? []).reversed().lazy
+                .filter { $0.kind == .message && $0.isOwn && $0.pendingID == nil && !typedSet.contains($0.text) }
+                .prefix(Self.recalledFromLog).map(\.text).reversed())
             recall(step: result.historyStep, in: sentBefore + typed)
         }
 

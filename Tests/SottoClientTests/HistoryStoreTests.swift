@@ -283,6 +283,22 @@ import Testing
         #expect(try recorder.withStore { try $0?.recent(in: .room, limit: 1).first?.text } == "line 1000")
     }
 
+    /// Review finding: the window shows a message before it hands it over to be kept, so a
+    /// read mark could reach the recorder before its message and be dropped for good (the
+    /// last message read before quitting came back unread). It waits for its message.
+    @Test func aReadMarkAheadOfItsMessageWaitsForIt() throws {
+        let directory = Self.directory()
+        let recorder = HistoryRecorder(dataDirectory: directory, identityFingerprint: "SHA256:me", onFailure: { Issue.record("\($0)") })
+        recorder.record(.welcome(name: "me", serverFingerprint: "SHA256:server-one"))
+        recorder.keepReadMark(.room, upTo: "alice", 7)
+        recorder.flush()
+        recorder.record(.message(Self.message("shown, then kept", id: 7)))
+        recorder.flush()
+        let marks = try #require(try recorder.withStore { try $0?.readMarks().marks })
+        let row = try #require(try recorder.withStore { try $0?.recent(in: .room, limit: 1).first?.id })
+        #expect(marks[.room] == row)
+    }
+
     @Test func aHistoryThatCannotBeOpenedIsSaidOnce() throws {
         let blocked = Self.directory()
         try Data().write(to: blocked)  // a file where the directory should be

@@ -147,6 +147,12 @@ import Testing
         #expect(ChatApp.openingSize(options, saved: saved) == (640, 8192))
         options.headless = true
         #expect(ChatApp.openingSize(options, saved: saved) == (1000, 680))
+        // A settings file that cannot be read is not overwritten with defaults at exit (review).
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-settings-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        #expect(Settings.loadIfReadable(from: dir) == Settings())
+        try! Data("{not json".utf8).write(to: dir.appendingPathComponent("settings.json"))
+        #expect(Settings.loadIfReadable(from: dir) == nil)
         // Kept in settings.json beside the form's fields, which older files lack.
         let old = try! JSONDecoder().decode(Settings.self, from: Data(#"{"username":"a","server":"s","port":"1"}"#.utf8))
         #expect(old.windowWidth == nil && old.username == "a")

@@ -128,7 +128,11 @@ public final class HistoryRecorder: @unchecked Sendable {
             try store.append(batch)
             try store.saveDrafts(drafts)
             if let open { try store.saveOpenConversation(open) }
-            for (conversation, message) in readMarks { try store.saveReadMark(conversation, upTo: message) }
+            for (conversation, message) in readMarks where try !store.saveReadMark(conversation, upTo: message) {
+                // Shown before it was handed over to be kept (the window shows first, then
+                // keeps): tried again with the next write, unless a newer mark came meanwhile.
+                lock.withLock { if pendingReadMarks[conversation] == nil { pendingReadMarks[conversation] = message } }
+            }
         } catch { report("History could not be written: \(error)") }
     }
 

@@ -290,15 +290,17 @@ public final class HistoryStore: Sendable {
     }
 
     /// Moves a conversation's read mark forward to this message's row (never back: two
-    /// windows, or a late write); nothing if the message is not kept.
-    public func saveReadMark(_ conversation: Conversation, upTo message: (sender: String, clientMessageID: UInt64)) throws {
+    /// windows, or a late write); false if the message is not kept (yet).
+    @discardableResult
+    public func saveReadMark(_ conversation: Conversation, upTo message: (sender: String, clientMessageID: UInt64)) throws -> Bool {
         try pool.write { db in
             guard let row = try Int64.fetchOne(db, sql: "SELECT id FROM message WHERE sender = ? AND clientMessageID = ?",
-                                               arguments: [message.sender, Int64(bitPattern: message.clientMessageID)]) else { return }
+                                               arguments: [message.sender, Int64(bitPattern: message.clientMessageID)]) else { return false }
             let key = "read:" + Self.name(of: conversation)
             let stored = try String.fetchOne(db, sql: "SELECT value FROM deviceState WHERE key = ?", arguments: [key]).flatMap { Int64($0) }
-            guard row > stored ?? Int64.min else { return }
+            guard row > stored ?? Int64.min else { return true }
             try db.execute(sql: "INSERT OR REPLACE INTO deviceState (key, value) VALUES (?, ?)", arguments: [key, String(row)])
+            return true
         }
     }
 
