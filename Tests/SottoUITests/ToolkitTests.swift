@@ -653,26 +653,21 @@ import Foundation
         draw()
         #expect(result.selectedText == "line here\nsecond line here\nthird")
         ui.input.modifiers = []
+        func click(_ point: (Int, Int), times: Int) {
+            (ui.input.mouseX, ui.input.mouseY) = point
+            ui.input.mousePressed = true; ui.input.mouseDown = true; ui.input.clickCount = times
+            draw()
+            ui.input.mouseReleased = true; ui.input.mouseDown = false
+            draw()
+        }
         // A double click selects a word.
-        (ui.input.mouseX, ui.input.mouseY) = at(8, row: 1)
-        ui.input.mousePressed = true; ui.input.mouseDown = true; ui.input.clickCount = 2
-        draw()
-        ui.input.mouseReleased = true; ui.input.mouseDown = false
-        draw()
+        click(at(8, row: 1), times: 2)
         #expect(result.selectedText == "line")
         // A press on the log below its entries deselects (a newcomer's run: only Escape or a
         // click on text did); one on an entry's text starts a new selection as before.
-        (ui.input.mouseX, ui.input.mouseY) = (100, 180)
-        ui.input.mousePressed = true; ui.input.mouseDown = true; ui.input.clickCount = 1
-        draw()
-        ui.input.mouseReleased = true; ui.input.mouseDown = false
-        draw()
+        click((100, 180), times: 1)
         #expect(result.selectedText.isEmpty)
-        (ui.input.mouseX, ui.input.mouseY) = at(8, row: 1)
-        ui.input.mousePressed = true; ui.input.mouseDown = true; ui.input.clickCount = 2
-        draw()
-        ui.input.mouseReleased = true; ui.input.mouseDown = false
-        draw()
+        click(at(8, row: 1), times: 2)
         #expect(result.selectedText == "line")
         // Escape clears it; then Ctrl+C is the composer's again.
         ui.input.keys = [(.escape, [])]
