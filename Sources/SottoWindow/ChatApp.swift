@@ -98,9 +98,8 @@ public final class ChatApp {
     var searchItems: (fits: Int, items: [UIContext.ListItem])?
     /// The mark of a conversation never opened on this device (`HistoryStore.readMarks`).
     var readSince: Int64?
-    /// The room was told the connection was lost and is being made again (`.reconnecting`).
-    var saidReconnecting = false
-    /// When the connection was lost (the window's clock), until it is back.
+    /// When the room was told the connection was lost (`.reconnecting`, the window's clock),
+    /// until it is back.
     var connectionLostAt: Double?
     /// A loss shorter than this leaves the open conversation unmarked when it is back.
     static let briefLoss = 120.0
@@ -462,9 +461,10 @@ public final class ChatApp {
             model.serverFingerprint = fingerprint
             // The conversation open through a brief loss is not marked: the person watched it.
             // After a long one (a night's sleep) what waited is new there too.
-            let brief = connectionLostAt.map { now - $0 < Self.briefLoss } ?? false
-            model.beginCatchUp(seeing: screen == .chat && brief ? model.current : nil)
+            let lostAt = connectionLostAt
             connectionLostAt = nil
+            let brief = lostAt.map { now - $0 < Self.briefLoss } ?? false
+            model.beginCatchUp(seeing: screen == .chat && brief ? model.current : nil)
             connecting = false
             formError = nil
             if screen != .chat {
@@ -472,12 +472,11 @@ public final class ChatApp {
                 focusInputNextFrame = true
                 form.save(to: options.configDirectory)
                 loadKept(Self.keptOnOpening)
-            } else if saidReconnecting {
+            } else if lostAt != nil {
                 // The log said the connection was lost; it says it is back (a newcomer's run:
                 // "Reconnecting…" stayed its last word while the chat went on).
                 model.system("Connected again.", conversation: .room)
             }
-            saidReconnecting = false
         case .users(let members):
             model.members = members
             model.assignColors(present: members.map(\.name))
@@ -534,10 +533,7 @@ public final class ChatApp {
             // About what the person just typed: where they are.
             model.system(text, warning: true, conversation: model.current)
         default:
-            if case .reconnecting = notice {
-                saidReconnecting = true
-                if connectionLostAt == nil { connectionLostAt = now }
-            }
+            if case .reconnecting = notice, connectionLostAt == nil { connectionLostAt = now }
             // About the room, its members or the server: never inside a direct conversation,
             // whose header says only the two of you can read it.
             model.system(text, warning: notice.isWarning, conversation: .room)
@@ -660,6 +656,9 @@ public final class ChatApp {
         // The conversation this draft was typed in (a click elsewhere in the same batch of
         // events has not swapped drafts yet).
         let here = draftConversation
+        // Where Up brings it back: here, or for a command the conversation it left open (a
+        // /msg opens the one it wrote to).
+        var recalledIn = here
         switch ChatInput(parsing: typed, members: model.members.map(\.name)) {
         case .nothing:
             return
@@ -692,9 +691,8 @@ public final class ChatApp {
             guard run(command, from: here) else { return keptToCorrect(in: here) }
             // What it answers is seen, wherever the log was scrolled to.
             ui.scrollLogToBottom(model.current.logID)
+            recalledIn = model.current
         }
-        // A command under the conversation it left open (a /msg opens the one it wrote to).
-        let recalledIn: Conversation = if case .command = ChatInput(parsing: typed, members: model.members.map(\.name)) { model.current } else { here }
         typedLines.append((recalledIn, typed))
         historyIndex = nil
         draft = ""
