@@ -29,6 +29,15 @@ struct ChatLine {
 
 /// A conversation: the room, or a direct one with one person.
 struct ConversationLog {
+    /// A line right above line `index`, with the key just below its own (free: keys go up in
+    /// twos, `ChatModel.keyStride`); false if one is there already.
+    mutating func insert(_ kind: ChatLine.Kind, _ text: String, above index: Int) -> Bool {
+        let key = lines[index].key - 1
+        guard index == 0 || lines[index - 1].key < key else { return false }
+        lines.insert(ChatLine(key: key, kind: kind, time: lines[index].time, from: "", text: text), at: index)
+        return true
+    }
+
     var lines: [ChatLine] = []
     var unread = 0
     var lastDay: DateComponents?
@@ -118,9 +127,7 @@ final class ChatModel {
     /// false if the message is not shown or something is there already.
     func system(_ text: String, above messageID: String, in conversation: Conversation) -> Bool {
         guard var log = conversations[conversation], let index = log.lines.firstIndex(where: { $0.messageID == messageID }) else { return false }
-        let key = log.lines[index].key - 1
-        guard index == 0 || log.lines[index - 1].key < key else { return false }
-        log.lines.insert(ChatLine(key: key, kind: .system, time: log.lines[index].time, from: "", text: text), at: index)
+        guard log.insert(.system, text, above: index) else { return false }
         conversations[conversation] = log
         return true
     }
@@ -142,7 +149,7 @@ final class ChatModel {
         let conversation = m.conversation
         // The first message of each conversation that waited for us: a line above it.
         if !m.isOwn, awayMarked?.insert(conversation).inserted == true {
-            append(ChatLine(key: 0, kind: .newSince, time: m.time, from: "", text: "new since you were here"), to: conversation)
+            append(ChatLine(key: 0, kind: .newSince, time: m.time, from: "", text: Self.newSinceText), to: conversation)
             conversations[conversation]?.markedNewSince = true
         }
         // Our own line waiting as pending is near the end: looked for from there.
@@ -264,15 +271,14 @@ final class ChatModel {
         guard count > 0 else { return }
         if conversation != current { log.unread += count }
         log.lines.removeAll { $0.kind == .newSince }
-        guard let first = log.lines.firstIndex(where: isUnread) else { return }
-        let key = log.lines[first].key - 1
-        guard first == 0 || log.lines[first - 1].key < key else { return }
-        log.lines.insert(ChatLine(key: key, kind: .newSince, time: log.lines[first].time, from: "", text: "new since you were here"), at: first)
+        guard let first = log.lines.firstIndex(where: isUnread), log.insert(.newSince, Self.newSinceText, above: first) else { return }
         log.markedNewSince = true
         conversations[conversation] = log
         // Marked: what still waits on the server for it does not add a second line.
         awayMarked?.insert(conversation)
     }
+
+    static let newSinceText = "new since you were here"
 
     /// A message's sender and client message id, from its `messageID`.
     static func parseMessageID(_ id: String) -> (sender: String, clientMessageID: UInt64)? {
@@ -290,10 +296,7 @@ final class ChatModel {
             left -= 1
             if left == 0 { first = i; break }
         }
-        guard let first else { return }
-        let key = log.lines[first].key - 1
-        guard first == 0 || log.lines[first - 1].key < key else { return }
-        log.lines.insert(ChatLine(key: key, kind: .newSince, time: log.lines[first].time, from: "", text: "new since you were here"), at: first)
+        guard let first, log.insert(.newSince, Self.newSinceText, above: first) else { return }
         log.markedNewSince = true
         conversations[conversation] = log
     }
