@@ -247,6 +247,12 @@ extension UIContext {
            let ia = source.index(ofKey: a.key), let ib = source.index(ofKey: b.key) {
             bounds = (ia, a.offset) <= (ib, b.offset) ? ((ia, a.offset), (ib, b.offset)) : ((ib, b.offset), (ia, a.offset))
         }
+        /// Fills behind characters `lo..<hi` of line `n` of an entry (a match, the selection).
+        func band(_ lo: Int, _ hi: Int, inLine n: Int, layout: LogEntryLayout, y: Int, _ color: Color) {
+            let x0 = layout.x(ofCharacter: lo, inLine: n, metrics: metrics)
+            let x1 = layout.x(ofCharacter: hi, inLine: n, metrics: metrics)
+            fill(Rect(x: r.x + 10 + x0, y: y, w: max(2, x1 - x0), h: lineHeight), color)
+        }
         for row in rows {
             let i = row.index, y = row.y, h = row.height
             let (entry, lines) = item(i)
@@ -301,9 +307,7 @@ extension UIContext {
                     for match in entry.highlights {
                         let lo = max(match.lowerBound + shift, lineStart), hi = min(match.upperBound + shift, lineEnd)
                         guard lo < hi else { continue }
-                        let x0 = layout.x(ofCharacter: lo - lineStart, inLine: n, metrics: metrics)
-                        let x1 = layout.x(ofCharacter: hi - lineStart, inLine: n, metrics: metrics)
-                        fill(Rect(x: r.x + 10 + x0, y: ly, w: max(2, x1 - x0), h: lineHeight), theme.match)
+                        band(lo - lineStart, hi - lineStart, inLine: n, layout: layout, y: ly, theme.match)
                     }
                 }
                 // The selected part of this line, highlighted behind its text.
@@ -312,9 +316,7 @@ extension UIContext {
                     let lo = (i, lineStart) < bounds.lo ? (i == bounds.lo.0 ? bounds.lo.1 : Int.max) : lineStart
                     let hi = (i, lineEnd) > bounds.hi ? (i == bounds.hi.0 ? bounds.hi.1 : Int.min) : lineEnd
                     if (i, lineEnd) >= bounds.lo, (i, lineStart) <= bounds.hi, lo < hi {
-                        let x0 = layout.x(ofCharacter: lo - lineStart, inLine: n, metrics: metrics)
-                        let x1 = layout.x(ofCharacter: hi - lineStart, inLine: n, metrics: metrics)
-                        fill(Rect(x: r.x + 10 + x0, y: ly, w: max(2, x1 - x0), h: lineHeight), theme.selection)
+                        band(lo - lineStart, hi - lineStart, inLine: n, layout: layout, y: ly, theme.selection)
                     }
                 }
                 if entry.centered {
