@@ -65,6 +65,11 @@ public enum SDLInput {
             if let key { input.keys.append((key, mods)) }
             return key != nil
         case SDL_WINDOWEVENT.rawValue:
+            switch UInt32(event.window.event) {
+            case SDL_WINDOWEVENT_FOCUS_GAINED.rawValue: input.windowFocused = true
+            case SDL_WINDOWEVENT_FOCUS_LOST.rawValue: input.windowFocused = false
+            default: break
+            }
             return true
         default:
             return false

@@ -25,6 +25,9 @@ public struct InputState: Sendable {
     public var text = ""
     /// IME composition in progress (shown, not yet committed).
     public var composition = ""
+    /// Whether the window has the keyboard (kept across frames): one in the background, or
+    /// minimised, is not being looked at.
+    public var windowFocused = true
 
     public init() {}
 

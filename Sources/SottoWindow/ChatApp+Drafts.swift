@@ -33,9 +33,9 @@ extension ChatApp {
     /// The open conversation is read up to the newest message its log has shown (a newcomer's
     /// run: quitting with 39 of 60 new messages below the view marked them all read): noted,
     /// off the frame, so what comes after it is unread at the next start (once the marks
-    /// kept were read).
+    /// kept were read). Not while the window is in the background: shown is not read there.
     func keepReadMarks() {
-        guard let recorder, readMarks != nil, let bottom = ui.logBottomKey(model.current.logID),
+        guard let recorder, readMarks != nil, model.attending, let bottom = ui.logBottomKey(model.current.logID),
               let lines = model.conversations[model.current]?.lines else { return }
         // Keys increase down the log: the first line past the bottom shown, found by halves.
         var low = 0, high = lines.count

@@ -395,6 +395,8 @@ public final class ChatApp {
         SDL_GetWindowSize(window, &w, &h)
         let time = now
         let fromInput = dirty
+        // Back at a window left in the background: read on from what came meanwhile.
+        if screen == .chat, model.attend(ui.input.windowFocused) { openAtNewSince() }
         ui.beginFrame(width: Int(w), height: Int(h), time: time)
         switch screen {
         case .login: loginScreen()
@@ -813,7 +815,8 @@ public final class ChatApp {
         return true
     }
 
-    /// "(3) Sotto — # room": the unread count of every conversation, and where you are.
+    /// "(3) Sotto — # room": the unread count of every conversation (the open one's too while
+    /// the window is in the background), and where you are.
     func updateTitle() {
         var title = "Sotto"
         if screen == .chat {

@@ -58,6 +58,9 @@ final class ChatModel {
     var conversations: [Conversation: ConversationLog] = [.room: ConversationLog()]
     var order: [Conversation] = [.room]
     var current = Conversation.room
+    /// Whether the person can see the open conversation (the window has the keyboard): what
+    /// arrives there while it is in the background is unread, as in any other conversation.
+    private(set) var attending = true
     var members: [Member] = []
     var myName = ""
     var state: ConnectionState = .disconnected
@@ -96,7 +99,24 @@ final class ChatModel {
                         timeText: line.kind == .found ? line.timeText : Self.clock.string(from: line.time), messageID: line.messageID,
                         highlights: line.highlights)
         conversations[conversation]!.lines.append(line)
-        if conversation != current, line.kind == .message, !line.isOwn { conversations[conversation]!.unread += 1 }
+        if !isSeen(conversation), line.kind == .message, !line.isOwn { conversations[conversation]!.unread += 1 }
+    }
+
+    /// Open, in a window being looked at: what arrives there is read as it comes.
+    func isSeen(_ conversation: Conversation) -> Bool { conversation == current && attending }
+
+    /// The window came to the front (true) or went behind (false). Back at it: what arrived
+    /// in the open conversation meanwhile starts under a "new since" line (an earlier one
+    /// there has done its job: they were looking), and is read. True if such a line was put.
+    @discardableResult
+    func attend(_ looking: Bool) -> Bool {
+        guard looking != attending else { return false }
+        attending = looking
+        guard looking, (conversations[current]?.unread ?? 0) > 0 else { return false }
+        clearNewSince(in: current)
+        markUnread(in: current)
+        conversations[current]!.unread = 0
+        return conversations[current]!.markedNewSince
     }
 
     /// The commands, one a line: the command, then what it does.
@@ -269,7 +289,7 @@ final class ChatModel {
         func isUnread(_ line: ChatLine) -> Bool { line.messageID.map(unread.contains) ?? false }
         let count = log.lines.count(where: isUnread)
         guard count > 0 else { return }
-        if conversation != current { log.unread += count }
+        if !isSeen(conversation) { log.unread += count }
         log.lines.removeAll { $0.kind == .newSince }
         guard let first = log.lines.firstIndex(where: isUnread), log.insert(.newSince, Self.newSinceText, above: first) else { return }
         log.markedNewSince = true

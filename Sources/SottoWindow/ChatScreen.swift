@@ -285,7 +285,8 @@ extension ChatApp {
                 }
             }
         }
-        if model.conversations[model.current]?.unread ?? 0 > 0 { model.conversations[model.current]!.unread = 0 }
+        // Shown in a window being looked at is read; behind other windows it waits (`attend`).
+        if model.attending, model.conversations[model.current]?.unread ?? 0 > 0 { model.conversations[model.current]!.unread = 0 }
     }
 
     func logEntry(_ line: ChatLine) -> UIContext.LogEntry {

@@ -97,6 +97,26 @@ import Testing
             let (code, output) = await run("import", ["-window", "root", "\(dir)/08-real-window.png"], env: env)
             #expect(code == 0, "\(output)")
         }
+        // Left behind something else (the keyboard to the desktop, as a click on it gives
+        // it): what the room says meanwhile is counted in the title, until the window is back.
+        func windowTitle(becomes wanted: String) async throws -> String {
+            var shown = ""
+            for _ in 0..<100 {
+                shown = await run("xprop", ["-id", windowID, "_NET_WM_NAME"], env: env).1
+                if shown.contains("\"\(wanted)\"") { break }
+                try await Task.sleep(nanoseconds: 100_000_000)
+            }
+            return shown
+        }
+        let (_, rootInfo) = await run("xwininfo", ["-root"], env: env)
+        let root = try #require(rootInfo.split(separator: " ").drop { $0 != "id:" }.dropFirst().first.map(String.init))
+        _ = await run("xdotool", ["windowfocus", "--sync", root], env: env)
+        watcher.client.send("while you looked away")
+        let behind = try await windowTitle(becomes: "(1) Sotto — # room")
+        #expect(behind.contains("(1) Sotto — # room"), "behind the desktop: \(behind)")
+        _ = await run("xdotool", ["windowfocus", "--sync", windowID], env: env)
+        let back = try await windowTitle(becomes: "Sotto — # room")
+        #expect(back.contains("\"Sotto — # room\""), "back at the window: \(back)")
         #expect(window.process.isRunning, "the window exited: \(window.stderr)")
         // Closed the way a session manager closes it: SIGTERM, while its display is still there.
         window.signal(SIGTERM)

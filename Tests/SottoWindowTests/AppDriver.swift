@@ -67,6 +67,15 @@ final class AppDriver {
         SDL_PushEvent(&event)
     }
 
+    /// The window comes to the front (another window was clicked, or it was minimised: false).
+    func windowFocus(_ gained: Bool) {
+        var event = SDL_Event()
+        event.type = SDL_WINDOWEVENT.rawValue
+        event.window.event = UInt8((gained ? SDL_WINDOWEVENT_FOCUS_GAINED : SDL_WINDOWEVENT_FOCUS_LOST).rawValue)
+        SDL_PushEvent(&event)
+        app.step()
+    }
+
     func press(_ key: SDL_KeyCode, shift: Bool = false, control: Bool = false) {
         var event = SDL_Event()
         event.type = SDL_KEYDOWN.rawValue

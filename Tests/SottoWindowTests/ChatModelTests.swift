@@ -82,6 +82,48 @@ import Testing
         model.endCatchUp()
         #expect(!marked(.room) && marked(.direct("bob")))
     }
+
+    /// Leaving a chat is more often leaving its window open behind others than closing it:
+    /// what arrived in the open conversation meanwhile was counted read, with no count and
+    /// no line to find it by. It is unread until the window is looked at again, then under a
+    /// "new since" line (moved there from where an earlier absence put it).
+    @Test func whatArrivesWhileTheWindowIsBehindIsUnreadUntilItIsBack() {
+        let model = ChatModel()
+        model.myName = "alice"
+        var id: UInt64 = 0
+        func receive(_ text: String) {
+            id += 1
+            model.received(ReceivedMessage(sequence: id, time: Date(), from: "bob", to: "", text: text, isOwn: false, clientMessageID: id, trust: .unverified))
+        }
+        func unread() -> Int { model.conversations[.room]!.unread }
+        func textUnderTheLine() -> [String] {
+            let lines = model.conversations[.room]!.lines
+            guard let line = lines.firstIndex(where: { $0.kind == .newSince }) else { return [] }
+            #expect(lines.count { $0.kind == .newSince } == 1)
+            return lines[(line + 1)...].filter { $0.kind == .message }.map(\.text)
+        }
+        receive("seen as it came")
+        #expect(unread() == 0)
+        #expect(!model.attend(true), "already looking")
+        model.attend(false)
+        receive("while you were at another window")
+        receive("and this")
+        #expect(unread() == 2)
+        #expect(textUnderTheLine().isEmpty, "marked only once they are back")
+        #expect(model.attend(true))
+        #expect(unread() == 0)
+        #expect(textUnderTheLine() == ["while you were at another window", "and this"])
+        // Away again: the line moves to what is new this time.
+        model.attend(false)
+        receive("later")
+        #expect(model.attend(true))
+        #expect(textUnderTheLine() == ["later"])
+        // Away with nothing new: the line stays where it is.
+        model.attend(false)
+        #expect(!model.attend(true))
+        #expect(textUnderTheLine() == ["later"])
+    }
+
     /// A found message on one line: the words found marked where they are shown, from a few
     /// words before the first when it lies past what the line shows, line breaks as ↵ and
     /// controls escaped (marks stay on their words after both).

@@ -1387,6 +1387,35 @@ import Testing
             await server.stop()
         }
 
+        /// Leaving the window open behind others while bob writes: the title counts what came,
+        /// nothing of it is noted as read; back at the window, it starts under a "new since"
+        /// line and is read.
+        @Test func aWindowInTheBackgroundCountsWhatArrivesAndReadsItOnlyOnceBack() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"], seenBy: [bob])
+            func title() -> String { String(cString: SDL_GetWindowTitle(driver.app.window)) }
+            func key(of text: String) -> Int? { driver.app.model.conversations[.room]?.lines.first { $0.text == text }?.key }
+            bob.client.send("before")
+            try driver.until("read as it came") { key(of: "before").map { driver.app.keptReadKeys[.room] == $0 } ?? false }
+            driver.windowFocus(false)
+            bob.client.send("one")
+            bob.client.send("two")
+            try driver.until("the title counts them") { title() == "(2) Sotto — # room" }
+            driver.app.step()
+            #expect(driver.app.keptReadKeys[.room] == key(of: "before"), "noted as read while the window was behind")
+            driver.screenshot("40-behind-other-windows")
+            driver.windowFocus(true)
+            #expect(title() == "Sotto — # room")
+            let lines = try #require(driver.app.model.conversations[.room]?.lines)
+            let marker = try #require(lines.firstIndex { $0.kind == .newSince }, "no line over what came meanwhile")
+            #expect(lines[(marker + 1)...].first { $0.kind == .message }?.text == "one")
+            #expect(driver.app.keptReadKeys[.room] == key(of: "two"), "read once looked at")
+            driver.screenshot("41-back-at-the-window")
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// Issue 13.2: a person drags across words of a message, Ctrl+C copies them while the
         /// composer keeps the focus; Shift pressed alone earlier makes a later click extend.
         @Test func dragToSelectWordsOfAMessageAndCopyThem() async throws {
