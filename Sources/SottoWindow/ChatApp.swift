@@ -358,6 +358,9 @@ public final class ChatApp {
     public var clock: () -> Double
     var now: Double { clock() }
 
+    /// Asks the desktop to draw the person back to the window (tests count the asks).
+    lazy var askForAttention: () -> Void = { [unowned self] in _ = SDL_FlashWindow(self.window, SDL_FLASH_UNTIL_FOCUSED) }
+
     /// Hands the window an event as the network thread does (from any thread).
     public func post(_ event: ClientEvent) { queue.post(event) }
 
@@ -482,7 +485,12 @@ public final class ChatApp {
         case .users(let members):
             model.members = members
             model.assignColors(present: members.map(\.name))
-        case .message(let m): model.received(m)
+        case .message(let m):
+            model.received(m)
+            // Written to you alone while you look elsewhere: the taskbar is asked to show it
+            // (SDL_FlashWindow: the urgency hint on X11), until the window is back. Nothing of
+            // the message leaves the window. The room is counted in the title only.
+            if !m.isOwn, case .direct = m.conversation, !model.attending { askForAttention() }
         case .notice(let notice): show(notice)
         case .identity(let name?, let fingerprint, let safety?) where name == verifyRequestedFor:
             verifyRequestedFor = nil

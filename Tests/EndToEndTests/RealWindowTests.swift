@@ -114,9 +114,17 @@ import Testing
         watcher.client.send("while you looked away")
         let behind = try await windowTitle(becomes: "(1) Sotto — # room")
         #expect(behind.contains("(1) Sotto — # room"), "behind the desktop: \(behind)")
+        // Written to alone: the taskbar is asked to show the window (X11's urgency hint).
+        func urgent() async -> Bool { await run("xprop", ["-id", windowID, "WM_HINTS"], env: env).1.contains("urgency hint bit is set") }
+        #expect(await !urgent(), "the room called the person back")
+        bob.client.send("for you, when you are back", to: "xwin")
+        _ = try await windowTitle(becomes: "(2) Sotto — # room")
+        #expect(await urgent())
         _ = await run("xdotool", ["windowfocus", "--sync", windowID], env: env)
-        let back = try await windowTitle(becomes: "Sotto — # room")
-        #expect(back.contains("\"Sotto — # room\""), "back at the window: \(back)")
+        // The room is read; what came for xwin alone waits in its own conversation.
+        let back = try await windowTitle(becomes: "(1) Sotto — # room")
+        #expect(back.contains("\"(1) Sotto — # room\""), "back at the window: \(back)")
+        #expect(await !urgent())
         #expect(window.process.isRunning, "the window exited: \(window.stderr)")
         // Closed the way a session manager closes it: SIGTERM, while its display is still there.
         window.signal(SIGTERM)

@@ -1388,25 +1388,34 @@ import Testing
         }
 
         /// Leaving the window open behind others while bob writes: the title counts what came,
-        /// nothing of it is noted as read; back at the window, it starts under a "new since"
-        /// line and is read.
+        /// nothing of it is noted as read, what bob writes to alice alone asks the taskbar for
+        /// her; back at the window, the room's part starts under a "new since" line and is read.
         @Test func aWindowInTheBackgroundCountsWhatArrivesAndReadsItOnlyOnceBack() async throws {
             let server = try await LocalServer()
             let bob = try Peer("bob", server: server)
             let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"], seenBy: [bob])
             func title() -> String { String(cString: SDL_GetWindowTitle(driver.app.window)) }
             func key(of text: String) -> Int? { driver.app.model.conversations[.room]?.lines.first { $0.text == text }?.key }
+            var asked = 0
+            driver.app.askForAttention = { asked += 1 }
             bob.client.send("before")
             try driver.until("read as it came") { key(of: "before").map { driver.app.keptReadKeys[.room] == $0 } ?? false }
             driver.windowFocus(false)
             bob.client.send("one")
             bob.client.send("two")
             try driver.until("the title counts them") { title() == "(2) Sotto — # room" }
+            #expect(asked == 0, "the room is counted, not called out")
+            bob.client.send("just for you", to: "alice")
+            try driver.until("the taskbar is asked to show the window") { asked == 1 }
+            #expect(title() == "(3) Sotto — # room")
             driver.app.step()
             #expect(driver.app.keptReadKeys[.room] == key(of: "before"), "noted as read while the window was behind")
             driver.screenshot("40-behind-other-windows")
             driver.windowFocus(true)
-            #expect(title() == "Sotto — # room")
+            #expect(title() == "(1) Sotto — # room", "what is for alice alone waits in its own conversation")
+            bob.client.send("while looking", to: "alice")
+            try driver.until("counted") { title() == "(2) Sotto — # room" }
+            #expect(asked == 1, "called out while the window was looked at")
             let lines = try #require(driver.app.model.conversations[.room]?.lines)
             let marker = try #require(lines.firstIndex { $0.kind == .newSince }, "no line over what came meanwhile")
             #expect(lines[(marker + 1)...].first { $0.kind == .message }?.text == "one")
