@@ -19,14 +19,28 @@ public final class KnownServers: @unchecked Sendable {
         host.contains(":") ? "[\(host.lowercased())]:\(port)" : "\(host.lowercased()):\(port)"
     }
 
+    /// The pin for this address; nil if none, or if the file is damaged (`problem` says so,
+    /// and the client does not connect).
     public func fingerprint(host: String, port: Int) -> String? {
-        lock.withLock { readEntries()[Self.entryName(host: host, port: port)] }
+        lock.withLock { (try? readEntries())?[Self.entryName(host: host, port: port)] }
+    }
+
+    /// Why the pins cannot be used (unreadable, not text, a line that is not a pin), if so.
+    /// A client refuses to connect then: read as empty, every server would be unknown again,
+    /// a key a man in the middle shows would be taken on first use, and the next pin would
+    /// write the old ones away.
+    public func problem() -> String? {
+        lock.withLock {
+            do { _ = try readEntries() } catch { return "\(error)" }
+            return nil
+        }
     }
 
     /// Adds a pin. An existing different pin is never overwritten here: that takes `forget`.
+    /// A damaged file is left as it is.
     public func pin(host: String, port: Int, fingerprint: String) throws {
         try lock.withLock {
-            var entries = readEntries()
+            var entries = try readEntries()
             let name = Self.entryName(host: host, port: port)
             if let existing = entries[name], existing != fingerprint {
                 throw SecureFile.Failure(description: "\(name) is already pinned to another key")
@@ -39,26 +53,36 @@ public final class KnownServers: @unchecked Sendable {
     /// Removes a pin (what a person does after confirming a server's key really changed).
     public func forget(host: String, port: Int) throws {
         try lock.withLock {
-            var entries = readEntries()
+            var entries = try readEntries()
             entries[Self.entryName(host: host, port: port)] = nil
             try writeEntries(entries)
         }
     }
 
-    private func readEntries() -> [String: String] {
+    private func readEntries() throws -> [String: String] {
         let stamp = FileStamp(of: url)
         if let cached, let stamp, cached.stamp == stamp { return cached.entries }
-        let entries = parseEntries()
+        let entries = try parseEntries()
         cached = stamp.map { ($0, entries) }
         return entries
     }
 
-    private func parseEntries() -> [String: String] {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [:] }
+    private func parseEntries() throws -> [String: String] {
+        guard FileManager.default.fileExists(atPath: url.path) else { return [:] }
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw SecureFile.Failure(description: "\(url.path) cannot be read (\(error.localizedDescription))")
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw SecureFile.Failure(description: "\(url.path) is not text: it is damaged")
+        }
         var entries: [String: String] = [:]
-        for line in text.split(whereSeparator: \.isNewline) {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard parts.count == 2, !line.hasPrefix("#"), Fingerprint.isWellFormed(String(parts[1])) else { continue }
+        for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let parts = line.split(whereSeparator: \.isWhitespace)
+            if parts.isEmpty || parts[0].hasPrefix("#") { continue }
+            guard parts.count == 2, Fingerprint.isWellFormed(String(parts[1])) else {
+                throw SecureFile.Failure(description: "\(url.path), line \(number + 1), is not \"host:port fingerprint\": the file is damaged")
+            }
             entries[String(parts[0])] = String(parts[1])
         }
         return entries

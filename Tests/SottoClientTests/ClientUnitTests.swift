@@ -45,13 +45,53 @@ private final class EventRecorder: @unchecked Sendable {
         #expect(store.fingerprint(host: "host.lan", port: 8889) == nil)
         #expect(store.fingerprint(host: "::1", port: 8888) == b)
         #expect(throws: (any Error).self) { try store.pin(host: "host.lan", port: 8888, fingerprint: b) }
-        // Survives a reload; comments and junk lines are ignored.
+        // Survives a reload; comments and blank lines are skipped.
         let text = try String(contentsOf: store.url, encoding: .utf8)
-        try (text + "garbage line\n# comment\n").write(to: store.url, atomically: true, encoding: .utf8)
+        try (text + "\n  # comment\n").write(to: store.url, atomically: true, encoding: .utf8)
         let reloaded = KnownServers(url: store.url)
+        #expect(reloaded.problem() == nil)
         #expect(reloaded.fingerprint(host: "host.lan", port: 8888) == a)
         try reloaded.forget(host: "host.lan", port: 8888)
         #expect(reloaded.fingerprint(host: "host.lan", port: 8888) == nil)
+    }
+
+    /// An attacker's review: a known_servers file with one damaged byte read as empty, so
+    /// every server was unknown again (a man in the middle's key taken on first use), and the
+    /// next pin wrote the old ones away. It is refused, said where, and left as it is.
+    @Test func aDamagedKnownServersFileIsRefusedAndNeverOverwritten() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = KnownServers(url: KnownServers.defaultURL(in: dir))
+        let a = "SHA256:" + String(repeating: "A", count: 43)
+        try store.pin(host: "one.lan", port: 8888, fingerprint: a)
+        try store.pin(host: "two.lan", port: 8888, fingerprint: a)
+        var damaged = try Data(contentsOf: store.url)
+        damaged.append(0xff)
+        try damaged.write(to: store.url)
+        for (bytes, saying) in [(damaged, "is not text"), (Data("one.lan:8888 \(a)\nnot a pin at all\n".utf8), "line 2")] {
+            try bytes.write(to: store.url)
+            let reread = KnownServers(url: store.url)
+            #expect(reread.problem()?.contains(saying) == true, "\(String(describing: reread.problem()))")
+            #expect(reread.problem()?.contains(store.url.path) == true)
+            #expect(reread.fingerprint(host: "three.lan", port: 8888) == nil)
+            #expect(throws: (any Error).self) { try reread.pin(host: "three.lan", port: 8888, fingerprint: a) }
+            #expect(throws: (any Error).self) { try reread.forget(host: "one.lan", port: 8888) }
+            #expect(try Data(contentsOf: store.url) == bytes, "the damaged file was written over")
+            // A client with such a file does not connect, and says why.
+            let events = EventRecorder()
+            let client = ChatClient(configuration: ClientConfiguration(host: "127.0.0.1", port: 1, username: "u", password: "p"),
+                                    identity: try ClientIdentity.loadOrCreate(in: dir), knownServers: reread,
+                                    onEvent: { events.append($0) })
+            client.connect()
+            var failure: ClientFailure?
+            for _ in 0..<200 where failure == nil {
+                usleep(10_000)
+                failure = events.all.lazy.compactMap { if case .state(.failed(let f)) = $0 { f } else { nil } }.first
+            }
+            guard case .invalidSetting(let why)? = failure else { Issue.record("\(String(describing: failure))"); return }
+            #expect(why.contains("pinned keys cannot be used") && why.contains(store.url.path))
+            client.shutdown()
+        }
     }
 
     @Test func knownServersSeePinsThatAnotherProcessChanged() throws {
@@ -126,7 +166,7 @@ private final class EventRecorder: @unchecked Sendable {
             failure = events.all.lazy.compactMap { if case .state(.failed(let f)) = $0 { f } else { nil } }.first
         }
         guard case .invalidSetting(let why)? = failure else { Issue.record("\(String(describing: failure))"); return }
-        #expect(why.contains("pinned contact keys cannot be used") && why.contains(url.path))
+        #expect(why.contains("pinned keys cannot be used") && why.contains(url.path))
         client.shutdown()
     }
 

@@ -173,7 +173,7 @@ public final class ClientCore {
             guard phase.connection == nil else { return }  // already connected or on the way
             if let problem = store.problem() {
                 emit(.cancel(.reconnect))
-                return fail(.invalidSetting("Your pinned contact keys cannot be used: \(problem). Sotto does not start over silently, as that would forget every key you verified: fix the file, or move it away to start again."))
+                return fail(.invalidSetting("Your pinned keys cannot be used: \(problem). Sotto does not start over silently, as that would forget every key you trusted or verified: fix the file, or move it away to start again."))
             }
             startRun()
         case .trust(let fingerprint):

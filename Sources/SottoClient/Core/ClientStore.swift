@@ -35,6 +35,6 @@ public final class FileClientStore: ClientStore {
     public func peerTrust(server: String, name: String, fingerprint: String) -> PeerTrust { peerKeys.trust(server: server, name: name, fingerprint: fingerprint) }
     public func markVerified(server: String, name: String, fingerprint: String) throws { try peerKeys.markVerified(server: server, name: name, fingerprint: fingerprint) }
     public func lookAlike(server: String, name: String) -> String? { peerKeys.resembles(server: server, name: name) }
-    public func problem() -> String? { peerKeys.problem() }
+    public func problem() -> String? { knownServers.problem() ?? peerKeys.problem() }
     public func flush() { peerKeys.flush() }
 }
