@@ -91,6 +91,29 @@ import Testing
                                                                actual: server.fingerprint)))
     }
 
+    /// An attacker's review: the name in the server's welcome became the client's own,
+    /// unchecked: as "bob", bob's messages were dropped as forged copies of our own and what
+    /// we sent was kept as bob's; with controls and a bidi override in it, it was printed as
+    /// is. Only the name logged in with, as the server writes it, is taken.
+    @Test func aWelcomeUnderAnotherNameIsRefused() throws {
+        for lie in ["bob", "bo\u{202E}b\u{1B}[2J", ""] {
+            let server = ScriptedServer()
+            server.welcomes = { _ in lie }
+            let erin = try server.member("erin")
+            server.connect(erin)
+            guard case .failed(.protocolError(let detail))? = erin.states.last else { Issue.record("\(lie): \(erin.states)"); continue }
+            #expect(detail.contains("another name"))
+            #expect(!erin.states.contains(.online), "online as \(lie)")
+        }
+        // The same name, as the server writes it: taken in the server's spelling.
+        let server = ScriptedServer()
+        server.welcomes = { $0.uppercased() }
+        let erin = try server.member("erin")
+        server.connect(erin)
+        #expect(erin.states.last == .online)
+        #expect(erin.events.contains(.welcome(name: "ERIN", serverFingerprint: server.fingerprint)))
+    }
+
     @Test func weakPasswordHashingIsRefused() throws {
         let server = ScriptedServer()
         let erin = try server.member("erin") { $0.minimumPasswordHashing = .floor }

@@ -94,6 +94,8 @@ final class ScriptedServer {
     private var heldQueries: [(member: Member, ids: [UInt64])] = []
     /// When true, identity requests are answered with no entries (a lying server).
     var omitsIdentities = false
+    /// The name a login is welcomed under, from the one it asked for (a lying server).
+    var welcomes: (String) -> String = { $0 }
     /// Devices' stores of their key state wait until the test lets them finish (`finishStores`).
     var holdsStores = false
     private var heldStores: [(member: Member, connection: Int, server: String, changes: KeyStateChanges, stream: String, position: UInt64)] = []
@@ -264,7 +266,7 @@ final class ScriptedServer {
         member.connection = connection
         member.user = user
         member.prekey = login.prekey
-        member.core.handle(.record(connection: connection, .welcome(name: login.username, time: millis, log: logID)), now: now)
+        member.core.handle(.record(connection: connection, .welcome(name: welcomes(login.username), time: millis, log: logID)), now: now)
         for other in onlineMembers {
             other.core.handle(.record(connection: other.connection!, .presence(Presence(event: .joined, user: user, time: millis))), now: now)
         }

@@ -55,7 +55,13 @@ extension ClientCore {
     func received(_ record: ServerRecord, on connection: Int, now: Date) {
         switch record {
         case .welcome(let name, _, let log):
-            loggedIn(as: name, log: log, on: connection, now: now)
+            // The name we asked for, as the server writes it (normalised), and no other: a
+            // lying server's welcome became our name (the sender of what we keep, how we read
+            // others' messages), unchecked, with controls and bidi overrides in it.
+            guard let welcomed = try? Username(name), let asked = try? Username(configuration.username), welcomed.key == asked.key else {
+                return emit(.abort(connection: connection, .protocolError("the server welcomed this client under another name than the one it logged in with")))
+            }
+            loggedIn(as: welcomed.display, log: log, on: connection, now: now)
         case .users(let part, let final):
             guard case .online = phase else { return }
             let notices: [Roster.Notice]
