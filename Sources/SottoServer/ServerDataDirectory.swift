@@ -60,8 +60,13 @@ public struct ServerDataDirectory {
         return key
     }
 
+    /// A file there that is not what it should be is refused, never replaced (as the key is):
+    /// it may be the operator's, damaged or mistyped, and what it held would be lost.
     public func loadOrCreateSalt() throws -> [UInt8] {
-        if let data = try SecureFile.read(saltURL), let salt = Data(base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), salt.count >= WireLimits.minSaltLength {
+        if let data = try SecureFile.read(saltURL) {
+            guard let salt = Data(base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+                  salt.count >= WireLimits.minSaltLength
+            else { throw SecureFile.Failure(description: "\(saltURL.path) is not a Sotto password salt (base64, at least \(WireLimits.minSaltLength) bytes); move it away to make a new one") }
             return Array(salt)
         }
         let salt = (0..<16).map { _ in UInt8.random(in: 0...255) }
@@ -73,7 +78,10 @@ public struct ServerDataDirectory {
     public func loadOrCreatePassword() throws -> (password: String, created: Bool) {
         if let data = try SecureFile.read(passwordURL) {
             let password = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
-            if !password.isEmpty { return (password, false) }
+            guard !password.isEmpty else {
+                throw SecureFile.Failure(description: "\(passwordURL.path) is empty; write the password in it, or move it away to have one made")
+            }
+            return (password, false)
         }
         let password = Self.generatePassword()
         try SecureFile.write(Data((password + "\n").utf8), to: passwordURL)

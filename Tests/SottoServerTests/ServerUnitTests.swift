@@ -130,6 +130,24 @@ import Testing
         #expect(try FileManager.default.attributesOfItem(atPath: url.path)[.posixPermissions] as? Int == 0o700)
     }
 
+    /// An attacker's review: a salt file that was not one, or an empty password file, was
+    /// replaced with a new one without a word (the operator's password, or what the file
+    /// held, lost). Refused, as a damaged key is, and left as it was.
+    @Test func aDamagedSaltOrAnEmptyPasswordFileIsRefusedNotReplaced() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-data-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let dir = ServerDataDirectory(url: url)
+        _ = try dir.loadOrCreateStaticKey()
+        for bad in ["not base64 at all!", Data([1, 2, 3]).base64EncodedString()] {
+            try SecureFile.write(Data(bad.utf8), to: dir.saltURL)
+            #expect(throws: SecureFile.Failure.self) { try dir.loadOrCreateSalt() }
+            #expect(try String(contentsOf: dir.saltURL, encoding: .utf8) == bad)
+        }
+        try SecureFile.write(Data("\n".utf8), to: dir.passwordURL)
+        #expect(throws: SecureFile.Failure.self) { try dir.loadOrCreatePassword() }
+        #expect(try String(contentsOf: dir.passwordURL, encoding: .utf8) == "\n")
+    }
+
     @Test func generatedPasswordsDiffer() {
         let passwords = Set((0..<100).map { _ in ServerDataDirectory.generatePassword() })
         #expect(passwords.count == 100)
