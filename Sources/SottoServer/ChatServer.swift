@@ -40,6 +40,11 @@ public final class ChatServer {
     /// Test builds only: notice released names now rather than within a minute.
     func syncMembers() { hub.syncMembers() }
 
+    /// Test builds only: what the minute's prune does, now; returns once it is done.
+    func prune() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in hub.prune { done.resume() } }
+    }
+
     public enum StartError: Error, CustomStringConvertible {
         case portInUse(host: String, port: Int)
         case cannotListen(host: String, port: Int, reason: String)

@@ -114,6 +114,15 @@ final class Hub {
     let retention: Retention
     /// Registered members the list shows, by `Username.key` (loaded at start, kept here).
     private var directory: [String: DirectoryEntry] = [:]
+    /// What waits for each member (by key) from each sender's device, in bytes, and the
+    /// newest position stored for them: one sender may fill only a share of what may wait for
+    /// a member (`directShare`). Retention gives up a member's oldest entries past their bound,
+    /// whoever sent them: a member flooding someone away with direct messages made others'
+    /// earlier messages to them be dropped unseen. Reset once the member confirms all of it.
+    private var waitingFor: [String: (bySender: [MessageLedger.Identity: Int], newest: UInt64)] = [:]
+    /// What one sender may have waiting for one member: a quarter of their bound, so that it
+    /// takes four devices sending past it to push out what others sent.
+    var directShare: Int { retention.maxBytesPerMember / 4 }
     /// Names whose members are leaving (`leaveForGood`): nobody joins under them until the
     /// store has freed them.
     private var namesBeingFreed: Set<String> = []
@@ -179,6 +188,11 @@ final class Hub {
         committed = startup.lastPosition
         sequence = startup.lastPosition
         for entry in startup.directory { directory[entry.key] = entry }
+        for waiting in startup.waitingDirect {
+            let sender = MessageLedger.Identity(waiting.sender)
+            waitingFor[waiting.recipient, default: ([:], 0)].bySender[sender, default: 0] += Int(clamping: waiting.bytes)
+            waitingFor[waiting.recipient]!.newest = max(waitingFor[waiting.recipient]!.newest, waiting.newest)
+        }
         // What was relayed before a restart is still known: a resend is acknowledged, not relayed twice.
         for sent in startup.sent {
             ledger.record(UInt64(sent.epoch) << 32 | UInt64(sent.highest), from: MessageLedger.Identity(sent.sender))
@@ -484,6 +498,8 @@ final class Hub {
             let key = member.name.key
             guard position > batch.positions[key] ?? 0 else { return false }
             batch.positions[key] = position
+            // All that waited for them is read: nobody's share of it is taken any more.
+            if let waiting = waitingFor[key], position >= waiting.newest { waitingFor[key] = nil }
             guard !confirmationTimerSet else { return false }
             confirmationTimerSet = true
             return true
@@ -618,8 +634,9 @@ final class Hub {
         }
     }
 
-    /// Drops what every member confirmed and what retention no longer keeps (on the writer).
-    func prune() {
+    /// Drops what every member confirmed and what retention no longer keeps (on the writer);
+    /// `then` runs once it is done.
+    func prune(then done: (@Sendable () -> Void)? = nil) {
         // Confirmations waiting for a commit go first: the prune counts from them.
         lock.withLock {
             guard !batch.positions.isEmpty else { return }
@@ -631,6 +648,7 @@ final class Hub {
             do { try self.deliveries.prune(now: Self.now(), retention: self.retention) } catch {
                 self.logger.warning("could not prune the delivery log", metadata: ["error": "\(error)"])
             }
+            done?()
         }
         if let writer { writer.submit(work) } else { work() }
     }
@@ -712,6 +730,7 @@ final class Hub {
             if byDisplayKey[name.displayKey] === member { byDisplayKey[name.displayKey] = nil }
             // Their own confirmations go with everything else of theirs.
             batch.positions[key] = nil
+            waitingFor[key] = nil
             directory[key] = nil
             lastPrekeyPublished[key] = nil
             batch.released.insert(key)
@@ -860,6 +879,13 @@ final class Hub {
                     return
                 }
             }
+            if let recipient, recipient.key != member.name.key,
+               !admitDirect(bytes: request.body.count, from: member.ledgerIdentity, to: recipient.key) {
+                let error = ServerError(.other, "Too much from you is already waiting for \(recipient.name) (\(directShare / 1_048_576) MiB): the rest can go once \(recipient.name) has read it.", fatal: false)
+                member.mailbox.post(ServerRecord.error(error).encoded(), to: [member.session])
+                member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: 0).encoded(), to: [member.session])
+                return
+            }
             ledger.record(request.clientMessageID, from: member.ledgerIdentity)
             let time = Self.now()
             let message = ChatMessage(
@@ -869,6 +895,7 @@ final class Hub {
             for var message in relayHook?(message) ?? [message] {
                 if let recipient {
                     message.sequence = store(message, for: recipient.key, time: time, sender: member)
+                    waitingFor[recipient.key]?.newest = message.sequence
                     if recipient.key != member.name.key {
                         // The sender's own copy is part of their stream too (it shows the message in server order).
                         _ = store(message, for: member.name.key, time: time, sender: nil)
@@ -896,6 +923,15 @@ final class Hub {
         return sequence
     }
 
+    /// Caller holds the lock. Counts `bytes` more from `sender` waiting for `recipient`, if
+    /// that stays within the sender's share; false (nothing counted) if not.
+    private func admitDirect(bytes: Int, from sender: MessageLedger.Identity, to recipient: String) -> Bool {
+        let waiting = waitingFor[recipient]?.bySender[sender] ?? 0
+        guard bytes <= directShare - waiting else { return false }
+        waitingFor[recipient, default: ([:], 0)].bySender[sender] = waiting + bytes
+        return true
+    }
+
     /// Which of these ids from this member's identity were relayed already (the ledger's view).
     func relayedAmong(_ ids: [UInt64], from member: OnlineMember) -> [UInt64] {
         lock.withLock { ids.filter { ledger.isDuplicate($0, from: member.ledgerIdentity) } }
@@ -907,8 +943,9 @@ final class Hub {
         let recipientKey = (try? Username(recipientName))?.key  // parsed before the lock (`NameLookup`)
         lock.withLock {
             guard members[member.name.key] === member, let key = recipientKey, directory[key] != nil,
-                  key != member.name.key else { return }
+                  key != member.name.key, admitDirect(bytes: payload.count, from: member.ledgerIdentity, to: key) else { return }
             sequence += 1
+            waitingFor[key]?.newest = sequence
             let record = ServerRecord.keyShare(from: member.name.display, payload: payload, position: sequence).encoded()
             batch.deliveries.append(StoredDelivery(position: sequence, recipient: key, time: Self.now(), sender: nil, clientMessageID: nil, record: record))
             afterCommit.append(.entry(record, recipient: key))

@@ -2,6 +2,7 @@ import Foundation
 import SottoClient
 import SottoCore
 import Testing
+@testable import SottoServer
 
 /// Messages for a member who is away wait on the real server, as ciphertext, and reach them
 /// at their next login exactly once and in order: across a SIGKILL of the server, and with
@@ -22,6 +23,59 @@ import Testing
             if case .message(let m) = event, !m.isOwn { counter.add(m.text) }
         }
         return (client, log, counter)
+    }
+
+    /// An attacker's review: mallory, a member with the stock client, sent carol (away)
+    /// direct messages until what may wait for her was full, and retention gave up her oldest
+    /// entries, alice's message among them: carol never saw it. One sender may fill only a
+    /// share of what waits for a member; past it their messages to her are refused, to them.
+    @Test func aMemberCannotPushOutWhatOthersSentToSomeoneAway() async throws {
+        let perMember = 400_000
+        let server = try await TestServer(limits: relaxedLimits(), scrypt: .floor) {
+            $0.retention = Retention(maxAge: 3_600, maxTotalBytes: 1 << 30, maxBytesPerMember: perMember)
+        }
+        func app(_ name: String, _ home: URL) throws -> (ChatClient, EventLog, Counter) {
+            try Self.app(name, port: server.port, fingerprint: server.fingerprint, password: TestServer.password, directory: home)
+        }
+        let carolHome = temporaryDirectory("flooded-carol")
+        do {
+            let (carol, carolLog, _) = try app("carol", carolHome)
+            carol.connect()
+            try await CrashRecoveryTests.setup("carol registers", ["carol": carolLog]) { carolLog.contains(.caughtUp) }
+            carol.shutdown()
+        }
+        let (alice, aliceLog, _) = try app("alice", temporaryDirectory("flooded-alice"))
+        let (mallory, malloryLog, _) = try app("mallory", temporaryDirectory("flooded-mallory"))
+        alice.connect()
+        mallory.connect()
+        try await CrashRecoveryTests.setup("both see carol away", ["alice": aliceLog, "mallory": malloryLog]) {
+            [aliceLog, malloryLog].allSatisfy { log in
+                log.snapshot.contains { if case .users(let u) = $0 { u.contains { $0.name == "carol" && !$0.online } } else { false } }
+            }
+        }
+        let secret = "the real meeting is at 5pm"
+        alice.send(secret, to: "carol")
+        try await eventually("alice's message stored") { alice.pendingCount() == 0 }
+        // Half again as much as may wait for carol, from mallory alone.
+        let flood = String(repeating: "x", count: 10_000)
+        for i in 0..<(perMember * 3 / 2 / flood.count) { mallory.send("\(i) \(flood)", to: "carol") }
+        try await eventually("mallory's messages answered", timeout: 60) { mallory.pendingCount() == 0 }
+        let refused = malloryLog.snapshot.compactMap { if case .rejected = $0 { 1 } else { nil } }.count
+        #expect(refused > 0, "nothing of mallory's was refused")
+        #expect(malloryLog.history.contains("Too much from you is already waiting for carol"), "\(malloryLog.history)")
+        // Retention runs (every minute on a real server), then carol comes back.
+        await server.server.prune()
+        alice.shutdown()
+        mallory.shutdown()
+        let (carol, carolLog, carolRead) = try app("carol", carolHome)
+        carol.connect()
+        try await CrashRecoveryTests.setup("carol caught up", ["carol": carolLog]) { carolLog.contains(.caughtUp) }
+        try await eventually("alice's message read") { carolRead.all.contains(secret) }
+        // What mallory was let send waited too, and reached her.
+        let fromMallory = carolRead.all.filter { $0.hasSuffix(flood) }.count
+        #expect(fromMallory > 0 && fromMallory < perMember / 4 / flood.count + 1, "\(fromMallory) of mallory's")
+        carol.shutdown()
+        await server.stop()
     }
 
     @Test func whatWaitsSurvivesASIGKILLAndArrivesOnceInOrderAndTheServerNeverHoldsItsText() async throws {

@@ -44,6 +44,9 @@ import Testing
         try store.commit(batch)
         // What was relayed per sender is known after a restart (the ledger: a resend is not relayed twice).
         #expect(try store.startup().sent.contains { $0.epoch == 7 && $0.highest == 4 }, "\(kind)")
+        // So is what each sender has waiting for a member (one sender may fill only a share of it).
+        let waiting = try store.startup().waitingDirect
+        #expect(waiting.count == 1 && waiting.first?.recipient == "bob" && waiting.first?.bytes == 10 && waiting.first?.newest == 2, "\(kind): \(waiting)")
         #expect(try store.startup().lastPosition == 4)
         #expect(try store.pending(for: "bob", after: 0, through: 4, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [1, 2, 4], "\(kind)")
         #expect(try store.pending(for: "alice", after: 0, through: 4, limit: 10, maxBytes: 1 << 20).entries.map(\.position) == [1, 3, 4])

@@ -81,6 +81,9 @@ public struct DeliveryStartup: Sendable {
     public var directory: [DirectoryEntry]
     /// Per sender identity and epoch, the highest client message counter relayed.
     public var sent: [(sender: [UInt8], epoch: UInt32, highest: UInt32)]
+    /// Direct messages waiting, per recipient and sender identity: their bytes, and the
+    /// newest position among them.
+    public var waitingDirect: [(recipient: String, sender: [UInt8], bytes: Int64, newest: UInt64)] = []
 }
 
 /// Everything one group commit writes.

@@ -14,10 +14,19 @@ public final class InMemoryDeliveryStore: DeliveryStore, @unchecked Sendable {
 
     public init() {}
 
+    private struct Pair: Hashable { var recipient: String; var sender: [UInt8] }
+
     public func startup() throws -> DeliveryStartup {
         lock.withLock {
-            DeliveryStartup(log: log16, lastPosition: highest, directory: Array(directory.values),
-                            sent: sent.values.flatMap { entry in entry.epochs.map { (entry.sender, $0.key, $0.value) } })
+            var waiting: [Pair: (bytes: Int64, newest: UInt64)] = [:]
+            for d in log {
+                guard let recipient = d.recipient, let sender = d.sender else { continue }
+                let pair = Pair(recipient: recipient, sender: sender), before = waiting[pair] ?? (0, 0)
+                waiting[pair] = (before.bytes + Int64(d.record.count), max(before.newest, d.position))
+            }
+            return DeliveryStartup(log: log16, lastPosition: highest, directory: Array(directory.values),
+                                   sent: sent.values.flatMap { entry in entry.epochs.map { (entry.sender, $0.key, $0.value) } },
+                                   waitingDirect: waiting.map { ($0.key.recipient, $0.key.sender, $0.value.bytes, $0.value.newest) })
         }
     }
 

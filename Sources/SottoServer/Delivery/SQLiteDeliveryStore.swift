@@ -55,8 +55,16 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
                     sent[key] = max(sent[key] ?? 0, counter)
                 }
             }
+            let waiting = try Row.fetchAll(db, sql: """
+                SELECT recipient, sender, sum(length(record)) AS bytes, max(position) AS newest FROM delivery
+                WHERE recipient IS NOT NULL AND sender IS NOT NULL GROUP BY recipient, sender
+                """).map { row in
+                (recipient: row["recipient"] as String, sender: Array(row["sender"] as Data), bytes: row["bytes"] as Int64,
+                 newest: UInt64(clamping: row["newest"] as Int64))
+            }
             return DeliveryStartup(log: Array(log), lastPosition: UInt64(clamping: highest), directory: directory,
-                                   sent: sent.map { (sender: $0.key.sender, epoch: $0.key.epoch, highest: $0.value) })
+                                   sent: sent.map { (sender: $0.key.sender, epoch: $0.key.epoch, highest: $0.value) },
+                                   waitingDirect: waiting)
         }
     }
 
