@@ -49,7 +49,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "New names that may be registered from one address (or IPv6 /64) per hour.")
     var registrationsPerHour = 20
 
-    @Option(help: "Most bytes of messages that may wait for one member; past it their oldest are dropped (and they are told how many).")
+    @Option(help: "Most bytes of messages that may wait for one member; past it their oldest are dropped (and they are told how many). One sender's direct messages may fill a quarter of it.")
     var retentionBytesPerMember = Retention().maxBytesPerMember
 
     @Option(help: "Name shown to clients.")
