@@ -38,6 +38,7 @@ import Testing
         let pairs: [(String, String)] = [
             ("alice", "\u{430}lice"),        // Cyrillic а
             ("alice", "aIice"),              // capital I for l
+            ("alice", "AIice"),              // and a capital A (an attacker's review)
             ("alice", "ａｌｉｃｅ"),          // fullwidth
             ("alice", "𝐚𝐥𝐢𝐜𝐞"),          // mathematical bold
             ("bob", "b\u{3BF}b"),            // Greek ο
@@ -49,6 +50,7 @@ import Testing
                     "\(copy) vs \(model)")
         }
         #expect(LookAlike.displaySkeleton("aIice") == LookAlike.displaySkeleton("alice"))
+        #expect(LookAlike.displaySkeleton("AIice") == LookAlike.displaySkeleton("alice"))
         #expect(LookAlike.skeleton("ALICE") == LookAlike.skeleton("alice"))
         #expect(LookAlike.skeleton("alice") != LookAlike.skeleton("alicia"))
         #expect(LookAlike.skeleton("bob") != LookAlike.skeleton("rob"))

@@ -163,7 +163,7 @@ import Testing
                            arguments: [Data(repeating: 1, count: 32)])
         }
         let database = try ServerDatabase(url: url)
-        #expect(try database.appliedMigrations() == ["1: members", "2: delivery log", "3: log identity", "4: lean commits", "5: running totals", "6: keys apart", "7: room runs"])
+        #expect(try database.appliedMigrations() == ["1: members", "2: delivery log", "3: log identity", "4: lean commits", "5: running totals", "6: keys apart", "7: room runs", "8: display keys folded"])
         #expect(try SQLiteMemberStore(database).members().map(\.name) == ["alice"])
         let deliveries = SQLiteDeliveryStore(database)
         #expect(try deliveries.stream(of: "alice").position == nil)  // starts at the next login

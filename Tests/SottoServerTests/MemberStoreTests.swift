@@ -19,6 +19,18 @@ import Testing
         try ServerDatabase.requireSQLite()  // this machine's
     }
 
+    /// An attacker's review: "AIice" (capital A, capital I) was let in beside alice, its
+    /// look-alike key as written ("Alice") not case folded. Names registered before keep
+    /// theirs made the new way: alice is refused beside a registered AIice.
+    @Test func namesRegisteredBeforeGetTheirLookAlikeKeysMadeAnew() throws {
+        let url = try DeliveryStoreTests.database(upTo: "7: room runs") { db in
+            try db.execute(sql: "INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen) VALUES ('aiice', 'Alice', 'AIice', ?, 1, 2)",
+                           arguments: [Data(repeating: 1, count: 32)])
+        }
+        let store = SQLiteMemberStore(try ServerDatabase(url: url))
+        #expect(try store.claim(Username("alice"), identity: [UInt8](repeating: 2, count: 32), at: 3, verifies: { true }) == .heldByAnother(holder: "AIice"))
+    }
+
     /// Review finding: `sotto-server members list` run with new binaries before the server
     /// was restarted migrated the database under the running older server (schema 6 drops
     /// columns it writes: it could no longer store, so no longer relay). An older schema is
@@ -63,7 +75,7 @@ import Testing
         #expect(try store.claim(Username("alice"), identity: alice, at: 1000, verifies: { true }) == .registered)
         #expect(try store.claim(Username("Alice"), identity: alice, at: 2000, verifies: { Issue.record("verified twice"); return true }) == .returning)
         // Another identity, while alice is offline: the same name in any case, and names that read as it.
-        for name in ["alice", "ALICE", "ａｌｉｃｅ", "aIice"] {
+        for name in ["alice", "ALICE", "ａｌｉｃｅ", "aIice", "AIice"] {
             #expect(try store.claim(Username(name), identity: mallory, at: 3000, verifies: { true }) == .heldByAnother(holder: "alice"), "\(name)")
         }
         let listed = try store.members()
@@ -137,7 +149,7 @@ import Testing
         let url = directory.appendingPathComponent("server.sqlite")
         let database = try ServerDatabase(url: url)
         _ = try SQLiteMemberStore(database).claim(Username("erin"), identity: alice, at: 1, verifies: { true })
-        #expect(try database.appliedMigrations() == ["1: members", "2: delivery log", "3: log identity", "4: lean commits", "5: running totals", "6: keys apart", "7: room runs"])
+        #expect(try database.appliedMigrations() == ["1: members", "2: delivery log", "3: log identity", "4: lean commits", "5: running totals", "6: keys apart", "7: room runs", "8: display keys folded"])
         func mode(_ path: String) -> mode_t? {
             var info = stat()
             return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil

@@ -19,9 +19,18 @@ public enum LookAlike {
     }
 
     /// The key two names share when they look alike as written, case and all (aIice and
-    /// alice: capital I and small l), which folding case would hide.
+    /// alice: capital I and small l), which folding case first would hide: the skeleton as
+    /// written, then case folded and its skeleton taken, until that changes nothing. (The
+    /// skeleton as written alone kept AIice, "Alice" with a capital I, apart from alice: its
+    /// capital A.)
     public static func displaySkeleton(_ name: String) -> String {
-        String(decoding: confusable(Array(name.utf16)), as: UTF16.self)
+        var text = confusable(Array(name.utf16))
+        for _ in 0..<4 {
+            let next = confusable(fold(text))
+            if next == text { break }
+            text = next
+        }
+        return String(decoding: text, as: UTF16.self)
     }
 
     private static func confusable(_ text: [UInt16]) -> [UInt16] {

@@ -241,6 +241,16 @@ public final class ServerDatabase: Sendable {
             // writes one), not by reading the rows before it: runs never overlap.
             try db.execute(sql: "CREATE INDEX delivery_runs ON delivery (position, last) WHERE last IS NOT NULL")
         }
+        migrator.registerMigration("8: display keys folded") { db in
+            // A name's look-alike key as written is now case folded too (AIice beside alice):
+            // the keys of those registered are made the same way, or a new look-alike of one
+            // would still be let in.
+            let rows = try Row.fetchAll(db, sql: "SELECT key, name FROM member")
+            for row in rows {
+                guard let name = try? Username(row["name"] as String) else { continue }
+                try db.execute(sql: "UPDATE member SET displayKey = ? WHERE key = ?", arguments: [name.displayKey, row["key"] as String])
+            }
+        }
         return migrator
     }
 
