@@ -648,12 +648,19 @@ public final class ChatApp {
         client?.connect()
     }
 
-    /// More waited than a screen shows: the open conversation starts where what waited begins
-    /// (its day, then the "new since you were here" line), not at its end.
+    /// Where what is new in the open conversation starts: more than a screen shows, at its
+    /// day and the "new since you were here" line; fewer, at the end.
     func openAtNewSince() {
         guard let lines = model.conversations[model.current]?.lines,
-              let marker = lines.lastIndex(where: { $0.kind == .newSince }), lines.count - marker > Self.screenfulOfLines else { return }
-        ui.scrollLog(model.current.logID, toKey: lines[max(0, marker - 1)].key)
+              let marker = lines.lastIndex(where: { $0.kind == .newSince }) else { return }
+        if lines.count - marker > Self.screenfulOfLines {
+            ui.scrollLog(model.current.logID, toKey: lines[max(0, marker - 1)].key)
+        } else {
+            // A few: they are at the end, which the log shows wherever it was left (a
+            // newcomer's run: left scrolled to the top, the room reopened there, its three
+            // new messages 190 lines down).
+            ui.scrollLogToBottom(model.current.logID)
+        }
     }
 
     /// About what the log shows at once: fewer new lines than this are seen without scrolling.

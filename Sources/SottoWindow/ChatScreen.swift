@@ -271,22 +271,38 @@ extension ChatApp {
         }
         if jumpShownFor > 0 { ui.reserveOverlay(jumpRect(jumpShownFor)) }
         let result2 = ui.log(model.current.logID, source: source, in: logRect, wrapCache: wrapCache)
-        jumpShownFor = result2.newBelow
+        let newBelow = max(result2.newBelow, unreadBelowView(lines))
+        jumpShownFor = newBelow
         if lines.isEmpty, case .direct(let name) = model.current {
             // An empty conversation says what it is, not a blank panel (as the room does).
             emptyDirectHint(for: name, in: logRect)
         }
         // Scrolled to the top: the page before it comes from the history (the view keeps its place).
         if result2.atTop { loadOlder(model.current) }
-        if result2.newBelow > 0 {
+        if newBelow > 0 {
             ui.overlayLayer {
-                if ui.button(jumpLabel(result2.newBelow), in: jumpRect(result2.newBelow), style: .primary, idLabel: "jump") {
+                if ui.button(jumpLabel(newBelow), in: jumpRect(newBelow), style: .primary, idLabel: "jump") {
                     ui.scrollLogToBottom(model.current.logID)
                 }
             }
         }
         // Shown in a window being looked at is read; behind other windows it waits (`attend`).
         if model.attending, model.conversations[model.current]?.unread ?? 0 > 0 { model.conversations[model.current]!.unread = 0 }
+    }
+
+    /// Messages under the "new since" line still below the view: what the person came back
+    /// to and has not scrolled to (a newcomer's run: back to 38 new messages, the view at the
+    /// first of them, no button said more were below; the log counts only what arrives after
+    /// it was first drawn).
+    func unreadBelowView(_ lines: [ChatLine]) -> Int {
+        guard let bottom = ui.logBottomKey(model.current.logID), let newest = lines.last, newest.key > bottom,
+              let marker = lines.lastIndex(where: { $0.kind == .newSince }) else { return 0 }
+        var count = 0
+        for line in lines[(marker + 1)...].reversed() {
+            guard line.key > bottom else { break }
+            if line.kind == .message { count += 1 }
+        }
+        return count
     }
 
     func logEntry(_ line: ChatLine) -> UIContext.LogEntry {

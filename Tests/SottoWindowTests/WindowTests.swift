@@ -105,6 +105,61 @@ import Testing
             await server.stop()
         }
 
+        /// A newcomer's run: back to 40 room messages, the log opened at the first of them with
+        /// no button saying more were below (the log counted only what arrived after it was
+        /// first drawn); and a conversation left scrolled to its top reopened there, its three
+        /// new messages far below. The button counts what is unread below; a few new are shown.
+        @Test func comingBackTheJumpButtonCountsWhatIsUnreadBelowAndAFewNewAreInView() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let home = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-\(UUID().uuidString)")
+            do {
+                let first = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
+                try first.logInWithPassword()
+                try first.until("bob in the list") { first.app.model.members.filter(\.online).map(\.name) == ["alice", "bob"] }
+                bob.client.send("read before leaving")
+                try first.until("shown") { first.app.model.conversations[.room]?.lines.contains { $0.text == "read before leaving" } == true }
+                for _ in 0..<3 { first.app.step() }
+                first.app.recorder?.flush()
+                first.app.client?.shutdown()
+            }
+            try waitUntil("alice away") { bob.members.contains { $0.name == "alice" && !$0.online } }
+            for i in 0..<40 { bob.client.send("while away \(i)") }
+            try waitUntil("stored") { bob.client.pendingCount() == 0 }
+            let back = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
+            try back.logInWithPassword()
+            func room() -> [ChatLine] { back.app.model.conversations[.room]?.lines ?? [] }
+            try back.until("all 40") { room().contains { $0.text == "while away 39" } }
+            for _ in 0..<3 { back.app.step() }
+            let bottom = try #require(back.app.ui.logBottomKey(Conversation.room.logID))
+            let below = room().filter { $0.key > bottom && $0.text.hasPrefix("while away") }.count
+            #expect(below > 0, "all 40 in view: the window is taller than this test expects")
+            #expect(back.app.jumpShownFor == below, "the button says \(back.app.jumpShownFor) of \(below) below")
+            back.screenshot("42-back-to-40-the-button-counts-them")
+            // Read to the end, scrolled to the top, away in bob's conversation: three come.
+            back.press(SDLK_END, control: true)
+            for _ in 0..<10 { back.press(SDLK_PAGEUP) }
+            bob.client.send("just you", to: "alice")
+            try back.until("bob's conversation") { back.app.model.conversations[.direct("bob")] != nil }
+            back.app.step()
+            func row(_ n: Int) throws -> Rect {
+                try #require(back.app.ui.widgetRects[back.app.ui.withID("conversations") { back.app.ui.id("row:\(n)") }])
+            }
+            back.click(try row(1))
+            #expect(back.app.model.current == .direct("bob"))
+            for i in 0..<3 { bob.client.send("meanwhile \(i)") }
+            try back.until("three") { room().contains { $0.text == "meanwhile 2" } }
+            back.click(try row(0))
+            back.app.step()
+            let shown = try #require(back.app.ui.logBottomKey(Conversation.room.logID))
+            #expect(room().last { $0.text == "meanwhile 2" }.map { $0.key <= shown } == true, "the three new are not in view")
+            #expect(back.app.jumpShownFor == 0)
+            back.screenshot("43-a-few-new-in-view")
+            back.app.client?.shutdown()
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// A newcomer's run: after a restart, Up brought back nothing, though the log showed
         /// what they had sent. It reaches what you sent in the conversation before this session.
         @Test func upBringsBackWhatYouSentBeforeTheWindowReopened() async throws {
