@@ -510,14 +510,16 @@ public final class ChatApp {
         case .rejected(let id):
             // Back in its composer, if that is empty, to be corrected or sent elsewhere: a
             // line marked "(not sent)" alone would be lost with the window.
-            guard let (conversation, text) = model.rejected(id: id) else { break }
-            if conversation == draftConversation {
-                if draft.isEmpty {
+            model.rejected(id: id) { conversation, text in
+                if conversation == draftConversation {
+                    guard draft.isEmpty else { return false }
                     draft = text
                     ui.placeCaretAtEnd("message", text: draft)
+                } else {
+                    guard (drafts[conversation] ?? "").isEmpty else { return false }
+                    drafts[conversation] = text
                 }
-            } else if (drafts[conversation] ?? "").isEmpty {
-                drafts[conversation] = text
+                return true
             }
         }
     }

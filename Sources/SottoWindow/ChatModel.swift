@@ -249,18 +249,30 @@ final class ChatModel {
     }
 
     /// Marks a message that was not sent; returns where it was written, and its text.
+    /// `keptElsewhere` takes the text (back into a composer) and says whether it did: the
+    /// line then shows only its start (a newcomer's run: 80 KB pasted, refused as too long,
+    /// drew 1,200 lines of orange into the room, once more at each try).
     @discardableResult
-    func rejected(id: UInt64) -> (conversation: Conversation, text: String)? {
+    func rejected(id: UInt64, keptElsewhere: (Conversation, String) -> Bool = { _, _ in false }) -> (conversation: Conversation, text: String)? {
         var found: (Conversation, String)?
         for name in conversations.keys {
             guard let index = conversations[name]!.lines.lastIndex(where: { $0.pendingID == id }) else { continue }
-            found = (name, conversations[name]!.lines[index].text)
+            let text = conversations[name]!.lines[index].text
+            found = (name, text)
+            var shown = text
+            if keptElsewhere(name, text), text.count > Self.notSentShown {
+                let more = text.count - Self.notSentShown
+                shown = String(text.prefix(Self.notSentShown)) + "… (\(more) more characters; all of it is back in the message box)"
+            }
             conversations[name]!.lines[index].pendingID = nil
             conversations[name]!.lines[index].kind = .warning
-            conversations[name]!.lines[index].text = "(not sent) " + conversations[name]!.lines[index].text
+            conversations[name]!.lines[index].text = "(not sent) " + shown
         }
         return found
     }
+
+    /// Of a message not sent, and back in its composer, the characters its line shows.
+    static let notSentShown = 280
 
     var pendingCount: Int { conversations.values.reduce(0) { $0 + $1.lines.filter { $0.pendingID != nil }.count } }
 

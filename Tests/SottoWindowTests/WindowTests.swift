@@ -160,6 +160,28 @@ import Testing
             await server.stop()
         }
 
+        /// A newcomer's run: 80 KB pasted and sent, refused as too long, drew the whole text
+        /// into the room in orange (1,200 lines, again at each try). The text goes back into
+        /// the box; the room shows the refusal and the text's start.
+        @Test func aPastedMessageTooLongIsRefusedInAFewLinesAndKeptInTheBox() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice"])
+            let pasted = (0..<4_000).map { "word\($0)" }.joined(separator: " ")
+            driver.app.ui.getClipboard = { pasted }
+            driver.press(SDLK_v, control: true)
+            #expect(driver.app.draft == pasted)
+            driver.press(SDLK_RETURN)
+            try driver.until("refused") { driver.app.model.conversations[.room]?.lines.contains { $0.text.hasPrefix("(not sent)") } == true }
+            driver.app.step()
+            let notSent = try #require(driver.app.model.conversations[.room]?.lines.first { $0.text.hasPrefix("(not sent)") })
+            #expect(notSent.text.count < 400, "\(notSent.text.count) characters drawn into the room")
+            #expect(notSent.text.hasSuffix("all of it is back in the message box)"))
+            #expect(driver.app.draft == pasted, "the text is not back in the box")
+            #expect(driver.app.model.conversations[.room]?.lines.contains { $0.text.contains("too long for this server") } == true)
+            driver.screenshot("44-too-long-refused")
+            await server.stop()
+        }
+
         /// A newcomer's run: after a restart, Up brought back nothing, though the log showed
         /// what they had sent. It reaches what you sent in the conversation before this session.
         @Test func upBringsBackWhatYouSentBeforeTheWindowReopened() async throws {
