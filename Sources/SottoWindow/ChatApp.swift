@@ -544,6 +544,14 @@ public final class ChatApp {
         case .notSent:
             // About what the person just typed: where they are.
             model.system(text, warning: true, conversation: model.current)
+        case .joined(let name):
+            // Online and away are the member list's to show (a newcomer's run: every open,
+            // close and reconnect wrote a line, nine in a row after a server restart). A name
+            // it does not list is a new member, who reads the room from now on: that is said.
+            guard model.state == .online, !model.members.contains(where: { $0.name == name }) else { return }
+            model.system(TerminalText.escaped("\(name) is a new member of this room: they can read what is sent from now on."))
+        case .left:
+            return
         default:
             if case .reconnecting = notice, connectionLostAt == nil { connectionLostAt = now }
             // About the room, its members or the server: never inside a direct conversation,
