@@ -251,6 +251,16 @@ extension ChatApp {
             searchOpen = true
             focusSearchNextFrame = true
         }
+        // The next conversation in the list, or the one before, from the keyboard (as tabs
+        // in a browser): Ctrl+Tab and Ctrl+Page Down; with Shift, or Page Up, back.
+        let input = ui.input
+        let step = input.pressed(.tab, .control) || input.pressed(.pageDown, .control) ? 1
+            : input.pressed(.tab, [.control, .shift]) || input.pressed(.pageUp, .control) ? -1 : 0
+        if step != 0, !dialogDrawn, !searchOpen, let here = model.order.firstIndex(of: model.current) {
+            model.open(model.order[(here + step + model.order.count) % model.order.count])
+            openAtNewSince()
+            focusInputNextFrame = true
+        }
         if searchOpen {
             searchPanel(in: r)
             return

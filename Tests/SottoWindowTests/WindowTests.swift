@@ -182,6 +182,38 @@ import Testing
             await server.stop()
         }
 
+        /// A newcomer's run: no key went to another conversation (Ctrl+Tab, Ctrl+Page Down did
+        /// nothing). They go through the list as a browser goes through its tabs, and the
+        /// message box keeps the keyboard.
+        @Test func ctrlTabGoesThroughTheConversations() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server), carol = try Peer("carol", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob", "carol"], seenBy: [bob, carol])
+            bob.client.send("hi", to: "alice")
+            carol.client.send("hello", to: "alice")
+            try driver.until("both listed") { driver.app.model.order.count == 3 }
+            let order = driver.app.model.order
+            #expect(driver.app.model.current == order[0])
+            driver.press(SDLK_TAB, control: true)
+            #expect(driver.app.model.current == order[1])
+            driver.press(SDLK_PAGEDOWN, control: true)
+            #expect(driver.app.model.current == order[2])
+            driver.press(SDLK_TAB, control: true)
+            #expect(driver.app.model.current == order[0], "round to the first")
+            driver.press(SDLK_TAB, shift: true, control: true)
+            #expect(driver.app.model.current == order[2])
+            driver.press(SDLK_PAGEUP, control: true)
+            #expect(driver.app.model.current == order[1])
+            driver.app.step()
+            #expect(driver.focusedLabel(["field:message"]) == "field:message")
+            driver.type("typed here")
+            #expect(driver.app.draft == "typed here")
+            #expect(driver.app.model.conversations[order[1]]?.unread == 0)
+            bob.client.shutdown()
+            carol.client.shutdown()
+            await server.stop()
+        }
+
         /// A newcomer's run: after a restart, Up brought back nothing, though the log showed
         /// what they had sent. It reaches what you sent in the conversation before this session.
         @Test func upBringsBackWhatYouSentBeforeTheWindowReopened() async throws {
