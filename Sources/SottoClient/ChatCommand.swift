@@ -187,7 +187,7 @@ public enum ChatCommand: Equatable, Sendable {
         public var purpose: String {
             switch self {
             case .msg: return "a direct message only NAME can read; quote a name with spaces"
-            case .users: return "who is online"
+            case .users: return "who is online, then who is away"
             case .fingerprint: return "your key's fingerprint, or NAME's with your safety number"
             case .verify: return "mark NAME's key as verified once the safety numbers match"
             case .history: return "the last N messages of this conversation kept on this device (20; at most \(ChatCommand.maxHistoryCount))"

@@ -123,7 +123,9 @@ extension ChatApp {
                 return
             }
             if opening, messages.isEmpty, here == .room {
-                model.system("Nothing is kept on this device for this conversation yet: it is kept from your first login on, and nothing from before you joined can be read.", conversation: here)
+                // True for as long as it is shown (a newcomer's run: "nothing is kept yet" stayed
+                // above what was kept since).
+                model.system("This device keeps this conversation from your first login on; nothing from before you joined can be read.", conversation: here)
             }
         case .found(let words, let found):
             // Results are system lines: what others wrote is escaped (a newline in a message
