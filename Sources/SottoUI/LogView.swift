@@ -320,6 +320,12 @@ extension UIContext {
                     }
                 }
                 if entry.centered {
+                    // Inside a selection it is copied with it: shown so (a newcomer's run: a
+                    // copy held a system line drawn as not selected).
+                    if let bounds, (i, 0) >= bounds.lo, i < bounds.hi.0 {
+                        let w = metrics.width(line, style: .small)
+                        fill(Rect(x: r.x + (r.w - w) / 2 - 2, y: ly, w: w + 4, h: lineHeight), theme.selection)
+                    }
                     label(line, in: Rect(x: r.x, y: ly, w: r.w, h: lineHeight), color: entry.textColor ?? theme.mutedText, style: .small, align: .center)
                     continue
                 }

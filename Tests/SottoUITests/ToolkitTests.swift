@@ -675,6 +675,34 @@ import Foundation
         #expect(result.selectedText.isEmpty)
     }
 
+    /// A newcomer's run: a selection across a centred system line copied it, but drew it as
+    /// not selected. What is copied is what is shown selected.
+    @Test func aCentredLineInsideASelectionIsShownSelectedAsItIsCopied() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        let cache = LogWrapCache()
+        let advance = MonospaceMetrics().width("x", style: .regular)
+        let lineHeight = MonospaceMetrics().lineHeight(.regular) + 4
+        let entries = [UIContext.LogEntry(key: 1, text: "first line here"),
+                       UIContext.LogEntry(key: 2, text: "bob is online", centered: true),
+                       UIContext.LogEntry(key: 3, text: "third line here")]
+        var result: UIContext.LogResult!
+        var commands: [DrawCommand] = []
+        func draw() { commands = frame(ui) { result = ui.log("chat", entries: entries, in: Rect(x: 0, y: 0, w: 400, h: 200), wrapCache: cache) } }
+        draw()
+        func at(_ column: Int, row: Int) -> (Int, Int) { (10 + column * advance + advance / 4, row * (lineHeight + 2) + 2 + lineHeight / 2) }
+        (ui.input.mouseX, ui.input.mouseY) = at(6, row: 0)
+        ui.input.mousePressed = true; ui.input.mouseDown = true; ui.input.clickCount = 1
+        draw()
+        (ui.input.mouseX, ui.input.mouseY) = at(5, row: 2)
+        draw()
+        ui.input.mouseReleased = true; ui.input.mouseDown = false
+        draw()
+        #expect(result.selectedText.contains("bob is online"))
+        let centredRow = lineHeight + 2 + 2
+        let selected = commands.compactMap { if case .rect(let rr, let c) = $0, c == ui.theme.selection { rr } else { nil } }
+        #expect(selected.contains { $0.y == centredRow }, "the centred line is copied but not shown selected: \(selected)")
+    }
+
     @Test func aModalDialogTakesTheInputFromWhatIsBehindIt() {
         let ui = UIContext(metrics: MonospaceMetrics())
         var behind = ""
