@@ -613,8 +613,10 @@ import Testing
             driver.press(SDLK_UP)
             #expect(driver.app.draft == "/msg Bob this was meant to be private")
             // Issue 13.4: the history step changes the draft after the field was drawn; the
-            // loop must draw the next frame at once, not at the next caret blink.
-            #expect(driver.app.dirty)
+            // loop must draw the next frame at once, not at the next caret blink (or has drawn
+            // it already: an event that arrived meanwhile made the step draw another frame).
+            let drawn = driver.app.lastCommandsForTesting.contains { if case .text(let s, _, _, _, _) = $0 { s.hasPrefix("/msg Bob this was meant") } else { false } }
+            #expect(driver.app.dirty || drawn)
             // Typing goes on at the end of the line brought back.
             driver.type("!")
             #expect(driver.app.draft == "/msg Bob this was meant to be private!")
