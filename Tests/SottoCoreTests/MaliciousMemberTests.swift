@@ -183,10 +183,13 @@ struct PatchedMember {
         member.created = room.now.addingTimeInterval(-(window + 1))
         #expect(bob.session.receiveKeyShare(from: "mallory", payload: try member.share(index: 0, to: bob), now: room.now)
             == [.rejected(from: "mallory", .staleChain)])
-        // Dated in the future beyond the skew: refused.
+        // Dated in the future beyond the skew: refused, saying how far ahead (a newcomer's run:
+        // a day-fast clock read only as "replayed or a wrong clock").
         member.created = room.now.addingTimeInterval(601)
         #expect(bob.session.receiveKeyShare(from: "mallory", payload: try member.share(index: 0, to: bob), now: room.now)
-            == [.rejected(from: "mallory", .staleChain)])
+            == [.rejected(from: "mallory", .chainFromTheFuture(seconds: 601))])
+        #expect(EndToEndError.chainFromTheFuture(seconds: 90_000).description.contains("25 hours ahead of this device's clock"))
+        #expect(EndToEndError.chainFromTheFuture(seconds: 3 * 86_400).description.contains("3 days ahead"))
         // Within the window: accepted, and its message read.
         member.created = room.now.addingTimeInterval(-window)
         #expect(bob.session.receiveKeyShare(from: "mallory", payload: try member.share(index: 0, to: bob), now: room.now).isEmpty)

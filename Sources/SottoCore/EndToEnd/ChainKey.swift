@@ -71,6 +71,8 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
     case chainExhausted
     case replayedChain
     case staleChain
+    /// A chain dated this many seconds past this device's clock, beyond the skew allowed.
+    case chainFromTheFuture(seconds: Int)
     case tooManyChains
     case unknownChain
     case notAMember
@@ -96,7 +98,11 @@ public enum EndToEndError: Error, Equatable, Sendable, CustomStringConvertible {
         case .tooFarAhead: return "a message is too far ahead of its chain"
         case .chainExhausted: return "a sender key reached the end of its life (index out of range)"
         case .replayedChain: return "a sender key this device accepted before was delivered again (replayed)"
-        case .staleChain: return "a sender key is older than any still in use, or dated in the future (replayed or a wrong clock)"
+        case .staleChain: return "a sender key is older than any still in use (replayed)"
+        case .chainFromTheFuture(let seconds):
+            // A newcomer's run: a day-fast clock read only as "replayed or a wrong clock".
+            let ahead = seconds < 7_200 ? "\(seconds / 60) minutes" : seconds < 172_800 ? "\(seconds / 3_600) hours" : "\(seconds / 86_400) days"
+            return "their sender key is dated \(ahead) ahead of this device's clock: their clock or this one is wrong, and what they send cannot be read here until it is set right"
         case .tooManyChains: return "more new sender keys than any client makes"
         case .unknownChain: return "a message's sender key never arrived"
         case .notAMember: return "a message came from someone who is not a member"

@@ -540,7 +540,8 @@ public final class EndToEndSession {
     /// it if so; nil means accepted.
     private func acceptChain(_ content: KeyShare.Chain, from sender: String, now: Date) -> EndToEndError? {
         let age = now.timeIntervalSince(content.created)
-        guard age <= acceptanceWindow, age >= -limits.clockSkew else { return .staleChain }
+        guard age >= -limits.clockSkew else { return .chainFromTheFuture(seconds: Int(-age < 1e9 ? -age : 1e9)) }
+        guard age <= acceptanceWindow else { return .staleChain }
         var seen = acceptedChains[sender, default: [:]]
         if seen[content.chainID] != nil { return .replayedChain }
         if seen.count >= limits.chainsRememberedPerSender {
@@ -587,6 +588,7 @@ public final class EndToEndSession {
         case .chainExhausted: kind = "chain exhausted"
         case .replayedChain: kind = "replayed chain"
         case .staleChain: kind = "stale chain"
+        case .chainFromTheFuture: kind = "chain from the future"
         case .tooManyChains: kind = "too many chains"
         case .unknownChain: kind = "unknown chain"
         case .notAMember: kind = "not a member"
