@@ -310,7 +310,7 @@ final class Hub {
     /// the same client identity, in which case the new session replaces the stale one (and
     /// is announced already unless its identity changed).
     func join(name: Username, staticKey: [UInt8], identity: [UInt8], identityDigest: [UInt8], sessionNonce: [UInt8], prekey: [UInt8],
-              session: ServerSessionHandler, address: String, registered: Bool = false) -> JoinResult {
+              session: ServerSessionHandler, address: String, registered: Bool = false, returning: Bool = false) -> JoinResult {
         let mailbox = self.mailbox(for: session.loop)
         return lock.withLock {
             if shuttingDown { return .shuttingDown }
@@ -323,8 +323,10 @@ final class Hub {
             if let replaced {
                 guard replaced.staticKey == staticKey else { return .nameTaken }
             }
-            // A name that reads as someone else's as written (aIice beside alice).
-            if let holder = byDisplayKey[name.displayKey], holder !== replaced, holder.staticKey != staticKey { return .nameTaken }
+            // A name that reads as someone else's as written (aIice beside alice). Not for a
+            // name the member store found registered to this identity: its own, though a
+            // look-alike registered before keys were folded may be online.
+            if !returning, let holder = byDisplayKey[name.displayKey], holder !== replaced, holder.staticKey != staticKey { return .nameTaken }
             if let replaced {
                 replaced.session.closeFromHub(ServerError(.replaced, fatal: true))
             }

@@ -194,7 +194,8 @@ final class ServerSessionHandler: ChannelDuplexHandler {
                                reason: "member list full")
                 case .success(let claim):
                     if claim == .registered { self.logger.info("registered a new member", metadata: ["user": "\(name.display)"]) }
-                    self.join(name, staticKey: staticKey, login: login, bundle: bundle, registered: claim == .registered ? binding : nil)
+                    self.join(name, staticKey: staticKey, login: login, bundle: bundle, registered: claim == .registered ? binding : nil,
+                              returning: claim == .returning)
                 }
             }
     }
@@ -202,9 +203,10 @@ final class ServerSessionHandler: ChannelDuplexHandler {
     /// `registered`: the identity this login just bound the name to, withdrawn if the hub
     /// refuses the login after all (someone else of that name is online: the operator
     /// released it while they were).
-    private func join(_ name: Username, staticKey: [UInt8], login: LoginRequest, bundle: IdentityBundle?, registered: [UInt8]?) {
+    private func join(_ name: Username, staticKey: [UInt8], login: LoginRequest, bundle: IdentityBundle?, registered: [UInt8]?, returning: Bool) {
         switch hub.join(name: name, staticKey: staticKey, identity: login.identity, identityDigest: bundle?.digest ?? [],
-                        sessionNonce: login.sessionNonce, prekey: login.prekey, session: self, address: address, registered: registered != nil) {
+                        sessionNonce: login.sessionNonce, prekey: login.prekey, session: self, address: address, registered: registered != nil,
+                        returning: returning) {
         case .nameTaken:
             logger.notice("login refused: name taken", metadata: ["user": "\(name.display)"])
             if let registered { hub.withdraw(name, identity: registered) }

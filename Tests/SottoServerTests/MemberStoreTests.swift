@@ -26,9 +26,22 @@ import Testing
         let url = try DeliveryStoreTests.database(upTo: "7: room runs") { db in
             try db.execute(sql: "INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen) VALUES ('aiice', 'Alice', 'AIice', ?, 1, 2)",
                            arguments: [Data(repeating: 1, count: 32)])
+            // A pair two people registered before, that reads alike once folded (AI, al).
+            try db.execute(sql: "INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen) VALUES ('ai', 'Al', 'AI', ?, 1, 2)",
+                           arguments: [Data(repeating: 3, count: 32)])
+            try db.execute(sql: "INSERT INTO member (key, displayKey, name, identity, registeredAt, lastSeen) VALUES ('al', 'al', 'al', ?, 1, 2)",
+                           arguments: [Data(repeating: 4, count: 32)])
         }
         let store = SQLiteMemberStore(try ServerDatabase(url: url))
         #expect(try store.claim(Username("alice"), identity: [UInt8](repeating: 2, count: 32), at: 3, verifies: { true }) == .heldByAnother(holder: "AIice"))
+        #expect(try store.claim(Username("AIice"), identity: [UInt8](repeating: 1, count: 32), at: 3, verifies: { true }) == .returning)
+        // Each of the pair keeps their own name (a review: both were locked out); a third
+        // look-alike is refused.
+        #expect(try store.claim(Username("AI"), identity: [UInt8](repeating: 3, count: 32), at: 3, verifies: { true }) == .returning)
+        #expect(try store.claim(Username("al"), identity: [UInt8](repeating: 4, count: 32), at: 3, verifies: { true }) == .returning)
+        if case .heldByAnother = try store.claim(Username("aI"), identity: [UInt8](repeating: 5, count: 32), at: 3, verifies: { true }) {} else {
+            Issue.record("a third look-alike was let in")
+        }
     }
 
     /// Review finding: `sotto-server members list` run with new binaries before the server

@@ -47,6 +47,10 @@ public enum MemberClaim: Equatable, Sendable {
     /// `namesHeld`: by this identity; `members`: in all.
     static func decide(_ name: Username, identity: [UInt8], existing: [RegisteredMember], namesHeld: Int, members: Int,
                        limits: MemberLimits, mayRegister: () -> Bool = { true }, verifies: () -> Bool) -> MemberClaim {
+        // The name itself is this identity's: its own, whatever reads like it (two names
+        // registered before look-alike keys were case folded, AI and al, now share one: a
+        // review found both locked out of their own names). Look-alikes keep newcomers out.
+        if existing.contains(where: { $0.key == name.key && $0.identity == identity }) { return .returning }
         if let other = existing.first(where: { $0.identity != identity }) { return .heldByAnother(holder: other.name) }
         if existing.contains(where: { $0.key == name.key }) { return .returning }
         // Bounded, so that one password holder cannot reserve every name, or grow the table
