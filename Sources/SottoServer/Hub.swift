@@ -114,15 +114,10 @@ final class Hub {
     let retention: Retention
     /// Registered members the list shows, by `Username.key` (loaded at start, kept here).
     private var directory: [String: DirectoryEntry] = [:]
-    /// What waits for each member (by key) from each sender's device, in bytes, and the
-    /// newest position stored for them: one sender may fill only a share of what may wait for
-    /// a member (`directShare`). Retention gives up a member's oldest entries past their bound,
-    /// whoever sent them: a member flooding someone away with direct messages made others'
-    /// earlier messages to them be dropped unseen. Reset once the member confirms all of it.
-    private var waitingFor: [String: (bySender: [MessageLedger.Identity: Int], newest: UInt64)] = [:]
-    /// What one sender may have waiting for one member: a quarter of their bound, so that it
-    /// takes four devices sending past it to push out what others sent.
-    var directShare: Int { retention.maxBytesPerMember / 4 }
+    /// What waits for each member from each sender's device (`DirectBudget`): a sender may
+    /// fill a quarter of what may wait for a member, so that it takes four devices sending
+    /// past it to push out what others sent.
+    private var directBudget: DirectBudget
     /// Names whose members are leaving (`leaveForGood`): nobody joins under them until the
     /// store has freed them.
     private var namesBeingFreed: Set<String> = []
@@ -188,11 +183,7 @@ final class Hub {
         committed = startup.lastPosition
         sequence = startup.lastPosition
         for entry in startup.directory { directory[entry.key] = entry }
-        for waiting in startup.waitingDirect {
-            let sender = MessageLedger.Identity(waiting.sender)
-            waitingFor[waiting.recipient, default: ([:], 0)].bySender[sender, default: 0] += Int(clamping: waiting.bytes)
-            waitingFor[waiting.recipient]!.newest = max(waitingFor[waiting.recipient]!.newest, waiting.newest)
-        }
+        directBudget = DirectBudget(share: retention.maxBytesPerMember / 4, stored: startup.waitingDirect)
         // What was relayed before a restart is still known: a resend is acknowledged, not relayed twice.
         for sent in startup.sent {
             ledger.record(UInt64(sent.epoch) << 32 | UInt64(sent.highest), from: MessageLedger.Identity(sent.sender))
@@ -500,8 +491,8 @@ final class Hub {
             let key = member.name.key
             guard position > batch.positions[key] ?? 0 else { return false }
             batch.positions[key] = position
-            // All that waited for them is read: nobody's share of it is taken any more.
-            if let waiting = waitingFor[key], position >= waiting.newest { waitingFor[key] = nil }
+            // What they read of each sender's is no longer that sender's to count.
+            directBudget.confirmed(key, through: position)
             guard !confirmationTimerSet else { return false }
             confirmationTimerSet = true
             return true
@@ -732,7 +723,7 @@ final class Hub {
             if byDisplayKey[name.displayKey] === member { byDisplayKey[name.displayKey] = nil }
             // Their own confirmations go with everything else of theirs.
             batch.positions[key] = nil
-            waitingFor[key] = nil
+            directBudget.released(key)
             directory[key] = nil
             lastPrekeyPublished[key] = nil
             batch.released.insert(key)
@@ -882,9 +873,8 @@ final class Hub {
                 }
             }
             if let recipient, recipient.key != member.name.key,
-               !admitDirect(bytes: request.body.count, from: member.ledgerIdentity, to: recipient.key) {
-                let error = ServerError(.other, "Too much from you is already waiting for \(recipient.name) (\(directShare / 1_048_576) MiB): the rest can go once \(recipient.name) has read it.", fatal: false)
-                member.mailbox.post(ServerRecord.error(error).encoded(), to: [member.session])
+               !directBudget.admits(request.body.count, from: member.ledgerIdentity, to: recipient.key) {
+                member.mailbox.post(ServerRecord.error(tooMuchWaiting(for: recipient.name)).encoded(), to: [member.session])
                 member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: 0).encoded(), to: [member.session])
                 return
             }
@@ -897,8 +887,8 @@ final class Hub {
             for var message in relayHook?(message) ?? [message] {
                 if let recipient {
                     message.sequence = store(message, for: recipient.key, time: time, sender: member)
-                    waitingFor[recipient.key]?.newest = message.sequence
                     if recipient.key != member.name.key {
+                        directBudget.stored(batch.deliveries.last?.record.count ?? 0, at: message.sequence, from: member.ledgerIdentity, to: recipient.key)
                         // The sender's own copy is part of their stream too (it shows the message in server order).
                         _ = store(message, for: member.name.key, time: time, sender: nil)
                     }
@@ -925,13 +915,14 @@ final class Hub {
         return sequence
     }
 
-    /// Caller holds the lock. Counts `bytes` more from `sender` waiting for `recipient`, if
-    /// that stays within the sender's share; false (nothing counted) if not.
-    private func admitDirect(bytes: Int, from sender: MessageLedger.Identity, to recipient: String) -> Bool {
-        let waiting = waitingFor[recipient]?.bySender[sender] ?? 0
-        guard bytes <= directShare - waiting else { return false }
-        waitingFor[recipient, default: ([:], 0)].bySender[sender] = waiting + bytes
-        return true
+    /// What a sender past their share for `recipient` is told.
+    private func tooMuchWaiting(for recipient: String) -> ServerError {
+        ServerError(.other, "Too much from you is already waiting for \(recipient) (\(directBudget.shareText)): the rest can go once \(recipient) has read it.", fatal: false)
+    }
+
+    /// What one sender may have waiting for one member (tests).
+    func directBytes(from member: OnlineMember, to recipient: String) -> Int {
+        lock.withLock { directBudget.bytes(from: member.ledgerIdentity, to: recipient) }
     }
 
     /// Which of these ids from this member's identity were relayed already (the ledger's view).
@@ -944,11 +935,15 @@ final class Hub {
     func relayKeyShare(from member: OnlineMember, to recipientName: String, payload: [UInt8]) {
         let recipientKey = (try? Username(recipientName))?.key  // parsed before the lock (`NameLookup`)
         lock.withLock {
-            guard members[member.name.key] === member, let key = recipientKey, directory[key] != nil,
-                  key != member.name.key, admitDirect(bytes: payload.count, from: member.ledgerIdentity, to: key) else { return }
+            guard members[member.name.key] === member, let key = recipientKey, let entry = directory[key],
+                  key != member.name.key else { return }
+            guard directBudget.admits(payload.count, from: member.ledgerIdentity, to: key) else {
+                // Said, not dropped unseen: without it the member cannot read what they send.
+                return member.mailbox.post(ServerRecord.error(tooMuchWaiting(for: entry.name)).encoded(), to: [member.session])
+            }
             sequence += 1
-            waitingFor[key]?.newest = sequence
             let record = ServerRecord.keyShare(from: member.name.display, payload: payload, position: sequence).encoded()
+            directBudget.stored(record.count, at: sequence, from: member.ledgerIdentity, to: key)
             batch.deliveries.append(StoredDelivery(position: sequence, recipient: key, time: Self.now(), sender: nil, clientMessageID: nil, record: record))
             afterCommit.append(.entry(record, recipient: key))
             scheduleWrite()

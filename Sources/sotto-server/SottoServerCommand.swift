@@ -144,6 +144,10 @@ struct Serve: AsyncParsableCommand {
         guard retentionDays > 0, retentionDays.isFinite, retentionBytes > 0, retentionBytesPerMember > 0 else {
             throw ValidationError("--retention-days, --retention-bytes and --retention-bytes-per-member must be positive.")
         }
+        // One sender may fill a quarter of it: less than a message, and nobody could write to someone away.
+        guard retentionBytesPerMember / 4 >= maxMessageBytes else {
+            throw ValidationError("--retention-bytes-per-member must be at least four times --max-message-bytes (\(4 * maxMessageBytes)): one sender may fill a quarter of what waits for a member.")
+        }
 
         var limits = ServerLimits()
         limits.maxConnections = maxConnections

@@ -20,7 +20,7 @@ public final class InMemoryDeliveryStore: DeliveryStore, @unchecked Sendable {
         lock.withLock {
             var waiting: [Pair: (bytes: Int64, newest: UInt64)] = [:]
             for d in log {
-                guard let recipient = d.recipient, let sender = d.sender else { continue }
+                guard let recipient = d.recipient, let sender = d.sender, d.position > positions[recipient] ?? 0 else { continue }
                 let pair = Pair(recipient: recipient, sender: sender), before = waiting[pair] ?? (0, 0)
                 waiting[pair] = (before.bytes + Int64(d.record.count), max(before.newest, d.position))
             }

@@ -56,8 +56,10 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
                 }
             }
             let waiting = try Row.fetchAll(db, sql: """
-                SELECT recipient, sender, sum(length(record)) AS bytes, max(position) AS newest FROM delivery
-                WHERE recipient IS NOT NULL AND sender IS NOT NULL GROUP BY recipient, sender
+                SELECT recipient, sender, sum(length(record)) AS bytes, max(position) AS newest
+                FROM delivery JOIN member ON member.key = delivery.recipient
+                WHERE recipient IS NOT NULL AND sender IS NOT NULL AND position > coalesce(member.confirmed, 0)
+                GROUP BY recipient, sender
                 """).map { row in
                 (recipient: row["recipient"] as String, sender: Array(row["sender"] as Data), bytes: row["bytes"] as Int64,
                  newest: UInt64(clamping: row["newest"] as Int64))
