@@ -96,7 +96,7 @@ import Testing
     /// we sent was kept as bob's; with controls and a bidi override in it, it was printed as
     /// is. Only the name logged in with, as the server writes it, is taken.
     @Test func aWelcomeUnderAnotherNameIsRefused() throws {
-        for lie in ["bob", "bo\u{202E}b\u{1B}[2J", ""] {
+        for lie in ["bob", "bo\u{202E}b\u{1B}[2J", "", "ERIN", "eri\u{301}n"] {
             let server = ScriptedServer()
             server.welcomes = { _ in lie }
             let erin = try server.member("erin")
@@ -105,13 +105,13 @@ import Testing
             #expect(detail.contains("another name"))
             #expect(!erin.states.contains(.online), "online as \(lie)")
         }
-        // The same name, as the server writes it: taken in the server's spelling.
+        // The name logged in with, in normal form C as a server makes it: taken.
         let server = ScriptedServer()
-        server.welcomes = { $0.uppercased() }
-        let erin = try server.member("erin")
-        server.connect(erin)
-        #expect(erin.states.last == .online)
-        #expect(erin.events.contains(.welcome(name: "ERIN", serverFingerprint: server.fingerprint)))
+        let zoe = try server.member("Zoe\u{308}")
+        server.welcomes = { $0.precomposedStringWithCanonicalMapping }
+        server.connect(zoe)
+        #expect(zoe.states.last == .online)
+        #expect(zoe.events.contains(.welcome(name: "Zoë", serverFingerprint: server.fingerprint)))
     }
 
     @Test func weakPasswordHashingIsRefused() throws {

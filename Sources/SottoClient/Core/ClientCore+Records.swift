@@ -55,10 +55,12 @@ extension ClientCore {
     func received(_ record: ServerRecord, on connection: Int, now: Date) {
         switch record {
         case .welcome(let name, _, let log):
-            // The name we asked for, as the server writes it (normalised), and no other: a
-            // lying server's welcome became our name (the sender of what we keep, how we read
-            // others' messages), unchecked, with controls and bidi overrides in it.
-            guard let welcomed = try? Username(name), let asked = try? Username(configuration.username), welcomed.key == asked.key else {
+            // The name we logged in with, exactly as a server makes it (normalised), and no
+            // other: a lying server's welcome became our name (the sender of what we keep, how
+            // we read others' messages), unchecked, with controls and bidi overrides in it. Not
+            // a case or look-alike variant either (a review: rn for m, ALICE for alice).
+            guard case .success(let welcomed) = Username.validate(listed: name), let asked = try? Username(configuration.username),
+                  welcomed.display.utf8.elementsEqual(asked.display.utf8) else {
                 return emit(.abort(connection: connection, .protocolError("the server welcomed this client under another name than the one it logged in with")))
             }
             loggedIn(as: welcomed.display, log: log, on: connection, now: now)
