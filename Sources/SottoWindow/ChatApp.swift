@@ -94,6 +94,9 @@ public final class ChatApp {
     /// Per conversation, the line last handed to the recorder as read (keys increase down a
     /// log: scrolling back up writes nothing).
     var keptReadKeys: [Conversation: Int] = [:]
+    /// Per conversation, the newest line the log has shown while the window was looked at:
+    /// what lies above it is not "new" for the jump button, wherever the view is now.
+    var seenThroughKeys: [Conversation: Int] = [:]
     /// The search panel's rows for the answer shown, and the width they were made for.
     var searchItems: (fits: Int, items: [UIContext.ListItem])?
     /// The mark of a conversation never opened on this device (`HistoryStore.readMarks`).
@@ -665,6 +668,8 @@ public final class ChatApp {
               let marker = lines.lastIndex(where: { $0.kind == .newSince }) else { return }
         if lines.count - marker > Self.screenfulOfLines {
             ui.scrollLog(model.current.logID, toKey: lines[max(0, marker - 1)].key)
+            // Shown while it came in (the log follows its end during a catch-up), not read.
+            seenThroughKeys[model.current] = lines[marker].key
         } else {
             // A few: they are at the end, which the log shows wherever it was left (a
             // newcomer's run: left scrolled to the top, the room reopened there, its three

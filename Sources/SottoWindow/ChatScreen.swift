@@ -281,6 +281,9 @@ extension ChatApp {
         }
         if jumpShownFor > 0 { ui.reserveOverlay(jumpRect(jumpShownFor)) }
         let result2 = ui.log(model.current.logID, source: source, in: logRect, wrapCache: wrapCache)
+        if model.attending, let bottom = ui.logBottomKey(model.current.logID) {
+            seenThroughKeys[model.current] = max(seenThroughKeys[model.current] ?? .min, bottom)
+        }
         let newBelow = max(result2.newBelow, unreadBelowView(lines))
         jumpShownFor = newBelow
         if lines.isEmpty, case .direct(let name) = model.current {
@@ -304,13 +307,16 @@ extension ChatApp {
     /// to and has not scrolled to (a newcomer's run: back to 38 new messages, the view at the
     /// first of them, no button said more were below; the log counts only what arrives after
     /// it was first drawn).
+    /// Only others' messages never shown yet count (a review: read to the end, then scrolled
+    /// back above the line, the button called them all new, your own included).
     func unreadBelowView(_ lines: [ChatLine]) -> Int {
-        guard let bottom = ui.logBottomKey(model.current.logID), let newest = lines.last, newest.key > bottom,
-              let marker = lines.lastIndex(where: { $0.kind == .newSince }) else { return 0 }
+        guard let shown = ui.logBottomKey(model.current.logID) else { return 0 }
+        let seen = max(shown, seenThroughKeys[model.current] ?? .min)
+        guard let newest = lines.last, newest.key > seen, let marker = lines.lastIndex(where: { $0.kind == .newSince }) else { return 0 }
         var count = 0
         for line in lines[(marker + 1)...].reversed() {
-            guard line.key > bottom else { break }
-            if line.kind == .message { count += 1 }
+            guard line.key > seen else { break }
+            if line.kind == .message, !line.isOwn { count += 1 }
         }
         return count
     }
