@@ -486,8 +486,17 @@ public final class ChatApp {
                 model.system("Connected again.", conversation: .room)
             }
         case .users(let members):
+            // Names the list did not have are new members, who read the room from now on:
+            // said, also for those who joined while this connection was down (a review). Not
+            // at the first list of a session: nothing was listed to compare with.
+            let before = Set(model.members.map(\.name))
             model.members = members
             model.assignColors(present: members.map(\.name))
+            if !before.isEmpty {
+                for member in members where !member.isMe && !before.contains(member.name) {
+                    model.system(TerminalText.escaped("\(member.name) is a new member of this room: they can read what is sent from now on."))
+                }
+            }
         case .message(let m):
             model.received(m)
             // Written to you alone while you look elsewhere: the taskbar is asked to show it
@@ -547,13 +556,10 @@ public final class ChatApp {
         case .notSent:
             // About what the person just typed: where they are.
             model.system(text, warning: true, conversation: model.current)
-        case .joined(let name):
+        case .joined, .left:
             // Online and away are the member list's to show (a newcomer's run: every open,
-            // close and reconnect wrote a line, nine in a row after a server restart). A name
-            // it does not list is a new member, who reads the room from now on: that is said.
-            guard model.state == .online, !model.members.contains(where: { $0.name == name }) else { return }
-            model.system(TerminalText.escaped("\(name) is a new member of this room: they can read what is sent from now on."))
-        case .left:
+            // close and reconnect wrote a line, nine in a row after a server restart); a new
+            // member is said when the list first has them (`.users`).
             return
         default:
             if case .reconnecting = notice, connectionLostAt == nil { connectionLostAt = now }

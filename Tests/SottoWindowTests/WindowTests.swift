@@ -1813,6 +1813,27 @@ import Testing
             await restarted.stop()
         }
 
+        /// A review: a member who registered while this window's connection was down came
+        /// back in the list with nothing said, though they read the room from then on.
+        @Test func aMemberWhoJoinedWhileYouWereDisconnectedIsSaidOnceBack() async throws {
+            let server = try await LocalServer()
+            let port = server.port, key = server.key
+            let driver = try AppDriver.loggedIn("ivo", on: server, listed: ["ivo"])
+            await server.stop()
+            try driver.until("reconnecting") { if case .reconnecting = driver.app.model.state { true } else { false } }
+            let restarted = try await LocalServer(port: port, key: key)
+            let carol = try Peer("carol", server: restarted)
+            try waitUntil("carol in") { carol.members.contains { $0.name == "carol" } }
+            driver.type("/reconnect")
+            driver.press(SDLK_RETURN)
+            try driver.until("back, carol listed") { driver.app.model.state == .online && driver.app.model.members.contains { $0.name == "carol" } }
+            driver.app.step()
+            let said = driver.app.model.conversations[.room]!.lines.map(\.text)
+            #expect(said.filter { $0.hasPrefix("carol is a new member of this room") }.count == 1, "\(said.suffix(4))")
+            carol.client.shutdown()
+            await restarted.stop()
+        }
+
         @Test func connectionLostShowsTheBannerAndQueuedMessagesGoOutOnceWhenBack() async throws {
             let server = try await LocalServer()
             let port = server.port, key = server.key
