@@ -73,13 +73,16 @@ public final class KnownServers: @unchecked Sendable {
         do { data = try Data(contentsOf: url) } catch {
             throw SecureFile.Failure(description: "\(url.path) cannot be read (\(error.localizedDescription))")
         }
-        guard let text = String(validating: data, as: UTF8.self) else {
+        guard var text = String(validating: data, as: UTF8.self) else {
             throw SecureFile.Failure(description: "\(url.path) is not text: it is damaged")
         }
+        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }  // an editor's byte-order mark
         var entries: [String: String] = [:]
         for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
-            let parts = line.split(whereSeparator: \.isWhitespace)
+            var parts = line.split(whereSeparator: \.isWhitespace)
             if parts.isEmpty || parts[0].hasPrefix("#") { continue }
+            // A comment after a pin, as in ssh's files.
+            if let comment = parts.firstIndex(where: { $0.hasPrefix("#") }) { parts.removeSubrange(comment...) }
             guard parts.count == 2, Fingerprint.isWellFormed(String(parts[1])) else {
                 throw SecureFile.Failure(description: "\(url.path), line \(number + 1), is not \"host:port fingerprint\": the file is damaged")
             }
