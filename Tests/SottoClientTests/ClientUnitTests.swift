@@ -79,20 +79,25 @@ private final class EventRecorder: @unchecked Sendable {
             #expect(throws: (any Error).self) { try reread.forget(host: "one.lan", port: 8888) }
             #expect(try Data(contentsOf: store.url) == bytes, "the damaged file was written over")
             // A client with such a file does not connect, and says why.
-            let events = EventRecorder()
-            let client = ChatClient(configuration: ClientConfiguration(host: "127.0.0.1", port: 1, username: "u", password: "p"),
-                                    identity: try ClientIdentity.loadOrCreate(in: dir), knownServers: reread,
-                                    onEvent: { events.append($0) })
-            client.connect()
-            var failure: ClientFailure?
-            for _ in 0..<200 where failure == nil {
-                usleep(10_000)
-                failure = events.all.lazy.compactMap { if case .state(.failed(let f)) = $0 { f } else { nil } }.first
-            }
-            guard case .invalidSetting(let why)? = failure else { Issue.record("\(String(describing: failure))"); return }
-            #expect(why.contains("pinned keys cannot be used") && why.contains(store.url.path))
-            client.shutdown()
+            let why = try refusalToConnect(identity: ClientIdentity.loadOrCreate(in: dir), knownServers: reread)
+            #expect(why.contains("pinned keys cannot be used") && why.contains(store.url.path), "\(why)")
         }
+    }
+
+    /// Why a client with these pins refuses to connect ("" if it does not refuse).
+    func refusalToConnect(identity: ClientIdentity, knownServers: KnownServers) throws -> String {
+        let events = EventRecorder()
+        let client = ChatClient(configuration: ClientConfiguration(host: "127.0.0.1", port: 1, username: "u", password: "p"),
+                                identity: identity, knownServers: knownServers, onEvent: { events.append($0) })
+        defer { client.shutdown() }
+        client.connect()
+        var failure: ClientFailure?
+        for _ in 0..<200 where failure == nil {
+            usleep(10_000)
+            failure = events.all.lazy.compactMap { if case .state(.failed(let f)) = $0 { f } else { nil } }.first
+        }
+        guard case .invalidSetting(let why)? = failure else { return "" }
+        return why
     }
 
     @Test func knownServersSeePinsThatAnotherProcessChanged() throws {
@@ -155,20 +160,8 @@ private final class EventRecorder: @unchecked Sendable {
         #expect(PeerKeys(url: url).problem() == nil)
         // A client with such a file does not connect, and says why.
         try SecureFile.write(Data("[1, 2]".utf8), to: url)
-        let events = EventRecorder()
-        let client = ChatClient(configuration: ClientConfiguration(host: "127.0.0.1", port: 1, username: "u", password: "p"),
-                                identity: try ClientIdentity.loadOrCreate(in: dir),
-                                knownServers: KnownServers(url: KnownServers.defaultURL(in: dir)),
-                                onEvent: { events.append($0) })
-        client.connect()
-        var failure: ClientFailure?
-        for _ in 0..<200 where failure == nil {
-            usleep(10_000)
-            failure = events.all.lazy.compactMap { if case .state(.failed(let f)) = $0 { f } else { nil } }.first
-        }
-        guard case .invalidSetting(let why)? = failure else { Issue.record("\(String(describing: failure))"); return }
-        #expect(why.contains("pinned keys cannot be used") && why.contains(url.path))
-        client.shutdown()
+        let why = try refusalToConnect(identity: ClientIdentity.loadOrCreate(in: dir), knownServers: KnownServers(url: KnownServers.defaultURL(in: dir)))
+        #expect(why.contains("pinned keys cannot be used") && why.contains(url.path), "\(why)")
     }
 
     /// Finding: an existing config or data directory was left open to others (0755).

@@ -186,6 +186,29 @@ final class AppDriver {
 
 extension AppDriver {
     /// Types the test server's password into the form (filled otherwise) and waits for the chat.
+    /// Config and data for a window opened more than once.
+    static func home() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-\(UUID().uuidString)")
+    }
+
+    /// A window in `home`, logged in, once `online` are listed online; `body` runs in it, then
+    /// what it keeps is written and it closes.
+    static func session(_ user: String, on server: LocalServer, home: URL, online: [String], _ body: (AppDriver) throws -> Void = { _ in }) throws {
+        let first = try AppDriver(user: user, invite: server.invite, configDirectory: home)
+        try first.logInWithPassword()
+        try first.until("\(online) in the list") { first.app.model.members.filter(\.online).map(\.name) == online }
+        try body(first)
+        first.app.recorder?.flush()
+        first.app.client?.shutdown()
+    }
+
+    /// The window of `session` opened again on its home, logged in.
+    static func reopened(_ user: String, on server: LocalServer, home: URL) throws -> AppDriver {
+        let back = try AppDriver(user: user, invite: server.invite, configDirectory: home)
+        try back.logInWithPassword()
+        return back
+    }
+
     func logInWithPassword() throws {
         type(LocalServer.password)
         press(SDLK_RETURN)

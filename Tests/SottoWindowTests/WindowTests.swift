@@ -15,20 +15,14 @@ import Testing
         @Test func whatWaitedIsMarkedNewSinceYouWereHere() async throws {
             let server = try await LocalServer()
             let bob = try Peer("bob", server: server)
-            let home = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-\(UUID().uuidString)")
-            do {
-                let first = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
-                try first.logInWithPassword()
-                try first.until("bob in the list") { first.app.model.members.filter(\.online).map(\.name) == ["alice", "bob"] }
-                first.app.client?.shutdown()
-            }
+            let home = AppDriver.home()
+            try AppDriver.session("alice", on: server, home: home, online: ["alice", "bob"])
             try waitUntil("alice away") { bob.members.contains { $0.name == "alice" && !$0.online } }
             bob.client.send("the build is green")
             bob.client.send("lunch at noon, if you are back", to: "alice")
             try waitUntil("stored") { bob.client.pendingCount() == 0 }
 
-            let back = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
-            try back.logInWithPassword()
+            let back = try AppDriver.reopened("alice", on: server, home: home)
             try back.until("what waited") {
                 back.app.model.conversations[.room]?.lines.contains { $0.text == "the build is green" } == true
                     && back.app.model.conversations[.direct("bob")]?.lines.contains { $0.text == "lunch at noon, if you are back" } == true
@@ -71,25 +65,19 @@ import Testing
         @Test func whatWasNeverReadIsStillUnreadAfterTheWindowReopens() async throws {
             let server = try await LocalServer()
             let bob = try Peer("bob", server: server)
-            let home = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-\(UUID().uuidString)")
-            do {
-                let first = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
-                try first.logInWithPassword()
-                try first.until("bob in the list") { first.app.model.members.filter(\.online).map(\.name) == ["alice", "bob"] }
+            let home = AppDriver.home()
+            try AppDriver.session("alice", on: server, home: home, online: ["alice", "bob"]) { first in
                 bob.client.send("read in the room")
                 bob.client.send("first, never opened", to: "alice")
                 try first.until("both shown") { first.app.model.conversations[.direct("bob")]?.unread == 1
                     && first.app.model.conversations[.room]?.lines.contains { $0.text == "read in the room" } == true }
                 for _ in 0..<3 { first.app.step() }
-                first.app.recorder?.flush()
-                first.app.client?.shutdown()
             }
             try waitUntil("alice away") { bob.members.contains { $0.name == "alice" && !$0.online } }
             bob.client.send("second, while away", to: "alice")
             try waitUntil("stored") { bob.client.pendingCount() == 0 }
 
-            let back = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
-            try back.logInWithPassword()
+            let back = try AppDriver.reopened("alice", on: server, home: home)
             try back.until("both direct messages") {
                 back.app.model.conversations[.direct("bob")]?.lines.filter { $0.kind == .message }.count == 2
             }
@@ -112,22 +100,16 @@ import Testing
         @Test func comingBackTheJumpButtonCountsWhatIsUnreadBelowAndAFewNewAreInView() async throws {
             let server = try await LocalServer()
             let bob = try Peer("bob", server: server)
-            let home = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-\(UUID().uuidString)")
-            do {
-                let first = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
-                try first.logInWithPassword()
-                try first.until("bob in the list") { first.app.model.members.filter(\.online).map(\.name) == ["alice", "bob"] }
+            let home = AppDriver.home()
+            try AppDriver.session("alice", on: server, home: home, online: ["alice", "bob"]) { first in
                 bob.client.send("read before leaving")
                 try first.until("shown") { first.app.model.conversations[.room]?.lines.contains { $0.text == "read before leaving" } == true }
                 for _ in 0..<3 { first.app.step() }
-                first.app.recorder?.flush()
-                first.app.client?.shutdown()
             }
             try waitUntil("alice away") { bob.members.contains { $0.name == "alice" && !$0.online } }
             for i in 0..<40 { bob.client.send("while away \(i)") }
             try waitUntil("stored") { bob.client.pendingCount() == 0 }
-            let back = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
-            try back.logInWithPassword()
+            let back = try AppDriver.reopened("alice", on: server, home: home)
             func room() -> [ChatLine] { back.app.model.conversations[.room]?.lines ?? [] }
             try back.until("all 40") { room().contains { $0.text == "while away 39" } }
             for _ in 0..<3 { back.app.step() }
@@ -225,19 +207,13 @@ import Testing
         @Test func upBringsBackWhatYouSentBeforeTheWindowReopened() async throws {
             let server = try await LocalServer()
             let bob = try Peer("bob", server: server)
-            let home = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-window-\(UUID().uuidString)")
-            do {
-                let first = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
-                try first.logInWithPassword()
-                try first.until("bob in the list") { first.app.model.members.filter(\.online).map(\.name) == ["alice", "bob"] }
+            let home = AppDriver.home()
+            try AppDriver.session("alice", on: server, home: home, online: ["alice", "bob"]) { first in
                 first.type("sent last time")
                 first.press(SDLK_RETURN)
                 try first.until("acknowledged") { first.app.model.conversations[.room]?.lines.contains { $0.text == "sent last time" && $0.pendingID == nil } == true }
-                first.app.recorder?.flush()
-                first.app.client?.shutdown()
             }
-            let back = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
-            try back.logInWithPassword()
+            let back = try AppDriver.reopened("alice", on: server, home: home)
             try back.until("kept line shown") { back.app.model.conversations[.room]?.lines.contains { $0.text == "sent last time" } == true }
             back.type("typed now")
             back.press(SDLK_RETURN)
