@@ -920,11 +920,6 @@ final class Hub {
         ServerError(.other, "Too much from you is already waiting for \(recipient) (\(directBudget.shareText)): the rest can go once \(recipient) has read it.", fatal: false)
     }
 
-    /// What one sender may have waiting for one member (tests).
-    func directBytes(from member: OnlineMember, to recipient: String) -> Int {
-        lock.withLock { directBudget.bytes(from: member.ledgerIdentity, to: recipient) }
-    }
-
     /// Which of these ids from this member's identity were relayed already (the ledger's view).
     func relayedAmong(_ ids: [UInt64], from member: OnlineMember) -> [UInt64] {
         lock.withLock { ids.filter { ledger.isDuplicate($0, from: member.ledgerIdentity) } }

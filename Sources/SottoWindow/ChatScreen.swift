@@ -303,12 +303,11 @@ extension ChatApp {
         if model.attending, model.conversations[model.current]?.unread ?? 0 > 0 { model.conversations[model.current]!.unread = 0 }
     }
 
-    /// Messages under the "new since" line still below the view: what the person came back
-    /// to and has not scrolled to (a newcomer's run: back to 38 new messages, the view at the
-    /// first of them, no button said more were below; the log counts only what arrives after
-    /// it was first drawn).
-    /// Only others' messages never shown yet count (a review: read to the end, then scrolled
-    /// back above the line, the button called them all new, your own included).
+    /// Others' messages under the "new since" line, below the view and never shown while the
+    /// window was looked at: what the person came back to and has not reached (a newcomer's
+    /// run: back to 38 new, the view at the first, no button said more were below, as the log
+    /// counts only what arrives after it was first drawn; a review: read to the end and
+    /// scrolled back above the line, they were all called new, your own too).
     func unreadBelowView(_ lines: [ChatLine]) -> Int {
         guard let shown = ui.logBottomKey(model.current.logID) else { return 0 }
         let seen = max(shown, seenThroughKeys[model.current] ?? .min)
