@@ -67,6 +67,8 @@ public struct Theme: Sendable {
     public var marked = Color(58, 52, 36)
     /// Behind the words a search matched.
     public var match = Color(110, 86, 18)
+    /// Under a link.
+    public var link = Color(86, 156, 255)
     public var hover = Color(48, 53, 66)
     public var danger = Color(235, 87, 87)
     public var warning = Color(242, 183, 5)

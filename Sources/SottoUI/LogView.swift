@@ -29,6 +29,8 @@ extension UIContext {
         var selectionText: (anchor: LogPoint, focus: LogPoint, text: String)?
         /// The button is held after a press in the log: moving extends the selection.
         var selecting = false
+        /// A link the last press landed on: opened if the button comes up without a drag.
+        var pressedLink: String?
     }
 
     public struct LogEntry {
@@ -43,12 +45,15 @@ extension UIContext {
         public var marked: Bool
         /// Words a search matched, as ranges of characters in `text`: drawn on `theme.match`.
         public var highlights: [Range<Int>]
+        /// Links, as ranges of characters in `text`: underlined; a click (no drag) on one
+        /// reports it (`LogResult.clickedLink`).
+        public var links: [Range<Int>]
         public init(key: Int, prefix: String = "", prefixColor: Color = Color(140, 147, 163), text: String,
                     textColor: Color? = nil, badge: String = "", centered: Bool = false, marked: Bool = false,
-                    highlights: [Range<Int>] = []) {
+                    highlights: [Range<Int>] = [], links: [Range<Int>] = []) {
             self.key = key; self.prefix = prefix; self.prefixColor = prefixColor; self.text = text
             self.textColor = textColor; self.badge = badge; self.centered = centered; self.marked = marked
-            self.highlights = highlights
+            self.highlights = highlights; self.links = links
         }
 
         /// What is drawn, wrapped, selected and copied: the prefix, a space, the text.
@@ -97,6 +102,8 @@ extension UIContext {
         /// Entries that arrived while scrolled up (the "N new messages" count).
         public var newBelow: Int
         public var selectedText: String
+        /// The link clicked this frame (pressed and let go on it, without dragging).
+        public var clickedLink: String?
     }
 
     public func log(_ idLabel: String, entries: [LogEntry], in r: Rect, wrapCache: LogWrapCache) -> LogResult {
@@ -264,8 +271,10 @@ extension UIContext {
             // a frame that only shows the log measures nothing more.
             let inSelection = bounds.map { i >= $0.lo.0 && i <= $0.hi.0 } ?? false
             let indent = hangingIndent(entry, width: textWidth)
-            let layout = pressed || state.selecting || inSelection || !entry.highlights.isEmpty
+            let layout = pressed || state.selecting || inSelection || !entry.highlights.isEmpty || !entry.links.isEmpty
                 ? LogEntryLayout(entry, lines: lines, indent: indent) : nil
+            // Ranges in `text` are these offsets in what is laid out (the prefix and a space first).
+            let shift = entry.prefix.isEmpty ? 0 : entry.prefix.count + 1
             // Where the mouse is in this entry, if on it: the line under it, the character nearest.
             let mouseLine = min(max(0, (input.mouseY - y - 2) / lineHeight), lines.count - 1)
             let onRow = input.mouseY >= y && input.mouseY < y + h
@@ -288,6 +297,9 @@ extension UIContext {
                 } else {
                     state.selectionAnchor = point
                     state.selectionFocus = point
+                    state.pressedLink = entry.links.first { $0.contains(point.offset - shift) }.map { link in
+                        String(Array(entry.text)[link])
+                    }
                 }
                 state.selecting = input.clickCount < 2
             } else if state.selecting, onRow, input.mouseDown {
@@ -302,12 +314,22 @@ extension UIContext {
                 guard ly + lineHeight > r.y, ly < r.maxY else { continue }
                 // The words a search matched, behind their text (a word may run across lines).
                 if !entry.highlights.isEmpty, let layout, !entry.centered {
-                    let shift = entry.prefix.isEmpty ? 0 : entry.prefix.count + 1
                     let lineStart = layout.starts[n], lineEnd = layout.starts[n] + line.count
                     for match in entry.highlights {
                         let lo = max(match.lowerBound + shift, lineStart), hi = min(match.upperBound + shift, lineEnd)
                         guard lo < hi else { continue }
                         band(lo - lineStart, hi - lineStart, inLine: n, layout: layout, y: ly, theme.match)
+                    }
+                }
+                // Links underlined, where a click opens them.
+                if !entry.links.isEmpty, let layout, !entry.centered {
+                    let lineStart = layout.starts[n], lineEnd = layout.starts[n] + line.count
+                    for link in entry.links {
+                        let lo = max(link.lowerBound + shift, lineStart), hi = min(link.upperBound + shift, lineEnd)
+                        guard lo < hi else { continue }
+                        let x0 = layout.x(ofCharacter: lo - lineStart, inLine: n, metrics: metrics)
+                        let x1 = layout.x(ofCharacter: hi - lineStart, inLine: n, metrics: metrics)
+                        fill(Rect(x: r.x + 10 + x0, y: ly + lineHeight - 2, w: max(1, x1 - x0), h: 1), theme.link)
                     }
                 }
                 // The selected part of this line, highlighted behind its text.
@@ -379,7 +401,15 @@ extension UIContext {
             state.selectionText = nil
         }
         logState[id] = state
-        return LogResult(atBottom: state.following, atTop: count > 0 && top == 0 && delta == 0, newBelow: state.newBelow, selectedText: selectedText)
+        // A link pressed is opened when the button comes up over the log without a drag (the
+        // press and the release may be in one frame); any release forgets it.
+        var clickedLink: String?
+        if input.mouseReleased, let link = state.pressedLink {
+            state.pressedLink = nil
+            if state.selectionAnchor == state.selectionFocus, r.contains(input.mouseX, input.mouseY) { clickedLink = link }
+        }
+        return LogResult(atBottom: state.following, atTop: count > 0 && top == 0 && delta == 0, newBelow: state.newBelow, selectedText: selectedText,
+                         clickedLink: clickedLink)
     }
 
     /// Shows the entry with this key at the top of a log (a search result jumped to).

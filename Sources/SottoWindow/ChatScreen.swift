@@ -281,6 +281,7 @@ extension ChatApp {
         }
         if jumpShownFor > 0 { ui.reserveOverlay(jumpRect(jumpShownFor)) }
         let result2 = ui.log(model.current.logID, source: source, in: logRect, wrapCache: wrapCache)
+        if let link = result2.clickedLink { openLink(link) }
         if model.attending, let bottom = ui.logBottomKey(model.current.logID) {
             seenThroughKeys[model.current] = max(seenThroughKeys[model.current] ?? .min, bottom)
         }
@@ -345,7 +346,7 @@ extension ChatApp {
             }
             return .init(key: line.key, prefix: "\(line.timeText) \(line.from)", prefixColor: model.color(for: line.from),
                          text: line.text, textColor: line.pendingID == nil ? nil : t.mutedText, badge: badge,
-                         marked: isMarked, highlights: isMarked ? markedMessage?.matches ?? [] : [])
+                         marked: isMarked, highlights: isMarked ? markedMessage?.matches ?? [] : [], links: ChatLinks.find(in: line.text))
         }
     }
 }

@@ -703,6 +703,60 @@ import Foundation
         #expect(selected.contains { $0.y == centredRow }, "the centred line is copied but not shown selected: \(selected)")
     }
 
+    /// A click on a link (pressed and let go on it, in one frame or two) reports it; a drag
+    /// from it selects instead, and a release off the log opens nothing. Links are underlined.
+    @Test func aClickOnALinkReportsItAndADragSelects() {
+        let ui = UIContext(metrics: MonospaceMetrics())
+        let cache = LogWrapCache()
+        let advance = MonospaceMetrics().width("x", style: .regular)
+        let lineHeight = MonospaceMetrics().lineHeight(.regular) + 4
+        let text = "see http://a.lan/x now"
+        let entries = [UIContext.LogEntry(key: 1, prefix: "bob", text: text, links: [4..<18])]
+        var result: UIContext.LogResult!
+        var commands: [DrawCommand] = []
+        func draw() { commands = frame(ui) { result = ui.log("chat", entries: entries, in: Rect(x: 0, y: 0, w: 400, h: 200), wrapCache: cache) } }
+        draw()
+        #expect(commands.contains { if case .rect(let rr, let c) = $0 { c == ui.theme.link && rr.h == 1 } else { false } }, "not underlined")
+        // "bob " then the text: the link starts at column 8.
+        func at(_ column: Int) -> (Int, Int) { (10 + column * advance + advance / 4, 2 + lineHeight / 2) }
+        func press(_ p: (Int, Int), release: Bool) {
+            (ui.input.mouseX, ui.input.mouseY) = p
+            ui.input.mousePressed = true; ui.input.mouseDown = true; ui.input.clickCount = 1
+            if release { ui.input.mouseReleased = true; ui.input.mouseDown = false }
+            draw()
+        }
+        func release(_ p: (Int, Int)) {
+            (ui.input.mouseX, ui.input.mouseY) = p
+            ui.input.mouseReleased = true; ui.input.mouseDown = false
+            draw()
+        }
+        press(at(10), release: true)
+        #expect(result.clickedLink == "http://a.lan/x", "pressed and let go in one frame")
+        draw()
+        #expect(result.clickedLink == nil, "reported once")
+        press(at(10), release: false)
+        #expect(result.clickedLink == nil)
+        release(at(10))
+        #expect(result.clickedLink == "http://a.lan/x", "let go a frame later")
+        // Beside the link: nothing.
+        press(at(4), release: true)
+        #expect(result.clickedLink == nil)
+        // A drag from the link selects.
+        press(at(10), release: false)
+        (ui.input.mouseX, ui.input.mouseY) = at(20)
+        draw()
+        release(at(20))
+        #expect(result.clickedLink == nil && !result.selectedText.isEmpty)
+        // Let go off the log: nothing opens.
+        press(at(10), release: false)
+        release((10, 300))
+        #expect(result.clickedLink == nil)
+        // A stale press never opens later: a release elsewhere after a press and release in one frame.
+        press(at(4), release: true)
+        release((10, 300))
+        #expect(result.clickedLink == nil)
+    }
+
     @Test func aModalDialogTakesTheInputFromWhatIsBehindIt() {
         let ui = UIContext(metrics: MonospaceMetrics())
         var behind = ""

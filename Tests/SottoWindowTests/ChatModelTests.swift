@@ -200,3 +200,28 @@ import Testing
         #expect(old.windowWidth == nil && old.username == "a")
     }
 }
+
+/// Links in messages, where a click opens them.
+@Suite struct ChatLinksTests {
+    func found(_ text: String) -> [String] {
+        let characters = Array(text)
+        return ChatLinks.find(in: text).map { String(characters[$0]) }
+    }
+
+    @Test func webLinksAreFoundWithoutTheSentencesPunctuation() {
+        #expect(found("see https://example.com/a?b=1&c=2#top.") == ["https://example.com/a?b=1&c=2#top"])
+        #expect(found("(https://en.wikipedia.org/wiki/Foo_(bar))") == ["https://en.wikipedia.org/wiki/Foo_(bar)"])
+        #expect(found("two: http://a.lan:8080/x, HTTPS://B.LAN!") == ["http://a.lan:8080/x", "HTTPS://B.LAN"])
+        #expect(found("\"https://example.com/q?x=\"y\"\"") == ["https://example.com/q?x=\"y"])
+        #expect(found("no links here").isEmpty)
+    }
+
+    /// Only what opens where it reads: not a look-alike host, not a hidden direction change,
+    /// not another scheme, not a word that merely contains one.
+    @Test func onlyPlainWebLinksAreLinks() {
+        #expect(found("https://\u{430}pple.com/login").isEmpty, "a Cyrillic а in the host")
+        #expect(found("https://example.com/\u{202E}gpj.exe").isEmpty, "a bidi override")
+        #expect(found("ftp://example.com file:///etc/passwd javascript://x").isEmpty)
+        #expect(found("xhttps://example.com https:// https:///path").isEmpty)
+    }
+}

@@ -202,6 +202,29 @@ import Testing
             await server.stop()
         }
 
+        /// A newcomer's run: links could not be clicked. A click on one opens it; the focus
+        /// stays in the composer.
+        @Test func aClickOnALinkInAMessageOpensIt() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"], seenBy: [bob])
+            var opened: [String] = []
+            driver.app.openLink = { opened.append($0) }
+            let link = "https://wiki.lan/projects/sotto/" + String(repeating: "design-notes-", count: 5) + "end"
+            bob.client.send("\(link)")
+            try driver.until("shown") { driver.app.model.conversations[.room]?.lines.contains { $0.text == link } == true }
+            driver.app.step()
+            let key = try #require(driver.app.model.conversations[.room]?.lines.last { $0.text == link }?.key)
+            let row = try #require(driver.app.ui.widgetRects[driver.app.ui.withID(Conversation.room.logID) { driver.app.ui.id("entry:\(key)") }])
+            // On its second line (a link longer than the first line starts under the name).
+            driver.click(Rect(x: row.x + 400, y: row.y + 26, w: 2, h: 6))
+            #expect(opened == [link])
+            #expect(driver.focusedLabel(["field:message"]) == "field:message")
+            driver.screenshot("45-a-link-underlined")
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// A newcomer's run: after a restart, Up brought back nothing, though the log showed
         /// what they had sent. It reaches what you sent in the conversation before this session.
         @Test func upBringsBackWhatYouSentBeforeTheWindowReopened() async throws {
