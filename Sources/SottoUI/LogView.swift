@@ -461,7 +461,15 @@ public final class LogWrapCache {
         // first start at the indent.
         let boldExtra = entry.prefix.isEmpty ? 0 : max(0, metrics.width(entry.prefix, style: .bold) - metrics.width(entry.prefix, style: .regular))
         let available = width - (badged ? 36 : 0)
-        let lines = TextWrap.lines(full, width: available - boldExtra, continuationWidth: available - indent, metrics: metrics)
+        var lines = TextWrap.lines(full, width: available - boldExtra, continuationWidth: available - indent, metrics: metrics)
+        if lines.count > 1, lines[0] == entry.prefix, !entry.prefix.isEmpty {
+            // A first word longer than what the name leaves of the line (a link, most often)
+            // starts beside the name, broken there, not under it with the name alone above (a
+            // newcomer's run).
+            let beside = available - boldExtra - metrics.width(entry.prefix + " ", style: .regular)
+            let text = TextWrap.lines(entry.text, width: beside, continuationWidth: available - indent, metrics: metrics)
+            lines = [entry.prefix + " " + text[0]] + text.dropFirst()
+        }
         cache[entry.key] = (width, full, badged, lines)
         return lines
     }

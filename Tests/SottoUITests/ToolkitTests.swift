@@ -147,6 +147,18 @@ import Foundation
         #expect(TextWrap.lines("one two three four five", width: 100, continuationWidth: 60, metrics: m) == ["one two", "three", "four", "five"])
     }
 
+    /// A newcomer's run: a message whose first word is longer than what the name leaves of the
+    /// line (a link) started under the name, the name alone on its line. It starts beside it.
+    @Test func aLongFirstWordStartsBesideTheName() {
+        let m = MonospaceMetrics(advance: 10)
+        let entry = UIContext.LogEntry(key: 1, prefix: "bob", text: "abcdefghijklmnopqrstuvwxyz0123456789 end")
+        let lines = LogWrapCache().lines(for: entry, width: 200, indent: 40, metrics: m)
+        #expect(lines.first?.hasPrefix("bob abc") == true, "\(lines)")
+        #expect(lines.joined().replacingOccurrences(of: " ", with: "") == entry.fullText.replacingOccurrences(of: " ", with: ""))
+        // A first word that fits is left as it was.
+        #expect(LogWrapCache().lines(for: UIContext.LogEntry(key: 2, prefix: "bob", text: "hi there"), width: 200, indent: 40, metrics: m) == ["bob hi there"])
+    }
+
     /// Review finding: a word of 20,000 zero-width characters (then a few letters) was
     /// measured as ever longer strings, 20,000 times, on the window's thread. Each character
     /// is measured about once.

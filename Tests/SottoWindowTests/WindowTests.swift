@@ -216,8 +216,8 @@ import Testing
             driver.app.step()
             let key = try #require(driver.app.model.conversations[.room]?.lines.last { $0.text == link }?.key)
             let row = try #require(driver.app.ui.widgetRects[driver.app.ui.withID(Conversation.room.logID) { driver.app.ui.id("entry:\(key)") }])
-            // On its second line (a link longer than the first line starts under the name).
-            driver.click(Rect(x: row.x + 400, y: row.y + 26, w: 2, h: 6))
+            // On its first line, beside the name (it started under it, the name alone above).
+            driver.click(Rect(x: row.x + 400, y: row.y, w: 2, h: 22))
             #expect(opened == [link])
             #expect(driver.focusedLabel(["field:message"]) == "field:message")
             driver.screenshot("45-a-link-underlined")
