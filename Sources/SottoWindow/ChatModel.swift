@@ -273,7 +273,7 @@ final class ChatModel {
     }
 
     /// Of a message not sent, and back in its composer, the characters its line shows.
-    static let notSentShown = 280
+    static let notSentShown = 120
 
     var pendingCount: Int { conversations.values.reduce(0) { $0 + $1.lines.filter { $0.pendingID != nil }.count } }
 
