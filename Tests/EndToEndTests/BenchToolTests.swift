@@ -7,8 +7,14 @@ import Testing
     func bench(_ args: [String], timeout: Double = 120) async throws -> (status: Int32?, summary: String, figures: [String: Any], output: String) {
         let json = temporaryDirectory("bench").appendingPathComponent("figures.json")
         try FileManager.default.createDirectory(at: json.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let p = try ChildProcess(Products.url("sotto-bench"), args + ["--json", json.path])
+        // Its own temporary directory: what the run leaves there is seen (the spawned server's
+        // data, 50 MB after a fan-out, was left at every run).
+        let scratch = temporaryDirectory("bench-tmp")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let p = try ChildProcess(Products.url("sotto-bench"), args + ["--json", json.path], environment: ["TMPDIR": scratch.path])
         let status = await p.waitForExit(timeout: timeout)
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: scratch.path)) ?? []
+        #expect(left.isEmpty, "left in the temporary directory: \(left)")
         let summary = p.stdout.split(separator: "\n").last.map(String.init) ?? ""
         let figures = (try? JSONSerialization.jsonObject(with: Data(contentsOf: json))) as? [String: Any] ?? [:]
         return (status, summary, figures, p.stdout + p.stderr)

@@ -47,11 +47,15 @@ final class ServerUnderTest {
 
     /// The spawned server's log (notice level and up), for the reasons it gives.
     let logURL: URL?
+    /// The spawned server's data directory, removed at `stop` (a fan-out left 50 MB behind
+    /// in the temporary directory at every run).
+    private let dataDirectory: URL?
 
     /// Spawns `sotto-server` (next to this executable) with limits out of the way of a load test.
     init(spawnWithPassword password: String, maxQueuedBytes: Int? = nil, threads: Int? = nil, cpus: String? = nil) throws {
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("sotto-server")
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("sotto-bench-\(UUID().uuidString)")
+        dataDirectory = data
         var arguments = ["--host", "127.0.0.1", "--data-dir", data.path, "--records-per-second", "1000000",
                        "--record-burst", "1000000", "--max-connections", "20000", "--max-connections-per-address", "20000",
                        "--log-level", "notice", "--registrations-per-hour", "1000000"]
@@ -127,6 +131,7 @@ final class ServerUnderTest {
         fingerprint = nil
         process = nil
         logURL = nil
+        dataDirectory = nil
     }
 
     /// CPU seconds (user + system) the server has used, from /proc (its killed predecessors' too).
@@ -150,6 +155,7 @@ final class ServerUnderTest {
         process?.interrupt()
         process?.waitUntilExit()
         if let logURL { try? FileManager.default.removeItem(at: logURL) }
+        if let dataDirectory { try? FileManager.default.removeItem(at: dataDirectory) }
     }
 }
 
