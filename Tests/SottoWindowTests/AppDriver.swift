@@ -142,6 +142,9 @@ final class AppDriver {
 
     func rect(_ label: String) -> Rect? { app.ui.widgetRects[app.ui.id(label)] }
 
+    /// The `n`th row of the conversation list, as last drawn.
+    func conversationRow(_ n: Int) -> Rect? { app.ui.widgetRects[app.ui.withID("conversations") { app.ui.id("row:\(n)") }] }
+
     func focusedLabel(_ candidates: [String]) -> String? {
         candidates.first { app.ui.isFocused(app.ui.id($0)) }
     }

@@ -130,9 +130,7 @@ import Testing
             bob.client.send("just you", to: "alice")
             try back.until("bob's conversation") { back.app.model.conversations[.direct("bob")] != nil }
             back.app.step()
-            func row(_ n: Int) throws -> Rect {
-                try #require(back.app.ui.widgetRects[back.app.ui.withID("conversations") { back.app.ui.id("row:\(n)") }])
-            }
+            func row(_ n: Int) throws -> Rect { try #require(back.conversationRow(n)) }
             back.click(try row(1))
             #expect(back.app.model.current == .direct("bob"))
             for i in 0..<3 { bob.client.send("meanwhile \(i)") }
@@ -263,9 +261,7 @@ import Testing
             try driver.until("before") { driver.app.model.conversations[.room]?.lines.contains { $0.text == "before" } == true }
             bob.client.send("psst", to: "alice")
             try driver.until("the direct one") { driver.app.model.conversations[.direct("bob")] != nil }
-            func row(_ n: Int) throws -> Rect {
-                try #require(driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:\(n)") }])
-            }
+            func row(_ n: Int) throws -> Rect { try #require(driver.conversationRow(n)) }
             driver.app.step()
             driver.click(try row(1))
             #expect(driver.app.model.current == .direct("bob"))
@@ -632,14 +628,11 @@ import Testing
             driver.type("said in bob's conversation")
             driver.press(SDLK_RETURN)
             try driver.until("bob gets the second") { bob.texts.contains("said in bob's conversation") }
-            func conversationRow(_ n: Int) throws -> Rect {
-                try #require(driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:\(n)") }])
-            }
-            driver.click(try conversationRow(0))
+            driver.click(try #require(driver.conversationRow(0)))
             #expect(driver.app.model.current == .room)
             driver.press(SDLK_UP)
             #expect(driver.app.draft.isEmpty, "recalled in the room: \(driver.app.draft)")
-            driver.click(try conversationRow(1))
+            driver.click(try #require(driver.conversationRow(1)))
             #expect(driver.app.model.current == .direct("bob"))
             driver.press(SDLK_UP)
             #expect(driver.app.draft == "said in bob's conversation")
@@ -657,7 +650,7 @@ import Testing
             driver.press(SDLK_BACKSPACE)
 
             // Back in the room: the others commands answer here and send nothing.
-            let roomRow = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:0") }])
+            let roomRow = try #require(driver.conversationRow(0))
             driver.click(roomRow)
             #expect(driver.app.model.current == .room)
             driver.type("/users")
@@ -1153,14 +1146,14 @@ import Testing
             driver.app.step()
             driver.app.step()
             #expect(try row(1).y > bobRow.y)
-            #expect(driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:1") }] != nil)
+            #expect(driver.conversationRow(1) != nil)
             // A newcomer's run: with the pointer kept still, the conversation just opened was in
             // no list at all. It shows once the moment for a second click has passed.
             let carolRow = try row(2)
             driver.click(carolRow)
             #expect(driver.app.model.current == .direct("carol"))
             driver.app.step()
-            func carolListed() -> Bool { (driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:2") }]?.h ?? 0) > 0 }
+            func carolListed() -> Bool { (driver.conversationRow(2)?.h ?? 0) > 0 }
             #expect(!carolListed())
             try driver.until("carol's conversation listed") { carolListed() }
             bob.client.shutdown()
@@ -1332,14 +1325,14 @@ import Testing
             driver.click(bobRow)
             #expect(driver.app.model.current == .direct("bob"))
             driver.type("the salary figures are attached")
-            let roomRow = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:0") }])
+            let roomRow = try #require(driver.conversationRow(0))
             driver.click(roomRow)
             driver.app.step()
             #expect(driver.app.model.current == .room)
             #expect(driver.app.draft == "", "the private draft followed into the room")
             driver.press(SDLK_RETURN)
             driver.type("hello all")
-            let bobConversation = try #require(driver.app.ui.widgetRects[driver.app.ui.withID("conversations") { driver.app.ui.id("row:1") }])
+            let bobConversation = try #require(driver.conversationRow(1))
             driver.click(bobConversation)
             driver.app.step()
             #expect(driver.app.draft == "the salary figures are attached")
