@@ -437,6 +437,16 @@ extension UIContext {
         logState[id]?.selectionFocus = nil
     }
 
+    /// Entries up to this key are gone for good (a long log let its oldest go): a selection
+    /// reaching into them is forgotten, not copied in part.
+    public func forgetLogEntries(_ idLabel: String, through key: Int) {
+        let id = self.id("log:" + idLabel)
+        guard let state = logState[id] else { return }
+        if let anchor = state.selectionAnchor, let focus = state.selectionFocus, min(anchor.key, focus.key) <= key {
+            clearLogSelection(idLabel)
+        }
+    }
+
     /// Jumps a log to its newest entry (the "N new messages ↓" button).
     public func scrollLogToBottom(_ idLabel: String) {
         let id = self.id("log:" + idLabel)
@@ -475,4 +485,12 @@ public final class LogWrapCache {
     }
 
     public func invalidate() { cache = [:] }
+
+    /// Entries that are gone: their wrapped lines go too.
+    public func forget(_ keys: some Sequence<Int>) {
+        for key in keys { cache[key] = nil }
+    }
+
+    /// Entries wrapped and kept (tests: the cache holds no more than the logs do).
+    public var count: Int { cache.count }
 }

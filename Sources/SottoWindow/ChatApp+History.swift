@@ -56,10 +56,28 @@ extension ChatApp {
 
     /// The page before the oldest kept line, once the log shows its top (one at a time).
     func loadOlder(_ conversation: Conversation) {
-        guard model.wantsOlder(conversation), let before = model.conversations[conversation]?.oldestKept else { return }
+        guard model.wantsOlder(conversation), let log = model.conversations[conversation] else { return }
         model.conversations[conversation]!.loadingOlder = true
         let page = Self.olderPage
+        if let message = log.olderBefore {
+            // The log's top was let go (`ChatModel.trimmed`): from its first message's row.
+            return askHistory(conversation) { store in
+                .kept(try store.recent(in: conversation, limit: page, beforeMessage: (message.sender, message.clientMessageID),
+                                       inclusive: message.inclusive), requested: page)
+            }
+        }
+        guard let before = log.oldestKept else { return }
         askHistory(conversation) { store in .kept(try store.recent(in: conversation, limit: page, before: before), requested: page) }
+    }
+
+    /// Lets go of the oldest lines of logs past their bound (after each batch of events).
+    func trimLongLogs() {
+        for conversation in model.order where model.isPastBound(conversation) {
+            let keys = model.trimmed(conversation, viewTop: ui.logTopKey(conversation.logID), historyKept: recorder != nil)
+            guard let newestGone = keys.max() else { continue }
+            wrapCache.forget(keys)
+            ui.forgetLogEntries(conversation.logID, through: newestGone)
+        }
     }
 
     /// Keeps and reads the history of this identity on this server without a client

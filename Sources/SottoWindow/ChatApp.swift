@@ -764,6 +764,7 @@ public final class ChatApp {
                 dirty = true
             }
         }
+        trimLongLogs()
     }
 
     /// Carries out a command; false if it was refused.

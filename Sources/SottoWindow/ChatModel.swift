@@ -43,6 +43,11 @@ struct ConversationLog {
     var lastDay: DateComponents?
     /// The history's row id of the oldest kept message shown; older pages load before it.
     var oldestKept: Int64?
+    /// Lines at the top were let go (`ChatModel.trimmed`): older pages load from the history
+    /// before this message (with it when `inclusive`: it was let go too), not `oldestKept`.
+    var olderBefore: (sender: String, clientMessageID: UInt64, inclusive: Bool)?
+    /// Bytes of text in `lines`, about (kept by appends and pages; made exact when trimmed).
+    var textBytes = 0
     /// Nothing older is kept (a page came back short), or a page is on its way.
     var olderExhausted = false
     var loadingOlder = false
@@ -99,6 +104,7 @@ final class ChatModel {
                         timeText: line.kind == .found ? line.timeText : Self.clock.string(from: line.time), messageID: line.messageID,
                         highlights: line.highlights)
         conversations[conversation]!.lines.append(line)
+        conversations[conversation]!.textBytes += line.text.utf8.count
         if !isSeen(conversation), line.kind == .message, !line.isOwn { conversations[conversation]!.unread += 1 }
     }
 
@@ -200,7 +206,10 @@ final class ChatModel {
         var log = conversations[conversation]!
         log.loadingOlder = false
         log.olderExhausted = kept.count < requested
-        if let first = kept.first { log.oldestKept = first.id }
+        if let first = kept.first {
+            log.oldestKept = first.id
+            log.olderBefore = nil
+        }
         let shown = Set(log.lines.compactMap(\.messageID))
         var block: [ChatLine] = []
         var day: DateComponents?
@@ -230,12 +239,13 @@ final class ChatModel {
                                     timeText: block[index].timeText, messageID: block[index].messageID)
         }
         log.lines.insert(contentsOf: block, at: 0)
+        log.textBytes += block.reduce(0) { $0 + $1.text.utf8.count }
         conversations[conversation] = log
     }
 
     /// Whether an older page should be asked for now (the view reached the top).
     func wantsOlder(_ conversation: Conversation) -> Bool {
-        guard let log = conversations[conversation], let _ = log.oldestKept else { return false }
+        guard let log = conversations[conversation], log.oldestKept != nil || log.olderBefore != nil else { return false }
         return !log.olderExhausted && !log.loadingOlder
     }
 

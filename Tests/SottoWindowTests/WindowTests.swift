@@ -834,6 +834,45 @@ import Testing
             await server.stop()
         }
 
+        /// SECURITY.md said "the window's log is not bounded": a member's flood grew every open
+        /// window's memory without end. The oldest lines go once a log is past its bound (and
+        /// their wrapped lines with them); scrolled up to, they come back from the history, each
+        /// message once and in order.
+        @Test func aFloodedLogKeepsItsBoundAndScrollingUpBringsBackWhatWentFromTheHistory() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice"])
+            let recorder = try #require(driver.app.recorder)
+            let count = ChatModel.linesKept + 700
+            let start = Date()
+            for i in 0..<count {
+                // As the network thread hands over each message: to the recorder and the window.
+                let event = ClientEvent.message(ReceivedMessage(sequence: UInt64(i + 1), time: start.addingTimeInterval(Double(i) / 100), from: "mallory",
+                                                                to: "", text: "flood \(i)", isOwn: false, clientMessageID: UInt64(i + 1), trust: .unverified))
+                recorder.record(event)
+                driver.app.post(event)
+                if i % 500 == 499 { driver.app.step() }
+            }
+            driver.app.step()
+            func log() -> [ChatLine] { driver.app.model.conversations[.room]?.lines ?? [] }
+            func flood() -> [String] { log().filter { $0.kind == .message }.map(\.text) }
+            #expect(log().count <= ChatModel.linesKept, "\(log().count) lines in memory")
+            #expect(driver.app.wrapCache.count <= log().count, "\(driver.app.wrapCache.count) wrapped entries kept")
+            #expect(flood().last == "flood \(count - 1)" && driver.app.ui.isLogFollowing(Conversation.room.logID))
+            // Everything was kept on the device before it is paged back in.
+            try driver.until("all kept") { recorder.withStore { (try? $0?.count()) ?? 0 } == count }
+            var pages = 0
+            while flood().count < count, pages < 100 {
+                pages += 1
+                driver.app.ui.scrollLog(Conversation.room.logID, toKey: try #require(log().first?.key))
+                driver.app.step()
+                try driver.until("a page") { driver.app.model.conversations[.room]?.loadingOlder == false }
+                driver.app.step()
+            }
+            #expect(flood() == (0..<count).map { "flood \($0)" })
+            #expect(driver.app.model.conversations[.room]?.olderExhausted == true)
+            await server.stop()
+        }
+
         /// Issue 15: Ctrl+F searches every kept conversation from a panel; a result far older
         /// than what is shown opens its conversation at that message.
         @Test func ctrlFSearchesAndAClickOpensTheConversationAtTheMessage() async throws {

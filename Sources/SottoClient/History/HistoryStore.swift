@@ -154,6 +154,18 @@ public final class HistoryStore: Sendable {
         }
     }
 
+    /// The last `limit` messages of a conversation before a message (with it: `inclusive`),
+    /// oldest first; none if that message is not kept.
+    public func recent(in conversation: Conversation, limit: Int, beforeMessage message: (sender: String, clientMessageID: UInt64),
+                       inclusive: Bool = false) throws -> [StoredMessage] {
+        let row = try pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT id FROM message WHERE sender = ? AND clientMessageID = ?",
+                               arguments: [message.sender, Int64(bitPattern: message.clientMessageID)])
+        }
+        guard let row else { return [] }
+        return try recent(in: conversation, limit: limit, before: inclusive ? min(row, Int64.max - 1) + 1 : row)
+    }
+
     /// A conversation's messages from the row `from` (included, with the `context` messages
     /// before it) up to the row `before`, oldest first: what lies between a search result and
     /// the oldest page shown.
