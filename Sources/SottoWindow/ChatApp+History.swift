@@ -120,7 +120,8 @@ extension ChatApp {
         }
         switch answer.kind {
         case .kept(let messages, let requested, let announce):
-            let opening = model.conversations[here]?.oldestKept == nil
+            // The first page since login (not one after the log's top was let go).
+            let opening = model.conversations[here].map { $0.oldestKept == nil && $0.olderBefore == nil } ?? true
             let shownBefore = Set(model.conversations[here]?.lines.compactMap(\.messageID) ?? [])
             model.prependKept(messages, requested: requested, in: here)
             if opening, let readMarks, let mark = readMarks[here] ?? readSince {

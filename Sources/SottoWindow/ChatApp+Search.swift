@@ -70,9 +70,13 @@ extension ChatApp {
         // Focused from the next frame's start: a key typed right after is not lost.
         ui.focus(ui.id("field:message"))
         if showMessage(target, in: conversation) { return }
-        let before = model.conversations[conversation]?.oldestKept ?? Int64.max
+        // Up to the oldest line shown: a kept page's row, or the first message of a log whose
+        // top was let go (`ChatModel.trimmed`; up to the newest then, it read the whole rest).
+        let log = model.conversations[conversation]
+        let oldestKept = log?.oldestKept, olderBefore = log?.olderBefore
         askHistory(conversation) { store in
-            .upTo(target: target, try store.range(in: conversation, from: result.id, before: before, context: Self.resultContext))
+            let before = try oldestKept ?? olderBefore.flatMap { try store.rowBound(($0.sender, $0.clientMessageID), inclusive: $0.inclusive) } ?? Int64.max
+            return .upTo(target: target, try store.range(in: conversation, from: result.id, before: before, context: Self.resultContext))
         }
     }
 

@@ -48,6 +48,9 @@ struct ConversationLog {
     var olderBefore: (sender: String, clientMessageID: UInt64, inclusive: Bool)?
     /// Bytes of text in `lines`, about (kept by appends and pages; made exact when trimmed).
     var textBytes = 0
+    /// Lines and bytes the person brought in since the log was last trimmed (older pages, a
+    /// search result far back, `/history N`): scrolled up, it may hold this much past its bound.
+    var askedFor = (lines: 0, textBytes: 0)
     /// Nothing older is kept (a page came back short), or a page is on its way.
     var olderExhausted = false
     var loadingOlder = false
@@ -239,7 +242,9 @@ final class ChatModel {
                                     timeText: block[index].timeText, messageID: block[index].messageID)
         }
         log.lines.insert(contentsOf: block, at: 0)
-        log.textBytes += block.reduce(0) { $0 + $1.text.utf8.count }
+        let blockBytes = block.reduce(0) { $0 + $1.text.utf8.count }
+        log.textBytes += blockBytes
+        log.askedFor = (log.askedFor.lines + block.count, log.askedFor.textBytes + blockBytes)
         conversations[conversation] = log
     }
 

@@ -3,8 +3,10 @@ import SottoCore
 
 /// A conversation's log in memory is bounded: a member sending 20 messages a second, or a
 /// hostile server's notices, grew it (and the wrapped lines cached for it) without end while
-/// the window stayed open. Past the bound its oldest lines are let go, never those the person
-/// is looking at; they come back from the history as the log is scrolled up, as older pages do.
+/// the window stayed open. Past the bound, while the view follows the newest, its oldest lines
+/// are let go; they come back from the history as the log is scrolled up, as older pages do.
+/// Scrolled up, the person is reading on towards the top: nothing there goes unless what
+/// arrives meanwhile takes the log far past its bound.
 extension ChatModel {
     /// At most this many lines, or this many bytes of text, per conversation.
     static let linesKept = 5_000
@@ -12,8 +14,10 @@ extension ChatModel {
     /// Trimmed down to four fifths of the bounds, so it happens once in a while, not at
     /// every line (each trim copies the log).
     static let trimmedTo = (lines: linesKept * 4 / 5, textBytes: textBytesKept * 4 / 5)
-    /// Past this many times the bounds, lines at and below the view's top go too (the view
-    /// then starts at the oldest line left): what is on screen never holds memory without end.
+    /// While the view is scrolled up, a log is trimmed only past this many times its bounds
+    /// beyond what the person brought in (`ConversationLog.askedFor`: older pages, a search
+    /// result far back); the view then starts at the oldest line left. What arrives never
+    /// holds memory without end, wherever the person looks.
     static let boundBeyondView = 4
 
     /// Whether a conversation's log is past its bound (cheap: asked after every batch of events).
@@ -22,33 +26,28 @@ extension ChatModel {
         return log.lines.count > Self.linesKept || log.textBytes > Self.textBytesKept
     }
 
-    /// Lets go of a conversation's oldest lines down to `trimmedTo`, not the line at the
-    /// view's top (`viewTop`: its key, nil when the view follows the newest) nor any below it,
-    /// unless the log is past `boundBeyondView` times its bound. Lines of messages still being
-    /// sent stay. With `historyKept` false nothing can bring them back, and a line says so.
-    /// Returns the keys let go (their wrapped lines can go too).
+    /// Lets go of a conversation's oldest lines down to `trimmedTo` while the view follows
+    /// the newest (`viewTop` nil; else the key of the line at its top), or past
+    /// `boundBeyondView` times the bounds beyond what was asked for when it does not. Lines of
+    /// messages still being sent stay. With `historyKept` false nothing can bring the others
+    /// back, and a line says so. Returns the keys let go (their wrapped lines can go too).
     @discardableResult
     func trimmed(_ conversation: Conversation, viewTop: Int?, historyKept: Bool) -> [Int] {
         guard var log = conversations[conversation] else { return [] }
         var bytes = log.lines.reduce(0) { $0 + $1.text.utf8.count }
         log.textBytes = bytes
         let count = log.lines.count
-        guard count > Self.linesKept || bytes > Self.textBytesKept else {
+        let farPast = count > Self.boundBeyondView * Self.linesKept + log.askedFor.lines
+            || bytes > Self.boundBeyondView * Self.textBytesKept + log.askedFor.textBytes
+        guard count > Self.linesKept || bytes > Self.textBytesKept, viewTop == nil || farPast else {
             conversations[conversation] = log
             return []
         }
+        log.askedFor = (0, 0)
         var cut = 0
         while cut < count - 1, count - cut > Self.trimmedTo.lines || bytes > Self.trimmedTo.textBytes {
             bytes -= log.lines[cut].text.utf8.count
             cut += 1
-        }
-        let farPast = count > Self.boundBeyondView * Self.linesKept || log.textBytes > Self.boundBeyondView * Self.textBytesKept
-        if let viewTop, !farPast, let top = log.lines.firstIndex(where: { $0.key >= viewTop }) {
-            cut = min(cut, top)
-        }
-        guard cut > 0 else {
-            conversations[conversation] = log
-            return []
         }
         let goes = log.lines[..<cut]
         let stays = goes.filter { $0.pendingID != nil }

@@ -48,13 +48,13 @@ import Testing
         #expect(model.conversations[.room]!.oldestKept == 7 && model.conversations[.room]!.olderBefore == nil)
     }
 
-    @Test func whatThePersonIsLookingAtStaysUntilTheLogIsFarPastItsBound() throws {
+    @Test func scrolledUpNothingGoesUntilWhatArrivesTakesTheLogFarPastItsBound() throws {
         let model = Self.flooded(ChatModel.linesKept + 10)
-        // The view's top is at the tenth message: nothing from there down goes.
+        // The view is up at the tenth message, reading on towards the top: nothing goes.
         let viewTop = model.conversations[.room]!.lines.filter { $0.kind == .message }[9].key
-        #expect(model.trimmed(.room, viewTop: viewTop, historyKept: true).count <= 10)
-        #expect(Self.messages(model).contains("flood 9"))
-        // Far past the bound, it goes all the same: memory is bounded whatever is on screen.
+        #expect(model.trimmed(.room, viewTop: viewTop, historyKept: true).isEmpty)
+        #expect(Self.messages(model).first == "flood 0")
+        // Far past the bound, it goes all the same: memory is bounded wherever the person looks.
         let far = Self.flooded(ChatModel.boundBeyondView * ChatModel.linesKept + 1)
         let top = far.conversations[.room]!.lines.filter { $0.kind == .message }[9].key
         far.trimmed(.room, viewTop: top, historyKept: true)
@@ -89,5 +89,24 @@ import Testing
         #expect(Self.messages(model).isEmpty)
         // The three messages went: the page before where the log starts includes the newest.
         #expect(log.olderBefore?.clientMessageID == 3 && log.olderBefore?.inclusive == true)
+    }
+
+    /// Paging far back (or a search result far back, which loads everything between it and
+    /// the log) is the person's own doing: while they look, what they brought in stays, even
+    /// past the hard bound; back at the newest, the log is trimmed as any other.
+    @Test func whatThePersonBroughtInStaysWhileTheyLook() throws {
+        let model = Self.flooded(10)
+        let older = (0..<(ChatModel.boundBeyondView * ChatModel.linesKept + 500)).map { i in
+            StoredMessage(id: Int64(i + 1), conversation: .room, from: "bob", to: "", text: "older \(i)", time: Date(timeIntervalSince1970: 1_780_000_000),
+                          isOwn: false, sequence: 1, clientMessageID: UInt64(i + 1), trust: .unverified, senderFingerprint: "")
+        }
+        model.prependKept(older, requested: 0, in: .room)
+        let target = try #require(model.conversations[.room]!.lines.first { $0.text == "older 20" })
+        for i in 0..<100 { model.system("notice \(i)") }
+        model.trimmed(.room, viewTop: target.key, historyKept: true)
+        #expect(model.conversations[.room]!.lines.contains { $0.key == target.key }, "the line looked at was let go")
+        model.trimmed(.room, viewTop: nil, historyKept: true)
+        #expect(model.conversations[.room]!.lines.count <= ChatModel.trimmedTo.lines + 1)
+        #expect(model.conversations[.room]!.askedFor.lines == 0)
     }
 }

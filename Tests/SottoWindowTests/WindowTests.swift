@@ -861,10 +861,12 @@ import Testing
             // Everything was kept on the device before it is paged back in.
             try driver.until("all kept") { recorder.withStore { (try? $0?.count()) ?? 0 } == count }
             var pages = 0
-            while flood().count < count, pages < 100 {
+            while driver.app.model.conversations[.room]?.olderExhausted == false, pages < 100 {
                 pages += 1
                 driver.app.ui.scrollLog(Conversation.room.logID, toKey: try #require(log().first?.key))
                 driver.app.step()
+                let l = driver.app.model.conversations[.room]!
+                print("DEBUG page \(pages) lines \(l.lines.count) loading \(l.loadingOlder) before \(String(describing: l.olderBefore)) oldest \(String(describing: l.oldestKept)) exhausted \(l.olderExhausted) first \(l.lines.first!.text.prefix(30)) askedFor \(l.askedFor)")
                 try driver.until("a page") { driver.app.model.conversations[.room]?.loadingOlder == false }
                 driver.app.step()
             }

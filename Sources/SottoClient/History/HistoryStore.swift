@@ -158,12 +158,17 @@ public final class HistoryStore: Sendable {
     /// oldest first; none if that message is not kept.
     public func recent(in conversation: Conversation, limit: Int, beforeMessage message: (sender: String, clientMessageID: UInt64),
                        inclusive: Bool = false) throws -> [StoredMessage] {
+        guard let before = try rowBound(message, inclusive: inclusive) else { return [] }
+        return try recent(in: conversation, limit: limit, before: before)
+    }
+
+    /// The row that rows before a message (and it, `inclusive`) are below; nil if it is not kept.
+    public func rowBound(_ message: (sender: String, clientMessageID: UInt64), inclusive: Bool) throws -> Int64? {
         let row = try pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT id FROM message WHERE sender = ? AND clientMessageID = ?",
                                arguments: [message.sender, Int64(bitPattern: message.clientMessageID)])
         }
-        guard let row else { return [] }
-        return try recent(in: conversation, limit: limit, before: inclusive ? min(row, Int64.max - 1) + 1 : row)
+        return row.map { inclusive ? min($0, Int64.max - 1) + 1 : $0 }
     }
 
     /// A conversation's messages from the row `from` (included, with the `context` messages
