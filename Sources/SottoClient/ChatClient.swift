@@ -128,6 +128,12 @@ public final class ChatClient: @unchecked Sendable {
         onLoop { self.core.pendingCount } ?? 0
     }
 
+    /// Messages typed and not yet acknowledged, oldest first, and whether the client is
+    /// online (so they may still be acknowledged in a moment).
+    public func unsentMessages() -> (online: Bool, messages: [UnsentMessage]) {
+        onLoop { (self.core.state == .online, self.core.unsent) } ?? (false, [])
+    }
+
     /// Tests only: the current end-to-end session (to prove what its keys can and cannot open).
     func endToEndSessionForTesting() -> EndToEndSession? {
         onLoop { self.core.endToEndSession } ?? nil

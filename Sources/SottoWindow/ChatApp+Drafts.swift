@@ -82,6 +82,44 @@ extension ChatApp {
         }
     }
 
+    /// Closing before the server had what was typed (a message written on the train, the
+    /// window closed before the connection came back, was lost): online, a moment for it to
+    /// be acknowledged; then what is left goes back in its conversation's draft, theirs
+    /// first, kept in the history and said at the next opening. A message holding the
+    /// password is not kept (as drafts are not). At exit, before the client shuts down.
+    func keepUnsent() {
+        guard let client else { return }
+        var (online, unsent) = client.unsentMessages()
+        let deadline = DispatchTime.now().uptimeNanoseconds + Self.unsentGrace
+        while online, !unsent.isEmpty, DispatchTime.now().uptimeNanoseconds < deadline {
+            usleep(20_000)
+            (online, unsent) = client.unsentMessages()
+        }
+        guard let recorder, !unsent.isEmpty else { return }
+        var base = currentDrafts
+        if !draftsRestored, let kept = recorder.withStore({ try? $0?.drafts() }) {
+            // Closed before the kept drafts were back: they are not written over.
+            for (conversation, text) in kept { base[conversation] = Self.joined(text, base[conversation] ?? "") }
+        }
+        let keepable = unsent.filter { password.isEmpty || !$0.text.contains(password) }
+        for (conversation, messages) in Dictionary(grouping: keepable, by: { Conversation(recipient: $0.to) }) {
+            let text = messages.map(\.text).joined(separator: "\n")
+            recorder.keepUnsent(messages, in: conversation, draft: Self.joined(text, base[conversation] ?? ""))
+        }
+    }
+
+    /// How long a closing window waits for what is on its way to be acknowledged.
+    static let unsentGrace: UInt64 = 2_000_000_000
+
+    /// What the next opening says where messages were put back (`keepUnsent`).
+    static func unsentBack(count: Int, mayHaveGone: Int) -> String {
+        let what = count == 1 ? "A message you wrote was not sent before Sotto closed: it is back in the message box (Enter sends it)."
+            : "\(count) messages you wrote were not sent before Sotto closed: they are back in the message box, one a line (Enter sends them together, as one message)."
+        guard mayHaveGone > 0 else { return what }
+        return what + (count == 1 ? " The connection was lost while it was on its way, so it may have reached the others: check before sending it again."
+            : " The connection was lost while \(mayHaveGone == count ? "they were" : "\(mayHaveGone) of them were") on their way, so they may have reached the others: check before sending them again.")
+    }
+
     static func joined(_ kept: String, _ typed: String) -> String {
         kept.isEmpty || typed.isEmpty ? kept + typed : kept.hasSuffix("\n") ? kept + typed : kept + "\n" + typed
     }

@@ -43,6 +43,10 @@ extension ChatApp {
                         queue.post(.history(HistoryAnswer(conversation: conversation, kind: .kept(kept, requested: count, announce: conversations != nil),
                                                           generation: generations[conversation] ?? 0)))
                     }
+                    if conversations == nil {
+                        let notes = try store.takeUnsentNotes()
+                        if !notes.isEmpty { queue.post(.history(HistoryAnswer(conversation: .room, kind: .unsentBack(notes)))) }
+                    }
                     // Last: once the drafts are back, the opening read is done.
                     if conversations == nil {
                         queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts(try store.drafts(), open: try store.openConversation()))))
@@ -175,6 +179,11 @@ extension ChatApp {
             showMessage(target, in: here)
         case .drafts(let kept, let open):
             restoreDrafts(kept, reopening: open)
+        case .unsentBack(let notes):
+            for (conversation, note) in notes.sorted(by: { $0.key.title < $1.key.title }) {
+                model.list(conversation)
+                model.system(Self.unsentBack(count: note.count, mayHaveGone: note.mayHaveGone), warning: true, conversation: conversation)
+            }
         case .forgotten(let count):
             model.system("Deleted \(count) message\(count == 1 ? "" : "s") of this conversation from this device.", conversation: here)
         case .problem(let text):

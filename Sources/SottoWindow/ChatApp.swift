@@ -128,6 +128,8 @@ public final class ChatApp {
     var lastFrameTime = -Double.infinity
     static let updateInterval = 0.04
     public private(set) var quit = false
+    /// Closing was asked for once and said what it would lose: the next close quits.
+    var closeAnyway = false
     public private(set) var framesDrawn = 0
     /// Blinks presented from the frame cache (no layout).
     public private(set) var caretFramesPresented = 0
@@ -247,10 +249,20 @@ public final class ChatApp {
         saved.save(to: options.configDirectory)
     }
 
-    deinit {
+    /// What closing keeps (the window's size, messages not sent yet), then the client and
+    /// the history closed: once, at the window's end (tests close a window this way too).
+    public func finish() {
+        guard !finished else { return }
+        finished = true
         keepWindowSize()
+        keepUnsent()
         client?.shutdown()
         recorder?.flush()
+    }
+    private var finished = false
+
+    deinit {
+        finish()
         frameCache.release()
         painter.release()
         SDL_DestroyRenderer(renderer)
@@ -385,16 +397,30 @@ public final class ChatApp {
     }
 
     func handle(_ event: SDL_Event) {
-        if event.type == SDL_QUIT.rawValue { quit = true; return }
+        if event.type == SDL_QUIT.rawValue { return close() }
         // Ctrl+Q closes the window, as it does most Linux applications (drafts are kept).
         if event.type == SDL_KEYDOWN.rawValue, event.key.keysym.sym == Int32(SDLK_q.rawValue),
-           UInt32(event.key.keysym.mod) & UInt32(KMOD_CTRL.rawValue) != 0 { quit = true; return }
+           UInt32(event.key.keysym.mod) & UInt32(KMOD_CTRL.rawValue) != 0 { return close() }
         if event.type == queue.wakeType { return applyClientEvents() }
         if event.type == SDL_RENDER_TARGETS_RESET.rawValue || event.type == SDL_RENDER_DEVICE_RESET.rawValue {
             frameCache.invalidate()
             dirty = true
         }
         if SDLInput.apply(event, to: &ui.input, pixelScale: fonts.pixelScale) { dirty = true }
+    }
+
+    /// Closes the window, unless that would lose messages: offline with history off, what
+    /// waits to be sent cannot be kept (`keepUnsent`), and the first close says so instead.
+    func close() {
+        if recorder == nil, !closeAnyway, screen == .chat, model.state != .online, model.pendingCount > 0 {
+            closeAnyway = true
+            let n = model.pendingCount
+            model.system("\(n == 1 ? "A message is" : "\(n) messages are") not sent yet, and history is off, so nothing can keep \(n == 1 ? "it" : "them") for the next start: close again to quit anyway, or wait for the connection.",
+                         warning: true, conversation: model.current)
+            dirty = true
+            return
+        }
+        quit = true
     }
 
     func drawFrame() {
@@ -850,7 +876,7 @@ public final class ChatApp {
         case .help:
             model.help(in: here)
         case .quit:
-            quit = true
+            close()
         }
         return true
     }

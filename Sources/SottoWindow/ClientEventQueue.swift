@@ -28,6 +28,9 @@ struct HistoryAnswer: Sendable {
         /// The unsent drafts kept from last time, per conversation, and the conversation
         /// that was open.
         case drafts([Conversation: String], open: Conversation?)
+        /// Messages put back in drafts when the app last closed before the server had them
+        /// (`HistoryStore.takeUnsentNotes`), per conversation.
+        case unsentBack([Conversation: (count: Int, mayHaveGone: Int)])
         /// How far each conversation was read on this device (`HistoryStore.readMarks`):
         /// answered before the opening's kept pages, which it marks.
         case readMarks([Conversation: Int64], since: Int64)

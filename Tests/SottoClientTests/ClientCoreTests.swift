@@ -339,6 +339,22 @@ import Testing
         #expect(alice.events.filter { if case .delivered = $0 { true } else { false } }.count == 3)
     }
 
+    /// What the app keeps when it closes before the server has a message (back in the
+    /// message box) says whether it may have left: one written on a connection and never
+    /// acknowledged may have been relayed; one typed offline certainly was not.
+    @Test func whatIsNotAcknowledgedIsToldApartByWhetherItMayHaveLeft() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice"), bob = try server.member("bob")
+        server.connect(alice)
+        server.connect(bob)
+        server.relaying = false
+        server.input(alice, .send(id: 1, to: "", text: "written, never acknowledged"))
+        server.drop(alice, because: .connectionLost)
+        server.input(alice, .send(id: 2, to: "bob", text: "typed offline"))
+        #expect(alice.core.unsent == [UnsentMessage(id: 1, to: "", text: "written, never acknowledged", mayHaveGone: true),
+                                      UnsentMessage(id: 2, to: "bob", text: "typed offline", mayHaveGone: false)])
+    }
+
     /// The relayed query (436560a): after a lost connection, messages written but not
     /// acknowledged are asked about before anything is sealed again: one the server relayed
     /// is reported delivered and not sent twice (a second seal would burn a chain index).

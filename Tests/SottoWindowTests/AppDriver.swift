@@ -201,8 +201,7 @@ extension AppDriver {
         try first.logInWithPassword()
         try first.until("\(online) in the list") { first.app.model.members.filter(\.online).map(\.name) == online }
         try body(first)
-        first.app.recorder?.flush()
-        first.app.client?.shutdown()
+        first.app.finish()
     }
 
     /// The window of `session` opened again on its home, logged in.

@@ -834,6 +834,62 @@ import Testing
             await server.stop()
         }
 
+        /// A newcomer's run: offline, the banner says what is sent now is kept and sent when
+        /// the connection is back; a message written then, the window closed before it came
+        /// back, was gone (not sent, not kept, not in the box). It is back in its message box
+        /// at the next start, said there, and goes out with one Enter.
+        @Test func aMessageWrittenOfflineAndNotSentBeforeClosingIsBackInItsBoxNextTime() async throws {
+            let server = try await LocalServer()
+            let home = AppDriver.home()
+            let first = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
+            try first.logInWithPassword()
+            try first.until("online, drafts read") { first.app.model.state == .online && first.app.draftsRestored }
+            let port = server.port
+            await server.stop()
+            try first.until("offline") { first.app.model.state != .online }
+            first.type("written on the train")
+            first.press(SDLK_RETURN)
+            try first.until("pending") { first.app.model.pendingCount == 1 }
+            first.app.finish()
+            // The same server back, bob there.
+            let again = try await LocalServer(port: port, key: server.key)
+            let bob = try Peer("bob", server: again)
+            let back = try AppDriver.reopened("alice", on: again, home: home)
+            try back.until("the draft back") { back.app.draft == "written on the train" }
+            let said = ChatApp.unsentBack(count: 1, mayHaveGone: 0)
+            try back.until("said") { back.app.model.conversations[.room]?.lines.contains { $0.text == said } == true }
+            try back.until("bob listed") { back.app.model.members.contains { $0.name == "bob" && $0.online } }
+            try back.untilSeen(by: [bob])
+            back.press(SDLK_RETURN)
+            try waitUntil("bob reads it") { bob.texts == ["written on the train"] }
+            bob.client.shutdown()
+            await again.stop()
+        }
+
+        /// With history off nothing can keep a message that waits for the connection: the
+        /// first close (Ctrl+Q, the window's button, /quit) says so instead of losing it; the
+        /// second closes.
+        @Test func withHistoryOffClosingOfflineWithAMessageWaitingAsksFirst() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver(user: "alice", invite: server.invite)
+            driver.click(try #require(driver.rect("checkbox:Keep history on this device")))
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            try driver.until("online") { driver.app.model.state == .online }
+            #expect(driver.app.recorder == nil)
+            await server.stop()
+            try driver.until("offline") { driver.app.model.state != .online }
+            driver.type("not kept anywhere")
+            driver.press(SDLK_RETURN)
+            try driver.until("pending") { driver.app.model.pendingCount == 1 }
+            driver.press(SDLK_q, control: true)
+            driver.app.step()
+            #expect(!driver.app.quit)
+            #expect(driver.app.model.conversations[.room]!.lines.last?.text.hasPrefix("A message is not sent yet, and history is off") == true)
+            driver.press(SDLK_q, control: true)
+            #expect(driver.app.quit)
+        }
+
         /// SECURITY.md said "the window's log is not bounded": a member's flood grew every open
         /// window's memory without end. The oldest lines go once a log is past its bound (and
         /// their wrapped lines with them); scrolled up to, they come back from the history, each

@@ -161,6 +161,8 @@ public final class ClientCore {
     /// The connection inputs are taken from, if any.
     public var currentConnection: Int? { phase.connection }
     public var pendingCount: Int { outbox.count }
+    /// Messages typed and not yet acknowledged, oldest first.
+    public var unsent: [UnsentMessage] { outbox.unsent }
     /// The current end-to-end session, if online.
     public var endToEndSession: EndToEndSession? {
         if case .online(_, _, let session) = phase { return session.endToEnd }

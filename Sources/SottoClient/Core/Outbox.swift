@@ -1,5 +1,16 @@
 import Foundation
 
+/// A message still in the outbox, as the person wrote it (what the app keeps when it closes
+/// before the server has it). `mayHaveGone`: written on a connection and never acknowledged,
+/// so the server may have relayed it; otherwise it certainly never left this device.
+public struct UnsentMessage: Equatable, Sendable {
+    public let id: UInt64
+    /// Empty for the room.
+    public let to: String
+    public let text: String
+    public let mayHaveGone: Bool
+}
+
 /// Messages a person typed, from the moment they are handed over until the server has
 /// acknowledged them: exactly once, across lost connections and restarted servers.
 ///
@@ -37,6 +48,13 @@ struct Outbox {
     private(set) var awaitingRelayedAnswer = false
 
     var count: Int { entries.count }
+    /// What is still here, oldest first.
+    var unsent: [UnsentMessage] {
+        entries.enumerated().map { index, entry in
+            UnsentMessage(id: entry.id, to: entry.to, text: String(decoding: entry.text, as: UTF8.self),
+                          mayHaveGone: index < transmitted || uncertain.contains(entry.id))
+        }
+    }
     var hasUntransmitted: Bool { transmitted < entries.count }
     /// The next entry to seal and write on this connection.
     var next: Entry? { hasUntransmitted ? entries[transmitted] : nil }

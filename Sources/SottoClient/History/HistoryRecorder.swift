@@ -25,6 +25,7 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// The conversation open in the window, to be written. Guarded by `lock`.
     private var pendingOpen: Conversation?
     private var pendingReadMarks: [Conversation: (sender: String, clientMessageID: UInt64)] = [:]
+    private var pendingUnsent: [Conversation: (count: Int, mayHaveGone: Int)] = [:]
     static let draftDelay: DispatchTimeInterval = .milliseconds(500)
     /// Touched on `queue` only.
     private var store: HistoryStore?
@@ -89,6 +90,16 @@ public final class HistoryRecorder: @unchecked Sendable {
         queue.async { self.write() }
     }
 
+    /// Messages the app closed on before the server had them: their text goes back in the
+    /// conversation's draft (`draft`: the whole of it, theirs first), and the next opening
+    /// says so. Written at the next write (call `flush` after).
+    public func keepUnsent(_ messages: [UnsentMessage], in conversation: Conversation, draft: String) {
+        lock.withLock {
+            pendingDrafts[conversation] = draft
+            pendingUnsent[conversation] = (messages.count, messages.count { $0.mayHaveGone })
+        }
+    }
+
     /// Blocks until everything handed over is written (at exit, and for tests).
     public func flush() {
         queue.sync { self.write() }
@@ -122,12 +133,15 @@ public final class HistoryRecorder: @unchecked Sendable {
         pendingOpen = nil
         let readMarks = pendingReadMarks
         pendingReadMarks = [:]
+        let unsent = pendingUnsent
+        pendingUnsent = [:]
         lock.unlock()
         guard let store else { return }
         do {
             try store.append(batch)
             try store.saveDrafts(drafts)
             if let open { try store.saveOpenConversation(open) }
+            for (conversation, note) in unsent { try store.saveUnsentNote(conversation, count: note.count, mayHaveGone: note.mayHaveGone) }
             for (conversation, message) in readMarks where try !store.saveReadMark(conversation, upTo: message) {
                 // Shown before it was handed over to be kept (the window shows first, then
                 // keeps): tried again with the next write, unless a newer mark came meanwhile.

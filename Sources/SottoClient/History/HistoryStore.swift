@@ -274,6 +274,39 @@ public final class HistoryStore: Sendable {
         }
     }
 
+    /// Messages the app put back in a conversation's draft when it closed before the server
+    /// had them (`mayHaveGone` of them written on a connection and never acknowledged): said
+    /// at the next opening. Counts add up until they are taken.
+    public func saveUnsentNote(_ conversation: Conversation, count: Int, mayHaveGone: Int) throws {
+        try pool.write { db in
+            let key = "unsent:" + Self.name(of: conversation)
+            let before = try String.fetchOne(db, sql: "SELECT value FROM deviceState WHERE key = ?", arguments: [key]).flatMap(Self.unsentNote)
+            let value = "\((before?.count ?? 0) + count),\((before?.mayHaveGone ?? 0) + mayHaveGone)"
+            try db.execute(sql: "INSERT OR REPLACE INTO deviceState (key, value) VALUES (?, ?)", arguments: [key, value])
+        }
+    }
+
+    /// The notes of `saveUnsentNote`, deleted as they are read.
+    public func takeUnsentNotes() throws -> [Conversation: (count: Int, mayHaveGone: Int)] {
+        try pool.write { db in
+            var notes: [Conversation: (count: Int, mayHaveGone: Int)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, value FROM deviceState WHERE key LIKE 'unsent:%'") {
+                let key: String = row["key"], value: String = row["value"]
+                guard let conversation = Self.conversation(named: String(key.dropFirst("unsent:".count))),
+                      let note = Self.unsentNote(value) else { continue }
+                notes[conversation] = note
+            }
+            try db.execute(sql: "DELETE FROM deviceState WHERE key LIKE 'unsent:%'")
+            return notes
+        }
+    }
+
+    private static func unsentNote(_ value: String) -> (count: Int, mayHaveGone: Int)? {
+        let parts = value.split(separator: ",").compactMap { Int($0) }
+        guard parts.count == 2, parts.allSatisfy({ (0...1_000_000).contains($0) }) else { return nil }
+        return (parts[0], parts[1])
+    }
+
     /// The conversation the window had open when it was last used here.
     public func openConversation() throws -> Conversation? {
         try pool.read { db in
