@@ -35,7 +35,7 @@ extension ChatApp {
     /// off the frame, so what comes after it is unread at the next start (once the marks
     /// kept were read). Not while the window is in the background: shown is not read there.
     func keepReadMarks() {
-        guard let recorder, readMarks != nil, model.attending, let bottom = ui.logBottomKey(model.current.logID),
+        guard let recorder, readMarks != nil, model.reading, let bottom = ui.logBottomKey(model.current.logID),
               let lines = model.conversations[model.current]?.lines else { return }
         // Keys increase down the log: the first line past the bottom shown, found by halves.
         var low = 0, high = lines.count
@@ -71,15 +71,20 @@ extension ChatApp {
         }
         keptDrafts = kept.filter { !$0.value.isEmpty }
         draftsRestored = true
+        // What the history holds: where the person went before it was read is written next
+        // (set to where they were, it was never written, and the next start reopened the
+        // conversation before).
+        keptOpenConversation = open
         // Back where the person was, if they have not gone elsewhere meanwhile and the
         // conversation is listed (kept, or with a draft).
-        keptOpenConversation = model.current
         if let open, untouched, open != model.current, model.current == .room, model.order.contains(open) {
             model.open(open)
+            openAtNewSince()
             focusInputNextFrame = true
             // Not shown yet: an Enter pressed before it is would send its draft unseen.
             typeAheadLandedAt = SDL_GetTicks()
         }
+        model.endOpening()
     }
 
     /// Closing before the server had what was typed (a message written on the train, the

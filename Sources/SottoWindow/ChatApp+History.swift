@@ -31,7 +31,11 @@ extension ChatApp {
         let generations = model.conversations.mapValues(\.generation)
         DispatchQueue.global(qos: .userInitiated).async {
             recorder.withStore { store in
-                guard let store else { return }
+                guard let store else {
+                    // Nothing to reopen: the chat stays where it opened.
+                    if conversations == nil { queue.post(.history(HistoryAnswer(conversation: .room, kind: .drafts([:], open: nil)))) }
+                    return
+                }
                 do {
                     if conversations == nil {
                         let read = try store.readMarks()
@@ -187,6 +191,7 @@ extension ChatApp {
         case .forgotten(let count):
             model.system("Deleted \(count) message\(count == 1 ? "" : "s") of this conversation from this device.", conversation: here)
         case .problem(let text):
+            model.endOpening()
             model.conversations[here]?.loadingOlder = false
             model.system(text, warning: true, conversation: here)
         }

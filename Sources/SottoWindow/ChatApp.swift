@@ -508,6 +508,8 @@ public final class ChatApp {
                 screen = .chat
                 focusInputNextFrame = true
                 form.save(to: options.configDirectory)
+                // Read nothing until the history says where to reopen (with none, at once).
+                if recorder != nil { model.beginOpening() }
                 loadKept(Self.keptOnOpening)
             } else if lostAt != nil {
                 // The log said the connection was lost; it says it is back (a newcomer's run:

@@ -112,7 +112,24 @@ final class ChatModel {
     }
 
     /// Open, in a window being looked at: what arrives there is read as it comes.
-    func isSeen(_ conversation: Conversation) -> Bool { conversation == current && attending }
+    func isSeen(_ conversation: Conversation) -> Bool { conversation == current && reading }
+
+    /// The person can read the open conversation now: the window is looked at, and the chat
+    /// has opened where it will stay.
+    var reading: Bool { attending && !opening }
+
+    /// From the chat's first showing until the history's opening read says which conversation
+    /// to reopen: nothing is read yet (a newcomer's run: reopened on a direct conversation,
+    /// what waited in the room had been counted read, and its "new since" line dropped, as
+    /// the room was open while it arrived).
+    private(set) var opening = false
+    func beginOpening() { opening = true }
+    /// The chat is open where it stays: what is shown there now is read.
+    func endOpening() {
+        guard opening else { return }
+        opening = false
+        conversations[current]?.unread = 0
+    }
 
     /// The window came to the front (true) or went behind (false). Back at it: what arrived
     /// in the open conversation meanwhile starts under a "new since" line (an earlier one
@@ -301,7 +318,7 @@ final class ChatModel {
 
     func open(_ conversation: Conversation) {
         // The conversation being left was seen: its "new since" line has done its job.
-        if conversation != current { clearNewSince(in: current) }
+        if conversation != current, !opening { clearNewSince(in: current) }
         list(conversation)
         if conversation != current { markUnread(in: conversation) }
         current = conversation

@@ -282,7 +282,7 @@ extension ChatApp {
         if jumpShownFor > 0 { ui.reserveOverlay(jumpRect(jumpShownFor)) }
         let result2 = ui.log(model.current.logID, source: source, in: logRect, wrapCache: wrapCache)
         if let link = result2.clickedLink { openLink(link) }
-        if model.attending, let bottom = ui.logBottomKey(model.current.logID) {
+        if model.reading, let bottom = ui.logBottomKey(model.current.logID) {
             seenThroughKeys[model.current] = max(seenThroughKeys[model.current] ?? .min, bottom)
         }
         let newBelow = max(result2.newBelow, unreadBelowView(lines))
@@ -301,7 +301,7 @@ extension ChatApp {
             }
         }
         // Shown in a window being looked at is read; behind other windows it waits (`attend`).
-        if model.attending, model.conversations[model.current]?.unread ?? 0 > 0 { model.conversations[model.current]!.unread = 0 }
+        if model.reading, model.conversations[model.current]?.unread ?? 0 > 0 { model.conversations[model.current]!.unread = 0 }
     }
 
     /// Others' messages under the "new since" line, below the view and never shown while the

@@ -890,6 +890,48 @@ import Testing
             #expect(driver.app.quit)
         }
 
+        /// A newcomer's run: closed in a direct conversation, reopened there, the room had
+        /// neither a count nor a "new since" line for what waited in it (it was open while
+        /// that arrived, so it was read; leaving it for the reopened one dropped its line).
+        @Test func reopenedInADirectConversationTheRoomKeepsWhatWaitedUnread() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let home = AppDriver.home()
+            try AppDriver.session("alice", on: server, home: home, online: ["alice", "bob"]) { alice in
+                try alice.untilSeen(by: [bob])
+                alice.type("/msg bob see you later")
+                alice.press(SDLK_RETURN)
+                try alice.until("in bob's conversation") { alice.app.model.current == .direct("bob") && alice.app.model.pendingCount == 0 }
+                alice.app.step()
+            }
+            try waitUntil("alice away") { bob.members.contains { $0.name == "alice" && !$0.online } }
+            for i in 0..<3 { bob.client.send("room while you were away \(i)") }
+            try waitUntil("stored") { bob.client.pendingCount() == 0 }
+
+            let back = try AppDriver(user: "alice", invite: server.invite, configDirectory: home)
+            back.type(LocalServer.password)
+            back.press(SDLK_RETURN)
+            // The history answers late (a slow disk): what waited arrives first, as it can.
+            let recorder = try #require(back.app.recorder)
+            DispatchQueue.global().async { recorder.withStore { (_: HistoryStore?) -> Void in usleep(500_000) } }
+            try back.until("reopened in bob's, what waited shown") {
+                back.app.draftsRestored && back.app.model.current == .direct("bob")
+                    && back.app.model.conversations[.room]?.lines.contains { $0.text == "room while you were away 2" } == true
+            }
+            for _ in 0..<3 { back.app.step() }
+            #expect(back.app.model.conversations[.room]?.unread == 3)
+            let room = back.app.model.conversations[.room]!.lines
+            let marker = try #require(room.firstIndex { $0.kind == .newSince }, "no new-since line in the room")
+            #expect(room[(marker + 1)...].first { $0.kind == .message }?.text == "room while you were away 0")
+            // Opened, the room is read, from its line.
+            back.click(try #require(back.conversationRow(0)))
+            back.app.step()
+            #expect(back.app.model.current == .room && back.app.model.conversations[.room]?.unread == 0)
+            back.app.finish()
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// SECURITY.md said "the window's log is not bounded": a member's flood grew every open
         /// window's memory without end. The oldest lines go once a log is past its bound (and
         /// their wrapped lines with them); scrolled up to, they come back from the history, each
