@@ -246,6 +246,13 @@ public final class ChatClient: @unchecked Sendable {
                     self.loop.execute { self.run(.storeFailed(connection: number, "\(error)")) }
                 }
             }
+        case .rewindStream(let server, let stream, let position):
+            let store = keyStore, logger = self.logger
+            keyQueue.async {
+                do { try store.rewindStream(server: server, stream: stream, to: position) } catch {
+                    logger.error("could not store that the server's log went back", metadata: ["error": "\(error)"])
+                }
+            }
         case .rotatePrekeys(let number, let server):
             let store = keyStore, keys = identity.keys, policy = prekeyPolicy
             keyQueue.async {

@@ -50,6 +50,10 @@ public enum ClientNotice: Equatable, Sendable {
     case notSentAfterLeaving
     /// `/leave` while not connected: nothing was done.
     case leaveNeedsConnection
+    /// The server's log went back behind what this device had received (restored from a
+    /// backup, or it had lied about how far it was): what it numbers from there on is read
+    /// as new (a replay of what was read before is still refused, by the end-to-end layer).
+    case logWentBack
 
     public enum NotSentReason: Equatable, Sendable {
         case tooLong(limit: Int)
@@ -63,7 +67,7 @@ public enum ClientNotice: Equatable, Sendable {
         case .joined, .left, .removed, .verified, .loginRetried, .reconnecting, .youLeft: return false
         case .lookAlike, .invalidListing, .forgedOwnMessage, .keyChanged, .noValidIdentity, .undecryptable, .messageRejected,
              .verificationNotSaved, .notOnline, .notSent, .server, .droppedWhileAway, .noCurrentPrekey, .keysNotSaved,
-             .leaveNeedsName, .leaveNeedsConnection, .notSentAfterLeaving: return true
+             .leaveNeedsName, .leaveNeedsConnection, .notSentAfterLeaving, .logWentBack: return true
         }
     }
 
@@ -94,6 +98,7 @@ public enum ClientNotice: Equatable, Sendable {
         case .leaveNeedsName: return "leave-needs-name"
         case .notSentAfterLeaving: return "not-sent-after-leaving"
         case .leaveNeedsConnection: return "leave-needs-connection"
+        case .logWentBack: return "log-went-back"
         }
     }
 
@@ -158,6 +163,8 @@ public enum ClientNotice: Equatable, Sendable {
             return "Not sent: you left this server. Join again to write here (as a new member)."
         case .leaveNeedsConnection:
             return "Nothing was done: you can leave a server only while connected to it."
+        case .logWentBack:
+            return "The server's message log is behind what this device had already received (was it restored from a backup?). What it sends from here on is shown; anything it sends again that was read before is refused as a replay."
         }
     }
 }

@@ -135,3 +135,50 @@ extension EventLog {
     var onlineCount: Int { snapshot.filter { $0 == .state(.online) }.count }
     var containsReconnecting: Bool { snapshot.contains { if case .state(.reconnecting) = $0 { true } else { false } } }
 }
+
+extension CrashRecoveryTests {
+    /// An attacker's review: the server's data directory restored from a backup keeps its
+    /// log's id and numbers new messages from where the backup ended; every client had stored
+    /// a position past that and skipped what came, without a word, until positions passed it.
+    /// Now the log is found behind, said, and read on.
+    @Test func aServerRestoredFromABackupIsReadOnAndSaidSo() async throws {
+        let data = temporaryDirectory("restore"), backup = temporaryDirectory("restore-backup")
+        let (first, port, fingerprint, password) = try await ProcessTests.startServer(dataDir: data)
+        func client(_ name: String) throws -> (ChatClient, EventLog, Counter) {
+            try Self.client(name, port: port, fingerprint: fingerprint, password: password, backoffMax: 0.5)
+        }
+        let (alice, aliceLog, aliceGot) = try client("alice")
+        let (bob, bobLog, _) = try client("bob")
+        alice.connect(); bob.connect()
+        try await Self.setup("they see each other", ["alice": aliceLog, "bob": bobLog]) {
+            aliceLog.lastUsersCount == 2 && bobLog.lastUsersCount == 2
+        }
+        bob.send("before the backup")
+        try await eventually("alice has it") { aliceGot.count == 1 }
+        // The backup, taken with the server stopped.
+        first.signal(SIGTERM)
+        _ = await first.waitForExit()
+        try FileManager.default.removeItem(at: backup)
+        try FileManager.default.copyItem(at: data, to: backup)
+        let second = try ChildProcess(Products.url("sotto-server"), ["--host", "127.0.0.1", "--data-dir", data.path, "--port", "\(port)"])
+        try await eventually("restarted", timeout: 20) { second.stdout.contains("Waiting for connections...") }
+        try await eventually("both back", timeout: 30) { aliceLog.onlineCount >= 2 && bobLog.onlineCount >= 2 }
+        for i in 0..<3 { bob.send("after the backup \(i)") }
+        try await eventually("alice has them") { aliceGot.count == 4 }
+        try await Task.sleep(nanoseconds: 500_000_000)  // stored and confirmed (50 ms)
+        // Restored.
+        second.signal(SIGTERM)
+        _ = await second.waitForExit()
+        try FileManager.default.removeItem(at: data)
+        try FileManager.default.copyItem(at: backup, to: data)
+        let restored = try ChildProcess(Products.url("sotto-server"), ["--host", "127.0.0.1", "--data-dir", data.path, "--port", "\(port)"])
+        defer { restored.signal(SIGTERM) }
+        try await eventually("restored", timeout: 20) { restored.stdout.contains("Waiting for connections...") }
+        try await eventually("both back again", timeout: 30) { aliceLog.onlineCount >= 3 && bobLog.onlineCount >= 3 }
+        bob.send("after the restore")
+        try await eventually("alice reads it", timeout: 20) { aliceGot.all.contains("after the restore") }
+        #expect(aliceLog.contains(.notice(.logWentBack)))
+        #expect(aliceGot.all.filter { $0 == "after the restore" }.count == 1)
+        alice.shutdown(); bob.shutdown()
+    }
+}

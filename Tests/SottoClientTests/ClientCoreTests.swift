@@ -355,6 +355,30 @@ import Testing
                                       UnsentMessage(id: 2, to: "bob", text: "typed offline", mayHaveGone: false)])
     }
 
+    /// An attacker's review: one `caughtUp` far ahead from a lying server (or a log restored
+    /// from a backup) was stored, and from then on every message was skipped as read already,
+    /// without a word, after a restart too. Once caught up, a position not newer than the last
+    /// means the log went back: it is said, read on from there, and stored lower.
+    @Test func aPositionFarAheadDoesNotSilenceWhatFollows() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice"), bob = try server.member("bob")
+        server.connect(alice)
+        server.connect(bob)
+        server.deliver(.caughtUp(position: .max, dropped: 0), to: alice)
+        server.fire(.checkpoint, for: alice)
+        let stream = try #require(alice.keyStore.load(server: server.fingerprint, identity: alice.identity.keys, policy: PrekeyPolicy(), now: server.now).streams.first)
+        #expect(stream.value > UInt64(Int64.max) / 2, "the lie was stored, as a position reached")
+        server.input(bob, .send(id: 1, to: "", text: "still heard"))
+        #expect(alice.texts == ["still heard"])
+        #expect(alice.events.filter { $0 == .notice(.logWentBack) }.count == 1)
+        server.input(bob, .send(id: 2, to: "", text: "and after"))
+        #expect(alice.texts == ["still heard", "and after"])
+        #expect(alice.events.filter { $0 == .notice(.logWentBack) }.count == 1, "said once")
+        server.fire(.checkpoint, for: alice)
+        let stored = try #require(alice.keyStore.load(server: server.fingerprint, identity: alice.identity.keys, policy: PrekeyPolicy(), now: server.now).streams[stream.key])
+        #expect(stored < 100, "stored back where the log is: \(stored)")
+    }
+
     /// The relayed query (436560a): after a lost connection, messages written but not
     /// acknowledged are asked about before anything is sealed again: one the server relayed
     /// is reported delivered and not sent twice (a second seal would burn a chain index).

@@ -212,6 +212,9 @@ final class ScriptedServer {
             guard !holdsStores else { return heldStores.append((member, connection, server, changes, stream, position)) }
             try! member.keyStore.save(server: server, changes, stream: stream, through: position)
             member.core.handle(.stored(connection: connection, position: position), now: now)
+        case .rewindStream(let server, let stream, let position):
+            // At once: no test here holds stores across a log going back.
+            try! member.keyStore.rewindStream(server: server, stream: stream, to: position)
         case .rotatePrekeys(let connection, let server):
             let state = try! member.keyStore.load(server: server, identity: member.identity.keys, policy: PrekeyPolicy(), now: now)
             member.core.handle(.prekeysRotated(connection: connection, state.prekeys), now: now)

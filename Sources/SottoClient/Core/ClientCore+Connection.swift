@@ -73,6 +73,18 @@ extension ClientCore {
         announce()
     }
 
+    /// Ends this session and logs in again at once (the server hands over again what it
+    /// holds past our confirmed position): after the log went back.
+    func reconnectNow(now: Date) {
+        guard case .online(let connection, let run, _) = phase else { return }
+        emit(.write(connection: connection, ClientRecord.bye.encoded()))
+        emit(.flush(connection: connection))
+        emit(.close(connection: connection))
+        outbox.closedOnPurpose()
+        endSession(wasOnline: true, clearList: false)
+        open(run)
+    }
+
     /// What ends with a session, whatever ends it. `clearList`: the UI's member list is
     /// emptied (a reconnect keeps it on screen, as last known, until the next list).
     func endSession(wasOnline: Bool, clearList: Bool = true) {

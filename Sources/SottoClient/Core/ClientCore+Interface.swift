@@ -75,6 +75,9 @@ extension ClientCore {
         /// Store these changes, and that our stream is handled through `through`, after
         /// everything handed to the UI before it (the history); answer with `.stored`.
         case storeKeyState(connection: Int, server: String, KeyStateChanges, stream: String, through: UInt64)
+        /// Our stream's position, lower (`KeyStateStore.rewindStream`): after the saves before
+        /// it, before any load after it. Nothing answers.
+        case rewindStream(server: String, stream: String, to: UInt64)
         /// A session that outlived the prekey rotation period: rotate as at a login (a new
         /// prekey stored before it is published, those past their grace deleted); answer
         /// with `.prekeysRotated`.

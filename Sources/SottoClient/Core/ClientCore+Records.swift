@@ -101,8 +101,9 @@ extension ClientCore {
             if changed { noteMembershipChange() }
         case .message(let m):
             guard case .online(_, _, let session) = phase else { return }
+            received(m.sequence, session: session)
             // Handed over again after a confirmation that was lost: its effects are stored.
-            guard m.sequence > session.storedPosition else { return }
+            guard m.sequence > session.storedPosition else { return skipped(m.sequence, session: session) }
             defer { handled(m.sequence, session: session) }
             if m.from == configuration.username {
                 showOwnCopy(m, session: session)
@@ -113,13 +114,27 @@ extension ClientCore {
                 process(session.endToEnd.open(m, now: now), on: connection)
             }
         case .keyShare(let from, let payload, let position):
-            guard case .online(_, _, let session) = phase, position > session.storedPosition else { return }
+            guard case .online(_, _, let session) = phase else { return }
+            received(position, session: session)
+            guard position > session.storedPosition else { return skipped(position, session: session) }
             applyMembershipChange(now: now)
             process(session.endToEnd.receiveKeyShare(from: from, payload: payload, now: now), on: connection)
             handled(position, session: session)
         case .caughtUp(let position, let dropped):
             guard case .online(_, _, let session) = phase else { return }
             if dropped > 0 { emit(.notice(.droppedWhileAway(count: dropped))) }
+            if position < session.storedPosition {
+                // Everything is handed over, and it ends before what we had stored: the log
+                // went back. What it handed over as if stored already was new; the next
+                // login (at once, once a run) hands it over again.
+                let skippedFrom = session.firstSkipped
+                wentBack(to: min(position, (skippedFrom ?? position &+ 1) &- 1), session: session)
+                if skippedFrom != nil, !reconnectedForLogWentBack {
+                    reconnectedForLogWentBack = true
+                    return reconnectNow(now: now)
+                }
+            }
+            session.lastReceived = max(session.lastReceived, position)
             if position > session.storedPosition { handled(position, session: session) }
             session.caughtUp = true
             emit(.caughtUp)
@@ -213,6 +228,35 @@ extension ClientCore {
 
     // MARK: Our stream, stored and confirmed
 
+    /// A position handed over: once caught up, each is newer than the last (the log is in
+    /// order); one that is not means the log went back (restored from a backup, or a server
+    /// that had claimed a position far ahead): read from it on, not skipped without a word.
+    func received(_ position: UInt64, session: Session) {
+        if session.caughtUp, position <= session.lastReceived, position <= session.storedPosition {
+            wentBack(to: position == 0 ? 0 : position - 1, session: session)
+        }
+        session.lastReceived = max(session.lastReceived, position)
+    }
+
+    /// Handed over, and stored already: the first such is remembered (new after all if the log went back).
+    func skipped(_ position: UInt64, session: Session) {
+        if session.firstSkipped == nil { session.firstSkipped = position }
+    }
+
+    /// Our stream starts again at `position`, lower than stored: said once a session, and
+    /// stored (`rewindStream`), or every later login would skip what comes until then.
+    func wentBack(to position: UInt64, session: Session) {
+        guard position < session.storedPosition || position < session.handledPosition else { return }
+        session.storedPosition = min(session.storedPosition, position)
+        session.handledPosition = min(session.handledPosition, position)
+        session.firstSkipped = nil
+        emit(.rewindStream(server: session.hello.serverFingerprint, stream: session.stream, to: position))
+        if !session.wentBack {
+            session.wentBack = true
+            emit(.notice(.logWentBack))
+        }
+    }
+
     /// A record of our stream was handled: what it changed is stored shortly (records that
     /// arrive together are stored together), then confirmed to the server.
     func handled(_ position: UInt64, session: Session) {
@@ -253,7 +297,9 @@ extension ClientCore {
         session.storing = false
         session.saving = nil
         session.saveFailing = false
-        guard position > session.storedPosition else { return }
+        // Not past what was handled: a save from before the log went back (`wentBack`) would
+        // put the position back where it was.
+        guard position > session.storedPosition, position <= session.handledPosition else { return }
         session.storedPosition = position
         emit(.write(connection: connection, ClientRecord.confirm(position).encoded()))
         emit(.flush(connection: connection))

@@ -79,6 +79,13 @@ public final class ClientCore {
         /// What waited for us has been handed over (`caughtUp`): from then on our own copy of
         /// a message this device did not send is the server's invention.
         var caughtUp = false
+        /// The newest position handed over in this session: once caught up, each must be newer.
+        var lastReceived: UInt64 = 0
+        /// The first position handed over in this session that was skipped as stored already
+        /// (new after all if the log went back).
+        var firstSkipped: UInt64?
+        /// The log was found behind this device in this session (said once a session).
+        var wentBack = false
         /// A store of `handledPosition` is on its way (one at a time).
         var storing = false
         /// What the save in flight holds, put back if it fails.
@@ -116,6 +123,9 @@ public final class ClientCore {
     var connectionCount = 0
     /// Online at least once: from then on a transient loss reconnects.
     var hasBeenOnline = false
+    /// This run reconnected once to be handed again what a log that went back numbered anew
+    /// (never more: a lying server cannot keep the client reconnecting).
+    var reconnectedForLogWentBack = false
     var outbox = Outbox()
     var roster = Roster()
     var shown = ShownMessages()

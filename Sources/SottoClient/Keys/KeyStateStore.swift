@@ -12,6 +12,10 @@ public protocol KeyStateStore: AnyObject, Sendable {
     func load(server: String, identity: IdentityKeys, policy: PrekeyPolicy, now: Date) throws -> KeyState
     /// Stores changes and the position they bring one stream to (`KeyState.streamKey`), in one transaction.
     func save(server: String, _ changes: KeyStateChanges, stream: String, through position: UInt64) throws
+    /// Sets a stream's position lower than it was: the server's log went back (restored from
+    /// a backup, or a server that lied about how far it was), and what it numbers from there
+    /// on is new. `save` only ever moves a position forward.
+    func rewindStream(server: String, stream: String, to position: UInt64) throws
 }
 
 extension KeyStateStore {
@@ -59,6 +63,14 @@ public final class InMemoryKeyStateStore: KeyStateStore, @unchecked Sendable {
             }
             state.accepted += changes.accepted
             state.streams[stream] = max(state.streams[stream] ?? 0, position)
+            states[server] = state
+        }
+    }
+
+    public func rewindStream(server: String, stream: String, to position: UInt64) throws {
+        lock.withLock {
+            var state = states[server] ?? KeyState()
+            state.streams[stream] = min(state.streams[stream] ?? 0, position)
             states[server] = state
         }
     }

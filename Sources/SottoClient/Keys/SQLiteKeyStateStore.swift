@@ -146,4 +146,10 @@ public final class SQLiteKeyStateStore: KeyStateStore, @unchecked Sendable {
                 """, arguments: [stream, Int64(clamping: position)])
         }
     }
+
+    public func rewindStream(server: String, stream: String, to position: UInt64) throws {
+        try pool(server).write { db in
+            try db.execute(sql: "UPDATE streams SET stored = min(stored, ?) WHERE key = ?", arguments: [Int64(clamping: position), stream])
+        }
+    }
 }
