@@ -189,6 +189,24 @@ public final class UIContext {
         edits[id] = state
     }
 
+    /// A field's text set from outside, the caret at `caret` (a name completed).
+    public func setText(_ idLabel: String, text: String, caret: Int) {
+        let id = self.id("field:" + idLabel)
+        var state = edits[id] ?? TextEditState(text)
+        state.setText(text)
+        state.placeCaret(max(0, min(caret, state.characters.count)), selecting: false)
+        edits[id] = state
+    }
+
+    /// Takes this frame's Tab (without Shift) for the caller: the focus stays where it is.
+    /// False if none was pressed.
+    public func takeTab() -> Bool {
+        guard input.pressed(.tab) else { return false }
+        input.keys.removeAll { $0.0 == .tab && $0.1 == [] }
+        if tabRequest == 1 { tabRequest = 0 }
+        return true
+    }
+
     // MARK: Drawing
 
     public func draw(_ command: DrawCommand) {
@@ -322,11 +340,14 @@ public final class UIContext {
 
     public enum ButtonStyle { case normal, primary, danger, link }
 
-    /// A button; true on click, or on Enter/Space while focused.
+    /// A button; true on click, or on Enter/Space while focused. `focusable` false: Tab
+    /// passes it by (a Send button beside a field whose Enter sends: focused by Tab, a Space
+    /// meant for the text sent a half-written message).
     @discardableResult
-    public func button(_ title: String, in r: Rect, style: ButtonStyle = .normal, enabled: Bool = true, idLabel: String? = nil) -> Bool {
+    public func button(_ title: String, in r: Rect, style: ButtonStyle = .normal, enabled: Bool = true, idLabel: String? = nil,
+                       focusable: Bool = true) -> Bool {
         let id = self.id(idLabel ?? "button:" + title)
-        registerFocusable(id)
+        if focusable { registerFocusable(id) }
         let (over, pressed, clicked) = enabled ? interact(id, r) : (false, false, false)
         if pressed { takeFocusOnClick(id) }
         let keyed = enabled && inputEnabled && focused == id && (input.pressed(.enter) || input.text == " ")
@@ -339,9 +360,17 @@ public final class UIContext {
         }
         if !enabled { bg = theme.panelAlt; fg = theme.mutedText }
         if style != .link || over { fill(r, bg) }
-        if focused == id { stroke(r, theme.focus) } else if style == .normal { stroke(r, theme.border) }
+        if style == .normal { stroke(r, theme.border) }
+        if focused == id { focusRing(r) }
         label(title, in: r, color: fg, style: style == .primary ? .bold : .regular, align: .center)
         return clicked || keyed
+    }
+
+    /// Where the keyboard is, around a button: two pixels outside it, so it shows on any fill
+    /// (inside, on the primary button's own blue, it could not be seen: a newcomer's run).
+    func focusRing(_ r: Rect) {
+        stroke(r.inset(-2), theme.focus)
+        stroke(r.inset(-3), theme.focus)
     }
 
     @discardableResult

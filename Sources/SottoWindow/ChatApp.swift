@@ -128,6 +128,8 @@ public final class ChatApp {
     var lastFrameTime = -Double.infinity
     static let updateInterval = 0.04
     public private(set) var quit = false
+    /// The name Tab completed last in the message box (a further Tab gives the next).
+    var lastCompletion: NameCompletion?
     /// Closing was asked for once and said what it would lose: the next close quits.
     var closeAnyway = false
     public private(set) var framesDrawn = 0

@@ -161,6 +161,7 @@ final class ChatModel {
         ("Ctrl+F", "search every conversation kept on this device; a click on a result opens it there"),
         ("Ctrl+Tab", "the next conversation in the list (Ctrl+Shift+Tab the one before; also Ctrl+Page Down / Up)"),
         ("Shift+Enter", "a new line in the message box (Enter sends)"),
+        ("Tab", "in the message box, completes the member's name begun before the caret (again: the next one)"),
         ("Up / Down", "between the lines of the message box, then through what you sent"),
         ("Page Up / Down", "scroll the conversation (older messages load at its top)"),
         ("Ctrl+Q", "quit"),

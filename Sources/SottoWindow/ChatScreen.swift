@@ -225,6 +225,7 @@ extension ChatApp {
         var sendColumn = composer.cutRight(80)
         let sendRect = sendColumn.cutBottom(min(sendColumn.h, 36))
         _ = composer.cutRight(8)
+        completeName()
         let result = ui.textField("message", text: &draft, in: composer, placeholder: "Message \(model.current == .room ? "everyone" : model.current.recipient)  (Enter sends, Shift-Enter new line)", multiline: true)
         if result.historyStep != 0, draft.isEmpty || historyIndex != nil {
             // What was typed here this session, after what you sent here before it (shown in
@@ -238,7 +239,7 @@ extension ChatApp {
             recall(step: result.historyStep, in: sentBefore + typed)
         }
 
-        if ui.button("Send", in: sendRect, style: .primary) || result.submitted {
+        if ui.button("Send", in: sendRect, style: .primary, focusable: false) || result.submitted {
             submitDraft()
             focusInputNextFrame = true
         }
@@ -302,6 +303,24 @@ extension ChatApp {
         }
         // Shown in a window being looked at is read; behind other windows it waits (`attend`).
         if model.reading, model.conversations[model.current]?.unread ?? 0 > 0 { model.conversations[model.current]!.unread = 0 }
+    }
+
+    /// Tab in the message box completes a name begun before the caret (`NameCompletion`), and
+    /// otherwise does nothing: it never leaves the box (a newcomer's run: it went to the Send
+    /// button, and a Space sent half a message; with nothing else to go to, it came back to
+    /// the box selecting all of it, and the next key typed over the draft). Shift+Tab leaves.
+    func completeName() {
+        guard ui.isFocused(ui.id("field:message")), ui.input.pressed(.tab) else { return }
+        _ = ui.takeTab()
+        guard let state = ui.editState("message"), state.selection == nil else { return }
+        let names = model.members.filter { !$0.isMe }.map(\.name)
+        guard let done = NameCompletion.complete(state.characters, caret: state.caret, names: names, last: lastCompletion) else {
+            lastCompletion = nil
+            return
+        }
+        draft = String(done.text)
+        ui.setText("message", text: draft, caret: done.caret)
+        lastCompletion = done.state
     }
 
     /// Others' messages under the "new since" line, below the view and never shown while the

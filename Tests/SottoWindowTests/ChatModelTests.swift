@@ -225,3 +225,31 @@ import Testing
         #expect(found("xhttps://example.com https:// https:///path").isEmpty)
     }
 }
+
+/// Tab completes a member's name in the message box (a newcomer's run: it moved the focus to
+/// the Send button, and the next Space sent half a message).
+@Suite struct NameCompletionTests {
+    func complete(_ text: String, names: [String], last: NameCompletion? = nil) -> (String, NameCompletion)? {
+        let characters = Array(text)
+        return NameCompletion.complete(characters, caret: characters.count, names: names, last: last).map { (String($0.text), $0.state) }
+    }
+
+    @Test func theWordBeforeTheCaretBecomesTheNameItBegins() {
+        #expect(complete("hello @bo", names: ["alice", "bob"])?.0 == "hello @bob ")
+        #expect(complete("ALI", names: ["alice", "bob"])?.0 == "alice ")
+        #expect(complete("thanks Zo", names: ["Zoë 🦊"])?.0 == "thanks Zoë 🦊 ")
+        #expect(complete("hello ", names: ["alice"]) == nil, "no word begun")
+        #expect(complete("hello x", names: ["alice"]) == nil, "no name begins with it: Tab moves the focus")
+    }
+
+    @Test func severalNamesComeInTurnAtEachTab() throws {
+        let first = try #require(complete("ca", names: ["carol", "carl", "bob"]))
+        #expect(first.0 == "carl ")
+        let second = try #require(complete(first.0, names: ["carol", "carl", "bob"], last: first.1))
+        #expect(second.0 == "carol ")
+        let third = try #require(complete(second.0, names: ["carol", "carl", "bob"], last: second.1))
+        #expect(third.0 == "carl ")
+        // Typed on after a completion: a new word, not the next candidate.
+        #expect(complete(first.0 + "an", names: ["carol", "carl", "anna"], last: first.1)?.0 == "carl anna ")
+    }
+}

@@ -932,6 +932,45 @@ import Testing
             await server.stop()
         }
 
+        /// A newcomer's run: "hello @bo", Tab (for the name, as in chat clients) moved the focus
+        /// to the Send button, drawn the same focused or not; the next Space sent "hello @bo".
+        /// Tab completes the name; Send is not in the Tab order; a focused button shows it.
+        @Test func tabCompletesANameAndNeverHandsTheTypingToTheSendButton() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"], seenBy: [bob])
+            driver.type("hello @bo")
+            driver.press(SDLK_TAB)
+            driver.type("see this")
+            #expect(driver.app.draft == "hello @bob see this")
+            #expect(driver.focusedLabel(["field:message"]) == "field:message")
+            driver.press(SDLK_RETURN)
+            try waitUntil("bob reads it") { bob.texts == ["hello @bob see this"] }
+            // No name begun: Tab stays in the box, and what was typed stays too.
+            driver.type("I think we should")
+            driver.press(SDLK_TAB)
+            driver.type(" wait")
+            #expect(driver.app.draft == "I think we should wait")
+            bob.client.shutdown()
+            await server.stop()
+        }
+
+        /// Where the keyboard is shows on every button, the primary one too (its ring was drawn
+        /// in its own fill's blue).
+        @Test func aFocusedButtonShowsARingAroundIt() throws {
+            let driver = try AppDriver(server: "127.0.0.1", port: 9, user: "alice")
+            let connect = try #require(driver.rect("button:Connect"))
+            var tabs = 0
+            while driver.focusedLabel(["button:Connect"]) == nil, tabs < 10 {
+                driver.press(SDLK_TAB)
+                tabs += 1
+            }
+            driver.app.step()
+            #expect(driver.focusedLabel(["button:Connect"]) == "button:Connect")
+            let ring = driver.app.lastCommandsForTesting.contains { if case .border(let r, let c) = $0 { r == connect.inset(-2) && c == driver.app.ui.theme.focus } else { false } }
+            #expect(ring, "no ring around the focused Connect button")
+        }
+
         /// SECURITY.md said "the window's log is not bounded": a member's flood grew every open
         /// window's memory without end. The oldest lines go once a log is past its bound (and
         /// their wrapped lines with them); scrolled up to, they come back from the history, each
