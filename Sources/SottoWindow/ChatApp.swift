@@ -115,6 +115,8 @@ public final class ChatApp {
     var dialogDrawn = false
     /// The count the jump button showed last frame (its place is reserved before the log).
     var jumpShownFor = 0
+    /// The button back to the newest is shown: new messages below, or the log scrolled up.
+    var jumpShown = false
     /// The window title last set (it carries the unread count).
     var shownTitle = ""
     /// What the last frame drew (tests find text on screen by it).

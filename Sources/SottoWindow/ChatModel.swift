@@ -164,6 +164,7 @@ final class ChatModel {
         ("Tab", "in the message box, completes the member's name begun before the caret (again: the next one)"),
         ("Up / Down", "between the lines of the message box, then through what you sent"),
         ("Page Up / Down", "scroll the conversation (older messages load at its top)"),
+        ("Ctrl+End", "back to the newest message (as the \"Newest ↓\" button over a log scrolled up)"),
         ("Ctrl+Q", "quit"),
     ]
 

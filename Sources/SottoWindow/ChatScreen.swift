@@ -274,13 +274,16 @@ extension ChatApp {
         let logRect = r
         // The jump button floats over the log: its place is reserved before the log is
         // drawn, so clicking it never selects the row beneath. It is as wide as its label.
-        let jumpLabel = { (n: Int) in "\(n) new message\(n == 1 ? "" : "s") ↓" }
+        // With nothing new below, scrolled up it still leads back to the newest (a newcomer's
+        // run: 40 Page Downs from the top, or a thin scrollbar, and End did nothing).
+        let jumpLabel = { (n: Int) in n > 0 ? "\(n) new message\(n == 1 ? "" : "s") ↓" : "Newest ↓" }
         let jumpRect = { (n: Int) -> Rect in
-            let w = max(170, self.fonts.width(jumpLabel(n), style: .bold) + 32)
+            let w = max(n > 0 ? 170 : 120, self.fonts.width(jumpLabel(n), style: .bold) + 32)
             // Centred: at the right it covered the messages' "e2e" marks.
             return Rect(x: logRect.x + (logRect.w - w) / 2, y: logRect.maxY - 44, w: w, h: 32)
         }
-        if jumpShownFor > 0 { ui.reserveOverlay(jumpRect(jumpShownFor)) }
+        if jumpShown { ui.reserveOverlay(jumpRect(jumpShownFor)) }
+        if ui.input.pressed(.end, .control), !dialogDrawn { ui.scrollLogToBottom(model.current.logID) }
         let result2 = ui.log(model.current.logID, source: source, in: logRect, wrapCache: wrapCache)
         if let link = result2.clickedLink { openLink(link) }
         if model.reading, let bottom = ui.logBottomKey(model.current.logID) {
@@ -288,13 +291,14 @@ extension ChatApp {
         }
         let newBelow = max(result2.newBelow, unreadBelowView(lines))
         jumpShownFor = newBelow
+        jumpShown = newBelow > 0 || !result2.atBottom
         if lines.isEmpty, case .direct(let name) = model.current {
             // An empty conversation says what it is, not a blank panel (as the room does).
             emptyDirectHint(for: name, in: logRect)
         }
         // Scrolled to the top: the page before it comes from the history (the view keeps its place).
         if result2.atTop { loadOlder(model.current) }
-        if newBelow > 0 {
+        if jumpShown {
             ui.overlayLayer {
                 if ui.button(jumpLabel(newBelow), in: jumpRect(newBelow), style: .primary, idLabel: "jump") {
                     ui.scrollLogToBottom(model.current.logID)

@@ -971,6 +971,34 @@ import Testing
             #expect(ring, "no ring around the focused Connect button")
         }
 
+        /// A newcomer's run: at the top of 900 messages, the way back to the newest was 40
+        /// Page Downs or a thin scrollbar (End, Ctrl+End and Escape did nothing; the button
+        /// came only with something new). Scrolled up, a "Newest ↓" button and Ctrl+End do it.
+        @Test func scrolledUpTheNewestIsOneClickOrCtrlEndAway() async throws {
+            let server = try await LocalServer()
+            let config = try AppDriver.keptHistory(on: server, count: 200) { i in (Double(i) * 60, "kept \(i)") }
+            let driver = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            try driver.until("kept shown") { driver.app.model.conversations[.room]?.lines.contains { $0.text == "kept 199" } == true }
+            driver.app.step()
+            #expect(!driver.app.jumpShown, "at the newest already")
+            for _ in 0..<5 { driver.press(SDLK_PAGEUP) }
+            driver.app.step()
+            #expect(driver.app.jumpShown && driver.app.jumpShownFor == 0)
+            #expect(driver.app.lastCommandsForTesting.contains { if case .text("Newest ↓", _, _, _, _) = $0 { true } else { false } })
+            driver.screenshot("newest-button")
+            driver.click(try #require(driver.rect("jump")))
+            driver.app.step()
+            #expect(driver.app.ui.isLogFollowing(Conversation.room.logID) && !driver.app.jumpShown)
+            for _ in 0..<5 { driver.press(SDLK_PAGEUP) }
+            #expect(!driver.app.ui.isLogFollowing(Conversation.room.logID))
+            driver.press(SDLK_END, control: true)
+            driver.app.step()
+            #expect(driver.app.ui.isLogFollowing(Conversation.room.logID))
+            await server.stop()
+        }
+
         /// SECURITY.md said "the window's log is not bounded": a member's flood grew every open
         /// window's memory without end. The oldest lines go once a log is past its bound (and
         /// their wrapped lines with them); scrolled up to, they come back from the history, each
