@@ -118,6 +118,7 @@ final class Hub {
     /// fill a quarter of what may wait for a member, so that it takes four devices sending
     /// past it to push out what others sent.
     private var directBudget: DirectBudget
+    private var roomBudget: RoomBudget
     /// Names whose members are leaving (`leaveForGood`): nobody joins under them until the
     /// store has freed them.
     private var namesBeingFreed: Set<String> = []
@@ -184,6 +185,10 @@ final class Hub {
         sequence = startup.lastPosition
         for entry in startup.directory { directory[entry.key] = entry }
         directBudget = DirectBudget(share: retention.maxBytesPerMember / 4, stored: startup.waitingDirect)
+        // Every member is away at the start: what the room stores waits for them from where each stands.
+        let positions = try deliveries.confirmedPositions()
+        roomBudget = RoomBudget(share: retention.maxBytesPerMember / 4,
+                                away: Dictionary(uniqueKeysWithValues: startup.directory.map { ($0.key, positions[$0.key] ?? 0) }))
         // What was relayed before a restart is still known: a resend is acknowledged, not relayed twice.
         for sent in startup.sent {
             ledger.record(UInt64(sent.epoch) << 32 | UInt64(sent.highest), from: MessageLedger.Identity(sent.sender))
@@ -329,6 +334,7 @@ final class Hub {
                 broadcastDeparture(of: replaced, time: now)
             }
             members[name.key] = member
+            roomBudget.returned(name.key)
             if let old = replaced, byDisplayKey[old.name.displayKey] === old { byDisplayKey[old.name.displayKey] = nil }
             byDisplayKey[name.displayKey] = member
             roomTargetsStale = true
@@ -616,6 +622,7 @@ final class Hub {
             self.lock.withLock {
                 for (key, entry) in self.directory where !registered.contains(key) && self.members[key] == nil {
                     self.directory[key] = nil
+                    self.roomBudget.returned(key)
                     self.batch.released.insert(key)
                     self.scheduleWrite()
                     logger.info("a released member left the room", metadata: ["user": "\(entry.name)"])
@@ -638,7 +645,12 @@ final class Hub {
         }
         kickWriter()
         let work = {
-            do { try self.deliveries.prune(now: Self.now(), retention: self.retention) } catch {
+            do {
+                try self.deliveries.prune(now: Self.now(), retention: self.retention)
+                // What retention gave up no longer waits for anyone: room shares count from there.
+                let positions = try self.deliveries.confirmedPositions()
+                self.lock.withLock { self.roomBudget.positionsMoved(positions) }
+            } catch {
                 self.logger.warning("could not prune the delivery log", metadata: ["error": "\(error)"])
             }
             done?()
@@ -661,6 +673,8 @@ final class Hub {
             membershipChanges &+= 1
             // Leaving for good: the room hears `removed` once the name is freed.
             if member.leaving { return false }
+            // Away from now: what the room stores waits for them.
+            roomBudget.wentAway(member.name.key, at: sequence)
             guard member.announced else { return true }
             let now = Self.now()
             directory[member.name.key]?.lastSeen = now
@@ -724,6 +738,7 @@ final class Hub {
             // Their own confirmations go with everything else of theirs.
             batch.positions[key] = nil
             directBudget.released(key)
+            roomBudget.returned(key)
             directory[key] = nil
             lastPrekeyPublished[key] = nil
             batch.released.insert(key)
@@ -878,6 +893,11 @@ final class Hub {
                 member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: 0).encoded(), to: [member.session])
                 return
             }
+            if recipient == nil, !roomBudget.admits(request.body.count, from: member.ledgerIdentity) {
+                member.mailbox.post(ServerRecord.error(ServerError(.other, "Too much from you is already waiting in the room for members who are away (\(roomBudget.shareText)): the rest can go once they have read it.", fatal: false)).encoded(), to: [member.session])
+                member.mailbox.post(ServerRecord.ack(clientMessageID: request.clientMessageID, sequence: 0).encoded(), to: [member.session])
+                return
+            }
             ledger.record(request.clientMessageID, from: member.ledgerIdentity)
             let time = Self.now()
             let message = ChatMessage(
@@ -894,6 +914,7 @@ final class Hub {
                     }
                 } else {
                     message.sequence = store(message, for: nil, time: time, sender: member)
+                    roomBudget.stored(batch.deliveries.last?.record.count ?? 0, at: message.sequence, from: member.ledgerIdentity)
                 }
                 if first == 0 { first = message.sequence }
             }

@@ -78,6 +78,58 @@ import Testing
         await server.stop()
     }
 
+    /// An attacker's review: one member flooding the room filled what may wait for someone
+    /// away, and retention gave up their oldest entries: what others had written to them (and
+    /// the keys to read it) was gone at their return. One sender may fill only a quarter of it
+    /// in the room too; past that they are refused, and told.
+    @Test func aMemberCannotFloodTheRoomToPushOutWhatOthersSentSomeoneAway() async throws {
+        let perMember = 400_000
+        let server = try await TestServer(limits: relaxedLimits(), scrypt: .floor) {
+            $0.retention = Retention(maxAge: 3_600, maxTotalBytes: 1 << 30, maxBytesPerMember: perMember)
+        }
+        func app(_ name: String, _ home: URL) throws -> (ChatClient, EventLog, Counter) {
+            try Self.app(name, port: server.port, fingerprint: server.fingerprint, password: TestServer.password, directory: home)
+        }
+        let carolHome = temporaryDirectory("room-flooded-carol")
+        do {
+            let (carol, carolLog, _) = try app("carol", carolHome)
+            carol.connect()
+            try await CrashRecoveryTests.setup("carol registers", ["carol": carolLog]) { carolLog.contains(.caughtUp) }
+            carol.shutdown()
+        }
+        let (alice, aliceLog, _) = try app("alice", temporaryDirectory("room-flooded-alice"))
+        let (mallory, malloryLog, _) = try app("mallory", temporaryDirectory("room-flooded-mallory"))
+        alice.connect()
+        mallory.connect()
+        try await CrashRecoveryTests.setup("both see carol away", ["alice": aliceLog, "mallory": malloryLog]) {
+            [aliceLog, malloryLog].allSatisfy { log in
+                log.snapshot.contains { if case .users(let u) = $0 { u.contains { $0.name == "carol" && !$0.online } } else { false } }
+            }
+        }
+        let secret = "the real meeting is at 5pm", said = "lunch is on me today"
+        alice.send(secret, to: "carol")
+        alice.send(said)
+        try await eventually("alice's messages stored") { alice.pendingCount() == 0 }
+        // Half again as much as may wait for carol, in the room, from mallory alone.
+        let flood = String(repeating: "x", count: 10_000)
+        for i in 0..<(perMember * 3 / 2 / flood.count) { mallory.send("\(i) \(flood)") }
+        try await eventually("mallory's messages answered", timeout: 60) { mallory.pendingCount() == 0 }
+        let refused = malloryLog.snapshot.compactMap { if case .rejected = $0 { 1 } else { nil } }.count
+        #expect(refused > 0, "nothing of mallory's was refused")
+        #expect(malloryLog.history.contains("Too much from you is already waiting in the room for members who are away"), "\(malloryLog.history)")
+        await server.server.prune()
+        alice.shutdown()
+        mallory.shutdown()
+        let (carol, carolLog, carolRead) = try app("carol", carolHome)
+        carol.connect()
+        try await CrashRecoveryTests.setup("carol caught up", ["carol": carolLog]) { carolLog.contains(.caughtUp) }
+        try await eventually("alice's messages read") { carolRead.all.contains(secret) && carolRead.all.contains(said) }
+        let fromMallory = carolRead.all.filter { $0.hasSuffix(flood) }.count
+        #expect(fromMallory > 0 && fromMallory < perMember / 4 / flood.count + 1, "\(fromMallory) of mallory's")
+        carol.shutdown()
+        await server.stop()
+    }
+
     @Test func whatWaitsSurvivesASIGKILLAndArrivesOnceInOrderAndTheServerNeverHoldsItsText() async throws {
         let data = temporaryDirectory("offline-server")
         let extra = ["--records-per-second", "100000", "--record-burst", "100000"]

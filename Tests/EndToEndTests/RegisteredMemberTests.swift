@@ -275,6 +275,7 @@ final class StreamReadAfterFirstCommit: DeliveryStore, @unchecked Sendable {
         try inner.pending(for: member, after: after, through: through, limit: limit, maxBytes: maxBytes)
     }
     func prune(now: UInt64, retention: Retention) throws { try inner.prune(now: now, retention: retention) }
+    func confirmedPositions() throws -> [String: UInt64] { try inner.confirmedPositions() }
 }
 
 /// The in-memory log, one of whose operations waits while the test holds it: its commits (a
@@ -305,4 +306,5 @@ final class GatedStore: DeliveryStore, @unchecked Sendable {
         try inner.pending(for: member, after: after, through: through, limit: limit, maxBytes: maxBytes)
     }
     func prune(now: UInt64, retention: Retention) throws { try inner.prune(now: now, retention: retention) }
+    func confirmedPositions() throws -> [String: UInt64] { try inner.confirmedPositions() }
 }

@@ -24,6 +24,7 @@ import Testing
             try inner.pending(for: member, after: after, through: through, limit: limit, maxBytes: maxBytes)
         }
         func prune(now: UInt64, retention: Retention) throws { try inner.prune(now: now, retention: retention) }
+        func confirmedPositions() throws -> [String: UInt64] { try inner.confirmedPositions() }
     }
 
     @Test func confirmationsRideWithTheNextCommitOrGoAloneAQuarterSecondLater() throws {

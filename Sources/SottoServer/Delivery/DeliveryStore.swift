@@ -135,4 +135,6 @@ public protocol DeliveryStore: AnyObject, Sendable {
     /// Drops what every member confirmed, and what retention no longer keeps (counted, per
     /// member who had not confirmed it, as dropped).
     func prune(now: UInt64, retention: Retention) throws
+    /// Every member's confirmed position (those never started are left out).
+    func confirmedPositions() throws -> [String: UInt64]
 }

@@ -68,6 +68,8 @@ public final class InMemoryDeliveryStore: DeliveryStore, @unchecked Sendable {
         }
     }
 
+    public func confirmedPositions() throws -> [String: UInt64] { lock.withLock { positions } }
+
     public func prune(now: UInt64, retention: Retention) throws {
         lock.withLock {
             let age = UInt64(max(0, min(retention.maxAge * 1000, 1e18)))

@@ -146,6 +146,16 @@ public final class SQLiteDeliveryStore: DeliveryStore, @unchecked Sendable {
         }
     }
 
+    public func confirmedPositions() throws -> [String: UInt64] {
+        try database.pool.read { db in
+            var positions: [String: UInt64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, confirmed FROM member WHERE confirmed IS NOT NULL") {
+                positions[row["key"]] = UInt64(clamping: row["confirmed"] as Int64)
+            }
+            return positions
+        }
+    }
+
     public func prune(now: UInt64, retention: Retention) throws {
         defer { noteCommit() }
         runningTotals = try database.pool.write { db in
