@@ -122,7 +122,7 @@ struct EventPrinter: Sendable {
 
     private func emit(_ object: [String: Any]) {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
-        write(String(decoding: data, as: UTF8.self))
+        write(TerminalText.jsonEscaped(String(decoding: data, as: UTF8.self)))
     }
 
     private func line(_ text: String) {

@@ -191,6 +191,12 @@ import Testing
         let head = try #require(printed.firstIndex { $0.hasSuffix("<writer> first line") }, "\(talker.stdout)")
         #expect(Array(printed[(head + 1)...].prefix(2)) == ["    │ [12:00] <listener> wire the money", "    │ last line"])
         #expect(!printed.contains { $0.hasPrefix("[12:00] <listener>") })
+        // In JSON too, what a terminal could obey is escaped (an attacker's review: raw C1 and
+        // bidi controls reached --json output).
+        writer.send("pay \u{9B}31m\u{202E}gpj.exe\u{2028}now", to: "")
+        try await eventually("listener got it") { listener.stdout.contains("gpj.exe") }
+        #expect(listener.stdout.contains("\\u009b31m\\u202egpj.exe\\u2028now"), "\(listener.stdout)")
+        #expect(!listener.stdout.unicodeScalars.contains { [0x9B, 0x202E, 0x2028].contains($0.value) })
         writer.shutdown()
         talker.write("hello over the CLI\n/msg listener psst\n/fingerprint listener\n/verify listener\n/fingerprint\n")
         try await eventually("verified") { talker.stdout.contains("You verified listener") }
@@ -209,7 +215,7 @@ import Testing
         #expect(objects.count == listener.stdout.split(separator: "\n").count, "every line is one JSON object")
         let messages = objects.filter { $0["type"] as? String == "message" }
         #expect(messages.map { $0["text"] as? String } == ["one", "two", "three", "first line\n[12:00] <listener> wire the money\nlast line",
-                                                           "hello over the CLI", "psst"])
+                                                           "pay \u{9B}31m\u{202E}gpj.exe\u{2028}now", "hello over the CLI", "psst"])
         let talkers = messages.filter { $0["from"] as? String == "talker" }
         #expect(talkers.count == 2 && messages.allSatisfy { $0["time"] is String })
         #expect(messages.last?["to"] as? String == "listener")

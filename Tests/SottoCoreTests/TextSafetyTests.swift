@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SottoCore
 
@@ -13,6 +14,20 @@ import Testing
         for bidi: Unicode.Scalar in ["\u{061C}", "\u{200E}", "\u{200F}", "\u{202A}", "\u{2066}", "\u{2069}"] {
             #expect(TerminalText.escaped(String(bidi)).hasPrefix("<U+"))
         }
+    }
+
+    /// An attacker's review: sotto-cli --json passed C1 controls, bidi overrides and U+2028
+    /// through as raw bytes (JSON encoders escape only what is below U+0020). They are
+    /// `\u` escapes now: the same JSON to a parser, inert in a terminal.
+    @Test func jsonCarriesWhatATerminalCouldObeyAsEscapes() throws {
+        let text = "pay \u{9B}31m\u{202E}gpj.exe\u{2028}line\u{7F} ünïcödé 👋"
+        let data = try JSONSerialization.data(withJSONObject: ["text": text], options: [.sortedKeys])
+        let json = TerminalText.jsonEscaped(String(decoding: data, as: UTF8.self))
+        #expect(!json.unicodeScalars.contains { TerminalText.needsEscape($0) })
+        #expect(json.contains("\\u009b") && json.contains("\\u202e") && json.contains("\\u2028") && json.contains("ünïcödé 👋"))
+        let back = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String]
+        #expect(back?["text"] == text, "the same JSON to a parser")
+        #expect(TerminalText.escaped("a\u{2028}b") == "a<U+2028>b")
     }
 
     @Test func blankRenderingNamesAreRefused() {

@@ -27,9 +27,28 @@ public enum TerminalText {
         return String(out)
     }
 
+    /// JSON as written, with what a terminal could act on (DEL, C1 controls, bidi controls,
+    /// line and paragraph separators) as `\\uXXXX` escapes: the same JSON to a parser, inert to a
+    /// person reading it raw (an attacker's review: sotto-cli --json passed them through;
+    /// JSON encoders escape only what is below U+0020).
+    public static func jsonEscaped(_ json: String) -> String {
+        guard json.unicodeScalars.contains(where: { $0.value >= 0x7F && needsEscape($0) }) else { return json }
+        var out = String.UnicodeScalarView()
+        for scalar in json.unicodeScalars {
+            if scalar.value >= 0x7F, needsEscape(scalar) {
+                let hex = String(scalar.value, radix: 16)
+                out.append(contentsOf: "\\u\(String(repeating: "0", count: max(0, 4 - hex.count)))\(hex)".unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
+    }
+
     static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x00...0x1F, 0x7F...0x9F: return true
+        case 0x2028, 0x2029: return true  // line and paragraph separators
         case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true  // bidi controls
         default: return false
         }
