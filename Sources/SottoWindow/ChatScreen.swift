@@ -158,7 +158,6 @@ extension ChatApp {
         }
     }
 
-    /// "away since 14:05" today, "away since 2 Dec" before.
     /// Up and Down through `lines` (oldest first), from the draft below the newest; typing
     /// goes on at the end of the line brought back, as in a shell.
     func recall(step: Int, in lines: [String]) {
@@ -172,19 +171,10 @@ extension ChatApp {
     /// Lines you sent in a conversation, as its log shows them, that Up reaches at most.
     static let recalledFromLog = 50
 
+    /// "away since 14:05" today, "away since 2 Dec" this year (`LastSeen`).
     static func away(since date: Date?) -> String {
         guard let date else { return "away" }
-        let formatter = Calendar.current.isDateInToday(date) ? awayClock : awayDay
-        return "away since \(formatter.string(from: date))"
-    }
-
-    // Made once: the list and a direct conversation's header say it every frame.
-    private static let awayClock = formatter("HH:mm")
-    private static let awayDay = formatter("d MMM")
-    private static func formatter(_ format: String) -> DateFormatter {
-        let formatter = DateFormatter()
-        formatter.dateFormat = format
-        return formatter
+        return "away " + LastSeen.since(date)
     }
 
     func conversationView(in area: Rect) {

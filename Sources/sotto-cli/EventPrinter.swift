@@ -31,7 +31,7 @@ struct EventPrinter: Sendable {
                 // state lines say so; "online: (nobody)" at /quit read as if everyone had left.
                 guard !members.isEmpty else { return }
                 let online = members.filter(\.online).map(\.name)
-                let away = members.filter { !$0.online }.map { m in m.lastSeen.map { "\(m.name) (since \(Self.clock.string(from: $0)))" } ?? m.name }
+                let away = members.filter { !$0.online }.map { m in m.lastSeen.map { "\(m.name) (\(LastSeen.since($0)))" } ?? m.name }
                 line("* online: " + (online.isEmpty ? "(nobody)" : online.joined(separator: ", "))
                      + (away.isEmpty ? "" : "; away: " + away.joined(separator: ", ")))
             }

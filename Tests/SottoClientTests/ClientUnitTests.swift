@@ -205,3 +205,27 @@ private final class EventRecorder: @unchecked Sendable {
         #expect(ClientFailure.serverKeyChanged(host: "h", port: 1, expected: "OLD", actual: "NEW").description.contains("OLD"))
     }
 }
+
+/// An attacker's review: a last-seen time 31 years ahead read "since 02:02:13" (sotto-cli
+/// showed only the clock whatever the day; the window left out the year).
+@Suite struct LastSeenTests {
+    let calendar: Calendar = {
+        var c = Calendar(identifier: .gregorian)
+        c.timeZone = TimeZone(identifier: "UTC")!
+        return c
+    }()
+    func date(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
+
+    @Test func theDayAndYearAreSaidWhenTheyAreNotToday() {
+        let now = date("2026-12-05T15:00:00Z")
+        var utc = calendar
+        utc.timeZone = TimeZone.current
+        #expect(LastSeen.since(now.addingTimeInterval(-3_600), now: now, calendar: utc).hasPrefix("since "))
+        #expect(LastSeen.since(date("2026-12-04T09:12:00Z"), now: now, calendar: calendar).hasPrefix("since yesterday "))
+        #expect(LastSeen.since(date("2026-03-02T12:00:00Z"), now: now, calendar: calendar) == "since 2 Mar")
+        #expect(LastSeen.since(date("2025-12-02T12:00:00Z"), now: now, calendar: calendar) == "since 2 Dec 2025")
+        // The server's word for a time ahead of this clock is not shown as a time.
+        #expect(LastSeen.since(date("2057-12-05T02:02:13Z"), now: now, calendar: calendar) == "(last seen at a time ahead of this device's clock)")
+        #expect(LastSeen.since(now.addingTimeInterval(60), now: now, calendar: calendar).hasPrefix("since "), "a minute ahead is clocks differing")
+    }
+}
