@@ -43,8 +43,10 @@ public enum ChatInput: Equatable, Sendable {
         if name != .msg, rest.contains(where: \.isNewline) { self = .invalid(.extraLines(name)); return }
         switch name {
         case .msg:
-            guard let (to, text) = Self.splitName(rest, members: members),
-                  text.contains(where: { !$0.isWhitespace }) else { self = .invalid(.usage(.msg)); return }
+            guard let (to, text) = Self.splitName(rest, members: members) else { self = .invalid(.usage(.msg)); return }
+            // A name alone: that conversation, opened (a newcomer's run: the keyboard had no way
+            // to a conversation with someone new but to send them something).
+            guard text.contains(where: { !$0.isWhitespace }) else { self = .command(.open(to)); return }
             self = .command(.directMessage(to: to, text: String(text)))
         case .users:
             self = .command(.users)
@@ -111,6 +113,9 @@ public enum ChatInput: Equatable, Sendable {
 public enum ChatCommand: Equatable, Sendable {
     /// Sent end to end to one member only, whatever conversation is open.
     case directMessage(to: String, text: String)
+    /// `/msg NAME` alone: the window opens the conversation with NAME (sotto-cli, which has
+    /// no conversation open, says how to write to them).
+    case open(String)
     case users
     /// Yours when nil; a member's, with the safety number you share, otherwise.
     case fingerprint(of: String?)
@@ -170,7 +175,7 @@ public enum ChatCommand: Equatable, Sendable {
 
         public var usage: String {
             switch self {
-            case .msg: return "/msg NAME text"
+            case .msg: return "/msg NAME [text]"
             case .users: return "/users"
             case .fingerprint: return "/fingerprint [NAME]"
             case .verify: return "/verify NAME"
@@ -186,7 +191,7 @@ public enum ChatCommand: Equatable, Sendable {
 
         public var purpose: String {
             switch self {
-            case .msg: return "a direct message only NAME can read; quote a name with spaces"
+            case .msg: return "a direct message only NAME can read; without text, the window opens your conversation with NAME; quote a name with spaces"
             case .users: return "who is online, then who is away"
             case .fingerprint: return "your key's fingerprint, or NAME's with your safety number"
             case .verify: return "mark NAME's key as verified once the safety numbers match"

@@ -799,6 +799,29 @@ public final class ChatApp {
         trimLongLogs()
     }
 
+    /// The member a typed name means for a direct conversation, or nil with the reason said
+    /// where it was typed (`sending`: a message was refused with it).
+    private func directTarget(_ typed: String, from here: Conversation, sending: Bool) -> String? {
+        switch Member.match(typed, in: model.members).name(typed: typed) {
+        case .failure(let refusal):
+            model.system(refusal.description, warning: true, conversation: here)
+            return nil
+        case .success(let name):
+            guard name != model.myName else {
+                model.system("That is you: a direct conversation needs someone else.", warning: true, conversation: here)
+                return nil
+            }
+            // Online, the list holds every member, away ones too: a name not in it is nobody's
+            // (a typo made a conversation of its own that nothing could be sent in).
+            if model.state == .online, !model.members.contains(where: { $0.name == name }) {
+                let guess = Member.closest(to: name, in: model.members.filter { !$0.isMe }).map { " Did you mean \(Member.typed($0))?\($0.contains(" ") ? " A name with spaces is typed in quotes: /msg \(Member.typed($0)) …" : "")" } ?? ""
+                model.system("\(sending ? "Not sent" : "Not opened"): nobody called \(name) is a member of this server.\(guess)", warning: true, conversation: here)
+                return nil
+            }
+            return name
+        }
+    }
+
     /// Carries out a command; false if it was refused.
     private func run(_ command: ChatCommand, from here: Conversation) -> Bool {
         // A name as listed (any case); one that only looks like a listed name is refused.
@@ -812,22 +835,16 @@ public final class ChatApp {
         }
         switch command {
         case .directMessage(let typed, let text):
-            guard let name = resolve(typed) else { return false }
-            guard name != model.myName else {
-                model.system("That is you: a direct message needs someone else.", warning: true, conversation: here)
-                return false
-            }
-            // Online, the list holds every member, away ones too: a name not in it is nobody's
-            // (a typo made a conversation of its own that nothing could be sent in).
-            if model.state == .online, !model.members.contains(where: { $0.name == name }) {
-                let guess = Member.closest(to: name, in: model.members.filter { !$0.isMe }).map { " Did you mean \(Member.typed($0))?\($0.contains(" ") ? " A name with spaces is typed in quotes: /msg \(Member.typed($0)) …" : "")" } ?? ""
-                model.system("Not sent: nobody called \(name) is a member of this server.\(guess)", warning: true, conversation: here)
-                return false
-            }
+            guard let name = directTarget(typed, from: here, sending: true) else { return false }
             client?.send(text, to: name)
             // The conversation it went to opens, at its newest line, so the person sees where it is.
             model.open(.direct(name))
             ui.scrollLogToBottom(Conversation.direct(name).logID)
+        case .open(let typed):
+            guard let name = directTarget(typed, from: here, sending: false) else { return false }
+            model.open(.direct(name))
+            openAtNewSince()
+            focusInputNextFrame = true
         case .users:
             // Who is online, then the members away (a newcomer's run: those who had left were
             // listed as online).

@@ -102,6 +102,8 @@ final class CLISession: @unchecked Sendable {
                 guard let name = resolve(to) else { return .command }
                 handingOver { client?.send(text, to: name) }
                 return .sent
+            case .open(let to):
+                printer.warning("Nothing was sent: write to \(to) on one line, /msg \(to) and the text after it.")
             case .fingerprint(nil):
                 client?.showIdentity(of: nil)  // answered by an event
             case .fingerprint(let typed?):

@@ -19,8 +19,9 @@ import Testing
         #expect(ChatInput(parsing: "/msg bob\nnext line") == .command(.directMessage(to: "bob", text: "next line")))
         #expect(ChatInput(parsing: "/msg \"ana maria\" hola") == .command(.directMessage(to: "ana maria", text: "hola")))
         // Without a text, or a closing quote, nothing goes anywhere.
-        #expect(ChatInput(parsing: "/msg bob") == .invalid(.usage(.msg)))
-        #expect(ChatInput(parsing: "/msg bob    ") == .invalid(.usage(.msg)))
+        // A name alone opens the conversation (a newcomer's run: the keyboard had no other way to one).
+        #expect(ChatInput(parsing: "/msg bob") == .command(.open("bob")))
+        #expect(ChatInput(parsing: "/msg bob    ") == .command(.open("bob")))
         #expect(ChatInput(parsing: "/msg") == .invalid(.usage(.msg)))
         #expect(ChatInput(parsing: "/msg \"ana maria hola") == .invalid(.usage(.msg)))
         #expect(ChatInput(parsing: "/msg \"\" hola") == .invalid(.usage(.msg)))
@@ -106,7 +107,7 @@ import Testing
         #expect(ChatInput(parsing: "/msg Ana Maria hola", members: online) == .command(.directMessage(to: "Ana Maria", text: "hola")))
         #expect(ChatInput(parsing: "/msg ana mariana", members: online) == .command(.directMessage(to: "ana", text: "mariana")))
         #expect(ChatInput(parsing: "/msg ana hola", members: online) == .command(.directMessage(to: "ana", text: "hola")))
-        #expect(ChatInput(parsing: "/msg ana maria", members: online) == .invalid(.usage(.msg)))
+        #expect(ChatInput(parsing: "/msg ana maria", members: online) == .command(.open("ana maria")))
     }
 
     @Test func whatCannotBeSeenDoesNotHideACommand() {
