@@ -581,11 +581,16 @@ public final class UIContext {
     }
 
     /// A scrollable list of rows; returns the index clicked (or activated with Enter).
-    public func list(_ idLabel: String, items: [ListItem], selected: Int?, in r: Rect, rowHeight: Int = 40) -> Int? {
+    /// `revealing`: a row scrolled into view (the selection moved by the keyboard).
+    public func list(_ idLabel: String, items: [ListItem], selected: Int?, in r: Rect, rowHeight: Int = 40, revealing: Int? = nil) -> Int? {
         let id = self.id("list:" + idLabel)
         let contentHeight = items.count * rowHeight
         var offset = scrollOffsets[id] ?? 0
         if mouseOver(r), input.wheel != 0 { offset -= input.wheel * rowHeight }
+        if let revealing, items.indices.contains(revealing) {
+            offset = min(offset, revealing * rowHeight)
+            offset = max(offset, (revealing + 1) * rowHeight - r.h)
+        }
         offset = max(0, min(offset, max(0, contentHeight - r.h)))
         scrollOffsets[id] = offset
         fill(r, theme.panel)
@@ -619,6 +624,21 @@ public final class UIContext {
         }
         popClip()
         return clicked
+    }
+
+    /// The rows a list showed whole at its last frame, for `count` rows of `rowHeight` in `height`.
+    public func listRowsShown(_ idLabel: String, count: Int, rowHeight: Int, height: Int) -> Range<Int> {
+        let offset = scrollOffsets[id("list:" + idLabel)] ?? 0
+        let first = min(count, (offset + rowHeight - 1) / max(1, rowHeight))
+        let end = min(count, (offset + height) / max(1, rowHeight))
+        return first..<max(first, end)
+    }
+
+    /// Scrolls a list to show a row (a click on "N unread below").
+    public func scrollList(_ idLabel: String, toShow row: Int, rowHeight: Int, height: Int) {
+        let id = self.id("list:" + idLabel)
+        let offset = scrollOffsets[id] ?? 0
+        scrollOffsets[id] = max(min(offset, row * rowHeight), (row + 1) * rowHeight - height)
     }
 
     // MARK: Dialogs and bars

@@ -69,6 +69,10 @@ public final class ChatApp {
     /// rows until the pointer moves, so the member list does not shift under it (a second
     /// click where the first one was opened the person below).
     var conversationRowsHeld: (rows: Int, x: Int, y: Int, until: Double)?
+    /// The conversations as the sidebar lists them (`model.order`, held while the pointer is over it).
+    var sidebarOrder: [Conversation] = []
+    /// The open conversation the sidebar last scrolled into view.
+    var revealedConversation: Conversation?
     /// A new conversation's row waits at most this long for the pointer to move (a
     /// newcomer's run: kept still, the conversation just opened was in no list for good).
     static let rowsHeldSeconds = 1.0

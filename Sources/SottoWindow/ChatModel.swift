@@ -93,6 +93,13 @@ final class ChatModel {
             conversations[conversation] = ConversationLog()
             order.append(conversation)
         }
+        // The room first, then direct conversations by their newest message, in a session as
+        // at the next start (the history lists them so): a newcomer's run found a new message
+        // from bob under a dozen others, off screen, and the order changed at each restart.
+        if line.kind == .message, case .direct = conversation, let at = order.firstIndex(of: conversation), at > 1 {
+            order.remove(at: at)
+            order.insert(conversation, at: 1)
+        }
         let day = calendar.dateComponents([.year, .month, .day], from: line.time)
         if line.kind != .daySeparator, conversations[conversation]!.lastDay != day {
             conversations[conversation]!.lastDay = day

@@ -106,22 +106,46 @@ extension ChatApp {
         var r = area
         ui.fill(r, t.panel)
         ui.label("CONVERSATIONS", in: r.cutTop(30).inset(x: 12, y: 0), color: t.mutedText, style: .small)
-        let names = model.order
+        // Under the pointer the rows keep their places (one moving up as a message arrives
+        // would take the click meant for another); new ones join at the end until it leaves.
+        let pointerHere = area.contains(ui.input.mouseX, ui.input.mouseY)
+        sidebarOrder = pointerHere ? sidebarOrder.filter(model.order.contains) + model.order.filter { !sidebarOrder.contains($0) } : model.order
+        let names = sidebarOrder
         var rows = names.count
         if let held = conversationRowsHeld {
             if ui.input.mouseX == held.x, ui.input.mouseY == held.y, now < held.until { rows = min(rows, held.rows) } else { conversationRowsHeld = nil }
         }
-        let convHeight = min(rows * 34, r.h / 3)
+        // As many conversations as fit beside the members (a third of the column at least):
+        // with a dozen conversations and three members, half the column stood empty.
+        let membersWant = 38 + model.members.count * 42
+        let convHeight = min(rows * 34, max(r.h / 3, r.h - membersWant - 32))
+        let selectedRow = names.firstIndex(of: model.current)
+        // The open conversation is shown in the list when it changes (Ctrl+Tab, a /msg); not
+        // while rows are held under a still pointer (after it).
+        let reveal = conversationRowsHeld == nil && revealedConversation != model.current ? selectedRow : nil
+        if conversationRowsHeld == nil { revealedConversation = model.current }
         let items = names.map { name -> UIContext.ListItem in
             let unread = model.conversations[name]?.unread ?? 0
             // A draft left in another conversation is marked, as mail clients mark one.
             let hasDraft = name != model.current && !(drafts[name] ?? "").isEmpty
             return UIContext.ListItem(title: name.title + (hasDraft ? "  ✎" : ""), badge: unread > 0 ? "\(unread)" : "")
         }
-        if let picked = ui.list("conversations", items: items, selected: names.firstIndex(of: model.current), in: r.cutTop(convHeight), rowHeight: 34) {
+        let listRect = r.cutTop(convHeight)
+        if let picked = ui.list("conversations", items: items, selected: selectedRow, in: listRect, rowHeight: 34, revealing: reveal) {
             model.open(names[picked])
             openAtNewSince()
             focusInputNextFrame = true
+        }
+        // Unread conversations scrolled out of sight are said under the list, and a click
+        // brings the first of them into view (the title counted them; no badge could be seen).
+        let shownRows = ui.listRowsShown("conversations", count: names.count, rowHeight: 34, height: listRect.h)
+        let hidden = names.indices.filter { !shownRows.contains($0) && (model.conversations[names[$0]]?.unread ?? 0) > 0 }
+        if let first = hidden.first {
+            let below = hidden.allSatisfy { $0 >= shownRows.upperBound }
+            let text = "\(hidden.count) more unread\(below ? " ↓" : "")"
+            if ui.button(text, in: r.cutTop(24).inset(x: 10, y: 2), style: .link, idLabel: "unread-hidden") {
+                ui.scrollList("conversations", toShow: first, rowHeight: 34, height: listRect.h)
+            }
         }
         _ = r.cutTop(8)
         // Online first, then those away: a member stays one while offline (messages wait for them).
@@ -247,8 +271,9 @@ extension ChatApp {
         let input = ui.input
         let step = input.pressed(.tab, .control) || input.pressed(.pageDown, .control) ? 1
             : input.pressed(.tab, [.control, .shift]) || input.pressed(.pageUp, .control) ? -1 : 0
-        if step != 0, !dialogDrawn, !searchOpen, let here = model.order.firstIndex(of: model.current) {
-            model.open(model.order[(here + step + model.order.count) % model.order.count])
+        let cycle = sidebarOrder.isEmpty ? model.order : sidebarOrder
+        if step != 0, !dialogDrawn, !searchOpen, let here = cycle.firstIndex(of: model.current) {
+            model.open(cycle[(here + step + cycle.count) % cycle.count])
             openAtNewSince()
             focusInputNextFrame = true
         }

@@ -1002,6 +1002,65 @@ import Testing
             await server.stop()
         }
 
+        /// A newcomer's run with a dozen direct conversations: a new message from bob left
+        /// his conversation near the bottom, out of sight; Ctrl+Tab to one below the fold left
+        /// it unseen in the list; the title counted unread conversations no badge showed. Now
+        /// the newest conversations come first (held while the pointer is over the list), the
+        /// open one is scrolled into view, and unread ones out of view are said under the list.
+        @Test func theSidebarShowsTheNewestAndTheOpenAndSaysWhatUnreadItHides() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice"])
+            var sequence: UInt64 = 0
+            func from(_ name: String, _ text: String) {
+                sequence += 1
+                driver.app.post(.message(ReceivedMessage(sequence: sequence, time: Date(), from: name, to: "alice", text: text,
+                                                         isOwn: false, clientMessageID: sequence, trust: .unverified)))
+                driver.app.step()
+            }
+            // The pointer well away from the sidebar.
+            var away = SDL_Event()
+            away.type = SDL_MOUSEMOTION.rawValue
+            away.motion.x = 900
+            away.motion.y = 300
+            SDL_PushEvent(&away)
+            for i in 1...30 { from("user\(i)", "hello from \(i)") }
+            let conversations = { driver.app.sidebarOrder.map(\.title) }
+            #expect(Array(conversations().prefix(3)) == ["# room", "@ user30", "@ user29"], "\(conversations())")
+            from("user1", "news")
+            #expect(Array(conversations().prefix(2)) == ["# room", "@ user1"], "the newest first")
+            // Unread conversations scrolled out of view are said, and a click shows the first.
+            #expect(driver.rect("unread-hidden") != nil, "no word of the unread ones out of view")
+            driver.screenshot("sidebar-unread-out-of-view")
+            func visible(_ i: Int) -> Bool { (driver.conversationRow(i)?.h ?? 0) >= 34 }
+            let unreadOutOfView = try #require(conversations().indices.first { i in
+                !visible(i) && (driver.app.model.conversations[driver.app.sidebarOrder[i]]?.unread ?? 0) > 0
+            })
+            driver.click(try #require(driver.rect("unread-hidden")))
+            driver.app.step()
+            #expect(visible(unreadOutOfView), "the first unread out of view was not brought into it")
+            // Ctrl+Tab to the last conversation: it is scrolled into view.
+            driver.press(SDLK_PAGEUP, control: true)
+            driver.app.step()
+            let last = try #require(conversations().firstIndex(of: driver.app.model.current.title))
+            #expect(last == conversations().count - 1)
+            #expect((driver.conversationRow(last)?.h ?? 0) > 0, "the open conversation is out of view")
+            // Under the pointer the rows stay where they are.
+            let row = try #require(driver.conversationRow(3))
+            var over = SDL_Event()
+            over.type = SDL_MOUSEMOTION.rawValue
+            over.motion.x = Int32(row.x + 5)
+            over.motion.y = Int32(row.y + 5)
+            SDL_PushEvent(&over)
+            driver.app.step()
+            let before = conversations()
+            from("user5", "moving?")
+            #expect(conversations() == before, "a row moved under the pointer")
+            SDL_PushEvent(&away)
+            driver.app.step()
+            #expect(conversations()[1] == "@ user5")
+            await server.stop()
+        }
+
         /// SECURITY.md said "the window's log is not bounded": a member's flood grew every open
         /// window's memory without end. The oldest lines go once a log is past its bound (and
         /// their wrapped lines with them); scrolled up to, they come back from the history, each
