@@ -509,7 +509,12 @@ public final class UIContext {
         var dx = multiline ? 0 : scrollOffsets[id] ?? 0
         if caretX - dx > inner.w - 2 { dx = caretX - inner.w + 2 }
         if caretX - dx < 0 { dx = caretX }
-        if !multiline { scrollOffsets[id] = dx }
+        if !multiline {
+            // Never scrolled past what the text needs: a long text replaced by a short one (an
+            // invite link pasted, then read into its host) showed an empty-looking field.
+            dx = max(0, min(dx, metrics.width(String(shown), style: .regular) - inner.w + 2))
+            scrollOffsets[id] = dx
+        }
         // Scrolled only as far as the caret's line needs: a click on a line in view moves no text.
         var dy = multiline ? fieldScrollY[id] ?? 0 : 0
         let caretTop = caretLine * lineHeight

@@ -532,8 +532,12 @@ public final class ChatApp {
             model.members = members
             model.assignColors(present: members.map(\.name))
             if !before.isEmpty {
-                for member in members where !member.isMe && !before.contains(member.name) {
-                    model.system(TerminalText.escaped("\(member.name) is a new member of this room: they can read what is sent from now on."))
+                // Several at once in one line (a newcomer's run: twelve lines for twelve).
+                let new = members.filter { !$0.isMe && !before.contains($0.name) }.map(\.name)
+                    .sorted { $0.localizedStandardCompare($1) == .orderedAscending }
+                if !new.isEmpty {
+                    let names = new.count == 1 ? new[0] : new.dropLast().joined(separator: ", ") + " and " + new.last!
+                    model.system(TerminalText.escaped("\(names) \(new.count == 1 ? "is a new member" : "are new members") of this room: they can read what is sent from now on."))
                 }
             }
         case .message(let m):
@@ -665,6 +669,13 @@ public final class ChatApp {
             }
         }
         if form.server.trimmingCharacters(in: .whitespaces).isEmpty { fieldErrors.insert("server"); problems.append("Enter the server's address or an invite link.") }
+        // A number alone is no address (a newcomer's run: "19201" typed there, meant for the
+        // port, was taken as 0.0.75.1, and the refusal spoke of a full server).
+        let typedServer = form.server.trimmingCharacters(in: .whitespaces)
+        if !typedServer.isEmpty, typedServer.allSatisfy({ ("0"..."9").contains($0) }) {
+            fieldErrors.insert("server")
+            problems.append("\(typedServer) is not a server address: type the server's name or IP address (such as 192.168.1.20) here, and the port in the Port field.")
+        }
         let port = Int(form.port.trimmingCharacters(in: .whitespaces))
         if port == nil || !(1...65535).contains(port!) { fieldErrors.insert("port"); problems.append("The port must be a number from 1 to 65535.") }
         if password.isEmpty { fieldErrors.insert("password"); problems.append("Enter the server password.") }

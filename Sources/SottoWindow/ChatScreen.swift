@@ -149,7 +149,9 @@ extension ChatApp {
         }
         _ = r.cutTop(8)
         // Online first, then those away: a member stays one while offline (messages wait for them).
-        let shown = model.members.filter(\.online) + model.members.filter { !$0.online }
+        // Each group in natural order (user2 before user10: a newcomer's run read user1, user10, user11, user2).
+        func natural(_ members: [Member]) -> [Member] { members.sorted { $0.name.localizedStandardCompare($1.name) == .orderedAscending } }
+        let shown = natural(model.members.filter(\.online)) + natural(model.members.filter { !$0.online })
         let online = shown.count { $0.online }
         // While reconnecting the list stays as last seen, said so.
         let heading = model.state != .online && !shown.isEmpty ? "MEMBERS (AS LAST SEEN)"

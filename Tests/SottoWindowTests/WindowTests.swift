@@ -1061,6 +1061,60 @@ import Testing
             await server.stop()
         }
 
+        /// A newcomer's run: an invite link pasted into the Server field filled the port and
+        /// the key, and left the field looking empty (it held the host, scrolled out of view by
+        /// the link). The host shows.
+        @Test func anInvitePastedIntoTheServerFieldLeavesTheHostInView() throws {
+            let driver = try AppDriver(user: "frank")
+            let invite = InviteLink(host: "127.0.0.1", port: 19201, fingerprint: "SHA256:" + String(repeating: "A", count: 43)).text
+            driver.app.ui.getClipboard = { invite }
+            driver.click(try #require(driver.rect("field:server")))
+            driver.press(SDLK_v, control: true)
+            driver.app.step()
+            driver.app.step()
+            #expect(driver.app.form.server == "127.0.0.1" && driver.app.form.port == "19201")
+            let field = try #require(driver.rect("field:server"))
+            let host = driver.app.lastCommandsForTesting.contains { c in
+                if case .text("127.0.0.1", let x, let y, _, _) = c { field.contains(x + 1, y + 1) } else { false }
+            }
+            #expect(host, "the host is not drawn in its field")
+        }
+
+        /// A newcomer's run: the port typed into the Server field ("19201") was taken as the
+        /// address 0.0.75.1, and the refusal spoke of a full server. It is refused where it was typed.
+        @Test func aNumberAloneIsNoServerAddress() throws {
+            let driver = try AppDriver(server: "19201", port: 19201, user: "frank")
+            driver.click(try #require(driver.rect("field:password")))
+            driver.type("secret")
+            driver.press(SDLK_RETURN)
+            driver.app.step()
+            #expect(driver.app.formError?.contains("19201 is not a server address") == true, "\(driver.app.formError ?? "")")
+            #expect(driver.app.fieldErrors.contains("server") && driver.app.client == nil)
+        }
+
+        /// A newcomer's run read the members as user1, user10, user11, user12, user2.
+        @Test func membersAreListedInNaturalOrder() async throws {
+            let server = try await LocalServer()
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice"])
+            let me = try #require(driver.app.model.members.first)
+            var members = [me]
+            for n in [10, 2, 1, 11] {
+                var m = me
+                m.name = "user\(n)"
+                m.isMe = false
+                members.append(m)
+            }
+            driver.app.post(.users(members))
+            driver.app.step()
+            let drawn = driver.app.lastCommandsForTesting.compactMap { c -> (String, Int)? in
+                if case .text(let s, _, let y, _, _) = c, s.hasPrefix("user"), !s.contains(" ") { (s, y) } else { nil }
+            }.sorted { $0.1 < $1.1 }.map(\.0)
+            #expect(drawn == ["user1", "user2", "user10", "user11"], "\(drawn)")
+            // Their arrival, in one line (twelve lines for twelve, a newcomer found).
+            #expect(driver.app.model.conversations[.room]!.lines.last?.text == "user1, user2, user10 and user11 are new members of this room: they can read what is sent from now on.")
+            await server.stop()
+        }
+
         /// SECURITY.md said "the window's log is not bounded": a member's flood grew every open
         /// window's memory without end. The oldest lines go once a log is past its bound (and
         /// their wrapped lines with them); scrolled up to, they come back from the history, each
