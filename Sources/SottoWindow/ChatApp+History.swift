@@ -178,6 +178,7 @@ extension ChatApp {
         case .panel(let words, let found):
             searchResults = (words, found)
             searchItems = nil
+            searchChosen = nil
         case .upTo(let target, let messages):
             model.prependKept(messages, requested: 0, in: here)
             showMessage(target, in: here)

@@ -108,6 +108,15 @@ extension ChatApp {
             ui.focusSelectingAll(ui.id("field:search"))
         }
         let words = searchQuery.trimmingCharacters(in: .whitespaces)
+        // From the keyboard: Down and Up go through the results, Enter opens the one chosen
+        // (a newcomer's run: none could be reached without the mouse). Typing chooses none.
+        if field.changed { searchChosen = nil }
+        if field.historyStep != 0, let count = searchResults?.found.count, count > 0 {
+            searchChosen = max(0, min(count - 1, (searchChosen ?? -1) + field.historyStep))
+        }
+        if field.submitted, let chosen = searchChosen, let found = searchResults?.found, found.indices.contains(chosen) {
+            return jump(to: found[chosen])
+        }
         if field.submitted, words.contains(where: { $0.isLetter || $0.isNumber }) {
             askHistory(model.current) { store in .panel(words: words, try store.search(words, limit: Self.searchResults)) }
         }
@@ -119,7 +128,7 @@ extension ChatApp {
         }
         let shownWords = TerminalText.escaped(results.words)
         ui.label(results.found.isEmpty ? "No kept message contains \(shownWords)."
-                                       : "\(Self.foundCount(results.found.count)) containing \(shownWords), newest first — click one to go to it:",
+                                       : "\(Self.foundCount(results.found.count)) containing \(shownWords), newest first — click one to go to it (or Down, then Enter):",
                  in: r.cutTop(32).inset(x: 14, y: 0), color: t.mutedText, style: .small)
         // About how many characters a result's line shows (it ends in "…" past them).
         let fits = max(Self.resultLead * 2, (r.w - 20) / max(1, ui.metrics.width("abcdefghij", style: .regular) / 10))
@@ -135,7 +144,7 @@ extension ChatApp {
             })
         }
         let items = searchItems?.items ?? []
-        if let picked = ui.list("search-results", items: items, selected: nil, in: r, rowHeight: 44) {
+        if let picked = ui.list("search-results", items: items, selected: searchChosen, in: r, rowHeight: 44, revealing: searchChosen) {
             jump(to: results.found[picked])
         }
     }

@@ -103,6 +103,8 @@ public final class ChatApp {
     var seenThroughKeys: [Conversation: Int] = [:]
     /// The search panel's rows for the answer shown, and the width they were made for.
     var searchItems: (fits: Int, items: [UIContext.ListItem])?
+    /// The result chosen with Down and Up in the search panel (Enter opens it).
+    var searchChosen: Int?
     /// The mark of a conversation never opened on this device (`HistoryStore.readMarks`).
     var readSince: Int64?
     /// When the room was told the connection was lost (`.reconnecting`, the window's clock),

@@ -1115,6 +1115,33 @@ import Testing
             await server.stop()
         }
 
+        /// A newcomer's run: after Ctrl+F and Enter, no result could be opened without the
+        /// mouse (Down did nothing). Down and Up choose one, Enter opens it.
+        @Test func searchResultsAreReachedFromTheKeyboard() async throws {
+            let server = try await LocalServer()
+            let config = try AppDriver.keptHistory(on: server, count: 300) { i in (Double(i) * 60, i == 10 || i == 20 ? "kept \(i) zanzibar" : "kept \(i)") }
+            let driver = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            try driver.until("kept shown") { driver.app.model.conversations[.room]?.lines.contains { $0.text == "kept 299" } == true }
+            driver.press(SDLK_f, control: true)
+            driver.app.step()
+            driver.type("zanzibar")
+            driver.press(SDLK_RETURN)
+            try driver.until("two results") { driver.app.searchResults?.found.count == 2 }
+            driver.press(SDLK_DOWN)
+            driver.press(SDLK_DOWN)
+            driver.press(SDLK_UP)
+            #expect(driver.app.searchChosen == 0)
+            driver.press(SDLK_DOWN)
+            #expect(driver.app.searchChosen == 1)
+            driver.press(SDLK_RETURN)
+            #expect(!driver.app.searchOpen)
+            try driver.until("the older one shown") { driver.app.model.conversations[.room]?.lines.contains { $0.text == "kept 10 zanzibar" } == true }
+            #expect(driver.app.markedMessage?.id == ChatModel.messageID(from: "bob", 11))
+            await server.stop()
+        }
+
         /// SECURITY.md said "the window's log is not bounded": a member's flood grew every open
         /// window's memory without end. The oldest lines go once a log is past its bound (and
         /// their wrapped lines with them); scrolled up to, they come back from the history, each
