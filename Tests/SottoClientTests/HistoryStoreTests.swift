@@ -32,6 +32,38 @@ import Testing
         #expect(back.time == Date(timeIntervalSince1970: 1_800_000_000))
     }
 
+    /// An attacker's review: one member flooding the room wrote about 1.2 GB an hour into
+    /// every member's history, without end. Past its bound the history keeps nine tenths of
+    /// it, and what goes first is the oldest of whoever has the most kept.
+    @Test func pastItsBoundTheHistoryLetsTheLargestSendersOldestGoFirst() throws {
+        let store = try HistoryStore(url: Self.directory().appendingPathComponent("h.sqlite"))
+        let flood = String(repeating: "x", count: 2_000)
+        try store.append((1...40).map { Self.message("bob \($0)", from: "bob", id: UInt64($0)) })
+        try store.append((1...500).map { Self.message("\($0) \(flood)", from: "mallory", id: UInt64(1_000 + $0)) })
+        try store.append((41...60).map { Self.message("bob \($0)", from: "bob", id: UInt64($0)) })
+        #expect(try store.keepWithin(bytes: 2_000_000) == 0, "within its bound, nothing goes")
+        let removed = try store.keepWithin(bytes: 500_000)
+        #expect(removed > 0)
+        let room = try store.recent(in: .room, limit: 1_000)
+        #expect(room.filter { $0.from == "bob" }.count == 60, "bob's went with mallory's")
+        let mallory = room.filter { $0.from == "mallory" }
+        #expect(mallory.last?.text.hasPrefix("500 ") == true && mallory.first?.text.hasPrefix("1 ") == false, "not the oldest first")
+        let kept = room.reduce(0) { $0 + $1.text.utf8.count + HistoryStore.rowOverhead }
+        #expect(kept <= 450_000 && kept > 400_000, "\(kept)")
+    }
+
+    @Test func theRecorderKeepsTheHistoryWithinItsBound() throws {
+        let directory = Self.directory()
+        let recorder = HistoryRecorder(dataDirectory: directory, identityFingerprint: "SHA256:me", maxBytes: 300_000, onFailure: { _ in })
+        recorder.record(.welcome(name: "me", serverFingerprint: "SHA256:server"))
+        let flood = String(repeating: "x", count: 2_000)
+        for i in 1...1_000 { recorder.record(.message(Self.message("\(i) \(flood)", from: "mallory", id: UInt64(i)))) }
+        recorder.flush()
+        let kept = try recorder.withStore { try #require($0).recent(in: .room, limit: 2_000) }
+        #expect(kept.reduce(0) { $0 + $1.text.utf8.count + HistoryStore.rowOverhead } <= 300_000 + 30_000 + 2_200 * 20)
+        #expect(kept.last?.text.hasPrefix("1000 ") == true)
+    }
+
     /// Review finding: kept messages lost who sent them (verified, or a changed key), so a
     /// name that passed to another identity read as one continuous conversation.
     @Test func theSendersIdentityAndTrustAreKeptWithEachMessage() throws {

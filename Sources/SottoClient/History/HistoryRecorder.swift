@@ -36,13 +36,23 @@ public final class HistoryRecorder: @unchecked Sendable {
 
     /// `dataDirectory`: Sotto's data directory (`$XDG_DATA_HOME/sotto`); one database per
     /// server key and identity below it.
+    /// `maxBytes`: what the history of one server may hold (`HistoryStore.keepWithin`).
     public init(dataDirectory: URL, identityFingerprint: String, logger: Logger = Logger(label: "sotto.history"),
-                onFailure: @escaping @Sendable (String) -> Void) {
+                maxBytes: Int = HistoryRecorder.defaultMaxBytes, onFailure: @escaping @Sendable (String) -> Void) {
         self.dataDirectory = dataDirectory
         self.identityFingerprint = identityFingerprint
         self.logger = logger
+        self.maxBytes = maxBytes
         self.onFailure = onFailure
     }
+
+    /// A history of 1 GiB holds about four million messages of a line each.
+    public static let defaultMaxBytes = 1 << 30
+    private let maxBytes: Int
+    /// Bytes of text written since the bound was last enforced (on `queue`): it is, every
+    /// `boundCheckBytes` (a query over the whole table, not one per write).
+    private var writtenSinceBoundCheck = 0
+    static let boundCheckBytes = 4 << 20
 
     /// Call with every event, in order, from the thread that receives them.
     public func record(_ event: ClientEvent) {
@@ -139,6 +149,12 @@ public final class HistoryRecorder: @unchecked Sendable {
         guard let store else { return }
         do {
             try store.append(batch)
+            writtenSinceBoundCheck += batch.reduce(0) { $0 + $1.text.utf8.count + HistoryStore.rowOverhead }
+            if writtenSinceBoundCheck >= min(Self.boundCheckBytes, maxBytes / 10) {
+                writtenSinceBoundCheck = 0
+                let removed = try store.keepWithin(bytes: maxBytes)
+                if removed > 0 { logger.info("the history reached its bound: the oldest messages of those with the most kept went", metadata: ["messages": "\(removed)"]) }
+            }
             try store.saveDrafts(drafts)
             if let open { try store.saveOpenConversation(open) }
             for (conversation, note) in unsent { try store.saveUnsentNote(conversation, count: note.count, mayHaveGone: note.mayHaveGone) }
