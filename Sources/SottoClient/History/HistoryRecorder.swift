@@ -49,10 +49,9 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// A history of 1 GiB holds about four million messages of a line each.
     public static let defaultMaxBytes = 1 << 30
     private let maxBytes: Int
-    /// Bytes of text written since the bound was last enforced (on `queue`): it is, every
-    /// `boundCheckBytes` (a query over the whole table, not one per write).
-    private var writtenSinceBoundCheck = 0
-    static let boundCheckBytes = 4 << 20
+    /// What the store keeps, as `HistoryStore.keptBytes` counts it (on `queue`; nil until
+    /// first needed, and for a store just opened).
+    private var keptBytes: Int?
 
     /// Call with every event, in order, from the thread that receives them.
     public func record(_ event: ClientEvent) {
@@ -126,6 +125,7 @@ public final class HistoryRecorder: @unchecked Sendable {
         do {
             store = try HistoryStore(url: HistoryStore.url(in: dataDirectory, serverFingerprint: fingerprint, identityFingerprint: identityFingerprint))
             storeFingerprint = fingerprint
+            keptBytes = nil
         } catch {
             store = nil
             report("History is not being kept: \(error)")
@@ -149,10 +149,13 @@ public final class HistoryRecorder: @unchecked Sendable {
         guard let store else { return }
         do {
             try store.append(batch)
-            writtenSinceBoundCheck += batch.reduce(0) { $0 + $1.text.utf8.count + HistoryStore.rowOverhead }
-            if writtenSinceBoundCheck >= min(Self.boundCheckBytes, maxBytes / 10) {
-                writtenSinceBoundCheck = 0
+            // What is kept, counted once, then by what is written: the table is read again
+            // only once that passes the bound.
+            let kept = try keptBytes ?? store.keptBytes()
+            keptBytes = kept + batch.reduce(0) { $0 + $1.text.utf8.count + HistoryStore.rowOverhead }
+            if let now = keptBytes, now > maxBytes {
                 let removed = try store.keepWithin(bytes: maxBytes)
+                keptBytes = try store.keptBytes()
                 if removed > 0 { logger.info("the history reached its bound: the oldest messages of those with the most kept went", metadata: ["messages": "\(removed)"]) }
             }
             try store.saveDrafts(drafts)

@@ -445,6 +445,13 @@ public final class HistoryStore: Sendable {
         }
     }
 
+    /// What is kept, as `keepWithin` counts it.
+    public func keptBytes() throws -> Int {
+        try pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT coalesce(sum(length(CAST(text AS BLOB))) + count(*) * ?, 0) FROM message", arguments: [Self.rowOverhead]) ?? 0
+        }
+    }
+
     /// What a kept message costs beyond its text (its row, its index entries, its words).
     static let rowOverhead = 200
 
