@@ -128,7 +128,7 @@ let package = Package(
         // builds and is tested with injected metrics and input alone.
         .target(name: "SottoUI"),
         // SDL2 under the toolkit: fonts and text textures, the draw-list renderer, input translation.
-        .target(name: "SottoSDL", dependencies: ["SottoUI", "CSDL2"]),
+        .target(name: "SottoSDL", dependencies: ["SottoUI", "SottoCore", "CSDL2"]),
         // The windowed client's screens, on SottoUI and SottoClient.
         .target(name: "SottoWindow", dependencies: ["SottoUI", "SottoSDL", "SottoClient", "CSDL2"], swiftSettings: swift5),
         .executableTarget(

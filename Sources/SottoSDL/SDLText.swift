@@ -1,5 +1,6 @@
 import CSDL2
 import Foundation
+import SottoCore
 import SottoUI
 
 /// Fonts for each style with a fallback chain (SDL_ttf 2.20 has none of its own): text is
@@ -261,7 +262,9 @@ public final class SDLCommandRenderer {
         SDL_RenderSetClipRect(renderer, nil)
     }
 
-    private func drawText(_ s: String, x: Int, y: Int, color: Color, style: FontStyle) {
+    private func drawText(_ logical: String, x: Int, y: Int, color: Color, style: FontStyle) {
+        // Right-to-left runs drawn as they are read (each line was wrapped in logical order).
+        let s = BidiText.visual(logical)
         var penX = Double(px(x))
         let baseY = px(y)
         let lineHeight = Double(fonts.lineHeight(style)) * fonts.pixelScale

@@ -18,4 +18,9 @@ int32_t sotto_spoof_skeleton(const void *checker, const uint16_t *name, int32_t 
 /// NFKC_Casefold of `text` into `dest`; the same return convention.
 int32_t sotto_nfkc_casefold(const uint16_t *text, int32_t length, uint16_t *dest, int32_t capacity);
 
+/// The line `text` as drawn left to right: Arabic letters in their joined forms, right-to-left
+/// runs in visual order (Unicode's bidirectional algorithm, the paragraph's direction from its
+/// first strong letter); the same return convention.
+int32_t sotto_bidi_visual(const uint16_t *text, int32_t length, uint16_t *dest, int32_t capacity);
+
 #endif
