@@ -25,16 +25,14 @@ import Testing
         return (client, log, counter)
     }
 
-    /// An attacker's review: mallory, a member with the stock client, sent carol (away)
-    /// direct messages until what may wait for her was full, and retention gave up her oldest
-    /// entries, alice's message among them: carol never saw it. One sender may fill only a
-    /// share of what waits for a member; past it their messages to her are refused, to them.
-    @Test func aMemberCannotPushOutWhatOthersSentToSomeoneAway() async throws {
-        let perMember = 400_000
+    /// carol registered and away; alice and mallory online, seeing her away; what may wait
+    /// for one member is `perMember` bytes.
+    static func carolAway(perMember: Int) async throws
+        -> (TestServer, (String, URL) throws -> (ChatClient, EventLog, Counter), carolHome: URL, alice: ChatClient, mallory: ChatClient, malloryLog: EventLog) {
         let server = try await TestServer(limits: relaxedLimits(), scrypt: .floor) {
             $0.retention = Retention(maxAge: 3_600, maxTotalBytes: 1 << 30, maxBytesPerMember: perMember)
         }
-        func app(_ name: String, _ home: URL) throws -> (ChatClient, EventLog, Counter) {
+        let app = { (name: String, home: URL) throws -> (ChatClient, EventLog, Counter) in
             try Self.app(name, port: server.port, fingerprint: server.fingerprint, password: TestServer.password, directory: home)
         }
         let carolHome = temporaryDirectory("flooded-carol")
@@ -53,29 +51,15 @@ import Testing
                 log.snapshot.contains { if case .users(let u) = $0 { u.contains { $0.name == "carol" && !$0.online } } else { false } }
             }
         }
-        let secret = "the real meeting is at 5pm"
-        alice.send(secret, to: "carol")
-        try await eventually("alice's message stored") { alice.pendingCount() == 0 }
-        // Half again as much as may wait for carol, from mallory alone.
-        let flood = String(repeating: "x", count: 10_000)
-        for i in 0..<(perMember * 3 / 2 / flood.count) { mallory.send("\(i) \(flood)", to: "carol") }
-        try await eventually("mallory's messages answered", timeout: 60) { mallory.pendingCount() == 0 }
-        let refused = malloryLog.snapshot.compactMap { if case .rejected = $0 { 1 } else { nil } }.count
-        #expect(refused > 0, "nothing of mallory's was refused")
-        #expect(malloryLog.history.contains("Too much from you is already waiting for carol"), "\(malloryLog.history)")
-        // Retention runs (every minute on a real server), then carol comes back.
-        await server.server.prune()
-        alice.shutdown()
-        mallory.shutdown()
-        let (carol, carolLog, carolRead) = try app("carol", carolHome)
-        carol.connect()
-        try await CrashRecoveryTests.setup("carol caught up", ["carol": carolLog]) { carolLog.contains(.caughtUp) }
-        try await eventually("alice's message read") { carolRead.all.contains(secret) }
-        // What mallory was let send waited too, and reached her.
-        let fromMallory = carolRead.all.filter { $0.hasSuffix(flood) }.count
-        #expect(fromMallory > 0 && fromMallory < perMember / 4 / flood.count + 1, "\(fromMallory) of mallory's")
-        carol.shutdown()
-        await server.stop()
+        return (server, app, carolHome, alice, mallory, malloryLog)
+    }
+
+    /// An attacker's review: mallory, a member with the stock client, sent carol (away)
+    /// direct messages until what may wait for her was full, and retention gave up her oldest
+    /// entries, alice's message among them: carol never saw it. One sender may fill only a
+    /// share of what waits for a member; past it their messages to her are refused, to them.
+    @Test func aMemberCannotPushOutWhatOthersSentToSomeoneAway() async throws {
+        try await floodingCarolLeavesWhatOthersSentHer(floodTo: "carol", refusal: "Too much from you is already waiting for carol")
     }
 
     /// An attacker's review: one member flooding the room filled what may wait for someone
@@ -83,40 +67,26 @@ import Testing
     /// the keys to read it) was gone at their return. One sender may fill only a quarter of it
     /// in the room too; past that they are refused, and told.
     @Test func aMemberCannotFloodTheRoomToPushOutWhatOthersSentSomeoneAway() async throws {
+        try await floodingCarolLeavesWhatOthersSentHer(floodTo: "", refusal: "Too much from you is already waiting in the room for members who are away")
+    }
+
+    /// alice writes to carol (away) and to the room; mallory sends half again as much as may
+    /// wait for carol (`floodTo`: her, or the room) and is refused past a quarter, told so;
+    /// retention runs; carol comes back to alice's messages and a quarter of mallory's at most.
+    func floodingCarolLeavesWhatOthersSentHer(floodTo target: String, refusal: String) async throws {
         let perMember = 400_000
-        let server = try await TestServer(limits: relaxedLimits(), scrypt: .floor) {
-            $0.retention = Retention(maxAge: 3_600, maxTotalBytes: 1 << 30, maxBytesPerMember: perMember)
-        }
-        func app(_ name: String, _ home: URL) throws -> (ChatClient, EventLog, Counter) {
-            try Self.app(name, port: server.port, fingerprint: server.fingerprint, password: TestServer.password, directory: home)
-        }
-        let carolHome = temporaryDirectory("room-flooded-carol")
-        do {
-            let (carol, carolLog, _) = try app("carol", carolHome)
-            carol.connect()
-            try await CrashRecoveryTests.setup("carol registers", ["carol": carolLog]) { carolLog.contains(.caughtUp) }
-            carol.shutdown()
-        }
-        let (alice, aliceLog, _) = try app("alice", temporaryDirectory("room-flooded-alice"))
-        let (mallory, malloryLog, _) = try app("mallory", temporaryDirectory("room-flooded-mallory"))
-        alice.connect()
-        mallory.connect()
-        try await CrashRecoveryTests.setup("both see carol away", ["alice": aliceLog, "mallory": malloryLog]) {
-            [aliceLog, malloryLog].allSatisfy { log in
-                log.snapshot.contains { if case .users(let u) = $0 { u.contains { $0.name == "carol" && !$0.online } } else { false } }
-            }
-        }
+        let (server, app, carolHome, alice, mallory, malloryLog) = try await Self.carolAway(perMember: perMember)
         let secret = "the real meeting is at 5pm", said = "lunch is on me today"
         alice.send(secret, to: "carol")
         alice.send(said)
         try await eventually("alice's messages stored") { alice.pendingCount() == 0 }
-        // Half again as much as may wait for carol, in the room, from mallory alone.
         let flood = String(repeating: "x", count: 10_000)
-        for i in 0..<(perMember * 3 / 2 / flood.count) { mallory.send("\(i) \(flood)") }
+        for i in 0..<(perMember * 3 / 2 / flood.count) { mallory.send("\(i) \(flood)", to: target) }
         try await eventually("mallory's messages answered", timeout: 60) { mallory.pendingCount() == 0 }
         let refused = malloryLog.snapshot.compactMap { if case .rejected = $0 { 1 } else { nil } }.count
         #expect(refused > 0, "nothing of mallory's was refused")
-        #expect(malloryLog.history.contains("Too much from you is already waiting in the room for members who are away"), "\(malloryLog.history)")
+        #expect(malloryLog.history.contains(refusal), "\(malloryLog.history)")
+        // Retention runs (every minute on a real server), then carol comes back.
         await server.server.prune()
         alice.shutdown()
         mallory.shutdown()
@@ -124,6 +94,7 @@ import Testing
         carol.connect()
         try await CrashRecoveryTests.setup("carol caught up", ["carol": carolLog]) { carolLog.contains(.caughtUp) }
         try await eventually("alice's messages read") { carolRead.all.contains(secret) && carolRead.all.contains(said) }
+        // What mallory was let send waited too, and reached her.
         let fromMallory = carolRead.all.filter { $0.hasSuffix(flood) }.count
         #expect(fromMallory > 0 && fromMallory < perMember / 4 / flood.count + 1, "\(fromMallory) of mallory's")
         carol.shutdown()
