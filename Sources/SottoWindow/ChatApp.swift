@@ -384,7 +384,7 @@ public final class ChatApp {
     var now: Double { clock() }
 
     /// Opens a link a person clicked in the browser the desktop chooses (tests see the link).
-    lazy var openLink: (String) -> Void = { link in _ = SDL_OpenURL(link) }
+    lazy var openLink: (String) -> Bool = { link in SDL_OpenURL(link) == 0 }
 
     /// Asks the desktop to draw the person back to the window (tests count the asks).
     lazy var askForAttention: () -> Void = { [unowned self] in _ = SDL_FlashWindow(self.window, SDL_FLASH_UNTIL_FOCUSED) }

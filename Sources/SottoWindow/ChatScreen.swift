@@ -302,7 +302,11 @@ extension ChatApp {
         if jumpShown { ui.reserveOverlay(jumpRect(jumpShownFor)) }
         if ui.input.pressed(.end, .control), !dialogDrawn { ui.scrollLogToBottom(model.current.logID) }
         let result2 = ui.log(model.current.logID, source: source, in: logRect, wrapCache: wrapCache)
-        if let link = result2.clickedLink { openLink(link) }
+        if let link = result2.clickedLink, !openLink(link) {
+            // Nothing to open it with (a newcomer's run: a click did nothing at all, unsaid).
+            ui.setClipboard(link)
+            model.system("The link could not be opened (no web browser here?): it is copied, to paste where you read it.", warning: true, conversation: model.current)
+        }
         if model.reading, let bottom = ui.logBottomKey(model.current.logID) {
             seenThroughKeys[model.current] = max(seenThroughKeys[model.current] ?? .min, bottom)
         }

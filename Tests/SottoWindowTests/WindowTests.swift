@@ -207,7 +207,7 @@ import Testing
             let bob = try Peer("bob", server: server)
             let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"], seenBy: [bob])
             var opened: [String] = []
-            driver.app.openLink = { opened.append($0) }
+            driver.app.openLink = { opened.append($0); return true }
             let link = "https://wiki.lan/projects/sotto/" + String(repeating: "design-notes-", count: 5) + "end"
             bob.client.send("\(link)")
             try driver.until("shown") { driver.app.model.conversations[.room]?.lines.contains { $0.text == link } == true }
@@ -219,6 +219,13 @@ import Testing
             #expect(opened == [link])
             #expect(driver.focusedLabel(["field:message"]) == "field:message")
             driver.screenshot("45-a-link-underlined")
+            // With nothing to open it, that is said, and the link is copied.
+            var copied = ""
+            driver.app.ui.setClipboard = { copied = $0 }
+            driver.app.openLink = { _ in false }
+            driver.click(Rect(x: row.x + 400, y: row.y, w: 2, h: 22))
+            #expect(copied == link)
+            #expect(driver.app.model.conversations[.room]?.lines.last?.text.hasPrefix("The link could not be opened") == true)
             bob.client.shutdown()
             await server.stop()
         }
