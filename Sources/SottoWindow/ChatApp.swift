@@ -499,7 +499,11 @@ public final class ChatApp {
             model.state = s
             if case .reconnecting(_, let delay) = s { reconnectDue = now + delay } else { reconnectDue = nil }
             switch s {
-            case .failed(let failure): connectionFailed(failure)
+            case .failed(let failure):
+                // Lost after the chat opened (replaced by another login, say): a Reconnect that
+                // works says so, as an automatic one does (a newcomer's run: it said nothing).
+                if screen == .chat, connectionLostAt == nil { connectionLostAt = now }
+                connectionFailed(failure)
             case .reconnecting: break
             default: break
             }

@@ -1746,6 +1746,7 @@ import Testing
             driver.click(button)
             try driver.until("online again") { driver.app.model.state == .online }
             #expect(driver.focusedLabel(["field:message"]) == "field:message")
+            try driver.until("said") { driver.app.model.conversations[.room]!.lines.last?.text == "Connected again." }
 
             // The same key change reported twice (as after a reconnect) is one warning.
             let change = ClientEvent.notice(.keyChanged(name: "bob", previous: "SHA256:a", current: "SHA256:b"))
