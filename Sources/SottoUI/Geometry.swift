@@ -62,6 +62,9 @@ public struct Theme: Sendable {
     public var accentText = Color(255, 255, 255)
     public var fieldBackground = Color(20, 22, 28)
     public var focus = Color(86, 156, 255)
+    /// Around a focused button, outside it: light, to stand out beside any fill (a ring in the
+    /// focus blue beside the primary button read as a slightly larger button).
+    public var focusRing = Color(225, 228, 235)
     public var selection = Color(60, 95, 160)
     /// Behind a marked log entry (where a search went): the log's background, warmed.
     public var marked = Color(58, 52, 36)

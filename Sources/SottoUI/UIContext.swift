@@ -369,8 +369,8 @@ public final class UIContext {
     /// Where the keyboard is, around a button: two pixels outside it, so it shows on any fill
     /// (inside, on the primary button's own blue, it could not be seen: a newcomer's run).
     func focusRing(_ r: Rect) {
-        stroke(r.inset(-2), theme.focus)
-        stroke(r.inset(-3), theme.focus)
+        stroke(r.inset(-2), theme.focusRing)
+        stroke(r.inset(-3), theme.focusRing)
     }
 
     @discardableResult

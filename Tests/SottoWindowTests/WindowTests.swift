@@ -977,8 +977,9 @@ import Testing
             }
             driver.app.step()
             #expect(driver.focusedLabel(["button:Connect"]) == "button:Connect")
-            let ring = driver.app.lastCommandsForTesting.contains { if case .border(let r, let c) = $0 { r == connect.inset(-2) && c == driver.app.ui.theme.focus } else { false } }
+            let ring = driver.app.lastCommandsForTesting.contains { if case .border(let r, let c) = $0 { r == connect.inset(-2) && c == driver.app.ui.theme.focusRing } else { false } }
             #expect(ring, "no ring around the focused Connect button")
+            driver.screenshot("focus-ring-on-connect")
         }
 
         /// A newcomer's run: at the top of 900 messages, the way back to the newest was 40
