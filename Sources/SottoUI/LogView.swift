@@ -31,6 +31,8 @@ extension UIContext {
         var selecting = false
         /// A link the last press landed on: opened if the button comes up without a drag.
         var pressedLink: String?
+        /// An entry that acts (`LogEntry.acts`), pressed: reported if released there without a drag.
+        var pressedEntry: Int?
     }
 
     public struct LogEntry {
@@ -48,12 +50,14 @@ extension UIContext {
         /// Links, as ranges of characters in `text`: underlined; a click (no drag) on one
         /// reports it (`LogResult.clickedLink`).
         public var links: [Range<Int>]
+        /// A click (no drag) anywhere on it, not on a link, reports its key (`LogResult.clickedEntry`).
+        public var acts: Bool
         public init(key: Int, prefix: String = "", prefixColor: Color = Color(140, 147, 163), text: String,
                     textColor: Color? = nil, badge: String = "", centered: Bool = false, marked: Bool = false,
-                    highlights: [Range<Int>] = [], links: [Range<Int>] = []) {
+                    highlights: [Range<Int>] = [], links: [Range<Int>] = [], acts: Bool = false) {
             self.key = key; self.prefix = prefix; self.prefixColor = prefixColor; self.text = text
             self.textColor = textColor; self.badge = badge; self.centered = centered; self.marked = marked
-            self.highlights = highlights; self.links = links
+            self.highlights = highlights; self.links = links; self.acts = acts
         }
 
         /// What is drawn, wrapped, selected and copied: the prefix, a space, the text.
@@ -104,6 +108,8 @@ extension UIContext {
         public var selectedText: String
         /// The link clicked this frame (pressed and let go on it, without dragging).
         public var clickedLink: String?
+        /// The key of an entry that acts, clicked.
+        public var clickedEntry: Int?
     }
 
     public func log(_ idLabel: String, entries: [LogEntry], in r: Rect, wrapCache: LogWrapCache) -> LogResult {
@@ -300,6 +306,7 @@ extension UIContext {
                     state.pressedLink = entry.links.first { $0.contains(point.offset - shift) }.map { link in
                         String(Array(entry.text)[link])
                     }
+                    state.pressedEntry = entry.acts ? entry.key : nil
                 }
                 state.selecting = input.clickCount < 2
             } else if state.selecting, onRow, input.mouseDown {
@@ -400,16 +407,20 @@ extension UIContext {
         } else {
             state.selectionText = nil
         }
-        logState[id] = state
-        // A link pressed is opened when the button comes up over the log without a drag (the
-        // press and the release may be in one frame); any release forgets it.
-        var clickedLink: String?
-        if input.mouseReleased, let link = state.pressedLink {
+        // A link (or an entry that acts) pressed is opened when the button comes up over the
+        // log without a drag (the press and the release may be in one frame); any release
+        // forgets it (kept in the state, it fired again at a later release over the log).
+        var clickedLink: String?, clickedEntry: Int?
+        if input.mouseReleased {
+            let click = state.selectionAnchor == state.selectionFocus && r.contains(input.mouseX, input.mouseY)
+            if click { clickedLink = state.pressedLink }
+            if click, clickedLink == nil { clickedEntry = state.pressedEntry }
             state.pressedLink = nil
-            if state.selectionAnchor == state.selectionFocus, r.contains(input.mouseX, input.mouseY) { clickedLink = link }
+            state.pressedEntry = nil
         }
+        logState[id] = state
         return LogResult(atBottom: state.following, atTop: count > 0 && top == 0 && delta == 0, newBelow: state.newBelow, selectedText: selectedText,
-                         clickedLink: clickedLink)
+                         clickedLink: clickedLink, clickedEntry: clickedEntry)
     }
 
     /// Shows the entry with this key at the top of a log (a search result jumped to).

@@ -84,6 +84,7 @@ extension ChatApp {
             let keys = model.trimmed(conversation, viewTop: ui.logTopKey(conversation.logID), historyKept: recorder != nil)
             guard let newestGone = keys.max() else { continue }
             wrapCache.forget(keys)
+            for key in keys { foundTargets[key] = nil }
             ui.forgetLogEntries(conversation.logID, through: newestGone)
         }
     }
@@ -170,6 +171,9 @@ extension ChatApp {
                                     text: text, timeText: "\(ChatModel.dateAndClock.string(from: m.time)) · \(TerminalText.escaped(place)) ·")
                 line.highlights = highlights
                 model.append(line, to: here)
+                // A click on it goes there, as one on a result in the search panel does (a
+                // newcomer's run: these could not be clicked).
+                if let key = model.conversations[here]?.lines.last?.key { foundTargets[key] = m }
             }
             ui.scrollLogToBottom(here.logID)
         case .readMarks(let marks, let since):

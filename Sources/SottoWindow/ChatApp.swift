@@ -103,6 +103,9 @@ public final class ChatApp {
     var seenThroughKeys: [Conversation: Int] = [:]
     /// The search panel's rows for the answer shown, and the width they were made for.
     var searchItems: (fits: Int, items: [UIContext.ListItem])?
+    /// /search results in a log, by line key: what a click on one goes to. Bounded by what
+    /// the logs hold (a result's line let go, or forgotten, goes from here too).
+    var foundTargets: [Int: StoredMessage] = [:]
     /// The result chosen with Down and Up in the search panel (Enter opens it).
     var searchChosen: Int?
     /// The mark of a conversation never opened on this device (`HistoryStore.readMarks`).
@@ -905,6 +908,8 @@ public final class ChatApp {
             forgetAsked = nil
             // Cleared now: what arrives while the delete runs is kept and shown.
             model.forget(here)
+            let shown = Set(model.conversations.values.flatMap { $0.lines.filter { $0.kind == .found }.map(\.key) })
+            foundTargets = foundTargets.filter { shown.contains($0.key) }
             askHistory(here) { store in .forgotten(count: try store.forget(here)) }
         case .leave(let name):
             // Answered by a notice: how to confirm, or that you left.

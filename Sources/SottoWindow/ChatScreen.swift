@@ -302,6 +302,7 @@ extension ChatApp {
         if jumpShown { ui.reserveOverlay(jumpRect(jumpShownFor)) }
         if ui.input.pressed(.end, .control), !dialogDrawn { ui.scrollLogToBottom(model.current.logID) }
         let result2 = ui.log(model.current.logID, source: source, in: logRect, wrapCache: wrapCache)
+        if let key = result2.clickedEntry, let target = foundTargets[key] { jump(to: target) }
         if let link = result2.clickedLink, !openLink(link) {
             // Nothing to open it with (a newcomer's run: a click did nothing at all, unsaid).
             ui.setClipboard(link)
@@ -380,7 +381,7 @@ extension ChatApp {
             return .init(key: line.key, prefix: line.from, prefixColor: t.accent, text: line.text, textColor: t.mutedText)
         case .found:
             return .init(key: line.key, prefix: "\(line.timeText) \(line.from)", prefixColor: model.color(for: line.from), text: line.text,
-                         highlights: line.highlights)
+                         highlights: line.highlights, acts: foundTargets[line.key] != nil)
         case .message:
             let isMarked = markedMessage.map { line.messageID == $0.id } ?? false
             let badge: String

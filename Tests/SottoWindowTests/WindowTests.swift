@@ -1150,6 +1150,27 @@ import Testing
             await server.stop()
         }
 
+        /// A newcomer's run: results of /search typed in the message box could not be clicked,
+        /// unlike those of Ctrl+F. A click on one goes to it; a drag over one still selects.
+        @Test func aSearchResultInTheLogIsClickedToGoToIt() async throws {
+            let server = try await LocalServer()
+            let config = try AppDriver.keptHistory(on: server, count: 300) { i in (Double(i) * 60, i == 10 ? "kept 10 zanzibar" : "kept \(i)") }
+            let driver = try AppDriver(user: "alice", invite: server.invite, configDirectory: config)
+            driver.type(LocalServer.password)
+            driver.press(SDLK_RETURN)
+            try driver.until("kept shown") { driver.app.model.conversations[.room]?.lines.contains { $0.text == "kept 299" } == true }
+            driver.type("/search zanzibar")
+            driver.press(SDLK_RETURN)
+            try driver.until("found") { driver.app.model.conversations[.room]!.lines.contains { $0.kind == .found } }
+            driver.app.step()
+            let key = try #require(driver.app.model.conversations[.room]!.lines.last { $0.kind == .found }?.key)
+            let row = try #require(driver.app.ui.widgetRects[driver.app.ui.withID(Conversation.room.logID) { driver.app.ui.id("entry:\(key)") }])
+            driver.click(Rect(x: row.x + 300, y: row.y + 2, w: 2, h: 2))
+            try driver.until("gone to it") { driver.app.model.conversations[.room]?.lines.contains { $0.text == "kept 10 zanzibar" } == true }
+            #expect(driver.app.markedMessage?.id == ChatModel.messageID(from: "bob", 11))
+            await server.stop()
+        }
+
         /// SECURITY.md said "the window's log is not bounded": a member's flood grew every open
         /// window's memory without end. The oldest lines go once a log is past its bound (and
         /// their wrapped lines with them); scrolled up to, they come back from the history, each
