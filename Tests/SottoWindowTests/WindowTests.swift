@@ -218,6 +218,11 @@ import Testing
             driver.click(Rect(x: row.x + 400, y: row.y, w: 2, h: 22))
             #expect(opened == [link])
             #expect(driver.focusedLabel(["field:message"]) == "field:message")
+            // A press elsewhere let go over the link opens nothing (the link pressed before stayed
+            // armed, and opened again).
+            let composer = try #require(driver.rect("field:message"))
+            driver.drag(from: (composer.x + 20, composer.y + 10), to: (row.x + 401, row.y + 11))
+            #expect(opened == [link])
             driver.screenshot("45-a-link-underlined")
             // With nothing to open it, that is said, and the link is copied.
             var copied = ""
