@@ -5,9 +5,10 @@ import Foundation
 /// word: one ahead of this device's clock is said to be so, not shown as a plausible time (an
 /// attacker's review: a time 31 years ahead read "since 02:02:13").
 public enum LastSeen {
-    /// "since 14:05", "since yesterday 09:12", "since 2 Dec", "since 2 Dec 2025".
+    /// "since 14:05", "since yesterday 09:12", "since 2 Dec", "since 2 Dec 2025" (or that the
+    /// time is ahead of this device's clock).
     public static func since(_ date: Date, now: Date = Date(), calendar: Calendar = .current) -> String {
-        if date.timeIntervalSince(now) > aheadTolerance { return "(last seen at a time ahead of this device's clock)" }
+        if date.timeIntervalSince(now) > aheadTolerance { return "last seen at a time ahead of this device's clock" }
         if calendar.isDate(date, inSameDayAs: now) { return "since " + clock.string(from: date) }
         if let yesterday = calendar.date(byAdding: .day, value: -1, to: now), calendar.isDate(date, inSameDayAs: yesterday) {
             return "since yesterday " + clock.string(from: date)

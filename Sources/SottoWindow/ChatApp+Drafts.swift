@@ -101,7 +101,9 @@ extension ChatApp {
             (online, unsent) = client.unsentMessages()
         }
         guard let recorder, !unsent.isEmpty else { return }
-        var base = currentDrafts
+        // What is in the boxes, as drafts are kept: one holding the password is not (a review:
+        // joined to a message put back, it was written to the history all the same).
+        var base = password.isEmpty ? currentDrafts : currentDrafts.filter { !$0.value.contains(password) }
         if !draftsRestored, let kept = recorder.withStore({ try? $0?.drafts() }) {
             // Closed before the kept drafts were back: they are not written over.
             for (conversation, text) in kept { base[conversation] = Self.joined(text, base[conversation] ?? "") }

@@ -200,7 +200,8 @@ extension ChatApp {
     /// "away since 14:05" today, "away since 2 Dec" this year (`LastSeen`).
     static func away(since date: Date?) -> String {
         guard let date else { return "away" }
-        return "away " + LastSeen.since(date)
+        let since = LastSeen.since(date)
+        return since.hasPrefix("since ") ? "away " + since : "away (\(since))"
     }
 
     func conversationView(in area: Rect) {
