@@ -14,7 +14,7 @@ import Testing
     }
 
     @Test func whatASenderPutInTheRoomSinceTheMemberAwayLongestIsBounded() {
-        var budget = RoomBudget(share: 1_000, away: ["carol": 10])
+        var budget = RoomBudget(share: 1_000, pressure: 1_000, away: ["carol": 10])
         budget.stored(400, at: 11, from: mallory)
         budget.stored(400, at: 12, from: mallory)
         budget.stored(900, at: 13, from: alice)
@@ -35,11 +35,23 @@ import Testing
     }
 
     @Test func whatWasStoredBeforeTheFloorIsNotCountedAndNotKept() {
-        var budget = RoomBudget(share: 1_000, away: ["carol": 0])
+        var budget = RoomBudget(share: 1_000, pressure: 1_000, away: ["carol": 0])
         for i in 1...1_000 { budget.stored(1, at: UInt64(i), from: mallory) }
         budget.positionsMoved(["carol": 990])
         #expect(budget.waiting(from: mallory) == 10)
         budget.stored(5, at: 1_001, from: mallory)
         #expect(budget.waiting(from: mallory) == 15)
+    }
+
+    /// A review: one member away for weeks made the busiest honest sender be refused, though
+    /// nothing would have been given up. Until what waits in all passes the pressure, nobody is.
+    @Test func belowThePressureNobodyIsRefused() {
+        var budget = RoomBudget(share: 1_000, away: ["carol": 0])
+        #expect(budget.pressure == 3_000)
+        for i in 1...25 { budget.stored(100, at: UInt64(i), from: alice) }
+        #expect(budget.waiting(from: alice) == 2_500 && budget.admits(500, from: alice), "alice has more than a share, and is not refused")
+        budget.stored(500, at: 26, from: alice)
+        #expect(!budget.admits(1, from: alice), "past the pressure, past her share: refused")
+        #expect(budget.admits(1_000, from: mallory), "within his share: admitted")
     }
 }
