@@ -109,7 +109,12 @@ extension ChatApp {
         // Under the pointer the rows keep their places (one moving up as a message arrives
         // would take the click meant for another); new ones join at the end until it leaves.
         let pointerHere = area.contains(ui.input.mouseX, ui.input.mouseY)
-        sidebarOrder = pointerHere ? sidebarOrder.filter(model.order.contains) + model.order.filter { !sidebarOrder.contains($0) } : model.order
+        if pointerHere {
+            let listed = Set(model.order), held = Set(sidebarOrder)
+            sidebarOrder = sidebarOrder.filter(listed.contains) + model.order.filter { !held.contains($0) }
+        } else {
+            sidebarOrder = model.order
+        }
         let names = sidebarOrder
         var rows = names.count
         if let held = conversationRowsHeld {

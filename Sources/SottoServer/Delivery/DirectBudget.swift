@@ -48,5 +48,8 @@ struct DirectBudget {
     func bytes(from sender: MessageLedger.Identity, to recipient: String) -> Int { waiting[recipient]?[sender]?.bytes ?? 0 }
 
     /// The share as a person reads it: "16 MiB", "250 KiB".
-    var shareText: String { share >= 1 << 20 ? "\(share >> 20) MiB" : "\(max(1, share >> 10)) KiB" }
+    var shareText: String { Self.text(ofBytes: share) }
+
+    /// A size as a person reads it (the budgets' refusals say it).
+    static func text(ofBytes bytes: Int) -> String { bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : "\(max(1, bytes >> 10)) KiB" }
 }

@@ -100,5 +100,5 @@ struct RoomBudget {
     }
 
     /// The share as a person reads it: "16 MiB", "250 KiB".
-    var shareText: String { share >= 1 << 20 ? "\(share >> 20) MiB" : "\(max(1, share >> 10)) KiB" }
+    var shareText: String { DirectBudget.text(ofBytes: share) }
 }
