@@ -22,7 +22,7 @@ extension ChatApp {
             keptOpenConversation = model.current
             recorder.keepOpenConversation(model.current)
         }
-        let now = password.isEmpty ? currentDrafts : currentDrafts.filter { !$0.value.contains(password) }
+        let now = keepableDrafts
         guard now != keptDrafts else { return }
         for conversation in Set(now.keys).union(keptDrafts.keys) where now[conversation] != keptDrafts[conversation] {
             recorder.keepDraft(now[conversation] ?? "", in: conversation)
@@ -48,6 +48,25 @@ extension ChatApp {
               let id = newest.messageID.flatMap(ChatModel.parseMessageID) else { return }
         keptReadKeys[model.current] = newest.key
         recorder.keepReadMark(model.current, upTo: id.sender, id.clientMessageID)
+    }
+
+    /// What is typed in the composers that may be kept: not a draft holding the password.
+    var keepableDrafts: [Conversation: String] {
+        password.isEmpty ? currentDrafts : currentDrafts.filter { !$0.value.contains(password) }
+    }
+
+    /// Closed before the history's opening read was back (a loaded machine, a slow disk; a
+    /// CI run): what was typed meanwhile was never written, nor where the person went, and
+    /// the next start had neither. Kept now, after what was kept before (as the opening read
+    /// would have put it back); staying in the room leaves the conversation kept alone. At
+    /// exit: the store is read here, on the closing thread, as nothing is drawn any more.
+    func keepBeforeTheOpeningRead() {
+        guard let recorder, !draftsRestored else { return }
+        let typed = keepableDrafts
+        if !typed.isEmpty, let kept = recorder.withStore({ try? $0?.drafts() }) {
+            for (conversation, text) in typed { recorder.keepDraft(Self.joined(kept[conversation] ?? "", text), in: conversation) }
+        }
+        if model.current != .room { recorder.keepOpenConversation(model.current) }
     }
 
     /// The drafts kept from last time go back in their composers; one typed since the chat
@@ -102,12 +121,10 @@ extension ChatApp {
         }
         guard let recorder, !unsent.isEmpty else { return }
         // What is in the boxes, as drafts are kept: one holding the password is not (a review:
-        // joined to a message put back, it was written to the history all the same).
-        var base = password.isEmpty ? currentDrafts : currentDrafts.filter { !$0.value.contains(password) }
-        if !draftsRestored, let kept = recorder.withStore({ try? $0?.drafts() }) {
-            // Closed before the kept drafts were back: they are not written over.
-            for (conversation, text) in kept { base[conversation] = Self.joined(text, base[conversation] ?? "") }
-        }
+        // joined to a message put back, it was written to the history all the same). Closed
+        // before the kept drafts were back, the store has them, with what was typed since
+        // (`keepBeforeTheOpeningRead`).
+        let base = draftsRestored ? keepableDrafts : recorder.withStore({ try? $0?.drafts() }) ?? [:]
         let keepable = unsent.filter { password.isEmpty || !$0.text.contains(password) }
         for (conversation, messages) in Dictionary(grouping: keepable, by: { Conversation(recipient: $0.to) }) {
             let text = messages.map(\.text).joined(separator: "\n")

@@ -268,6 +268,7 @@ public final class ChatApp {
         guard !finished else { return }
         finished = true
         keepWindowSize()
+        keepBeforeTheOpeningRead()
         keepUnsent()
         client?.shutdown()
         recorder?.flush()
