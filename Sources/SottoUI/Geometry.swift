@@ -68,6 +68,9 @@ public struct Theme: Sendable {
     public var selection = Color(60, 95, 160)
     /// Behind a marked log entry (where a search went): the log's background, warmed.
     public var marked = Color(58, 52, 36)
+    /// Behind a log entry that calls you by name (a bar in `accent` at its left): the log's
+    /// background, cooled, apart from `marked`.
+    public var mention = Color(33, 43, 64)
     /// Behind the words a search matched.
     public var match = Color(110, 86, 18)
     /// Under a link.

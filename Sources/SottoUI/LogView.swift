@@ -52,12 +52,15 @@ extension UIContext {
         public var links: [Range<Int>]
         /// A click (no drag) anywhere on it, not on a link, reports its key (`LogResult.clickedEntry`).
         public var acts: Bool
+        /// Drawn on a `theme.mention` band with an `accent` bar at its left edge: it calls the
+        /// reader by name (under `marked`, which says more just then).
+        public var mentionsReader: Bool
         public init(key: Int, prefix: String = "", prefixColor: Color = Color(140, 147, 163), text: String,
                     textColor: Color? = nil, badge: String = "", centered: Bool = false, marked: Bool = false,
-                    highlights: [Range<Int>] = [], links: [Range<Int>] = [], acts: Bool = false) {
+                    highlights: [Range<Int>] = [], links: [Range<Int>] = [], acts: Bool = false, mentionsReader: Bool = false) {
             self.key = key; self.prefix = prefix; self.prefixColor = prefixColor; self.text = text
             self.textColor = textColor; self.badge = badge; self.centered = centered; self.marked = marked
-            self.highlights = highlights; self.links = links; self.acts = acts
+            self.highlights = highlights; self.links = links; self.acts = acts; self.mentionsReader = mentionsReader
         }
 
         /// What is drawn, wrapped, selected and copied: the prefix, a space, the text.
@@ -315,6 +318,9 @@ extension UIContext {
             if entry.marked {
                 fill(Rect(x: r.x + 2, y: y, w: r.w - 4, h: h), theme.marked)
                 fill(Rect(x: r.x + 2, y: y, w: 3, h: h), theme.warning)
+            } else if entry.mentionsReader {
+                fill(Rect(x: r.x + 2, y: y, w: r.w - 4, h: h), theme.mention)
+                fill(Rect(x: r.x + 2, y: y, w: 3, h: h), theme.accent)
             }
             for (n, line) in lines.enumerated() {
                 let ly = y + 2 + n * lineHeight

@@ -552,10 +552,13 @@ public final class ChatApp {
             }
         case .message(let m):
             model.received(m)
-            // Written to you alone while you look elsewhere: the taskbar is asked to show it
-            // (SDL_FlashWindow: the urgency hint on X11), until the window is back. Nothing of
-            // the message leaves the window. The room is counted in the title only.
-            if !m.isOwn, case .direct = m.conversation, !model.attending { askForAttention() }
+            // Written to you alone, or calling you by name in the room, while you look
+            // elsewhere: the taskbar is asked to show it (SDL_FlashWindow: the urgency hint on
+            // X11), until the window is back. Nothing of the message leaves the window. The
+            // rest of the room is counted in the title only.
+            if !m.isOwn, !model.attending, m.conversation != .room || model.mentions(m.text, from: m.from, in: m.conversation) {
+                askForAttention()
+            }
         case .notice(let notice): show(notice)
         case .identity(let name?, let fingerprint, let safety?) where name == verifyRequestedFor:
             verifyRequestedFor = nil

@@ -25,6 +25,9 @@ struct ChatLine {
     var messageID: String?
     /// A /search result's matched words, as ranges of characters in `text`.
     var highlights: [Range<Int>] = []
+    /// A message in the room that calls you by name (`Mention`): marked in the log, counted
+    /// apart in the list, and a window in the background asks for attention.
+    var mentionsMe = false
 }
 
 /// A conversation: the room, or a direct one with one person.
@@ -39,7 +42,9 @@ struct ConversationLog {
     }
 
     var lines: [ChatLine] = []
-    var unread = 0
+    /// Messages from others not yet seen here; `unreadMentions` of them call you. Read, both go.
+    var unread = 0 { didSet { unreadMentions = min(unreadMentions, unread) } }
+    var unreadMentions = 0
     var lastDay: DateComponents?
     /// The history's row id of the oldest kept message shown; older pages load before it.
     var oldestKept: Int64?
@@ -112,10 +117,13 @@ final class ChatModel {
         line = ChatLine(key: nextKey, kind: line.kind, time: line.time, from: line.from, text: line.text, isOwn: line.isOwn,
                         pendingID: line.pendingID, trust: line.trust,
                         timeText: line.kind == .found ? line.timeText : Self.clock.string(from: line.time), messageID: line.messageID,
-                        highlights: line.highlights)
+                        highlights: line.highlights, mentionsMe: line.mentionsMe)
         conversations[conversation]!.lines.append(line)
         conversations[conversation]!.textBytes += line.text.utf8.count
-        if !isSeen(conversation), line.kind == .message, !line.isOwn { conversations[conversation]!.unread += 1 }
+        if !isSeen(conversation), line.kind == .message, !line.isOwn {
+            conversations[conversation]!.unread += 1
+            if line.mentionsMe { conversations[conversation]!.unreadMentions += 1 }
+        }
     }
 
     /// Open, in a window being looked at: what arrives there is read as it comes.
@@ -213,7 +221,14 @@ final class ChatModel {
             conversations[conversation]!.lines.remove(at: index)
         }
         append(ChatLine(key: 0, kind: .message, time: m.time, from: m.from, text: m.text, isOwn: m.isOwn, trust: m.trust,
-                        messageID: Self.messageID(from: m.from, m.clientMessageID)), to: conversation)
+                        messageID: Self.messageID(from: m.from, m.clientMessageID),
+                        mentionsMe: mentions(m.text, from: m.from, in: conversation)), to: conversation)
+    }
+
+    /// A message from someone else in the room calling you (`Mention`). In a direct
+    /// conversation every message is to you: none is marked.
+    func mentions(_ text: String, from sender: String, in conversation: Conversation) -> Bool {
+        conversation == .room && sender != myName && Mention.calls(myName, in: text)
     }
 
     private func clearNewSince(in conversation: Conversation) {
@@ -250,7 +265,8 @@ final class ChatModel {
             }
             block.append(ChatLine(key: 0, kind: .message, time: m.time, from: m.from, text: m.text, isOwn: m.isOwn,
                                   trust: m.trust, timeText: Self.clock.string(from: m.time),
-                                  messageID: Self.messageID(from: m.from, m.clientMessageID)))
+                                  messageID: Self.messageID(from: m.from, m.clientMessageID),
+                                  mentionsMe: !m.isOwn && mentions(m.text, from: m.from, in: conversation)))
         }
         guard !block.isEmpty else {
             conversations[conversation] = log
@@ -265,7 +281,8 @@ final class ChatModel {
             nextOlderKey -= Self.keyStride
             block[index] = ChatLine(key: nextOlderKey, kind: block[index].kind, time: block[index].time, from: block[index].from,
                                     text: block[index].text, isOwn: block[index].isOwn, trust: block[index].trust,
-                                    timeText: block[index].timeText, messageID: block[index].messageID)
+                                    timeText: block[index].timeText, messageID: block[index].messageID,
+                                    mentionsMe: block[index].mentionsMe)
         }
         log.lines.insert(contentsOf: block, at: 0)
         let blockBytes = block.reduce(0) { $0 + $1.text.utf8.count }
@@ -343,11 +360,15 @@ final class ChatModel {
         func isUnread(_ line: ChatLine) -> Bool { line.messageID.map(unread.contains) ?? false }
         let count = log.lines.count(where: isUnread)
         guard count > 0 else { return }
-        if !isSeen(conversation) { log.unread += count }
+        if !isSeen(conversation) {
+            log.unread += count
+            log.unreadMentions += log.lines.count { $0.mentionsMe && isUnread($0) }
+        }
         log.lines.removeAll { $0.kind == .newSince }
+        log.markedNewSince = false
+        defer { conversations[conversation] = log }
         guard let first = log.lines.firstIndex(where: isUnread), log.insert(.newSince, Self.newSinceText, above: first) else { return }
         log.markedNewSince = true
-        conversations[conversation] = log
         // Marked: what still waits on the server for it does not add a second line.
         awayMarked?.insert(conversation)
     }

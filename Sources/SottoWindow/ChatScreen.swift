@@ -130,10 +130,12 @@ extension ChatApp {
         let reveal = conversationRowsHeld == nil && revealedConversation != model.current ? selectedRow : nil
         if conversationRowsHeld == nil { revealedConversation = model.current }
         let items = names.map { name -> UIContext.ListItem in
-            let unread = model.conversations[name]?.unread ?? 0
+            let unread = model.conversations[name]?.unread ?? 0, mentions = model.conversations[name]?.unreadMentions ?? 0
             // A draft left in another conversation is marked, as mail clients mark one.
             let hasDraft = name != model.current && !(drafts[name] ?? "").isEmpty
-            return UIContext.ListItem(title: name.title + (hasDraft ? "  ✎" : ""), badge: unread > 0 ? "\(unread)" : "")
+            // What calls you stands out from the rest that is new: "@2 · 14".
+            let badge = unread == 0 ? "" : mentions == 0 ? "\(unread)" : mentions == unread ? "@\(mentions)" : "@\(mentions) · \(unread)"
+            return UIContext.ListItem(title: name.title + (hasDraft ? "  ✎" : ""), badge: badge)
         }
         let listRect = r.cutTop(convHeight)
         if let picked = ui.list("conversations", items: items, selected: selectedRow, in: listRect, rowHeight: 34, revealing: reveal) {
@@ -397,7 +399,8 @@ extension ChatApp {
             }
             return .init(key: line.key, prefix: "\(line.timeText) \(line.from)", prefixColor: model.color(for: line.from),
                          text: line.text, textColor: line.pendingID == nil ? nil : t.mutedText, badge: badge,
-                         marked: isMarked, highlights: isMarked ? markedMessage?.matches ?? [] : [], links: ChatLinks.find(in: line.text))
+                         marked: isMarked, highlights: isMarked ? markedMessage?.matches ?? [] : [], links: ChatLinks.find(in: line.text),
+                         mentionsReader: line.mentionsMe)
         }
     }
 }

@@ -46,6 +46,32 @@ import Testing
         #expect(other.color(for: "alice") == ChatModel.palette[ChatModel.preferredColor(of: "alice")])
     }
 
+    /// A team lives in the room: a message calling you by name there was one more unread
+    /// line among forty. It is marked and counted apart until read; your own, and a direct
+    /// conversation (every line there is to you), are not.
+    @Test func aMessageCallingYouIsCountedApartUntilRead() {
+        let model = ChatModel()
+        model.myName = "alice"
+        var id: UInt64 = 0
+        func message(_ text: String, from: String = "bob", to: String = "") -> ReceivedMessage {
+            id += 1
+            return ReceivedMessage(sequence: id, time: Date(), from: from, to: to, text: text, isOwn: from == "alice", clientMessageID: id, trust: .unverified)
+        }
+        model.open(.direct("bob"))
+        model.received(message("lunch?"))
+        model.received(message("@alice the deploy is yours"))
+        model.received(message("alice: and the review"))
+        model.received(message("@alice says hi", from: "alice"))
+        model.received(message("@alice in private", to: "alice"))
+        model.open(.direct("bob"))
+        let room = model.conversations[.room]!
+        #expect(room.unread == 3 && room.unreadMentions == 2)
+        #expect(room.lines.filter(\.mentionsMe).map(\.text) == ["@alice the deploy is yours", "alice: and the review"])
+        #expect(model.conversations[.direct("bob")]!.lines.allSatisfy { !$0.mentionsMe })
+        model.open(.room)
+        #expect(model.conversations[.room]!.unread == 0 && model.conversations[.room]!.unreadMentions == 0)
+    }
+
     /// Issue 15: "new since you were here" stayed for the whole session. It goes once the
     /// conversation was seen and left, or answered.
     @Test func theNewSinceLineGoesOnceTheConversationWasSeenOrAnswered() {

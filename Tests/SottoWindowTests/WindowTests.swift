@@ -1920,6 +1920,43 @@ import Testing
             await server.stop()
         }
 
+        /// A team's day in the room: "@alice" among forty lines was one more unread line, and a
+        /// window behind others said nothing of it. The call asks the taskbar for her, the list
+        /// counts it apart ("@1 · 3"), and the line stands out in the log.
+        @Test func aMessageCallingYouByNameStandsOut() async throws {
+            let server = try await LocalServer()
+            let bob = try Peer("bob", server: server)
+            let driver = try AppDriver.loggedIn("alice", on: server, listed: ["alice", "bob"], seenBy: [bob])
+            var asked = 0
+            driver.app.askForAttention = { asked += 1 }
+            driver.type("/msg bob")
+            driver.press(SDLK_RETURN)
+            try driver.until("in bob's conversation") { driver.app.model.current == .direct("bob") }
+            driver.windowFocus(false)
+            bob.client.send("the build is red")
+            try driver.until("counted") { driver.app.model.conversations[.room]?.unread == 1 }
+            #expect(asked == 0, "the room is counted, not called out")
+            bob.client.send("@Alice can you look at it?")
+            bob.client.send("no rush")
+            try driver.until("the taskbar is asked to show the window") { asked == 1 }
+            try driver.until("all three counted") { driver.app.model.conversations[.room]?.unread == 3 }
+            driver.windowFocus(true)
+            driver.app.step()
+            func texts() -> [String] { driver.app.lastCommandsForTesting.compactMap { if case .text(let t, _, _, _, _) = $0 { t } else { nil } } }
+            #expect(texts().contains("@1 · 3"), "the room's row does not count the call apart: \(texts())")
+            driver.screenshot("42-called-by-name-in-the-list")
+            driver.click(try #require(driver.conversationRow(0)))
+            driver.app.step()
+            let mention = driver.app.ui.theme.mention
+            let bands = driver.app.lastCommandsForTesting.compactMap { if case .rect(let r, let c) = $0, c == mention { r } else { nil } }
+            let callY = driver.app.lastCommandsForTesting.compactMap { if case .text(let t, _, let y, _, _) = $0, t.contains("can you look") { y } else { nil } }.first
+            #expect(bands.count == 1 && callY.map { y in bands[0].y <= y && y < bands[0].maxY } == true, "the call is not marked in the log: \(bands)")
+            #expect(!texts().contains { $0.hasPrefix("@1") }, "still counted once read")
+            driver.screenshot("43-called-by-name-in-the-log")
+            bob.client.shutdown()
+            await server.stop()
+        }
+
         /// Leaving the window open behind others while bob writes: the title counts what came,
         /// nothing of it is noted as read, what bob writes to alice alone asks the taskbar for
         /// her; back at the window, the room's part starts under a "new since" line and is read.
