@@ -1,5 +1,5 @@
 import Foundation
-import SottoClient
+@testable import SottoClient
 import SottoCore
 import SottoUI
 import Testing
@@ -70,6 +70,18 @@ import Testing
         #expect(model.conversations[.direct("bob")]!.lines.allSatisfy { !$0.mentionsMe })
         model.open(.room)
         #expect(model.conversations[.room]!.unread == 0 && model.conversations[.room]!.unreadMentions == 0)
+
+        // The next start: the calls are found again among what the history kept unread.
+        let next = ChatModel()
+        next.myName = "alice"
+        next.open(.direct("bob"))
+        let kept = ["older", "@alice still yours", "newer"].enumerated().map { i, text in
+            StoredMessage(id: Int64(i + 1), conversation: .room, from: "bob", to: "", text: text, time: Date(), isOwn: false,
+                          sequence: UInt64(i + 1), clientMessageID: UInt64(i + 1), trust: .unverified, senderFingerprint: "")
+        }
+        next.prependKept(kept, requested: 200, in: .room)
+        next.markUnreadKept(in: .room, Set(kept.dropFirst().map { ChatModel.messageID(from: "bob", $0.clientMessageID) }))
+        #expect(next.conversations[.room]!.unread == 2 && next.conversations[.room]!.unreadMentions == 1)
     }
 
     /// Issue 15: "new since you were here" stayed for the whole session. It goes once the
