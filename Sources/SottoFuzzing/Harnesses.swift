@@ -258,12 +258,16 @@ public enum Harness: String, CaseIterable, Sendable {
                 let signerIndex = Int(f.u8()) % chainSigners.count
                 let signer = chainSigners[signerIndex]
                 let text = f.take(Int(f.u8() % 64))
-                let header = MessageEnvelope.header(conversation: direct ? "dm" : "", from: "peer", to: direct ? "me" : "", chainID: id, index: index)
+                // A version-1 envelope (no sealed time) or a version-2 one at any time at all.
+                let sent: UInt64? = f.u8() % 2 == 0 ? nil : UInt64(f.u32()) << 32 | UInt64(f.u32())
+                let header = MessageEnvelope.header(conversation: direct ? "dm" : "", from: "peer", to: direct ? "me" : "", chainID: id,
+                                                    index: index, sentMillis: sent)
                 guard let ciphertext = try? key.seal(text, header: header),
                       let signature = cached(&signatures, SignedBytes(signer: signerIndex, bytes: header + ciphertext), {
                           try? Array(signer.signature(for: header + ciphertext))
                       }) else { continue }
-                let body = MessageEnvelope(conversation: direct ? "dm" : "", chainID: id, index: index, ciphertext: ciphertext, signature: signature)
+                let body = MessageEnvelope(conversation: direct ? "dm" : "", chainID: id, index: index, sentMillis: sent,
+                                           ciphertext: ciphertext, signature: signature)
                 sequence &+= 1
                 let events = session.open(ChatMessage(sequence: sequence, time: UInt64(f.u32()), from: "peer", to: direct ? "me" : "",
                                                       clientMessageID: sequence, body: body.encoded()), now: now)

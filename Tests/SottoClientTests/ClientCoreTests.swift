@@ -32,6 +32,27 @@ import Testing
         #expect(alice.texts == ["just you"] && alice.messages.last?.isDirect == true)
     }
 
+    /// An attacker's review: a server dated a message 9999-12-31 and it was shown so. A
+    /// message is shown at the time its sender sealed in it, our own too; a sender's clock
+    /// more than the allowed skew ahead of ours is not believed (the server's time is shown,
+    /// never the future).
+    @Test func aMessageIsShownAtTheTimeItsSenderSealedNotTheServers() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice"), bob = try server.member("bob")
+        server.connect(alice)
+        server.connect(bob)
+        server.stampsTime = 253_402_300_799_000
+        server.input(alice, .send(id: 1, to: "", text: "at noon"))
+        #expect(bob.messages.map(\.text) == ["at noon"])
+        #expect(bob.messages.map(\.time) == [server.now])
+        #expect(alice.messages.map(\.time) == [server.now])
+        // Half an hour fast (a day fast, the chain it would share is refused as made in the future).
+        server.stampsTime = nil
+        alice.clockOffset = 1_800
+        server.input(alice, .send(id: 2, to: "", text: "from later"))
+        #expect(bob.messages.last?.text == "from later" && bob.messages.last?.time == server.now)
+    }
+
     @Test func aMessageTypedBeforeConnectingGoesOutOnceOnline() throws {
         let server = ScriptedServer()
         let alice = try server.member("alice"), bob = try server.member("bob")

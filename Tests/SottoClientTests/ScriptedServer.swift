@@ -43,6 +43,8 @@ final class ScriptedServer {
     let salt = Array("scripted-salt-16".utf8)
     var hello: ServerHello { ServerHello(serverName: "scripted", maxBodyBytes: UInt32(WireLimits.maxBodyBytes), passwordSalt: salt, scrypt: .testing) }
     var now = Date(timeIntervalSince1970: 1_800_000_000)
+    /// A lying server: the time it stamps on every message it relays, whatever its clock says.
+    var stampsTime: UInt64?
 
     final class Member {
         let core: ClientCore
@@ -62,6 +64,8 @@ final class ScriptedServer {
         let keyStore: InMemoryKeyStateStore
         /// Its signed prekey as published.
         var prekey: [UInt8] = []
+        /// How far its device's clock is from the server's (a clock a day fast: 86,400).
+        var clockOffset: TimeInterval = 0
 
         init(core: ClientCore, name: String, identity: ClientIdentity, keyStore: InMemoryKeyStateStore = InMemoryKeyStateStore()) {
             self.core = core
@@ -121,7 +125,7 @@ final class ScriptedServer {
 
     /// Feeds an input and routes everything that follows until all is quiet.
     func input(_ member: Member, _ input: ClientCore.Input) {
-        member.core.handle(input, now: now)
+        member.core.handle(input, now: now.addingTimeInterval(member.clockOffset))
         settle()
     }
 
@@ -337,7 +341,7 @@ final class ScriptedServer {
             return member.core.handle(.record(connection: member.connection!, .ack(clientMessageID: request.clientMessageID, sequence: sequence)), now: now)
         }
         sequence += 1
-        let message = ChatMessage(sequence: sequence, time: millis, from: member.name, to: request.to,
+        let message = ChatMessage(sequence: sequence, time: stampsTime ?? millis, from: member.name, to: request.to,
                                   clientMessageID: request.clientMessageID, body: request.body)
         log.append(message)
         for recipient in onlineMembers where request.to.isEmpty || recipient.name == request.to || recipient === member {

@@ -191,6 +191,50 @@ final class Room {
         #expect(bob.rejections.last == .notAMember)
     }
 
+    /// An attacker's review: a server dated a message 9999-12-31 and the window showed it so.
+    /// The sender's time is sealed in the header: a relay that changes it, or relabels the
+    /// envelope as version 1 to drop it, gets the message refused, and moves no ratchet.
+    @Test func theSendersTimeIsSealedAndARelayCannotChangeOrDropIt() throws {
+        let room = try Room(["alice", "bob"])
+        let bob = room.person("bob")
+        let sealedAt = KeyShare.Chain.millis(room.now)
+        let genuine = try room.say("alice", "at noon")
+        #expect(try MessageEnvelope(decoding: genuine.body).sentMillis == sealedAt)
+        // Dated by the relay.
+        var redated = genuine
+        var envelope = try MessageEnvelope(decoding: genuine.body)
+        envelope.sentMillis = 253_402_300_799_000
+        redated.body = envelope.encoded()
+        room.relay(redated, to: ["bob"])
+        // Its time dropped: relabelled version 1.
+        var undated = genuine
+        envelope.sentMillis = nil
+        undated.body = envelope.encoded()
+        #expect(undated.body.first == MessageEnvelope.unsealedTimeVersion)
+        room.relay(undated, to: ["bob"])
+        #expect(bob.texts.isEmpty)
+        #expect(bob.rejections == [.badSignature, .badSignature])
+        room.relay(genuine, to: ["bob"])
+        let opened = bob.inbox.compactMap { if case .message(let m) = $0 { m } else { nil } }
+        #expect(opened.map(\.sentMillis) == [sealedAt])
+    }
+
+    /// A version-1 envelope (an earlier client's, waiting on a server since before an
+    /// upgrade) is still read, without a sealed time; a version-2 one carries its own.
+    @Test func aVersionOneEnvelopeIsStillReadWithoutATime() throws {
+        let room = try Room(["mallory", "bob"])
+        let bob = room.person("bob")
+        let earlier = PatchedMember(me: room.person("mallory"))
+        bob.inbox += bob.session.receiveKeyShare(from: "mallory", payload: try earlier.share(index: 0, to: bob), now: room.now)
+        bob.inbox += bob.session.open(try earlier.message(index: 0, keyIndex: 0, sequence: 1, sentMillis: nil, text: "from before"), now: room.now)
+        let later = PatchedMember(me: room.person("mallory"))
+        bob.inbox += bob.session.receiveKeyShare(from: "mallory", payload: try later.share(index: 0, to: bob), now: room.now)
+        bob.inbox += bob.session.open(try later.message(index: 0, keyIndex: 0, sequence: 2, sentMillis: 1_799_999_999_000, text: "from now"), now: room.now)
+        let opened = bob.inbox.compactMap { if case .message(let m) = $0 { m } else { nil } }
+        #expect(opened.map { String(decoding: $0.text, as: UTF8.self) } == ["from before", "from now"])
+        #expect(opened.map(\.sentMillis) == [nil, 1_799_999_999_000])
+    }
+
     @Test func aMessageBeforeItsChainWaitsThenAGapIsShownIfTheChainNeverComes() throws {
         let room = try Room(["alice", "bob"])
         let alice = room.person("alice"), bob = room.person("bob")

@@ -21,12 +21,14 @@ struct PatchedMember {
 
     /// A room message at `index` of that chain, sealed with the key at `keyIndex` (its own
     /// position when the chain really got there), correctly signed.
-    func message(index: UInt32, keyIndex: UInt32, sequence: UInt64) throws -> ChatMessage {
+    /// `sentMillis`: nil writes a version-1 envelope (no sealed time).
+    func message(index: UInt32, keyIndex: UInt32, sequence: UInt64, sentMillis: UInt64? = 1_790_000_000_000, text: String = "boom") throws -> ChatMessage {
         let key = ChainKey(key: seed, index: keyIndex).messageKey
-        let header = MessageEnvelope.header(conversation: "", from: me.name, to: "", chainID: chainID, index: index)
-        let ciphertext = try key.seal(Array("boom".utf8), header: header)
+        let header = MessageEnvelope.header(conversation: "", from: me.name, to: "", chainID: chainID, index: index, sentMillis: sentMillis)
+        let ciphertext = try key.seal(Array(text.utf8), header: header)
         let signature = Array(try signing.signature(for: header + ciphertext))
-        let body = MessageEnvelope(conversation: "", chainID: chainID, index: index, ciphertext: ciphertext, signature: signature).encoded()
+        let body = MessageEnvelope(conversation: "", chainID: chainID, index: index, sentMillis: sentMillis, ciphertext: ciphertext,
+                                   signature: signature).encoded()
         return ChatMessage(sequence: sequence, time: 0, from: me.name, to: "", clientMessageID: sequence, body: body)
     }
 }

@@ -111,14 +111,14 @@ extension ClientCore {
                 return
             } else {
                 applyMembershipChange(now: now)
-                process(session.endToEnd.open(m, now: now), on: connection)
+                process(session.endToEnd.open(m, now: now), on: connection, now: now)
             }
         case .keyShare(let from, let payload, let position):
             guard case .online(_, _, let session) = phase else { return }
             received(position, session: session)
             guard position > session.storedPosition else { return skipped(position, session: session) }
             applyMembershipChange(now: now)
-            process(session.endToEnd.receiveKeyShare(from: from, payload: payload, now: now), on: connection)
+            process(session.endToEnd.receiveKeyShare(from: from, payload: payload, now: now), on: connection, now: now)
             handled(position, session: session)
         case .caughtUp(let position, let dropped):
             guard case .online(_, _, let session) = phase else { return }
@@ -155,7 +155,7 @@ extension ClientCore {
             } else {
                 session.identitiesAnswered.formUnion(entries.map(\.name))
             }
-            process(session.endToEnd.receiveIdentities(answered, now: now), on: connection)
+            process(session.endToEnd.receiveIdentities(answered, now: now), on: connection, now: now)
             if final {
                 session.identityRequestInFlight = false
                 pump(now: now)
@@ -183,13 +183,19 @@ extension ClientCore {
         guard shown.insert(from: m.from, id: m.clientMessageID) else { return }
         var copy = m
         copy.to = entry.to
-        emit(.message(received(copy, text: String(decoding: entry.text, as: UTF8.self), trust: .verified, senderFingerprint: identity.fingerprint)))
+        emit(.message(received(copy, text: String(decoding: entry.text, as: UTF8.self), trust: .verified, senderFingerprint: identity.fingerprint,
+                               sentMillis: entry.sentMillis, now: nil)))
     }
 
-    func received(_ m: ChatMessage, text: String, trust: PeerTrust, senderFingerprint: String) -> ReceivedMessage {
-        // The server's clock, clamped to year 9999: a lying server cannot push a date where
-        // calendars and formatters misbehave.
-        let millis = min(m.time, 253_402_300_799_000)
+    /// A message as shown. Its time is the one its sender sealed in it (`sentMillis`), which
+    /// the relay cannot change; the server's (`m.time`) only for a version-1 envelope, or one
+    /// sealed more than the clock skew ahead of this device's clock (`now`; a sender's clock
+    /// a day fast, or a lie: shown at the relay's, never in the future). Clamped to year 9999
+    /// either way: no date where calendars and formatters misbehave.
+    func received(_ m: ChatMessage, text: String, trust: PeerTrust, senderFingerprint: String, sentMillis: UInt64?, now: Date?) -> ReceivedMessage {
+        let aheadBound = now.map { KeyShare.Chain.millis($0.addingTimeInterval(EndToEndSession.Limits().clockSkew)) } ?? .max
+        let sealed = sentMillis.flatMap { $0 <= aheadBound ? $0 : nil }
+        let millis = min(sealed ?? m.time, 253_402_300_799_000)
         return ReceivedMessage(sequence: m.sequence, time: Date(timeIntervalSince1970: Double(millis) / 1000), from: m.from, to: m.to,
                                text: text, isOwn: m.from == configuration.username, clientMessageID: m.clientMessageID, trust: trust,
                                senderFingerprint: senderFingerprint)
@@ -333,9 +339,9 @@ extension ClientCore {
         let changed = roster.takeChanges()
         // Only the names that changed are looked at, unless the whole list was replaced.
         if let changed {
-            process(endToEnd.updateMembers(changes: changed.map { ($0, roster.users[$0]) }, now: now), on: connection)
+            process(endToEnd.updateMembers(changes: changed.map { ($0, roster.users[$0]) }, now: now), on: connection, now: now)
         } else {
-            process(endToEnd.updateMembers(Array(roster.users.values), now: now), on: connection)
+            process(endToEnd.updateMembers(Array(roster.users.values), now: now), on: connection, now: now)
         }
         publishUsers()
     }
@@ -355,7 +361,7 @@ extension ClientCore {
     }
 
     /// Carries out what the end-to-end layer asks: key shares go out, messages and notices come up.
-    func process(_ events: [EndToEndSession.Event], on connection: Int) {
+    func process(_ events: [EndToEndSession.Event], on connection: Int, now: Date) {
         var wrote = false
         for event in events {
             switch event {
@@ -366,7 +372,8 @@ extension ClientCore {
                 // Shown once, even if a restarted server relays a resend again.
                 guard shown.insert(from: m.from, id: m.relayed.clientMessageID) else { continue }
                 let text = String(validating: m.text, as: UTF8.self) ?? "(a message that is not valid text)"
-                emit(.message(received(m.relayed, text: text, trust: m.trust, senderFingerprint: m.senderFingerprint)))
+                emit(.message(received(m.relayed, text: text, trust: m.trust, senderFingerprint: m.senderFingerprint,
+                                       sentMillis: m.sentMillis, now: now)))
             case .identityChanged(let name, let previous, let current):
                 emit(.notice(.keyChanged(name: name, previous: previous, current: current)))
             case .noValidIdentity(let name):

@@ -41,8 +41,8 @@ extension ClientCore {
                 refuseNext(.tooLong(limit: maxBodyBytes))
                 continue
             }
-            outbox.markNextTransmitted()
-            process(sealed.events, on: connection)
+            outbox.markNextTransmitted(sentMillis: KeyShare.Chain.millis(now))
+            process(sealed.events, on: connection, now: now)
             let record = ClientRecord.send(SendRequest(clientMessageID: entry.id, to: entry.to, body: sealed.body)).encoded()
             sliceBytes += record.count
             emit(.write(connection: connection, record))
@@ -110,7 +110,7 @@ extension ClientCore {
         } catch {
             return emit(.notice(.verificationNotSaved(name: name, reason: "\(error)")))
         }
-        process(session.endToEnd.updateTrust(of: name, to: .verified, now: now), on: connection)
+        process(session.endToEnd.updateTrust(of: name, to: .verified, now: now), on: connection, now: now)
         publishUsers()
         emit(.notice(.verified(name: name, fingerprint: member.fingerprint)))
     }

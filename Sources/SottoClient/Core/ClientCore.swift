@@ -299,7 +299,7 @@ public final class ClientCore {
             open(run)
         case .expiry:
             guard case .online(let connection, _, let session) = phase else { return }
-            process(session.endToEnd.expire(now: now), on: connection)
+            process(session.endToEnd.expire(now: now), on: connection, now: now)
             rotatePrekeysIfDue(session, on: connection, now: now)
             emit(.schedule(.expiry, after: 1))
         case .pump:

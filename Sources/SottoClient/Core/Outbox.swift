@@ -30,6 +30,9 @@ struct Outbox {
         /// Empty for the room.
         let to: String
         let text: [UInt8]
+        /// When it was last sealed (its time in the envelope): our copy, relayed back, is
+        /// shown at it, not at a time the server chose.
+        var sentMillis: UInt64?
     }
 
     /// What the person is told about a message that left the outbox.
@@ -64,8 +67,9 @@ struct Outbox {
     }
 
     /// The next entry was written.
-    mutating func markNextTransmitted() {
+    mutating func markNextTransmitted(sentMillis: UInt64? = nil) {
         precondition(hasUntransmitted)
+        entries[transmitted].sentMillis = sentMillis
         transmitted += 1
     }
 

@@ -49,6 +49,9 @@ public final class EndToEndSession {
         public var relayed: ChatMessage
         /// The sender's identity fingerprint when it was opened (kept with the history).
         public var senderFingerprint: String = ""
+        /// When the sender sealed it, on their clock (authenticated with it); nil from a
+        /// version-1 sender.
+        public var sentMillis: UInt64?
     }
 
     public enum Event: Equatable, Sendable {
@@ -413,10 +416,13 @@ public final class EndToEndSession {
         let messageKey = chain.chainKey.messageKey
         chain.chainKey = try chain.chainKey.next()
         sending[conversation] = chain
-        let header = MessageEnvelope.header(conversation: conversation.wireName, from: me, to: recipient, chainID: chain.id, index: messageKey.index)
+        let sent = KeyShare.Chain.millis(now)
+        let header = MessageEnvelope.header(conversation: conversation.wireName, from: me, to: recipient, chainID: chain.id,
+                                            index: messageKey.index, sentMillis: sent)
         let ciphertext = try messageKey.seal(text, header: header)
         let signature = Array(try chain.signing.signature(for: header + ciphertext))
-        let envelope = MessageEnvelope(conversation: conversation.wireName, chainID: chain.id, index: messageKey.index, ciphertext: ciphertext, signature: signature)
+        let envelope = MessageEnvelope(conversation: conversation.wireName, chainID: chain.id, index: messageKey.index, sentMillis: sent,
+                                       ciphertext: ciphertext, signature: signature)
         return (envelope.encoded(), events)
     }
 
@@ -462,7 +468,7 @@ public final class EndToEndSession {
         }
         guard chain.senderDigest == member.digest else { return reject(relayed.from, .notTheListedIdentity) }
         let header = MessageEnvelope.header(conversation: envelope.conversation, from: relayed.from, to: relayed.to,
-                                            chainID: envelope.chainID, index: envelope.index)
+                                            chainID: envelope.chainID, index: envelope.index, sentMillis: envelope.sentMillis)
         // The signature first: a forgery must not move the ratchet.
         guard chain.signingKey.isValidSignature(envelope.signature, for: header + envelope.ciphertext) else {
             return reject(relayed.from, .badSignature)
@@ -473,7 +479,7 @@ public final class EndToEndSession {
             changedChains.insert(key)
             let text = try messageKey.open(envelope.ciphertext, header: header)
             return .message(Message(from: relayed.from, conversation: conversation, text: text, trust: member.trust, relayed: relayed,
-                                    senderFingerprint: member.fingerprint))
+                                    senderFingerprint: member.fingerprint, sentMillis: envelope.sentMillis))
         } catch let error as EndToEndError {
             return reject(relayed.from, error)
         } catch {

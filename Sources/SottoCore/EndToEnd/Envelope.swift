@@ -29,29 +29,40 @@ public enum Conversation: Hashable, Sendable {
 }
 
 /// The opaque chat body of an end-to-end message (what the server relays):
-/// `u8 version, u8 kind=1, string16 conversation, bytes16 chainID(16), u32 index,
-/// bytes16 ciphertext, bytes16 signature(64)`.
+/// `u8 version=2, u8 kind=1, string16 conversation, bytes16 chainID(16), u32 index,
+/// u64 sentMillis, bytes16 ciphertext, bytes16 signature(64)`. `sentMillis` is when the sender
+/// sealed it, on the sender's clock: in the header, so the AEAD and the signature bind it and
+/// a relay cannot date a message as it likes (an attacker's review dated one 9999-12-31).
+/// Version 1 (no `sentMillis`, an earlier client's, perhaps waiting on a server since before
+/// an upgrade) is still read; its time is then the server's.
 public struct MessageEnvelope: Equatable, Sendable {
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
+    /// The version before the sender's time was sealed.
+    public static let unsealedTimeVersion: UInt8 = 1
     static let kind: UInt8 = 1
     public static let chainIDLength = 16
 
     public var conversation: String
     public var chainID: [UInt8]
     public var index: UInt32
+    /// When the sender sealed it, milliseconds since 1970 on their clock; nil in version 1.
+    public var sentMillis: UInt64?
     public var ciphertext: [UInt8]
     public var signature: [UInt8]
 
     /// Associated data and signed prefix: everything that says what this message is,
-    /// including who sent it to whom (as the relay stamps them), so nothing can be moved.
-    public static func header(conversation: String, from: String, to: String, chainID: [UInt8], index: UInt32) -> [UInt8] {
+    /// including who sent it to whom (as the relay stamps them) and when the sender sealed it,
+    /// so nothing can be moved. Each version has its own label: a version-2 envelope re-labelled
+    /// 1 by a relay (to drop its time) opens under neither.
+    public static func header(conversation: String, from: String, to: String, chainID: [UInt8], index: UInt32, sentMillis: UInt64?) -> [UInt8] {
         var w = WireWriter()
-        w.string16("sotto/1 message")
+        w.string16(sentMillis == nil ? "sotto/1 message" : "sotto/2 message")
         w.string16(conversation)
         w.string16(from)
         w.string16(to)
         w.bytes16(chainID)
         w.u32(index)
+        if let sentMillis { w.u64(sentMillis) }
         return w.bytes
     }
 
@@ -59,37 +70,41 @@ public struct MessageEnvelope: Equatable, Sendable {
     /// writes, so a sender can refuse a text too long for the server before sealing it.
     public static func encodedLength(textLength: Int, direct: Bool) -> Int {
         let conversation = direct ? 2 : 0  // "dm" or ""
-        return 1 + 1 + (2 + conversation) + (2 + chainIDLength) + 4 + (2 + textLength + 16) + (2 + 64)
+        return 1 + 1 + (2 + conversation) + (2 + chainIDLength) + 4 + 8 + (2 + textLength + 16) + (2 + 64)
     }
 
     public func encoded() -> [UInt8] {
-        var w = WireWriter(capacity: ciphertext.count + 120)
-        w.u8(Self.version)
+        var w = WireWriter(capacity: ciphertext.count + 128)
+        w.u8(sentMillis == nil ? Self.unsealedTimeVersion : Self.version)
         w.u8(Self.kind)
         w.string16(conversation)
         w.bytes16(chainID)
         w.u32(index)
+        if let sentMillis { w.u64(sentMillis) }
         w.bytes16(ciphertext)
         w.bytes16(signature)
         return w.bytes
     }
 
-    public init(conversation: String, chainID: [UInt8], index: UInt32, ciphertext: [UInt8], signature: [UInt8]) {
+    public init(conversation: String, chainID: [UInt8], index: UInt32, sentMillis: UInt64?, ciphertext: [UInt8], signature: [UInt8]) {
         self.conversation = conversation
         self.chainID = chainID
         self.index = index
+        self.sentMillis = sentMillis
         self.ciphertext = ciphertext
         self.signature = signature
     }
 
     public init(decoding bytes: [UInt8]) throws {
         var r = WireReader(bytes)
-        try r.version(Self.version, "envelope version")
+        let version = try r.u8("envelope version")
+        guard version == Self.version || version == Self.unsealedTimeVersion else { throw WireError.unsupportedVersion(version) }
         guard try r.u8("envelope kind") == Self.kind else { throw WireError.invalid("not a message envelope") }
         conversation = try r.string16("conversation", max: 16)
         guard conversation == "" || conversation == "dm" else { throw WireError.invalid("unknown conversation") }
         chainID = try r.fixed16("chain id", count: Self.chainIDLength)
         index = try r.u32("index")
+        sentMillis = version == Self.version ? try r.u64("sent time") : nil
         ciphertext = try r.bytes16("ciphertext", max: WireLimits.maxBodyBytes)
         signature = try r.fixed16("signature", count: 64)
         try r.expectEnd("message envelope")
