@@ -99,11 +99,16 @@ public struct ReceivedMessage: Equatable, Sendable {
     public var trust: PeerTrust
     /// The sender's identity fingerprint when the message was opened ("" if not known).
     public var senderFingerprint: String
+    /// When the server says it relayed the message, if that is more than two minutes away
+    /// from `time` (the time its sender sealed in it: `ClientCore.timesApart`): a sender's clock set wrong, a member
+    /// dating their message as they like, or a server lying. Shown beside it; nil when they agree.
+    public var relayedAt: Date?
 
     public init(sequence: UInt64, time: Date, from: String, to: String, text: String, isOwn: Bool,
-                clientMessageID: UInt64, trust: PeerTrust, senderFingerprint: String = "") {
+                clientMessageID: UInt64, trust: PeerTrust, senderFingerprint: String = "", relayedAt: Date? = nil) {
         self.sequence = sequence; self.time = time; self.from = from; self.to = to; self.text = text
         self.isOwn = isOwn; self.clientMessageID = clientMessageID; self.trust = trust; self.senderFingerprint = senderFingerprint
+        self.relayedAt = relayedAt
     }
 
     public var isDirect: Bool { !to.isEmpty }

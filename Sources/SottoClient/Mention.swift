@@ -4,17 +4,26 @@
 /// "@alicia", nor "bob@alice.example" (an address, not a call). Pure; run once per message
 /// as it is added, never per frame.
 public enum Mention {
-    public static func calls(_ name: String, in text: String) -> Bool {
+    /// `members`: the names listed; where a longer one is written ("@alice-team" beside
+    /// "alice"), it is that member who is called (a newcomer's run: alice was called by
+    /// every "@alice-team", as a hyphen ends a word but not a name).
+    public static func calls(_ name: String, in text: String, members: [String] = []) -> Bool {
         guard !name.isEmpty, !text.isEmpty else { return false }
+        let lowered = name.lowercased()
+        let longer = members.map { Array($0.lowercased()) }.filter { $0.count > lowered.count && $0.starts(with: lowered) }
+        // Both lowered once: a text of 16 KiB of "@" (a member's flood, checked on the
+        // window's thread as each line is added and as pages of history load) cost 10 ms when
+        // each "@" lowered what followed it.
         let name = Array(name.lowercased())
-        let text = Array(text)
+        let text = Array(text.lowercased())
         func isWord(_ c: Character) -> Bool { c.isLetter || c.isNumber || c == "_" }
-        // The name at `start`, whole: nothing of a word right after it.
-        func nameAt(_ start: Int) -> Bool {
-            let end = start + name.count
-            guard end <= text.count, Array(String(text[start..<end]).lowercased()) == name else { return false }
+        // `candidate` at `start`, whole: nothing of a word right after it.
+        func written(_ candidate: [Character], at start: Int) -> Bool {
+            let end = start + candidate.count
+            guard end <= text.count, text[start] == candidate[0], text[start..<end].elementsEqual(candidate) else { return false }
             return end == text.count || !isWord(text[end])
         }
+        func nameAt(_ start: Int) -> Bool { written(name, at: start) && !longer.contains { written($0, at: start) } }
         // "alice: …", "alice, …"
         if text.count > name.count, nameAt(0), text[name.count] == ":" || text[name.count] == "," { return true }
         // An address's "@" follows its ASCII local part; a call may follow any other character

@@ -155,8 +155,14 @@ final class ServerSessionHandler: ChannelDuplexHandler {
         }
         // A prekey is its identity's: signed by it, made within its lifetime, not in the future.
         if !login.prekey.isEmpty {
-            guard let bundle, let prekey = try? SignedPrekey(decoding: login.prekey, signingKey: bundle.signingKey),
-                  !PrekeyPolicy().isExpired(prekey.created, now: Date(), skew: 600) else { return refuseIdentity() }
+            guard let bundle, let prekey = try? SignedPrekey(decoding: login.prekey, signingKey: bundle.signingKey) else { return refuseIdentity() }
+            let now = Date()
+            guard !PrekeyPolicy().isExpired(prekey.created, now: now, skew: 600) else {
+                // Dated by the device's clock: one set wrong is the likely cause, and said (a
+                // newcomer's run: a clock 3 hours fast read "malformed, badly signed…").
+                let ahead = prekey.created > now
+                return refuseIdentity("This device's clock is \(ahead ? "ahead of" : "behind") the server's by more than \(ahead ? "10 minutes" : "30 days") (its new keys are dated \(ahead ? "in the future" : "too long ago")): set this device's date and time, then connect again.")
+            }
         }
         // A name is bound to the identity that first logs in with it (its bundle's digest, or
         // the device key of a client without one); the check runs off the loop.
@@ -235,9 +241,10 @@ final class ServerSessionHandler: ChannelDuplexHandler {
         drainBacklog()
     }
 
-    private func refuseIdentity() {
+    /// `why`: said to the client in place of the code's own sentence.
+    private func refuseIdentity(_ why: String? = nil) {
         logger.notice("login refused: invalid identity bundle")
-        close(ServerError(.invalidIdentity, fatal: true), reason: "invalid identity")
+        close(why.map { ServerError(.invalidIdentity, $0, fatal: true) } ?? ServerError(.invalidIdentity, fatal: true), reason: "invalid identity")
     }
 
     /// Handles backlogged records while tokens last; otherwise waits for the next token.

@@ -1,6 +1,15 @@
 import Foundation
 import SottoCore
 
+/// What a desktop notification shows (`sotto --notifications`).
+public enum NotificationPreview: String, CaseIterable, Sendable {
+    /// Who, where, and what they wrote.
+    case text
+    /// Who and where: nothing of what was written leaves the window.
+    case names
+    case off
+}
+
 /// What the command line pre-fills, and where settings live.
 public struct AppOptions {
     public var server: String?
@@ -12,6 +21,8 @@ public struct AppOptions {
     public var dataDirectory: URL
     /// Off: nothing is kept on this device (`--no-history`).
     public var keepHistory = true
+    /// Desktop notifications of direct messages and calls by name while the window is behind.
+    public var notifications = NotificationPreview.text
     public var windowWidth = 1000
     public var windowHeight = 680
     /// Offscreen video driver and software renderer (tests).

@@ -306,7 +306,9 @@ public final class ChatApp {
             }
             // Rows held under a still pointer are shown when the hold ends.
             let untilRowsShown = conversationRowsHeld.map { max(0, $0.until - now) + 0.001 }
-            let wake = min(untilCaret.map { $0 + 0.001 } ?? 60, untilUpdate ?? 60, untilTick ?? 60, untilRowsShown ?? 60, end - now)
+            // What a burst's quiet time held for the desktop is said when it ends.
+            let untilNotice = notifier.nextDue().map { max(0, $0 - now) + 0.001 }
+            let wake = min(untilCaret.map { $0 + 0.001 } ?? 60, untilUpdate ?? 60, untilTick ?? 60, untilRowsShown ?? 60, untilNotice ?? 60, end - now)
             let timeout: Int32 = dirty ? 0 : Int32(max(0, (wake * 1000).rounded(.up)))
             var event = SDL_Event()
             // A held key goes first, before anything queued after it: no waiting.
@@ -355,6 +357,7 @@ public final class ChatApp {
         SDL_PumpEvents()
         var event = SDL_Event()
         while !frameTakesNoMore, SDL_PeepEvents(&event, 1, SDL_GETEVENT, SDL_FIRSTEVENT.rawValue, SDL_LASTEVENT.rawValue) > 0 { take(event) }
+        notifier.postDue(now: now)
     }
 
     /// One turn of the loop once awake: what is queued is handled, then what changed is
@@ -389,6 +392,10 @@ public final class ChatApp {
 
     /// Opens a link a person clicked in the browser the desktop chooses (tests see the link).
     lazy var openLink: (String) -> Bool = { link in SDL_OpenURL(link) == 0 }
+
+    /// Notifies the desktop of what asks for the person while the window is behind (tests
+    /// replace its `post`).
+    lazy var notifier = DesktopNotifier(preview: options.notifications)
 
     /// Asks the desktop to draw the person back to the window (tests count the asks).
     lazy var askForAttention: () -> Void = { [unowned self] in _ = SDL_FlashWindow(self.window, SDL_FLASH_UNTIL_FOCUSED) }
@@ -446,6 +453,8 @@ public final class ChatApp {
         let fromInput = dirty
         // Back at a window left in the background: read on from what came meanwhile.
         if screen == .chat, model.attend(ui.input.windowFocused) { openAtNewSince() }
+        // Back at the window: what the desktop was still to be told is seen here.
+        if ui.input.windowFocused { notifier.forgetHeld() }
         ui.beginFrame(width: Int(w), height: Int(h), time: time)
         switch screen {
         case .login: loginScreen()
@@ -551,13 +560,15 @@ public final class ChatApp {
                 }
             }
         case .message(let m):
-            model.received(m)
+            let callsMe = model.received(m)
             // Written to you alone, or calling you by name in the room, while you look
             // elsewhere: the taskbar is asked to show it (SDL_FlashWindow: the urgency hint on
-            // X11), until the window is back. Nothing of the message leaves the window. The
-            // rest of the room is counted in the title only.
-            if !m.isOwn, !model.attending, m.conversation != .room || model.mentions(m.text, from: m.from, in: m.conversation) {
+            // X11), until the window is back, and the desktop shows a notification (who, and
+            // what they wrote unless `--notifications names`). The rest of the room is counted
+            // in the title only.
+            if !m.isOwn, !model.attending, m.conversation != .room || callsMe {
                 askForAttention()
+                notifier.notify(from: m.from, in: m.conversation, text: m.text, now: now)
             }
         case .notice(let notice): show(notice)
         case .identity(let name?, let fingerprint, let safety?) where name == verifyRequestedFor:

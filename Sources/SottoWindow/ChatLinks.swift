@@ -14,7 +14,9 @@ enum ChatLinks {
         while i < characters.count {
             guard startsLink(characters, at: i), i == 0 || !isWordCharacter(characters[i - 1]) else { i += 1; continue }
             var end = i
-            while end < characters.count, !characters[end].isWhitespace { end += 1 }
+            // Nor past a character no address holds (RFC 3986): `<a href="http://x">y</a>`
+            // underlined `http://x">y</a`, a click away from opening that.
+            while end < characters.count, !characters[end].isWhitespace, !Self.neverInAddress.contains(characters[end]) { end += 1 }
             while end > i, trailing.contains(characters[end - 1]) {
                 // A closing bracket the link itself opened is part of it.
                 if let open = brackets[characters[end - 1]],
@@ -34,6 +36,7 @@ enum ChatLinks {
         return links
     }
 
+    private static let neverInAddress: Set<Character> = ["\"", "<", ">", "`"]
     private static let trailing: Set<Character> = [".", ",", ";", ":", "!", "?", "'", "\"", ")", "]", "}", ">"]
     private static let brackets: [Character: Character] = [")": "(", "]": "[", "}": "{"]
 

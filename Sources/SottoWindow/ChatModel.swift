@@ -28,6 +28,9 @@ struct ChatLine {
     /// A message in the room that calls you by name (`Mention`): marked in the log, counted
     /// apart in the list, and a window in the background asks for attention.
     var mentionsMe = false
+    /// The server's time, where it disagreed with the one the sender sealed (`time`): shown
+    /// beside it, "08:59 (relayed 14:00)".
+    var relayedAt: Date?
 }
 
 /// A conversation: the room, or a direct one with one person.
@@ -116,8 +119,8 @@ final class ChatModel {
         var line = line
         line = ChatLine(key: nextKey, kind: line.kind, time: line.time, from: line.from, text: line.text, isOwn: line.isOwn,
                         pendingID: line.pendingID, trust: line.trust,
-                        timeText: line.kind == .found ? line.timeText : Self.clock.string(from: line.time), messageID: line.messageID,
-                        highlights: line.highlights, mentionsMe: line.mentionsMe)
+                        timeText: line.kind == .found ? line.timeText : Self.timeText(line.time, relayedAt: line.relayedAt),
+                        messageID: line.messageID, highlights: line.highlights, mentionsMe: line.mentionsMe, relayedAt: line.relayedAt)
         conversations[conversation]!.lines.append(line)
         conversations[conversation]!.textBytes += line.text.utf8.count
         if !isSeen(conversation), line.kind == .message, !line.isOwn {
@@ -209,7 +212,9 @@ final class ChatModel {
     func beginCatchUp(seeing: Conversation? = nil) { awayMarked = Set([seeing].compactMap { $0 }) }
     func endCatchUp() { awayMarked = nil }
 
-    func received(_ m: ReceivedMessage) {
+    /// Adds a message; true if it calls you (`mentions`), decided once here.
+    @discardableResult
+    func received(_ m: ReceivedMessage) -> Bool {
         let conversation = m.conversation
         // The first message of each conversation that waited for us: a line above it.
         if !m.isOwn, awayMarked?.insert(conversation).inserted == true {
@@ -220,15 +225,16 @@ final class ChatModel {
         if m.isOwn, let index = conversations[conversation]?.lines.lastIndex(where: { $0.pendingID == m.clientMessageID }) {
             conversations[conversation]!.lines.remove(at: index)
         }
+        let callsMe = !m.isOwn && mentions(m.text, from: m.from, in: conversation)
         append(ChatLine(key: 0, kind: .message, time: m.time, from: m.from, text: m.text, isOwn: m.isOwn, trust: m.trust,
-                        messageID: Self.messageID(from: m.from, m.clientMessageID),
-                        mentionsMe: mentions(m.text, from: m.from, in: conversation)), to: conversation)
+                        messageID: Self.messageID(from: m.from, m.clientMessageID), mentionsMe: callsMe, relayedAt: m.relayedAt), to: conversation)
+        return callsMe
     }
 
     /// A message from someone else in the room calling you (`Mention`). In a direct
     /// conversation every message is to you: none is marked.
     func mentions(_ text: String, from sender: String, in conversation: Conversation) -> Bool {
-        conversation == .room && sender != myName && Mention.calls(myName, in: text)
+        conversation == .room && sender != myName && Mention.calls(myName, in: text, members: members.map(\.name))
     }
 
     private func clearNewSince(in conversation: Conversation) {
@@ -241,6 +247,21 @@ final class ChatModel {
     }
 
     static func messageID(from sender: String, _ id: UInt64) -> String { "\(sender)\u{0}\(id)" }
+
+    /// A message's time as shown: the one its sender sealed; where the server's disagreed by
+    /// more than two minutes, that too ("08:59 (relayed 14:00)", the day said when they
+    /// differ in it): a member dating their words as they like, or a clock set wrong, shows.
+    static func timeText(_ time: Date, relayedAt: Date?) -> String {
+        guard let relayedAt else { return clock.string(from: time) }
+        let sameDay = Calendar.current.isDate(time, inSameDayAs: relayedAt)
+        return "\((sameDay ? clock : dayAndClock).string(from: time)) (relayed \((sameDay ? clock : dayAndClock).string(from: relayedAt)))"
+    }
+
+    static let dayAndClock: DateFormatter = {
+        let f = DateFormatter()
+        f.dateFormat = "d MMM yyyy HH:mm"
+        return f
+    }()
 
     /// A page of kept messages (oldest first) goes above what the conversation shows, each
     /// message once (one that arrived live since the login is not repeated), with its day
@@ -264,9 +285,9 @@ final class ChatModel {
                 block.append(ChatLine(key: 0, kind: .daySeparator, time: m.time, from: "", text: Self.dayFormat.string(from: m.time)))
             }
             block.append(ChatLine(key: 0, kind: .message, time: m.time, from: m.from, text: m.text, isOwn: m.isOwn,
-                                  trust: m.trust, timeText: Self.clock.string(from: m.time),
+                                  trust: m.trust, timeText: Self.timeText(m.time, relayedAt: m.relayedAt),
                                   messageID: Self.messageID(from: m.from, m.clientMessageID),
-                                  mentionsMe: !m.isOwn && mentions(m.text, from: m.from, in: conversation)))
+                                  mentionsMe: !m.isOwn && mentions(m.text, from: m.from, in: conversation), relayedAt: m.relayedAt))
         }
         guard !block.isEmpty else {
             conversations[conversation] = log
@@ -282,7 +303,7 @@ final class ChatModel {
             block[index] = ChatLine(key: nextOlderKey, kind: block[index].kind, time: block[index].time, from: block[index].from,
                                     text: block[index].text, isOwn: block[index].isOwn, trust: block[index].trust,
                                     timeText: block[index].timeText, messageID: block[index].messageID,
-                                    mentionsMe: block[index].mentionsMe)
+                                    mentionsMe: block[index].mentionsMe, relayedAt: block[index].relayedAt)
         }
         log.lines.insert(contentsOf: block, at: 0)
         let blockBytes = block.reduce(0) { $0 + $1.text.utf8.count }

@@ -74,18 +74,23 @@ struct EventPrinter: Sendable {
                                          "conversation": m.conversation == .room ? "room" : m.conversation.recipient, "verified": m.trust == .verified,
                                          "encryption": m.encryption]
             if m.isDirect { object["to"] = m.to; object["direct"] = true }
+            // The server's time where it disagreed with the sealed one (`time`) beyond the skew.
+            if let relayed = m.relayedAt { object["relayedAt"] = ISO8601DateFormatter().string(from: relayed) }
             for (mark, value) in marks { object[mark] = value }
             emit(object)
         } else {
             let who = m.isDirect ? "\(m.from) → \(m.to)" : m.from
             let mark = if case .changed = m.trust, !m.isOwn { " [key changed]" } else { "" }
             // Kept messages may be from another day: they carry the date.
-            let clock = marks.isEmpty ? Self.clock : Self.dateAndClock
+            // Kept messages, and any not from today (a sender may date theirs: one a day old
+            // read as today's), carry the date; the server's time follows where it disagreed.
+            let clock = marks.isEmpty && Calendar.current.isDateInToday(m.time) ? Self.clock : Self.dateAndClock
+            let relayed = m.relayedAt.map { " (relayed \(Self.dateAndClock.string(from: $0)))" } ?? ""
             // A message's own lines go under its first, each behind a bar, never at the start
             // of a line of their own: one can't pass for a message from someone else (it showed
             // as one line with ␊ between them).
             let lines = m.text.split(separator: "\n", omittingEmptySubsequences: false)
-            line("[\(clock.string(from: m.time))] <\(who)>\(mark) \(lines[0])")
+            line("[\(clock.string(from: m.time))\(relayed)] <\(who)>\(mark) \(lines[0])")
             for more in lines.dropFirst() { line(Self.continuation + more) }
         }
     }

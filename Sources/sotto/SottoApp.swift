@@ -29,8 +29,12 @@ struct SottoApp: ParsableCommand {
     @Flag(help: "Keep no history on this device.")
     var noHistory = false
 
+    @Option(help: "Desktop notifications of direct messages and of the room calling you, while the window is behind others (through notify-send, from libnotify-bin): text (who and what they wrote), names (who only), or off.")
+    var notifications: String = NotificationPreview.text.rawValue
+
     func validate() throws {
         if let port, !(1...65535).contains(port) { throw ValidationError("--port must be a number from 1 to 65535.") }
+        if NotificationPreview(rawValue: notifications) == nil { throw ValidationError("--notifications must be text, names or off.") }
     }
 
     func run() throws {
@@ -42,6 +46,7 @@ struct SottoApp: ParsableCommand {
         }
         var options = AppOptions(configDirectory: configDir.map { URL(fileURLWithPath: $0) }, dataDirectory: dataDir.map { URL(fileURLWithPath: $0) })
         options.keepHistory = !noHistory
+        options.notifications = NotificationPreview(rawValue: notifications) ?? .text
         options.server = server
         options.port = port
         options.user = user

@@ -74,6 +74,22 @@ import Testing
         await server.stop()
     }
 
+    /// A newcomer's run: a device whose clock was 3 hours fast was refused as "malformed, badly
+    /// signed, or not bound to its device key". Its keys are dated by that clock: said so.
+    @Test func keysDatedByAClockSetWrongAreRefusedSayingSo() async throws {
+        let server = try await TestServer()
+        let keys = try IdentityKeys()
+        for (offset, word) in [(3 * 3_600.0, "ahead of"), (-40 * 86_400.0, "behind")] {
+            let prekey = try PrekeyPair.generate(now: Date().addingTimeInterval(offset), identity: keys)
+            let (_, answer) = try RawConnection(port: server.port).attemptLogin(name: "dan", identity: keys.noiseStatic, bundle: keys.encodedBundle,
+                                                                                prekey: prekey.signed.encoded())
+            guard case .error(let error)? = answer else { Issue.record("\(word): \(String(describing: answer))"); continue }
+            #expect(error.code == .invalidIdentity && error.fatal)
+            #expect(error.text.contains("This device's clock is \(word) the server's"), "\(error.text)")
+        }
+        await server.stop()
+    }
+
     @Test func aBundleThatIsMalformedForgedOrForAnotherDeviceIsRefusedAtLogin() async throws {
         let server = try await TestServer()
         let watcher = try RawConnection(port: server.port)

@@ -35,7 +35,8 @@ import Testing
     /// An attacker's review: a server dated a message 9999-12-31 and it was shown so. A
     /// message is shown at the time its sender sealed in it, our own too; a sender's clock
     /// more than the allowed skew ahead of ours is not believed (the server's time is shown,
-    /// never the future).
+    /// never more than the skew ahead); one behind the server's by more than the skew is shown
+    /// with the server's beside it (a second review: a member could backdate their words).
     @Test func aMessageIsShownAtTheTimeItsSenderSealedNotTheServers() throws {
         let server = ScriptedServer()
         let alice = try server.member("alice"), bob = try server.member("bob")
@@ -51,6 +52,17 @@ import Testing
         alice.clockOffset = 1_800
         server.input(alice, .send(id: 2, to: "", text: "from later"))
         #expect(bob.messages.last?.text == "from later" && bob.messages.last?.time == server.now)
+        #expect(bob.messages.allSatisfy { $0.relayedAt == nil })
+        // Five minutes fast: within what may be ahead, but not what honest clocks are apart.
+        alice.clockOffset = 300
+        server.input(alice, .send(id: 4, to: "", text: "a little ahead"))
+        #expect(bob.messages.last?.time == server.now.addingTimeInterval(300) && bob.messages.last?.relayedAt == server.now)
+        // A day behind (a member backdating their words, or a clock set wrong): shown at the
+        // sealed time, and the server's beside it, the two being more than the skew apart.
+        alice.clockOffset = -86_400
+        server.input(alice, .send(id: 5, to: "", text: "from yesterday"))
+        #expect(bob.messages.last?.text == "from yesterday")
+        #expect(bob.messages.last?.time == server.now.addingTimeInterval(-86_400) && bob.messages.last?.relayedAt == server.now)
     }
 
     @Test func aMessageTypedBeforeConnectingGoesOutOnceOnline() throws {

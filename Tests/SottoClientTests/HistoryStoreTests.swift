@@ -15,6 +15,17 @@ import Testing
                         isOwn: own, clientMessageID: id, trust: .unverified)
     }
 
+    /// The server's time kept beside the sealed one where they disagreed, across a restart.
+    @Test func theServersTimeIsKeptWhereItDisagreed() throws {
+        let url = Self.directory().appendingPathComponent("h.sqlite")
+        var backdated = Self.message("from yesterday", id: 1, at: -86_400)
+        backdated.relayedAt = Date(timeIntervalSince1970: 1_800_000_000)
+        try HistoryStore(url: url).append([backdated, Self.message("now", id: 2)])
+        let kept = try HistoryStore(url: url).recent(in: .room, limit: 5)
+        #expect(kept.map(\.relayedAt) == [Date(timeIntervalSince1970: 1_800_000_000), nil])
+        #expect(kept.map(\.received) == [backdated, Self.message("now", id: 2)])
+    }
+
     @Test func keepsEachMessageOnceAndPagesAConversation() throws {
         let store = try HistoryStore(url: Self.directory().appendingPathComponent("h.sqlite"))
         try store.append((1...50).map { Self.message("room line \($0)", id: UInt64($0)) })
@@ -263,7 +274,8 @@ import Testing
         }
         try old.close()
         let store = try HistoryStore(url: url)
-        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust", "3: drafts", "4: device state", "5: read marks"])
+        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust", "3: drafts", "4: device state", "5: read marks",
+                                                  "6: the server's time where it disagreed"])
         let kept = try store.recent(in: .room, limit: 5)
         #expect(kept.map(\.text) == ["old 1", "old 2"])
         #expect(kept.map(\.keyChanged) == [false, true])
@@ -290,7 +302,8 @@ import Testing
         #expect(HistoryStore.url(in: directory, serverFingerprint: "SHA256:ab/c+d", identityFingerprint: "SHA256:other") != url)
         let store = try HistoryStore(url: url)
         try store.append([Self.message("x", id: 1)])
-        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust", "3: drafts", "4: device state", "5: read marks"])
+        #expect(try store.appliedMigrations() == ["1: messages and search", "2: sender identity and trust", "3: drafts", "4: device state", "5: read marks",
+                                                  "6: the server's time where it disagreed"])
         func mode(_ path: String) -> mode_t? {
             var info = stat()
             return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil

@@ -21,6 +21,17 @@ import Testing
         #expect(!Mention.calls("alice", in: "tell alice: no"))
     }
 
+    /// A longer member's name that begins with yours calls them, not you.
+    @Test func aLongerNameWrittenCallsItsMember() {
+        let members = ["alice", "alice-team", "bob"]
+        #expect(!Mention.calls("alice", in: "@alice-team please review", members: members))
+        #expect(!Mention.calls("alice", in: "alice-team: deploy done", members: members))
+        #expect(Mention.calls("alice-team", in: "@alice-team please review", members: members))
+        #expect(Mention.calls("alice", in: "@alice-team and @alice", members: members))
+        // Without such a member, "@alice-" is alice, a dash after her name.
+        #expect(Mention.calls("alice", in: "@alice-see this", members: ["alice", "bob"]))
+    }
+
     @Test func partOfAWordOrAnAddressIsNoCall() {
         #expect(!Mention.calls("alice", in: "@alicia knows"))
         #expect(!Mention.calls("alice", in: "@ali knows"))

@@ -13,6 +13,8 @@ import SottoUI
 final class AppDriver {
     let app: ChatApp
     let configDirectory: URL
+    /// Desktop notifications the window posted, in order.
+    var notices: [DesktopNotifier.Notice] = []
 
     /// `typedEarly`: text waiting before the window's first frame (typed as it appeared).
     init(server: String? = nil, port: Int? = nil, user: String? = nil, invite: String? = nil, configDirectory: URL? = nil,
@@ -27,6 +29,8 @@ final class AppDriver {
         options.user = user
         options.invite = invite
         app = try ChatApp(options: options)
+        // What would reach the desktop is kept here (a developer's desktop is not notified).
+        app.notifier.post = { [unowned self] in self.notices.append($0) }
         if let typedEarly { pushText(typedEarly) }
         app.step()
         app.step()

@@ -84,6 +84,24 @@ import Testing
         #expect(next.conversations[.room]!.unread == 2 && next.conversations[.room]!.unreadMentions == 1)
     }
 
+    /// A member backdating their words (or a clock set wrong) showed the false time alone: the
+    /// server's is said beside it when the two disagree, with the day when that differs.
+    @Test func aTimeTheServerDisagreesWithIsShownWithTheServers() {
+        let model = ChatModel()
+        model.myName = "alice"
+        var calendar = Calendar.current
+        calendar.timeZone = .current
+        let relayed = calendar.date(from: DateComponents(year: 2026, month: 12, day: 5, hour: 14, minute: 0))!
+        let sameDay = calendar.date(from: DateComponents(year: 2026, month: 12, day: 5, hour: 8, minute: 59))!
+        let dayBefore = calendar.date(from: DateComponents(year: 2026, month: 12, day: 4, hour: 8, minute: 59))!
+        for (id, time, relayedAt) in [(1, relayed, nil), (2, sameDay, relayed), (3, dayBefore, relayed)] as [(UInt64, Date, Date?)] {
+            model.received(ReceivedMessage(sequence: id, time: time, from: "bob", to: "", text: "m\(id)", isOwn: false, clientMessageID: id,
+                                           trust: .unverified, relayedAt: relayedAt))
+        }
+        let shown = model.conversations[.room]!.lines.filter { $0.kind == .message }.map(\.timeText)
+        #expect(shown == ["14:00", "08:59 (relayed 14:00)", "4 Dec 2026 08:59 (relayed 5 Dec 2026 14:00)"])
+    }
+
     /// Issue 15: "new since you were here" stayed for the whole session. It goes once the
     /// conversation was seen and left, or answered.
     @Test func theNewSinceLineGoesOnceTheConversationWasSeenOrAnswered() {
@@ -250,7 +268,10 @@ import Testing
         #expect(found("see https://example.com/a?b=1&c=2#top.") == ["https://example.com/a?b=1&c=2#top"])
         #expect(found("(https://en.wikipedia.org/wiki/Foo_(bar))") == ["https://en.wikipedia.org/wiki/Foo_(bar)"])
         #expect(found("two: http://a.lan:8080/x, HTTPS://B.LAN!") == ["http://a.lan:8080/x", "HTTPS://B.LAN"])
-        #expect(found("\"https://example.com/q?x=\"y\"\"") == ["https://example.com/q?x=\"y"])
+        // No address holds a quote or angle brackets (RFC 3986): the link ends there (a
+        // newcomer's run underlined `http://x">link</a` of an HTML anchor).
+        #expect(found("\"https://example.com/q?x=\"y\"\"") == ["https://example.com/q?x="])
+        #expect(found("<a href=\"http://x.lan\">link</a> <https://b.lan/p>") == ["http://x.lan", "https://b.lan/p"])
         #expect(found("no links here").isEmpty)
     }
 

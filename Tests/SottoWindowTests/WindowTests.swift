@@ -1921,8 +1921,8 @@ import Testing
         }
 
         /// A team's day in the room: "@alice" among forty lines was one more unread line, and a
-        /// window behind others said nothing of it. The call asks the taskbar for her, the list
-        /// counts it apart ("@1 · 3"), and the line stands out in the log.
+        /// window behind others said nothing of it. The call asks the taskbar for her and tells
+        /// the desktop, the list counts it apart ("@2 · 4"), and the line stands out in the log.
         @Test func aMessageCallingYouByNameStandsOut() async throws {
             let server = try await LocalServer()
             let bob = try Peer("bob", server: server)
@@ -1940,18 +1940,26 @@ import Testing
             bob.client.send("no rush")
             try driver.until("the taskbar is asked to show the window") { asked == 1 }
             try driver.until("all three counted") { driver.app.model.conversations[.room]?.unread == 3 }
+            // And the desktop is told, the call only (the room's other lines are counted).
+            #expect(driver.notices == [.init(summary: "bob in # room", body: "@Alice can you look at it?")])
+            bob.client.send("<b>only</b> for you", to: "alice")
+            try driver.until("a direct message is told too") { driver.notices.count == 2 }
+            #expect(driver.notices.last == .init(summary: "bob", body: "&lt;b&gt;only&lt;/b&gt; for you"))
             driver.windowFocus(true)
+            bob.client.send("@alice while you look", to: "")
+            try driver.until("counted") { driver.app.model.conversations[.room]?.lines.contains { $0.text == "@alice while you look" } == true }
+            #expect(driver.notices.count == 2, "the desktop is told while the window is looked at")
             driver.app.step()
             func texts() -> [String] { driver.app.lastCommandsForTesting.compactMap { if case .text(let t, _, _, _, _) = $0 { t } else { nil } } }
-            #expect(texts().contains("@1 · 3"), "the room's row does not count the call apart: \(texts())")
+            #expect(texts().contains("@2 · 4"), "the room's row does not count the calls apart: \(texts())")
             driver.screenshot("42-called-by-name-in-the-list")
             driver.click(try #require(driver.conversationRow(0)))
             driver.app.step()
             let mention = driver.app.ui.theme.mention
             let bands = driver.app.lastCommandsForTesting.compactMap { if case .rect(let r, let c) = $0, c == mention { r } else { nil } }
             let callY = driver.app.lastCommandsForTesting.compactMap { if case .text(let t, _, let y, _, _) = $0, t.contains("can you look") { y } else { nil } }.first
-            #expect(bands.count == 1 && callY.map { y in bands[0].y <= y && y < bands[0].maxY } == true, "the call is not marked in the log: \(bands)")
-            #expect(!texts().contains { $0.hasPrefix("@1") }, "still counted once read")
+            #expect(bands.count == 2 && callY.map { y in bands.contains { $0.y <= y && y < $0.maxY } } == true, "the calls are not marked in the log: \(bands)")
+            #expect(!texts().contains { $0.hasPrefix("@") && $0.contains("·") }, "still counted once read")
             driver.screenshot("43-called-by-name-in-the-log")
             bob.client.shutdown()
             await server.stop()

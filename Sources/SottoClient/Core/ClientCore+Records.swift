@@ -106,7 +106,7 @@ extension ClientCore {
             guard m.sequence > session.storedPosition else { return skipped(m.sequence, session: session) }
             defer { handled(m.sequence, session: session) }
             if m.from == configuration.username {
-                showOwnCopy(m, session: session)
+                showOwnCopy(m, session: session, now: now)
             } else if let tap = configuration.relayedMessageTap, !tap(m) {
                 return
             } else {
@@ -172,7 +172,7 @@ extension ClientCore {
     /// Our own copy, in server order: we know what we wrote, and to whom (its key is already
     /// gone). One this device did not send is the server's invention (no other session of
     /// ours can be online with our name): not shown.
-    private func showOwnCopy(_ m: ChatMessage, session: Session) {
+    private func showOwnCopy(_ m: ChatMessage, session: Session, now: Date) {
         guard let entry = outbox.entries.first(where: { $0.id == m.clientMessageID }) else {
             // What this device sent before it last quit, handed over with what waited: its
             // key is gone with that run (its text is in the history, if kept).
@@ -184,21 +184,37 @@ extension ClientCore {
         var copy = m
         copy.to = entry.to
         emit(.message(received(copy, text: String(decoding: entry.text, as: UTF8.self), trust: .verified, senderFingerprint: identity.fingerprint,
-                               sentMillis: entry.sentMillis, now: nil)))
+                               sentMillis: entry.sentMillis, now: now)))
     }
+
+    /// How far the sealed time and the server's may be apart before both are shown: clocks
+    /// kept by NTP agree within seconds, and a message is sealed just before it is sent (a
+    /// newcomer's run: a sender 8 minutes fast, within the 10 minutes a time may be ahead,
+    /// showed "02:52" between two "02:44" lines without a word).
+    static let timesApart: TimeInterval = 120
 
     /// A message as shown. Its time is the one its sender sealed in it (`sentMillis`), which
     /// the relay cannot change; the server's (`m.time`) only for a version-1 envelope, or one
     /// sealed more than the clock skew ahead of this device's clock (`now`; a sender's clock
-    /// a day fast, or a lie: shown at the relay's, never in the future). Clamped to year 9999
-    /// either way: no date where calendars and formatters misbehave.
+    /// fast, or a lie). Where the two differ by more than `timesApart`, the server's is kept
+    /// beside it (`relayedAt`): honest clocks agree within it, as the server stamps a message as
+    /// it comes in, so a member backdating their words is shown so (an attacker's review). No
+    /// time shown is more than the skew ahead of this device's clock, nor past year 9999.
     func received(_ m: ChatMessage, text: String, trust: PeerTrust, senderFingerprint: String, sentMillis: UInt64?, now: Date?) -> ReceivedMessage {
-        let aheadBound = now.map { KeyShare.Chain.millis($0.addingTimeInterval(EndToEndSession.Limits().clockSkew)) } ?? .max
-        let sealed = sentMillis.flatMap { $0 <= aheadBound ? $0 : nil }
-        let millis = min(sealed ?? m.time, 253_402_300_799_000)
-        return ReceivedMessage(sequence: m.sequence, time: Date(timeIntervalSince1970: Double(millis) / 1000), from: m.from, to: m.to,
+        let apartMillis = UInt64(Self.timesApart * 1000)
+        let latest = min(now.map { KeyShare.Chain.millis($0.addingTimeInterval(EndToEndSession.Limits().clockSkew)) } ?? .max,
+                         253_402_300_799_000)
+        let relayed = min(m.time, latest)
+        var shown = relayed, relayedAt: Date?
+        if let sealed = sentMillis, sealed <= latest {
+            shown = sealed
+            let apart = sealed > relayed ? sealed - relayed : relayed - sealed
+            // A server's time in the future is no evidence of anything: not shown.
+            if apart > apartMillis, m.time <= latest { relayedAt = Date(timeIntervalSince1970: Double(relayed) / 1000) }
+        }
+        return ReceivedMessage(sequence: m.sequence, time: Date(timeIntervalSince1970: Double(shown) / 1000), from: m.from, to: m.to,
                                text: text, isOwn: m.from == configuration.username, clientMessageID: m.clientMessageID, trust: trust,
-                               senderFingerprint: senderFingerprint)
+                               senderFingerprint: senderFingerprint, relayedAt: relayedAt)
     }
 
     private func tell(_ notices: [Roster.Notice]) {

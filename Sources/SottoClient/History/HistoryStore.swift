@@ -23,13 +23,15 @@ public struct StoredMessage: Equatable, Sendable {
     public var senderFingerprint: String
     /// A search result's matched words, as ranges of characters in `text` (empty otherwise).
     public var matches: [Range<Int>] = []
+    /// The server's time, where it disagreed with the sealed one (`ReceivedMessage.relayedAt`).
+    public var relayedAt: Date?
 
     public var keyChanged: Bool { if case .changed = trust { true } else { false } }
 
     /// As the event it was stored from, for code that shows both alike.
     public var received: ReceivedMessage {
         ReceivedMessage(sequence: sequence, time: time, from: from, to: to, text: text, isOwn: isOwn,
-                        clientMessageID: clientMessageID, trust: trust, senderFingerprint: senderFingerprint)
+                        clientMessageID: clientMessageID, trust: trust, senderFingerprint: senderFingerprint, relayedAt: relayedAt)
     }
 }
 
@@ -114,6 +116,11 @@ public final class HistoryStore: Sendable {
             let since = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM message") ?? 0
             try db.execute(sql: "INSERT OR REPLACE INTO deviceState (key, value) VALUES ('readSince', ?)", arguments: [String(since)])
         }
+        migrator.registerMigration("6: the server's time where it disagreed") { db in
+            // Messages are kept at the time their sender sealed in them; the server's beside
+            // it when the two were more than the clock skew apart (null otherwise).
+            try db.alter(table: "message") { t in t.add(column: "relayedAt", .integer) }
+        }
         return migrator
     }
 
@@ -125,8 +132,8 @@ public final class HistoryStore: Sendable {
         try pool.write { db in
             let insert = try db.cachedStatement(sql: """
                 INSERT OR IGNORE INTO message (peer, direct, sender, recipient, text, time, own, sequence, clientMessageID,
-                                               keyChanged, trust, previousFingerprint, senderFingerprint)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                               keyChanged, trust, previousFingerprint, senderFingerprint, relayedAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for m in messages {
                 let peer = m.conversation.recipient
@@ -138,7 +145,8 @@ public final class HistoryStore: Sendable {
                 }
                 try insert.execute(arguments: [peer, m.isDirect, m.from, m.to, m.text, Int64(m.time.timeIntervalSince1970 * 1000),
                                                m.isOwn, Int64(bitPattern: m.sequence), Int64(bitPattern: m.clientMessageID),
-                                               trust == 2, trust, previous, m.senderFingerprint])
+                                               trust == 2, trust, previous, m.senderFingerprint,
+                                               m.relayedAt.map { Int64($0.timeIntervalSince1970 * 1000) }])
             }
         }
     }
@@ -478,7 +486,8 @@ public final class HistoryStore: Sendable {
         return StoredMessage(id: row["id"], conversation: direct ? .direct(peer) : .room, from: row["sender"], to: row["recipient"],
                              text: row["text"], time: Date(timeIntervalSince1970: Double(time) / 1000), isOwn: row["own"],
                              sequence: UInt64(bitPattern: sequence), clientMessageID: UInt64(bitPattern: id), trust: trust,
-                             senderFingerprint: row["senderFingerprint"])
+                             senderFingerprint: row["senderFingerprint"],
+                             relayedAt: (row["relayedAt"] as Int64?).map { Date(timeIntervalSince1970: Double($0) / 1000) })
     }
 }
 
