@@ -54,6 +54,11 @@ public enum ClientNotice: Equatable, Sendable {
     /// backup, or it had lied about how far it was): what it numbers from there on is read
     /// as new (a replay of what was read before is still refused, by the end-to-end layer).
     case logWentBack
+    /// This device's clock and the server's (its welcome's) are more than the clock skew
+    /// apart: what this device dates (its keys, its messages) or judges by its clock (others'
+    /// keys) goes wrong, silently until now (a newcomer's run: a day slow, every member read
+    /// "away longer than their keys last" and nothing sent reached anyone).
+    case clocksApart(seconds: Int, thisDeviceBehind: Bool)
 
     public enum NotSentReason: Equatable, Sendable {
         case tooLong(limit: Int)
@@ -67,7 +72,7 @@ public enum ClientNotice: Equatable, Sendable {
         case .joined, .left, .removed, .verified, .loginRetried, .reconnecting, .youLeft: return false
         case .lookAlike, .invalidListing, .forgedOwnMessage, .keyChanged, .noValidIdentity, .undecryptable, .messageRejected,
              .verificationNotSaved, .notOnline, .notSent, .server, .droppedWhileAway, .noCurrentPrekey, .keysNotSaved,
-             .leaveNeedsName, .leaveNeedsConnection, .notSentAfterLeaving, .logWentBack: return true
+             .leaveNeedsName, .leaveNeedsConnection, .notSentAfterLeaving, .logWentBack, .clocksApart: return true
         }
     }
 
@@ -99,6 +104,7 @@ public enum ClientNotice: Equatable, Sendable {
         case .notSentAfterLeaving: return "not-sent-after-leaving"
         case .leaveNeedsConnection: return "leave-needs-connection"
         case .logWentBack: return "log-went-back"
+        case .clocksApart: return "clocks-apart"
         }
     }
 
@@ -165,6 +171,18 @@ public enum ClientNotice: Equatable, Sendable {
             return "Nothing was done: you can leave a server only while connected to it."
         case .logWentBack:
             return "The server's message log is behind what this device had already received (was it restored from a backup?). What it sends from here on is shown; anything it sends again that was read before is refused as a replay."
+        case .clocksApart(let seconds, let behind):
+            return "This device's clock is \(Self.duration(seconds)) \(behind ? "behind" : "ahead of") the server's. One of them is set wrong: if it is this device's, set its date and time, as until then what you send may not reach the others (their keys look dated \(behind ? "in the future" : "too long ago") to it) and times look wrong."
         }
+    }
+
+    /// About how long, in the largest unit that fits: "about 3 hours", "about 1 day".
+    static func duration(_ seconds: Int) -> String {
+        let (value, unit): (Int, String) = switch seconds {
+        case ..<3_600: (max(1, seconds / 60), "minute")
+        case ..<86_400: (seconds / 3_600, "hour")
+        default: (seconds / 86_400, "day")
+        }
+        return "about \(value) \(unit)\(value == 1 ? "" : "s")"
     }
 }

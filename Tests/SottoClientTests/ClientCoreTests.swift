@@ -65,6 +65,24 @@ import Testing
         #expect(bob.messages.last?.time == server.now.addingTimeInterval(-86_400) && bob.messages.last?.relayedAt == server.now)
     }
 
+    /// A newcomer's run: a device a day slow read every member as "away longer than their
+    /// keys last", and what it sent reached nobody, without a word about the clock. Its clock
+    /// and the server's are compared at the login, and a difference past the skew is said, once.
+    @Test func aClockFarFromTheServersIsSaidOnce() throws {
+        let server = ScriptedServer()
+        let alice = try server.member("alice"), bob = try server.member("bob")
+        alice.clockOffset = -86_400
+        bob.clockOffset = 300
+        server.connect(alice)
+        server.connect(bob)
+        #expect(alice.notices.filter { if case .clocksApart = $0 { true } else { false } } == [.clocksApart(seconds: 86_400, thisDeviceBehind: true)])
+        #expect(ClientNotice.clocksApart(seconds: 86_400, thisDeviceBehind: true).text.hasPrefix("This device's clock is about 1 day behind the server's."))
+        #expect(!bob.notices.contains { if case .clocksApart = $0 { true } else { false } }, "five minutes is within the skew")
+        server.input(alice, .disconnect)
+        server.connect(alice)
+        #expect(alice.notices.filter { if case .clocksApart = $0 { true } else { false } }.count == 1)
+    }
+
     @Test func aMessageTypedBeforeConnectingGoesOutOnceOnline() throws {
         let server = ScriptedServer()
         let alice = try server.member("alice"), bob = try server.member("bob")

@@ -139,9 +139,9 @@ final class ScriptedServer {
     func accept(_ member: Member) {
         guard !member.opening.isEmpty else { return }
         let connection = member.opening.removeFirst()
-        member.core.handle(.connected(connection: connection), now: now)
+        member.core.handle(.connected(connection: connection), now: now.addingTimeInterval(member.clockOffset))
         member.core.handle(.hello(connection: connection, hello, serverStatic: Array(key.publicKey.rawRepresentation),
-                                  handshakeHash: Array(repeating: 7, count: 32)), now: now)
+                                  handshakeHash: Array(repeating: 7, count: 32)), now: now.addingTimeInterval(member.clockOffset))
         settle()
     }
 
@@ -149,7 +149,7 @@ final class ScriptedServer {
     func drop(_ member: Member, because failure: ClientFailure? = nil) {
         guard let connection = member.connection else { return }
         leave(member)
-        member.core.handle(.closed(connection: connection, failure), now: now)
+        member.core.handle(.closed(connection: connection, failure), now: now.addingTimeInterval(member.clockOffset))
         settle()
     }
 
@@ -184,7 +184,7 @@ final class ScriptedServer {
             for member in members {
                 for (timer, delay) in member.timers where delay <= 0 {
                     member.timers[timer] = nil
-                    member.core.handle(.timer(timer), now: now)
+                    member.core.handle(.timer(timer), now: now.addingTimeInterval(member.clockOffset))
                     quiet = false
                 }
             }
@@ -208,20 +208,20 @@ final class ScriptedServer {
             let failure: ClientFailure? = if case .abort(_, let f) = effect { f } else { nil }
             if connection == member.connection { leave(member) }
             member.opening.removeAll { $0 == connection }
-            member.core.handle(.closed(connection: connection, failure), now: now)
+            member.core.handle(.closed(connection: connection, failure), now: now.addingTimeInterval(member.clockOffset))
         case .loadKeyState(let connection, let server):
             let state = try! member.keyStore.load(server: server, identity: member.identity.keys, policy: PrekeyPolicy(), now: now)
-            member.core.handle(.keyState(connection: connection, state), now: now)
+            member.core.handle(.keyState(connection: connection, state), now: now.addingTimeInterval(member.clockOffset))
         case .storeKeyState(let connection, let server, let changes, let stream, let position):
             guard !holdsStores else { return heldStores.append((member, connection, server, changes, stream, position)) }
             try! member.keyStore.save(server: server, changes, stream: stream, through: position)
-            member.core.handle(.stored(connection: connection, position: position), now: now)
+            member.core.handle(.stored(connection: connection, position: position), now: now.addingTimeInterval(member.clockOffset))
         case .rewindStream(let server, let stream, let position):
             // At once: no test here holds stores across a log going back.
             try! member.keyStore.rewindStream(server: server, stream: stream, to: position)
         case .rotatePrekeys(let connection, let server):
             let state = try! member.keyStore.load(server: server, identity: member.identity.keys, policy: PrekeyPolicy(), now: now)
-            member.core.handle(.prekeysRotated(connection: connection, state.prekeys), now: now)
+            member.core.handle(.prekeysRotated(connection: connection, state.prekeys), now: now.addingTimeInterval(member.clockOffset))
         case .schedule(let timer, let delay):
             member.timers[timer] = delay
         case .cancel(let timer):
@@ -248,7 +248,7 @@ final class ScriptedServer {
         guard finish else { return }
         for s in stores {
             try! s.member.keyStore.save(server: s.server, s.changes, stream: s.stream, through: s.position)
-            s.member.core.handle(.stored(connection: s.connection, position: s.position), now: now)
+            s.member.core.handle(.stored(connection: s.connection, position: s.position), now: now.addingTimeInterval(s.member.clockOffset))
         }
         settle()
     }
@@ -257,13 +257,13 @@ final class ScriptedServer {
     func failStores(_ reason: String = "disk full") {
         let stores = heldStores
         heldStores = []
-        for s in stores { s.member.core.handle(.storeFailed(connection: s.connection, reason), now: now) }
+        for s in stores { s.member.core.handle(.storeFailed(connection: s.connection, reason), now: now.addingTimeInterval(s.member.clockOffset)) }
         settle()
     }
 
     /// Hands a record to a member's current connection, as a (possibly lying) server would.
     func deliver(_ record: ServerRecord, to member: Member) {
-        member.core.handle(.record(connection: member.connection!, record), now: now)
+        member.core.handle(.record(connection: member.connection!, record), now: now.addingTimeInterval(member.clockOffset))
         settle()
     }
 
@@ -273,12 +273,12 @@ final class ScriptedServer {
         member.connection = connection
         member.user = user
         member.prekey = login.prekey
-        member.core.handle(.record(connection: connection, .welcome(name: welcomes(login.username), time: millis, log: logID)), now: now)
+        member.core.handle(.record(connection: connection, .welcome(name: welcomes(login.username), time: millis, log: logID)), now: now.addingTimeInterval(member.clockOffset))
         for other in onlineMembers {
-            other.core.handle(.record(connection: other.connection!, .presence(Presence(event: .joined, user: user, time: millis))), now: now)
+            other.core.handle(.record(connection: other.connection!, .presence(Presence(event: .joined, user: user, time: millis))), now: now.addingTimeInterval(other.clockOffset))
         }
         member.online = true
-        member.core.handle(.record(connection: connection, .users(onlineMembers.compactMap(\.user), final: true)), now: now)
+        member.core.handle(.record(connection: connection, .users(onlineMembers.compactMap(\.user), final: true)), now: now.addingTimeInterval(member.clockOffset))
     }
 
     private func leave(_ member: Member) {
@@ -286,7 +286,7 @@ final class ScriptedServer {
         member.online = false
         member.connection = nil
         for other in onlineMembers {
-            other.core.handle(.record(connection: other.connection!, .presence(Presence(event: .left, user: user, time: millis))), now: now)
+            other.core.handle(.record(connection: other.connection!, .presence(Presence(event: .left, user: user, time: millis))), now: now.addingTimeInterval(other.clockOffset))
         }
     }
 
@@ -301,20 +301,20 @@ final class ScriptedServer {
             guard let recipient = onlineMembers.first(where: { $0.name == to }) else { return }
             sequence += 1
             shares.append((member.name, to, payload, sequence))
-            recipient.core.handle(.record(connection: recipient.connection!, .keyShare(from: member.name, payload: payload, position: sequence)), now: now)
+            recipient.core.handle(.record(connection: recipient.connection!, .keyShare(from: member.name, payload: payload, position: sequence)), now: now.addingTimeInterval(recipient.clockOffset))
         case .identityRequest(let names):
             let entries = omitsIdentities ? [] : names.compactMap { name in
                 onlineMembers.first { $0.name == name }.map { IdentityEntry(name: name, bundle: $0.identity.keys.encodedBundle, prekey: $0.prekey) }
             }
-            member.core.handle(.record(connection: member.connection!, .identities(entries, final: true)), now: now)
+            member.core.handle(.record(connection: member.connection!, .identities(entries, final: true)), now: now.addingTimeInterval(member.clockOffset))
         case .relayedQuery(let ids):
             guard !holdsRelayedQueries else { return heldQueries.append((member, ids)) }
             let known = relayed[member.name] ?? []
-            member.core.handle(.record(connection: member.connection!, .relayed(ids.filter(known.contains))), now: now)
+            member.core.handle(.record(connection: member.connection!, .relayed(ids.filter(known.contains))), now: now.addingTimeInterval(member.clockOffset))
         case .bye:
             leave(member)
         case .ping(let token):
-            member.core.handle(.record(connection: member.connection!, .pong(token)), now: now)
+            member.core.handle(.record(connection: member.connection!, .pong(token)), now: now.addingTimeInterval(member.clockOffset))
         case .confirm:
             break
         case .leave:
@@ -323,13 +323,13 @@ final class ScriptedServer {
             member.online = false
             member.connection = nil
             let removed = Presence(event: .removed, user: OnlineUser(name: user.name, staticKey: user.staticKey, online: false), time: millis)
-            for other in onlineMembers { other.core.handle(.record(connection: other.connection!, .presence(removed)), now: now) }
-            if leavesAnswered { member.core.handle(.record(connection: connection, .presence(removed)), now: now) }
+            for other in onlineMembers { other.core.handle(.record(connection: other.connection!, .presence(removed)), now: now.addingTimeInterval(other.clockOffset)) }
+            if leavesAnswered { member.core.handle(.record(connection: connection, .presence(removed)), now: now.addingTimeInterval(member.clockOffset)) }
         case .prekey(let signed):
             member.prekey = signed
             guard let user = member.user else { return }
             for other in onlineMembers where other !== member {
-                other.core.handle(.record(connection: other.connection!, .presence(Presence(event: .newPrekey, user: user, time: millis))), now: now)
+                other.core.handle(.record(connection: other.connection!, .presence(Presence(event: .newPrekey, user: user, time: millis))), now: now.addingTimeInterval(other.clockOffset))
             }
         }
     }
@@ -338,17 +338,17 @@ final class ScriptedServer {
     /// it, copy it to everyone it is for (the sender too), and acknowledge it.
     func relay(_ request: SendRequest, from member: Member, acknowledge: Bool = true) {
         guard relayed[member.name, default: []].insert(request.clientMessageID).inserted else {
-            return member.core.handle(.record(connection: member.connection!, .ack(clientMessageID: request.clientMessageID, sequence: sequence)), now: now)
+            return member.core.handle(.record(connection: member.connection!, .ack(clientMessageID: request.clientMessageID, sequence: sequence)), now: now.addingTimeInterval(member.clockOffset))
         }
         sequence += 1
         let message = ChatMessage(sequence: sequence, time: stampsTime ?? millis, from: member.name, to: request.to,
                                   clientMessageID: request.clientMessageID, body: request.body)
         log.append(message)
         for recipient in onlineMembers where request.to.isEmpty || recipient.name == request.to || recipient === member {
-            recipient.core.handle(.record(connection: recipient.connection!, .message(message)), now: now)
+            recipient.core.handle(.record(connection: recipient.connection!, .message(message)), now: now.addingTimeInterval(recipient.clockOffset))
         }
         if acknowledge {
-            member.core.handle(.record(connection: member.connection!, .ack(clientMessageID: request.clientMessageID, sequence: sequence)), now: now)
+            member.core.handle(.record(connection: member.connection!, .ack(clientMessageID: request.clientMessageID, sequence: sequence)), now: now.addingTimeInterval(member.clockOffset))
         }
     }
 

@@ -54,7 +54,7 @@ extension ClientCore {
 
     func received(_ record: ServerRecord, on connection: Int, now: Date) {
         switch record {
-        case .welcome(let name, _, let log):
+        case .welcome(let name, let time, let log):
             // The name we logged in with, exactly as a server makes it (normalised), and no
             // other: a lying server's welcome became our name (the sender of what we keep, how
             // we read others' messages), unchecked, with controls and bidi overrides in it. Not
@@ -64,6 +64,7 @@ extension ClientCore {
                 return emit(.abort(connection: connection, .protocolError("the server welcomed this client under another name than the one it logged in with")))
             }
             loggedIn(as: welcomed.display, log: log, on: connection, now: now)
+            compareClocks(serverMillis: time, now: now)
         case .users(let part, let final):
             guard case .online = phase else { return }
             let notices: [Roster.Notice]
@@ -185,6 +186,17 @@ extension ClientCore {
         copy.to = entry.to
         emit(.message(received(copy, text: String(decoding: entry.text, as: UTF8.self), trust: .verified, senderFingerprint: identity.fingerprint,
                                sentMillis: entry.sentMillis, now: now)))
+    }
+
+    /// Said once a run when this device's clock and the server's are more than the clock skew
+    /// apart at a login (a server's word, so said as a difference, not as this clock wrong).
+    func compareClocks(serverMillis: UInt64, now: Date) {
+        guard !saidClocksApart, serverMillis > 0 else { return }
+        let mine = KeyShare.Chain.millis(now)
+        let apart = mine > serverMillis ? mine - serverMillis : serverMillis - mine
+        guard Double(apart) > EndToEndSession.Limits().clockSkew * 1000 else { return }
+        saidClocksApart = true
+        emit(.notice(.clocksApart(seconds: Int(min(apart / 1000, UInt64(Int32.max))), thisDeviceBehind: mine < serverMillis)))
     }
 
     /// How far the sealed time and the server's may be apart before both are shown: clocks

@@ -123,6 +123,8 @@ public final class ClientCore {
     var connectionCount = 0
     /// Online at least once: from then on a transient loss reconnects.
     var hasBeenOnline = false
+    /// `ClientNotice.clocksApart` was said this run.
+    var saidClocksApart = false
     /// This run reconnected once to be handed again what a log that went back numbered anew
     /// (never more: a lying server cannot keep the client reconnecting).
     var reconnectedForLogWentBack = false
