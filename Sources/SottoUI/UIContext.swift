@@ -60,6 +60,7 @@ public final class UIContext {
     /// and stops blinking (solid) after `caretBlinkTimeout`, as GTK's does.
     public private(set) var lastInputTime: Double = 0
     private var focusAtLastFrame: ID?
+    private var windowFocusAtLastFrame = true
     public static let caretBlinkPeriod = 1.0
     public static let caretBlinkTimeout = 10.0
     /// The frame changed state it did not show yet (focus moved): draw one more.
@@ -84,8 +85,11 @@ public final class UIContext {
         wantsTimer = false
         caret = nil
         // Typing, clicking or a focus move shows the caret solid and restarts its blinking.
-        if input.mousePressed || !input.keys.isEmpty || !input.text.isEmpty || focused != focusAtLastFrame { lastInputTime = time }
+        // The window coming back to the front does too.
+        if input.mousePressed || !input.keys.isEmpty || !input.text.isEmpty || focused != focusAtLastFrame
+            || input.windowFocused != windowFocusAtLastFrame { lastInputTime = time }
         focusAtLastFrame = focused
+        windowFocusAtLastFrame = input.windowFocused
         inputEnabled = true
         tabRequest = 0
         if input.pressed(.tab) { tabRequest = 1 }
@@ -96,6 +100,9 @@ public final class UIContext {
     /// Whether the caret is drawn at `time`: solid after input, then half a period off and
     /// half on, solid again once it has blinked for `caretBlinkTimeout`.
     public func caretVisible(at time: Double) -> Bool {
+        // Typing goes elsewhere while the window is behind others: no caret says it would
+        // land here (a newcomer's run), and nothing wakes the window to blink one.
+        guard input.windowFocused else { return false }
         let since = time - lastInputTime
         guard since < Self.caretBlinkTimeout else { return true }
         return since.truncatingRemainder(dividingBy: Self.caretBlinkPeriod) < Self.caretBlinkPeriod / 2
@@ -103,7 +110,7 @@ public final class UIContext {
 
     /// Seconds from `time` until the caret next changes (nil: it will not, by itself).
     public func secondsToNextCaretChange(after time: Double) -> Double? {
-        guard caret != nil, wantsTimer else { return nil }
+        guard caret != nil, wantsTimer, input.windowFocused else { return nil }
         let since = time - lastInputTime
         guard since < Self.caretBlinkTimeout else { return nil }
         let half = Self.caretBlinkPeriod / 2

@@ -18,6 +18,11 @@ extension ChatApp {
     /// A draft holding the password is not kept (nor is an earlier version of it).
     func keepChangedDrafts() {
         guard let recorder, draftsRestored else { return }
+        // Names' colours, once the kept ones were taken back (before the drafts).
+        if model.colorGeneration != keptColorGeneration {
+            keptColorGeneration = model.colorGeneration
+            recorder.keepColors(model.colorIndex)
+        }
         if model.current != keptOpenConversation {
             keptOpenConversation = model.current
             recorder.keepOpenConversation(model.current)

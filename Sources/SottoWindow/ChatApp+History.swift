@@ -40,6 +40,7 @@ extension ChatApp {
                     if conversations == nil {
                         let read = try store.readMarks()
                         queue.post(.history(HistoryAnswer(conversation: .room, kind: .readMarks(read.marks, since: read.since))))
+                        queue.post(.history(HistoryAnswer(conversation: .room, kind: .colors(try store.colors()))))
                     }
                     let which = try conversations ?? [.room] + store.directConversations(limit: Self.conversationsOnOpening)
                     for conversation in which {
@@ -179,6 +180,8 @@ extension ChatApp {
         case .readMarks(let marks, let since):
             readMarks = marks
             readSince = since
+        case .colors(let kept):
+            model.adoptKeptColors(kept, present: model.members.map(\.name))
         case .panel(let words, let found):
             searchResults = (words, found)
             searchItems = nil

@@ -44,6 +44,8 @@ public final class ChatApp {
     var draftsRestored = false
     /// The open conversation as the history was last told it.
     var keptOpenConversation: Conversation?
+    /// `ChatModel.colorGeneration` as last handed to the recorder (-1: not yet this login).
+    var keptColorGeneration = -1
     /// Typed after Connect, before the chat opened: it goes into the composer when it opens.
     var typeAhead = ""
     /// When type-ahead went into the composer (SDL ticks): an Enter pressed before then
@@ -727,6 +729,7 @@ public final class ChatApp {
         self.recorder = recorder
         draftsRestored = false
         keptDrafts = [:]
+        keptColorGeneration = -1
         var configuration = ClientConfiguration(host: form.server.trimmingCharacters(in: .whitespaces), port: port,
                                                 username: form.username, password: password,
                                                 trust: TrustPolicy(vouched: expectedFingerprint))

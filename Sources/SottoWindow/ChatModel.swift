@@ -435,12 +435,14 @@ final class ChatModel {
         return f
     }()
 
-    /// Twelve sender colours, spread round the colour wheel, each at least 4.5:1 against the
-    /// log's background (WCAG AA for text; `ChatModelTests` checks it).
+    /// Twelve sender colours, each at least 4.5:1 against the log's background (WCAG AA for
+    /// text) and at least 30 apart in CIELAB from every other (`ChatModelTests` checks both):
+    /// chosen farthest-first among moderately saturated colours (a newcomer's run: alice's and
+    /// alicia's pinks, 14 apart, and two oranges read as one person).
     static let palette: [Color] = [
-        Color(255, 138, 101), Color(255, 171, 64), Color(255, 213, 79), Color(220, 231, 117),
-        Color(129, 199, 132), Color(105, 240, 174), Color(77, 208, 225), Color(100, 181, 246),
-        Color(179, 157, 219), Color(206, 147, 216), Color(244, 143, 177), Color(240, 98, 146),
+        Color(255, 105, 75), Color(210, 180, 135), Color(255, 210, 75), Color(210, 255, 75),
+        Color(75, 255, 75), Color(150, 240, 165), Color(60, 225, 240), Color(60, 150, 225),
+        Color(150, 120, 255), Color(255, 75, 255), Color(255, 165, 210), Color(255, 75, 135),
     ]
 
     /// Each name's colour: its own preferred one (a hash of the name, the same everywhere)
@@ -454,19 +456,40 @@ final class ChatModel {
         return Int(hash % UInt32(palette.count))
     }
 
+    /// Bumped whenever `colorIndex` changes (the window keeps it, as it changes).
+    private(set) var colorGeneration = 0
+
     func assignColors(present names: [String]) {
         var used: Set<Int> = []
         var waiting: [String] = []
-        for name in names.sorted() {
+        // Kept colours first (`adoptKeptColors`): a name drawn in one last time keeps it.
+        for name in names.sorted(by: { (kept.contains($0) ? 0 : 1, $0) < (kept.contains($1) ? 0 : 1, $1) }) {
             if let index = colorIndex[name], !used.contains(index) { used.insert(index) } else { waiting.append(name) }
         }
         for name in waiting {
             let preferred = Self.preferredColor(of: name)
             let free = (0..<Self.palette.count).map { (preferred + $0) % Self.palette.count }.first { !used.contains($0) }
             let index = free ?? preferred
+            if colorIndex[name] != index { colorGeneration += 1 }
             colorIndex[name] = index
             used.insert(index)
         }
+    }
+
+    /// Names whose colour came from the history (kept from an earlier run).
+    private var kept: Set<String> = []
+
+    /// The colours names were drawn in last time (from the history, which answers after the
+    /// first member list): they are taken back, and those given meanwhile make way.
+    func adoptKeptColors(_ colors: [String: Int], present names: [String]) {
+        let valid = colors.filter { Self.palette.indices.contains($0.value) }
+        guard !valid.isEmpty else { return }
+        kept = Set(valid.keys)
+        for (name, index) in valid where colorIndex[name] != index {
+            colorIndex[name] = index
+            colorGeneration += 1
+        }
+        assignColors(present: names)
     }
 
     func color(for name: String) -> Color { Self.palette[colorIndex[name] ?? Self.preferredColor(of: name)] }

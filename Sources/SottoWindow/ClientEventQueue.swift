@@ -34,6 +34,8 @@ struct HistoryAnswer: Sendable {
         /// How far each conversation was read on this device (`HistoryStore.readMarks`):
         /// answered before the opening's kept pages, which it marks.
         case readMarks([Conversation: Int64], since: Int64)
+        /// The palette colour each name was drawn in (`HistoryStore.colors`).
+        case colors([String: Int])
         case problem(String)
     }
     var conversation: Conversation

@@ -874,5 +874,14 @@ import Foundation
         // Typing again: solid at once, blinking again.
         _ = draw(at: since + 20, typing: "?")
         #expect(ui.wantsTimer && ui.caretVisible(at: since + 20) && !ui.caretVisible(at: since + 20.6))
+        // The window behind others: typing goes elsewhere, so no caret, and nothing to wake for
+        // (a newcomer's run: it went on blinking there). Back in front, solid, blinking again.
+        ui.input.windowFocused = false
+        _ = draw(at: since + 21)
+        #expect(!ui.caretVisible(at: since + 21.1) && ui.caretCommands(at: since + 21.1).isEmpty)
+        #expect(ui.secondsToNextCaretChange(after: since + 21.1) == nil)
+        ui.input.windowFocused = true
+        _ = draw(at: since + 40)
+        #expect(ui.caretVisible(at: since + 40.1) && ui.secondsToNextCaretChange(after: since + 40.1) != nil)
     }
 }

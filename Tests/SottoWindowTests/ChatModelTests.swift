@@ -21,11 +21,33 @@ import Testing
         return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
     }
 
+    /// CIELAB (D65) of an sRGB colour: distances there follow what eyes tell apart.
+    static func lab(_ c: Color) -> (Double, Double, Double) {
+        func linear(_ v: UInt8) -> Double {
+            let x = Double(v) / 255
+            return x <= 0.04045 ? x / 12.92 : pow((x + 0.055) / 1.055, 2.4)
+        }
+        let (r, g, b) = (linear(c.r), linear(c.g), linear(c.b))
+        let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+        let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+        func f(_ t: Double) -> Double { t > 0.008856 ? cbrt(t) : 7.787 * t + 16.0 / 116 }
+        return (116 * f(y) - 16, 500 * (f(x) - f(y)), 200 * (f(y) - f(z)))
+    }
+
     @Test func everySenderColourReadsOnTheLogAndTheyDiffer() {
         #expect(ChatModel.palette.count >= 12)
         #expect(Set(ChatModel.palette).count == ChatModel.palette.count)
         for colour in ChatModel.palette {
             #expect(Self.contrast(colour, Theme().panel) >= 4.5, "\(colour)")
+        }
+        // Told apart at a glance: a newcomer's run read alice's and alicia's pinks (14 apart)
+        // as one person.
+        for (i, a) in ChatModel.palette.enumerated() {
+            for b in ChatModel.palette[(i + 1)...] {
+                let (p, q) = (Self.lab(a), Self.lab(b))
+                let distance = ((p.0 - q.0) * (p.0 - q.0) + (p.1 - q.1) * (p.1 - q.1) + (p.2 - q.2) * (p.2 - q.2)).squareRoot()
+                #expect(distance >= 30, "\(a) and \(b) are \(distance) apart")
+            }
         }
     }
 

@@ -984,6 +984,37 @@ import Testing
             await server.stop()
         }
 
+        /// Names are drawn in stable colours (the design asks it): a newcomer's run saw two
+        /// members' colours change at a restart, as colours given during a session (to whoever
+        /// came first) were given again in name order. What a name was drawn in is kept.
+        @Test func aNameKeepsItsColourAcrossARestart() async throws {
+            // Two names that prefer the same colour, the later in name order arriving first.
+            let names = (0..<200).map { "m\($0)" }
+            let (early, late) = try #require(names.lazy.flatMap { a in names.lazy.compactMap { b in
+                a < b && ChatModel.preferredColor(of: a) == ChatModel.preferredColor(of: b) ? (a, b) : nil } }.first)
+            let server = try await LocalServer()
+            let home = AppDriver.home()
+            let second = try Peer(late, server: server)
+            var first: Peer?
+            var shown: [String: Int] = [:]
+            try AppDriver.session("alice", on: server, home: home, online: ["alice", late]) { alice in
+                first = try Peer(early, server: server)
+                try alice.until("\(early) listed") { alice.app.model.members.contains { $0.name == early } }
+                alice.app.step()
+                shown = alice.app.model.colorIndex
+            }
+            #expect(shown[early] != nil && shown[early] != shown[late])
+            let back = try AppDriver.reopened("alice", on: server, home: home)
+            try back.until("the opening read") { back.app.draftsRestored && back.app.model.members.count == 3 }
+            back.app.step()
+            #expect(back.app.model.colorIndex[early] == shown[early] && back.app.model.colorIndex[late] == shown[late],
+                    "\(early) and \(late) changed colours: \(shown) then \(back.app.model.colorIndex)")
+            back.app.finish()
+            first?.client.shutdown()
+            second.client.shutdown()
+            await server.stop()
+        }
+
         /// A newcomer's run: "hello @bo", Tab (for the name, as in chat clients) moved the focus
         /// to the Send button, drawn the same focused or not; the next Space sent "hello @bo".
         /// Tab completes the name; Send is not in the Tab order; a focused button shows it.

@@ -26,6 +26,7 @@ public final class HistoryRecorder: @unchecked Sendable {
     private var pendingOpen: Conversation?
     private var pendingReadMarks: [Conversation: (sender: String, clientMessageID: UInt64)] = [:]
     private var pendingUnsent: [Conversation: (count: Int, mayHaveGone: Int)] = [:]
+    private var pendingColors: [String: Int]?
     static let draftDelay: DispatchTimeInterval = .milliseconds(500)
     /// Touched on `queue` only.
     private var store: HistoryStore?
@@ -92,6 +93,12 @@ public final class HistoryRecorder: @unchecked Sendable {
         queue.async { self.write() }
     }
 
+    /// Keeps which palette colour each name is drawn in (written off the caller's thread).
+    public func keepColors(_ colors: [String: Int]) {
+        lock.withLock { pendingColors = colors }
+        queue.async { self.write() }
+    }
+
     /// Notes how far a conversation was read (the newest message shown while it was open),
     /// written after the messages handed over before it.
     public func keepReadMark(_ conversation: Conversation, upTo sender: String, _ clientMessageID: UInt64) {
@@ -145,6 +152,8 @@ public final class HistoryRecorder: @unchecked Sendable {
         pendingReadMarks = [:]
         let unsent = pendingUnsent
         pendingUnsent = [:]
+        let colors = pendingColors
+        pendingColors = nil
         lock.unlock()
         guard let store else { return }
         do {
@@ -160,6 +169,7 @@ public final class HistoryRecorder: @unchecked Sendable {
             }
             try store.saveDrafts(drafts)
             if let open { try store.saveOpenConversation(open) }
+            if let colors { try store.saveColors(colors) }
             for (conversation, note) in unsent { try store.saveUnsentNote(conversation, count: note.count, mayHaveGone: note.mayHaveGone) }
             for (conversation, message) in readMarks where try !store.saveReadMark(conversation, upTo: message) {
                 // Shown before it was handed over to be kept (the window shows first, then

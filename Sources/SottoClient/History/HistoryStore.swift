@@ -329,6 +329,24 @@ public final class HistoryStore: Sendable {
         }
     }
 
+    /// Which colour of the window's palette each member's name is drawn in (a name's colour
+    /// is kept across restarts, as the design asks: a newcomer's run saw two members' change).
+    public func colors() throws -> [String: Int] {
+        try pool.read { db in
+            guard let value = try String.fetchOne(db, sql: "SELECT value FROM deviceState WHERE key = 'colors'") else { return [:] }
+            return (try? JSONDecoder().decode([String: Int].self, from: Data(value.utf8))) ?? [:]
+        }
+    }
+
+    public func saveColors(_ colors: [String: Int]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let value = String(decoding: try encoder.encode(colors), as: UTF8.self)
+        try pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO deviceState (key, value) VALUES ('colors', ?)", arguments: [value])
+        }
+    }
+
     /// How far each conversation was read on this device: the row id of the newest message
     /// shown while it was open (rows count in the order messages were shown: times can tie,
     /// and a server's positions start again with a new log); what is after it is unread at
