@@ -24,8 +24,9 @@ public enum Mention {
             return end == text.count || !isWord(text[end])
         }
         func nameAt(_ start: Int) -> Bool { written(name, at: start) && !longer.contains { written($0, at: start) } }
-        // "alice: …", "alice, …"
-        if text.count > name.count, nameAt(0), text[name.count] == ":" || text[name.count] == "," { return true }
+        // "alice: …", "alice, …" (after any spaces: "  alice: hi" was missed)
+        let opening = text.firstIndex { !$0.isWhitespace } ?? text.count
+        if text.count > opening + name.count, nameAt(opening), text[opening + name.count] == ":" || text[opening + name.count] == "," { return true }
         // An address's "@" follows its ASCII local part; a call may follow any other character
         // (Chinese and Japanese put no space before it).
         func isAddressPart(_ c: Character) -> Bool { c.isASCII && (isWord(c) || ".-+".contains(c)) }

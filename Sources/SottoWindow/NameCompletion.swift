@@ -9,8 +9,8 @@ struct NameCompletion: Equatable {
 
     /// The word before `caret` (after a space or line start; a leading "@" is kept) completed:
     /// to the one listed name it begins (any case), followed by a space; with several, the
-    /// first, and each further Tab (`last`, while the text still ends in it) the next. Nil when
-    /// no name begins with it (then Tab moves the focus, as anywhere else).
+    /// first, and each further Tab (`last`, while the text still ends in it) the next; "@"
+    /// alone begins every name. Nil when no name begins with it (then Tab stays in the box).
     static func complete(_ text: [Character], caret: Int, names: [String], last: NameCompletion?) -> (text: [Character], caret: Int, state: NameCompletion)? {
         guard caret >= 0, caret <= text.count else { return nil }
         // Tab again right after a completion: the next candidate, in place of the last.
@@ -25,9 +25,11 @@ struct NameCompletion: Equatable {
         var start = caret
         while start > 0, !text[start - 1].isWhitespace { start -= 1 }
         var wordStart = start
-        if wordStart < caret, text[wordStart] == "@" { wordStart += 1 }
+        let called = wordStart < caret && text[wordStart] == "@"
+        if called { wordStart += 1 }
         let typed = String(text[wordStart..<caret]).lowercased()
-        guard !typed.isEmpty else { return nil }
+        // "@" alone: every name, in turn (a newcomer's run expected it, as in chat clients).
+        guard !typed.isEmpty || called else { return nil }
         let candidates = names.filter { $0.lowercased().hasPrefix(typed) }.sorted { $0.lowercased() < $1.lowercased() }
         guard !candidates.isEmpty else { return nil }
         return Self.put(NameCompletion(start: wordStart, candidates: candidates, index: 0), in: text, replacing: wordStart..<caret)

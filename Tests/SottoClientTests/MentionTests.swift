@@ -16,6 +16,7 @@ import Testing
     @Test func theNameOpeningAMessageAddressesThatMember() {
         #expect(Mention.calls("alice", in: "alice: the build is green"))
         #expect(Mention.calls("alice", in: "Alice, lunch?"))
+        #expect(Mention.calls("alice", in: "  alice: after spaces"))
         #expect(!Mention.calls("alice", in: "alice is away today"))
         #expect(!Mention.calls("alice", in: "alice"))
         #expect(!Mention.calls("alice", in: "tell alice: no"))

@@ -317,6 +317,11 @@ import Testing
 
     @Test func theWordBeforeTheCaretBecomesTheNameItBegins() {
         #expect(complete("hello @bo", names: ["alice", "bob"])?.0 == "hello @bob ")
+        // "@" alone begins every name, in turn.
+        let first = complete("ask @", names: ["carol", "bob"])
+        #expect(first?.0 == "ask @bob ")
+        #expect(complete("ask @bob ", names: ["carol", "bob"], last: first?.1)?.0 == "ask @carol ")
+        #expect(complete("ask ", names: ["carol", "bob"]) == nil)
         #expect(complete("ALI", names: ["alice", "bob"])?.0 == "alice ")
         #expect(complete("thanks Zo", names: ["Zoë 🦊"])?.0 == "thanks Zoë 🦊 ")
         #expect(complete("hello ", names: ["alice"]) == nil, "no word begun")
