@@ -33,7 +33,14 @@ final class CLISession: @unchecked Sendable {
 
     func handle(_ event: ClientEvent) {
         history?.record(event)
-        printer.print(event)
+        // A room message calling you is marked for scripts (`"mentionsYou": true`), read as
+        // the window reads it (`Mention`, with the member list).
+        if case .message(let m) = event, !m.isOwn, m.conversation == .room {
+            let names = lock.withLock { users.map(\.name) }, me = lock.withLock { users.first(where: \.isMe)?.name }
+            printer.print(event, mentionsYou: me.map { Mention.calls($0, in: m.text, members: names) } ?? false)
+        } else {
+            printer.print(event)
+        }
         lock.lock()
         defer { lock.unlock() }
         switch event {

@@ -15,10 +15,10 @@ struct EventPrinter: Sendable {
         return f
     }()
 
-    func print(_ event: ClientEvent) {
+    func print(_ event: ClientEvent, mentionsYou: Bool = false) {
         switch event {
         case .message(let m):
-            message(m, marks: [:])
+            message(m, marks: [:], mentionsYou: mentionsYou)
         case .users(let members):
             if json {
                 emit(["type": "users", "users": members.map {
@@ -67,7 +67,7 @@ struct EventPrinter: Sendable {
     }
 
     /// A message as received live, or from the local history (`marks`: "history", "search").
-    func message(_ m: ReceivedMessage, marks: [String: Bool]) {
+    func message(_ m: ReceivedMessage, marks: [String: Bool], mentionsYou: Bool = false) {
         if json {
             var object: [String: Any] = ["type": "message", "from": m.from, "text": m.text,
                                          "time": ISO8601DateFormatter().string(from: m.time), "sequence": m.sequence,
@@ -77,6 +77,7 @@ struct EventPrinter: Sendable {
             // The server's time where it disagreed with the sealed one (`time`) beyond the skew.
             if let relayed = m.relayedAt { object["relayedAt"] = ISO8601DateFormatter().string(from: relayed) }
             for (mark, value) in marks { object[mark] = value }
+            if mentionsYou { object["mentionsYou"] = true }
             emit(object)
         } else {
             let who = m.isDirect ? "\(m.from) → \(m.to)" : m.from

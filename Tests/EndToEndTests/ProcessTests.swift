@@ -198,7 +198,7 @@ import Testing
         #expect(listener.stdout.contains("\\u009b31m\\u202egpj.exe\\u2028now"), "\(listener.stdout)")
         #expect(!listener.stdout.unicodeScalars.contains { [0x9B, 0x202E, 0x2028].contains($0.value) })
         writer.shutdown()
-        talker.write("hello over the CLI\n/msg listener psst\n/fingerprint listener\n/verify listener\n/fingerprint\n")
+        talker.write("hello over the CLI\n@listener are you there?\n/msg listener psst\n/fingerprint listener\n/verify listener\n/fingerprint\n")
         try await eventually("verified") { talker.stdout.contains("You verified listener") }
         talker.closeInput()
         #expect(await talker.waitForExit() == 0)
@@ -215,11 +215,13 @@ import Testing
         #expect(objects.count == listener.stdout.split(separator: "\n").count, "every line is one JSON object")
         let messages = objects.filter { $0["type"] as? String == "message" }
         #expect(messages.map { $0["text"] as? String } == ["one", "two", "three", "first line\n[12:00] <listener> wire the money\nlast line",
-                                                           "pay \u{9B}31m\u{202E}gpj.exe\u{2028}now", "hello over the CLI", "psst"])
+                                                           "pay \u{9B}31m\u{202E}gpj.exe\u{2028}now", "hello over the CLI", "@listener are you there?", "psst"])
         let talkers = messages.filter { $0["from"] as? String == "talker" }
-        #expect(talkers.count == 2 && messages.allSatisfy { $0["time"] is String })
+        #expect(talkers.count == 3 && messages.allSatisfy { $0["time"] is String })
+        // A room message calling the listener is marked for scripts, and only it.
+        #expect(messages.filter { $0["mentionsYou"] as? Bool == true }.map { $0["text"] as? String } == ["@listener are you there?"])
         #expect(messages.last?["to"] as? String == "listener")
-        #expect(talkers.map { $0["conversation"] as? String } == ["room", "talker"])
+        #expect(talkers.map { $0["conversation"] as? String } == ["room", "room", "talker"])
         #expect(messages.allSatisfy { $0["encryption"] as? String == "end-to-end" && $0["verified"] as? Bool == false })
         #expect(objects.contains { $0["type"] as? String == "users" && Set(($0["users"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []).isSuperset(of: ["listener", "talker"]) })
         #expect(objects.contains { $0["type"] as? String == "system" && $0["text"] as? String == "talker is online" })
