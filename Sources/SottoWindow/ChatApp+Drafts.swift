@@ -21,7 +21,7 @@ extension ChatApp {
         // Names' colours, once the kept ones were taken back (before the drafts).
         if model.colorGeneration != keptColorGeneration {
             keptColorGeneration = model.colorGeneration
-            recorder.keepColors(model.colorIndex)
+            recorder.keepColors(model.colorsToKeep)
         }
         if model.current != keptOpenConversation {
             keptOpenConversation = model.current

@@ -77,8 +77,10 @@ final class ChatModel {
     /// Whether the person can see the open conversation (the window has the keyboard): what
     /// arrives there while it is in the background is unread, as in any other conversation.
     private(set) var attending = true
-    var members: [Member] = []
-    var myName = ""
+    var members: [Member] = [] { didSet { mention = nil } }
+    var myName = "" { didSet { mention = nil } }
+    /// Whether a message calls you, made again when the list or your name changes.
+    private var mention: Mention?
     var state: ConnectionState = .disconnected
     var serverFingerprint = ""
     private var nextKey = 0
@@ -234,7 +236,9 @@ final class ChatModel {
     /// A message from someone else in the room calling you (`Mention`). In a direct
     /// conversation every message is to you: none is marked.
     func mentions(_ text: String, from sender: String, in conversation: Conversation) -> Bool {
-        conversation == .room && sender != myName && Mention.calls(myName, in: text, members: members.map(\.name))
+        guard conversation == .room, sender != myName else { return false }
+        if mention == nil { mention = Mention(name: myName, members: members.map(\.name)) }
+        return mention!.calls(in: text)
     }
 
     private func clearNewSince(in conversation: Conversation) {
@@ -458,13 +462,25 @@ final class ChatModel {
 
     /// Bumped whenever `colorIndex` changes (the window keeps it, as it changes).
     private(set) var colorGeneration = 0
+    /// The colours names were drawn in last time (from the history), at most `maxKeptColors`.
+    private var keptColors: [String: Int] = [:]
+    /// What is kept of the colours: enough for any room whose members can tell colours apart
+    /// (there are twelve), bounded whatever a server lists (a review: a server swapping in
+    /// fresh names grew the kept map without end).
+    static let maxKeptColors = 1_024
 
     func assignColors(present names: [String]) {
         var used: Set<Int> = []
         var waiting: [String] = []
-        // Kept colours first (`adoptKeptColors`): a name drawn in one last time keeps it.
-        for name in names.sorted(by: { (kept.contains($0) ? 0 : 1, $0) < (kept.contains($1) ? 0 : 1, $1) }) {
-            if let index = colorIndex[name], !used.contains(index) { used.insert(index) } else { waiting.append(name) }
+        // Names with a kept colour first: a name drawn in one last time keeps it.
+        let sorted = names.sorted()
+        for name in sorted.filter({ keptColors[$0] != nil }) + sorted.filter({ keptColors[$0] == nil }) {
+            if let index = colorIndex[name] ?? keptColors[name], !used.contains(index) {
+                if colorIndex[name] != index { colorIndex[name] = index; colorGeneration += 1 }
+                used.insert(index)
+            } else {
+                waiting.append(name)
+            }
         }
         for name in waiting {
             let preferred = Self.preferredColor(of: name)
@@ -474,18 +490,28 @@ final class ChatModel {
             colorIndex[name] = index
             used.insert(index)
         }
+        // Only those listed keep a colour here.
+        if colorIndex.count > names.count {
+            let present = Set(names)
+            colorIndex = colorIndex.filter { present.contains($0.key) }
+            colorGeneration += 1
+        }
     }
 
-    /// Names whose colour came from the history (kept from an earlier run).
-    private var kept: Set<String> = []
+    /// What is kept of `colorIndex` (`maxKeptColors` names at most, in name order).
+    var colorsToKeep: [String: Int] {
+        guard colorIndex.count > Self.maxKeptColors else { return colorIndex }
+        return Dictionary(uniqueKeysWithValues: colorIndex.keys.sorted().prefix(Self.maxKeptColors).map { ($0, colorIndex[$0]!) })
+    }
 
-    /// The colours names were drawn in last time (from the history, which answers after the
-    /// first member list): they are taken back, and those given meanwhile make way.
+    /// The colours names were drawn in last time (from the history, which may answer before
+    /// or after the first member list): they are taken back, and those given meanwhile make way.
     func adoptKeptColors(_ colors: [String: Int], present names: [String]) {
         let valid = colors.filter { Self.palette.indices.contains($0.value) }
         guard !valid.isEmpty else { return }
-        kept = Set(valid.keys)
-        for (name, index) in valid where colorIndex[name] != index {
+        keptColors = valid.count > Self.maxKeptColors
+            ? Dictionary(uniqueKeysWithValues: valid.keys.sorted().prefix(Self.maxKeptColors).map { ($0, valid[$0]!) }) : valid
+        for (name, index) in keptColors where colorIndex[name] != nil && colorIndex[name] != index {
             colorIndex[name] = index
             colorGeneration += 1
         }

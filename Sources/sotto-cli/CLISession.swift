@@ -13,6 +13,8 @@ final class CLISession: @unchecked Sendable {
     private var state = ConnectionState.disconnected
     private var pending = 0
     private var users: [Member] = []
+    /// Whether a room message calls you, made once per member list.
+    private var mention: Mention?
     private var welcomed = false
     /// Messages that arrived between the welcome and `caughtUp`: they waited for us.
     private var waited: Int?
@@ -36,8 +38,7 @@ final class CLISession: @unchecked Sendable {
         // A room message calling you is marked for scripts (`"mentionsYou": true`), read as
         // the window reads it (`Mention`, with the member list).
         if case .message(let m) = event, !m.isOwn, m.conversation == .room {
-            let names = lock.withLock { users.map(\.name) }, me = lock.withLock { users.first(where: \.isMe)?.name }
-            printer.print(event, mentionsYou: me.map { Mention.calls($0, in: m.text, members: names) } ?? false)
+            printer.print(event, mentionsYou: lock.withLock { mention }?.calls(in: m.text) ?? false)
         } else {
             printer.print(event)
         }
@@ -64,7 +65,9 @@ final class CLISession: @unchecked Sendable {
             if let waited, waited > 0 { printer.note("\(waited) \(waited == 1 ? "message" : "messages") waited for you (above); live from here") }
             waited = nil
         case .delivered, .rejected, .notice(.notSentAfterLeaving): pending -= 1
-        case .users(let list): users = list
+        case .users(let list):
+            users = list
+            mention = list.first(where: \.isMe).map { Mention(name: $0.name, members: list.map(\.name)) }
         case .notice(.youLeft):
             // Nothing more to do here: a new login would make this a member again.
             exitCode = 0

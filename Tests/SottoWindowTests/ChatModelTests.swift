@@ -124,6 +124,25 @@ import Testing
         #expect(shown == ["14:00", "08:59 (relayed 14:00)", "4 Dec 2026 08:59 (relayed 5 Dec 2026 14:00)"])
     }
 
+    /// Kept colours are taken back whether the history answers before the first member list
+    /// or after it; names no longer listed keep none, and what is kept is bounded (a review: a
+    /// server swapping in fresh names grew the kept map without end).
+    @Test func keptColoursAreTakenBackWhicheverComesFirstAndWhatIsKeptIsBounded() {
+        let model = ChatModel()
+        model.adoptKeptColors(["bob": 5, "carol": 7, "dave": 99], present: [])
+        model.assignColors(present: ["alice", "bob", "carol", "dave"])
+        #expect(model.colorIndex["bob"] == 5 && model.colorIndex["carol"] == 7)
+        #expect(ChatModel.palette.indices.contains(model.colorIndex["dave"]!))
+        let later = ChatModel()
+        later.assignColors(present: ["alice", "bob", "carol"])
+        later.adoptKeptColors(["bob": 5, "carol": 7], present: ["alice", "bob", "carol"])
+        #expect(later.colorIndex["bob"] == 5 && later.colorIndex["carol"] == 7 && later.colorIndex["alice"] != 5 && later.colorIndex["alice"] != 7)
+        later.assignColors(present: ["alice", "bob"])
+        #expect(later.colorIndex["carol"] == nil)
+        later.assignColors(present: (0..<3_000).map { "m\($0)" })
+        #expect(later.colorsToKeep.count == ChatModel.maxKeptColors)
+    }
+
     /// Issue 15: "new since you were here" stayed for the whole session. It goes once the
     /// conversation was seen and left, or answered.
     @Test func theNewSinceLineGoesOnceTheConversationWasSeenOrAnswered() {

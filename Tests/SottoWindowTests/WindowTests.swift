@@ -1972,10 +1972,10 @@ import Testing
             try driver.until("the taskbar is asked to show the window") { asked == 1 }
             try driver.until("all three counted") { driver.app.model.conversations[.room]?.unread == 3 }
             // And the desktop is told, the call only (the room's other lines are counted).
-            #expect(driver.notices == [.init(summary: "bob in # room", body: "@Alice can you look at it?")])
+            #expect(driver.notices == [.init(summary: "bob", body: "called you in # room\n@Alice can you look at it?")])
             bob.client.send("<b>only</b> for you", to: "alice")
             try driver.until("a direct message is told too") { driver.notices.count == 2 }
-            #expect(driver.notices.last == .init(summary: "bob", body: "&lt;b&gt;only&lt;/b&gt; for you"))
+            #expect(driver.notices.last == .init(summary: "bob", body: "to you alone\n&lt;b&gt;only&lt;/b&gt; for you"))
             driver.windowFocus(true)
             bob.client.send("@alice while you look", to: "")
             try driver.until("counted") { driver.app.model.conversations[.room]?.lines.contains { $0.text == "@alice while you look" } == true }

@@ -333,7 +333,9 @@ public final class HistoryStore: Sendable {
     /// is kept across restarts, as the design asks: a newcomer's run saw two members' change).
     public func colors() throws -> [String: Int] {
         try pool.read { db in
-            guard let value = try String.fetchOne(db, sql: "SELECT value FROM deviceState WHERE key = 'colors'") else { return [:] }
+            // Bounded (the window keeps at most 1,024 names, ~30 KB): a larger value is not read.
+            guard let value = try String.fetchOne(db, sql: "SELECT value FROM deviceState WHERE key = 'colors'"),
+                  value.utf8.count <= 256 * 1024 else { return [:] }
             return (try? JSONDecoder().decode([String: Int].self, from: Data(value.utf8))) ?? [:]
         }
     }
