@@ -243,7 +243,7 @@ final class ServerSessionHandler: ChannelDuplexHandler {
 
     /// `why`: said to the client in place of the code's own sentence.
     private func refuseIdentity(_ why: String? = nil) {
-        logger.notice("login refused: invalid identity bundle")
+        logger.notice(why == nil ? "login refused: invalid identity bundle" : "login refused: keys dated by a clock set wrong")
         close(why.map { ServerError(.invalidIdentity, $0, fatal: true) } ?? ServerError(.invalidIdentity, fatal: true), reason: "invalid identity")
     }
 

@@ -61,6 +61,8 @@ public final class UIContext {
     public private(set) var lastInputTime: Double = 0
     private var focusAtLastFrame: ID?
     private var windowFocusAtLastFrame = true
+    /// Fields drawn this frame that take several lines (`textField(multiline:)`).
+    private var multilineFields: Set<ID> = []
     public static let caretBlinkPeriod = 1.0
     public static let caretBlinkTimeout = 10.0
     /// The frame changed state it did not show yet (focus moved): draw one more.
@@ -80,6 +82,7 @@ public final class UIContext {
         overlay = []
         overlayRects = []
         focusOrder = []
+        multilineFields = []
         clipStack = []
         nextHot = nil
         wantsTimer = false
@@ -135,7 +138,11 @@ public final class UIContext {
                 next = tabRequest > 0 ? 0 : focusOrder.count - 1
             }
             focused = focusOrder[next]
-            if let id = focused, var e = edits[id] { e.selectAll(); edits[id] = e }
+            // A single-line field reached by Tab is selected whole, to be typed over (as forms
+            // do); a text being written is not, nor a field Tab came back round to (a
+            // newcomer's run: Shift+Tab in the message box selected the draft, the next key
+            // typed over it, and nothing undid that).
+            if let id = focused, id != focusBefore, !multilineFields.contains(id), var e = edits[id] { e.selectAll(); edits[id] = e }
         }
         if let pendingFocus { focused = pendingFocus; self.pendingFocus = nil }
         // A focused widget that was not drawn this frame loses focus.
@@ -410,6 +417,7 @@ public final class UIContext {
                           secure: Bool = false, multiline: Bool = false, invalid: Bool = false) -> FieldResult {
         let id = self.id("field:" + idLabel)
         registerFocusable(id)
+        if multiline { multilineFields.insert(id) }
         var state = edits[id] ?? TextEditState(text)
         state.setText(text)
         var result = FieldResult()

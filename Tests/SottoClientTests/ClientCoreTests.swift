@@ -78,6 +78,10 @@ import Testing
         #expect(alice.notices.filter { if case .clocksApart = $0 { true } else { false } } == [.clocksApart(seconds: 86_400, thisDeviceBehind: true)])
         #expect(ClientNotice.clocksApart(seconds: 86_400, thisDeviceBehind: true).text.hasPrefix("This device's clock is about 1 day behind the server's."))
         #expect(!bob.notices.contains { if case .clocksApart = $0 { true } else { false } }, "five minutes is within the skew")
+        // What it sends reaches nobody (their keys look dated in the future to it): said by
+        // the clock's line, not again as every member being away too long.
+        server.input(alice, .send(id: 1, to: "", text: "anyone?"))
+        #expect(!alice.notices.contains { if case .noCurrentPrekey = $0 { true } else { false } }, "\(alice.notices)")
         server.input(alice, .disconnect)
         server.connect(alice)
         #expect(alice.notices.filter { if case .clocksApart = $0 { true } else { false } }.count == 1)

@@ -409,6 +409,10 @@ extension ClientCore {
             case .undecryptable(let sender, let count):
                 emit(.notice(.undecryptable(from: sender, count: count)))
             case .noCurrentPrekey(let name):
+                // With this device's clock far from the server's, that is why (their keys look
+                // dated wrongly to it), and it was said once: not again for every member (a
+                // newcomer's run: nine "away longer than their keys last" about members online).
+                guard !saidClocksApart else { continue }
                 emit(.notice(.noCurrentPrekey(name)))
             case .rejected(let from, let error):
                 logger.notice("rejected an end-to-end message", metadata: ["from": "\(TerminalText.escaped(from))", "reason": "\(error)"])
