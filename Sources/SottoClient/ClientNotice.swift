@@ -131,7 +131,10 @@ public enum ClientNotice: Equatable, Sendable {
         case .noValidIdentity(let name):
             return "\(name) has no valid end-to-end identity: they cannot read your messages and theirs are refused."
         case .undecryptable(let sender, let count):
-            return count == 1 ? "1 message from \(sender) could not be decrypted." : "\(count) messages from \(sender) could not be decrypted."
+            // Why, as far as this device can know (a newcomer's run: said with no reason, the
+            // sender's clock a quarter of an hour slow).
+            return (count == 1 ? "1 message from \(sender) could not be decrypted: the key to read it" : "\(count) messages from \(sender) could not be decrypted: the key to read them")
+                + " never reached this device (lost on the way, or not sent to you: a clock set wrong on their device does that)."
         case .messageRejected(let sender, let error):
             return "Rejected a message from \(sender): \(error)."
         case .verified(let name, let fingerprint):

@@ -77,6 +77,9 @@ import Testing
         server.connect(bob)
         #expect(alice.notices.filter { if case .clocksApart = $0 { true } else { false } } == [.clocksApart(seconds: 86_400, thisDeviceBehind: true)])
         #expect(ClientNotice.clocksApart(seconds: 86_400, thisDeviceBehind: true).text.hasPrefix("This device's clock is about 1 day behind the server's."))
+        // Where a message cannot be read, the likely reasons are said (a newcomer's run: the
+        // receiving side got a bare "could not be decrypted").
+        #expect(ClientNotice.undecryptable(from: "ivy", count: 2).text.contains("a clock set wrong on their device"))
         #expect(!bob.notices.contains { if case .clocksApart = $0 { true } else { false } }, "five minutes is within the skew")
         // What it sends reaches nobody (their keys look dated in the future to it): said by
         // the clock's line, not again as every member being away too long.
