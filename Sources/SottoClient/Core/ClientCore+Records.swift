@@ -194,10 +194,13 @@ extension ClientCore {
         guard !saidClocksApart, serverMillis > 0 else { return }
         let mine = KeyShare.Chain.millis(now)
         let apart = mine > serverMillis ? mine - serverMillis : serverMillis - mine
-        guard Double(apart) > EndToEndSession.Limits().clockSkew * 1000 else { return }
+        guard Double(apart) > Self.clockSkew * 1000 else { return }
         saidClocksApart = true
         emit(.notice(.clocksApart(seconds: Int(min(apart / 1000, UInt64(Int32.max))), thisDeviceBehind: mine < serverMillis)))
     }
+
+    /// How far a clock may be ahead (the end-to-end layer's limit, one owner).
+    static let clockSkew = EndToEndSession.Limits().clockSkew
 
     /// How far the sealed time and the server's may be apart before both are shown: clocks
     /// kept by NTP agree within seconds, and a message is sealed just before it is sent (a
@@ -212,10 +215,9 @@ extension ClientCore {
     /// beside it (`relayedAt`): honest clocks agree within it, as the server stamps a message as
     /// it comes in, so a member backdating their words is shown so (an attacker's review). No
     /// time shown is more than the skew ahead of this device's clock, nor past year 9999.
-    func received(_ m: ChatMessage, text: String, trust: PeerTrust, senderFingerprint: String, sentMillis: UInt64?, now: Date?) -> ReceivedMessage {
+    func received(_ m: ChatMessage, text: String, trust: PeerTrust, senderFingerprint: String, sentMillis: UInt64?, now: Date) -> ReceivedMessage {
         let apartMillis = UInt64(Self.timesApart * 1000)
-        let latest = min(now.map { KeyShare.Chain.millis($0.addingTimeInterval(EndToEndSession.Limits().clockSkew)) } ?? .max,
-                         253_402_300_799_000)
+        let latest = min(KeyShare.Chain.millis(now.addingTimeInterval(Self.clockSkew)), 253_402_300_799_000)
         let relayed = min(m.time, latest)
         var shown = relayed, relayedAt: Date?
         if let sealed = sentMillis, sealed <= latest {
